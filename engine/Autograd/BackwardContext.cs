@@ -1,0 +1,33 @@
+using Sbp.Tensors;
+
+namespace Sbp.Autograd;
+
+/// <summary>
+/// What a node's backward rule sees: the gradient of its output, the tensors it saved, the shapes
+/// of its inputs and which inputs need a gradient. It returns one gradient per input (null where
+/// none is needed). Rules must read activations only through <see cref="Saved"/>: an op's inputs
+/// may have been disposed by the time backward runs.
+/// </summary>
+public sealed class BackwardContext
+{
+    readonly TapeNode _node;
+
+    internal BackwardContext(TapeNode node, Tensor grad)
+    {
+        _node = node;
+        Grad = grad;
+    }
+
+    /// <summary>Gradient of the loss with respect to the node's output.</summary>
+    public Tensor Grad { get; }
+
+    public Tensor Saved(int index) =>
+        _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
+
+    public Shape InputShape(int index) => _node.InputShapes[index];
+
+    public bool NeedsGrad(int index) => _node.Inputs[index].RequiresGrad;
+}
+
+/// <summary>A backward rule: input gradients from the output gradient.</summary>
+public delegate Tensor?[] BackwardRule(BackwardContext context);

@@ -1,0 +1,92 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    public void Permute(Tensor source, int[] permutation, Tensor destination)
+    {
+        var srcStrides = source.Shape.Strides();
+        var permuted = new long[permutation.Length];
+        for (int i = 0; i < permutation.Length; i++) permuted[i] = srcStrides[permutation[i]];
+        var (dims, strides) = CpuLoops.Collapse(destination.Shape.Dims, permuted, destination.Shape.Strides());
+        nint ps = source.Pointer, pd = destination.Pointer;
+        int len = dims[^1];
+        long step = strides[0][^1];
+        CpuLoops.ForRows(dims, strides, o =>
+        {
+            float* x = (float*)ps + o[0];
+            float* y = (float*)pd + o[1];
+            if (step == 1) new ReadOnlySpan<float>(x, len).CopyTo(new Span<float>(y, len));
+            else for (int i = 0; i < len; i++) y[i] = x[i * step];
+        });
+    }
+
+    /// <summary>Views a tensor as [outer, size along dim, inner].</summary>
+    static (long outer, int size, long inner) Split(Shape shape, int dim) =>
+        (shape.Product(0, dim), shape[dim], shape.Product(dim + 1, shape.Rank));
+
+    public void CopyAlongDim(Tensor source, int sourceStart, Tensor destination, int destinationStart, int dim, int count, bool accumulate)
+    {
+        var (outer, srcSize, inner) = Split(source.Shape, dim);
+        int dstSize = destination.Shape[dim];
+        nint ps = source.Pointer, pd = destination.Pointer;
+        long run = count * inner;
+        if (run == 0) return;
+        CpuLoops.For(outer, run, (s, e) =>
+        {
+            for (long o = s; o < e; o++)
+            {
+                var x = new ReadOnlySpan<float>((float*)ps + (o * srcSize + sourceStart) * inner, (int)run);
+                var y = new Span<float>((float*)pd + (o * dstSize + destinationStart) * inner, (int)run);
+                if (accumulate) TensorPrimitives.Add(y, x, y);
+                else x.CopyTo(y);
+            }
+        });
+    }
+
+    public void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination)
+    {
+        var (outer, srcSize, inner) = Split(source.Shape, dim);
+        int n = (int)indices.Numel;
+        int* idx = indices.I;
+        CheckIndices("index_select", idx, n, srcSize);
+        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        CpuLoops.For(outer * n, inner, (s, e) =>
+        {
+            for (long r = s; r < e; r++)
+            {
+                long o = r / n;
+                int i = ((int*)pi)[r % n];
+                new ReadOnlySpan<float>((float*)ps + (o * srcSize + i) * inner, (int)inner)
+                    .CopyTo(new Span<float>((float*)pd + r * inner, (int)inner));
+            }
+        });
+    }
+
+    public void IndexAdd(Tensor destination, int dim, Tensor indices, Tensor source)
+    {
+        var (outer, dstSize, inner) = Split(destination.Shape, dim);
+        int n = (int)indices.Numel;
+        CheckIndices("index_add", indices.I, n, dstSize);
+        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        // Parallel over outer slices only: repeated indices within a slice add up in order.
+        CpuLoops.For(outer, n * inner, (s, e) =>
+        {
+            for (long o = s; o < e; o++)
+                for (int i = 0; i < n; i++)
+                {
+                    var y = new Span<float>((float*)pd + (o * dstSize + ((int*)pi)[i]) * inner, (int)inner);
+                    TensorPrimitives.Add(y, new ReadOnlySpan<float>((float*)ps + (o * n + i) * inner, (int)inner), y);
+                }
+        });
+    }
+
+    static void CheckIndices(string op, int* idx, int n, int size)
+    {
+        for (int i = 0; i < n; i++)
+            if ((uint)idx[i] >= (uint)size)
+                throw new IndexOutOfRangeException($"{op}: index {idx[i]} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}).");
+    }
+}

@@ -1,0 +1,182 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cpu;
+
+/// <summary>
+/// The reference backend: managed code over native host memory, vectorized with
+/// TensorPrimitives and parallel over large tensors. Every other backend is checked against it.
+/// This file: copies and elementwise kernels; the others sit in CpuBackend.*.cs by concern.
+/// </summary>
+public sealed unsafe partial class CpuBackend : IBackend
+{
+    public static CpuBackend Instance { get; } = new();
+    CpuBackend() { }
+
+    public string Name => "cpu";
+
+    static Span<float> Span(Tensor t, long offset, int length) => new(t.F + offset, length);
+    static Span<float> All(Tensor t) => new(t.F, checked((int)t.Numel));
+
+    public void CopyFromHost(ReadOnlySpan<byte> source, Tensor destination) =>
+        source.CopyTo(new Span<byte>((void*)destination.Pointer, checked((int)destination.Bytes)));
+
+    public void CopyToHost(Tensor source, Span<byte> destination) =>
+        new ReadOnlySpan<byte>((void*)source.Pointer, checked((int)source.Bytes)).CopyTo(destination);
+
+    public void Fill(Tensor tensor, float value)
+    {
+        nint p = tensor.Pointer;
+        CpuLoops.For(tensor.Numel, 1, (s, e) => new Span<float>((float*)p + s, (int)(e - s)).Fill(value));
+    }
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Shape == destination.Shape)
+        {
+            nint s = source.Pointer, d = destination.Pointer;
+            CpuLoops.For(source.Numel, 1, (a, b) =>
+                new ReadOnlySpan<float>((float*)s + a, (int)(b - a)).CopyTo(new Span<float>((float*)d + a, (int)(b - a))));
+            return;
+        }
+        var (dims, strides) = CpuLoops.Collapse(destination.Shape.Dims,
+            source.Shape.BroadcastStrides(destination.Shape), destination.Shape.Strides());
+        nint src = source.Pointer, dst = destination.Pointer;
+        int len = dims[^1];
+        long ss = strides[0][^1];
+        CpuLoops.ForRows(dims, strides, o =>
+        {
+            float* x = (float*)src + o[0];
+            var y = new Span<float>((float*)dst + o[1], len);
+            if (ss == 0) y.Fill(*x);
+            else new ReadOnlySpan<float>(x, len).CopyTo(y);
+        });
+    }
+
+    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
+    {
+        nint pa = a.Pointer, pb = b.Pointer, pc = c.Pointer;
+        if (a.Shape == c.Shape && b.Shape == c.Shape)
+        {
+            CpuLoops.For(c.Numel, 1, (s, e) => BinaryRun(op, (float*)pa + s, 1, (float*)pb + s, 1, (float*)pc + s, (int)(e - s)));
+            return;
+        }
+        var (dims, strides) = CpuLoops.Collapse(c.Shape.Dims,
+            a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape), c.Shape.Strides());
+        int len = dims[^1];
+        int sa = (int)strides[0][^1], sb = (int)strides[1][^1];
+        CpuLoops.ForRows(dims, strides, o => BinaryRun(op, (float*)pa + o[0], sa, (float*)pb + o[1], sb, (float*)pc + o[2], len));
+    }
+
+    /// <summary>One contiguous run; sa and sb are 1 (walk) or 0 (broadcast one value).</summary>
+    static void BinaryRun(BinaryOp op, float* a, int sa, float* b, int sb, float* c, int n)
+    {
+        var y = new Span<float>(c, n);
+        if (sa == 0 && sb == 0)
+        {
+            y.Fill(Scalar(op, *a, *b));
+            return;
+        }
+        if (op == BinaryOp.Equal)
+        {
+            for (int i = 0; i < n; i++) c[i] = a[i * sa] == b[i * sb] ? 1f : 0f;
+            return;
+        }
+        var x1 = new ReadOnlySpan<float>(a, n);
+        var x2 = new ReadOnlySpan<float>(b, n);
+        if (sa == 1 && sb == 1)
+        {
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(x1, x2, y); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(x1, x2, y); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(x1, x2, y); break;
+                case BinaryOp.Div: TensorPrimitives.Divide(x1, x2, y); break;
+                case BinaryOp.Pow: TensorPrimitives.Pow(x1, x2, y); break;
+                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
+            }
+        }
+        else if (sb == 0)
+        {
+            float s = *b;
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(x1, s, y); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(x1, s, y); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(x1, s, y); break;
+                case BinaryOp.Div: TensorPrimitives.Divide(x1, s, y); break;
+                case BinaryOp.Pow: TensorPrimitives.Pow(x1, s, y); break;
+                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
+            }
+        }
+        else
+        {
+            float s = *a;
+            switch (op)
+            {
+                case BinaryOp.Add: TensorPrimitives.Add(x2, s, y); break;
+                case BinaryOp.Sub: TensorPrimitives.Subtract(s, x2, y); break;
+                case BinaryOp.Mul: TensorPrimitives.Multiply(x2, s, y); break;
+                case BinaryOp.Div: TensorPrimitives.Divide(s, x2, y); break;
+                case BinaryOp.Pow: TensorPrimitives.Pow(s, x2, y); break;
+                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
+            }
+        }
+    }
+
+    static float Scalar(BinaryOp op, float a, float b) => op switch
+    {
+        BinaryOp.Add => a + b,
+        BinaryOp.Sub => a - b,
+        BinaryOp.Mul => a * b,
+        BinaryOp.Div => a / b,
+        BinaryOp.Pow => MathF.Pow(a, b),
+        BinaryOp.Equal => a == b ? 1f : 0f,
+        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
+    };
+
+    public void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f)
+    {
+        nint px = x.Pointer, py = y.Pointer;
+        long work = op is UnaryOp.Gelu or UnaryOp.GeluTanh or UnaryOp.Exp or UnaryOp.Log or UnaryOp.PowScalar ? 8 : 1;
+        CpuLoops.For(x.Numel, work, (s, e) =>
+        {
+            int n = (int)(e - s);
+            var a = new ReadOnlySpan<float>((float*)px + s, n);
+            var b = new Span<float>((float*)py + s, n);
+            switch (op)
+            {
+                case UnaryOp.Neg: TensorPrimitives.Negate(a, b); break;
+                case UnaryOp.Exp: TensorPrimitives.Exp(a, b); break;
+                case UnaryOp.Log: TensorPrimitives.Log(a, b); break;
+                case UnaryOp.Sqrt: TensorPrimitives.Sqrt(a, b); break;
+                case UnaryOp.Relu: TensorPrimitives.Max(a, 0f, b); break;
+                case UnaryOp.AddScalar: TensorPrimitives.Add(a, alpha, b); break;
+                case UnaryOp.MulScalar: TensorPrimitives.Multiply(a, alpha, b); break;
+                case UnaryOp.RSubScalar: TensorPrimitives.Subtract(alpha, a, b); break;
+                case UnaryOp.RDivScalar: TensorPrimitives.Divide(alpha, a, b); break;
+                case UnaryOp.PowScalar: TensorPrimitives.Pow(a, alpha, b); break;
+                case UnaryOp.Gelu: for (int i = 0; i < n; i++) b[i] = CpuMath.Gelu(a[i]); break;
+                case UnaryOp.GeluTanh: for (int i = 0; i < n; i++) b[i] = CpuMath.GeluTanh(a[i]); break;
+                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
+            }
+        });
+    }
+
+    public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
+    {
+        nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;
+        CpuLoops.For(x.Numel, 8, (s, e) =>
+        {
+            float* a = (float*)px + s, g = (float*)pg + s, d = (float*)pd + s;
+            int n = (int)(e - s);
+            switch (op)
+            {
+                case UnaryOp.Relu: for (int i = 0; i < n; i++) d[i] = a[i] > 0f ? g[i] : 0f; break;
+                case UnaryOp.Gelu: for (int i = 0; i < n; i++) d[i] = g[i] * CpuMath.GeluGrad(a[i]); break;
+                case UnaryOp.GeluTanh: for (int i = 0; i < n; i++) d[i] = g[i] * CpuMath.GeluTanhGrad(a[i]); break;
+                default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");
+            }
+        });
+    }
+}

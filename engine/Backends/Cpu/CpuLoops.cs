@@ -1,0 +1,100 @@
+namespace Sbp.Backends.Cpu;
+
+/// <summary>
+/// Loop helpers of the CPU backend: chunked parallel loops and strided iteration over "rows"
+/// (every axis but the last) of several operands that share one iteration shape.
+/// </summary>
+static class CpuLoops
+{
+    /// <summary>Below this many elements of work a loop runs on the calling thread.</summary>
+    public const long ParallelThreshold = 1 << 15;
+
+    /// <summary>Runs body(start, end) over [0, count) in chunks, in parallel when work is large.</summary>
+    public static void For(long count, long workPerItem, Action<long, long> body)
+    {
+        if (count <= 0) return;
+        int threads = Environment.ProcessorCount;
+        if (threads == 1 || count == 1 || count * Math.Max(1, workPerItem) < ParallelThreshold)
+        {
+            body(0, count);
+            return;
+        }
+        long chunks = Math.Min(count, threads * 4L);
+        long per = (count + chunks - 1) / chunks;
+        Parallel.For(0, (int)((count + per - 1) / per), c =>
+        {
+            long s = c * per;
+            body(s, Math.Min(count, s + per));
+        });
+    }
+
+    /// <summary>
+    /// Merges adjacent axes that every operand walks contiguously (stride[i] == stride[i+1] * dim[i+1],
+    /// which includes two broadcast axes) and drops axes of size 1. Returns the new dims and strides.
+    /// </summary>
+    public static (int[] dims, long[][] strides) Collapse(ReadOnlySpan<int> dims, params long[][] strides)
+    {
+        var d = new List<int>();
+        var s = strides.Select(_ => new List<long>()).ToArray();
+        for (int i = 0; i < dims.Length; i++)
+        {
+            if (dims[i] == 1) continue;
+            int last = d.Count - 1;
+            bool merge = last >= 0;
+            for (int k = 0; k < strides.Length && merge; k++)
+                merge = s[k][last] == strides[k][i] * dims[i];
+            if (merge)
+            {
+                d[last] *= dims[i];
+                for (int k = 0; k < strides.Length; k++) s[k][last] = strides[k][i];
+            }
+            else
+            {
+                d.Add(dims[i]);
+                for (int k = 0; k < strides.Length; k++) s[k].Add(strides[k][i]);
+            }
+        }
+        if (d.Count == 0)
+        {
+            d.Add(1);
+            foreach (var list in s) list.Add(1);
+        }
+        return (d.ToArray(), s.Select(l => l.ToArray()).ToArray());
+    }
+
+    /// <summary>
+    /// Iterates the rows (all axes but the last) of dims, in parallel chunks, calling
+    /// body(offsets) with each operand's element offset at the start of the row; the last axis is
+    /// the caller's to walk (length dims[^1], strides[k][^1]).
+    /// </summary>
+    public static void ForRows(int[] dims, long[][] strides, Action<long[]> body)
+    {
+        int outer = dims.Length - 1;
+        long rows = 1;
+        for (int i = 0; i < outer; i++) rows *= dims[i];
+        int operands = strides.Length;
+        For(rows, dims[^1], (start, end) =>
+        {
+            var index = new int[Math.Max(outer, 1)];
+            var offsets = new long[operands];
+            long r = start;
+            for (int i = outer - 1; i >= 0; i--)
+            {
+                index[i] = (int)(r % dims[i]);
+                r /= dims[i];
+                for (int k = 0; k < operands; k++) offsets[k] += index[i] * strides[k][i];
+            }
+            for (long row = start; row < end; row++)
+            {
+                body(offsets);
+                for (int i = outer - 1; i >= 0; i--)
+                {
+                    for (int k = 0; k < operands; k++) offsets[k] += strides[k][i];
+                    if (++index[i] < dims[i]) break;
+                    for (int k = 0; k < operands; k++) offsets[k] -= strides[k][i] * dims[i];
+                    index[i] = 0;
+                }
+            }
+        });
+    }
+}

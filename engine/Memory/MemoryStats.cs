@@ -1,0 +1,35 @@
+namespace Sbp.Memory;
+
+/// <summary>
+/// A consistent copy of a pool's counters (PyTorch's vocabulary: allocated = in use, reserved =
+/// held from the device including the cache). All byte counts are exact.
+/// </summary>
+public sealed record MemoryStats(
+    long InUseBytes,
+    long PeakInUseBytes,
+    long ReservedBytes,
+    long PeakReservedBytes,
+    long CachedBytes,
+    long LiveBlocks,
+    long Allocations,
+    long Frees,
+    long CacheHits,
+    IReadOnlyDictionary<MemoryCategory, long> InUseByCategory,
+    IReadOnlyDictionary<MemoryCategory, long> PeakByCategory,
+    long? LimitBytes)
+{
+    public long InUse(MemoryCategory category) => InUseByCategory[category];
+
+    public override string ToString()
+    {
+        var parts = string.Join(", ", InUseByCategory.Where(kv => kv.Value > 0)
+            .Select(kv => $"{kv.Key} {MemoryPool.FormatBytes(kv.Value)}"));
+        return $"in use {MemoryPool.FormatBytes(InUseBytes)} (peak {MemoryPool.FormatBytes(PeakInUseBytes)})" +
+               $"{(parts.Length > 0 ? ": " + parts : "")}; reserved {MemoryPool.FormatBytes(ReservedBytes)}" +
+               $" (cached {MemoryPool.FormatBytes(CachedBytes)})" +
+               (LimitBytes is { } l ? $"; limit {MemoryPool.FormatBytes(l)}" : "");
+    }
+}
+
+/// <summary>One live block in a <see cref="MemoryPool.Snapshot"/>.</summary>
+public sealed record BlockInfo(long Id, long Bytes, MemoryCategory Category, string Label, int References);

@@ -1,0 +1,152 @@
+using Sbp.Autograd;
+using Sbp.Backends;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Matrix products: matmul with NumPy-style batch broadcasting, and linear (x W^T + b).
+public static partial class Ops
+{
+    /// <summary>
+    /// Matrix product with torch.matmul's rules: 1-D operands are promoted to a row (left) or a
+    /// column (right) vector and the added axis removed; batch axes broadcast. A 2-D right operand
+    /// (the common x @ W) is one GEMM over all rows of x.
+    /// </summary>
+    public static Tensor Matmul(Tensor a, Tensor b)
+    {
+        CheckFloats("matmul", a, b);
+        if (a.Rank == 0 || b.Rank == 0)
+            throw new ShapeMismatchException($"matmul: both operands need at least one dimension, got {a.Shape} @ {b.Shape}; use Mul for scalars.");
+        if (a.Rank == 1)
+        {
+            using var row = Reshape(a, [1, a.Shape[0]]);
+            using var r = Matmul(row, b);
+            var dims = r.Shape.ToArray().ToList();
+            dims.RemoveAt(dims.Count - 2);
+            return Reshape(r, [.. dims]);
+        }
+        if (b.Rank == 1)
+        {
+            using var col = Reshape(b, [b.Shape[0], 1]);
+            using var r = Matmul(a, col);
+            return Reshape(r, r.Shape.ToArray()[..^1]);
+        }
+        int m = a.Shape[-2], k = a.Shape[-1], n = b.Shape[-1];
+        if (b.Shape[-2] != k)
+            throw new ShapeMismatchException($"matmul: {a.Shape} @ {b.Shape}: the inner dimensions differ ({k} vs {b.Shape[-2]}); a's last dimension must equal b's second-to-last.");
+        return b.Rank == 2 ? MatmulRows(a, b, m, k, n) : MatmulBatched(a, b, m, k, n);
+    }
+
+    static void Gemm(GemmSpec spec, Tensor a, Tensor b, Tensor c) => a.Backend.Gemm(spec, a, b, c);
+
+    /// <summary>[..., M, K] @ [K, N]: one GEMM with rows = all leading axes times M.</summary>
+    static Tensor MatmulRows(Tensor a, Tensor b, int m, int k, int n)
+    {
+        int rows = checked((int)(a.Numel / k));
+        var outDims = a.Shape.ToArray();
+        outDims[^1] = n;
+        var c = New("matmul", new Shape(outDims), a);
+        Gemm(new GemmSpec(false, false, rows, n, k), a, b, c);
+        return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
+        {
+            Tensor? da = null, db = null;
+            if (ctx.NeedsGrad(0))
+            {
+                da = New("matmul.backward", ctx.InputShape(0), ctx.Grad);
+                Gemm(new GemmSpec(false, true, rows, k, n), ctx.Grad, ctx.Saved(1), da);
+            }
+            if (ctx.NeedsGrad(1))
+            {
+                db = New("matmul.backward", ctx.InputShape(1), ctx.Grad);
+                Gemm(new GemmSpec(true, false, k, n, rows), ctx.Saved(0), ctx.Grad, db);
+            }
+            return [da, db];
+        });
+    }
+
+    /// <summary>
+    /// Batched product. Batch axes broadcast: an operand whose batch is a single matrix is reused
+    /// with stride 0; any other broadcast is expanded first (BroadcastTo records its own backward).
+    /// </summary>
+    static Tensor MatmulBatched(Tensor a, Tensor b, int m, int k, int n)
+    {
+        var aBatch = new Shape(a.Shape.ToArray()[..^2]);
+        var bBatch = new Shape(b.Shape.ToArray()[..^2]);
+        var batch = Shape.Broadcast(aBatch, bBatch, $"matmul {a.Shape} @ {b.Shape} (batch axes)");
+        Tensor? aExpanded = null, bExpanded = null;
+        if (aBatch != batch && aBatch.Numel != 1) a = aExpanded = BroadcastTo(a, new Shape([.. batch, m, k]));
+        if (bBatch != batch && bBatch.Numel != 1) b = bExpanded = BroadcastTo(b, new Shape([.. batch, k, n]));
+        try
+        {
+            int count = checked((int)batch.Numel);
+            long sa = a.Numel == (long)m * k ? 0 : (long)m * k;
+            long sb = b.Numel == (long)k * n ? 0 : (long)k * n;
+            var c = New("matmul", new Shape([.. batch, m, n]), a);
+            Gemm(new GemmSpec(false, false, m, n, k, count, sa, sb, (long)m * n), a, b, c);
+            return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
+            {
+                Tensor? da = null, db = null;
+                if (ctx.NeedsGrad(0))
+                {
+                    // Per batch entry first; an operand reused across the batch sums its gradients.
+                    var d = New("matmul.backward", new Shape([.. batch, m, k]), ctx.Grad);
+                    Gemm(new GemmSpec(false, true, m, k, n, count, (long)m * n, sb, (long)m * k), ctx.Grad, ctx.Saved(1), d);
+                    da = GradTo(d, ctx.InputShape(0));
+                }
+                if (ctx.NeedsGrad(1))
+                {
+                    var d = New("matmul.backward", new Shape([.. batch, k, n]), ctx.Grad);
+                    Gemm(new GemmSpec(true, false, k, n, m, count, sa, (long)m * n, (long)k * n), ctx.Saved(0), ctx.Grad, d);
+                    db = GradTo(d, ctx.InputShape(1));
+                }
+                return [da, db];
+            });
+        }
+        finally
+        {
+            aExpanded?.Dispose();
+            bExpanded?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// y = x W^T + b with PyTorch's layout: x [..., in], W [out, in], b [out] (optional).
+    /// Backward: dx = g W, dW = g^T x, db = sum of g over rows; saves x (and references W).
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        CheckFloats("linear", x, weight);
+        if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
+            throw new ShapeMismatchException($"linear: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
+        int outF = weight.Shape[0], inF = weight.Shape[1];
+        if (bias is not null)
+        {
+            CheckFloats("linear", x, bias);
+            if (bias.Rank != 1 || bias.Shape[0] != outF)
+                throw new ShapeMismatchException($"linear: bias {bias.Shape} must be [{outF}] for weight {weight.Shape}.");
+        }
+        int rows = checked((int)(x.Numel / inF));
+        var outDims = x.Shape.ToArray();
+        outDims[^1] = outF;
+        var y = New("linear", new Shape(outDims), x);
+        Gemm(new GemmSpec(false, true, rows, outF, inF), x, weight, y);
+        if (bias is not null) y.Backend.Binary(BinaryOp.Add, y, bias, y);
+        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        return Tape.Record("linear", y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
+        {
+            Tensor? dx = null, dw = null, db = null;
+            if (ctx.NeedsGrad(0))
+            {
+                dx = New("linear.backward", ctx.InputShape(0), ctx.Grad);
+                Gemm(new GemmSpec(false, false, rows, inF, outF), ctx.Grad, ctx.Saved(1), dx);
+            }
+            if (ctx.NeedsGrad(1))
+            {
+                dw = New("linear.backward", ctx.InputShape(1), ctx.Grad);
+                Gemm(new GemmSpec(true, false, outF, inF, rows), ctx.Grad, ctx.Saved(0), dw);
+            }
+            if (inputs.Length == 3 && ctx.NeedsGrad(2)) db = SumTo(ctx.Grad, ctx.InputShape(2));
+            return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
+        });
+    }
+}

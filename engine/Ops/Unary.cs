@@ -1,0 +1,51 @@
+using Sbp.Autograd;
+using Sbp.Backends;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Elementwise functions of one tensor.
+public static partial class Ops
+{
+    /// <summary>e^x. Backward: g * y (saves the output).</summary>
+    public static Tensor Exp(Tensor x)
+    {
+        var y = Scalar("exp", UnaryOp.Exp, x, 0f);
+        return Tape.Record("exp", y, [x], [y], ctx => [Mul(ctx.Grad, ctx.Saved(0))]);
+    }
+
+    /// <summary>Natural logarithm. Backward: g / x.</summary>
+    public static Tensor Log(Tensor x) =>
+        Tape.Record("log", Scalar("log", UnaryOp.Log, x, 0f), [x], [x], ctx => [Div(ctx.Grad, ctx.Saved(0))]);
+
+    /// <summary>Square root. Backward: g / (2 y) (saves the output).</summary>
+    public static Tensor Sqrt(Tensor x)
+    {
+        var y = Scalar("sqrt", UnaryOp.Sqrt, x, 0f);
+        return Tape.Record("sqrt", y, [x], [y], ctx => [Div(Mul(ctx.Grad, 0.5f), ctx.Saved(0))]);
+    }
+
+    /// <summary>x ^ p. Backward: g * p * x^(p-1).</summary>
+    public static Tensor Pow(Tensor x, float p) =>
+        Tape.Record("pow_scalar", Scalar("pow_scalar", UnaryOp.PowScalar, x, p), [x], [x], ctx =>
+            [Mul(ctx.Grad, Mul(Pow(ctx.Saved(0), p - 1f), p))]);
+
+    /// <summary>max(x, 0). Backward: g where x &gt; 0, else 0.</summary>
+    public static Tensor Relu(Tensor x) => Activation("relu", UnaryOp.Relu, x);
+
+    /// <summary>
+    /// GELU, x * Phi(x): the exact erf form by default, or the tanh approximation
+    /// (<paramref name="tanhApproximation"/>, as GPT-2 and PyTorch's approximate="tanh").
+    /// </summary>
+    public static Tensor Gelu(Tensor x, bool tanhApproximation = false) =>
+        tanhApproximation ? Activation("gelu_tanh", UnaryOp.GeluTanh, x) : Activation("gelu", UnaryOp.Gelu, x);
+
+    /// <summary>An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input.</summary>
+    static Tensor Activation(string op, UnaryOp kind, Tensor x) =>
+        Tape.Record(op, Scalar(op, kind, x, 0f), [x], [x], ctx =>
+        {
+            var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);
+            dx.Backend.ActivationBackward(kind, ctx.Saved(0), ctx.Grad, dx);
+            return [dx];
+        });
+}

@@ -1,0 +1,43 @@
+using Sbp.Backends;
+using Sbp.Backends.Cpu;
+using Sbp.Memory;
+
+namespace Sbp.Tensors;
+
+public enum DeviceKind
+{
+    Cpu,
+    Cuda,
+}
+
+/// <summary>
+/// Where tensors live: a backend that runs the kernels and a memory pool that accounts for every
+/// byte. Ops require all their inputs on one device. <see cref="Cpu"/> is the shared CPU device;
+/// <see cref="CreateCpu"/> makes an isolated one with its own pool, for separate accounting.
+/// </summary>
+public sealed class Device
+{
+    Device(string name, DeviceKind kind, MemoryPool pool, IBackend backend)
+    {
+        Name = name;
+        Kind = kind;
+        Pool = pool;
+        Backend = backend;
+    }
+
+    public string Name { get; }
+    public DeviceKind Kind { get; }
+    public MemoryPool Pool { get; }
+    public IBackend Backend { get; }
+
+    /// <summary>The process-wide CPU device.</summary>
+    public static Device Cpu { get; } = CreateCpu("cpu");
+
+    /// <summary>Where factory methods put tensors when no device is given.</summary>
+    public static Device Default { get; set; } = Cpu;
+
+    /// <summary>A CPU device with its own memory pool (same backend as <see cref="Cpu"/>).</summary>
+    public static Device CreateCpu(string name) => new(name, DeviceKind.Cpu, new MemoryPool(name, new HostAllocator()), CpuBackend.Instance);
+
+    public override string ToString() => Name;
+}

@@ -1,0 +1,219 @@
+using System.Runtime.InteropServices;
+using Sbp.Backends;
+using Sbp.Memory;
+
+namespace Sbp.Tensors;
+
+/// <summary>
+/// A dense, contiguous, row-major tensor in native device memory. Disposing it returns its memory
+/// to the device's pool (views created by <see cref="Ops.Reshape"/> share the memory and keep it
+/// alive). Tensors made inside a <see cref="TensorScope"/> are disposed with the scope.
+/// Ops live in <see cref="Ops"/>; the instance methods and operators here forward to them.
+/// </summary>
+public sealed unsafe partial class Tensor : IDisposable
+{
+    static long _nextId;
+    MemoryBlock? _block;
+
+    Tensor(MemoryBlock block, Shape shape, DType dtype, Device device, bool register)
+    {
+        _block = block;
+        Shape = shape;
+        DType = dtype;
+        Device = device;
+        Id = Interlocked.Increment(ref _nextId);
+        if (register) TensorScope.Register(this);
+    }
+
+    ~Tensor()
+    {
+        // Safety net only: a tensor the program dropped without Dispose. The pool is thread-safe.
+        var b = Interlocked.Exchange(ref _block, null);
+        if (b is not null && !b.IsFreed) b.Pool.Release(b);
+    }
+
+    /// <summary>Unique within the process; the autograd tape keys gradients by it.</summary>
+    public long Id { get; }
+    public Shape Shape { get; }
+    public DType DType { get; }
+    public Device Device { get; }
+    public IBackend Backend => Device.Backend;
+    public int Rank => Shape.Rank;
+    public long Numel => Shape.Numel;
+    public long Bytes => Numel * DType.Size();
+    public string? Name { get; set; }
+    public bool IsDisposed => _block is null;
+    internal TensorScope? Scope { get; set; }
+
+    /// <summary>The memory this tensor reads and writes (shared with its views).</summary>
+    public MemoryBlock Block => _block ?? throw Disposed();
+
+    /// <summary>Start of the data. Backends only.</summary>
+    public nint Pointer => Block.Pointer;
+    internal float* F => (float*)Block.Pointer;
+    internal int* I => (int*)Block.Pointer;
+
+    // ---- autograd state -------------------------------------------------------------------
+
+    bool _requiresGrad;
+
+    /// <summary>
+    /// Leaves (tensors not produced by a recorded op) may be marked to receive a gradient in
+    /// <see cref="Grad"/>; outputs of recorded ops require grad when any input does.
+    /// </summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad;
+        set
+        {
+            if (!IsLeaf) throw new InvalidOperationException($"Tensor {Shape}: RequiresGrad can only be set on a leaf tensor; this one was produced by '{Producer}'. Use Detach() to make a leaf.");
+            if (value && DType != DType.Float32) throw new InvalidOperationException($"Tensor {Shape}: only Float32 tensors can require grad (this one is {DType}).");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>True unless the tensor is the output of an op recorded on a tape.</summary>
+    public bool IsLeaf => Producer is null;
+
+    /// <summary>The name of the recorded op that produced this tensor, if any.</summary>
+    public string? Producer { get; private set; }
+
+    /// <summary>Accumulated gradient of a leaf that requires grad (memory category Gradient).</summary>
+    public Tensor? Grad { get; internal set; }
+
+    internal void MarkRecorded(string op)
+    {
+        Producer = op;
+        _requiresGrad = true;
+    }
+
+    /// <summary>Frees the accumulated gradient.</summary>
+    public void ZeroGrad()
+    {
+        Grad?.Dispose();
+        Grad = null;
+    }
+
+    // ---- creation ------------------------------------------------------------------------
+
+    /// <summary>Uninitialized memory from the device pool.</summary>
+    public static Tensor Empty(Shape shape, Device? device = null, DType dtype = DType.Float32,
+        MemoryCategory category = MemoryCategory.Temporary) => Empty(OpLabel.Current, shape, device ?? Device.Default, dtype, category);
+
+    /// <summary>Uninitialized memory labelled with the op that asked for it (for memory reports).</summary>
+    internal static Tensor Empty(string op, Shape shape, Device device, DType dtype = DType.Float32,
+        MemoryCategory category = MemoryCategory.Temporary)
+    {
+        var block = device.Pool.Allocate(shape.Numel * dtype.Size(), category, $"{op} {shape}");
+        return new Tensor(block, shape, dtype, device, register: true);
+    }
+
+    public static Tensor Full(Shape shape, float value, Device? device = null, MemoryCategory category = MemoryCategory.Temporary)
+    {
+        var t = Empty(shape, device, DType.Float32, category);
+        t.Backend.Fill(t, value);
+        return t;
+    }
+
+    public static Tensor Zeros(Shape shape, Device? device = null, MemoryCategory category = MemoryCategory.Temporary) =>
+        Full(shape, 0f, device, category);
+
+    public static Tensor Ones(Shape shape, Device? device = null, MemoryCategory category = MemoryCategory.Temporary) =>
+        Full(shape, 1f, device, category);
+
+    public static Tensor Scalar(float value, Device? device = null) => Full(Shape.Scalar, value, device);
+
+    public static Tensor FromArray(float[] data, Shape shape, Device? device = null, MemoryCategory category = MemoryCategory.Temporary)
+    {
+        CheckLength(data.Length, shape);
+        var t = Empty(shape, device, DType.Float32, category);
+        t.Backend.CopyFromHost(MemoryMarshal.AsBytes(data.AsSpan()), t);
+        return t;
+    }
+
+    public static Tensor FromArray(int[] data, Shape shape, Device? device = null)
+    {
+        CheckLength(data.Length, shape);
+        var t = Empty(shape, device, DType.Int32);
+        t.Backend.CopyFromHost(MemoryMarshal.AsBytes(data.AsSpan()), t);
+        return t;
+    }
+
+    /// <summary>A 1-D Int32 tensor of indices.</summary>
+    public static Tensor Indices(params int[] indices) => FromArray(indices, new Shape(indices.Length));
+
+    static void CheckLength(int length, Shape shape)
+    {
+        if (length != shape.Numel)
+            throw new ShapeMismatchException($"Tensor.FromArray: {length} values do not fill shape {shape} ({shape.Numel} elements).");
+    }
+
+    /// <summary>A new tensor object over the same memory (a free view), with its own shape.</summary>
+    internal Tensor View(Shape shape, bool register = true)
+    {
+        if (shape.Numel != Numel) throw new ShapeMismatchException($"view: {Shape} ({Numel} elements) cannot be viewed as {shape} ({shape.Numel}).");
+        var b = Block;
+        b.Pool.AddRef(b);
+        return new Tensor(b, shape, DType, Device, register);
+    }
+
+    /// <summary>A leaf over the same memory that does not require grad and is not recorded.</summary>
+    public Tensor Detach() => View(Shape);
+
+    /// <summary>Removes the tensor from its scope: it lives until disposed explicitly.</summary>
+    public Tensor DetachFromScope()
+    {
+        Scope?.Forget(this);
+        Scope = null;
+        return this;
+    }
+
+    // ---- reading back ------------------------------------------------------------------------
+
+    public float[] ToArray()
+    {
+        if (DType != DType.Float32) throw new InvalidOperationException($"Tensor.ToArray: tensor is {DType}; use ToIntArray().");
+        var a = new float[Numel];
+        Backend.CopyToHost(this, MemoryMarshal.AsBytes(a.AsSpan()));
+        return a;
+    }
+
+    public int[] ToIntArray()
+    {
+        if (DType != DType.Int32) throw new InvalidOperationException($"Tensor.ToIntArray: tensor is {DType}; use ToArray().");
+        var a = new int[Numel];
+        Backend.CopyToHost(this, MemoryMarshal.AsBytes(a.AsSpan()));
+        return a;
+    }
+
+    /// <summary>The value of a one-element tensor.</summary>
+    public float Item()
+    {
+        if (Numel != 1) throw new InvalidOperationException($"Tensor.Item: tensor has shape {Shape} ({Numel} elements); Item needs exactly one.");
+        return ToArray()[0];
+    }
+
+    public void Dispose()
+    {
+        var b = Interlocked.Exchange(ref _block, null);
+        if (b is null) return;
+        Scope?.Forget(this);
+        Scope = null;
+        b.Pool.Release(b);
+        ZeroGrad();
+        GC.SuppressFinalize(this);
+    }
+
+    ObjectDisposedException Disposed() =>
+        new($"Tensor {Shape}{(Name is null ? "" : $" '{Name}'")}", "The tensor was disposed (explicitly or by its TensorScope); keep it with scope.Keep(t) if it is needed later.");
+
+    public override string ToString()
+    {
+        var head = $"Tensor{Shape} {DType} on {Device.Name}{(Producer is null ? "" : $" from {Producer}")}{(RequiresGrad ? " requires_grad" : "")}";
+        if (IsDisposed) return head + " (disposed)";
+        if (Numel > 16) return head;
+        return DType == DType.Float32
+            ? head + " [" + string.Join(", ", ToArray().Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture))) + "]"
+            : head + " [" + string.Join(", ", ToIntArray()) + "]";
+    }
+}
