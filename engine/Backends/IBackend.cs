@@ -56,7 +56,7 @@ public readonly record struct GemmSpec(
 /// outputs and validate shapes; backends may assume contiguous, correctly shaped tensors on their
 /// own device.
 /// </summary>
-public interface IBackend
+public partial interface IBackend
 {
     string Name { get; }
 
