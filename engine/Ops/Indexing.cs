@@ -23,7 +23,7 @@ public static partial class Ops
     {
         int d = CheckIndexArgs("index_select", x, dim, indices);
         var y = New("index_select", x.Shape.With(d, (int)indices.Numel), x);
-        x.Backend.IndexSelect(x, d, indices, y);
+        RunOrDispose(y, () => x.Backend.IndexSelect(x, d, indices, y));
         return Tape.Record("index_select", y, [x], [indices], ctx =>
         {
             var dx = Tensor.Zeros(ctx.InputShape(0), ctx.Grad.Device);
@@ -45,8 +45,11 @@ public static partial class Ops
         if (source.Shape != expected)
             throw new ShapeMismatchException($"index_add: source {source.Shape} must be {expected} (x {x.Shape} with dimension {d} = {indices.Numel} indices).");
         var y = New("index_add", x.Shape, x);
-        y.Backend.Copy(x, y);
-        y.Backend.IndexAdd(y, d, indices, source);
+        RunOrDispose(y, () =>
+        {
+            y.Backend.Copy(x, y);
+            y.Backend.IndexAdd(y, d, indices, source);
+        });
         return Tape.Record("index_add", y, [x, source], [indices], ctx =>
         [
             ctx.NeedsGrad(0) ? ctx.Grad : null,

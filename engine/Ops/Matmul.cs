@@ -22,7 +22,8 @@ public static partial class Ops
             using var row = Reshape(a, [1, a.Shape[0]]);
             using var r = Matmul(row, b);
             var dims = r.Shape.ToArray().ToList();
-            dims.RemoveAt(dims.Count - 2);
+            // The row axis added to a: second-to-last of r, or its only axis when b was 1-D too ([1] -> []).
+            dims.RemoveAt(b.Rank == 1 ? dims.Count - 1 : dims.Count - 2);
             return Reshape(r, [.. dims]);
         }
         if (b.Rank == 1)

@@ -14,6 +14,17 @@ public static partial class Ops
     /// <summary>Allocates an op's output on the device of <paramref name="like"/>, labelled with the op.</summary>
     static Tensor New(string op, Shape shape, Tensor like) => Tensor.Empty(op, shape, like.Device);
 
+    /// <summary>Runs a kernel that may reject its input (bad indices); the output is freed if it does.</summary>
+    static void RunOrDispose(Tensor output, Action kernel)
+    {
+        try { kernel(); }
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
     static void CheckFloat(string op, Tensor t, string role = "input")
     {
         if (t.IsDisposed) throw new ObjectDisposedException($"{op}: the {role} tensor {t.Shape} was disposed.");

@@ -1,0 +1,20 @@
+using BenchmarkDotNet.Running;
+
+namespace Sbp.Benchmarks;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.WriteLine("usage: dotnet run -c Release --project benchmarks -- [BenchmarkDotNet args]");
+            Console.WriteLine("  e.g. --list flat      list benchmarks");
+            Console.WriteLine("       --filter '*'     run all benchmarks");
+            return 0;
+        }
+
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+}
