@@ -1,0 +1,161 @@
+using Sbp.Autograd;
+using Sbp.Backends;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Convolutions: conv3d over [N, C, T, H, W] and conv2d over [N, C, H, W] (the same kernels with T = 1).
+public static partial class Ops
+{
+    /// <summary>
+    /// 3-D convolution (cross-correlation) with PyTorch's semantics: x [N, C, T, H, W], weight
+    /// [O, C / groups, kT, kH, kW], bias [O] (optional) gives [N, O, oT, oH, oW] with
+    /// out = floor((in + 2 padding - dilation (k - 1) - 1) / stride) + 1 per axis.
+    /// <paramref name="stride"/>, <paramref name="padding"/> and <paramref name="dilation"/> are
+    /// (t, h, w) or one value for all three (defaults 1, 0, 1). Groups split the channels: output
+    /// channel block g reads input channel block g (groups == C is depthwise). Backward: the data
+    /// and filter gradients of the backend; saves x only when the weight needs a gradient and
+    /// references the weight only when x needs one.
+    /// </summary>
+    public static Tensor Conv3d(Tensor x, Tensor weight, Tensor? bias = null,
+        int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
+    {
+        const string op = "conv3d";
+        CheckConvOperands(op, x, weight, bias, rank: 5, "[N, C, T, H, W]", "[O, C/groups, kT, kH, kW]");
+        var spec = ConvSpecFor(op, x, weight, groups, 3,
+            new Dim3(x.Shape[2], x.Shape[3], x.Shape[4]), new Dim3(weight.Shape[2], weight.Shape[3], weight.Shape[4]),
+            SpatialArg(op, "stride", stride, 3, 1, 1), SpatialArg(op, "padding", padding, 3, 0, 0), SpatialArg(op, "dilation", dilation, 3, 1, 1));
+        return Convolution(op, x, weight, bias, spec, twoD: false);
+    }
+
+    /// <summary>
+    /// 2-D convolution with PyTorch's semantics: x [N, C, H, W], weight [O, C / groups, kH, kW],
+    /// bias [O] (optional) gives [N, O, oH, oW]; stride, padding and dilation are (h, w) or one
+    /// value for both. Runs the 3-D kernels with T = kT = 1.
+    /// </summary>
+    public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias = null,
+        int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
+    {
+        const string op = "conv2d";
+        CheckConvOperands(op, x, weight, bias, rank: 4, "[N, C, H, W]", "[O, C/groups, kH, kW]");
+        var spec = ConvSpecFor(op, x, weight, groups, 2,
+            new Dim3(1, x.Shape[2], x.Shape[3]), new Dim3(1, weight.Shape[2], weight.Shape[3]),
+            SpatialArg(op, "stride", stride, 2, 1, 1), SpatialArg(op, "padding", padding, 2, 0, 0), SpatialArg(op, "dilation", dilation, 2, 1, 1));
+        return Convolution(op, x, weight, bias, spec, twoD: true);
+    }
+
+    /// <summary>
+    /// A per-axis argument given as one value per spatial axis (or one for all), as a Dim3; a 2-D
+    /// argument gets <paramref name="timeValue"/> on T. Null gives <paramref name="fallback"/>.
+    /// </summary>
+    static Dim3 SpatialArg(string op, string name, int[]? values, int axes, int fallback, int timeValue)
+    {
+        int[] v;
+        if (values is null) v = Enumerable.Repeat(fallback, axes).ToArray();
+        else if (values.Length == 1) v = Enumerable.Repeat(values[0], axes).ToArray();
+        else if (values.Length == axes) v = values;
+        else
+            throw new ArgumentException(
+                $"{op}: {name} [{string.Join(", ", values)}] must have {axes} values ({(axes == 3 ? "t, h, w" : "h, w")}) or one for every axis.");
+        return axes == 3 ? new Dim3(v[0], v[1], v[2]) : new Dim3(timeValue, v[0], v[1]);
+    }
+
+    static string SpatialText(Dim3 d, bool twoD) => twoD ? $"({d.H}, {d.W})" : d.ToString();
+
+    static void CheckConvOperands(string op, Tensor x, Tensor weight, Tensor? bias, int rank, string xLayout, string wLayout)
+    {
+        CheckFloat(op, x);
+        CheckFloat(op, weight, "weight");
+        CheckDevices(op, x, weight);
+        if (x.Rank != rank)
+            throw new ShapeMismatchException($"{op}: the input must be {xLayout} (rank {rank}), got {x.Shape}; add the missing axes with Reshape.");
+        if (weight.Rank != rank)
+            throw new ShapeMismatchException($"{op}: the weight must be {wLayout} (rank {rank}), got {weight.Shape}.");
+        if (bias is not null)
+        {
+            CheckFloat(op, bias, "bias");
+            CheckDevices(op, x, bias);
+            if (bias.Rank != 1 || bias.Shape[0] != weight.Shape[0])
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{weight.Shape[0]}], one value per output channel of weight {weight.Shape}.");
+        }
+    }
+
+    static ConvSpec ConvSpecFor(string op, Tensor x, Tensor weight, int groups, int axes, Dim3 input, Dim3 kernel, Dim3 stride, Dim3 padding, Dim3 dilation)
+    {
+        bool twoD = axes == 2;
+        int n = x.Shape[0], c = x.Shape[1], o = weight.Shape[0];
+        if (groups < 1)
+            throw new ArgumentOutOfRangeException(nameof(groups), $"{op}: groups must be >= 1, got {groups}.");
+        if (c % groups != 0)
+            throw new ShapeMismatchException($"{op}: the input's {c} channels (input {x.Shape}) are not divisible by groups = {groups}; use a group count that divides the channel count.");
+        if (o % groups != 0)
+            throw new ShapeMismatchException($"{op}: the weight's {o} output channels (weight {weight.Shape}) are not divisible by groups = {groups}; use a multiple of {groups} output channels.");
+        if (weight.Shape[1] != c / groups)
+            throw new ShapeMismatchException(
+                $"{op}: weight {weight.Shape} does not fit input {x.Shape} with groups = {groups}: its second dimension must be C/groups = {c / groups} " +
+                $"(the weight layout is {(twoD ? "[O, C/groups, kH, kW]" : "[O, C/groups, kT, kH, kW]")}), got {weight.Shape[1]}.");
+        for (int a = 3 - axes; a < 3; a++)
+        {
+            if (kernel[a] < 1)
+                throw new ShapeMismatchException($"{op}: weight {weight.Shape} has an empty kernel {SpatialText(kernel, twoD)}; every kernel size must be >= 1.");
+            if (stride[a] < 1) throw new ArgumentException($"{op}: stride {SpatialText(stride, twoD)} must be >= 1 on every axis.");
+            if (dilation[a] < 1) throw new ArgumentException($"{op}: dilation {SpatialText(dilation, twoD)} must be >= 1 on every axis.");
+            if (padding[a] < 0) throw new ArgumentException($"{op}: padding {SpatialText(padding, twoD)} must be >= 0 on every axis.");
+        }
+        var spec = new ConvSpec(n, c, o, groups, input, kernel, stride, padding, dilation);
+        var output = spec.Output;
+        for (int a = 3 - axes; a < 3; a++)
+            if (output[a] < 1)
+                throw new ShapeMismatchException(
+                    $"{op}: input {x.Shape} is too small for kernel {SpatialText(kernel, twoD)} with dilation {SpatialText(dilation, twoD)} and padding {SpatialText(padding, twoD)}: " +
+                    $"the output would be {SpatialText(output, twoD)}; every output size floor((in + 2 pad - dil (k - 1) - 1) / stride) + 1 must be >= 1 (pad the input or use a smaller kernel).");
+        return spec;
+    }
+
+    /// <summary>The [N, C, T, H, W] view a 2-D tensor [N, C, H, W] is to the 3-D kernels (T = 1).</summary>
+    static Tensor View5(Tensor t, bool twoD) =>
+        t.View(twoD ? new Shape(t.Shape[0], t.Shape[1], 1, t.Shape[2], t.Shape[3]) : t.Shape, register: false);
+
+    static Tensor Convolution(string op, Tensor x, Tensor weight, Tensor? bias, ConvSpec spec, bool twoD)
+    {
+        var o = spec.Output;
+        var outShape = twoD ? new Shape(spec.Batch, spec.OutChannels, o.H, o.W) : new Shape(spec.Batch, spec.OutChannels, o.T, o.H, o.W);
+        var y = New(op, outShape, x);
+        using (var x5 = View5(x, twoD))
+        using (var w5 = View5(weight, twoD))
+        using (var y5 = View5(y, twoD))
+            x.Backend.ConvForward(spec, x5, w5, y5);
+        var biasShape = new Shape([spec.OutChannels, .. Enumerable.Repeat(1, outShape.Rank - 2)]);
+        if (bias is not null)
+        {
+            using var b = bias.View(biasShape, register: false);
+            y.Backend.Binary(BinaryOp.Add, y, b, y);
+        }
+        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
+        {
+            Tensor? dx = null, dw = null, db = null;
+            using var g5 = View5(ctx.Grad, twoD);
+            if (ctx.NeedsGrad(0))
+            {
+                dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
+                using var dx5 = View5(dx, twoD);
+                using var w5 = View5(ctx.Saved(1), twoD);
+                dx.Backend.ConvBackwardData(spec, g5, w5, dx5);
+            }
+            if (ctx.NeedsGrad(1))
+            {
+                dw = New(op + ".backward", ctx.InputShape(1), ctx.Grad);
+                using var dw5 = View5(dw, twoD);
+                using var x5 = View5(ctx.Saved(0), twoD);
+                dw.Backend.ConvBackwardFilter(spec, x5, g5, dw5);
+            }
+            if (inputs.Length == 3 && ctx.NeedsGrad(2))
+            {
+                using var summed = SumTo(ctx.Grad, new Shape([1, .. biasShape]));
+                db = Reshape(summed, spec.OutChannels);
+            }
+            return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
+        });
+    }
+}
