@@ -1,0 +1,165 @@
+using Sbp.Autograd;
+using Sbp.Backends;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Scaled dot-product attention as one recorded op (SBP gives it a "drop query rows" rule).
+public static partial class Ops
+{
+    /// <summary>
+    /// softmax(scale q k^T + bias + mask) v for q [B, H, N, D], k [B, H, M, D], v [B, H, M, Dv]
+    /// -> [B, H, N, Dv]; scale defaults to 1/sqrt(D).
+    /// <para><paramref name="bias"/>: an additive tensor broadcastable to [B, H, N, M] (e.g. Swin's
+    /// relative position bias [H, N, M]); it receives a gradient (the score gradient summed to its shape).</para>
+    /// <para><paramref name="mask"/>: an additive float tensor of 0 and -inf (or large negative)
+    /// entries that never gets a gradient. It is either broadcastable to [B, H, N, M], or a window
+    /// mask [G, h, N', M'] with B a multiple of G (h, N', M' broadcastable to H, N, M): batch entry
+    /// b then uses mask[b mod G], as Swin's [nW, N, N] shifted-window mask for windows stored
+    /// [batch * nW, ...] (pass it as [nW, 1, N, N]).</para>
+    /// <para>Fully masked rows are an error: a mask row whose every key is -inf (or a NaN in the mask)
+    /// throws, naming the row, before any work (softmax of such a row is undefined). Use a large
+    /// finite negative (Swin uses -100) where a row may lose all its keys. Keep -inf out of the bias.</para>
+    /// <para>One tape node, saving exactly q, k, v and P = softmax(S) [B, H, N, M] (each only when a
+    /// gradient needs it); never S. Backward: dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)),
+    /// dQ = scale dS K, dK = scale dS^T Q, dbias = dS summed to bias's shape.</para>
+    /// </summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? bias = null, Tensor? mask = null, float? scale = null)
+    {
+        const string op = "scaled_dot_product_attention";
+        CheckFloat(op, q, "query");
+        CheckFloat(op, k, "key");
+        CheckFloat(op, v, "value");
+        CheckDevices(op, q, k);
+        CheckDevices(op, q, v);
+        if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4)
+            throw new ShapeMismatchException($"{op}: q {q.Shape}, k {k.Shape} and v {v.Shape} must be [B, H, N, D], [B, H, M, D] and [B, H, M, Dv] (rank 4; reshape heads out first).");
+        int b = q.Shape[0], h = q.Shape[1], n = q.Shape[2], d = q.Shape[3];
+        int m = k.Shape[2], dv = v.Shape[3];
+        if (k.Shape[0] != b || k.Shape[1] != h || k.Shape[3] != d)
+            throw new ShapeMismatchException($"{op}: k {k.Shape} must be [B={b}, H={h}, M, D={d}] to match q {q.Shape}.");
+        if (v.Shape[0] != b || v.Shape[1] != h || v.Shape[2] != m)
+            throw new ShapeMismatchException($"{op}: v {v.Shape} must be [B={b}, H={h}, M={m}, Dv] to match q {q.Shape} and k {k.Shape}.");
+        if (m == 0 || d == 0)
+            throw new ShapeMismatchException($"{op}: k {k.Shape} has {(m == 0 ? "no keys (M = 0); every query needs at least one key" : "D = 0; queries and keys need at least one feature")}.");
+        var scores = new Shape(b, h, n, m);
+        if (bias is not null)
+        {
+            CheckFloat(op, bias, "bias");
+            CheckDevices(op, q, bias);
+            if (!bias.Shape.BroadcastsTo(scores))
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} must broadcast to the scores [B, H, N, M] = {scores} (e.g. [H, N, M] or [1, H, N, M]).");
+        }
+        bool windowMask = false;
+        if (mask is not null)
+        {
+            CheckFloat(op, mask, "mask");
+            CheckDevices(op, q, mask);
+            windowMask = !mask.Shape.BroadcastsTo(scores);
+            if (windowMask && !(mask.Rank == 4 && mask.Shape[0] > 0 && b % mask.Shape[0] == 0 &&
+                                new Shape(mask.Shape.ToArray()[1..]).BroadcastsTo(new Shape(h, n, m))))
+                throw new ShapeMismatchException(
+                    $"{op}: mask {mask.Shape} must broadcast to the scores [B, H, N, M] = {scores}, or be a window mask [G, h, N, M] " +
+                    $"with B = {b} a multiple of G and h 1 or {h} (e.g. Swin's [nW, 1, {n}, {m}]).");
+            CheckMaskRows(op, mask);
+        }
+        float s = scale ?? 1f / MathF.Sqrt(d);
+        int batch = b * h;
+        var backend = q.Backend;
+
+        Tensor probs;
+        using (var logits = New(op, scores, q))
+        {
+            backend.Gemm(new GemmSpec(false, true, n, m, d, batch, (long)n * d, (long)m * d, (long)n * m, Alpha: s), q, k, logits);
+            if (bias is not null) backend.Binary(BinaryOp.Add, logits, bias, logits);
+            if (mask is not null)
+            {
+                if (!windowMask) backend.Binary(BinaryOp.Add, logits, mask, logits);
+                else
+                {
+                    using var windows = logits.View(new Shape(b / mask.Shape[0], mask.Shape[0], h, n, m));
+                    backend.Binary(BinaryOp.Add, windows, mask, windows);
+                }
+            }
+            probs = New(op, scores, q);
+            backend.Softmax(logits, probs, 3, log: false);
+        }
+        using var p = probs;
+        var output = New(op, new Shape(b, h, n, dv), q);
+        backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), p, v, output);
+
+        bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
+        bool hasBias = bias is not null;
+        Tensor[] inputs = bias is null ? [q, k, v] : [q, k, v, bias];
+        Tensor?[] save = [k.RequiresGrad ? q : null, q.RequiresGrad ? k : null, needScores ? v : null, p];
+        return Tape.Record(op, output, inputs, save, ctx =>
+        {
+            const string bop = op + ".backward";
+            var g = ctx.Grad;
+            var pr = ctx.Saved(3);
+            var be = g.Backend;
+            Tensor? dq = null, dk = null, dvalue = null, dbias = null;
+            if (ctx.NeedsGrad(2))
+            {
+                dvalue = New(bop, ctx.InputShape(2), g);
+                be.Gemm(new GemmSpec(true, false, m, dv, n, batch, (long)n * m, (long)n * dv, (long)m * dv), pr, g, dvalue);
+            }
+            bool needBias = hasBias && ctx.NeedsGrad(3);
+            if (ctx.NeedsGrad(0) || ctx.NeedsGrad(1) || needBias)
+            {
+                var ds = New(bop, scores, g);
+                using (var dp = New(bop, scores, g))
+                {
+                    be.Gemm(new GemmSpec(false, true, n, m, dv, batch, (long)n * dv, (long)m * dv, (long)n * m), g, ctx.Saved(2), dp);
+                    be.SoftmaxBackward(pr, dp, ds, 3, log: false);
+                }
+                if (ctx.NeedsGrad(0))
+                {
+                    dq = New(bop, ctx.InputShape(0), g);
+                    be.Gemm(new GemmSpec(false, false, n, d, m, batch, (long)n * m, (long)m * d, (long)n * d, Alpha: s), ds, ctx.Saved(1), dq);
+                }
+                if (ctx.NeedsGrad(1))
+                {
+                    dk = New(bop, ctx.InputShape(1), g);
+                    be.Gemm(new GemmSpec(true, false, m, d, n, batch, (long)n * m, (long)n * d, (long)m * d, Alpha: s), ds, ctx.Saved(0), dk);
+                }
+                if (needBias) dbias = GradTo(ds, ctx.InputShape(3));
+            }
+            return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
+        });
+    }
+
+    /// <summary>
+    /// Throws when a row of the mask is -inf for every key (its query would attend to nothing) or
+    /// holds a NaN: a max over the mask's last axis, read back once (the mask's size over M).
+    /// </summary>
+    static void CheckMaskRows(string op, Tensor mask)
+    {
+        if (mask.Rank == 0)
+        {
+            float only = mask.Item();
+            if (float.IsNegativeInfinity(only) || float.IsNaN(only))
+                throw new ArgumentException($"{op}: the scalar mask is {only}: every score would be masked and softmax undefined. Use 0 or a large finite negative value.");
+            return;
+        }
+        var rowShape = mask.Shape.With(-1, 1);
+        float[] rowMax;
+        using (var rows = New(op, rowShape, mask))
+        {
+            mask.Backend.ReduceMax(mask, rows);
+            rowMax = rows.ToArray();
+        }
+        for (long r = 0; r < rowMax.Length; r++)
+        {
+            if (!float.IsNegativeInfinity(rowMax[r]) && !float.IsNaN(rowMax[r])) continue;
+            var index = new int[mask.Rank - 1];
+            long rest = r;
+            for (int i = index.Length - 1; i >= 0; i--) { index[i] = (int)(rest % mask.Shape[i]); rest /= mask.Shape[i]; }
+            string at = $"mask{mask.Shape} row [{string.Join(", ", index)}, :]";
+            throw new ArgumentException(float.IsNaN(rowMax[r])
+                ? $"{op}: {at} contains NaN; masks must hold 0 and -inf (or large negative) values."
+                : $"{op}: {at} is -inf for every key, so its query row(s) would attend to nothing and softmax would be NaN. " +
+                  "Use a large finite negative value instead of -inf (Swin uses -100), or make sure every query keeps at least one key.");
+        }
+    }
+}

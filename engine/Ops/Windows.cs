@@ -1,0 +1,176 @@
+using Sbp.Autograd;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// The shifted-window helpers of (Video) Swin: roll, pad, and 3-D window partition / reverse.
+public static partial class Ops
+{
+    /// <summary>
+    /// torch.roll: shifts the elements of x by shifts[i] along dims[i], wrapping around
+    /// (y[..., (j + s) mod n, ...] = x[..., j, ...]). Shifts may be negative or larger than the
+    /// dimension; a dimension may repeat (its shifts add up). Backward: roll by the opposite shifts.
+    /// </summary>
+    public static Tensor Roll(Tensor x, int[] shifts, int[] dims)
+    {
+        const string op = "roll";
+        CheckFloat(op, x);
+        ArgumentNullException.ThrowIfNull(shifts);
+        ArgumentNullException.ThrowIfNull(dims);
+        if (shifts.Length != dims.Length || dims.Length == 0)
+            throw new ArgumentException($"{op}: needs one shift per dimension and at least one of each; got shifts [{string.Join(", ", shifts)}] and dims [{string.Join(", ", dims)}] for {x.Shape}.");
+        var forward = new int[x.Rank];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            int d = Shape.NormalizeAxis(dims[i], x.Rank, op);
+            int n = x.Shape[d];
+            if (n == 0) continue;
+            forward[d] = (int)(((long)forward[d] + shifts[i] % n + n) % n);
+        }
+        var backward = new int[x.Rank];
+        for (int d = 0; d < x.Rank; d++) backward[d] = forward[d] == 0 ? 0 : x.Shape[d] - forward[d];
+        return Tape.Record(op, RollBy(op, x, forward), [x], [], ctx => [RollBy(op + ".backward", ctx.Grad, backward)]);
+    }
+
+    /// <summary>A new tensor: x rolled by shifts[d] (already in [0, size)) along each axis d, one pass per shifted axis.</summary>
+    static Tensor RollBy(string op, Tensor x, int[] shifts)
+    {
+        Tensor current = x;
+        for (int d = 0; d < shifts.Length; d++)
+        {
+            int s = shifts[d];
+            if (s == 0) continue;
+            int n = x.Shape[d];
+            var y = New(op, x.Shape, x);
+            // y[s : n] = current[0 : n - s]; y[0 : s] = current[n - s : n].
+            y.Backend.CopyAlongDim(current, 0, y, s, d, n - s, accumulate: false);
+            y.Backend.CopyAlongDim(current, n - s, y, 0, d, s, accumulate: false);
+            if (!ReferenceEquals(current, x)) current.Dispose();
+            current = y;
+        }
+        if (ReferenceEquals(current, x))
+        {
+            current = New(op, x.Shape, x);
+            current.Backend.Copy(x, current);
+        }
+        return current;
+    }
+
+    /// <summary>
+    /// Constant padding as torch.nn.functional.pad: <paramref name="pads"/> holds (before, after)
+    /// pairs starting from the LAST dimension: [last_before, last_after, second_last_before, ...].
+    /// Pads must be non-negative (use Slice to crop). Backward: the gradient sliced back.
+    /// </summary>
+    public static Tensor Pad(Tensor x, int[] pads, float value = 0f)
+    {
+        const string op = "pad";
+        CheckFloat(op, x);
+        ArgumentNullException.ThrowIfNull(pads);
+        if (pads.Length % 2 != 0 || pads.Length > 2 * x.Rank)
+            throw new ArgumentException($"{op}: pads [{string.Join(", ", pads)}] must be (before, after) pairs for at most the {x.Rank} dimensions of {x.Shape}, last dimension first.");
+        if (pads.Any(p => p < 0))
+            throw new ArgumentException($"{op}: pads [{string.Join(", ", pads)}] must be non-negative; crop with Ops.Slice instead.");
+        var before = new int[x.Rank];
+        var after = new int[x.Rank];
+        for (int j = 0; j < pads.Length / 2; j++)
+        {
+            before[x.Rank - 1 - j] = pads[2 * j];
+            after[x.Rank - 1 - j] = pads[2 * j + 1];
+        }
+        var inputShape = x.Shape;
+        return Tape.Record(op, PadBy(op, x, before, after, value), [x], [], ctx => [CropBy(op + ".backward", ctx.Grad, before, inputShape)]);
+    }
+
+    /// <summary>x padded along each axis in turn (one fill and one copy per padded axis).</summary>
+    static Tensor PadBy(string op, Tensor x, int[] before, int[] after, float value)
+    {
+        Tensor current = x;
+        for (int d = 0; d < x.Rank; d++)
+        {
+            if (before[d] == 0 && after[d] == 0) continue;
+            int n = current.Shape[d];
+            var y = New(op, current.Shape.With(d, before[d] + n + after[d]), x);
+            y.Backend.Fill(y, value);
+            y.Backend.CopyAlongDim(current, 0, y, before[d], d, n, accumulate: false);
+            if (!ReferenceEquals(current, x)) current.Dispose();
+            current = y;
+        }
+        if (ReferenceEquals(current, x))
+        {
+            current = New(op, x.Shape, x);
+            current.Backend.Copy(x, current);
+        }
+        return current;
+    }
+
+    /// <summary>The inverse of PadBy: the window of <paramref name="shape"/> starting at <paramref name="before"/>.</summary>
+    static Tensor CropBy(string op, Tensor g, int[] before, Shape shape)
+    {
+        Tensor current = g;
+        for (int d = 0; d < g.Rank; d++)
+        {
+            if (current.Shape[d] == shape[d]) continue;
+            var y = New(op, current.Shape.With(d, shape[d]), g);
+            y.Backend.CopyAlongDim(current, before[d], y, 0, d, shape[d], accumulate: false);
+            if (!ReferenceEquals(current, g)) current.Dispose();
+            current = y;
+        }
+        return current;
+    }
+
+    /// <summary>
+    /// Video Swin's window_partition: x [B, T, H, W, C] cut into non-overlapping windows of
+    /// (wt, wh, ww) -> [B * nW, wt * wh * ww, C], windows ordered (b, t, h, w) with w fastest and
+    /// tokens inside a window ordered (t, h, w). T, H, W must be multiples of the window (pad
+    /// first with Ops.Pad). A reshape, a permute (one copy) and a reshape; backward is their adjoint.
+    /// </summary>
+    public static Tensor WindowPartition3d(Tensor x, (int T, int H, int W) window)
+    {
+        const string op = "window_partition3d";
+        CheckFloat(op, x);
+        if (x.Rank != 5)
+            throw new ShapeMismatchException($"{op}: input {x.Shape} must be [B, T, H, W, C] (rank 5).");
+        int b = x.Shape[0], t = x.Shape[1], h = x.Shape[2], w = x.Shape[3], c = x.Shape[4];
+        CheckWindow(op, window, t, h, w, $"input {x.Shape}");
+        var (wt, wh, ww) = window;
+        using var split = Reshape(x, b, t / wt, wt, h / wh, wh, w / ww, ww, c);
+        using var permuted = Permute(split, 0, 1, 3, 5, 2, 4, 6, 7);
+        return Reshape(permuted, b * (t / wt) * (h / wh) * (w / ww), wt * wh * ww, c);
+    }
+
+    /// <summary>
+    /// Video Swin's window_reverse: the inverse of <see cref="WindowPartition3d"/>, windows
+    /// [B * nW, wt * wh * ww, C] back to [B, T, H, W, C] for the given batch and (padded) sizes.
+    /// </summary>
+    public static Tensor WindowReverse3d(Tensor windows, (int T, int H, int W) window, int batch, int t, int h, int w)
+    {
+        const string op = "window_reverse3d";
+        CheckFloat(op, windows);
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), $"{op}: batch must be positive, got {batch}.");
+        CheckWindow(op, window, t, h, w, $"target [B={batch}, T={t}, H={h}, W={w}]");
+        var (wt, wh, ww) = window;
+        int nw = (t / wt) * (h / wh) * (w / ww);
+        if (windows.Rank != 3 || windows.Shape[0] != batch * nw || windows.Shape[1] != wt * wh * ww)
+            throw new ShapeMismatchException(
+                $"{op}: windows {windows.Shape} must be [B * nW, wt * wh * ww, C] = [{batch * nw}, {wt * wh * ww}, C] " +
+                $"for batch {batch}, sizes (T={t}, H={h}, W={w}) and window ({wt}, {wh}, {ww}) ({nw} windows per sample).");
+        int c = windows.Shape[2];
+        using var split = Reshape(windows, batch, t / wt, h / wh, w / ww, wt, wh, ww, c);
+        using var permuted = Permute(split, 0, 1, 4, 2, 5, 3, 6, 7);
+        return Reshape(permuted, batch, t, h, w, c);
+    }
+
+    static void CheckWindow(string op, (int T, int H, int W) window, int t, int h, int w, string what)
+    {
+        var (wt, wh, ww) = window;
+        if (wt <= 0 || wh <= 0 || ww <= 0)
+            throw new ArgumentOutOfRangeException(nameof(window), $"{op}: window ({wt}, {wh}, {ww}) must be positive in every dimension.");
+        if (t % wt != 0 || h % wh != 0 || w % ww != 0)
+        {
+            int pt = (wt - t % wt) % wt, ph = (wh - h % wh) % wh, pw = (ww - w % ww) % ww;
+            throw new ShapeMismatchException(
+                $"{op}: {what}: T={t}, H={h}, W={w} must be multiples of the window ({wt}, {wh}, {ww}). " +
+                $"Pad first, e.g. Ops.Pad(x, [0, 0, 0, {pw}, 0, {ph}, 0, {pt}]) on [B, T, H, W, C].");
+        }
+    }
+}
