@@ -1,0 +1,110 @@
+using Sbp.Rng;
+
+namespace Sbp.Stochastic;
+
+/// <summary>How SBP keep masks are drawn (docs/SBP.md section 2).</summary>
+public enum MaskKind
+{
+    /// <summary>Every s-th position, s = 1/keep; offset centred (s/2) or drawn per step.</summary>
+    Strided,
+    /// <summary>2-D/3-D checkerboard family; offset drawn per step; complement rule for keep &gt; 1/2.</summary>
+    Grid,
+    /// <summary>Exactly round(keep x |D|) positions without replacement.</summary>
+    Random,
+}
+
+/// <summary>
+/// A keep-mask recipe: kind, keep ratio, seed, and options. <see cref="KeepMaskGenerator"/> turns
+/// it into masks per training step (and per layer unless <see cref="SharedAcrossLayers"/>).
+/// </summary>
+public sealed record KeepMaskPolicy(MaskKind Kind, double KeepRatio, ulong Seed = 0)
+{
+    /// <summary>Strided only: draw the offset each step instead of the fixed centred offset.</summary>
+    public bool RandomOffset { get; init; }
+
+    /// <summary>Positions that are always kept (e.g. the CLS token); random masks draw around them.</summary>
+    public IReadOnlyList<int> Pinned { get; init; } = [];
+
+    /// <summary>One mask per step for every layer (true) or an independent mask per layer (false).</summary>
+    public bool SharedAcrossLayers { get; init; } = true;
+}
+
+/// <summary>
+/// Draws keep masks from a <see cref="KeepMaskPolicy"/>. Deterministic: the mask depends only on
+/// the policy's seed, the step and (for per-layer masks) the layer index.
+/// </summary>
+public sealed class KeepMaskGenerator
+{
+    public KeepMaskGenerator(KeepMaskPolicy policy)
+    {
+        if (policy.KeepRatio is <= 0 or > 1 || double.IsNaN(policy.KeepRatio))
+            throw new ArgumentOutOfRangeException(nameof(policy), $"KeepMaskPolicy: keep ratio {policy.KeepRatio} must be in (0, 1].");
+        Policy = policy;
+    }
+
+    public KeepMaskPolicy Policy { get; }
+
+    /// <summary>
+    /// The mask for one step and layer over positions of <paramref name="dims"/>: [N] for strided and
+    /// random masks, [H, W] or [T, H, W] for grid masks (positions numbered row-major).
+    /// </summary>
+    public KeepMask Next(long step, int layer, params int[] dims)
+    {
+        var rng = new RandomSource(Policy.Seed).Split((ulong)step).Split(Policy.SharedAcrossLayers ? 0UL : (ulong)layer + 1);
+        int size = dims.Aggregate(1, (p, d) => checked(p * d));
+        var pinned = Policy.Pinned.ToArray();
+        if (Policy.KeepRatio == 1) return KeepMask.All(size);
+        switch (Policy.Kind)
+        {
+            case MaskKind.Strided:
+            {
+                int s = IntegerStride(Policy.KeepRatio);
+                int offset = Policy.RandomOffset ? (int)(rng.NextUniform() * s) : s / 2;
+                return KeepMask.Strided(size, s, offset).WithPinned(pinned);
+            }
+            case MaskKind.Grid:
+            {
+                bool complement = Policy.KeepRatio > 0.5;
+                int s = IntegerStride(complement ? 1 - Policy.KeepRatio : Policy.KeepRatio);
+                int offset = (int)(rng.NextUniform() * s);
+                return KeepMask.Grid(dims, s, offset, complement).WithPinned(pinned);
+            }
+            default:
+            {
+                var free = Enumerable.Range(0, size).Except(pinned).ToArray();
+                int count = (int)Math.Round(Policy.KeepRatio * free.Length, MidpointRounding.AwayFromZero);
+                var drawn = KeepMask.Random(free.Length, count, rng);
+                return KeepMask.FromIndices(size, drawn.Kept.ToArray().Select(i => free[i]).Concat(pinned));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Nested grid masks for a pyramid of stages (finest first), drawn once at the coarsest stage and
+    /// upsampled, so a position kept at stage i+1 keeps all its children at stage i.
+    /// <paramref name="stageDims"/>[i+1] times <paramref name="factors"/>[i] must equal stageDims[i].
+    /// </summary>
+    public IReadOnlyList<KeepMask> NextNested(long step, int layer, int[][] stageDims, int[][] factors)
+    {
+        if (stageDims.Length == 0 || factors.Length != stageDims.Length - 1)
+            throw new ArgumentException("KeepMaskGenerator.NextNested: need one factor list between each pair of stages.");
+        var masks = new KeepMask[stageDims.Length];
+        masks[^1] = Next(step, layer, stageDims[^1]);
+        for (int i = stageDims.Length - 2; i >= 0; i--)
+        {
+            var expected = stageDims[i + 1].Zip(factors[i], (d, f) => d * f);
+            if (!expected.SequenceEqual(stageDims[i]))
+                throw new ArgumentException($"KeepMaskGenerator.NextNested: stage {i} dims [{string.Join(", ", stageDims[i])}] are not stage {i + 1} dims times [{string.Join(", ", factors[i])}].");
+            masks[i] = masks[i + 1].Upsample(stageDims[i + 1], factors[i]);
+        }
+        return masks;
+    }
+
+    static int IntegerStride(double keep)
+    {
+        int s = (int)Math.Round(1 / keep);
+        if (s < 1 || Math.Abs(1.0 / s - keep) > 1e-9)
+            throw new ArgumentException($"KeepMaskPolicy: strided and grid masks need a keep ratio of 1/s (or 1 - 1/s for grid), got {keep}; use MaskKind.Random for other ratios.");
+        return s;
+    }
+}
