@@ -1,0 +1,248 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    // ---- layer norm: x as [rows, cols] ------------------------------------------------------
+
+    public void LayerNormForward(Tensor x, Tensor? weight, Tensor? bias, float eps, Tensor y, Tensor mean, Tensor rstd)
+    {
+        long rows = mean.Numel;
+        int cols = checked((int)(x.Numel / Math.Max(rows, 1)));
+        nint px = x.Pointer, py = y.Pointer, pm = mean.Pointer, pr = rstd.Pointer;
+        nint pw = weight?.Pointer ?? 0, pb = bias?.Pointer ?? 0;
+        CpuLoops.For(rows, 4L * cols, (s, e) =>
+        {
+            for (long r = s; r < e; r++)
+            {
+                float* xr = (float*)px + r * cols, yr = (float*)py + r * cols;
+                double sum = 0;
+                for (int j = 0; j < cols; j++) sum += xr[j];
+                double m = sum / cols, sq = 0;
+                for (int j = 0; j < cols; j++) { double d = xr[j] - m; sq += d * d; }
+                float fm = (float)m, rs = (float)(1.0 / Math.Sqrt(sq / cols + eps));
+                ((float*)pm)[r] = fm;
+                ((float*)pr)[r] = rs;
+                var yspan = new Span<float>(yr, cols);
+                TensorPrimitives.Subtract(new ReadOnlySpan<float>(xr, cols), fm, yspan);
+                TensorPrimitives.Multiply(yspan, rs, yspan);
+                if (pw != 0) TensorPrimitives.Multiply(yspan, new ReadOnlySpan<float>((float*)pw, cols), yspan);
+                if (pb != 0) TensorPrimitives.Add(yspan, new ReadOnlySpan<float>((float*)pb, cols), yspan);
+            }
+        });
+    }
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        long rows = mean.Numel;
+        int cols = checked((int)(x.Numel / Math.Max(rows, 1)));
+        nint pg = dy.Pointer, px = x.Pointer, pm = mean.Pointer, pr = rstd.Pointer, pw = weight?.Pointer ?? 0;
+        if (dx is not null)
+        {
+            nint pd = dx.Pointer;
+            CpuLoops.For(rows, 8L * cols, (s, e) =>
+            {
+                for (long r = s; r < e; r++)
+                {
+                    float* g = (float*)pg + r * cols, xr = (float*)px + r * cols, d = (float*)pd + r * cols, w = (float*)pw;
+                    float m = ((float*)pm)[r], rs = ((float*)pr)[r];
+                    double sumDn = 0, sumDnXhat = 0;
+                    for (int j = 0; j < cols; j++)
+                    {
+                        float dn = w == null ? g[j] : g[j] * w[j];
+                        sumDn += dn;
+                        sumDnXhat += (double)dn * ((xr[j] - m) * rs);
+                    }
+                    float meanDn = (float)(sumDn / cols), meanDnXhat = (float)(sumDnXhat / cols);
+                    for (int j = 0; j < cols; j++)
+                    {
+                        float dn = w == null ? g[j] : g[j] * w[j];
+                        float xhat = (xr[j] - m) * rs;
+                        d[j] = (dn - meanDn - xhat * meanDnXhat) * rs;
+                    }
+                }
+            });
+        }
+        if (dweight is null && dbias is null) return;
+        // Column sums: parallel over column blocks, each walking every row (deterministic order).
+        nint pdw = dweight?.Pointer ?? 0, pdb = dbias?.Pointer ?? 0;
+        CpuLoops.For(cols, 4 * rows, (s, e) =>
+        {
+            int n = (int)(e - s);
+            var sw = new double[n];
+            var sb = new double[n];
+            for (long r = 0; r < rows; r++)
+            {
+                float* g = (float*)pg + r * cols + s, xr = (float*)px + r * cols + s;
+                float m = ((float*)pm)[r], rs = ((float*)pr)[r];
+                for (int j = 0; j < n; j++)
+                {
+                    sb[j] += g[j];
+                    sw[j] += (double)g[j] * ((xr[j] - m) * rs);
+                }
+            }
+            for (int j = 0; j < n; j++)
+            {
+                if (pdw != 0) ((float*)pdw)[s + j] = (float)sw[j];
+                if (pdb != 0) ((float*)pdb)[s + j] = (float)sb[j];
+            }
+        });
+    }
+
+    // ---- batch norm: x as [N, C, S] -----------------------------------------------------------
+
+    static (int n, int c, long s) NcsOf(Tensor x) => (x.Shape[0], x.Shape[1], x.Shape.Product(2, x.Rank));
+
+    public void BatchNormTrainForward(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
+        float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    {
+        var (n, c, s) = NcsOf(x);
+        long count = n * s;
+        int len = checked((int)s);
+        nint px = x.Pointer, py = y.Pointer, pm = saveMean.Pointer, pi = saveInvStd.Pointer;
+        nint pw = weight?.Pointer ?? 0, pb = bias?.Pointer ?? 0, prm = runningMean?.Pointer ?? 0, prv = runningVar?.Pointer ?? 0;
+        CpuLoops.For(c, 3 * count, (c0, c1) =>
+        {
+            for (long ch = c0; ch < c1; ch++)
+            {
+                double sum = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    float* xs = (float*)px + ((long)b * c + ch) * s;
+                    for (int k = 0; k < len; k++) sum += xs[k];
+                }
+                double mean = sum / count, sq = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    float* xs = (float*)px + ((long)b * c + ch) * s;
+                    for (int k = 0; k < len; k++) { double d = xs[k] - mean; sq += d * d; }
+                }
+                double var = sq / count;
+                float fm = (float)mean, inv = (float)(1.0 / Math.Sqrt(var + eps));
+                ((float*)pm)[ch] = fm;
+                ((float*)pi)[ch] = inv;
+                if (prm != 0) ((float*)prm)[ch] = (float)((1.0 - momentum) * ((float*)prm)[ch] + momentum * mean);
+                if (prv != 0)
+                {
+                    double unbiased = count > 1 ? sq / (count - 1) : double.NaN;
+                    ((float*)prv)[ch] = (float)((1.0 - momentum) * ((float*)prv)[ch] + momentum * unbiased);
+                }
+                float scale = inv * (pw == 0 ? 1f : ((float*)pw)[ch]);
+                float shift = pb == 0 ? 0f : ((float*)pb)[ch];
+                for (int b = 0; b < n; b++)
+                {
+                    long o = ((long)b * c + ch) * s;
+                    var ys = new Span<float>((float*)py + o, len);
+                    TensorPrimitives.Subtract(new ReadOnlySpan<float>((float*)px + o, len), fm, ys);
+                    TensorPrimitives.Multiply(ys, scale, ys);
+                    TensorPrimitives.Add(ys, shift, ys);
+                }
+            }
+        });
+    }
+
+    public void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
+        Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        var (n, c, s) = NcsOf(x);
+        long count = n * s;
+        int len = checked((int)s);
+        nint pg = dy.Pointer, px = x.Pointer, pm = saveMean.Pointer, pi = saveInvStd.Pointer, pw = weight?.Pointer ?? 0;
+        nint pd = dx?.Pointer ?? 0, pdw = dweight?.Pointer ?? 0, pdb = dbias?.Pointer ?? 0;
+        CpuLoops.For(c, 4 * count, (c0, c1) =>
+        {
+            for (long ch = c0; ch < c1; ch++)
+            {
+                float m = ((float*)pm)[ch], inv = ((float*)pi)[ch];
+                double sdy = 0, sdx = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    long o = ((long)b * c + ch) * s;
+                    float* g = (float*)pg + o, xs = (float*)px + o;
+                    for (int k = 0; k < len; k++)
+                    {
+                        sdy += g[k];
+                        sdx += (double)g[k] * ((xs[k] - m) * inv);
+                    }
+                }
+                if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
+                if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;
+                if (pd == 0) continue;
+                float w = pw == 0 ? 1f : ((float*)pw)[ch];
+                float meanDy = (float)(sdy / count), meanDyXhat = (float)(sdx / count), k0 = w * inv;
+                for (int b = 0; b < n; b++)
+                {
+                    long o = ((long)b * c + ch) * s;
+                    float* g = (float*)pg + o, xs = (float*)px + o, d = (float*)pd + o;
+                    for (int k = 0; k < len; k++)
+                        d[k] = k0 * (g[k] - meanDy - (xs[k] - m) * inv * meanDyXhat);
+                }
+            }
+        });
+    }
+
+    public void BatchNormInferenceForward(Tensor x, Tensor? weight, Tensor? bias, Tensor mean, Tensor invStd, Tensor y)
+    {
+        var (n, c, s) = NcsOf(x);
+        int len = checked((int)s);
+        nint px = x.Pointer, py = y.Pointer, pm = mean.Pointer, pi = invStd.Pointer;
+        nint pw = weight?.Pointer ?? 0, pb = bias?.Pointer ?? 0;
+        CpuLoops.For((long)n * c, len, (r0, r1) =>
+        {
+            for (long r = r0; r < r1; r++)
+            {
+                long ch = r % c;
+                float scale = ((float*)pi)[ch] * (pw == 0 ? 1f : ((float*)pw)[ch]);
+                float shift = pb == 0 ? 0f : ((float*)pb)[ch];
+                var ys = new Span<float>((float*)py + r * s, len);
+                TensorPrimitives.Subtract(new ReadOnlySpan<float>((float*)px + r * s, len), ((float*)pm)[ch], ys);
+                TensorPrimitives.Multiply(ys, scale, ys);
+                TensorPrimitives.Add(ys, shift, ys);
+            }
+        });
+    }
+
+    public void BatchNormInferenceBackward(Tensor dy, Tensor? x, Tensor? weight, Tensor mean, Tensor invStd,
+        Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        var (n, c, s) = NcsOf(dy);
+        int len = checked((int)s);
+        nint pg = dy.Pointer, px = x?.Pointer ?? 0, pm = mean.Pointer, pi = invStd.Pointer, pw = weight?.Pointer ?? 0;
+        nint pd = dx?.Pointer ?? 0, pdw = dweight?.Pointer ?? 0, pdb = dbias?.Pointer ?? 0;
+        if (pdw != 0 && px == 0) throw new ArgumentNullException(nameof(x), "BatchNormInferenceBackward: x is needed for dweight.");
+        if (pd != 0)
+        {
+            CpuLoops.For((long)n * c, len, (r0, r1) =>
+            {
+                for (long r = r0; r < r1; r++)
+                {
+                    long ch = r % c;
+                    float k0 = ((float*)pi)[ch] * (pw == 0 ? 1f : ((float*)pw)[ch]);
+                    TensorPrimitives.Multiply(new ReadOnlySpan<float>((float*)pg + r * s, len), k0, new Span<float>((float*)pd + r * s, len));
+                }
+            });
+        }
+        if (pdw == 0 && pdb == 0) return;
+        CpuLoops.For(c, 2L * n * s, (c0, c1) =>
+        {
+            for (long ch = c0; ch < c1; ch++)
+            {
+                float m = ((float*)pm)[ch], inv = ((float*)pi)[ch];
+                double sdy = 0, sdx = 0;
+                for (int b = 0; b < n; b++)
+                {
+                    long o = ((long)b * c + ch) * s;
+                    float* g = (float*)pg + o;
+                    for (int k = 0; k < len; k++) sdy += g[k];
+                    if (pdw == 0) continue;
+                    float* xs = (float*)px + o;
+                    for (int k = 0; k < len; k++) sdx += (double)g[k] * ((xs[k] - m) * inv);
+                }
+                if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
+                if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;
+            }
+        });
+    }
+}

@@ -1,0 +1,144 @@
+using Sbp.Autograd;
+using Sbp.Backends;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+/// <summary>How <see cref="Ops.BatchNorm"/> treats its statistics.</summary>
+public enum BatchNormMode
+{
+    /// <summary>
+    /// Batch statistics (biased variance) normalize; the running statistics are updated in place
+    /// with the unbiased variance; backward goes through the batch statistics.
+    /// </summary>
+    Train,
+    /// <summary>The running statistics normalize and are not updated; gradients reach x, weight and bias.</summary>
+    Eval,
+    /// <summary>
+    /// The forward of <see cref="Eval"/> (running statistics kept, never updated) while weight and bias
+    /// train: the "batch norm frozen, affine trained" setting of per-frame backbones. dx is computed too.
+    /// </summary>
+    Frozen,
+}
+
+// Batch normalization over [N, C, ...] (2-D images [N, C, H, W], video [N, C, T, H, W], or [N, C]).
+public static partial class Ops
+{
+    /// <summary>
+    /// Batch norm with PyTorch's semantics over x [N, C, ...]: per channel c,
+    /// y = (x - mean_c) / sqrt(var_c + eps) * weight[c] + bias[c] (weight and bias [C] optional).
+    /// <see cref="BatchNormMode.Train"/> uses the batch mean and biased variance over N and the
+    /// trailing axes and updates <paramref name="runningMean"/> and <paramref name="runningVar"/> in
+    /// place (running = (1 - momentum) running + momentum batch, the unbiased variance for
+    /// runningVar; null running statistics are not tracked); it saves x and the per-channel mean and
+    /// invstd. <see cref="BatchNormMode.Eval"/> and <see cref="BatchNormMode.Frozen"/> normalize with
+    /// the running statistics (required) and leave them unchanged; they save per-channel copies of
+    /// the statistics (so a later in-place update cannot change this op's gradient) and x only when
+    /// the weight needs a gradient. Running statistics are plain Float32 [C] tensors that must not
+    /// require grad. The weight is referenced for backward when x needs a gradient.
+    /// </summary>
+    public static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
+        BatchNormMode mode, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        const string op = "batch_norm";
+        CheckFloat(op, x);
+        if (x.Rank < 2)
+            throw new ShapeMismatchException($"{op}: the input must be [N, C, ...] (rank >= 2: [N, C], [N, C, H, W] or [N, C, T, H, W]), got {x.Shape}.");
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), $"{op}: unknown mode {mode}.");
+        if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"{op}: eps must be > 0, got {eps}.");
+        if (!(momentum >= 0f && momentum <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(momentum), $"{op}: momentum must be in [0, 1], got {momentum}.");
+        int c = x.Shape[1];
+        var channels = new Shape(c);
+        CheckNormParameter(op, x, weight, $"weight (one value per channel; the input {x.Shape} has {c} channels on axis 1)", channels);
+        CheckNormParameter(op, x, bias, $"bias (one value per channel; the input {x.Shape} has {c} channels on axis 1)", channels);
+        CheckRunningStat(op, x, runningMean, "runningMean", channels);
+        CheckRunningStat(op, x, runningVar, "runningVar", channels);
+
+        Tensor[] inputs = (weight, bias) switch
+        {
+            (null, null) => [x],
+            (not null, null) => [x, weight],
+            (null, not null) => [x, bias],
+            _ => [x, weight, bias],
+        };
+        int wi = weight is null ? -1 : 1, bi = bias is null ? -1 : (weight is null ? 1 : 2);
+        bool weightNeedsGrad = weight is not null && weight.RequiresGrad;
+
+        var y = New(op, x.Shape, x);
+        if (mode == BatchNormMode.Train)
+        {
+            long perChannel = x.Numel / Math.Max(c, 1);
+            if (perChannel <= 1)
+            {
+                y.Dispose();
+                throw new ShapeMismatchException(
+                    $"{op}: expected more than 1 value per channel when training, got input {x.Shape} ({perChannel} value per channel); " +
+                    "use a larger batch or BatchNormMode.Eval / Frozen.");
+            }
+            using var mean = New(op, channels, x);
+            using var invStd = New(op, channels, x);
+            x.Backend.BatchNormTrainForward(x, weight, bias, runningMean, runningVar, momentum, eps, y, mean, invStd);
+            return Tape.Record(op, y, inputs, [x, mean, invStd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
+            {
+                var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
+                var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
+                ctx.Grad.Backend.BatchNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+                return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
+            });
+        }
+
+        if (runningMean is null || runningVar is null)
+        {
+            y.Dispose();
+            throw new ArgumentException($"{op}: mode {mode} normalizes with the running statistics; pass runningMean and runningVar ([{c}]).");
+        }
+        using var meanCopy = New(op, channels, x);
+        using var inv = New(op, channels, x);
+        var backend = x.Backend;
+        backend.Copy(runningMean, meanCopy);
+        backend.Unary(UnaryOp.AddScalar, runningVar, inv, eps);
+        backend.Unary(UnaryOp.Sqrt, inv, inv);
+        backend.Unary(UnaryOp.RDivScalar, inv, inv, 1f);
+        backend.BatchNormInferenceForward(x, weight, bias, meanCopy, inv, y);
+        return Tape.Record(op, y, inputs,
+            [weightNeedsGrad ? x : null, meanCopy, inv, weight is not null && x.RequiresGrad ? weight : null], ctx =>
+            {
+                var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
+                var xs = dw is not null ? ctx.Saved(0) : null;
+                var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
+                ctx.Grad.Backend.BatchNormInferenceBackward(ctx.Grad, xs, w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+                return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
+            });
+    }
+
+    static void CheckRunningStat(string op, Tensor x, Tensor? stat, string role, Shape expected)
+    {
+        if (stat is null) return;
+        CheckFloat(op, stat, role);
+        CheckDevices(op, x, stat);
+        if (stat.Shape != expected)
+            throw new ShapeMismatchException($"{op}: {role} {stat.Shape} must have shape {expected}, one value per channel of the input {x.Shape}.");
+        if (stat.RequiresGrad)
+            throw new ArgumentException($"{op}: {role} {stat.Shape} requires grad; running statistics are plain buffers (set RequiresGrad = false).");
+    }
+
+    /// <summary>Allocates the gradients a normalization node needs: x (input 0), weight (wi) and bias (bi), -1 when absent.</summary>
+    static (Tensor? dx, Tensor? dw, Tensor? db) NormGrads(string op, BackwardContext ctx, int wi, int bi)
+    {
+        Tensor? dx = null, dw = null, db = null;
+        if (ctx.NeedsGrad(0)) dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
+        if (wi > 0 && ctx.NeedsGrad(wi)) dw = New(op + ".backward", ctx.InputShape(wi), ctx.Grad);
+        if (bi > 0 && ctx.NeedsGrad(bi)) db = New(op + ".backward", ctx.InputShape(bi), ctx.Grad);
+        return (dx, dw, db);
+    }
+
+    static Tensor?[] NormGradArray(int count, Tensor? dx, int wi, Tensor? dw, int bi, Tensor? db)
+    {
+        var grads = new Tensor?[count];
+        grads[0] = dx;
+        if (wi > 0) grads[wi] = dw;
+        if (bi > 0) grads[bi] = db;
+        return grads;
+    }
+}

@@ -1,0 +1,64 @@
+using Sbp.Autograd;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Layer normalization over the trailing dims (one fused kernel each way).
+public static partial class Ops
+{
+    /// <summary>
+    /// Layer norm (PyTorch's semantics): normalizes x over its trailing dims
+    /// <paramref name="normalizedShape"/> (x is seen as [rows, cols], cols = their product) with the
+    /// biased variance, y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias (each of
+    /// shape normalizedShape) are optional. Saves x and the per-row mean and rstd (and references the
+    /// weight when x needs a gradient). Backward: the fused formulas of
+    /// <see cref="Backends.IBackend.LayerNormBackward"/>.
+    /// </summary>
+    public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    {
+        const string op = "layer_norm";
+        CheckFloat(op, x);
+        ArgumentNullException.ThrowIfNull(normalizedShape);
+        var ns = new Shape(normalizedShape);
+        if (ns.Rank == 0 || ns.Rank > x.Rank || !x.Shape.Dims[(x.Rank - ns.Rank)..].SequenceEqual(ns.Dims))
+            throw new ShapeMismatchException(
+                $"{op}: normalizedShape {ns} must be the trailing dims of the input {x.Shape} " +
+                $"(for example [{(x.Rank > 0 ? x.Shape[x.Rank - 1] : 0)}] to normalize over the last axis).");
+        if (ns.Numel == 0) throw new ShapeMismatchException($"{op}: normalizedShape {ns} is empty; there is nothing to normalize over.");
+        if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"{op}: eps must be > 0, got {eps}.");
+        CheckNormParameter(op, x, weight, "weight", ns);
+        CheckNormParameter(op, x, bias, "bias", ns);
+
+        long rows = x.Numel / ns.Numel;
+        var y = New(op, x.Shape, x);
+        using var mean = New(op, new Shape(checked((int)rows)), x);
+        using var rstd = New(op, new Shape(checked((int)rows)), x);
+        x.Backend.LayerNormForward(x, weight, bias, eps, y, mean, rstd);
+
+        Tensor[] inputs = (weight, bias) switch
+        {
+            (null, null) => [x],
+            (not null, null) => [x, weight],
+            (null, not null) => [x, bias],
+            _ => [x, weight, bias],
+        };
+        int wi = weight is null ? -1 : 1, bi = bias is null ? -1 : (weight is null ? 1 : 2);
+        return Tape.Record(op, y, inputs, [x, mean, rstd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
+        {
+            var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
+            var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
+            ctx.Grad.Backend.LayerNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+            return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
+        });
+    }
+
+    /// <summary>Checks an optional per-feature affine parameter (weight or bias) against its expected shape.</summary>
+    static void CheckNormParameter(string op, Tensor x, Tensor? p, string role, Shape expected)
+    {
+        if (p is null) return;
+        CheckFloat(op, p, role);
+        CheckDevices(op, x, p);
+        if (p.Shape != expected)
+            throw new ShapeMismatchException($"{op}: {role} {p.Shape} must have shape {expected} to fit the input {x.Shape}.");
+    }
+}
