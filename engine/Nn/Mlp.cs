@@ -1,0 +1,47 @@
+using Sbp.Rng;
+using Sbp.Tensors;
+
+namespace Sbp.Nn;
+
+/// <summary>
+/// The transformer MLP block as timm's Mlp: fc1 (in -> hidden), activation (exact GELU unless
+/// given), dropout, fc2 (hidden -> out), dropout. Parameters "fc1.weight", "fc1.bias",
+/// "fc2.weight", "fc2.bias"; the dropouts are "drop1" and "drop2". Works on [..., in].
+/// </summary>
+public sealed class Mlp : Module
+{
+    readonly Func<Tensor, Tensor> _activation;
+
+    public Mlp(int inFeatures, int hiddenFeatures, int outFeatures, RandomSource rng, Func<Tensor, Tensor>? activation = null,
+        float drop = 0f, bool bias = true, Device? device = null) : base(device)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        if (inFeatures < 1 || hiddenFeatures < 1 || outFeatures < 1)
+            throw new ArgumentOutOfRangeException(nameof(inFeatures), $"Mlp({inFeatures}, {hiddenFeatures}, {outFeatures}): feature counts must be >= 1.");
+        Dropout.CheckProbability("Mlp drop", drop);
+        _activation = activation ?? (x => Ops.Gelu(x));
+        Fc1 = RegisterModule("fc1", new Linear(inFeatures, hiddenFeatures, rng, bias, device));
+        Drop1 = RegisterModule("drop1", new Dropout(drop, rng, device));
+        Fc2 = RegisterModule("fc2", new Linear(hiddenFeatures, outFeatures, rng, bias, device));
+        Drop2 = RegisterModule("drop2", new Dropout(drop, rng, device));
+    }
+
+    /// <summary>An MLP in -> hidden -> in.</summary>
+    public Mlp(int inFeatures, int hiddenFeatures, RandomSource rng, Func<Tensor, Tensor>? activation = null, float drop = 0f,
+        bool bias = true, Device? device = null) : this(inFeatures, hiddenFeatures, inFeatures, rng, activation, drop, bias, device) { }
+
+    public Linear Fc1 { get; }
+    public Dropout Drop1 { get; }
+    public Linear Fc2 { get; }
+    public Dropout Drop2 { get; }
+
+    public override Tensor Forward(Tensor x)
+    {
+        using var scope = TensorScope.Begin();
+        var h = Fc1.Forward(x);
+        var a = _activation(h);
+        var d = Drop1.Forward(a);
+        var y = Fc2.Forward(d);
+        return scope.Keep(Drop2.Forward(y));
+    }
+}
