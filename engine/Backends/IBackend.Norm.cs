@@ -20,7 +20,8 @@ public partial interface IBackend
     /// With xhat = (x - mean) rstd and dn = dy w per element of row r:
     /// dx[r,j] = rstd[r] (dn[r,j] - mean_j(dn[r,:]) - xhat[r,j] mean_j(dn[r,:] xhat[r,:])),
     /// dweight[j] = sum_r dy[r,j] xhat[r,j], dbias[j] = sum_r dy[r,j]. Each output may be null (not
-    /// needed); those given are overwritten (the sums over rows are complete, not added to).
+    /// needed); those given are overwritten (the sums over rows are complete, not added to; zero when
+    /// there are no rows).
     /// </summary>
     void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias);
 

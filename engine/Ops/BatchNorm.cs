@@ -34,8 +34,9 @@ public static partial class Ops
     /// invstd. <see cref="BatchNormMode.Eval"/> and <see cref="BatchNormMode.Frozen"/> normalize with
     /// the running statistics (required) and leave them unchanged; they save per-channel copies of
     /// the statistics (so a later in-place update cannot change this op's gradient) and x only when
-    /// the weight needs a gradient. Running statistics are plain Float32 [C] tensors that must not
-    /// require grad. The weight is referenced for backward when x needs a gradient.
+    /// the weight needs a gradient. In every mode, when only the bias needs a gradient nothing is
+    /// saved (dbias is the gradient summed over all axes but the channel axis). Running statistics
+    /// are plain Float32 [C] tensors that must not require grad. The weight is referenced for backward when x needs a gradient.
     /// </summary>
     public static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
         BatchNormMode mode, float momentum = 0.1f, float eps = 1e-5f)
@@ -65,6 +66,11 @@ public static partial class Ops
         int wi = weight is null ? -1 : 1, bi = bias is null ? -1 : (weight is null ? 1 : 2);
         bool weightNeedsGrad = weight is not null && weight.RequiresGrad;
 
+        // Only the bias trains (x and the weight are constants): dbias is the gradient summed over
+        // every axis but the channel axis, and nothing needs saving.
+        bool biasOnly = !x.RequiresGrad && !weightNeedsGrad;
+        int[] nonChannelAxes = [0, .. Enumerable.Range(2, x.Rank - 2)];
+
         var y = New(op, x.Shape, x);
         if (mode == BatchNormMode.Train)
         {
@@ -79,6 +85,8 @@ public static partial class Ops
             using var mean = New(op, channels, x);
             using var invStd = New(op, channels, x);
             x.Backend.BatchNormTrainForward(x, weight, bias, runningMean, runningVar, momentum, eps, y, mean, invStd);
+            if (biasOnly)
+                return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)));
             return Tape.Record(op, y, inputs, [x, mean, invStd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
             {
                 var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
@@ -101,6 +109,8 @@ public static partial class Ops
         backend.Unary(UnaryOp.Sqrt, inv, inv);
         backend.Unary(UnaryOp.RDivScalar, inv, inv, 1f);
         backend.BatchNormInferenceForward(x, weight, bias, meanCopy, inv, y);
+        if (biasOnly)
+            return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)));
         return Tape.Record(op, y, inputs,
             [weightNeedsGrad ? x : null, meanCopy, inv, weight is not null && x.RequiresGrad ? weight : null], ctx =>
             {

@@ -14,8 +14,8 @@ public static partial class Ops
     /// u_i = Philox.Uniform(stream.Bits(i)) for the stream <c>rng.Take(x.Numel)</c> (see
     /// <see cref="KeepProbability"/> for how p maps onto the backend's BernoulliMask). The mask
     /// (x's shape) is saved and reused in backward: dx = g * m.
-    /// With p = 0 or <paramref name="training"/> false it is the identity (a copy, gradient g) and
-    /// draws no random numbers. p must be in [0, 1).
+    /// With p = 0 or <paramref name="training"/> false it is the identity (a free view of x sharing its
+    /// memory, gradient g, nothing saved) and draws no random numbers. p must be in [0, 1).
     /// </summary>
     public static Tensor Dropout(Tensor x, float p, RandomSource rng, bool training = true)
     {
@@ -23,7 +23,7 @@ public static partial class Ops
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
-        if (!training || p == 0f) return IdentityCopy(op, x);
+        if (!training || p == 0f) return IdentityView(op, x);
         using var mask = New(op + ".mask", x.Shape, x);
         x.Backend.BernoulliMask(mask, rng.Take(x.Numel), KeepProbability(p), KeepScale(p));
         return MaskMultiply(op, x, mask);
@@ -33,7 +33,7 @@ public static partial class Ops
     /// Drop path (stochastic depth) over x [N, ...]: one Bernoulli per sample along axis 0 from
     /// <c>rng.Take(N)</c> (the rule of <see cref="Dropout"/>), a mask [N, 1, ..., 1] of 0 or
     /// 1 / (1 - p), y = x * mask broadcast: whole samples are zeroed. The mask is saved for backward
-    /// (dx = g * mask). p = 0 or not training: the identity. p must be in [0, 1).
+    /// (dx = g * mask). p = 0 or not training: the identity (a free view, as for dropout). p must be in [0, 1).
     /// </summary>
     public static Tensor DropPath(Tensor x, float p, RandomSource rng, bool training = true)
     {
@@ -43,7 +43,7 @@ public static partial class Ops
         CheckDropProbability(op, p);
         if (x.Rank < 1)
             throw new ShapeMismatchException($"{op}: the input must have a batch axis ([N, ...]), got a scalar {x.Shape}.");
-        if (!training || p == 0f) return IdentityCopy(op, x);
+        if (!training || p == 0f) return IdentityView(op, x);
         var maskShape = new int[x.Rank];
         Array.Fill(maskShape, 1);
         maskShape[0] = x.Shape[0];
@@ -81,11 +81,8 @@ public static partial class Ops
         });
     }
 
-    /// <summary>A copy of x recorded as op (the disabled form of a random op): gradient g.</summary>
-    static Tensor IdentityCopy(string op, Tensor x)
-    {
-        var y = New(op, x.Shape, x);
-        x.Backend.Copy(x, y);
-        return Tape.Record(op, y, [x], [], ctx => [ctx.Grad]);
-    }
+    /// <summary>
+    /// The disabled form of a random op: a view of x (no memory, no kernel) recorded as op, gradient g.
+    /// </summary>
+    static Tensor IdentityView(string op, Tensor x) => Tape.Record(op, x.View(x.Shape), [x], [], ctx => [ctx.Grad]);
 }

@@ -11,8 +11,8 @@ public static partial class Ops
     /// <paramref name="normalizedShape"/> (x is seen as [rows, cols], cols = their product) with the
     /// biased variance, y = (x - mean) / sqrt(var + eps) * weight + bias; weight and bias (each of
     /// shape normalizedShape) are optional. Saves x and the per-row mean and rstd (and references the
-    /// weight when x needs a gradient). Backward: the fused formulas of
-    /// <see cref="Backends.IBackend.LayerNormBackward"/>.
+    /// weight when x needs a gradient); when only the bias needs a gradient it saves nothing.
+    /// Backward: the fused formulas of <see cref="Backends.IBackend.LayerNormBackward"/>.
     /// </summary>
     public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
     {
@@ -43,6 +43,14 @@ public static partial class Ops
             _ => [x, weight, bias],
         };
         int wi = weight is null ? -1 : 1, bi = bias is null ? -1 : (weight is null ? 1 : 2);
+        // Only the bias trains (x and the weight are constants): dbias is a column sum of the gradient
+        // and nothing needs saving.
+        if (!x.RequiresGrad && weight is not { RequiresGrad: true })
+        {
+            int[] rowAxes = Enumerable.Range(0, x.Rank - ns.Rank).ToArray();
+            return Tape.Record(op, y, inputs, [], ctx =>
+                NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, rowAxes)));
+        }
         return Tape.Record(op, y, inputs, [x, mean, rstd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
         {
             var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
@@ -50,6 +58,16 @@ public static partial class Ops
             ctx.Grad.Backend.LayerNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
             return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
         });
+    }
+
+    /// <summary>
+    /// The bias gradient of a normalization whose other inputs need none: the output gradient summed
+    /// over <paramref name="axes"/> (none: the gradient itself); null when the bias needs no gradient.
+    /// </summary>
+    static Tensor? BiasOnlyGrad(BackwardContext ctx, int bi, int[] axes)
+    {
+        if (bi < 0 || !ctx.NeedsGrad(bi)) return null;
+        return axes.Length == 0 ? ctx.Grad : Sum(ctx.Grad, axes);
     }
 
     /// <summary>Checks an optional per-feature affine parameter (weight or bias) against its expected shape.</summary>

@@ -37,7 +37,14 @@ public sealed unsafe partial class CpuBackend
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias)
     {
         long rows = mean.Numel;
-        int cols = checked((int)(x.Numel / Math.Max(rows, 1)));
+        if (rows == 0)
+        {
+            // An empty batch: the column sums are zero (cols cannot be read off the empty x).
+            if (dweight is not null) Fill(dweight, 0f);
+            if (dbias is not null) Fill(dbias, 0f);
+            return;
+        }
+        int cols = checked((int)(x.Numel / rows));
         nint pg = dy.Pointer, px = x.Pointer, pm = mean.Pointer, pr = rstd.Pointer, pw = weight?.Pointer ?? 0;
         if (dx is not null)
         {

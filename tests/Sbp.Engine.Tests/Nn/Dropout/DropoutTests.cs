@@ -131,6 +131,32 @@ public sealed class DropoutTests : DeviceTest
     }
 
     [Test]
+    public void DisabledForms_AreFreeViews_SavingNothing()
+    {
+        var x = T(Rand.Uniform(17, 3 * 5 * 7), 3, 5, 7);
+        x.RequiresGrad = true;
+        long before = Device.Pool.InUseBytes;
+        using var tape = Tape.Begin();
+        var a = Ops.Dropout(x, 0.5f, new RandomSource(1), training: false);
+        var b = Ops.Dropout(x, 0f, new RandomSource(1));
+        var c = Ops.DropPath(x, 0.5f, new RandomSource(1), training: false);
+        var d = Ops.DropPath(x, 0f, new RandomSource(1));
+        Assert.That(Device.Pool.InUseBytes, Is.EqualTo(before), "the identity allocates nothing");
+        Assert.That(tape.SavedBytes, Is.Zero);
+        Assert.That(new[] { a, b, c, d }.Select(t => t.Block), Is.All.SameAs(x.Block));
+        Assert.That(tape.Nodes.Select(n => n.Op), Is.EqualTo(new[] { "dropout", "dropout", "drop_path", "drop_path" }));
+    }
+
+    [Test]
+    public void EmptyInputs_GiveEmptyOutputs()
+    {
+        var rng = new RandomSource(2);
+        Assert.That(Ops.Dropout(T([], 0, 4), 0.5f, rng).Shape, Is.EqualTo(new Shape(0, 4)));
+        Assert.That(Ops.DropPath(T([], 0, 4), 0.5f, rng).Shape, Is.EqualTo(new Shape(0, 4)));
+        Assert.That(rng.Position, Is.Zero);
+    }
+
+    [Test]
     public void DropPath_ZeroesWholeSamples()
     {
         int[] shape = [32, 3, 2, 5];

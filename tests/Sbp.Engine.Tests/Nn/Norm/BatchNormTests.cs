@@ -57,6 +57,18 @@ public sealed class BatchNormTests : DeviceTest
 
     [TestCase(BatchNormMode.Train)]
     [TestCase(BatchNormMode.Eval)]
+    [TestCase(BatchNormMode.Frozen)]
+    public void Gradients_OnlyBiasNeedsGrad(BatchNormMode mode)
+    {
+        var c = new BatchNormCase("bias only", [3, 2, 3, 5], mode, true);
+        var inputs = c.Inputs(26);
+        inputs[0] = inputs[0].Constant();
+        inputs[1] = inputs[1].Constant();
+        GradCheck.Check($"batch_norm {mode} bias only", c.Run, inputs);
+    }
+
+    [TestCase(BatchNormMode.Train)]
+    [TestCase(BatchNormMode.Eval)]
     public void Gradients_OnlyInputNeedsGrad(BatchNormMode mode)
     {
         var c = new BatchNormCase("x only", [3, 2, 5], mode, true);
@@ -228,7 +240,7 @@ public sealed class BatchNormTests : DeviceTest
     }
 
     [Test]
-    public void SavedBytes_TrainSavesInputAndChannelStats_FrozenAffineOnlySavesInput()
+    public void SavedBytes_TrainSavesInputAndChannelStats_BiasOnlySavesNothing()
     {
         int[] shape = [2, 3, 4, 5];
         var x = T(Rand.Uniform(90, Ref.Numel(shape)), shape);
@@ -245,7 +257,17 @@ public sealed class BatchNormTests : DeviceTest
         using (var tape = Tape.Begin())
         {
             Ops.BatchNorm(x, null, b, rm, rv, BatchNormMode.Frozen);
-            Assert.That(tape.Nodes.Single().SavedBytes, Is.EqualTo(2 * 3 * sizeof(float)), "bias only: no activation needed");
+            Assert.That(tape.Nodes.Single().SavedBytes, Is.Zero, "bias only: nothing needed");
+        }
+        using (var tape = Tape.Begin())
+        {
+            Ops.BatchNorm(x, null, b, rm, rv, BatchNormMode.Train);
+            Assert.That(tape.Nodes.Single().SavedBytes, Is.Zero, "bias only: nothing needed");
+        }
+        using (var tape = Tape.Begin())
+        {
+            Ops.BatchNorm(x, w, null, rm, rv, BatchNormMode.Frozen);
+            Assert.That(tape.Nodes.Single().SavedBytes, Is.EqualTo(x.Bytes + 2 * 3 * sizeof(float)), "frozen weight grad: x and the statistics");
         }
         w.Dispose();
         b.Dispose();

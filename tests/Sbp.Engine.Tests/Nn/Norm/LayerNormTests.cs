@@ -60,6 +60,53 @@ public sealed class LayerNormTests : DeviceTest
         GradCheck.Check("layer_norm x only", c.Run, inputs);
     }
 
+    [TestCase(1)]
+    [TestCase(2)]
+    public void Gradients_OnlyBiasNeedsGrad_SavesNothing(int normDims)
+    {
+        var c = new LayerNormCase("bias only grad", [3, 5, 7], normDims, true, true);
+        var inputs = c.Inputs(41);
+        inputs[0] = inputs[0].Constant();
+        inputs[1] = inputs[1].Constant();
+        GradCheck.Check($"layer_norm bias only grad ({normDims} dims)", c.Run, inputs);
+
+        var x = T(inputs[0].Data, c.X);
+        var w = T(inputs[1].Data, c.Normalized);
+        var b = T(inputs[2].Data, c.Normalized);
+        b.RequiresGrad = true;
+        using var tape = Tape.Begin();
+        Ops.LayerNorm(x, c.Normalized, w, b);
+        Assert.That(tape.Nodes.Single().SavedBytes, Is.Zero, "dbias needs neither x nor the statistics");
+        Assert.That(tape.SavedBytes, Is.Zero);
+    }
+
+    [Test]
+    public void Gradients_AllDimsNormalized_OnlyBiasNeedsGrad() =>
+        GradCheck.Check("layer_norm all dims bias only", xs => Ops.LayerNorm(xs[0], [3, 5], null, xs[1]),
+            GradInput.Uniform(51, 3, 5).Constant(), GradInput.Uniform(52, 3, 5));
+
+    [Test]
+    public void EmptyBatch_GivesEmptyOutputAndZeroParameterGradients()
+    {
+        var x = T([], 0, 5);
+        x.RequiresGrad = true;
+        var w = T(Rand.Uniform(53, 5), 5);
+        var b = T(Rand.Uniform(54, 5), 5);
+        w.RequiresGrad = b.RequiresGrad = true;
+        using (var tape = Tape.Begin())
+        {
+            var y = Ops.LayerNorm(x, [5], w, b);
+            Assert.That(y.Shape, Is.EqualTo(new Shape(0, 5)));
+            tape.Backward(Ops.Sum(y));
+        }
+        Assert.That(w.Grad!.ToArray(), Is.EqualTo(new float[5]));
+        Assert.That(b.Grad!.ToArray(), Is.EqualTo(new float[5]));
+        Assert.That(x.Grad!.Shape, Is.EqualTo(new Shape(0, 5)));
+        x.ZeroGrad();
+        w.ZeroGrad();
+        b.ZeroGrad();
+    }
+
     [TestCaseSource(nameof(Cases))]
     public void Forward_MatchesFloat64Reference(LayerNormCase c)
     {
