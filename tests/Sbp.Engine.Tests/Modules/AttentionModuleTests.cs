@@ -5,10 +5,12 @@ using Sbp.Tensors;
 
 namespace Sbp.Engine.Tests.Modules;
 
-/// <summary>MultiHeadAttention and Mlp: names, counts, float64 forward, ops equivalence, gradients.</summary>
+/// <summary>MultiHeadAttention and Mlp: names, counts, float64 forward, ops equivalence, dropout, gradients (inputs and parameters, with and without dropout).</summary>
 public class AttentionModuleTests : DeviceTest
 {
     const int B = 2, N = 5, C = 6, H = 2, Dh = C / H;
+
+    static int[] Bits(Tensor t) => t.ToArray().Select(BitConverter.SingleToInt32Bits).ToArray();
 
     [Test]
     public void MultiHeadAttentionNamesAndCount()
@@ -114,14 +116,23 @@ public class AttentionModuleTests : DeviceTest
     }
 
     [Test]
-    public void EvalModeIgnoresDropoutAndUsesTheFusedOp()
+    public void AttentionDropoutIsDeterministicAndOffInEval()
     {
-        using var m = new MultiHeadAttention(C, H, new RandomSource(2), attnDrop: 0.3f, projDrop: 0.4f, device: Device);
-        m.Eval();
-        var x = Rand.Uniform(3, B * N * C);
-        AssertClose(m.Forward(T(x, B, N, C)).ToArray(), Reference(x, B, m, null, null, 1), "eval");
+        using var a = new MultiHeadAttention(C, H, new RandomSource(3), attnDrop: 0.5f, projDrop: 0.2f, device: Device);
+        using var b = new MultiHeadAttention(C, H, new RandomSource(3), attnDrop: 0.5f, projDrop: 0.2f, device: Device);
+        var xData = Rand.Uniform(4, B * N * C);
+        var x = T(xData, B, N, C);
+        var ya = a.Forward(x);
+        Assert.That(Bits(b.Forward(x)), Is.EqualTo(Bits(ya)));
+        a.Eval();
+        b.Eval();
+        using var plain = new MultiHeadAttention(C, H, new RandomSource(3), device: Device);
+        var ea = a.Forward(x);
+        Assert.That(Bits(ea), Is.EqualTo(Bits(plain.Forward(x))), "eval mode: no dropout, the fused op");
+        Assert.That(Bits(ea), Is.Not.EqualTo(Bits(ya)));
+        AssertClose(ea.ToArray(), Reference(xData, B, a, null, null, 1), "eval");
         var wrong = T(Rand.Uniform(4, B * N * (C + 1)), B, N, C + 1);
-        Assert.That(() => m.Forward(wrong), Throws.InstanceOf<ShapeMismatchException>().With.Message.Contains("[2, 5, 7]"));
+        Assert.That(() => a.Forward(wrong), Throws.InstanceOf<ShapeMismatchException>().With.Message.Contains("[2, 5, 7]"));
     }
 
     static MultiHeadAttention Frozen(Device device, bool composed = false)
@@ -142,13 +153,47 @@ public class AttentionModuleTests : DeviceTest
             return m.Forward(xs[0], xs[1], mask);
         }, GradInput.Uniform(11, B, N, C), GradInput.Uniform(12, H, N, N));
 
+    static readonly string[] AttentionParameters = ["qkv.weight", "qkv.bias", "proj.weight", "proj.bias"];
+
+    /// <summary>names[i] is xs[i + 1] (xs[0] is the module's input), for <see cref="Module.WithParameters"/>.</summary>
+    static Dictionary<string, Tensor> Params(Tensor[] xs, params string[] names) =>
+        names.Select((n, i) => (n, xs[i + 1])).ToDictionary(p => p.n, p => p.Item2);
+
+    /// <summary>A gradient-check input holding a parameter's current values.</summary>
+    static GradInput Initial(Tensor p) => GradInput.Of(p.ToArray(), p.Shape.ToArray());
+
+    /// <summary>
+    /// The parameters are the check's inputs, starting from the module's own initial values; each evaluation
+    /// rebuilds the module (same seed) on the check's device and substitutes them. x is a constant.
+    /// </summary>
     [TestCase(false)]
     [TestCase(true)]
-    public void GradientsOfParametersThroughMultiHeadAttention(bool composed) =>
-        ParameterGradCheck.Check("MultiHeadAttention parameters",
-            d => Build(d, 8, composed),
-            (m, x) => ((MultiHeadAttention)m).Forward(x, null, Tensor.FromArray(MaskData(2), new Shape(2, 1, N, N), x.Device)),
-            Rand.Uniform(13, 4 * N * C), [4, N, C]);
+    public void GradientsOfParametersThroughMultiHeadAttention(bool composed)
+    {
+        using var initial = Build(Device, 8, composed);
+        GradCheck.Check("MultiHeadAttention parameters", xs =>
+        {
+            using var m = Build(xs[0].Device, 8, composed);
+            var mask = Tensor.FromArray(MaskData(2), new Shape(2, 1, N, N), xs[0].Device);
+            using (m.WithParameters(Params(xs, AttentionParameters)))
+                return m.Forward(xs[0], null, mask);
+        }, GradInput.Uniform(13, 4, N, C).Constant(),
+        Initial(initial.Qkv.Weight), Initial(initial.Qkv.Bias!), Initial(initial.Proj.Weight), Initial(initial.Proj.Bias!));
+    }
+
+    [Test]
+    public void AttentionGradientsWithActiveAttentionAndProjectionDropout()
+    {
+        // Each evaluation builds the module from the same seed, so every run draws the same masks.
+        GradCheck.Check("MultiHeadAttention dropout", xs =>
+        {
+            using var mha = new MultiHeadAttention(C, H, new RandomSource(16), attnDrop: 0.3f, projDrop: 0.2f, device: xs[0].Device);
+            using (mha.WithParameters(Params(xs, AttentionParameters)))
+                return mha.Forward(xs[0], xs[5], null);
+        },
+        GradInput.Uniform(17, B, N, C), GradInput.Uniform(18, 3 * C, C), GradInput.Uniform(19, 3 * C),
+        GradInput.Uniform(20, C, C), GradInput.Uniform(21, C), GradInput.Uniform(22, H, N, N));
+    }
 
     // ---- Mlp ------------------------------------------------------------------------------------
 
@@ -157,6 +202,8 @@ public class AttentionModuleTests : DeviceTest
     {
         using var m = new Mlp(5, 7, 3, new RandomSource(3), device: Device);
         Assert.That(m.NamedParameters().Select(p => p.Name), Is.EqualTo(new[] { "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias" }));
+        Assert.That(m.NamedModules().Select(p => p.Name), Is.EqualTo(new[] { "", "fc1", "drop1", "fc2", "drop2" }));
+        Assert.That(m.NamedBuffers(), Is.Empty);
         Assert.That(m.ParameterCount(), Is.EqualTo(5 * 7 + 7 + 7 * 3 + 3));
         var x = T(Rand.Uniform(4, 2 * 4 * 5), 2, 4, 5);
         var expected = Ops.Linear(Ops.Gelu(Ops.Linear(x, m.Fc1.Weight, m.Fc1.Bias)), m.Fc2.Weight, m.Fc2.Bias);
@@ -177,8 +224,29 @@ public class AttentionModuleTests : DeviceTest
             m.Freeze();
             return m.Forward(xs[0]);
         }, GradInput.Uniform(14, 3, 5));
-        ParameterGradCheck.Check("Mlp parameters", d => new Mlp(5, 7, 4, new RandomSource(9), device: d), (m, x) => m.Forward(x),
-            Rand.Uniform(15, 3 * 5), [3, 5]);
+        using var initial = new Mlp(5, 7, 4, new RandomSource(9), device: Device);
+        GradCheck.Check("Mlp parameters", xs =>
+        {
+            using var m = new Mlp(5, 7, 4, new RandomSource(9), device: xs[0].Device);
+            using (m.WithParameters(Params(xs, MlpParameters)))
+                return m.Forward(xs[0]);
+        }, GradInput.Uniform(15, 3, 5).Constant(),
+        Initial(initial.Fc1.Weight), Initial(initial.Fc1.Bias!), Initial(initial.Fc2.Weight), Initial(initial.Fc2.Bias!));
+    }
+
+    static readonly string[] MlpParameters = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+
+    [Test]
+    public void MlpGradientsWithDropout()
+    {
+        GradCheck.Check("Mlp dropout", xs =>
+        {
+            using var mlp = new Mlp(5, 7, 3, new RandomSource(29), drop: 0.4f, device: xs[0].Device);
+            using (mlp.WithParameters(Params(xs, MlpParameters)))
+                return mlp.Forward(xs[0]);
+        },
+        GradInput.Uniform(30, 2, 3, 5), GradInput.Uniform(31, 7, 5), GradInput.Uniform(32, 7),
+        GradInput.Uniform(33, 3, 7), GradInput.Uniform(34, 3));
     }
 
     [Test]

@@ -69,31 +69,31 @@ public class LayerTests : DeviceTest
         Assert.That(Bits(s.Forward(x)), Is.EqualTo(Bits(expected)));
     }
 
-    [Test]
-    public void SequentialBackwardReachesEveryParameterWithoutLeaks()
+    /// <summary>m.Forward(xs[0]) with weight xs[1] and bias xs[2] substituted (<see cref="Module.WithParameters"/>); disposes m.</summary>
+    static Tensor WithWeightAndBias(Module m, Tensor[] xs)
     {
-        var rng = new RandomSource(4);
-        using var s = new Sequential(new Linear(5, 7, rng, device: Device), new Relu(Device), new Linear(7, 3, rng, device: Device));
-        long before = Device.Pool.InUseBytes;
-        using (var scope = TensorScope.Begin())
-        using (var tape = Tape.Begin())
-        {
-            var x = T(Rand.Uniform(5, 4 * 5), 4, 5);
-            tape.Backward(Ops.Sum(s.Forward(x)));
-        }
-        Assert.That(s.Parameters().All(p => p.Grad is not null), Is.True);
-        s.ZeroGrad();
-        Assert.That(Device.Pool.InUseBytes, Is.EqualTo(before));
+        using (m)
+        using (m.WithParameters(new Dictionary<string, Tensor> { ["weight"] = xs[1], ["bias"] = xs[2] }))
+            return m.Forward(xs[0]);
     }
 
+    /// <summary>A gradient-check input holding a parameter's current values.</summary>
+    static GradInput Initial(Tensor p) => GradInput.Of(p.ToArray(), p.Shape.ToArray());
+
+    /// <summary>
+    /// The parameters are the check's inputs, starting from the layer's own initial values; each evaluation
+    /// rebuilds the layer (same seed) on the check's device and substitutes them. x is a constant.
+    /// </summary>
     [Test]
     public void GradientsOfConvolutionParameters()
     {
-        ParameterGradCheck.Check("Conv2d parameters",
-            d => new Conv2d(4, 3, [3, 2], new RandomSource(6), stride: [2, 1], padding: [1], groups: 1, device: d),
-            (m, x) => m.Forward(x), Rand.Uniform(7, 2 * 4 * 5 * 3), [2, 4, 5, 3]);
-        ParameterGradCheck.Check("Conv3d parameters",
-            d => new Conv3d(2, 4, [2, 3, 1], new RandomSource(8), padding: [0, 1, 0], groups: 2, device: d),
-            (m, x) => m.Forward(x), Rand.Uniform(9, 1 * 2 * 3 * 3 * 2), [1, 2, 3, 3, 2]);
+        static Conv2d Conv2(Device d) => new(4, 3, [3, 2], new RandomSource(6), stride: [2, 1], padding: [1], groups: 1, device: d);
+        static Conv3d Conv3(Device d) => new(2, 4, [2, 3, 1], new RandomSource(8), padding: [0, 1, 0], groups: 2, device: d);
+        using var c2 = Conv2(Device);
+        GradCheck.Check("Conv2d parameters", xs => WithWeightAndBias(Conv2(xs[0].Device), xs),
+            GradInput.Uniform(7, 2, 4, 5, 3).Constant(), Initial(c2.Weight), Initial(c2.Bias!));
+        using var c3 = Conv3(Device);
+        GradCheck.Check("Conv3d parameters", xs => WithWeightAndBias(Conv3(xs[0].Device), xs),
+            GradInput.Uniform(9, 1, 2, 3, 3, 2).Constant(), Initial(c3.Weight), Initial(c3.Bias!));
     }
 }
