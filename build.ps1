@@ -27,14 +27,14 @@ function Invoke-Test {
     $results = Join-Path $PSScriptRoot 'TestResults'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
 
-    & dotnet test $Solution -c $Configuration --logger 'trx;LogFileName=results.trx' --results-directory $results
+    & dotnet test $Solution -c $Configuration --logger trx --results-directory $results
     $testExit = $LASTEXITCODE
 
     $passed = 0
     $failed = 0
     $trxFiles = @(Get-ChildItem -Path $results -Recurse -Filter '*.trx' -ErrorAction SilentlyContinue)
     foreach ($trx in $trxFiles) {
-        [xml]$doc = Get-Content -Raw $trx.FullName
+        [xml]$doc = Get-Content -Raw -LiteralPath $trx.FullName
         $counters = $doc.GetElementsByTagName('Counters') | Select-Object -First 1
         if ($null -ne $counters) {
             $passed += [int]$counters.GetAttribute('passed')
@@ -48,10 +48,21 @@ function Invoke-Test {
     exit $code
 }
 
-# Task table: name -> script block. Add new tasks here (ptx-check, bench, publish-gpu, ...).
+# Assembles every kernels/*.ptx with ptxas 11.8 (fetched once into a cache folder) for sm_80 and
+# sm_90; fails on errors, spills, local memory or stack frames; writes kernels/RESOURCES.md.
+function Invoke-PtxCheck {
+    & bash (Join-Path $PSScriptRoot 'kernels/ptx-check.sh')
+    if ($LASTEXITCODE -ne 0) {
+        Write-Host "ptx-check failed with exit code $LASTEXITCODE"
+        exit $LASTEXITCODE
+    }
+}
+
+# Task table: name -> script block. Add new tasks here (bench, publish-gpu, ...).
 $Tasks = [ordered]@{
-    'build' = { Invoke-Build }
-    'test'  = { Invoke-Test }
+    'build'     = { Invoke-Build }
+    'test'      = { Invoke-Test }
+    'ptx-check' = { Invoke-PtxCheck }
 }
 
 if (-not $Tasks.Contains($Task)) {

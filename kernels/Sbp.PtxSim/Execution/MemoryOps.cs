@@ -1,0 +1,155 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Sbp.PtxSim.Model;
+
+namespace Sbp.PtxSim.Execution;
+
+/// <summary>
+/// ld / st on .param, .global and .shared. Every global access must lie inside one live allocation and every shared
+/// access inside the block's shared memory; all accesses must be naturally aligned (vectors: to their full size).
+/// Lanes run in lane order, so overlapping stores of one warp leave the highest lane's value.
+/// </summary>
+internal static class MemoryOps
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ReadRaw(byte[] data, int offset, int size, bool signed)
+    {
+        ref byte b = ref data[offset];
+        return size switch
+        {
+            4 => Unsafe.ReadUnaligned<uint>(ref b),
+            8 => Unsafe.ReadUnaligned<ulong>(ref b),
+            2 => signed ? (ulong)(long)Unsafe.ReadUnaligned<short>(ref b) : Unsafe.ReadUnaligned<ushort>(ref b),
+            _ => signed ? (ulong)(long)(sbyte)b : b,
+        };
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WriteRaw(byte[] data, int offset, int size, ulong v)
+    {
+        ref byte b = ref data[offset];
+        switch (size)
+        {
+            case 4: Unsafe.WriteUnaligned(ref b, (uint)v); break;
+            case 8: Unsafe.WriteUnaligned(ref b, v); break;
+            case 2: Unsafe.WriteUnaligned(ref b, (ushort)v); break;
+            default: b = (byte)v; break;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Address(ulong[] r, Instr i, int l) => (i.AddrBase >= 0 ? r[i.AddrBase + l] : 0) + (ulong)i.Offset;
+
+    /// <summary>ld.param: the same bytes for every lane (offset checked at decode time).</summary>
+    public static void LdParam(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        ulong v = ReadRaw(m.Param, (int)i.Offset, i.Size, i.Signed) & i.DMask;
+        for (uint k = exec; k != 0; k &= k - 1) r[i.D + BitOperations.TrailingZeroCount(k)] = v;
+    }
+
+    public static void LdGlobal(Machine m, Warp w, Instr i, uint exec)
+    {
+        if (exec == 0) return;
+        var r = w.R;
+        int es = i.Size, total = es * i.Count;
+        Span<ulong> sectors = stackalloc ulong[32];
+        int n = 0;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            ulong addr = Address(r, i, l);
+            if ((addr & (ulong)(total - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, total, false);
+            if (!m.Memory.TryResolve(addr, total, out var a, out int off)) throw m.GlobalOutOfBounds(w, l, i, addr, total, false);
+            if (i.Count == 1) r[i.D + l] = ReadRaw(a.Data, off, es, i.Signed) & i.DMask;
+            else
+                for (int e = 0; e < i.Count; e++)
+                    if (i.DV[e] >= 0) r[i.DV[e] + l] = ReadRaw(a.Data, off + e * es, es, i.Signed) & i.DVMask[e];
+            sectors[n++] = addr >> 5;
+        }
+        m.GlobalRequests++;
+        m.GlobalTransactions += AccessStats.DistinctSectors(sectors[..n]);
+        m.BytesLoaded += (long)n * total;
+    }
+
+    public static void StGlobal(Machine m, Warp w, Instr i, uint exec)
+    {
+        if (exec == 0) return;
+        var r = w.R;
+        int es = i.Size, total = es * i.Count;
+        Span<ulong> sectors = stackalloc ulong[32];
+        int n = 0;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            ulong addr = Address(r, i, l);
+            if ((addr & (ulong)(total - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, total, true);
+            if (!m.Memory.TryResolve(addr, total, out var a, out int off)) throw m.GlobalOutOfBounds(w, l, i, addr, total, true);
+            if (i.Count == 1) WriteRaw(a.Data, off, es, r[i.A + l]);
+            else
+                for (int e = 0; e < i.Count; e++) WriteRaw(a.Data, off + e * es, es, r[i.AV[e] + l]);
+            sectors[n++] = addr >> 5;
+        }
+        m.GlobalRequests++;
+        m.GlobalTransactions += AccessStats.DistinctSectors(sectors[..n]);
+        m.BytesStored += (long)n * total;
+    }
+
+    public static void LdShared(Machine m, Warp w, Instr i, uint exec)
+    {
+        if (exec == 0) return;
+        var r = w.R;
+        int es = i.Size, total = es * i.Count;
+        Span<uint> lanes = stackalloc uint[32];
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            int off = CheckShared(m, w, i, l, total, write: false);
+            var c = m.Race.Read(off, total, w.Index, w.Index * 32 + l, i.Pc);
+            if (c is { } conflict) throw m.SharedRace(w, l, i, conflict, write: false);
+            if (i.Count == 1) r[i.D + l] = ReadRaw(m.Shared, off, es, i.Signed) & i.DMask;
+            else
+                for (int e = 0; e < i.Count; e++)
+                    if (i.DV[e] >= 0) r[i.DV[e] + l] = ReadRaw(m.Shared, off + e * es, es, i.Signed) & i.DVMask[e];
+            lanes[l] = (uint)off;
+        }
+        CountShared(m, lanes, exec, total);
+    }
+
+    public static void StShared(Machine m, Warp w, Instr i, uint exec)
+    {
+        if (exec == 0) return;
+        var r = w.R;
+        int es = i.Size, total = es * i.Count;
+        Span<uint> lanes = stackalloc uint[32];
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            int off = CheckShared(m, w, i, l, total, write: true);
+            var c = m.Race.Write(off, total, w.Index, w.Index * 32 + l, i.Pc);
+            if (c is { } conflict) throw m.SharedRace(w, l, i, conflict, write: true);
+            if (i.Count == 1) WriteRaw(m.Shared, off, es, r[i.A + l]);
+            else
+                for (int e = 0; e < i.Count; e++) WriteRaw(m.Shared, off + e * es, es, r[i.AV[e] + l]);
+            lanes[l] = (uint)off;
+        }
+        CountShared(m, lanes, exec, total);
+    }
+
+    /// <summary>Bounds and alignment of a shared access; returns the byte offset.</summary>
+    internal static int CheckShared(Machine m, Warp w, Instr i, int l, int size, bool write)
+    {
+        ulong addr = Address(w.R, i, l);
+        if (addr > (ulong)m.SharedSize || (ulong)m.SharedSize - addr < (ulong)size)
+            throw m.SharedOutOfBounds(w, l, i, addr, size, write);
+        if ((addr & (ulong)(size - 1)) != 0) throw m.Misaligned(w, l, i, "shared", addr, size, write);
+        return (int)addr;
+    }
+
+    internal static void CountShared(Machine m, ReadOnlySpan<uint> laneOffsets, uint exec, int size)
+    {
+        m.SharedRequests++;
+        var (wavefronts, phases) = AccessStats.SharedWavefronts(laneOffsets, exec, size);
+        m.SharedBankConflicts += wavefronts - phases;
+    }
+}
