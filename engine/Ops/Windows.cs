@@ -48,12 +48,7 @@ public static partial class Ops
             if (!ReferenceEquals(current, x)) current.Dispose();
             current = y;
         }
-        if (ReferenceEquals(current, x))
-        {
-            current = New(op, x.Shape, x);
-            current.Backend.Copy(x, current);
-        }
-        return current;
+        return CopyIfSame(op, current, x);
     }
 
     /// <summary>
@@ -95,12 +90,7 @@ public static partial class Ops
             if (!ReferenceEquals(current, x)) current.Dispose();
             current = y;
         }
-        if (ReferenceEquals(current, x))
-        {
-            current = New(op, x.Shape, x);
-            current.Backend.Copy(x, current);
-        }
-        return current;
+        return CopyIfSame(op, current, x);
     }
 
     /// <summary>The inverse of PadBy: the window of <paramref name="shape"/> starting at <paramref name="before"/>.</summary>
@@ -172,5 +162,14 @@ public static partial class Ops
                 $"{op}: {what}: T={t}, H={h}, W={w} must be multiples of the window ({wt}, {wh}, {ww}). " +
                 $"Pad first, e.g. Ops.Pad(x, [0, 0, 0, {pw}, 0, {ph}, 0, {pt}]) on [B, T, H, W, C].");
         }
+    }
+
+    /// <summary>The result of a per-axis loop that may have done no pass: a fresh copy when it is still x.</summary>
+    static Tensor CopyIfSame(string op, Tensor result, Tensor x)
+    {
+        if (!ReferenceEquals(result, x)) return result;
+        var copy = New(op, x.Shape, x);
+        copy.Backend.Copy(x, copy);
+        return copy;
     }
 }

@@ -57,7 +57,7 @@ public sealed class DropoutKernelTests : KernelTest
     [TestCase(3, 1UL, 0.7f)]
     public void DropoutEqualsXTimesTheCpuMask(int n, ulong offset, float p)
     {
-        var x = Data.Uniform(1, n, -4f, 4f);
+        var x = Rand.Uniform(1, n, -4f, 4f);
         var (threshold, scale) = Scalars(p);
         var mask = Empty(n);
         Device.Backend.BernoulliMask(mask, new RandomStream(Key, offset), 1f - p, scale);

@@ -15,8 +15,8 @@ public sealed class ElementwiseKernelTests : KernelTest
     [TestCase("mul_f32", 4099, 256u)]
     public void BinaryMatchesCpu(string entry, int n, uint block)
     {
-        var a = Data.Uniform(1, n, -3f, 3f);
-        var b = Data.Uniform(2, n, -3f, 3f);
+        var a = Rand.Uniform(1, n, -3f, 3f);
+        var b = Rand.Uniform(2, n, -3f, 3f);
         var expected = Empty(n);
         Device.Backend.Binary(entry == "add_f32" ? BinaryOp.Add : BinaryOp.Mul, T(a, n), T(b, n), expected);
 
@@ -29,8 +29,8 @@ public sealed class ElementwiseKernelTests : KernelTest
     public void BinaryMayWriteInPlace()
     {
         int n = 77;
-        var a = Data.Uniform(3, n);
-        var b = Data.Uniform(4, n);
+        var a = Rand.Uniform(3, n);
+        var b = Rand.Uniform(4, n);
         ulong pa = Gpu.Upload(a);
         Gpu.Launch("add_f32", 2, 32, Ptr(pa), Ptr(Gpu.Upload(b)), Ptr(pa), U32(n));
         Check.Exact(a.Zip(b, (x, y) => x + y).ToArray(), Gpu.Download(pa, n), "add_f32 in place");
@@ -41,7 +41,7 @@ public sealed class ElementwiseKernelTests : KernelTest
     [TestCase(1025, 1e-3f)]
     public void ScaleMatchesCpu(int n, float alpha)
     {
-        var x = Data.Uniform(5, n, -10f, 10f);
+        var x = Rand.Uniform(5, n, -10f, 10f);
         var expected = Empty(n);
         Device.Backend.Unary(UnaryOp.MulScalar, T(x, n), expected, alpha);
         ulong y = Gpu.Poisoned(n);
@@ -53,9 +53,9 @@ public sealed class ElementwiseKernelTests : KernelTest
     [TestCase(1000, 128u)]
     public void ReluForwardAndBackwardMatchCpu(int n, uint block)
     {
-        var x = Data.Uniform(6, n, -2f, 2f);
+        var x = Rand.Uniform(6, n, -2f, 2f);
         Specials.CopyTo(x, 0);
-        var dy = Data.Uniform(7, n);
+        var dy = Rand.Uniform(7, n);
         var expected = Empty(n);
         var expectedDx = Empty(n);
         Device.Backend.Unary(UnaryOp.Relu, T(x, n), expected);
@@ -90,7 +90,7 @@ public sealed class ElementwiseKernelTests : KernelTest
     public void GeluBackwardMatchesCpu(string entry, UnaryOp op, int n)
     {
         var x = Inputs(n);
-        var dy = Data.Uniform(8, n, -2f, 2f);
+        var dy = Rand.Uniform(8, n, -2f, 2f);
         var expected = Empty(n);
         Device.Backend.ActivationBackward(op, T(x, n), T(dy, n), expected);
         ulong dx = Gpu.Poisoned(n);
@@ -116,7 +116,7 @@ public sealed class ElementwiseKernelTests : KernelTest
     /// <summary>Normal values, a sweep over [-9, 9], and a few extremes.</summary>
     static float[] Inputs(int n)
     {
-        var x = Data.Normal(9, n, 2f);
+        var x = Rand.Normal(9, n, 2f);
         for (int i = 0; i < Math.Min(n, 50); i++) x[i] = -9f + 18f * i / 49f;
         if (n > 60) { x[50] = 0f; x[51] = -30f; x[52] = 30f; x[53] = 1e-20f; x[54] = -1e-20f; }
         return x;

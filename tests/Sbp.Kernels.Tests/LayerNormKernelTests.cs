@@ -16,9 +16,9 @@ public sealed class LayerNormKernelTests : KernelTest
     [TestCase(3, 257, true, 128u, 2u)]
     public void ForwardMatchesCpu(int rows, int cols, bool affine, uint block, uint maxBlocks)
     {
-        var x = Data.Normal(1, rows * cols, 2f).Select(v => v + 1.5f).ToArray();
-        var w = affine ? Data.Uniform(2, cols, 0.5f, 1.5f) : null;
-        var b = affine ? Data.Uniform(3, cols) : null;
+        var x = Rand.Normal(1, rows * cols, 2f).Select(v => v + 1.5f).ToArray();
+        var w = affine ? Rand.Uniform(2, cols, 0.5f, 1.5f) : null;
+        var b = affine ? Rand.Uniform(3, cols) : null;
         var (y, mean, rstd) = (Empty(rows, cols), Empty(rows), Empty(rows));
         Device.Backend.LayerNormForward(T(x, rows, cols), Opt(w, cols), Opt(b, cols), Eps, y, mean, rstd);
 
@@ -34,7 +34,7 @@ public sealed class LayerNormKernelTests : KernelTest
     public void ForwardWithoutStatisticsOutputs()
     {
         int rows = 3, cols = 20;
-        var x = Data.Normal(4, rows * cols);
+        var x = Rand.Normal(4, rows * cols);
         var (y, mean, rstd) = (Empty(rows, cols), Empty(rows), Empty(rows));
         Device.Backend.LayerNormForward(T(x, rows, cols), null, null, Eps, y, mean, rstd);
         ulong gy = Gpu.Poisoned(rows * cols);
@@ -52,9 +52,9 @@ public sealed class LayerNormKernelTests : KernelTest
     [TestCase(2, 45, true, true, false, true, 32u, 5u)]   // more blocks than rows: idle blocks write zero partials
     public void BackwardMatchesCpu(int rows, int cols, bool weight, bool wantDx, bool wantDw, bool wantDb, uint block, uint blocks)
     {
-        var x = Data.Normal(5, rows * cols, 2f).Select(v => v - 0.5f).ToArray();
-        var w = weight ? Data.Uniform(6, cols, 0.5f, 1.5f) : null;
-        var dy = Data.Uniform(7, rows * cols);
+        var x = Rand.Normal(5, rows * cols, 2f).Select(v => v - 0.5f).ToArray();
+        var w = weight ? Rand.Uniform(6, cols, 0.5f, 1.5f) : null;
+        var dy = Rand.Uniform(7, rows * cols);
         var (y, mean, rstd) = (Empty(rows, cols), Empty(rows), Empty(rows));
         var xt = T(x, rows, cols);
         Device.Backend.LayerNormForward(xt, Opt(w, cols), null, Eps, y, mean, rstd);

@@ -15,9 +15,9 @@ public sealed class LossKernelTests : KernelTest
     [TestCase(7, 1, 0.3f, true, 32u)]
     public void ForwardMatchesCpu(int rows, int classes, float eps, bool weighted, uint block)
     {
-        var z = Data.Normal(1, rows * classes, 3f);
-        var y = Data.Indices(2, classes, rows);
-        var w = weighted ? Data.Uniform(3, classes, 0.2f, 2f) : null;
+        var z = Rand.Normal(1, rows * classes, 3f);
+        var y = Rand.Ints(2, rows, 0, classes);
+        var w = weighted ? Rand.Uniform(3, classes, 0.2f, 2f) : null;
         var (loss, lse) = (Empty(rows), Empty(rows));
         Device.Backend.CrossEntropyForward(T(z, rows, classes), I(y, rows), Opt(w, classes), eps, loss, lse);
 
@@ -35,10 +35,10 @@ public sealed class LossKernelTests : KernelTest
     [TestCase(2, 300, 0.1f, true, true, 128u)]
     public void BackwardMatchesCpu(int rows, int classes, float eps, bool weighted, bool perRow, uint block)
     {
-        var z = Data.Normal(4, rows * classes, 3f);
-        var y = Data.Indices(5, classes, rows);
-        var w = weighted ? Data.Uniform(6, classes, 0.2f, 2f) : null;
-        var g = perRow ? Data.Uniform(7, rows, 0.1f, 1f) : [0.37f];
+        var z = Rand.Normal(4, rows * classes, 3f);
+        var y = Rand.Ints(5, rows, 0, classes);
+        var w = weighted ? Rand.Uniform(6, classes, 0.2f, 2f) : null;
+        var g = perRow ? Rand.Uniform(7, rows, 0.1f, 1f) : [0.37f];
         var (loss, lse, dz) = (Empty(rows), Empty(rows), Empty(rows, classes));
         var zt = T(z, rows, classes);
         var yt = I(y, rows);
@@ -56,7 +56,7 @@ public sealed class LossKernelTests : KernelTest
     public void AnInvalidTargetGivesANaNRowWithoutTouchingMemory()
     {
         int rows = 3, classes = 4;
-        var z = Data.Normal(8, rows * classes);
+        var z = Rand.Normal(8, rows * classes);
         int[] y = [1, 4, -1];
         ulong pz = Gpu.Upload(z), py = Gpu.Upload(y), loss = Gpu.Zeros(rows), lse = Gpu.Zeros(rows), dz = Gpu.Zeros(rows * classes);
         Gpu.Launch("cross_entropy_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(0), Ptr(loss), Ptr(lse), U32(rows), U32(classes), F32(0f));
@@ -64,7 +64,7 @@ public sealed class LossKernelTests : KernelTest
         Assert.That(l[0], Is.Not.NaN);
         Assert.That(l[1], Is.NaN);
         Assert.That(l[2], Is.NaN);
-        Gpu.Launch("cross_entropy_bwd_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(Gpu.Upload(Data.Uniform(9, classes, 0.5f, 1f))), Ptr(lse), Ptr(Gpu.Upload([1f])), Ptr(dz),
+        Gpu.Launch("cross_entropy_bwd_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(Gpu.Upload(Rand.Uniform(9, classes, 0.5f, 1f))), Ptr(lse), Ptr(Gpu.Upload([1f])), Ptr(dz),
             U32(rows), U32(classes), F32(0.1f), U32(0));
         var d = Gpu.Download(dz, rows * classes);
         Assert.That(d[..classes].All(float.IsFinite), Is.True, "valid row");

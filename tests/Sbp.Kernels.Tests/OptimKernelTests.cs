@@ -16,9 +16,9 @@ public sealed class OptimKernelTests : KernelTest
     public void SgdMatchesCpu(float lr, float momentum, float dampening, bool nesterov, float wd, bool first, int n)
     {
         var spec = new SgdUpdateSpec(lr, momentum, dampening, nesterov, wd, first);
-        var p = Data.Uniform(1, n);
-        var g = Data.Uniform(2, n);
-        var b = Data.Uniform(3, n);
+        var p = Rand.Uniform(1, n);
+        var g = Rand.Uniform(2, n);
+        var b = Rand.Uniform(3, n);
         bool withBuffer = momentum != 0f;
         var pt = T(p, n);
         var bt = withBuffer ? T(b, n) : null;
@@ -39,10 +39,10 @@ public sealed class OptimKernelTests : KernelTest
     public void AdamWMatchesCpu(float lr, float wd, long step, int n)
     {
         var spec = new AdamWUpdateSpec(lr, 0.9f, 0.999f, 1e-8f, wd, step);
-        var p = Data.Uniform(4, n);
-        var g = Data.Uniform(5, n);
-        var m = Data.Uniform(6, n, -0.1f, 0.1f);
-        var v = Data.Uniform(7, n, 0f, 0.01f);
+        var p = Rand.Uniform(4, n);
+        var g = Rand.Uniform(5, n);
+        var m = Rand.Uniform(6, n, -0.1f, 0.1f);
+        var v = Rand.Uniform(7, n, 0f, 0.01f);
         var (pt, mt, vt) = (T(p, n), T(m, n), T(v, n));
         Device.Backend.AdamWUpdate(spec, pt, T(g, n), mt, vt);
 

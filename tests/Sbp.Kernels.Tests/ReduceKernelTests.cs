@@ -12,7 +12,7 @@ public sealed class ReduceKernelTests : KernelTest
     [TestCase(5003, 256u, 7u)]
     public void SumAndMeanInTwoPassesMatchFloat64(int n, uint block, uint blocks)
     {
-        var x = Data.Uniform(1, n, -2f, 3f);
+        var x = Rand.Uniform(1, n, -2f, 3f);
         double sum = x.Sum(v => (double)v), abs = x.Sum(v => Math.Abs((double)v));
         ulong px = Gpu.Upload(x), partials = Gpu.Poisoned((int)blocks), total = Gpu.Poisoned(1), mean = Gpu.Poisoned(1);
         Gpu.Launch("sum_f32", blocks, block, Ptr(px), Ptr(partials), U32(n), F32(1f));
@@ -25,7 +25,7 @@ public sealed class ReduceKernelTests : KernelTest
     [Test]
     public void SumInOneBlock()
     {
-        var x = Data.Uniform(2, 777);
+        var x = Rand.Uniform(2, 777);
         ulong total = Gpu.Poisoned(1);
         Gpu.Launch("sum_f32", 1, 1024, Ptr(Gpu.Upload(x)), Ptr(total), U32(x.Length), F32(1f));
         Assert.That(Gpu.Download(total, 1)[0], Is.EqualTo(x.Sum(v => (double)v)).Within(1e-4));
@@ -38,7 +38,7 @@ public sealed class ReduceKernelTests : KernelTest
     [TestCase(17, 45, 64u, 4u)]
     public void RowSumsMatchCpu(int rows, int cols, uint block, uint maxBlocks)
     {
-        var x = Data.Uniform(3, rows * cols);
+        var x = Rand.Uniform(3, rows * cols);
         var expected = Empty(rows, 1);
         Device.Backend.ReduceSum(T(x, rows, cols), expected);
         ulong y = Gpu.Poisoned(rows), m = Gpu.Poisoned(rows);
@@ -54,7 +54,7 @@ public sealed class ReduceKernelTests : KernelTest
     [TestCase(9, 1000, 128u, 3u)]
     public void ColumnSumsMatchCpu(int rows, int cols, uint block, uint maxBlocks)
     {
-        var x = Data.Uniform(4, rows * cols);
+        var x = Rand.Uniform(4, rows * cols);
         var expected = Empty(1, cols);
         Device.Backend.ReduceSum(T(x, rows, cols), expected);
         ulong y = Gpu.Poisoned(cols);

@@ -14,8 +14,8 @@ public sealed class SbpKernelTests : KernelTest
     [TestCase(5, 3, 3, 7, 96u, 2u)]         // repeated indices (kept > n): gather allows them
     public void GatherMatchesIndexSelect(int outer, int n, int inner, int kept, uint block, uint maxBlocks)
     {
-        var x = Data.Uniform(1, outer * n * inner);
-        var idx = kept <= n ? Data.Distinct(2, n, kept) : Data.Indices(2, n, kept);
+        var x = Rand.Uniform(1, outer * n * inner);
+        var idx = kept <= n ? Rand.DistinctInts(2, n, kept) : Rand.Ints(2, kept, 0, n);
         var expected = Empty(outer, kept, inner);
         Device.Backend.IndexSelect(T(x, outer, n, inner), 1, I(idx, kept), expected);
 
@@ -31,8 +31,8 @@ public sealed class SbpKernelTests : KernelTest
     [TestCase(2, 33, 36, 17, 64u, 4u)]
     public void GatherX4MatchesIndexSelectWithFewerRequests(int outer, int n, int inner, int kept, uint block, uint maxBlocks)
     {
-        var x = Data.Uniform(3, outer * n * inner);
-        var idx = Data.Distinct(4, n, kept);
+        var x = Rand.Uniform(3, outer * n * inner);
+        var idx = Rand.DistinctInts(4, n, kept);
         int total = outer * kept * inner;
         var expected = Empty(outer, kept, inner);
         Device.Backend.IndexSelect(T(x, outer, n, inner), 1, I(idx, kept), expected);
@@ -57,7 +57,7 @@ public sealed class SbpKernelTests : KernelTest
     public void GatherWritesNaNForAnOutOfRangeIndexWithoutTouchingMemory()
     {
         int outer = 2, n = 4, inner = 3;
-        var x = Data.Uniform(5, outer * n * inner);
+        var x = Rand.Uniform(5, outer * n * inner);
         int[] idx = [1, -1, 4, 2];
         ulong y = Gpu.Zeros(outer * idx.Length * inner);
         Gpu.Launch("gather_f32", 2, 32, Ptr(Gpu.Upload(x)), Ptr(Gpu.Upload(idx)), Ptr(y), U32(outer), U32(n), U32(idx.Length), U32(inner));
@@ -82,9 +82,9 @@ public sealed class SbpKernelTests : KernelTest
     [TestCase("scatter_add_atomic_f32", 4, 16, 13, 9, 128u, 3u)]
     public void ScatterAddMatchesIndexAdd(string entry, int outer, int n, int inner, int kept, uint block, uint maxBlocks)
     {
-        var dx0 = Data.Uniform(6, outer * n * inner);
-        var g = Data.Uniform(7, outer * kept * inner);
-        var idx = Data.Distinct(8, n, kept);
+        var dx0 = Rand.Uniform(6, outer * n * inner);
+        var g = Rand.Uniform(7, outer * kept * inner);
+        var idx = Rand.DistinctInts(8, n, kept);
         var expected = T(dx0, outer, n, inner);
         Device.Backend.IndexAdd(expected, 1, I(idx, kept), T(g, outer, kept, inner));
 
@@ -100,9 +100,9 @@ public sealed class SbpKernelTests : KernelTest
     [TestCase(2, 4, 3, 9)]
     public void ScatterAddAtomicAddsRepeatedIndices(int outer, int n, int inner, int count)
     {
-        var dx0 = Data.Uniform(9, outer * n * inner);
-        var g = Data.Uniform(10, outer * count * inner);
-        var idx = Data.Indices(11, n, count);
+        var dx0 = Rand.Uniform(9, outer * n * inner);
+        var g = Rand.Uniform(10, outer * count * inner);
+        var idx = Rand.Ints(11, count, 0, n);
         var expected = T(dx0, outer, n, inner);
         Device.Backend.IndexAdd(expected, 1, I(idx, count), T(g, outer, count, inner));
 
@@ -119,8 +119,8 @@ public sealed class SbpKernelTests : KernelTest
     {
         int outer = 2, n = 3, inner = 4;
         int[] idx = [2, 7, -3];
-        var dx0 = Data.Uniform(12, outer * n * inner);
-        var g = Data.Uniform(13, outer * idx.Length * inner);
+        var dx0 = Rand.Uniform(12, outer * n * inner);
+        var g = Rand.Uniform(13, outer * idx.Length * inner);
         var expected = (float[])dx0.Clone();
         for (int o = 0; o < outer; o++)
             for (int j = 0; j < inner; j++)
@@ -136,7 +136,7 @@ public sealed class SbpKernelTests : KernelTest
         int outer = 2, n = 5, inner = 3, kept = 4;
         ulong y = Gpu.Alloc(4L * (outer * kept * inner - 1));   // one float short
         Assert.Throws<PtxMemoryViolationException>(() =>
-            Gpu.Launch("gather_f32", 1, 64, Ptr(Gpu.Upload(Data.Uniform(14, outer * n * inner))), Ptr(Gpu.Upload(Data.Distinct(15, n, kept))),
+            Gpu.Launch("gather_f32", 1, 64, Ptr(Gpu.Upload(Rand.Uniform(14, outer * n * inner))), Ptr(Gpu.Upload(Rand.DistinctInts(15, n, kept))),
                 Ptr(y), U32(outer), U32(n), U32(kept), U32(inner)));
     }
 }

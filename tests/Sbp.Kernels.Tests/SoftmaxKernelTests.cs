@@ -13,7 +13,7 @@ public sealed class SoftmaxKernelTests : KernelTest
     [TestCase(2, 1025, 256u, 2u)]
     public void SoftmaxMatchesCpu(int rows, int cols, uint block, uint maxBlocks)
     {
-        var x = Data.Normal(1, rows * cols, 3f);
+        var x = Rand.Normal(1, rows * cols, 3f);
         var expected = Empty(rows, cols);
         Device.Backend.Softmax(T(x, rows, cols), expected, 1, log: false);
         ulong y = Gpu.Poisoned(rows * cols);
@@ -29,7 +29,7 @@ public sealed class SoftmaxKernelTests : KernelTest
     [TestCase(2, 1025, 256u, 2u)]
     public void LogSoftmaxMatchesCpu(int rows, int cols, uint block, uint maxBlocks)
     {
-        var x = Data.Normal(2, rows * cols, 3f);
+        var x = Rand.Normal(2, rows * cols, 3f);
         var expected = Empty(rows, cols);
         Device.Backend.Softmax(T(x, rows, cols), expected, 1, log: true);
         ulong y = Gpu.Poisoned(rows * cols);
@@ -43,8 +43,8 @@ public sealed class SoftmaxKernelTests : KernelTest
     [TestCase(true, 5, 130, 64u)]
     public void BackwardMatchesCpu(bool log, int rows, int cols, uint block)
     {
-        var x = Data.Normal(3, rows * cols, 2f);
-        var dy = Data.Uniform(4, rows * cols);
+        var x = Rand.Normal(3, rows * cols, 2f);
+        var dy = Rand.Uniform(4, rows * cols);
         var y = Empty(rows, cols);
         Device.Backend.Softmax(T(x, rows, cols), y, 1, log);
         var expected = Empty(rows, cols);
@@ -60,7 +60,7 @@ public sealed class SoftmaxKernelTests : KernelTest
     public void LargeLogitsDoNotOverflow()
     {
         int rows = 2, cols = 40;
-        var x = Data.Uniform(5, rows * cols, 80f, 120f);
+        var x = Rand.Uniform(5, rows * cols, 80f, 120f);
         var expected = Empty(rows, cols);
         Device.Backend.Softmax(T(x, rows, cols), expected, 1, log: false);
         ulong y = Gpu.Poisoned(rows * cols);

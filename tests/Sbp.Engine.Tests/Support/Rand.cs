@@ -72,4 +72,12 @@ public static class Rand
         for (int i = 0; i < n; i++) a[i] = r.Next(lo, hi);
         return a;
     }
+
+    /// <summary>k distinct values of 0..n-1 in random order (e.g. SBP kept positions).</summary>
+    public static int[] DistinctInts(int seed, int n, int k)
+    {
+        var all = Enumerable.Range(0, n).ToArray();
+        new Random(seed).Shuffle(all);
+        return all[..k];
+    }
 }
