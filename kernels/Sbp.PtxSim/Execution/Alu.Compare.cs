@@ -58,49 +58,29 @@ internal static partial class Alu
         BoolOp.And => a && b, BoolOp.Or => a || b, BoolOp.Xor => a ^ b, _ => a,
     };
 
-    public static void SetpS32(Machine m, Warp w, Instr i, uint exec)
+    /// <summary>An integer setp flavour: how the two raw register values are compared.</summary>
+    private interface ISetpInt { static abstract bool Compare(ulong a, ulong b, Cmp c); }
+    private struct SetpS32Cmp : ISetpInt { public static bool Compare(ulong a, ulong b, Cmp c) => CmpSigned((int)(uint)a, (int)(uint)b, c); }
+    private struct SetpU32Cmp : ISetpInt { public static bool Compare(ulong a, ulong b, Cmp c) => CmpUnsigned((uint)a, (uint)b, c); }
+    private struct SetpS64Cmp : ISetpInt { public static bool Compare(ulong a, ulong b, Cmp c) => CmpSigned((long)a, (long)b, c); }
+    private struct SetpU64Cmp : ISetpInt { public static bool Compare(ulong a, ulong b, Cmp c) => CmpUnsigned(a, b, c); }
+
+    /// <summary>The lane loop shared by the integer setp flavours (specialised per struct, so no dispatch per lane).</summary>
+    private static void SetpInt<TCmp>(Warp w, Instr i, uint exec) where TCmp : struct, ISetpInt
     {
         var r = w.R;
         var c = (Cmp)i.Sub;
         for (uint k = exec; k != 0; k &= k - 1)
         {
             int l = BitOperations.TrailingZeroCount(k);
-            WriteSetp(r, i, l, CmpSigned((int)(uint)r[i.A + l], (int)(uint)r[i.B + l], c));
+            WriteSetp(r, i, l, TCmp.Compare(r[i.A + l], r[i.B + l], c));
         }
     }
 
-    public static void SetpU32(Machine m, Warp w, Instr i, uint exec)
-    {
-        var r = w.R;
-        var c = (Cmp)i.Sub;
-        for (uint k = exec; k != 0; k &= k - 1)
-        {
-            int l = BitOperations.TrailingZeroCount(k);
-            WriteSetp(r, i, l, CmpUnsigned((uint)r[i.A + l], (uint)r[i.B + l], c));
-        }
-    }
-
-    public static void SetpS64(Machine m, Warp w, Instr i, uint exec)
-    {
-        var r = w.R;
-        var c = (Cmp)i.Sub;
-        for (uint k = exec; k != 0; k &= k - 1)
-        {
-            int l = BitOperations.TrailingZeroCount(k);
-            WriteSetp(r, i, l, CmpSigned((long)r[i.A + l], (long)r[i.B + l], c));
-        }
-    }
-
-    public static void SetpU64(Machine m, Warp w, Instr i, uint exec)
-    {
-        var r = w.R;
-        var c = (Cmp)i.Sub;
-        for (uint k = exec; k != 0; k &= k - 1)
-        {
-            int l = BitOperations.TrailingZeroCount(k);
-            WriteSetp(r, i, l, CmpUnsigned(r[i.A + l], r[i.B + l], c));
-        }
-    }
+    public static void SetpS32(Machine m, Warp w, Instr i, uint exec) => SetpInt<SetpS32Cmp>(w, i, exec);
+    public static void SetpU32(Machine m, Warp w, Instr i, uint exec) => SetpInt<SetpU32Cmp>(w, i, exec);
+    public static void SetpS64(Machine m, Warp w, Instr i, uint exec) => SetpInt<SetpS64Cmp>(w, i, exec);
+    public static void SetpU64(Machine m, Warp w, Instr i, uint exec) => SetpInt<SetpU64Cmp>(w, i, exec);
 
     public static void SetpF32(Machine m, Warp w, Instr i, uint exec)
     {

@@ -17,17 +17,16 @@ internal static partial class Alu
     public struct MulHiS32 : IBin<int> { public static int Op(int a, int b) => (int)(((long)a * b) >> 32); }
     public struct AddSatS32 : IBin<int> { public static int Op(int a, int b) => (int)Math.Clamp((long)a + b, int.MinValue, int.MaxValue); }
     public struct SubSatS32 : IBin<int> { public static int Op(int a, int b) => (int)Math.Clamp((long)a - b, int.MinValue, int.MaxValue); }
-    public struct DivU32 : IBin<uint> { public static uint Op(uint a, uint b) => b == 0 ? uint.MaxValue : a / b; }
-    public struct DivS32 : IBin<int> { public static int Op(int a, int b) => b == 0 ? -1 : b == -1 ? unchecked(-a) : a / b; }
-    public struct RemU32 : IBin<uint> { public static uint Op(uint a, uint b) => b == 0 ? a : a % b; }
-    public struct RemS32 : IBin<int> { public static int Op(int a, int b) => b == 0 ? a : b == -1 ? 0 : a % b; }
-    public struct MinU32 : IBin<uint> { public static uint Op(uint a, uint b) => Math.Min(a, b); }
-    public struct MaxU32 : IBin<uint> { public static uint Op(uint a, uint b) => Math.Max(a, b); }
-    public struct MinS32 : IBin<int> { public static int Op(int a, int b) => Math.Min(a, b); }
-    public struct MaxS32 : IBin<int> { public static int Op(int a, int b) => Math.Max(a, b); }
-    public struct And32 : IBin<uint> { public static uint Op(uint a, uint b) => a & b; }
-    public struct Or32 : IBin<uint> { public static uint Op(uint a, uint b) => a | b; }
-    public struct Xor32 : IBin<uint> { public static uint Op(uint a, uint b) => a ^ b; }
+    // Width-generic operators (instantiated with uint/int or ulong/long; specialised by the JIT per type).
+    public struct DivU<T> : IBin<T> where T : IBinaryInteger<T>, IMinMaxValue<T> { public static T Op(T a, T b) => b == T.Zero ? T.MaxValue : a / b; }
+    public struct DivS<T> : IBin<T> where T : IBinaryInteger<T>, ISignedNumber<T> { public static T Op(T a, T b) => b == T.Zero ? T.NegativeOne : b == T.NegativeOne ? unchecked(-a) : a / b; }
+    public struct RemU<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => b == T.Zero ? a : a % b; }
+    public struct RemS<T> : IBin<T> where T : IBinaryInteger<T>, ISignedNumber<T> { public static T Op(T a, T b) => b == T.Zero ? a : b == T.NegativeOne ? T.Zero : a % b; }
+    public struct Min<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => T.Min(a, b); }
+    public struct Max<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => T.Max(a, b); }
+    public struct And<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => a & b; }
+    public struct Or<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => a | b; }
+    public struct Xor<T> : IBin<T> where T : IBinaryInteger<T> { public static T Op(T a, T b) => a ^ b; }
     public struct Shl32 : IBin<uint> { public static uint Op(uint a, uint b) => b >= 32 ? 0 : a << (int)b; }
     public struct ShrU32 : IBin<uint> { public static uint Op(uint a, uint b) => b >= 32 ? 0 : a >> (int)b; }
     public struct ShrS32 : IBin<uint> { public static uint Op(uint a, uint b) => (uint)((int)a >> (int)Math.Min(b, 31u)); }
@@ -46,17 +45,6 @@ internal static partial class Alu
     public struct MulLo64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => a * b; }
     public struct MulHiU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => Math.BigMul(a, b, out _); }
     public struct MulHiS64 : IBin<long> { public static long Op(long a, long b) => Math.BigMul(a, b, out _); }
-    public struct DivU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => b == 0 ? ulong.MaxValue : a / b; }
-    public struct DivS64 : IBin<long> { public static long Op(long a, long b) => b == 0 ? -1 : b == -1 ? unchecked(-a) : a / b; }
-    public struct RemU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => b == 0 ? a : a % b; }
-    public struct RemS64 : IBin<long> { public static long Op(long a, long b) => b == 0 ? a : b == -1 ? 0 : a % b; }
-    public struct MinU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => Math.Min(a, b); }
-    public struct MaxU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => Math.Max(a, b); }
-    public struct MinS64 : IBin<long> { public static long Op(long a, long b) => Math.Min(a, b); }
-    public struct MaxS64 : IBin<long> { public static long Op(long a, long b) => Math.Max(a, b); }
-    public struct And64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => a & b; }
-    public struct Or64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => a | b; }
-    public struct Xor64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => a ^ b; }
     // The shift amount is a .u32 operand (its register keeps the upper half zero).
     public struct Shl64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => (uint)b >= 64 ? 0 : a << (int)(uint)b; }
     public struct ShrU64 : IBin<ulong> { public static ulong Op(ulong a, ulong b) => (uint)b >= 64 ? 0 : a >> (int)(uint)b; }

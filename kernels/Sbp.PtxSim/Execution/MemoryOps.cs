@@ -40,6 +40,24 @@ internal static class MemoryOps
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Address(ulong[] r, Instr i, int l) => (i.AddrBase >= 0 ? r[i.AddrBase + l] : 0) + (ulong)i.Offset;
 
+    /// <summary>Alignment and bounds of one lane's global access; returns its address.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong ResolveGlobal(Machine m, Warp w, Instr i, int l, int total, bool write, out SimMemory.Allocation a, out int off)
+    {
+        ulong addr = Address(w.R, i, l);
+        if ((addr & (ulong)(total - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, total, write);
+        if (!m.Memory.TryResolve(addr, total, out a, out off)) throw m.GlobalOutOfBounds(w, l, i, addr, total, write);
+        return addr;
+    }
+
+    /// <summary>Counts one global request and its sectors; returns the bytes moved.</summary>
+    private static long CountGlobal(Machine m, Span<ulong> sectors, int total)
+    {
+        m.GlobalRequests++;
+        m.GlobalTransactions += AccessStats.DistinctSectors(sectors);
+        return (long)sectors.Length * total;
+    }
+
     /// <summary>ld.param: the same bytes for every lane (offset checked at decode time).</summary>
     public static void LdParam(Machine m, Warp w, Instr i, uint exec)
     {
@@ -48,9 +66,33 @@ internal static class MemoryOps
         for (uint k = exec; k != 0; k &= k - 1) r[i.D + BitOperations.TrailingZeroCount(k)] = v;
     }
 
-    public static void LdGlobal(Machine m, Warp w, Instr i, uint exec)
+    /// <summary>What a load or a store does with one lane's bytes once the access is checked.</summary>
+    private interface ILaneAccess { static abstract void Move(ulong[] r, Instr i, int l, byte[] data, int off, int es); }
+
+    private struct LoadLane : ILaneAccess
     {
-        if (exec == 0) return;
+        public static void Move(ulong[] r, Instr i, int l, byte[] data, int off, int es)
+        {
+            if (i.Count == 1) r[i.D + l] = ReadRaw(data, off, es, i.Signed) & i.DMask;
+            else
+                for (int e = 0; e < i.Count; e++)
+                    if (i.DV[e] >= 0) r[i.DV[e] + l] = ReadRaw(data, off + e * es, es, i.Signed) & i.DVMask[e];
+        }
+    }
+
+    private struct StoreLane : ILaneAccess
+    {
+        public static void Move(ulong[] r, Instr i, int l, byte[] data, int off, int es)
+        {
+            if (i.Count == 1) WriteRaw(data, off, es, r[i.A + l]);
+            else
+                for (int e = 0; e < i.Count; e++) WriteRaw(data, off + e * es, es, r[i.AV[e] + l]);
+        }
+    }
+
+    /// <summary>The lane loop of ld.global / st.global; returns the bytes moved.</summary>
+    private static long Global<TAccess>(Machine m, Warp w, Instr i, uint exec, bool write) where TAccess : struct, ILaneAccess
+    {
         var r = w.R;
         int es = i.Size, total = es * i.Count;
         Span<ulong> sectors = stackalloc ulong[32];
@@ -58,82 +100,63 @@ internal static class MemoryOps
         for (uint k = exec; k != 0; k &= k - 1)
         {
             int l = BitOperations.TrailingZeroCount(k);
-            ulong addr = Address(r, i, l);
-            if ((addr & (ulong)(total - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, total, false);
-            if (!m.Memory.TryResolve(addr, total, out var a, out int off)) throw m.GlobalOutOfBounds(w, l, i, addr, total, false);
-            if (i.Count == 1) r[i.D + l] = ReadRaw(a.Data, off, es, i.Signed) & i.DMask;
-            else
-                for (int e = 0; e < i.Count; e++)
-                    if (i.DV[e] >= 0) r[i.DV[e] + l] = ReadRaw(a.Data, off + e * es, es, i.Signed) & i.DVMask[e];
+            ulong addr = ResolveGlobal(m, w, i, l, total, write, out var a, out int off);
+            TAccess.Move(r, i, l, a.Data, off, es);
             sectors[n++] = addr >> 5;
         }
-        m.GlobalRequests++;
-        m.GlobalTransactions += AccessStats.DistinctSectors(sectors[..n]);
-        m.BytesLoaded += (long)n * total;
+        return CountGlobal(m, sectors[..n], total);
+    }
+
+    public static void LdGlobal(Machine m, Warp w, Instr i, uint exec)
+    {
+        if (exec == 0) return;
+        m.BytesLoaded += Global<LoadLane>(m, w, i, exec, write: false);
     }
 
     public static void StGlobal(Machine m, Warp w, Instr i, uint exec)
     {
         if (exec == 0) return;
+        m.BytesStored += Global<StoreLane>(m, w, i, exec, write: true);
+    }
+
+    /// <summary>The lane loop of ld.shared / st.shared.</summary>
+    private static void Shared<TAccess>(Machine m, Warp w, Instr i, uint exec, bool write) where TAccess : struct, ILaneAccess
+    {
         var r = w.R;
         int es = i.Size, total = es * i.Count;
-        Span<ulong> sectors = stackalloc ulong[32];
-        int n = 0;
+        Span<uint> lanes = stackalloc uint[32];
         for (uint k = exec; k != 0; k &= k - 1)
         {
             int l = BitOperations.TrailingZeroCount(k);
-            ulong addr = Address(r, i, l);
-            if ((addr & (ulong)(total - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, total, true);
-            if (!m.Memory.TryResolve(addr, total, out var a, out int off)) throw m.GlobalOutOfBounds(w, l, i, addr, total, true);
-            if (i.Count == 1) WriteRaw(a.Data, off, es, r[i.A + l]);
-            else
-                for (int e = 0; e < i.Count; e++) WriteRaw(a.Data, off + e * es, es, r[i.AV[e] + l]);
-            sectors[n++] = addr >> 5;
+            int off = SharedLane(m, w, i, l, total, write);
+            TAccess.Move(r, i, l, m.Shared, off, es);
+            lanes[l] = (uint)off;
         }
-        m.GlobalRequests++;
-        m.GlobalTransactions += AccessStats.DistinctSectors(sectors[..n]);
-        m.BytesStored += (long)n * total;
+        CountShared(m, lanes, exec, total);
     }
 
     public static void LdShared(Machine m, Warp w, Instr i, uint exec)
     {
         if (exec == 0) return;
-        var r = w.R;
-        int es = i.Size, total = es * i.Count;
-        Span<uint> lanes = stackalloc uint[32];
-        for (uint k = exec; k != 0; k &= k - 1)
-        {
-            int l = BitOperations.TrailingZeroCount(k);
-            int off = CheckShared(m, w, i, l, total, write: false);
-            var c = m.Race.Read(off, total, w.Index, w.Index * 32 + l, i.Pc);
-            if (c is { } conflict) throw m.SharedRace(w, l, i, conflict, write: false);
-            if (i.Count == 1) r[i.D + l] = ReadRaw(m.Shared, off, es, i.Signed) & i.DMask;
-            else
-                for (int e = 0; e < i.Count; e++)
-                    if (i.DV[e] >= 0) r[i.DV[e] + l] = ReadRaw(m.Shared, off + e * es, es, i.Signed) & i.DVMask[e];
-            lanes[l] = (uint)off;
-        }
-        CountShared(m, lanes, exec, total);
+        Shared<LoadLane>(m, w, i, exec, write: false);
     }
 
     public static void StShared(Machine m, Warp w, Instr i, uint exec)
     {
         if (exec == 0) return;
-        var r = w.R;
-        int es = i.Size, total = es * i.Count;
-        Span<uint> lanes = stackalloc uint[32];
-        for (uint k = exec; k != 0; k &= k - 1)
-        {
-            int l = BitOperations.TrailingZeroCount(k);
-            int off = CheckShared(m, w, i, l, total, write: true);
-            var c = m.Race.Write(off, total, w.Index, w.Index * 32 + l, i.Pc);
-            if (c is { } conflict) throw m.SharedRace(w, l, i, conflict, write: true);
-            if (i.Count == 1) WriteRaw(m.Shared, off, es, r[i.A + l]);
-            else
-                for (int e = 0; e < i.Count; e++) WriteRaw(m.Shared, off + e * es, es, r[i.AV[e] + l]);
-            lanes[l] = (uint)off;
-        }
-        CountShared(m, lanes, exec, total);
+        Shared<StoreLane>(m, w, i, exec, write: true);
+    }
+
+    /// <summary>Checks one lane's shared access (bounds, alignment, races); returns its byte offset.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int SharedLane(Machine m, Warp w, Instr i, int l, int total, bool write)
+    {
+        int off = CheckShared(m, w, i, l, total, write);
+        var c = write
+            ? m.Race.Write(off, total, w.Index, w.Index * 32 + l, i.Pc)
+            : m.Race.Read(off, total, w.Index, w.Index * 32 + l, i.Pc);
+        if (c is { } conflict) throw m.SharedRace(w, l, i, conflict, write);
+        return off;
     }
 
     /// <summary>Bounds and alignment of a shared access; returns the byte offset.</summary>
