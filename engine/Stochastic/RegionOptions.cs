@@ -1,0 +1,27 @@
+namespace Sbp.Stochastic;
+
+/// <summary>What an SBP region keeps for backward (docs/SBP.md section 3).</summary>
+public enum RegionMode
+{
+    /// <summary>Every saved activation is gathered to kept positions; backward runs on compact tensors, no recompute.</summary>
+    SparseCache,
+    /// <summary>Only the region input (at kept positions when the region is position-wise) and random masks are saved; the region is re-run in backward.</summary>
+    Recompute,
+    /// <summary>Gradient checkpointing: the region input is saved in full and the region re-run in backward (with a mask: SBP + checkpointing).</summary>
+    Checkpoint,
+}
+
+/// <summary>Where a model puts its SBP regions (docs/SBP.md section 1).</summary>
+public enum SbpPlacement
+{
+    /// <summary>The mask sits on the block output, residual stream included (CVPR Video Swin).</summary>
+    BlockOutput,
+    /// <summary>The mask sits on each residual branch before the add; the skip path keeps the full gradient (NeurIPS ViT).</summary>
+    BranchOutput,
+}
+
+/// <summary>Per-region options: caching mode and the optional 1/keep gradient rescale.</summary>
+public sealed record RegionOptions(RegionMode Mode = RegionMode.SparseCache, bool Rescale = false)
+{
+    public static RegionOptions Default { get; } = new();
+}
