@@ -9,6 +9,8 @@ public enum RegionMode
     Recompute,
     /// <summary>Gradient checkpointing: the region input is saved in full and the region re-run in backward (with a mask: SBP + checkpointing).</summary>
     Checkpoint,
+    /// <summary>The test oracle: ordinary backprop of the region with a GradMask at its output (no memory saving).</summary>
+    Oracle,
 }
 
 /// <summary>Where a model puts its SBP regions (docs/SBP.md section 1).</summary>

@@ -18,6 +18,11 @@ public static class SbpRegion
         ArgumentNullException.ThrowIfNull(body);
         options ??= RegionOptions.Default;
         if ((mask is null || mask.KeptCount == mask.Size) && options.Mode == RegionMode.SparseCache) return body(x);
+        if (options.Mode == RegionMode.Oracle)
+        {
+            var y = body(x);
+            return mask is null ? y : Ops.GradMask(y, dim, mask);
+        }
         throw new NotSupportedException($"SbpRegion '{name}': in progress (issue 4).");
     }
 }
