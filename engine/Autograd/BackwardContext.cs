@@ -24,7 +24,11 @@ public sealed class BackwardContext
     public Tensor Saved(int index) =>
         _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
 
-    public Shape InputShape(int index) => _node.InputShapes[index];
+    /// <summary>
+    /// The shape of input <paramref name="index"/>; inside an SBP region, for a node that runs on
+    /// compact tensors, the compact shape (the region dimension cut to its kept positions).
+    /// </summary>
+    public Shape InputShape(int index) => _node.RuleInputShape(index);
 
     public bool NeedsGrad(int index) => _node.Inputs[index].RequiresGrad;
 }

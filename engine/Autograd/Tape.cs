@@ -1,5 +1,6 @@
 using Sbp.Backends;
 using Sbp.Memory;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp.Autograd;
@@ -25,6 +26,12 @@ public sealed class Tape : IDisposable
     readonly Tape? _previous;
     readonly List<TapeNode> _nodes = [];
     readonly Dictionary<long, int> _heldBlocks = [];   // block id -> nodes holding it (counted blocks only)
+    readonly Dictionary<long, PositionLayout> _compact = [];   // tensor id -> layout of its compact gradient (SBP)
+    readonly Dictionary<long, string> _sealed = [];   // compact tensors of closed regions -> region name
+    readonly Dictionary<(PositionLayout, Device), Tensor> _indices = [];   // kept-position index buffers
+    readonly List<RegionReport> _regions = [];
+    long _captureId = -1;   // BackwardCapture: the input whose gradient is returned instead of accumulated
+    Tensor? _captured;
     State _state = State.Recording;
 
     enum State { Recording, Freed }
@@ -52,6 +59,19 @@ public sealed class Tape : IDisposable
         public void Dispose() => _noGradDepth--;
     }
 
+    /// <summary>Recording on again inside backward (a region re-run builds its own tape), until disposed.</summary>
+    internal static GradScope EnableGrad()
+    {
+        var scope = new GradScope(_noGradDepth);
+        _noGradDepth = 0;
+        return scope;
+    }
+
+    internal readonly struct GradScope(int depth) : IDisposable
+    {
+        public void Dispose() => _noGradDepth = depth;
+    }
+
     public IReadOnlyList<TapeNode> Nodes => _nodes;
     public bool IsFreed => _state == State.Freed;
 
@@ -60,6 +80,12 @@ public sealed class Tape : IDisposable
 
     /// <summary>Most activation bytes held at once since the tape began.</summary>
     public long PeakSavedBytes { get; private set; }
+
+    /// <summary>Bytes of the SBP index buffers (kept positions) held for backward; part of <see cref="SavedBytes"/>.</summary>
+    public long IndexBytes { get; private set; }
+
+    /// <summary>One report per SBP region recorded on this tape: kept count and saved bytes with and without SBP.</summary>
+    public IReadOnlyList<RegionReport> Regions => _regions;
 
     /// <summary>Saved bytes summed per op name, largest first.</summary>
     public IReadOnlyList<(string Op, int Count, long Bytes)> SavedBytesByOp() =>
@@ -78,16 +104,39 @@ public sealed class Tape : IDisposable
     /// Records an op on the current tape if any input requires grad (else does nothing), saving
     /// <paramref name="save"/> for backward. Returns <paramref name="output"/>.
     /// </summary>
-    public static Tensor Record(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward)
+    /// <para>Inside an SBP region, <paramref name="sbp"/> says how the op treats the region's
+    /// dimension (see <see cref="SbpRule"/>); an op without a rule is refused there.</para>
+    public static Tensor Record(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward, SbpRule? sbp = null)
     {
+        NodePlan? plan = null;
+        var region = RegionTrace.Current;
+        if (region is not null && region.Tape == _current)
+        {
+            try { plan = region.OnOp(op, output, inputs, save, sbp); }
+            catch
+            {
+                output.Dispose();
+                throw;
+            }
+        }
         if (!IsRecording(inputs)) return output;
-        _current!.Add(op, output, inputs, save, backward);
+        var node = _current!.Add(op, output, inputs, save, backward);
         output.MarkRecorded(op);
+        if (region is not null && region.Tape == _current)
+        {
+            node.Region = region.Name;
+            region.OnRecorded(node, plan);
+        }
         return output;
     }
 
-    void Add(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward)
+    TapeNode Add(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward)
     {
+        foreach (var input in inputs)
+            if (_sealed.TryGetValue(input.Id, out var region))
+                throw new SbpRegionException(
+                    $"{op}: its input {input.Shape} was made inside SBP region '{region}' and holds only the kept positions' gradient; " +
+                    "a tensor made inside a region may leave it only as the region's output (return it from the region body).");
         var saved = new Tensor?[save.Length];
         long nodeBytes = 0;
         var counted = new HashSet<long>();
@@ -103,7 +152,107 @@ public sealed class Tape : IDisposable
             if (_heldBlocks[block.Id] == 1) SavedBytes += block.Bytes;
         }
         PeakSavedBytes = Math.Max(PeakSavedBytes, SavedBytes);
-        _nodes.Add(new TapeNode(_nodes.Count, op, output, inputs, saved, nodeBytes, backward));
+        var node = new TapeNode(_nodes.Count, op, output, inputs, saved, nodeBytes, backward);
+        _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>Records an internal node (SBP region boundaries) without a region plan.</summary>
+    internal TapeNode AddNode(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward)
+    {
+        var node = Add(op, output, inputs, save, backward);
+        output.MarkRecorded(op);
+        return node;
+    }
+
+    /// <summary>
+    /// Replaces a node's saved tensor with <paramref name="replacement"/> (owned by the tape from
+    /// now on; the old one is released), keeping the exact byte counts.
+    /// </summary>
+    internal void ReplaceSaved(TapeNode node, int slot, Tensor replacement)
+    {
+        var old = node.SavedTensors[slot] ?? throw new InvalidOperationException($"{node.Op}: saved slot {slot} is empty.");
+        var held = Hold(replacement);
+        long bytes = node.SavedBytes;
+        var oldBlock = old.Block;
+        bool oldCounted = oldBlock.BaseCategory == MemoryCategory.Temporary &&
+            !node.SavedTensors.Where((t, i) => i != slot && t is not null && t.Block.Id == oldBlock.Id).Any();
+        if (oldCounted)
+        {
+            Release(oldBlock);
+            bytes -= oldBlock.Bytes;
+        }
+        var newBlock = held.Block;
+        if (newBlock.BaseCategory == MemoryCategory.Temporary &&
+            !node.SavedTensors.Where((t, i) => i != slot && t is not null && t.Block.Id == newBlock.Id).Any())
+        {
+            Retain(newBlock);
+            bytes += newBlock.Bytes;
+        }
+        oldBlock.Pool.SetSavedHold(oldBlock, -1);
+        old.Dispose();
+        node.ReplaceSaved(slot, held, bytes);
+        PeakSavedBytes = Math.Max(PeakSavedBytes, SavedBytes);
+    }
+
+    static Tensor Hold(Tensor t)
+    {
+        var view = t.View(t.Shape, register: false);
+        view.Block.Pool.SetSavedHold(view.Block, +1);
+        return view;
+    }
+
+    void Retain(MemoryBlock block)
+    {
+        _heldBlocks[block.Id] = _heldBlocks.GetValueOrDefault(block.Id) + 1;
+        if (_heldBlocks[block.Id] == 1) SavedBytes += block.Bytes;
+    }
+
+    void Release(MemoryBlock block)
+    {
+        if (!_heldBlocks.TryGetValue(block.Id, out int n)) return;
+        if (n == 1) { _heldBlocks.Remove(block.Id); SavedBytes -= block.Bytes; }
+        else _heldBlocks[block.Id] = n - 1;
+    }
+
+    /// <summary>
+    /// The kept indices of <paramref name="layout"/> as an Int32 tensor on <paramref name="device"/>,
+    /// made once per tape and held (and counted in <see cref="SavedBytes"/> and <see cref="IndexBytes"/>)
+    /// until the tape frees.
+    /// </summary>
+    internal Tensor IndexTensor(PositionLayout layout, Device device)
+    {
+        if (_indices.TryGetValue((layout, device), out var t)) return t;
+        using (OpLabel.Push("sbp.indices"))
+            t = Tensor.FromArray(layout.KeptArray, new Shape(layout.KeptCount), device).DetachFromScope();
+        t.Block.Pool.SetSavedHold(t.Block, +1);
+        _indices[(layout, device)] = t;
+        SavedBytes += t.Block.Bytes;
+        IndexBytes += t.Block.Bytes;
+        PeakSavedBytes = Math.Max(PeakSavedBytes, SavedBytes);
+        return t;
+    }
+
+    /// <summary>Marks tensors of a closed region as compact (their gradients are) and sealed (they may not be used outside).</summary>
+    internal void SealRegion(string region, Dictionary<long, PositionLayout> compact)
+    {
+        foreach (var (id, layout) in compact)
+        {
+            _compact[id] = layout;
+            _sealed[id] = region;
+        }
+    }
+
+    internal void AddRegionReport(RegionReport report) => _regions.Add(report);
+
+    /// <summary>Frees and removes the nodes recorded from <paramref name="from"/> on (a region that will be re-run in backward).</summary>
+    internal void DropNodes(int from)
+    {
+        for (int i = _nodes.Count - 1; i >= from; i--)
+        {
+            Free(_nodes[i]);
+            _nodes.RemoveAt(i);
+        }
     }
 
     void Free(TapeNode node)
@@ -115,13 +264,21 @@ public sealed class Tape : IDisposable
             if (t is null) continue;
             var block = t.Block;
             if (block.BaseCategory != MemoryCategory.Temporary || !seen.Add(block.Id)) continue;
-            if (_heldBlocks.TryGetValue(block.Id, out int n))
-            {
-                if (n == 1) { _heldBlocks.Remove(block.Id); SavedBytes -= block.Bytes; }
-                else _heldBlocks[block.Id] = n - 1;
-            }
+            Release(block);
         }
         node.FreeSaved();
+    }
+
+    void FreeIndices()
+    {
+        foreach (var t in _indices.Values)
+        {
+            t.Block.Pool.SetSavedHold(t.Block, -1);
+            SavedBytes -= t.Block.Bytes;
+            t.Dispose();
+        }
+        _indices.Clear();
+        IndexBytes = 0;
     }
 
     /// <summary>
@@ -165,12 +322,38 @@ public sealed class Tape : IDisposable
                     if (grads.Remove(node.OutputId, out var g)) RunNode(node, g, grads);
                     Free(node);
                 }
+                if (_captureId >= 0 && grads.Count > 0)
+                    throw new SbpRegionException(
+                        $"An SBP region body used {grads.Count} tensor(s) from outside the region that need a gradient (not parameters): " +
+                        "a region that is re-run in backward (recompute, checkpoint) may read only its input and module parameters. " +
+                        "Pass the tensor in as the region input, or compute it inside the body.");
             }
         }
         finally
         {
             foreach (var g in grads.Values) g.Dispose();
             foreach (var node in _nodes) Free(node);
+            FreeIndices();
+        }
+    }
+
+    /// <summary>
+    /// Backward of a region re-run (recompute, checkpoint): like <see cref="Backward"/> from
+    /// <paramref name="output"/> with <paramref name="outputGrad"/> (compact or full, matching the
+    /// output), but the gradient of <paramref name="input"/> is returned instead of stored in its Grad.
+    /// </summary>
+    internal Tensor? BackwardCapture(Tensor output, Tensor outputGrad, Tensor input)
+    {
+        _captureId = input.Id;
+        try
+        {
+            Backward(output, outputGrad);
+            return _captured;
+        }
+        finally
+        {
+            _captureId = -1;
+            _captured = null;
         }
     }
 
@@ -191,12 +374,13 @@ public sealed class Tape : IDisposable
                 for (int j = 0; j < inGrads.Length; j++)
                 {
                     if (inGrads[j] is not { } gj || !node.Inputs[j].RequiresGrad) continue;
-                    if (gj.Shape != node.InputShapes[j])
-                        throw new InvalidOperationException($"{node.Op}.backward: gradient of input {j} has shape {gj.Shape}, expected {node.InputShapes[j]}.");
+                    var expected = node.RuleInputShape(j);
+                    if (gj.Shape != expected)
+                        throw new InvalidOperationException($"{node.Op}.backward: gradient of input {j} has shape {gj.Shape}, expected {expected}.");
                     owned[j] = handedOn.Add(gj) ? gj.DetachFromScope() : gj.View(gj.Shape, register: false);
                 }
                 for (int j = 0; j < owned.Length; j++)
-                    if (owned[j] is { } o) Accumulate(node.Inputs[j], o, grads);
+                    if (owned[j] is { } o) Accumulate(node.Inputs[j], o, node.InputLayouts?[j], grads);
             }
         }
         finally
@@ -205,36 +389,67 @@ public sealed class Tape : IDisposable
         }
     }
 
-    static void Accumulate(Tensor input, Tensor grad, Dictionary<long, Tensor> grads)
+    /// <summary>
+    /// Adds <paramref name="grad"/> to the gradient of <paramref name="input"/>. A compact gradient
+    /// (<paramref name="layout"/> set) of a tensor whose gradient is dense is scattered: added at
+    /// the kept positions of the dense gradient (SBP's scattered accumulation).
+    /// </summary>
+    void Accumulate(Tensor input, Tensor grad, PositionLayout? layout, Dictionary<long, Tensor> grads)
     {
+        bool scatter = layout is not null && !(_compact.TryGetValue(input.Id, out var own) && own.Equals(layout));
+        if (input.Id == _captureId)
+        {
+            if (scatter) grad = Scattered(grad, layout!, input.Shape);
+            if (_captured is null) _captured = grad;
+            else
+            {
+                _captured.Backend.Binary(BinaryOp.Add, _captured, grad, _captured);
+                grad.Dispose();
+            }
+            return;
+        }
         if (input.IsLeaf)
         {
             if (input.Grad is null)
             {
-                var g = Tensor.Empty(input.Shape, input.Device, DType.Float32, MemoryCategory.Gradient).DetachFromScope();
-                g.Backend.Copy(grad, g);
+                var g = (scatter ? Tensor.Zeros(input.Shape, input.Device, category: MemoryCategory.Gradient)
+                                 : Tensor.Empty(input.Shape, input.Device, DType.Float32, MemoryCategory.Gradient)).DetachFromScope();
+                if (scatter) g.Backend.IndexAdd(g, layout!.Axis, IndexTensor(layout, g.Device), grad);
+                else g.Backend.Copy(grad, g);
                 input.Grad = g;
             }
+            else if (scatter) input.Backend.IndexAdd(input.Grad, layout!.Axis, IndexTensor(layout, input.Device), grad);
             else input.Backend.Binary(BinaryOp.Add, input.Grad, grad, input.Grad);
             grad.Dispose();
             return;
         }
         if (!grads.TryGetValue(input.Id, out var existing))
         {
-            grads[input.Id] = grad;
+            grads[input.Id] = scatter ? Scattered(grad, layout!, input.Shape) : grad;
             return;
         }
-        if (existing.Block.RefCount == 1)
-            existing.Backend.Binary(BinaryOp.Add, existing, grad, existing);
-        else
+        if (existing.Block.RefCount != 1)
         {
-            // Shared memory (a view handed to two inputs): add out of place.
-            var sum = Tensor.Empty(existing.Shape, existing.Device).DetachFromScope();
-            sum.Backend.Binary(BinaryOp.Add, existing, grad, sum);
+            // Shared memory (a view handed to two inputs): copy before adding in place.
+            var copy = Tensor.Empty(existing.Shape, existing.Device).DetachFromScope();
+            copy.Backend.Copy(existing, copy);
             existing.Dispose();
-            grads[input.Id] = sum;
+            grads[input.Id] = existing = copy;
         }
+        if (scatter) existing.Backend.IndexAdd(existing, layout!.Axis, IndexTensor(layout, existing.Device), grad);
+        else existing.Backend.Binary(BinaryOp.Add, existing, grad, existing);
         grad.Dispose();
+    }
+
+    /// <summary>A dense gradient of <paramref name="full"/> shape: zeros with the compact gradient at the kept positions.</summary>
+    Tensor Scattered(Tensor compact, PositionLayout layout, Shape full)
+    {
+        Tensor dense;
+        using (OpLabel.Push("sbp.scatter"))
+            dense = Tensor.Zeros(full, compact.Device).DetachFromScope();
+        dense.Backend.IndexAdd(dense, layout.Axis, IndexTensor(layout, dense.Device), compact);
+        compact.Dispose();
+        return dense;
     }
 
     void Close()
@@ -248,5 +463,6 @@ public sealed class Tape : IDisposable
     {
         Close();
         foreach (var node in _nodes) Free(node);
+        FreeIndices();
     }
 }

@@ -1,4 +1,5 @@
 using Sbp.Memory;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp.Autograd;
@@ -27,7 +28,41 @@ public sealed class TapeNode
     internal Tensor[] Inputs { get; }
     public IReadOnlyList<Shape> InputShapes { get; }
     internal Tensor?[] SavedTensors { get; private set; }
-    internal BackwardRule Backward { get; }
+    internal BackwardRule Backward { get; private set; }
+
+    /// <summary>The SBP region this node was recorded in, if any.</summary>
+    public string? Region { get; internal set; }
+
+    /// <summary>
+    /// True when the node runs backward on compact tensors inside an SBP region: its output gradient
+    /// and the saved tensors with a layout hold only the kept positions.
+    /// </summary>
+    public bool IsCompact { get; private set; }
+
+    /// <summary>Per input: the layout its gradient comes back in (compact), or null (dense).</summary>
+    internal PositionLayout?[]? InputLayouts { get; private set; }
+
+    /// <summary>The shape of input <paramref name="index"/> as the backward rule sees it (compact or full).</summary>
+    internal Shape RuleInputShape(int index) =>
+        InputLayouts?[index] is { } l ? l.CompactShape(InputShapes[index]) : InputShapes[index];
+
+    /// <summary>Switches the node to compact backward with a region plan (called when its region closes).</summary>
+    internal void SetCompact(NodePlan plan)
+    {
+        IsCompact = true;
+        InputLayouts = plan.Inputs;
+        if (plan.CompactBackward is { } b) Backward = b;
+    }
+
+    /// <summary>Declares that the rule returns input gradients in these layouts (the region output node).</summary>
+    internal void SetInputLayouts(PositionLayout?[] layouts) => InputLayouts = layouts;
+
+    /// <summary>Replaces saved tensor <paramref name="slot"/> (the tape keeps the byte count).</summary>
+    internal void ReplaceSaved(int slot, Tensor replacement, long savedBytes)
+    {
+        SavedTensors[slot] = replacement;
+        SavedBytes = savedBytes;
+    }
 
     /// <summary>
     /// Activation bytes this node holds for backward: the sizes of its saved tensors that would
@@ -50,5 +85,6 @@ public sealed class TapeNode
         SavedBytes = 0;
     }
 
-    public override string ToString() => $"#{Index} {Op} -> {OutputShape}, saved {MemoryPool.FormatBytes(SavedBytes)}";
+    public override string ToString() =>
+        $"#{Index} {Op} -> {OutputShape}, saved {MemoryPool.FormatBytes(SavedBytes)}{(IsCompact ? " (compact)" : "")}{(Region is null ? "" : $" in {Region}")}";
 }

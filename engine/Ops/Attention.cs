@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -96,6 +97,9 @@ public static partial class Ops
         {
             const string bop = op + ".backward";
             var g = ctx.Grad;
+            // Sizes from the gradient: inside an SBP region the query rows (or batch, heads) are compact.
+            int n = g.Shape[2], batch = g.Shape[0] * g.Shape[1];
+            var scores = new Shape(g.Shape[0], g.Shape[1], n, m);
             var pr = ctx.Saved(3);
             var be = g.Backend;
             Tensor? dq = null, dk = null, dvalue = null, dbias = null;
@@ -126,7 +130,7 @@ public static partial class Ops
                 if (needBias) dbias = GradTo(ds, ctx.InputShape(3));
             }
             return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
-        });
+        }, SbpRule.Attention);
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -70,6 +71,10 @@ public static partial class Ops
         // every axis but the channel axis, and nothing needs saving.
         bool biasOnly = !x.RequiresGrad && !weightNeedsGrad;
         int[] nonChannelAxes = [0, .. Enumerable.Range(2, x.Rank - 2)];
+        // SBP: training mode normalizes over every axis but channels (refused along the region
+        // dimension); with running statistics it is position-wise, the statistics kept whole.
+        var trainRule = SbpRule.RowWise(nonChannelAxes, [1, 2], [], "batch norm in training mode normalizes over it; use BatchNormMode.Frozen or Eval inside a region");
+        var evalRule = SbpRule.RowWise([1], [1, 2], [1, 2]);
 
         var y = New(op, x.Shape, x);
         if (mode == BatchNormMode.Train)
@@ -86,14 +91,14 @@ public static partial class Ops
             using var invStd = New(op, channels, x);
             x.Backend.BatchNormTrainForward(x, weight, bias, runningMean, runningVar, momentum, eps, y, mean, invStd);
             if (biasOnly)
-                return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)));
+                return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)), trainRule);
             return Tape.Record(op, y, inputs, [x, mean, invStd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
             {
                 var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
                 var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
                 ctx.Grad.Backend.BatchNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
                 return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
-            });
+            }, trainRule);
         }
 
         if (runningMean is null || runningVar is null)
@@ -110,7 +115,7 @@ public static partial class Ops
         backend.Unary(UnaryOp.RDivScalar, inv, inv, 1f);
         backend.BatchNormInferenceForward(x, weight, bias, meanCopy, inv, y);
         if (biasOnly)
-            return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)));
+            return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)), evalRule);
         return Tape.Record(op, y, inputs,
             [weightNeedsGrad ? x : null, meanCopy, inv, weight is not null && x.RequiresGrad ? weight : null], ctx =>
             {
@@ -119,7 +124,7 @@ public static partial class Ops
                 var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
                 ctx.Grad.Backend.BatchNormInferenceBackward(ctx.Grad, xs, w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
                 return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
-            });
+            }, evalRule);
     }
 
     static void CheckRunningStat(string op, Tensor x, Tensor? stat, string role, Shape expected)

@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -14,7 +15,7 @@ public static partial class Ops
             throw new ShapeMismatchException($"broadcast_to: shape {x.Shape} cannot be broadcast to {shape} (each dimension must be 1 or equal, aligned from the right).");
         var y = New("broadcast_to", shape, x);
         x.Backend.Copy(x, y);
-        return Tape.Record("broadcast_to", y, [x], [], ctx => [GradTo(ctx.Grad, ctx.InputShape(0))]);
+        return Tape.Record("broadcast_to", y, [x], [], ctx => [GradTo(ctx.Grad, ctx.InputShape(0))], SbpRule.Elementwise);
     }
 
     /// <summary>
@@ -37,6 +38,6 @@ public static partial class Ops
             result = y.View(shape);
             y.Dispose();
         }
-        return Tape.Record("sum_to", result, [x], [], ctx => [BroadcastTo(ctx.Grad, ctx.InputShape(0))]);
+        return Tape.Record("sum_to", result, [x], [], ctx => [BroadcastTo(ctx.Grad, ctx.InputShape(0))], SbpRule.Elementwise);
     }
 }

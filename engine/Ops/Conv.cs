@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -116,8 +117,31 @@ public static partial class Ops
     static Tensor View5(Tensor t, bool twoD) =>
         t.View(twoD ? new Shape(t.Shape[0], t.Shape[1], 1, t.Shape[2], t.Shape[3]) : t.Shape, register: false);
 
-    static Tensor Convolution(string op, Tensor x, Tensor weight, Tensor? bias, ConvSpec spec, bool twoD)
+    /// <summary>The spec for an input of <paramref name="shape"/> (batch and spatial sizes; the rest unchanged).</summary>
+    static ConvSpec WithInput(ConvSpec spec, Shape shape, bool twoD) =>
+        spec with { Batch = shape[0], Input = twoD ? new Dim3(1, shape[2], shape[3]) : new Dim3(shape[2], shape[3], shape[4]) };
+
+    /// <summary>
+    /// SBP for convolutions and pooling over [N, C, (T,) H, W]: position-wise along the batch and
+    /// along each spatial axis with kernel 1, stride 1 and no padding; channels and other spatial
+    /// axes mix. Parameters (weight, bias) carry no positions.
+    /// </summary>
+    internal static SbpRule SpatialRule(Dim3 kernel, Dim3 stride, Dim3 padding, bool twoD, string what) => SbpRule.Mapped((input, inRank, _) =>
     {
+        if (input > 0) return null;
+        var map = new int[inRank];
+        map[1] = -1;
+        for (int j = 2; j < inRank; j++)
+        {
+            int a = twoD ? j - 1 : j - 2;
+            map[j] = kernel[a] == 1 && stride[a] == 1 && padding[a] == 0 ? j : -1;
+        }
+        return map;
+    }, what);
+
+    static Tensor Convolution(string op, Tensor x, Tensor weight, Tensor? bias, ConvSpec spec0, bool twoD)
+    {
+        var spec = spec0;
         var o = spec.Output;
         var outShape = twoD ? new Shape(spec.Batch, spec.OutChannels, o.H, o.W) : new Shape(spec.Batch, spec.OutChannels, o.T, o.H, o.W);
         var y = New(op, outShape, x);
@@ -135,6 +159,7 @@ public static partial class Ops
         return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {
             Tensor? dx = null, dw = null, db = null;
+            var spec = WithInput(spec0, ctx.InputShape(0), twoD);   // compact inside an SBP region
             using var g5 = View5(ctx.Grad, twoD);
             if (ctx.NeedsGrad(0))
             {
@@ -156,6 +181,6 @@ public static partial class Ops
                 db = Reshape(summed, spec.OutChannels);
             }
             return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
-        });
+        }, SpatialRule(spec0.Kernel, spec0.Stride, spec0.Padding, twoD, "its kernel, stride or padding spans the axis"));
     }
 }

@@ -1,6 +1,7 @@
 using Sbp.Autograd;
 using Sbp.Backends;
 using Sbp.Rng;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -24,9 +25,7 @@ public static partial class Ops
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
         if (!training || p == 0f) return IdentityView(op, x);
-        using var mask = New(op + ".mask", x.Shape, x);
-        x.Backend.BernoulliMask(mask, rng.Take(x.Numel), KeepProbability(p), KeepScale(p));
-        return MaskMultiply(op, x, mask);
+        return MaskMultiply(op, x, DrawMask(op, x, x.Shape, rng, p));
     }
 
     /// <summary>
@@ -47,9 +46,20 @@ public static partial class Ops
         var maskShape = new int[x.Rank];
         Array.Fill(maskShape, 1);
         maskShape[0] = x.Shape[0];
-        using var mask = New(op + ".mask", new Shape(maskShape), x);
-        x.Backend.BernoulliMask(mask, rng.Take(x.Shape[0]), KeepProbability(p), KeepScale(p));
-        return MaskMultiply(op, x, mask);
+        return MaskMultiply(op, x, DrawMask(op, x, new Shape(maskShape), rng, p));
+    }
+
+    /// <summary>
+    /// A fresh mask from <paramref name="rng"/>, or, while an SBP region is re-run in backward, the
+    /// mask its forward drew (replayed; the random stream does not advance twice).
+    /// </summary>
+    static Tensor DrawMask(string op, Tensor x, Shape shape, RandomSource rng, float p)
+    {
+        if (RandomReplay.TryReplay(op, shape, out var replayed)) return replayed.View(shape);
+        var mask = New(op + ".mask", shape, x);
+        x.Backend.BernoulliMask(mask, rng.Take(shape.Numel), KeepProbability(p), KeepScale(p));
+        RandomReplay.Record(op, mask, x);
+        return mask;
     }
 
     /// <summary>
@@ -71,6 +81,7 @@ public static partial class Ops
     /// <summary>y = x * mask (mask broadcast); saves the mask, gradient g * mask.</summary>
     static Tensor MaskMultiply(string op, Tensor x, Tensor mask)
     {
+        using var owned = mask;
         var y = New(op, x.Shape, x);
         x.Backend.Binary(BinaryOp.Mul, x, mask, y);
         return Tape.Record(op, y, [x], [mask], ctx =>
@@ -78,11 +89,11 @@ public static partial class Ops
             var dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
             dx.Backend.Binary(BinaryOp.Mul, ctx.Grad, ctx.Saved(0), dx);
             return [dx];
-        });
+        }, SbpRule.Elementwise);
     }
 
     /// <summary>
     /// The disabled form of a random op: a view of x (no memory, no kernel) recorded as op, gradient g.
     /// </summary>
-    static Tensor IdentityView(string op, Tensor x) => Tape.Record(op, x.View(x.Shape), [x], [], ctx => [ctx.Grad]);
+    static Tensor IdentityView(string op, Tensor x) => Tape.Record(op, x.View(x.Shape), [x], [], ctx => [ctx.Grad], SbpRule.Elementwise);
 }

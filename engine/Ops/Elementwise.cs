@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -21,7 +22,7 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(ctx.Grad, ctx.InputShape(1)) : null,
-        ]);
+        ], SbpRule.Elementwise);
 
     /// <summary>a - b.</summary>
     public static Tensor Sub(Tensor a, Tensor b) =>
@@ -29,7 +30,7 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Neg(ctx.Grad), ctx.InputShape(1)) : null,
-        ]);
+        ], SbpRule.Elementwise);
 
     /// <summary>a * b. Saves each operand only if the other one needs its gradient.</summary>
     public static Tensor Mul(Tensor a, Tensor b) =>
@@ -37,7 +38,7 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? GradTo(Mul(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Mul(ctx.Grad, ctx.Saved(0)), ctx.InputShape(1)) : null,
-        ]);
+        ], SbpRule.Elementwise);
 
     /// <summary>a / b. Backward: g / b and -g * a / b^2.</summary>
     public static Tensor Div(Tensor a, Tensor b) =>
@@ -45,7 +46,7 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? GradTo(Div(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Neg(Div(Mul(ctx.Grad, ctx.Saved(0)), Mul(ctx.Saved(1), ctx.Saved(1)))), ctx.InputShape(1)) : null,
-        ]);
+        ], SbpRule.Elementwise);
 
     /// <summary>a ^ b elementwise. Backward: g * b * a^(b-1) and g * a^b * log(a).</summary>
     public static Tensor Pow(Tensor a, Tensor b)
@@ -55,7 +56,7 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? GradTo(Mul(ctx.Grad, Mul(ctx.Saved(1), Pow(ctx.Saved(0), Sub(ctx.Saved(1), 1f)))), ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Mul(ctx.Grad, Mul(ctx.Saved(2), Log(ctx.Saved(0)))), ctx.InputShape(1)) : null,
-        ]);
+        ], SbpRule.Elementwise);
     }
 
     static Tensor Scalar(string op, UnaryOp kind, Tensor x, float alpha)
@@ -68,18 +69,18 @@ public static partial class Ops
 
     /// <summary>x + s.</summary>
     public static Tensor Add(Tensor x, float s) =>
-        Tape.Record("add_scalar", Scalar("add_scalar", UnaryOp.AddScalar, x, s), [x], [], ctx => [ctx.Grad]);
+        Tape.Record("add_scalar", Scalar("add_scalar", UnaryOp.AddScalar, x, s), [x], [], ctx => [ctx.Grad], SbpRule.Elementwise);
 
     /// <summary>x - s.</summary>
     public static Tensor Sub(Tensor x, float s) => Add(x, -s);
 
     /// <summary>s - x.</summary>
     public static Tensor Sub(float s, Tensor x) =>
-        Tape.Record("rsub_scalar", Scalar("rsub_scalar", UnaryOp.RSubScalar, x, s), [x], [], ctx => [Neg(ctx.Grad)]);
+        Tape.Record("rsub_scalar", Scalar("rsub_scalar", UnaryOp.RSubScalar, x, s), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
 
     /// <summary>x * s.</summary>
     public static Tensor Mul(Tensor x, float s) =>
-        Tape.Record("mul_scalar", Scalar("mul_scalar", UnaryOp.MulScalar, x, s), [x], [], ctx => [Mul(ctx.Grad, s)]);
+        Tape.Record("mul_scalar", Scalar("mul_scalar", UnaryOp.MulScalar, x, s), [x], [], ctx => [Mul(ctx.Grad, s)], SbpRule.Elementwise);
 
     /// <summary>x / s (as x * (1/s)).</summary>
     public static Tensor Div(Tensor x, float s) => Mul(x, 1f / s);
@@ -88,10 +89,10 @@ public static partial class Ops
     public static Tensor Div(float s, Tensor x)
     {
         var y = Scalar("rdiv_scalar", UnaryOp.RDivScalar, x, s);
-        return Tape.Record("rdiv_scalar", y, [x], [x, y], ctx => [Neg(Div(Mul(ctx.Grad, ctx.Saved(1)), ctx.Saved(0)))]);
+        return Tape.Record("rdiv_scalar", y, [x], [x, y], ctx => [Neg(Div(Mul(ctx.Grad, ctx.Saved(1)), ctx.Saved(0)))], SbpRule.Elementwise);
     }
 
     /// <summary>-x.</summary>
     public static Tensor Neg(Tensor x) =>
-        Tape.Record("neg", Scalar("neg", UnaryOp.Neg, x, 0f), [x], [], ctx => [Neg(ctx.Grad)]);
+        Tape.Record("neg", Scalar("neg", UnaryOp.Neg, x, 0f), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
 }

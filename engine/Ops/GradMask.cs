@@ -9,10 +9,11 @@ public static partial class Ops
 {
     /// <summary>
     /// Returns x unchanged (a view); in backward multiplies the gradient by <paramref name="mask"/>
-    /// along <paramref name="dim"/>, zeroing dropped positions. SBP gradients must equal ordinary
-    /// backprop with this op at each region output.
+    /// along <paramref name="dim"/>, zeroing dropped positions (and by <paramref name="scale"/>, the
+    /// optional 1/keep rescale). SBP gradients must equal ordinary backprop with this op at each
+    /// region output.
     /// </summary>
-    public static Tensor GradMask(Tensor x, int dim, KeepMask mask)
+    public static Tensor GradMask(Tensor x, int dim, KeepMask mask, float scale = 1f)
     {
         CheckFloat("grad_mask", x);
         int d = Shape.NormalizeAxis(dim, x.Rank, "grad_mask");
@@ -23,7 +24,7 @@ public static partial class Ops
         maskShape[d] = mask.Size;
         return Tape.Record("grad_mask", x.View(x.Shape), [x], [], ctx =>
         {
-            using var m = Tensor.FromArray(mask.ToFloatArray(), new Shape(maskShape), ctx.Grad.Device);
+            using var m = Tensor.FromArray(mask.ToFloatArray().Select(v => v * scale).ToArray(), new Shape(maskShape), ctx.Grad.Device);
             return [Mul(ctx.Grad, m)];
         });
     }

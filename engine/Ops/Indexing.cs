@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -29,7 +30,7 @@ public static partial class Ops
             var dx = Tensor.Zeros(ctx.InputShape(0), ctx.Grad.Device);
             dx.Backend.IndexAdd(dx, d, ctx.Saved(0), ctx.Grad);
             return [dx];
-        });
+        }, SbpRule.RowWise([d]));
     }
 
     /// <summary>
@@ -54,6 +55,6 @@ public static partial class Ops
         [
             ctx.NeedsGrad(0) ? ctx.Grad : null,
             ctx.NeedsGrad(1) ? IndexSelect(ctx.Grad, d, ctx.Saved(0)) : null,
-        ]);
+        ], SbpRule.RowWise([d]));
     }
 }

@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -29,12 +30,14 @@ public static partial class Ops
         CheckNormParameter(op, x, weight, "weight", ns);
         CheckNormParameter(op, x, bias, "bias", ns);
 
-        long rows = x.Numel / ns.Numel;
+        // Per-row statistics shaped like x with the normalized dims as 1 (one per row; SBP gathers them like x).
+        var statShape = new Shape([.. x.Shape.Dims[..(x.Rank - ns.Rank)], .. Enumerable.Repeat(1, ns.Rank)]);
         var y = New(op, x.Shape, x);
-        using var mean = New(op, new Shape(checked((int)rows)), x);
-        using var rstd = New(op, new Shape(checked((int)rows)), x);
+        using var mean = New(op, statShape, x);
+        using var rstd = New(op, statShape, x);
         x.Backend.LayerNormForward(x, weight, bias, eps, y, mean, rstd);
 
+        int[] normalizedAxes = Enumerable.Range(x.Rank - ns.Rank, ns.Rank).ToArray();
         Tensor[] inputs = (weight, bias) switch
         {
             (null, null) => [x],
@@ -49,7 +52,7 @@ public static partial class Ops
         {
             int[] rowAxes = Enumerable.Range(0, x.Rank - ns.Rank).ToArray();
             return Tape.Record(op, y, inputs, [], ctx =>
-                NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, rowAxes)));
+                NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, rowAxes)), SbpRule.RowWise(normalizedAxes, 1, 2));
         }
         return Tape.Record(op, y, inputs, [x, mean, rstd, weight is not null && x.RequiresGrad ? weight : null], ctx =>
         {
@@ -57,7 +60,7 @@ public static partial class Ops
             var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
             ctx.Grad.Backend.LayerNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
             return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
-        });
+        }, SbpRule.RowWise(normalizedAxes, 1, 2));
     }
 
     /// <summary>

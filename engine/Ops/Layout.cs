@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -14,7 +15,7 @@ public static partial class Ops
     {
         if (x.IsDisposed) throw new ObjectDisposedException($"reshape: the input tensor {x.Shape} was disposed.");
         var target = InferShape("reshape", x, shape);
-        return Tape.Record("reshape", x.View(target), [x], [], ctx => [Reshape(ctx.Grad, ctx.InputShape(0).ToArray())]);
+        return Tape.Record("reshape", x.View(target), [x], [], ctx => [Reshape(ctx.Grad, ctx.InputShape(0).ToArray())], SbpRule.Reshape);
     }
 
     static Shape InferShape(string op, Tensor x, int[] shape)
@@ -55,7 +56,7 @@ public static partial class Ops
         x.Backend.Permute(x, p, y);
         var inverse = new int[p.Length];
         for (int i = 0; i < p.Length; i++) inverse[p[i]] = i;
-        return Tape.Record("permute", y, [x], [], ctx => [Permute(ctx.Grad, inverse)]);
+        return Tape.Record("permute", y, [x], [], ctx => [Permute(ctx.Grad, inverse)], SbpRule.Permute(p));
     }
 
     /// <summary>Swaps two axes (a permute).</summary>
@@ -82,7 +83,7 @@ public static partial class Ops
             var dx = Tensor.Zeros(ctx.InputShape(0), ctx.Grad.Device);
             dx.Backend.CopyAlongDim(ctx.Grad, 0, dx, start, d, length, accumulate: false);
             return [dx];
-        });
+        }, SbpRule.RowWise([d]));
     }
 
     /// <summary>Joins tensors along dim; all other dimensions must match. Backward: slices of the gradient.</summary>
@@ -114,6 +115,6 @@ public static partial class Ops
             for (int i = 0; i < starts.Length; i++)
                 if (ctx.NeedsGrad(i)) grads[i] = Slice(ctx.Grad, d, starts[i], ctx.InputShape(i)[d]);
             return grads;
-        });
+        }, SbpRule.RowWise([d]));
     }
 }

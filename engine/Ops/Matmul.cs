@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -51,6 +52,7 @@ public static partial class Ops
         return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
         {
             Tensor? da = null, db = null;
+            int rows = checked((int)(ctx.Grad.Numel / n));   // compact inside an SBP region
             if (ctx.NeedsGrad(0))
             {
                 da = New("matmul.backward", ctx.InputShape(0), ctx.Grad);
@@ -62,7 +64,7 @@ public static partial class Ops
                 Gemm(new GemmSpec(true, false, k, n, rows), ctx.Saved(0), ctx.Grad, db);
             }
             return [da, db];
-        });
+        }, MatmulRule);
     }
 
     /// <summary>
@@ -87,6 +89,13 @@ public static partial class Ops
             return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
             {
                 Tensor? da = null, db = null;
+                // Sizes from the gradient: inside an SBP region the rows or a batch axis may be compact.
+                var gs = ctx.Grad.Shape;
+                int m = gs[-2];
+                var batch = new Shape(gs.ToArray()[..^2]);
+                int count = checked((int)batch.Numel);
+                long sa = ctx.InputShape(0).Numel == (long)m * k ? 0 : (long)m * k;
+                long sb = ctx.InputShape(1).Numel == (long)k * n ? 0 : (long)k * n;
                 if (ctx.NeedsGrad(0))
                 {
                     // Per batch entry first; an operand reused across the batch sums its gradients.
@@ -101,7 +110,7 @@ public static partial class Ops
                     db = GradTo(d, ctx.InputShape(1));
                 }
                 return [da, db];
-            });
+            }, MatmulRule);
         }
         finally
         {
@@ -109,6 +118,19 @@ public static partial class Ops
             bExpanded?.Dispose();
         }
     }
+
+    /// <summary>
+    /// SBP: a matrix product is position-wise along the batch axes, a's rows and b's columns, and
+    /// mixes a's columns and b's rows (the contracted axis).
+    /// </summary>
+    static readonly SbpRule MatmulRule = SbpRule.Mapped((input, inRank, outRank) =>
+    {
+        var map = new int[inRank];
+        for (int j = 0; j < inRank - 2; j++) map[j] = j + outRank - inRank;
+        map[inRank - 2] = input == 0 ? outRank - 2 : -1;
+        map[inRank - 1] = input == 0 ? -1 : outRank - 1;
+        return map;
+    }, "the contracted axis of a matrix product");
 
     /// <summary>
     /// y = x W^T + b with PyTorch's layout: x [..., in], W [out, in], b [out] (optional).
@@ -136,6 +158,7 @@ public static partial class Ops
         return Tape.Record("linear", y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {
             Tensor? dx = null, dw = null, db = null;
+            int rows = checked((int)(ctx.Grad.Numel / outF));   // compact inside an SBP region
             if (ctx.NeedsGrad(0))
             {
                 dx = New("linear.backward", ctx.InputShape(0), ctx.Grad);
@@ -148,6 +171,6 @@ public static partial class Ops
             }
             if (inputs.Length == 3 && ctx.NeedsGrad(2)) db = SumTo(ctx.Grad, ctx.InputShape(2));
             return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
-        });
+        }, SbpRule.RowWise([-1], 1, 2));
     }
 }

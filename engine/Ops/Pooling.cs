@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -79,14 +80,17 @@ public static partial class Ops
         using (var y5 = View5(y, twoD))
         using (var i5 = indices is null ? null : View5(indices, twoD))
             x.Backend.PoolForward(spec, x5, y5, i5);
+        var spec0 = spec;
         return Tape.Record(op, y, [x], [indices], ctx =>
         {
-            var dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
+            var shape = ctx.InputShape(0);   // compact inside an SBP region
+            var spec = spec0 with { Batch = shape[0], Input = twoD ? new Dim3(1, shape[2], shape[3]) : new Dim3(shape[2], shape[3], shape[4]) };
+            var dx = New(op + ".backward", shape, ctx.Grad);
             using var g5 = View5(ctx.Grad, twoD);
             using var dx5 = View5(dx, twoD);
             using var i5 = mode == PoolMode.Max ? View5(ctx.Saved(0), twoD) : null;
             dx.Backend.PoolBackward(spec, g5, i5, dx5);
             return [dx];
-        });
+        }, SpatialRule(spec0.Kernel, spec0.Stride, spec0.Padding, twoD, "the pooling window spans the axis"));
     }
 }

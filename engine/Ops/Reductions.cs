@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -16,9 +17,11 @@ public static partial class Ops
         return axes;
     }
 
-    static Shape KeptShape(Tensor x, int[] axes)
+    static Shape KeptShape(Tensor x, int[] axes) => KeptShape(x.Shape, axes);
+
+    static Shape KeptShape(Shape shape, int[] axes)
     {
-        var d = x.Shape.ToArray();
+        var d = shape.ToArray();
         foreach (var a in axes) d[a] = 1;
         return new Shape(d);
     }
@@ -37,9 +40,9 @@ public static partial class Ops
         var result = keepDim ? y : ViewAndDispose(y, DroppedShape(x, axes));
         return Tape.Record("sum", result, [x], [], ctx =>
         {
-            using var g = ctx.Grad.View(kept);
+            using var g = ctx.Grad.View(KeptShape(ctx.InputShape(0), axes));
             return [BroadcastTo(g, ctx.InputShape(0))];
-        });
+        }, ReduceRule(axes, keepDim));
     }
 
     /// <summary>Sum of all elements, shape [].</summary>
@@ -72,17 +75,32 @@ public static partial class Ops
         var result = keepDim ? y : ViewAndDispose(y, DroppedShape(x, axes));
         return Tape.Record("max", result, [x], [x, result], ctx =>
         {
+            var kept = KeptShape(ctx.InputShape(0), axes);
             using var yk = ctx.Saved(1).View(kept);
             using var g = ctx.Grad.View(kept);
             var mask = New("max.backward", ctx.InputShape(0), g);
             mask.Backend.Binary(BinaryOp.Equal, ctx.Saved(0), yk, mask);
             using var count = SumTo(mask, kept);
             return [Mul(mask, Div(g, count))];
-        });
+        }, ReduceRule(axes, keepDim));
     }
 
     /// <summary>Maximum of all elements, shape [].</summary>
     public static Tensor Max(Tensor x) => Max(x, []);
+
+    /// <summary>SBP: a reduction mixes its reduced axes; the others map to the output (kept or dropped).</summary>
+    static SbpRule ReduceRule(int[] axes, bool keepDim) => SbpRule.Mapped((_, inRank, _) =>
+    {
+        var map = new int[inRank];
+        int o = 0;
+        for (int j = 0; j < inRank; j++)
+        {
+            bool reduced = axes.Contains(j);
+            map[j] = reduced ? -1 : o;
+            if (!reduced || keepDim) o++;
+        }
+        return map;
+    }, "it is summed, averaged or maximized over");
 
     static Tensor ViewAndDispose(Tensor t, Shape shape)
     {

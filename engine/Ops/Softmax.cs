@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -23,6 +24,6 @@ public static partial class Ops
             var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);
             dx.Backend.SoftmaxBackward(ctx.Saved(0), ctx.Grad, dx, d, log);
             return [dx];
-        });
+        }, SbpRule.RowWise([d]));
     }
 }

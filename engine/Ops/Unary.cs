@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -11,24 +12,24 @@ public static partial class Ops
     public static Tensor Exp(Tensor x)
     {
         var y = Scalar("exp", UnaryOp.Exp, x, 0f);
-        return Tape.Record("exp", y, [x], [y], ctx => [Mul(ctx.Grad, ctx.Saved(0))]);
+        return Tape.Record("exp", y, [x], [y], ctx => [Mul(ctx.Grad, ctx.Saved(0))], SbpRule.Elementwise);
     }
 
     /// <summary>Natural logarithm. Backward: g / x.</summary>
     public static Tensor Log(Tensor x) =>
-        Tape.Record("log", Scalar("log", UnaryOp.Log, x, 0f), [x], [x], ctx => [Div(ctx.Grad, ctx.Saved(0))]);
+        Tape.Record("log", Scalar("log", UnaryOp.Log, x, 0f), [x], [x], ctx => [Div(ctx.Grad, ctx.Saved(0))], SbpRule.Elementwise);
 
     /// <summary>Square root. Backward: g / (2 y) (saves the output).</summary>
     public static Tensor Sqrt(Tensor x)
     {
         var y = Scalar("sqrt", UnaryOp.Sqrt, x, 0f);
-        return Tape.Record("sqrt", y, [x], [y], ctx => [Div(Mul(ctx.Grad, 0.5f), ctx.Saved(0))]);
+        return Tape.Record("sqrt", y, [x], [y], ctx => [Div(Mul(ctx.Grad, 0.5f), ctx.Saved(0))], SbpRule.Elementwise);
     }
 
     /// <summary>x ^ p. Backward: g * p * x^(p-1).</summary>
     public static Tensor Pow(Tensor x, float p) =>
         Tape.Record("pow_scalar", Scalar("pow_scalar", UnaryOp.PowScalar, x, p), [x], [x], ctx =>
-            [Mul(ctx.Grad, Mul(Pow(ctx.Saved(0), p - 1f), p))]);
+            [Mul(ctx.Grad, Mul(Pow(ctx.Saved(0), p - 1f), p))], SbpRule.Elementwise);
 
     /// <summary>max(x, 0). Backward: g where x &gt; 0, else 0.</summary>
     public static Tensor Relu(Tensor x) => Activation("relu", UnaryOp.Relu, x);
@@ -47,5 +48,5 @@ public static partial class Ops
             var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);
             dx.Backend.ActivationBackward(kind, ctx.Saved(0), ctx.Grad, dx);
             return [dx];
-        });
+        }, SbpRule.Elementwise);
 }

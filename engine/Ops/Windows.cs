@@ -1,4 +1,5 @@
 using Sbp.Autograd;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp;
@@ -29,7 +30,18 @@ public static partial class Ops
         }
         var backward = new int[x.Rank];
         for (int d = 0; d < x.Rank; d++) backward[d] = forward[d] == 0 ? 0 : x.Shape[d] - forward[d];
-        return Tape.Record(op, RollBy(op, x, forward), [x], [], ctx => [RollBy(op + ".backward", ctx.Grad, backward)]);
+        return Tape.Record(op, RollBy(op, x, forward), [x], [], ctx => [RollBy(op + ".backward", ctx.Grad, backward)],
+            SbpRule.Roll(Enumerable.Range(0, x.Rank).ToArray(), forward, (_, compactShifts) => ctx =>
+            {
+                // Inside an SBP region the compact gradient rolls back by the compact shift along the region axis.
+                var back = new int[compactShifts.Length];
+                for (int d = 0; d < back.Length; d++)
+                {
+                    int n = ctx.Grad.Shape[d], s = n == 0 ? 0 : compactShifts[d] % n;
+                    back[d] = s == 0 ? 0 : n - s;
+                }
+                return [RollBy(op + ".backward", ctx.Grad, back)];
+            }));
     }
 
     /// <summary>A new tensor: x rolled by shifts[d] (already in [0, size)) along each axis d, one pass per shifted axis.</summary>
@@ -72,8 +84,9 @@ public static partial class Ops
             before[x.Rank - 1 - j] = pads[2 * j];
             after[x.Rank - 1 - j] = pads[2 * j + 1];
         }
-        var inputShape = x.Shape;
-        return Tape.Record(op, PadBy(op, x, before, after, value), [x], [], ctx => [CropBy(op + ".backward", ctx.Grad, before, inputShape)]);
+        int[] padded = Enumerable.Range(0, x.Rank).Where(d => before[d] != 0 || after[d] != 0).ToArray();
+        return Tape.Record(op, PadBy(op, x, before, after, value), [x], [], ctx => [CropBy(op + ".backward", ctx.Grad, before, ctx.InputShape(0))],
+            SbpRule.RowWise(padded));
     }
 
     /// <summary>x padded along each axis in turn (one fill and one copy per padded axis).</summary>

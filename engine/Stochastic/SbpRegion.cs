@@ -1,28 +1,281 @@
+using Sbp.Autograd;
+using Sbp.Memory;
 using Sbp.Tensors;
 
 namespace Sbp.Stochastic;
 
 /// <summary>
-/// An SBP region: runs <c>body</c> on <c>x</c> over all positions (the forward is unchanged) and,
-/// in backward, gives the region the gradient at its output times the keep mask along dimension
-/// <c>dim</c>, caching and computing only what the kept positions need (docs/SBP.md).
+/// An SBP region (docs/SBP.md): runs <c>body</c> on <c>x</c> over all positions (the forward is
+/// unchanged) and, in backward, gives the region the gradient at its output times the keep mask
+/// along dimension <c>dim</c>, caching and computing only what the kept positions need.
+/// <code>
+/// var y = SbpRegion.Run("stage1.block0", x, dim: 1, mask, h => block.Forward(h));
+/// </code>
+/// Region bodies compute their output from <c>x</c> and module parameters only, derive sizes from
+/// their input's shape (recompute mode re-runs them on the kept slice), and return a tensor that
+/// still carries the region dimension; tensors made inside may leave only as the output.
 /// </summary>
 public static class SbpRegion
 {
     /// <summary>
-    /// y = body(x). With a null mask (or one that keeps every position) and SparseCache this is
-    /// ordinary backprop. The mask's size must equal x.Shape[dim].
+    /// y = body(x) as one region. <paramref name="mask"/> (size x.Shape[dim]) picks the kept
+    /// positions; null or all-kept with <see cref="RegionMode.SparseCache"/> is ordinary backprop.
+    /// Outside a recording tape (evaluation, NoGrad) the body simply runs.
     /// </summary>
     public static Tensor Run(string name, Tensor x, int dim, KeepMask? mask, Func<Tensor, Tensor> body, RegionOptions? options = null)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(body);
         options ??= RegionOptions.Default;
-        if ((mask is null || mask.KeptCount == mask.Size) && options.Mode == RegionMode.SparseCache) return body(x);
-        if (options.Mode == RegionMode.Oracle)
+        int d = Shape.NormalizeAxis(dim, x.Rank, $"SBP region '{name}'");
+        if (mask is not null && mask.Size != x.Shape[d])
+            throw new ShapeMismatchException(
+                $"SBP region '{name}': the keep mask covers {mask.Size} positions but dimension {d} of the input {x.Shape} has {x.Shape[d]}; draw the mask over that dimension.");
+        if (mask is { KeptCount: 0 })
+            throw new ArgumentException($"SBP region '{name}': the keep mask keeps no position; keep at least one.");
+        var tape = Tape.Current;
+        if (tape is null || tape.IsFreed || !Tape.IsGradEnabled) return body(x);
+
+        bool keepsAll = mask is null || mask.KeptCount == mask.Size;
+        var layout = mask is null ? null : new PositionLayout(d, mask.Size, mask.Kept.ToArray());
+        switch (options.Mode)
         {
-            var y = body(x);
-            return mask is null ? y : Ops.GradMask(y, dim, mask);
+            case RegionMode.Oracle:
+            {
+                var y = body(x);
+                if (keepsAll && !options.Rescale) return y;
+                using (y) return Ops.GradMask(y, d, mask ?? KeepMask.All(x.Shape[d]), options.Rescale ? (float)(1.0 / mask!.KeepRatio) : 1f);
+            }
+            case RegionMode.SparseCache when keepsAll:
+                return Plain(tape, name, x, body, mask?.Size ?? x.Shape[d]);
+            case RegionMode.SparseCache:
+                return SparseCache(tape, name, x, layout!, body, options);
+            case RegionMode.Recompute when !keepsAll:
+                return Recompute(tape, name, x, layout!, body, options);
+            default:
+                return Checkpoint(tape, name, x, keepsAll ? null : layout, body, options);
         }
-        throw new NotSupportedException($"SbpRegion '{name}': in progress (issue 4).");
     }
+
+    /// <summary>Keep = 1: ordinary backprop, reported with its saved bytes.</summary>
+    static Tensor Plain(Tape tape, string name, Tensor x, Func<Tensor, Tensor> body, int size)
+    {
+        int first = tape.Nodes.Count;
+        var y = body(x);
+        long bytes = SavedBytesFrom(tape, first);
+        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, size, size, bytes, bytes));
+        return y;
+    }
+
+    static long SavedBytesFrom(Tape tape, int first) => tape.Nodes.Skip(first).Sum(n => n.SavedBytes);
+
+    /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended).</summary>
+    static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
+    {
+        var trace = RegionTrace.Begin(tape, name, options, x, layout);
+        Tensor y;
+        try { y = body(x); }
+        finally { trace.End(); }
+        if (trace.LayoutOf(y) is null)
+        {
+            string why = ReferenceEquals(y, x) ? "it is the region input itself (the body did nothing)" :
+                "it was not computed from the region input by ops that keep the region dimension (a reduction, a mixing op, Detach or a tensor from outside)";
+            throw new SbpRegionException($"SBP region '{name}': the body's output {y.Shape} does not carry the region's dimension: {why}.");
+        }
+        return (trace, y);
+    }
+
+    /// <summary>
+    /// Sparse caching: after the body ran, nodes whose output gradient is zero at dropped positions
+    /// switch to compact backward and their saved tensors are gathered to the kept positions.
+    /// </summary>
+    static Tensor SparseCache(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
+    {
+        var (trace, y) = Traced(tape, name, x, layout, body, options);
+        long full = SavedBytesFrom(tape, trace.FirstNode);
+        var output = trace.LayoutOf(y)!;
+        var compact = trace.Analyze(y, output);
+        Compact(tape, trace);
+        var result = OutputNode(tape, name, y, output, layout.KeptCount, layout.Size, options.Rescale);
+        tape.SealRegion(name, compact);
+        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), full));
+        return result;
+    }
+
+    /// <summary>Gathers every saved tensor of a compact node to the kept positions (shared tensors once).</summary>
+    static void Compact(Tape tape, RegionTrace trace)
+    {
+        var gathered = new Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor>();
+        try
+        {
+            foreach (var node in trace.Nodes)
+            {
+                if (!node.IsCompact || trace.PlanOf(node) is not { } plan) continue;
+                for (int s = 0; s < plan.Saved.Length && s < node.SavedTensors.Length; s++)
+                {
+                    if (plan.Saved[s] is not { } l || node.SavedTensors[s] is not { } t || l.KeepsAll) continue;
+                    var key = (t.Block.Id, t.Shape, l);
+                    if (!gathered.TryGetValue(key, out var g)) gathered[key] = g = Gather(tape, t, l);
+                    tape.ReplaceSaved(node, s, g);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var g in gathered.Values) g.Dispose();
+        }
+    }
+
+    /// <summary>The compact form of <paramref name="t"/>: its kept positions along the layout axis (the gather kernel).</summary>
+    internal static Tensor Gather(Tape tape, Tensor t, PositionLayout l)
+    {
+        using var label = OpLabel.Push("sbp.gather");
+        var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
+        g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+        return g;
+    }
+
+    /// <summary>
+    /// The region boundary: y' = y (a view); backward gathers the incoming gradient at the kept
+    /// positions (the mask), optionally times 1/keep, and hands it to the region as a compact gradient.
+    /// </summary>
+    static Tensor OutputNode(Tape tape, string name, Tensor y, PositionLayout output, int kept, int size, bool rescale)
+    {
+        var result = y.View(y.Shape);
+        float scale = rescale ? (float)size / kept : 1f;
+        var node = tape.AddNode("sbp.region_output", result, [y], [], ctx =>
+        {
+            var g = Gather(tape, ctx.Grad, output);
+            if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
+            return [g];
+        });
+        node.Region = name;
+        node.SetInputLayouts([output]);
+        return result;
+    }
+
+    /// <summary>
+    /// Recompute: the body runs once under a trace (to learn its layouts and rules and capture its
+    /// random masks), then its nodes are dropped. When every op is position-wise, only the input at
+    /// kept positions (and the masks cut to kept positions) is saved and backward re-runs the body
+    /// on the kept slice; otherwise (attention over the region dimension, a roll along it) the input
+    /// is saved in full and backward re-runs the region with sparse caching.
+    /// </summary>
+    static Tensor Recompute(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
+    {
+        RegionTrace trace;
+        Tensor y;
+        using (var capture = RandomReplay.Capture())
+        {
+            (trace, y) = Traced(tape, name, x, layout, body, options);
+            if (!trace.SliceSafe)
+            {
+                long fullBytes = SavedBytesFrom(tape, trace.FirstNode);
+                var detached = Detached(y);
+                tape.DropNodes(trace.FirstNode);
+                return CheckpointNode(tape, name, x, layout, body, options, detached, capture, fullBytes,
+                    $"re-run on the full input: {trace.NotSliceSafeBecause}");
+            }
+            var output = trace.LayoutOf(y)!;
+            long full = SavedBytesFrom(tape, trace.FirstNode);
+            var result = Detached(y);
+            tape.DropNodes(trace.FirstNode);
+
+            var saved = new List<Tensor?>();
+            var owned = new List<Tensor>();
+            try
+            {
+                var xk = Gather(tape, x, layout);
+                owned.Add(xk);
+                saved.Add(xk);
+                var masks = new List<(string Op, int Slot)>();
+                foreach (var (op, mask, ml) in capture.Masks)
+                {
+                    var m = ml is null || ml.KeepsAll ? mask : Gather(tape, mask, ml);
+                    if (!ReferenceEquals(m, mask)) owned.Add(m);
+                    masks.Add((op, saved.Count));
+                    saved.Add(m);
+                }
+                float scale = options.Rescale ? (float)layout.Size / layout.KeptCount : 1f;
+                var node = tape.AddNode("sbp.recompute", result, [x], [.. saved], ctx =>
+                {
+                    var slice = ctx.Saved(0);
+                    using var g = Gather(tape, ctx.Grad, output);
+                    if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
+                    var replay = masks.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
+                    return [ReRun(name, slice, body, replay, output.CompactShape(ctx.Grad.Shape), g)];
+                });
+                node.Region = name;
+                node.SetInputLayouts([layout]);
+            }
+            finally
+            {
+                foreach (var t in owned) t.Dispose();
+            }
+            tape.AddRegionReport(new RegionReport(name, RegionMode.Recompute, layout.KeptCount, layout.Size, SavedBytesFrom(tape, tape.Nodes.Count - 1), full,
+                "input and random masks saved at kept positions; backward re-runs the body on the kept slice"));
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// Checkpointing: the body runs without recording (masks captured), the input is saved in full
+    /// and backward re-runs the region (with sparse caching when there is a mask: SBP + checkpointing).
+    /// </summary>
+    static Tensor Checkpoint(Tape tape, string name, Tensor x, PositionLayout? layout, Func<Tensor, Tensor> body, RegionOptions options)
+    {
+        using var capture = RandomReplay.Capture();
+        Tensor y;
+        using (Tape.NoGrad()) y = body(x);
+        return CheckpointNode(tape, name, x, layout, body, options, y, capture, null, null);
+    }
+
+    static Tensor CheckpointNode(Tape tape, string name, Tensor x, PositionLayout? layout, Func<Tensor, Tensor> body, RegionOptions options,
+        Tensor y, RandomReplay capture, long? full, string? note)
+    {
+        var saved = new List<Tensor?> { x };
+        var slots = new List<(string Op, int Slot)>();
+        foreach (var (op, mask, _) in capture.Masks)
+        {
+            slots.Add((op, saved.Count));
+            saved.Add(mask);
+        }
+        var mode = options.Mode;
+        var node = tape.AddNode(layout is null ? "checkpoint" : "sbp.checkpoint", y, [x], [.. saved], ctx =>
+        {
+            var input = ctx.Saved(0);
+            var replay = slots.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
+            return [ReRun(name, input, layout is null ? body : h => SbpRegion.Run(name, h, layout.Axis, KeepMaskOf(layout), body, options with { Mode = RegionMode.SparseCache }),
+                replay, ctx.Grad.Shape, ctx.Grad)];
+        });
+        node.Region = name;
+        tape.AddRegionReport(new RegionReport(name, mode, layout?.KeptCount ?? x.Shape[0], layout?.Size ?? x.Shape[0], node.SavedBytes, full,
+            note ?? "input saved in full; backward re-runs the region" + (layout is null ? "" : " with sparse caching")));
+        return y;
+    }
+
+    static KeepMask KeepMaskOf(PositionLayout l) => KeepMask.FromIndices(l.Size, l.KeptArray);
+
+    /// <summary>
+    /// Backward of a re-run region: runs <paramref name="body"/> on a copy of <paramref name="input"/>
+    /// under a fresh tape with the captured masks replayed, backpropagates <paramref name="grad"/>
+    /// from its output (parameters accumulate their gradients) and returns the input's gradient.
+    /// </summary>
+    static Tensor? ReRun(string name, Tensor input, Func<Tensor, Tensor> body, IReadOnlyList<(string Op, Tensor Mask)> replay, Shape outputShape, Tensor grad)
+    {
+        using var grads = Tape.EnableGrad();
+        var leaf = input.Detach();
+        leaf.RequiresGrad = true;
+        using var sub = Tape.Begin();
+        Tensor y;
+        using (RandomReplay.Replay(replay)) y = body(leaf);
+        if (y.Shape != outputShape)
+            throw new SbpRegionException(
+                $"SBP region '{name}': re-running the body in backward on an input {input.Shape} gave {y.Shape}, expected {outputShape}. " +
+                "A region body must derive its sizes from its input's shape; use sparse-cache mode for bodies that cannot run on the kept slice.");
+        return sub.BackwardCapture(y, grad, leaf);
+    }
+
+    static Tensor Detached(Tensor y) => y.Detach();
 }

@@ -1,0 +1,146 @@
+using Sbp.Tensors;
+
+namespace Sbp.Stochastic;
+
+/// <summary>
+/// Where an SBP region's kept positions sit in one tensor: an axis and the sorted kept indices
+/// along it (every index of every other axis is kept). The compact form of a tensor is its gather
+/// along <see cref="Axis"/> at <see cref="Kept"/>: the kept elements in flat order. Layouts follow
+/// the region dimension through reshapes, permutes and rolls, so a mask over frames becomes, after
+/// a window partition, a mask over the tokens of each window (when every window keeps the same
+/// offsets; otherwise the reshape is refused).
+/// </summary>
+public sealed class PositionLayout : IEquatable<PositionLayout>
+{
+    readonly int[] _kept;
+
+    public PositionLayout(int axis, int size, IEnumerable<int> kept)
+    {
+        Axis = axis;
+        Size = size;
+        _kept = kept.ToArray();
+        for (int i = 0; i < _kept.Length; i++)
+            if ((uint)_kept[i] >= (uint)size || (i > 0 && _kept[i] <= _kept[i - 1]))
+                throw new ArgumentException($"PositionLayout: kept indices must be sorted, distinct and in 0..{size - 1}.");
+    }
+
+    /// <summary>The tensor axis that carries the region dimension.</summary>
+    public int Axis { get; }
+
+    /// <summary>That axis's full size.</summary>
+    public int Size { get; }
+
+    public ReadOnlySpan<int> Kept => _kept;
+    public int KeptCount => _kept.Length;
+    internal int[] KeptArray => _kept;
+
+    /// <summary>True when every position is kept (the compact form is the tensor itself).</summary>
+    public bool KeepsAll => _kept.Length == Size;
+
+    /// <summary>The shape of the compact form of a tensor of <paramref name="full"/> shape.</summary>
+    public Shape CompactShape(Shape full)
+    {
+        if (Axis >= full.Rank || full[Axis] != Size)
+            throw new InvalidOperationException($"PositionLayout: axis {Axis} of size {Size} does not fit {full}.");
+        return full.With(Axis, _kept.Length);
+    }
+
+    /// <summary>The same kept positions on another axis (a permute moved it).</summary>
+    public PositionLayout OnAxis(int axis) => axis == Axis ? this : new PositionLayout(axis, Size, _kept);
+
+    /// <summary>
+    /// The layout of reshape(x, <paramref name="to"/>) for x of shape <paramref name="from"/> with
+    /// this layout, or null when the kept set is not "all of every axis but one" in the new shape.
+    /// Kept-ness of a flat index f is K((f / I) mod N), I the product of the axes after Axis. On a
+    /// new axis b with inner product I', kept-ness must be a function of u = f / I' (constant on
+    /// each run of I' elements) that is periodic with the new axis size N'. The first axis that
+    /// works has the longest contiguous runs.
+    /// </summary>
+    public PositionLayout? Reshape(Shape from, Shape to)
+    {
+        long inner = 1;
+        for (int i = Axis + 1; i < from.Rank; i++) inner *= from[i];
+        var innerOf = new long[to.Rank];
+        long after = 1;
+        for (int b = to.Rank - 1; b >= 0; b--)
+        {
+            innerOf[b] = after;
+            after *= to[b];
+        }
+        for (int b = 0; b < to.Rank; b++)
+        {
+            long innerB = innerOf[b], n = to[b];
+            if (innerB == 0 || n <= 1) continue;
+            Func<long, bool>? kept = null;
+            long period;
+            if (inner % innerB == 0)
+            {
+                // The new axis is at or inside the old one's inner run: u / q is the old position.
+                long q = inner / innerB;
+                kept = u => Contains((int)(u / q % Size));
+                period = q * Size;
+            }
+            else if (innerB % inner == 0)
+            {
+                // The new axis's runs span q old positions, which must all be kept or all dropped.
+                long q = innerB / inner;
+                period = Size / Gcd(Size, q);
+                bool uniform = true;
+                for (long u = 0; u < period && uniform; u++)
+                {
+                    bool first = Contains((int)(u * q % Size));
+                    for (long i = 1; i < q && uniform; i++) uniform = Contains((int)((u * q + i) % Size)) == first;
+                }
+                if (!uniform) continue;
+                kept = u => Contains((int)(u * q % Size));
+            }
+            else continue;
+            long span = Lcm(period, n);
+            if (span > 1 << 24) continue;
+            bool periodic = true;
+            for (long u = n; u < span && periodic; u++) periodic = kept(u) == kept(u % n);
+            if (!periodic) continue;
+            var list = new List<int>();
+            for (int j = 0; j < n; j++) if (kept(j)) list.Add(j);
+            return new PositionLayout(b, (int)n, list);
+        }
+        return null;
+    }
+
+    /// <summary>The layout after rolling the tensor by <paramref name="shift"/> along the layout axis.</summary>
+    public PositionLayout Rolled(int shift)
+    {
+        int s = ((shift % Size) + Size) % Size;
+        return new PositionLayout(Axis, Size, _kept.Select(k => (k + s) % Size).Order());
+    }
+
+    /// <summary>
+    /// How far the compact form rotates when the full tensor rolls by <paramref name="shift"/>:
+    /// compact(roll(x, shift)) = roll(compact(x), result) along the axis.
+    /// </summary>
+    public int CompactRoll(int shift)
+    {
+        int s = ((shift % Size) + Size) % Size;
+        return _kept.Count(k => k + s >= Size);
+    }
+
+    public bool Contains(int position) => Array.BinarySearch(_kept, position) >= 0;
+
+    static long Gcd(long a, long b)
+    {
+        while (b != 0) (a, b) = (b, a % b);
+        return a;
+    }
+
+    static long Lcm(long a, long b) => a / Gcd(a, b) * b;
+
+    public bool Equals(PositionLayout? other) =>
+        other is not null && Axis == other.Axis && Size == other.Size && _kept.AsSpan().SequenceEqual(other._kept);
+
+    public override bool Equals(object? obj) => Equals(obj as PositionLayout);
+
+    public override int GetHashCode() => HashCode.Combine(Axis, Size, _kept.Length, _kept.Length > 0 ? _kept[0] : -1);
+
+    public override string ToString() =>
+        $"axis {Axis}: {_kept.Length} of {Size} kept [{string.Join(", ", _kept.Take(8))}{(_kept.Length > 8 ? ", ..." : "")}]";
+}

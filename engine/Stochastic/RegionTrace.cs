@@ -1,0 +1,127 @@
+using Sbp.Autograd;
+using Sbp.Tensors;
+
+namespace Sbp.Stochastic;
+
+/// <summary>
+/// The record of one SBP region while its body runs: where the region dimension sits in every
+/// tensor made from the region input (<see cref="PositionLayout"/>), the plan of every op, and the
+/// nodes it recorded. <see cref="Close"/> decides which nodes can run backward on compact tensors
+/// (their output gradient is zero at dropped positions), gathers what they saved to the kept
+/// positions and records the region output node that masks the incoming gradient.
+/// </summary>
+internal sealed class RegionTrace
+{
+    [ThreadStatic] static RegionTrace? _current;
+
+    readonly Dictionary<long, PositionLayout> _layouts = [];
+    readonly Dictionary<long, NodePlan> _plans = [];
+
+    RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode)
+    {
+        Tape = tape;
+        Name = name;
+        Options = options;
+        InputLayout = input;
+        FirstNode = firstNode;
+    }
+
+    /// <summary>The region whose body runs on this thread now, if any.</summary>
+    public static RegionTrace? Current => _current;
+
+    public Tape Tape { get; }
+    public string Name { get; }
+    public RegionOptions Options { get; }
+    public PositionLayout InputLayout { get; }
+    public int FirstNode { get; }
+    public List<TapeNode> Nodes { get; } = [];
+
+    /// <summary>True while every op seen can run on the kept slice alone (recompute mode may then save only kept inputs).</summary>
+    public bool SliceSafe { get; private set; } = true;
+
+    /// <summary>Why the region cannot be re-run on the kept slice (first reason), for the report.</summary>
+    public string? NotSliceSafeBecause { get; private set; }
+
+    /// <summary>Starts tracing a region on the current tape with its input's layout.</summary>
+    public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout)
+    {
+        if (_current is not null)
+            throw new SbpRegionException($"SBP region '{name}' was started inside region '{_current.Name}'; regions do not nest. End the outer region first.");
+        var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count);
+        trace._layouts[input.Id] = layout;
+        _current = trace;
+        return trace;
+    }
+
+    /// <summary>Stops tracing (the body returned or threw).</summary>
+    public void End()
+    {
+        if (_current == this) _current = null;
+    }
+
+    public PositionLayout? LayoutOf(Tensor t) => _layouts.GetValueOrDefault(t.Id);
+
+    public NodePlan? PlanOf(TapeNode node) => _plans.GetValueOrDefault(node.OutputId);
+
+    /// <summary>
+    /// Called for every op while the body runs (recorded or not): propagates the layout to the
+    /// output with the op's rule. Returns the plan when an input carries the region dimension.
+    /// </summary>
+    public NodePlan? OnOp(string op, Tensor output, Tensor[] inputs, Tensor?[] save, SbpRule? rule)
+    {
+        var layouts = new PositionLayout?[inputs.Length];
+        bool any = false;
+        for (int i = 0; i < inputs.Length; i++)
+            if (_layouts.TryGetValue(inputs[i].Id, out var l)) { layouts[i] = l; any = true; }
+        if (!any) return null;
+        var input = new RuleInput(Name, op, inputs, layouts, output, save);
+        var plan = (rule ?? SbpRule.Refuse("the op has no SBP rule")).Plan(input);
+        if (plan.Output is { } o) _layouts[output.Id] = o;
+        if (!plan.SliceSafe && SliceSafe)
+        {
+            SliceSafe = false;
+            NotSliceSafeBecause = $"{op} reads positions outside the kept slice";
+        }
+        return plan;
+    }
+
+    /// <summary>Remembers the plan of a node recorded on the tape for the analysis at <see cref="Close"/>.</summary>
+    public void OnRecorded(TapeNode node, NodePlan? plan)
+    {
+        Nodes.Add(node);
+        if (plan is not null) _plans[node.OutputId] = plan;
+    }
+
+    /// <summary>
+    /// Backward sparsity analysis, in reverse record order: a node runs compact when its output has
+    /// a layout and every consumer hands back a compact gradient in that same layout (the region
+    /// output does, by definition). Returns the compact output layout per node output id.
+    /// </summary>
+    public Dictionary<long, PositionLayout> Analyze(Tensor output, PositionLayout outputLayout)
+    {
+        var consumers = new Dictionary<long, List<(TapeNode Node, int Input)>>();
+        foreach (var n in Nodes)
+            for (int j = 0; j < n.Inputs.Length; j++)
+            {
+                if (!consumers.TryGetValue(n.Inputs[j].Id, out var list)) consumers[n.Inputs[j].Id] = list = [];
+                list.Add((n, j));
+            }
+        var compact = new Dictionary<long, PositionLayout>();
+        var mode = new Dictionary<TapeNode, NodePlan>();
+        for (int i = Nodes.Count - 1; i >= 0; i--)
+        {
+            var n = Nodes[i];
+            if (!_plans.TryGetValue(n.OutputId, out var plan) || plan.Output is not { } lo) continue;
+            var users = consumers.GetValueOrDefault(n.OutputId) ?? [];
+            bool isOutput = n.OutputId == output.Id;
+            if (!isOutput && users.Count == 0) continue;
+            if (isOutput && !lo.Equals(outputLayout)) continue;
+            bool allCompact = users.All(u => mode.TryGetValue(u.Node, out var up) && lo.Equals(up.Inputs[u.Input]));
+            if (!allCompact) continue;
+            mode[n] = plan;
+            compact[n.OutputId] = lo;
+        }
+        foreach (var (n, plan) in mode) n.SetCompact(plan);
+        return compact;
+    }
+}

@@ -1,0 +1,223 @@
+using Sbp.Autograd;
+using Sbp.Engine.Tests.Support;
+using Sbp.Memory;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+using static Sbp.Engine.Tests.Stochastic.RegionHarness;
+
+namespace Sbp.Engine.Tests.Stochastic;
+
+/// <summary>docs/SBP.md invariants 4-7 and the refusals: sparsity, linearity, determinism, exact memory.</summary>
+public class RegionInvariantTests : DeviceTest
+{
+    const int B = 2, N = 8, C = 6;
+
+    static readonly (string, int[])[] MlpParameters = [("ln.g", [C]), ("ln.b", [C]), ("fc1.w", [10, C]), ("fc1.b", [10]), ("fc2.w", [C, 10])];
+
+    /// <summary>A position-wise region: layer norm, MLP with GELU.</summary>
+    static Tensor Mlp(Tensor x, IReadOnlyDictionary<string, Tensor> p) =>
+        Ops.Linear(Ops.Gelu(Ops.Linear(Ops.LayerNorm(x, [C], p["ln.g"], p["ln.b"]), p["fc1.w"], p["fc1.b"])), p["fc2.w"]);
+
+    RegionHarness MlpHarness() => new(Device, 41, [B, N, C], MlpParameters);
+
+    static Result RunMlp(RegionHarness h, RunMode mode, KeepMask? mask) => h.Run((x, p) => Region(mode, "mlp", x, 1, mask, t => Mlp(t, p)));
+
+    static bool Dropped(KeepMask mask, int flat) => !mask.IsKept(flat / C % N);
+
+    [TestCase(RunMode.SparseCache)]
+    [TestCase(RunMode.Recompute)]
+    public void InputGradientIsExactlyZeroAtDroppedPositions(RunMode mode)
+    {
+        var mask = KeepMask.Strided(N, 4, 2);
+        var r = RunMlp(MlpHarness(), mode, mask);
+        for (int i = 0; i < r.XGrad.Length; i++)
+            if (Dropped(mask, i)) Assert.That(r.XGrad[i], Is.EqualTo(0f), $"dx[{i}] at a dropped position");
+            else Assert.That(r.XGrad[i], Is.Not.EqualTo(0f), $"dx[{i}] at a kept position");
+    }
+
+    [Test]
+    public void ChangingInputsOrUpstreamGradientsAtDroppedPositionsChangesNoGradient()
+    {
+        var mask = KeepMask.Strided(N, 4, 2);
+        var h = MlpHarness();
+        var before = RunMlp(h, RunMode.SparseCache, mask);
+        var upstream = Rand.Uniform(41 + 7919, B * N * C);
+        var x = (float[])h.X.Clone();
+        for (int i = 0; i < x.Length; i++)
+            if (Dropped(mask, i)) { x[i] += 3f; upstream[i] -= 5f; }
+        h.X = x;
+        h.Upstream = upstream;
+        var after = RunMlp(h, RunMode.SparseCache, mask);
+        Assert.That(after.Output, Is.Not.EqualTo(before.Output), "the forward sees the changed inputs");
+        foreach (var (name, g) in before.Grads) Assert.That(after.Grads[name], Is.EqualTo(g), name);
+        Assert.That(after.XGrad, Is.EqualTo(before.XGrad));
+    }
+
+    [Test]
+    public void GradientsOfDisjointMasksAddUpAndAStridedFamilyGivesTheFullGradient()
+    {
+        var h = MlpHarness();
+        var full = RunMlp(h, RunMode.Plain, null);
+        var parts = Enumerable.Range(0, 4).Select(o => RunMlp(h, RunMode.SparseCache, KeepMask.Strided(N, 4, o))).ToList();
+        foreach (var name in full.Grads.Keys)
+        {
+            var sum = new float[full.Grads[name].Length];
+            foreach (var part in parts) for (int i = 0; i < sum.Length; i++) sum[i] += part.Grads[name][i];
+            AssertClose(full.Grads[name], sum, $"sum over the 4 offsets of {name}", 1e-4, 1e-5);
+        }
+        var union = RunMlp(h, RunMode.SparseCache, KeepMask.Strided(N, 4, 0).Union(KeepMask.Strided(N, 4, 3)));
+        var two = new float[union.XGrad.Length];
+        for (int i = 0; i < two.Length; i++) two[i] = parts[0].XGrad[i] + parts[3].XGrad[i];
+        AssertClose(union.XGrad, two, "g(M1) + g(M2) = g(M1 u M2)", 1e-4, 1e-5);
+    }
+
+    [Test]
+    public void SameSeedGivesSameMasksAndGradients()
+    {
+        var policy = new KeepMaskPolicy(MaskKind.Random, 0.5, Seed: 9) { SharedAcrossLayers = false };
+        var a = new KeepMaskGenerator(policy).Next(3, 1, N);
+        var b = new KeepMaskGenerator(policy).Next(3, 1, N);
+        Assert.That(b, Is.EqualTo(a));
+        Assert.That(a.KeptCount, Is.EqualTo(N / 2));
+        var h = MlpHarness();
+        var ga = RunMlp(h, RunMode.SparseCache, a);
+        var gb = RunMlp(h, RunMode.SparseCache, b);
+        Assert.That(gb.XGrad, Is.EqualTo(ga.XGrad));
+        foreach (var (name, g) in ga.Grads) Assert.That(gb.Grads[name], Is.EqualTo(g), name);
+    }
+
+    [TestCase(2)]
+    [TestCase(4)]
+    public void PositionWiseRegionHoldsExactlyKeepTimesFullPlusTheIndexBuffer(int stride)
+    {
+        var h = MlpHarness();
+        var plain = RunMlp(h, RunMode.Plain, null);
+        var sbp = RunMlp(h, RunMode.SparseCache, KeepMask.Strided(N, stride, 1));
+        // The harness's loss, sum(y * R), holds R [B, N, C] outside the region in both runs.
+        long lossBytes = B * N * C * sizeof(float);
+        long full = plain.SavedBytes - lossBytes;
+        Assert.That(full % stride, Is.Zero);
+        long indexBytes = (N / stride) * sizeof(int);
+        Assert.That(sbp.IndexBytes, Is.EqualTo(indexBytes), "one index buffer for the region's layout");
+        Assert.That(sbp.SavedBytes - lossBytes, Is.EqualTo(full / stride + indexBytes), "keep x full backprop, plus the index buffer");
+        var report = sbp.Regions.Single();
+        Assert.That(report.FullSavedBytes, Is.EqualTo(full));
+        Assert.That(report.SavedBytes, Is.EqualTo(full / stride));
+        Assert.That((report.Kept, report.Size), Is.EqualTo((N / stride, N)));
+        Assert.That(sbp.Nodes.Where(n => n.Op is not ("sbp.region_output" or "mul" or "sum")), Has.All.Matches<(string Op, bool Compact, long Bytes, Shape[] Saved)>(n => n.Compact));
+    }
+
+    [Test]
+    public void RecomputeHoldsOnlyTheInputAtKeptPositions()
+    {
+        var h = MlpHarness();
+        var sbp = RunMlp(h, RunMode.Recompute, KeepMask.Strided(N, 4, 1));
+        Assert.That(sbp.Nodes.Select(n => n.Op), Is.EqualTo(new[] { "sbp.recompute", "mul", "sum" }), "the region is one node; the loss follows");
+        Assert.That(sbp.Nodes[0].Saved, Is.EqualTo(new[] { new Shape(B, N / 4, C) }));
+        Assert.That(sbp.Nodes[0].Bytes, Is.EqualTo(B * (N / 4) * C * sizeof(float)));
+        Assert.That(sbp.IndexBytes, Is.EqualTo((N / 4) * sizeof(int)));
+    }
+
+    [Test]
+    public void AttentionHoldsNoScoresForDroppedQueryRows()
+    {
+        var h = new RegionHarness(Device, 5, [B, N, C], ("w", [3 * C, C]));
+        var mask = KeepMask.Strided(N, 4, 1);
+        var r = h.Run((x, p) => SbpRegion.Run("attn", x, 1, mask, t =>
+        {
+            var qkv = Ops.Permute(Ops.Reshape(Ops.Linear(t, p["w"]), B, N, 3, 2, C / 2), 2, 0, 3, 1, 4);
+            Tensor Part(int i) => Ops.Reshape(Ops.Slice(qkv, 0, i, 1), B, 2, N, C / 2);
+            return Ops.Reshape(Ops.Permute(Ops.ScaledDotProductAttention(Part(0), Part(1), Part(2)), 0, 2, 1, 3), B, N, C);
+        }));
+        var attention = r.Nodes.Single(n => n.Op == "scaled_dot_product_attention");
+        Assert.That(attention.Compact, Is.True);
+        Assert.That(attention.Saved, Is.EqualTo(new[]
+        {
+            new Shape(B, 2, N / 4, C / 2),   // q at kept rows
+            new Shape(B, 2, N, C / 2),       // k in full
+            new Shape(B, 2, N, C / 2),       // v in full
+            new Shape(B, 2, N / 4, N),       // P: kept rows only, never N x N
+        }));
+        Assert.That(r.Nodes.Where(n => n.Saved.Any(s => s.Rank == 4 && s[2] == N && s[3] == N)), Is.Empty, "no N x N tensor is held");
+    }
+
+    [Test]
+    public void MixingOpsAreRefusedWithTheOpTheRegionAndTheReason()
+    {
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromArray(Rand.Uniform(1, 2 * 3 * 6 * 4 * 4), new Shape(2, 3, 6, 4, 4), Device);
+        var w = Tensor.FromArray(Rand.Uniform(2, 4 * 3 * 3 * 1 * 1), new Shape(4, 3, 3, 1, 1), Device);
+        w.RequiresGrad = true;
+        var mask = KeepMask.Strided(6, 2, 1);
+        using var tape = Tape.Begin();
+        var conv = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("stage2.block1", x, 2, mask, t => Ops.Conv3d(t, w, padding: [1, 0, 0])))!;
+        Assert.That(conv.Message, Does.Contain("stage2.block1").And.Contain("conv3d").And.Contain("axis 2").And.Contain("kernel"));
+        var mean = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("head", x, 2, mask, t => Ops.Mul(Ops.Mean(t, [2], keepDim: true), t)))!;
+        Assert.That(mean.Message, Does.Contain("head").And.Contain("sum").And.Contain("summed, averaged or maximized"));
+        var frames = Tensor.FromArray(Rand.Uniform(3, 6 * 3 * 4 * 4), new Shape(6, 3, 4, 4), Device);
+        var g = Tensor.FromArray([1f, 1f, 1f], new Shape(3), Device);
+        g.RequiresGrad = true;
+        var bn = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("backbone", frames, 0, mask,
+            t => Ops.BatchNorm(t, g, null, null, null, BatchNormMode.Train)))!;
+        Assert.That(bn.Message, Does.Contain("backbone").And.Contain("batch_norm").And.Contain("BatchNormMode.Frozen"));
+        var size = Assert.Throws<ShapeMismatchException>(() => SbpRegion.Run("r", x, 1, mask, t => t))!;
+        Assert.That(size.Message, Does.Contain("'r'").And.Contain("6 positions").And.Contain("has 3"));
+        Assert.That(tape.SavedBytes, Is.Zero, "a refused region leaves nothing held");
+    }
+
+    [Test]
+    public void ATensorMadeInsideARegionCannotBeUsedOutsideIt()
+    {
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromArray(Rand.Uniform(1, B * N * C), new Shape(B, N, C), Device);
+        var w = Tensor.FromArray(Rand.Uniform(2, C * C), new Shape(C, C), Device);
+        w.RequiresGrad = true;
+        using var tape = Tape.Begin();
+        Tensor? inner = null;
+        var y = SbpRegion.Run("r", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(inner = Ops.Linear(t, w)));
+        var e = Assert.Throws<SbpRegionException>(() => Ops.Add(y, inner!))!;
+        Assert.That(e.Message, Does.Contain("'r'").And.Contain("add").And.Contain("region's output"));
+    }
+
+    [Test]
+    public void EvaluationRunsTheBodyWithoutRecording()
+    {
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromArray(Rand.Uniform(1, B * N * C), new Shape(B, N, C), Device);
+        var y = SbpRegion.Run("r", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(t));
+        Assert.That(y.ToArray(), Is.EqualTo(Ops.Gelu(x).ToArray()));
+    }
+
+    [Test]
+    public void RandomMasksAreReplayedNotRedrawnWhenARegionIsReRun()
+    {
+        // A recompute region with dropout leaves the random source where one forward leaves it.
+        var h = new RegionHarness(Device, 5, [B, N, C], ("w", [C, C]));
+        var rngA = new RandomSource(4);
+        var rngB = new RandomSource(4);
+        var mask = KeepMask.Strided(N, 2, 1);
+        var oracle = h.Run((x, p) => SbpRegion.Run("d", x, 1, mask, t => Ops.Dropout(Ops.Linear(t, p["w"]), 0.4f, rngA), new RegionOptions(RegionMode.Oracle)));
+        var recompute = h.Run((x, p) => SbpRegion.Run("d", x, 1, mask, t => Ops.Dropout(Ops.Linear(t, p["w"]), 0.4f, rngB), new RegionOptions(RegionMode.Recompute)));
+        AssertSameGradients(oracle, recompute, "dropout under recompute");
+        Assert.That(rngB.Position, Is.EqualTo(rngA.Position));
+    }
+
+    [Test]
+    public void ReportsNameEveryRegionWithKeptCountAndBytes()
+    {
+        var h = MlpHarness();
+        var r = h.Run((x, p) =>
+        {
+            var y = SbpRegion.Run("a", x, 1, KeepMask.Strided(N, 2, 0), t => Mlp(t, p));
+            return SbpRegion.Run("b", y, 1, KeepMask.Strided(N, 4, 0), t => Mlp(t, p), new RegionOptions(RegionMode.Checkpoint));
+        });
+        Assert.That(r.Regions.Select(x => (x.Name, x.Mode, x.Kept, x.Size)), Is.EqualTo(new[]
+        {
+            ("a", RegionMode.SparseCache, N / 2, N), ("b", RegionMode.Checkpoint, N / 4, N),
+        }));
+        Assert.That(r.Regions[1].SavedBytes, Is.EqualTo(B * N * C * sizeof(float)), "checkpointing holds the region input in full");
+        Assert.That(r.Regions[0].ToString(), Does.Contain("a: SparseCache, kept 4/8"));
+        Assert.That(MemoryPool.FormatBytes(r.Regions[0].SavedBytes), Is.Not.Empty);
+    }
+}

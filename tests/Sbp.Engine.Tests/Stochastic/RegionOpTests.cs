@@ -1,0 +1,132 @@
+using Sbp.Engine.Tests.Support;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+using static Sbp.Engine.Tests.Stochastic.RegionHarness;
+
+namespace Sbp.Engine.Tests.Stochastic;
+
+/// <summary>
+/// docs/SBP.md invariants on single ops inside one region: every caching mode gives the oracle's
+/// gradients (invariant 3), keep = 1 gives plain backprop (1), the forward never changes (2).
+/// </summary>
+public class RegionOpTests : DeviceTest
+{
+    /// <summary>One op (or a short chain) inside a region: the input shape, the region dimension, parameters, the body.</summary>
+    public sealed record OpCase(string Name, int[] XShape, int Dim, (string Name, int[] Shape)[] Parameters,
+        Func<Tensor, IReadOnlyDictionary<string, Tensor>, Tensor> Body, int Stride = 2, int Offset = 1)
+    {
+        public Dictionary<string, float[]> Constants { get; init; } = [];
+        public override string ToString() => Name;
+    }
+
+    static readonly OpCase[] Cases =
+    [
+        new("linear", [2, 6, 5], 1, [("w", [4, 5]), ("b", [4])], (x, p) => Ops.Linear(x, p["w"], p["b"])),
+        new("layer_norm", [2, 6, 5], 1, [("g", [5]), ("b", [5])], (x, p) => Ops.LayerNorm(x, [5], p["g"], p["b"])),
+        new("gelu_mul_add_exp", [2, 6, 5], 1, [("s", [5]), ("t", [5])], (x, p) => Ops.Exp(Ops.Add(Ops.Mul(Ops.Gelu(x), p["s"]), p["t"]))),
+        new("position_embedding", [2, 6, 5], 1, [("pos", [1, 6, 5]), ("w", [3, 5])], (x, p) => Ops.Linear(Ops.Add(x, p["pos"]), p["w"])),
+        new("softmax_channels", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Softmax(Ops.Linear(x, p["w"]), -1)),
+        new("dropout", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Dropout(Ops.Linear(x, p["w"]), 0.3f, new RandomSource(11))),
+        new("drop_path", [4, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.DropPath(Ops.Linear(x, p["w"]), 0.5f, new RandomSource(12))),
+        new("reshape_permute", [2, 6, 4], 1, [("s", [2, 1, 2])], (x, p) =>
+        {
+            // Bodies derive sizes from their input (recompute re-runs them on the kept slice).
+            var t = Ops.Permute(Ops.Reshape(x, x.Shape[0], x.Shape[1], 2, 2), 0, 2, 1, 3);
+            return Ops.Reshape(Ops.Permute(Ops.Mul(t, p["s"]), 0, 2, 1, 3), x.Shape[0], x.Shape[1], 4);
+        }),
+        new("sum_channels", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Mul(Ops.Sum(Ops.Linear(x, p["w"]), [-1], keepDim: true), Ops.Linear(x, p["w"]))),
+        new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
+        new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
+        new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
+        new("conv2d_per_frame_frozen_bn_pool", [2, 4, 3, 5, 5], 1, [("w", [4, 3, 3, 3]), ("b", [4]), ("g", [4]), ("beta", [4])], (x, p) =>
+        {
+            int b = x.Shape[0], t = x.Shape[1];
+            var frames = Ops.Reshape(x, b * t, 3, 5, 5);
+            var h = Ops.Conv2d(frames, p["w"], p["b"], padding: [1, 1]);
+            h = Ops.Relu(Ops.BatchNorm(h, p["g"], p["beta"], p["rm"], p["rv"], BatchNormMode.Frozen));
+            h = Ops.MaxPool2d(h, [2, 2]);
+            return Ops.Reshape(h, b, t, 4, 2, 2);
+        }) { Constants = { ["rm"] = [0.1f, -0.2f, 0.3f, 0f], ["rv"] = [1.5f, 0.7f, 1f, 2f] } },
+        new("conv3d_kernel1_in_time", [2, 3, 6, 4, 4], 2, [("w", [4, 3, 1, 3, 3])], (x, p) => Ops.Conv3d(x, p["w"], padding: [0, 1, 1])),
+        new("roll_along_dimension", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Linear(Ops.Roll(x, [2], [1]), p["w"])),
+        new("pad_slice_concat", [2, 6, 5], 1, [("w", [5, 9])], (x, p) =>
+        {
+            var padded = Ops.Pad(Ops.Gelu(x), [1, 2]);
+            return Ops.Linear(Ops.Concat([Ops.Slice(padded, -1, 2, 4), x], -1), p["w"]);
+        }),
+        new("attention_query_rows_with_bias_table", [2, 6, 8], 1, [("wq", [8, 8]), ("wk", [8, 8]), ("wv", [8, 8]), ("table", [11, 2])], (x, p) =>
+        {
+            Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, 2, 6, 2, 4), 0, 2, 1, 3);
+            var rel = Enumerable.Range(0, 36).Select(i => i / 6 - i % 6 + 5).ToArray();
+            var bias = Ops.Permute(Ops.Reshape(Ops.IndexSelect(p["table"], 0, Tensor.FromArray(rel, new Shape(36), x.Device)), 6, 6, 2), 2, 0, 1);
+            var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])), bias);
+            return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), 2, 6, 8);
+        }),
+        new("attention_per_frame", [6, 4, 6], 0, [("wq", [6, 6]), ("wk", [6, 6]), ("wv", [6, 6])], (x, p) =>
+        {
+            int f = x.Shape[0];
+            Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, f, 4, 2, 3), 0, 2, 1, 3);
+            var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])));
+            return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), f, 4, 6);
+        }),
+        new("shifted_window_attention", [1, 4, 4, 4, 4], 1, [("wq", [4, 4]), ("wk", [4, 4]), ("wv", [4, 4])], (x, p) =>
+        {
+            // Video Swin: roll by half a window on T, H, W, partition into (2, 2, 2) windows, attend, reverse, roll back.
+            var rolled = Ops.Roll(x, [-1, -1, -1], [1, 2, 3]);
+            var windows = Ops.WindowPartition3d(rolled, (2, 2, 2));
+            Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, 8, 8, 2, 2), 0, 2, 1, 3);
+            var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(windows, p["wq"])), Heads(Ops.Linear(windows, p["wk"])), Heads(Ops.Linear(windows, p["wv"])));
+            var merged = Ops.WindowReverse3d(Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), 8, 8, 4), (2, 2, 2), 1, 4, 4, 4);
+            return Ops.Roll(merged, [1, 1, 1], [1, 2, 3]);
+        }),
+    ];
+
+    static KeepMask MaskFor(OpCase c) => KeepMask.Strided(c.XShape[c.Dim], c.Stride, c.Offset);
+
+    RegionHarness Harness(OpCase c)
+    {
+        var h = new RegionHarness(Device, 5, c.XShape, c.Parameters);
+        foreach (var (k, v) in c.Constants) h.Constants[k] = v;
+        return h;
+    }
+
+    static Result RunCase(RegionHarness h, OpCase c, RunMode mode, KeepMask? mask, bool rescale = false) =>
+        h.Run((x, p) => Region(mode, c.Name, x, c.Dim, mask, t => c.Body(t, p), rescale));
+
+    [TestCaseSource(nameof(Cases))]
+    public void EveryModeGivesTheOracleGradients(OpCase c)
+    {
+        var h = Harness(c);
+        var mask = MaskFor(c);
+        var oracle = RunCase(h, c, RunMode.Oracle, mask);
+        foreach (var mode in new[] { RunMode.SparseCache, RunMode.Recompute, RunMode.Checkpoint })
+            AssertSameGradients(oracle, RunCase(h, c, mode, mask), $"{c.Name} {mode}");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void KeepOneIsPlainBackprop(OpCase c)
+    {
+        var h = Harness(c);
+        var plain = RunCase(h, c, RunMode.Plain, null);
+        var all = KeepMask.All(c.XShape[c.Dim]);
+        var sparse = RunCase(h, c, RunMode.SparseCache, all);
+        Assert.That(sparse.XGrad, Is.EqualTo(plain.XGrad), "keep 1 in sparse-cache mode must be bit-identical to plain backprop");
+        foreach (var (name, g) in plain.Grads) Assert.That(sparse.Grads[name], Is.EqualTo(g), name);
+        Assert.That(sparse.SavedBytes, Is.EqualTo(plain.SavedBytes));
+        AssertSameGradients(plain, RunCase(h, c, RunMode.Recompute, all), $"{c.Name} recompute keep 1");
+    }
+
+    [Test]
+    public void RescaleMultipliesTheGradientByOneOverKeep()
+    {
+        var c = Cases.Single(x => x.Name == "layer_norm");
+        var h = Harness(c);
+        var mask = MaskFor(c);
+        var oracle = RunCase(h, c, RunMode.Oracle, mask, rescale: true);
+        var plainOracle = RunCase(h, c, RunMode.Oracle, mask);
+        Assert.That(oracle.Grads["g"][0], Is.EqualTo(2 * plainOracle.Grads["g"][0]).Within(1e-5));
+        foreach (var mode in new[] { RunMode.SparseCache, RunMode.Recompute, RunMode.Checkpoint })
+            AssertSameGradients(oracle, RunCase(h, c, mode, mask, rescale: true), $"rescaled {mode}");
+    }
+}
