@@ -39,5 +39,18 @@ public sealed class Device
     /// <summary>A CPU device with its own memory pool (same backend as <see cref="Cpu"/>).</summary>
     public static Device CreateCpu(string name) => new(name, DeviceKind.Cpu, new MemoryPool(name, new HostAllocator()), CpuBackend.Instance);
 
+    /// <summary>A device over a backend and its pool (the CUDA devices: Sbp.Backends.Cuda.CudaDevices).</summary>
+    internal static Device Create(string name, DeviceKind kind, MemoryPool pool, IBackend backend) => new(name, kind, pool, backend);
+
+    /// <summary>
+    /// "cpu", "cuda", "cuda:N" or "auto" (CUDA when a GPU is usable, else the CPU with a one-line note on
+    /// stderr). "cuda" without a driver or GPU throws <see cref="Sbp.Backends.Cuda.CudaUnavailableException"/>
+    /// saying which is missing.
+    /// </summary>
+    public static Device Resolve(string name) => Sbp.Backends.Cuda.CudaDevices.Resolve(name);
+
+    /// <summary>As <see cref="Resolve(string)"/>, returning the "auto" fallback note instead of printing it.</summary>
+    public static Device Resolve(string name, out string? note) => Sbp.Backends.Cuda.CudaDevices.Resolve(name, out note);
+
     public override string ToString() => Name;
 }

@@ -20,12 +20,15 @@ public sealed class PtxLibraryTests
         "sum_f32", "sum_rows_f32", "sum_cols_f32",
         "cross_entropy_f32", "cross_entropy_bwd_f32",
         "sgd_f32", "adamw_f32",
+        // Run through CudaBackend on the simulated device (tests/Sbp.Kernels.Tests/Cuda).
+        "strided_copy_f32", "binary_f32", "unary_f32", "reduce_f32", "bce_f32", "bce_bwd_f32",
+        "max_pool3d_f32", "max_pool3d_bwd_f32",
     ];
 
     [Test]
     public void ListsEveryModuleOfTheKernelsFolder()
     {
-        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "dropout", "elementwise", "layernorm", "loss", "optim", "reduce", "sbp", "softmax" }));
+        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "dropout", "elementwise", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor" }));
     }
 
     [Test]

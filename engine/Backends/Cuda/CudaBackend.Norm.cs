@@ -1,0 +1,182 @@
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cuda;
+
+// Softmax and layer norm (PTX, one block per row), batch norm (cuDNN for training, broadcast
+// kernels for the fixed-statistics forms).
+public sealed partial class CudaBackend
+{
+    public void Softmax(Tensor x, Tensor y, int dim, bool log) =>
+        AlongLastAxis(x.Shape, dim, [x], [y], (ins, outs, rows, cols) =>
+            LaunchRows(log ? "log_softmax_f32" : "softmax_f32", rows, cols, 0, Ptr(ins[0]), Ptr(outs[0]), U32(rows), U32(cols)));
+
+    public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int dim, bool log) =>
+        AlongLastAxis(y.Shape, dim, [y, dy], [dx], (ins, outs, rows, cols) =>
+            LaunchRows(log ? "log_softmax_bwd_f32" : "softmax_bwd_f32", rows, cols, 0, Ptr(ins[0]), Ptr(ins[1]), Ptr(outs[0]), U32(rows), U32(cols)));
+
+    /// <summary>
+    /// Runs a row kernel along axis dim: directly when the axes after dim are all 1, else on copies
+    /// with dim moved last (inputs permuted in, outputs permuted back).
+    /// </summary>
+    void AlongLastAxis(Shape shape, int dim, Tensor[] inputs, Tensor[] outputs, Action<Tensor[], Tensor[], long, long> run)
+    {
+        long cols = shape[dim], inner = shape.Product(dim + 1, shape.Rank);
+        long rows = cols == 0 ? 0 : Count(shape.Numel, "Softmax") / cols;
+        if (rows == 0 || cols == 0) return;
+        if (inner == 1)
+        {
+            run(inputs, outputs, rows, cols);
+            return;
+        }
+        int rank = shape.Rank;
+        var toLast = Enumerable.Range(0, rank).Where(a => a != dim).Append(dim).ToArray();
+        var back = new int[rank];
+        for (int i = 0; i < rank; i++) back[toLast[i]] = i;
+        var moved = new Shape(toLast.Select(a => shape[a]).ToArray());
+        var device = inputs[0].Device;
+        var ins = inputs.Select(t => Work(device, moved.ToArray())).ToArray();
+        var outs = outputs.Select(_ => Work(device, moved.ToArray())).ToArray();
+        try
+        {
+            for (int i = 0; i < ins.Length; i++) Permute(inputs[i], toLast, ins[i]);
+            run(ins, outs, rows, cols);
+            for (int i = 0; i < outs.Length; i++) Permute(outs[i], back, outputs[i]);
+        }
+        finally
+        {
+            foreach (var t in ins.Concat(outs)) t.Dispose();
+        }
+    }
+
+    public void LayerNormForward(Tensor x, Tensor? weight, Tensor? bias, float eps, Tensor y, Tensor mean, Tensor rstd)
+    {
+        long rows = mean.Numel, cols = rows == 0 ? 0 : Count(x.Numel, "LayerNormForward") / rows;
+        if (rows == 0) return;
+        LaunchRows("layer_norm_f32", rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps));
+    }
+
+    /// <summary>Largest row the backward's per-thread column accumulators fit (8 cols bytes of 48 KiB shared memory).</summary>
+    const int LayerNormMaxParamCols = 6144;
+
+    public void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        long rows = mean.Numel, cols = rows == 0 ? dy.Shape[-1] : Count(x.Numel, "LayerNormBackward") / rows;
+        if (rows == 0)
+        {
+            if (dweight is not null) Fill(dweight, 0f);
+            if (dbias is not null) Fill(dbias, 0f);
+            return;
+        }
+        bool parameters = dweight is not null || dbias is not null;
+        if (parameters && cols > LayerNormMaxParamCols)
+            throw new NotSupportedException(
+                $"CudaBackend.LayerNormBackward: weight/bias gradients over {cols} columns are not implemented on CUDA (layer_norm_bwd_f32 holds at most {LayerNormMaxParamCols} columns in shared memory).");
+        uint grid = (uint)Math.Clamp(rows, 1, 256);
+        var device = dy.Device;
+        using var dwPart = dweight is null ? null : Work(device, (int)grid, (int)cols);
+        using var dbPart = dbias is null ? null : Work(device, (int)grid, (int)cols);
+        Api.Launch(Function("layer_norm_bwd_f32"), "layer_norm_bwd_f32", grid, RowBlock(cols), parameters ? (uint)(8 * cols) : 0,
+            [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols)]);
+        if (parameters)
+            Launch("layer_norm_bwd_params_f32", cols, Ptr(dwPart), Ptr(dbPart), Ptr(dweight), Ptr(dbias), U32(grid), U32(cols));
+    }
+
+    static (int N, int C, long S) BatchNormDims(Tensor x) =>
+        (x.Shape[0], x.Shape[1], x.Shape.Product(2, x.Rank));
+
+    /// <summary>weight, or a tensor of ones when null (cuDNN needs a scale).</summary>
+    Tensor OrFilled(Tensor? t, Device device, int c, float value)
+    {
+        if (t is not null) return t;
+        var w = Work(device, c);
+        Fill(w, value);
+        return w;
+    }
+
+    public void BatchNormTrainForward(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
+        float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    {
+        var (n, c, s) = BatchNormDims(x);
+        var device = x.Device;
+        var scale = OrFilled(weight, device, c, 1f);
+        var shift = OrFilled(bias, device, c, 0f);
+        // cuDNN updates both running statistics or neither: a missing one gets a scratch buffer.
+        bool running = runningMean is not null || runningVar is not null;
+        var rm = running ? OrFilled(runningMean, device, c, 0f) : null;
+        var rv = running ? OrFilled(runningVar, device, c, 1f) : null;
+        try
+        {
+            Api.BatchNormForwardTraining([n, c, checked((int)s), 1], P(x), P(y), P(scale), P(shift), momentum,
+                rm is null ? 0 : P(rm), rv is null ? 0 : P(rv), eps, P(saveMean), P(saveInvStd));
+        }
+        finally
+        {
+            foreach (var (t, given) in new[] { (scale, weight), (shift, bias), (rm, runningMean), (rv, runningVar) })
+                if (given is null) t?.Dispose();
+        }
+    }
+
+    public void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
+        Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        var (n, c, s) = BatchNormDims(x);
+        var device = x.Device;
+        var scale = OrFilled(weight, device, c, 1f);
+        var gx = dx ?? Work(device, x.Shape.ToArray());
+        var gw = dweight ?? Work(device, c);
+        var gb = dbias ?? Work(device, c);
+        try
+        {
+            Api.BatchNormBackward([n, c, checked((int)s), 1], P(x), P(dy), P(gx), P(scale), P(gw), P(gb), 1e-5, P(saveMean), P(saveInvStd));
+        }
+        finally
+        {
+            if (weight is null) scale.Dispose();
+            if (dx is null) gx.Dispose();
+            if (dweight is null) gw.Dispose();
+            if (dbias is null) gb.Dispose();
+        }
+    }
+
+    public void BatchNormInferenceForward(Tensor x, Tensor? weight, Tensor? bias, Tensor mean, Tensor invStd, Tensor y)
+    {
+        var (n, c, s) = BatchNormDims(x);
+        if (x.Numel == 0) return;
+        ChannelOp(BinaryOp.Sub, x, mean, y, n, c, s);
+        ChannelOp(BinaryOp.Mul, y, invStd, y, n, c, s);
+        if (weight is not null) ChannelOp(BinaryOp.Mul, y, weight, y, n, c, s);
+        if (bias is not null) ChannelOp(BinaryOp.Add, y, bias, y, n, c, s);
+    }
+
+    public void BatchNormInferenceBackward(Tensor dy, Tensor? x, Tensor? weight, Tensor mean, Tensor invStd,
+        Tensor? dx, Tensor? dweight, Tensor? dbias)
+    {
+        var (n, c, s) = BatchNormDims(dy);
+        int[] dims = [n, c, checked((int)s)];
+        bool[] overNs = [true, false, true];
+        if (dx is not null)
+        {
+            if (weight is not null) ChannelOp(BinaryOp.Mul, dy, weight, dx, n, c, s);
+            else Copy(dy, dx);
+            ChannelOp(BinaryOp.Mul, dx, invStd, dx, n, c, s);
+        }
+        if (dweight is not null)
+        {
+            if (x is null) throw new ArgumentNullException(nameof(x), "BatchNormInferenceBackward: dweight needs x.");
+            if (dy.Numel == 0) Fill(dweight, 0f);
+            else
+            {
+                using var t = Work(dy.Device, dy.Shape.ToArray());
+                ChannelOp(BinaryOp.Sub, x, mean, t, n, c, s);
+                ChannelOp(BinaryOp.Mul, t, invStd, t, n, c, s);
+                Binary(BinaryOp.Mul, t, dy, t);
+                ReduceRaw(dy.Device, P(t), dims, overNs, P(dweight), max: false);
+            }
+        }
+        if (dbias is not null)
+        {
+            if (dy.Numel == 0) Fill(dbias, 0f);
+            else ReduceRaw(dy.Device, P(dy), dims, overNs, P(dbias), max: false);
+        }
+    }
+}

@@ -1,0 +1,250 @@
+using System.Runtime.InteropServices;
+using Sbp.Memory;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cuda;
+
+/// <summary>
+/// The CUDA backend: cuBLAS for GEMMs, cuDNN for convolutions, batch norm and average pooling, the
+/// hand-written PTX kernels of kernels/*.ptx (<see cref="PtxLibrary"/>) for everything else, all
+/// through <see cref="ICudaApi"/> (the real libraries, or the simulated device in CI). Tensors'
+/// <see cref="Tensor.Pointer"/> holds the device address. Every op is checked against the CPU
+/// backend (tests/Sbp.Kernels.Tests/Cuda). This file: kernel launching, copies and elementwise ops;
+/// the others sit in CudaBackend.*.cs by concern.
+/// </summary>
+public sealed unsafe partial class CudaBackend : IBackend
+{
+    /// <summary>Threads per block of the 1-D grid-stride kernels.</summary>
+    const uint Block = 256;
+    /// <summary>At most this many blocks per launch (grid-stride loops cover the rest).</summary>
+    const long MaxGrid = 4096;
+
+    readonly object _gate = new();
+    readonly Dictionary<string, nint> _modules = new(StringComparer.Ordinal);
+    readonly Dictionary<string, nint> _functions = new(StringComparer.Ordinal);
+
+    internal CudaBackend(ICudaApi api, string name)
+    {
+        Api = api;
+        Name = name;
+    }
+
+    internal ICudaApi Api { get; }
+
+    public string Name { get; }
+
+    /// <summary>The driver's description of the device (name, compute capability, driver version).</summary>
+    public string Description => Api.Description;
+
+    /// <summary>Free and total device memory (cuMemGetInfo), including what other processes use.</summary>
+    public (long Free, long Total) MemoryInfo() => Api.MemoryInfo();
+
+    /// <summary>Waits for all queued work on the device's stream.</summary>
+    public void Synchronize() => Api.Synchronize();
+
+    /// <summary>Milliseconds of device time <paramref name="work"/> queued, measured with two events on the stream.</summary>
+    public float TimeMilliseconds(Action work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        nint start = Api.CreateEvent(), end = Api.CreateEvent();
+        try
+        {
+            Api.RecordEvent(start);
+            work();
+            Api.RecordEvent(end);
+            return Api.ElapsedMilliseconds(start, end);
+        }
+        finally
+        {
+            Api.DestroyEvent(start);
+            Api.DestroyEvent(end);
+        }
+    }
+
+    // ---- launching -----------------------------------------------------------------------------
+
+    nint Function(string entry)
+    {
+        lock (_gate)
+        {
+            if (_functions.TryGetValue(entry, out var f)) return f;
+            string module = PtxLibrary.ModuleOf(entry);
+            if (!_modules.TryGetValue(module, out var m))
+                _modules[module] = m = Api.LoadModule(module, PtxLibrary.ModuleText(module));
+            return _functions[entry] = Api.GetFunction(m, entry);
+        }
+    }
+
+    /// <summary>A grid-stride launch over <paramref name="work"/> items.</summary>
+    void Launch(string entry, long work, params CudaArg[] args) =>
+        Api.Launch(Function(entry), entry, (uint)Math.Clamp((work + Block - 1) / Block, 1, MaxGrid), Block, 0, args);
+
+    /// <summary>One block per row (grid-stride over rows); the block is a multiple of 32 sized to the row.</summary>
+    void LaunchRows(string entry, long rows, long cols, uint sharedBytes, params CudaArg[] args) =>
+        Api.Launch(Function(entry), entry, (uint)Math.Clamp(rows, 1, MaxGrid), RowBlock(cols), sharedBytes, args);
+
+    static uint RowBlock(long cols) => (uint)Math.Clamp((cols + 31) / 32 * 32, 32, 256);
+
+    static ulong P(Tensor t) => (ulong)t.Pointer;
+    static ulong P(Tensor t, long elementOffset) => (ulong)t.Pointer + (ulong)(elementOffset * 4);
+    static CudaArg Ptr(Tensor? t) => CudaArg.Ptr(t is null ? 0 : P(t));
+    static CudaArg Ptr(ulong address) => CudaArg.Ptr(address);
+    static CudaArg U32(long v) => CudaArg.U32(v);
+    static CudaArg F32(float v) => CudaArg.F32(v);
+
+    /// <summary>Kernel counts and offsets are 32-bit.</summary>
+    static int Count(long n, string op)
+    {
+        if (n >= int.MaxValue) throw new NotSupportedException($"CudaBackend.{op}: {n} elements; the kernels index with 32 bits (below 2^31 elements).");
+        return (int)n;
+    }
+
+    /// <summary>A small Int32 array in device memory (kernel metadata), from the pool's workspace.</summary>
+    Tensor Meta(Device device, params int[] values)
+    {
+        var t = Tensor.Empty(new Shape(values.Length), device, DType.Int32, MemoryCategory.Workspace).DetachFromScope();
+        CopyFromHost(MemoryMarshal.AsBytes(values.AsSpan()), t);
+        return t;
+    }
+
+    /// <summary>A Float32 workspace tensor on the device, outside any scope (the caller disposes it).</summary>
+    static Tensor Work(Device device, params int[] shape) =>
+        Tensor.Empty(new Shape(shape), device, DType.Float32, MemoryCategory.Workspace).DetachFromScope();
+
+    // ---- copies --------------------------------------------------------------------------------
+
+    public void CopyFromHost(ReadOnlySpan<byte> source, Tensor destination)
+    {
+        if (source.Length > destination.Bytes)
+            throw new ArgumentException($"CudaBackend.CopyFromHost: {source.Length} bytes do not fit tensor {destination.Shape} ({destination.Bytes} bytes).", nameof(source));
+        fixed (byte* p = source) Api.CopyHostToDevice(P(destination), p, source.Length);
+    }
+
+    public void CopyToHost(Tensor source, Span<byte> destination)
+    {
+        if (destination.Length < source.Bytes)
+            throw new ArgumentException($"CudaBackend.CopyToHost: tensor {source.Shape} has {source.Bytes} bytes; the destination holds {destination.Length}.", nameof(destination));
+        fixed (byte* p = destination) Api.CopyDeviceToHost(p, P(source), source.Bytes);
+    }
+
+    public void Fill(Tensor tensor, float value) => Api.Memset32(P(tensor), BitConverter.SingleToUInt32Bits(value), tensor.Numel);
+
+    public void Copy(Tensor source, Tensor destination)
+    {
+        if (source.Shape == destination.Shape)
+        {
+            Api.CopyDeviceToDevice(P(destination), P(source), destination.Bytes);
+            return;
+        }
+        var (dims, strides) = Cpu.CpuLoops.Collapse(destination.Shape.Dims,
+            source.Shape.BroadcastStrides(destination.Shape), destination.Shape.Strides());
+        StridedCopy(destination.Device, P(source), P(destination), dims, strides[0], strides[1], accumulate: false, "Copy");
+    }
+
+    /// <summary>y[off_y(i)] (+)= x[off_x(i)] over the iteration space dims (strided_copy_f32).</summary>
+    void StridedCopy(Device device, ulong x, ulong y, int[] dims, long[] xStrides, long[] yStrides, bool accumulate, string op)
+    {
+        long n = 1;
+        foreach (var d in dims) n *= d;
+        if (n == 0) return;
+        Count(n, op);
+        var meta = new int[dims.Length * 3];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            meta[i] = dims[i];
+            meta[dims.Length + i] = checked((int)xStrides[i]);
+            meta[2 * dims.Length + i] = checked((int)yStrides[i]);
+        }
+        using var m = Meta(device, meta);
+        Launch("strided_copy_f32", n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Ptr(m), U32(accumulate ? 1 : 0));
+    }
+
+    // ---- elementwise ---------------------------------------------------------------------------
+
+    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
+    {
+        long n = Count(c.Numel, "Binary");
+        if (n == 0) return;
+        if (a.Shape == c.Shape && b.Shape == c.Shape && op is BinaryOp.Add or BinaryOp.Mul)
+        {
+            Launch(op == BinaryOp.Add ? "add_f32" : "mul_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n));
+            return;
+        }
+        var (dims, strides) = Cpu.CpuLoops.Collapse(c.Shape.Dims, a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape));
+        BinaryStrided(c.Device, op, P(a), strides[0], P(b), strides[1], P(c), dims);
+    }
+
+    /// <summary>c[i] = a[off_a(i)] op b[off_b(i)] over dims, c contiguous (binary_f32).</summary>
+    void BinaryStrided(Device device, BinaryOp op, ulong a, long[] aStrides, ulong b, long[] bStrides, ulong c, int[] dims)
+    {
+        long n = 1;
+        foreach (var d in dims) n *= d;
+        if (n == 0) return;
+        var meta = new int[dims.Length * 3];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            meta[i] = dims[i];
+            meta[dims.Length + i] = checked((int)aStrides[i]);
+            meta[2 * dims.Length + i] = checked((int)bStrides[i]);
+        }
+        int code = op switch
+        {
+            BinaryOp.Add => 0,
+            BinaryOp.Sub => 1,
+            BinaryOp.Mul => 2,
+            BinaryOp.Div => 3,
+            BinaryOp.Pow => 4,
+            BinaryOp.Equal => 5,
+            _ => throw new NotSupportedException($"CudaBackend.Binary: op {op} is not implemented on CUDA."),
+        };
+        using var m = Meta(device, meta);
+        Launch("binary_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Ptr(m), U32(code));
+    }
+
+    /// <summary>x [N, C, S] op p[c] into y (y may be x): the per-channel broadcast of batch norm.</summary>
+    void ChannelOp(BinaryOp op, Tensor x, Tensor p, Tensor y, int n, int c, long s)
+    {
+        int si = checked((int)s);
+        BinaryStrided(y.Device, op, P(x), [(long)c * si, si, 1], P(p), [0, 1, 0], P(y), [n, c, si]);
+    }
+
+    public void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f)
+    {
+        long n = Count(x.Numel, "Unary");
+        if (n == 0) return;
+        switch (op)
+        {
+            case UnaryOp.Relu: Launch("relu_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.Gelu: Launch("gelu_erf_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.GeluTanh: Launch("gelu_tanh_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.MulScalar: Launch("scale_f32", n, Ptr(x), Ptr(y), U32(n), F32(alpha)); return;
+        }
+        int code = op switch
+        {
+            UnaryOp.Neg => 0,
+            UnaryOp.Exp => 1,
+            UnaryOp.Log => 2,
+            UnaryOp.Sqrt => 3,
+            UnaryOp.AddScalar => 4,
+            UnaryOp.RSubScalar => 6,
+            UnaryOp.RDivScalar => 7,
+            UnaryOp.PowScalar => 8,
+            _ => throw new NotSupportedException($"CudaBackend.Unary: op {op} is not implemented on CUDA."),
+        };
+        Launch("unary_f32", n, Ptr(x), Ptr(y), U32(n), U32(code), F32(alpha));
+    }
+
+    public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
+    {
+        long n = Count(x.Numel, "ActivationBackward");
+        if (n == 0) return;
+        string entry = op switch
+        {
+            UnaryOp.Relu => "relu_bwd_f32",
+            UnaryOp.Gelu => "gelu_erf_bwd_f32",
+            UnaryOp.GeluTanh => "gelu_tanh_bwd_f32",
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh."),
+        };
+        Launch(entry, n, Ptr(x), Ptr(dy), Ptr(dx), U32(n));
+    }
+}

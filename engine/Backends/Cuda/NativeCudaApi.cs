@@ -1,0 +1,443 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Text;
+using Sbp.Backends.Cuda.Interop;
+using static Sbp.Backends.Cuda.Interop.CudaErrors;
+
+namespace Sbp.Backends.Cuda;
+
+/// <summary>
+/// <see cref="ICudaApi"/> over the real libraries: the device's primary context (retained, made
+/// current on each calling thread), one non-blocking stream that every copy, memset, launch and
+/// library call is ordered on, and cuBLAS / cuDNN handles created on first use (so a machine with
+/// only the driver can still run the PTX kernels). Host-to-device and device-to-host copies wait
+/// for the stream (host memory is pageable).
+/// </summary>
+internal sealed unsafe class NativeCudaApi : ICudaApi
+{
+    readonly int _device;
+    readonly nint _context;
+    readonly nint _stream;
+    nint _cublas, _cudnn;
+    readonly delegate* unmanaged<float*, nint, nint, CuResult> _elapsed;
+    readonly string _elapsedName;
+    readonly ConcurrentDictionary<nint, string> _moduleNames = new();
+    readonly Dictionary<string, ConvHandles> _convDescriptors = new(StringComparer.Ordinal);
+    bool _disposed;
+
+    public NativeCudaApi(int ordinal)
+    {
+        CudaLibraries.EnsureResolver();
+        nint lib = CudaLibraries.LoadDriver();
+        Check(CuDriver.Init(0), "cuInit");
+        Check(CuDriver.DeviceGetCount(out int count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count)
+            throw new ArgumentOutOfRangeException(nameof(ordinal), $"cuda:{ordinal}: the machine has {count} CUDA device(s) (0..{count - 1}).");
+        Check(CuDriver.DeviceGet(out _device, ordinal), "cuDeviceGet");
+        Check(CuDriver.DevicePrimaryCtxRetain(out _context, _device), "cuDevicePrimaryCtxRetain");
+        Check(CuDriver.CtxSetCurrent(_context), "cuCtxSetCurrent");
+        Check(CuDriver.StreamCreate(out _stream, 1), "cuStreamCreate");   // CU_STREAM_NON_BLOCKING
+
+        _elapsedName = CuDriver.ElapsedTimeExports.FirstOrDefault(n => NativeLibrary.TryGetExport(lib, n, out _))
+            ?? throw new EntryPointNotFoundException("libcuda.so.1 exports neither cuEventElapsedTime_v2 nor cuEventElapsedTime.");
+        _elapsed = (delegate* unmanaged<float*, nint, nint, CuResult>)NativeLibrary.GetExport(lib, _elapsedName);
+
+        var name = stackalloc byte[256];
+        Check(CuDriver.DeviceGetName(name, 256, _device), "cuDeviceGetName");
+        Check(CuDriver.DeviceGetAttribute(out int major, (int)CuDeviceAttribute.ComputeCapabilityMajor, _device), "cuDeviceGetAttribute");
+        Check(CuDriver.DeviceGetAttribute(out int minor, (int)CuDeviceAttribute.ComputeCapabilityMinor, _device), "cuDeviceGetAttribute");
+        Check(CuDriver.DriverGetVersion(out int version), "cuDriverGetVersion");
+        Description = $"{Marshal.PtrToStringAnsi((nint)name)} (sm_{major}{minor}, driver {version / 1000}.{version % 1000 / 10})";
+    }
+
+    public string Description { get; }
+
+    /// <summary>The primary context is current per thread; ops may run on any thread.</summary>
+    void Current()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Check(CuDriver.CtxSetCurrent(_context), "cuCtxSetCurrent");
+    }
+
+    public ulong Allocate(long bytes)
+    {
+        Current();
+        var r = CuDriver.MemAlloc(out ulong p, (nuint)bytes);
+        if (r == CuResult.OutOfMemory) return 0;
+        Check(r, "cuMemAlloc_v2");
+        return p;
+    }
+
+    public void Free(ulong address)
+    {
+        Current();
+        Check(CuDriver.MemFree(address), "cuMemFree_v2");
+    }
+
+    public (long Free, long Total) MemoryInfo()
+    {
+        Current();
+        Check(CuDriver.MemGetInfo(out nuint free, out nuint total), "cuMemGetInfo_v2");
+        return ((long)free, (long)total);
+    }
+
+    public void CopyHostToDevice(ulong destination, void* source, long bytes)
+    {
+        if (bytes == 0) return;
+        Current();
+        Check(CuDriver.MemcpyHtoDAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyHtoDAsync_v2");
+        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+    }
+
+    public void CopyDeviceToHost(void* destination, ulong source, long bytes)
+    {
+        if (bytes == 0) return;
+        Current();
+        Check(CuDriver.MemcpyDtoHAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyDtoHAsync_v2");
+        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+    }
+
+    public void CopyDeviceToDevice(ulong destination, ulong source, long bytes)
+    {
+        if (bytes == 0) return;
+        Current();
+        Check(CuDriver.MemcpyDtoDAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyDtoDAsync_v2");
+    }
+
+    public void Memset32(ulong destination, uint value, long count)
+    {
+        if (count == 0) return;
+        Current();
+        Check(CuDriver.MemsetD32Async(destination, value, (nuint)count, _stream), "cuMemsetD32Async");
+    }
+
+    public nint LoadModule(string name, string ptx)
+    {
+        Current();
+        const int LogBytes = 8192;
+        var bytes = Encoding.ASCII.GetBytes(ptx + "\0");
+        var log = new byte[LogBytes];
+        fixed (byte* image = bytes, logp = log)
+        {
+            int* options = stackalloc int[] { (int)CuJitOption.ErrorLogBuffer, (int)CuJitOption.ErrorLogBufferSizeBytes };
+            void** values = stackalloc void*[] { logp, (void*)LogBytes };
+            var r = CuDriver.ModuleLoadDataEx(out nint module, image, 2, options, values);
+            if (r != CuResult.Success)
+            {
+                var e = Driver(r, "cuModuleLoadDataEx", $"loading kernels/{name}.ptx");
+                string jit = Encoding.ASCII.GetString(log).TrimEnd('\0').Trim();
+                throw new CudaException(e.Library, e.Function, e.Code, e.ErrorName, e.ErrorString + (jit.Length > 0 ? $"; JIT log: {jit}" : ""), e.Op);
+            }
+            _moduleNames[module] = name;
+            return module;
+        }
+    }
+
+    public nint GetFunction(nint module, string entry)
+    {
+        Current();
+        Check(CuDriver.ModuleGetFunction(out nint f, module, entry), "cuModuleGetFunction");
+        return f;
+    }
+
+    public void Launch(nint function, string entry, uint grid, uint block, uint sharedBytes, ReadOnlySpan<CudaArg> args)
+    {
+        Current();
+        // kernelParams[i] points at argument i's value; 4-byte params read the low half (little-endian).
+        var values = stackalloc ulong[args.Length];
+        var pointers = stackalloc void*[args.Length];
+        for (int i = 0; i < args.Length; i++)
+        {
+            values[i] = args[i].Bits;
+            pointers[i] = &values[i];
+        }
+        var r = CuDriver.LaunchKernel(function, grid, 1, 1, block, 1, 1, sharedBytes, _stream, pointers, null);
+        if (r != CuResult.Success) throw Driver(r, $"cuLaunchKernel({entry}, grid {grid}, block {block}, shared {sharedBytes})", Sbp.Memory.OpLabel.Current);
+    }
+
+    public void Synchronize()
+    {
+        Current();
+        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+    }
+
+    public nint CreateEvent()
+    {
+        Current();
+        Check(CuDriver.EventCreate(out nint e, 0), "cuEventCreate");
+        return e;
+    }
+
+    public void RecordEvent(nint evt)
+    {
+        Current();
+        Check(CuDriver.EventRecord(evt, _stream), "cuEventRecord");
+    }
+
+    public float ElapsedMilliseconds(nint start, nint end)
+    {
+        Current();
+        Check(CuDriver.EventSynchronize(end), "cuEventSynchronize");
+        float ms;
+        Check(_elapsed(&ms, start, end), _elapsedName);
+        return ms;
+    }
+
+    public void DestroyEvent(nint evt) => Check(CuDriver.EventDestroy(evt), "cuEventDestroy_v2");
+
+    // ---- cuBLAS -------------------------------------------------------------------------------
+
+    nint Blas()
+    {
+        Current();
+        if (_cublas != 0) return _cublas;
+        CudaLibraries.LoadCublas();
+        Check(CuBlas.Create(out var h), "cublasCreate_v2");
+        Check(CuBlas.SetStream(h, _stream), "cublasSetStream_v2");
+        // FP32 math as the CPU reference (TF32 would differ in the 4th digit); GemmEx with
+        // COMPUTE_32F_FAST_TF32 is the opt-in for speed.
+        Check(CuBlas.SetMathMode(h, CublasMath.Default), "cublasSetMathMode");
+        return _cublas = h;
+    }
+
+    public void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+        ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, ulong c, int ldc, long strideC, int batch, bool tf32)
+    {
+        var h = Blas();
+        var ta = transA ? CublasOperation.T : CublasOperation.N;
+        var tb = transB ? CublasOperation.T : CublasOperation.N;
+        if (tf32)
+            Check(CuBlas.GemmStridedBatchedEx(h, ta, tb, m, n, k, &alpha, a, CudaDataType.R32F, lda, strideA, b, CudaDataType.R32F, ldb, strideB,
+                &beta, c, CudaDataType.R32F, ldc, strideC, batch, CublasComputeType.Compute32FFastTf32, CublasGemmAlgo.Default), "cublasGemmStridedBatchedEx");
+        else if (batch == 1)
+            Check(CuBlas.Sgemm(h, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc), "cublasSgemm_v2");
+        else
+            Check(CuBlas.SgemmStridedBatched(h, ta, tb, m, n, k, &alpha, a, lda, strideA, b, ldb, strideB, &beta, c, ldc, strideC, batch),
+                "cublasSgemmStridedBatched");
+    }
+
+    // ---- cuDNN --------------------------------------------------------------------------------
+
+    nint Dnn()
+    {
+        Current();
+        if (_cudnn != 0) return _cudnn;
+        CudaLibraries.LoadCudnn();
+        Check(CuDnn.Create(out var h), "cudnnCreate");
+        Check(CuDnn.SetStream(h, _stream), "cudnnSetStream");
+        return _cudnn = h;
+    }
+
+    static nint Tensor(int[] dims)
+    {
+        Check(CuDnn.CreateTensorDescriptor(out var d), "cudnnCreateTensorDescriptor");
+        var strides = ConvDescriptor.PackedStrides(dims);
+        fixed (int* pd = dims, ps = strides)
+            Check(CuDnn.SetTensorNdDescriptor(d, CudnnDataType.Float, dims.Length, pd, ps), "cudnnSetTensorNdDescriptor");
+        return d;
+    }
+
+    /// <summary>The cuDNN descriptors of one convolution shape, made once and kept until the device is disposed.</summary>
+    ConvHandles Handles(ConvDescriptor d)
+    {
+        lock (_convDescriptors)
+        {
+            if (!_convDescriptors.TryGetValue(d.Key, out var h)) _convDescriptors[d.Key] = h = new ConvHandles(d);
+            return h;
+        }
+    }
+
+    /// <summary>The descriptors of one convolution, destroyed together.</summary>
+    sealed class ConvHandles : IDisposable
+    {
+        public readonly nint X, W, Y, Conv;
+
+        public ConvHandles(ConvDescriptor d)
+        {
+            X = Tensor(d.X);
+            Y = Tensor(d.Y);
+            Check(CuDnn.CreateFilterDescriptor(out W), "cudnnCreateFilterDescriptor");
+            fixed (int* pw = d.W) Check(CuDnn.SetFilterNdDescriptor(W, CudnnDataType.Float, 0, d.W.Length, pw), "cudnnSetFilterNdDescriptor");
+            Check(CuDnn.CreateConvolutionDescriptor(out Conv), "cudnnCreateConvolutionDescriptor");
+            fixed (int* pp = d.Pad, ps = d.Stride, pd = d.Dilation)
+                Check(CuDnn.SetConvolutionNdDescriptor(Conv, d.Pad.Length, pp, ps, pd, 1, CudnnDataType.Float), "cudnnSetConvolutionNdDescriptor");
+            Check(CuDnn.SetConvolutionGroupCount(Conv, d.Groups), "cudnnSetConvolutionGroupCount");
+            // CUDNN_FMA_MATH (3) keeps full float32, as the CPU; CUDNN_DEFAULT_MATH (0) allows TF32 on sm_80+.
+            Check(CuDnn.SetConvolutionMathType(Conv, d.Tf32 ? 0 : 3), "cudnnSetConvolutionMathType");
+        }
+
+        public void Dispose()
+        {
+            CuDnn.DestroyTensorDescriptor(X);
+            CuDnn.DestroyTensorDescriptor(Y);
+            CuDnn.DestroyFilterDescriptor(W);
+            CuDnn.DestroyConvolutionDescriptor(Conv);
+        }
+    }
+
+    public ConvAlgorithm FindConvolution(ConvDirection direction, ConvDescriptor d)
+    {
+        var h = Dnn();
+        var c = Handles(d);
+        const int Requested = 8;
+        var perf = stackalloc CudnnAlgoPerf[Requested];
+        int returned;
+        switch (direction)
+        {
+            case ConvDirection.Forward:
+                Check(CuDnn.GetConvolutionForwardAlgorithm(h, c.X, c.W, c.Conv, c.Y, Requested, out returned, perf), "cudnnGetConvolutionForwardAlgorithm_v7");
+                break;
+            case ConvDirection.BackwardData:
+                Check(CuDnn.GetConvolutionBackwardDataAlgorithm(h, c.W, c.Y, c.Conv, c.X, Requested, out returned, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+                break;
+            default:
+                Check(CuDnn.GetConvolutionBackwardFilterAlgorithm(h, c.X, c.Y, c.Conv, c.W, Requested, out returned, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+                break;
+        }
+        // The heuristics rank the candidates: take the first usable deterministic one (reproducible
+        // runs; backward-filter ALGO_0 accumulates with atomics), else the first usable one.
+        int pick = -1;
+        for (int i = 0; i < returned && pick < 0; i++)
+            if (perf[i].Status == CudnnStatus.Success && perf[i].Determinism == 1) pick = i;
+        for (int i = 0; i < returned && pick < 0; i++)
+            if (perf[i].Status == CudnnStatus.Success) pick = i;
+        if (pick >= 0)
+        {
+            int algo = perf[pick].Algo;
+            nuint ws;
+            switch (direction)
+            {
+                case ConvDirection.Forward:
+                    Check(CuDnn.GetConvolutionForwardWorkspaceSize(h, c.X, c.W, c.Conv, c.Y, algo, out ws), "cudnnGetConvolutionForwardWorkspaceSize");
+                    break;
+                case ConvDirection.BackwardData:
+                    Check(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, c.W, c.Y, c.Conv, c.X, algo, out ws), "cudnnGetConvolutionBackwardDataWorkspaceSize");
+                    break;
+                default:
+                    Check(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, c.X, c.Y, c.Conv, c.W, algo, out ws), "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+                    break;
+            }
+            return new ConvAlgorithm(algo, (long)ws);
+        }
+        throw new CudaException("cuDNN", "cudnnGetConvolution*Algorithm_v7", (int)CudnnStatus.NotSupported, "CUDNN_STATUS_NOT_SUPPORTED",
+            $"no usable {direction} algorithm among {returned} candidates for {d.Key}", Sbp.Memory.OpLabel.Current);
+    }
+
+    public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace)
+    {
+        var h = Dnn();
+        var c = Handles(d);
+        float alpha = 1f, beta = 0f;
+        Check(CuDnn.ConvolutionForward(h, &alpha, c.X, x, c.W, w, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.Y, y), "cudnnConvolutionForward");
+    }
+
+    public void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace)
+    {
+        var h = Dnn();
+        var c = Handles(d);
+        float alpha = 1f, beta = 0f;
+        Check(CuDnn.ConvolutionBackwardData(h, &alpha, c.W, w, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.X, dx), "cudnnConvolutionBackwardData");
+    }
+
+    public void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace)
+    {
+        var h = Dnn();
+        var c = Handles(d);
+        float alpha = 1f, beta = 0f;
+        Check(CuDnn.ConvolutionBackwardFilter(h, &alpha, c.X, x, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.W, dw), "cudnnConvolutionBackwardFilter");
+    }
+
+    const int BnSpatial = 1;
+
+    public void BatchNormForwardTraining(int[] xDims, ulong x, ulong y, ulong scale, ulong bias, double averageFactor,
+        ulong runningMean, ulong runningVar, double eps, ulong saveMean, ulong saveInvVar)
+    {
+        var h = Dnn();
+        nint xd = Tensor(xDims), bn = Tensor([1, xDims[1], 1, 1]);
+        try
+        {
+            float alpha = 1f, beta = 0f;
+            Check(CuDnn.BatchNormalizationForwardTraining(h, BnSpatial, &alpha, &beta, xd, x, xd, y, bn, scale, bias, averageFactor,
+                runningMean, runningVar, eps, saveMean, saveInvVar), "cudnnBatchNormalizationForwardTraining");
+        }
+        finally
+        {
+            CuDnn.DestroyTensorDescriptor(xd);
+            CuDnn.DestroyTensorDescriptor(bn);
+        }
+    }
+
+    public void BatchNormBackward(int[] xDims, ulong x, ulong dy, ulong dx, ulong scale, ulong dScale, ulong dBias,
+        double eps, ulong saveMean, ulong saveInvVar)
+    {
+        var h = Dnn();
+        nint xd = Tensor(xDims), bn = Tensor([1, xDims[1], 1, 1]);
+        try
+        {
+            float one = 1f, zero = 0f;
+            Check(CuDnn.BatchNormalizationBackward(h, BnSpatial, &one, &zero, &one, &zero, xd, x, xd, dy, xd, dx, bn, scale, dScale, dBias,
+                eps, saveMean, saveInvVar), "cudnnBatchNormalizationBackward");
+        }
+        finally
+        {
+            CuDnn.DestroyTensorDescriptor(xd);
+            CuDnn.DestroyTensorDescriptor(bn);
+        }
+    }
+
+    nint Pooling(PoolDescriptor d)
+    {
+        Check(CuDnn.CreatePoolingDescriptor(out var p), "cudnnCreatePoolingDescriptor");
+        fixed (int* w = d.Window, pad = d.Pad, s = d.Stride)
+            Check(CuDnn.SetPoolingNdDescriptor(p, (int)d.Mode, 0, d.Window.Length, w, pad, s), "cudnnSetPoolingNdDescriptor");
+        return p;
+    }
+
+    public void PoolingForward(PoolDescriptor d, ulong x, ulong y)
+    {
+        var h = Dnn();
+        nint p = Pooling(d), xd = Tensor(d.X), yd = Tensor(d.Y);
+        try
+        {
+            float alpha = 1f, beta = 0f;
+            Check(CuDnn.PoolingForward(h, p, &alpha, xd, x, &beta, yd, y), "cudnnPoolingForward");
+        }
+        finally
+        {
+            CuDnn.DestroyPoolingDescriptor(p);
+            CuDnn.DestroyTensorDescriptor(xd);
+            CuDnn.DestroyTensorDescriptor(yd);
+        }
+    }
+
+    public void PoolingBackward(PoolDescriptor d, ulong y, ulong dy, ulong x, ulong dx)
+    {
+        var h = Dnn();
+        nint p = Pooling(d), xd = Tensor(d.X), yd = Tensor(d.Y);
+        try
+        {
+            float alpha = 1f, beta = 0f;
+            Check(CuDnn.PoolingBackward(h, p, &alpha, yd, y, yd, dy, xd, x, &beta, xd, dx), "cudnnPoolingBackward");
+        }
+        finally
+        {
+            CuDnn.DestroyPoolingDescriptor(p);
+            CuDnn.DestroyTensorDescriptor(xd);
+            CuDnn.DestroyTensorDescriptor(yd);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        CuDriver.CtxSetCurrent(_context);
+        CuDriver.StreamSynchronize(_stream);
+        if (_cublas != 0) CuBlas.Destroy(_cublas);
+        if (_cudnn != 0) CuDnn.Destroy(_cudnn);
+        foreach (var c in _convDescriptors.Values) c.Dispose();
+        foreach (var m in _moduleNames.Keys) CuDriver.ModuleUnload(m);
+        CuDriver.StreamDestroy(_stream);
+        CuDriver.DevicePrimaryCtxRelease(_device);
+        _disposed = true;
+    }
+}

@@ -1,0 +1,77 @@
+namespace Sbp.CudaSim;
+
+// Reference cuBLAS: cublasSgemmStridedBatched's documented semantics, column-major.
+internal sealed partial class SimCudaApi
+{
+    /// <summary>
+    /// For each batch entry p: C_p = alpha op(A_p) op(B_p) + beta C_p with column-major matrices,
+    /// op(A) m x k (A stored k x m with ld lda when transposed), op(B) k x n, C m x n with ld ldc;
+    /// X_p = X + p strideX (a stride of 0 reuses one matrix). With beta = 0, C is not read (it may
+    /// hold NaN). Checks the arguments as cuBLAS does (CUBLAS_STATUS_INVALID_VALUE).
+    /// Accumulates in float64 per element, so it is an exact-as-possible reference. tf32 (GemmEx with
+    /// COMPUTE_32F_FAST_TF32) rounds A and B to TF32 (10 mantissa bits, round to nearest) first.
+    /// </summary>
+    public void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+        ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, ulong c, int ldc, long strideC, int batch, bool tf32)
+    {
+        string Fn = tf32 ? "cublasGemmStridedBatchedEx" : "cublasSgemmStridedBatched";
+        Called(tf32 ? Fn : batch == 1 ? "cublasSgemm_v2" : Fn);
+        if (m < 0 || n < 0 || k < 0 || batch < 0 || lda < Math.Max(1, transA ? k : m) || ldb < Math.Max(1, transB ? n : k) || ldc < Math.Max(1, m))
+            throw CublasError(Fn, 7, "CUBLAS_STATUS_INVALID_VALUE",
+                $"an invalid value was used as an argument (m {m}, n {n}, k {k}, lda {lda}, ldb {ldb}, ldc {ldc}, batch {batch}, transA {transA}, transB {transB})");
+        if (m == 0 || n == 0 || batch == 0) return;
+        // Extents in elements: the last column's start plus its length.
+        long aCount = k == 0 ? 0 : transA ? (long)lda * (m - 1) + k : (long)lda * (k - 1) + m;
+        long bCount = k == 0 ? 0 : transB ? (long)ldb * (k - 1) + n : (long)ldb * (n - 1) + k;
+        long cCount = (long)ldc * (n - 1) + m;
+        lock (_gate)
+        {
+            for (int p = 0; p < batch; p++)
+            {
+                var A = ReadFloats(a + (ulong)(p * strideA * 4), aCount);
+                var B = ReadFloats(b + (ulong)(p * strideB * 4), bCount);
+                if (tf32)
+                {
+                    RoundToTf32(A);
+                    RoundToTf32(B);
+                }
+                ulong cp = c + (ulong)(p * strideC * 4);
+                var C = beta == 0f ? new float[cCount] : ReadFloats(cp, cCount);
+                if (beta == 0f && cCount > 0) Memory.Read<float>(cp, new float[cCount]);   // bounds check only
+                for (int j = 0; j < n; j++)
+                    for (int i = 0; i < m; i++)
+                    {
+                        double sum = 0;
+                        for (int l = 0; l < k; l++)
+                        {
+                            double av = transA ? A[(long)i * lda + l] : A[(long)l * lda + i];
+                            double bv = transB ? B[(long)l * ldb + j] : B[(long)j * ldb + l];
+                            sum += av * bv;
+                        }
+                        long at = (long)j * ldc + i;
+                        C[at] = (float)(alpha * sum + (beta == 0f ? 0.0 : (double)beta * C[at]));
+                    }
+                // Elements between columns (ldc > m) are left as they were.
+                if (beta == 0f && ldc != m)
+                {
+                    var old = ReadFloats(cp, cCount);
+                    for (int j = 0; j < n; j++)
+                        for (int i = m; i < ldc && (long)j * ldc + i < cCount; i++) C[(long)j * ldc + i] = old[(long)j * ldc + i];
+                }
+                WriteFloats(cp, C);
+            }
+        }
+    }
+
+    /// <summary>Keeps 10 of float32's 23 mantissa bits, rounding to nearest even (finite values).</summary>
+    static void RoundToTf32(float[] values)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            uint bits = BitConverter.SingleToUInt32Bits(values[i]);
+            if ((bits & 0x7F80_0000) == 0x7F80_0000) continue;
+            bits += 0x0FFF + ((bits >> 13) & 1);
+            values[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF_E000);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+using Sbp.Backends;
+using Sbp.Backends.Cuda;
+using Sbp.CudaSim;
+using Sbp.Tensors;
+
+namespace Sbp.Kernels.Tests.Cuda;
+
+/// <summary>Convolutions (cuDNN descriptors, reference cuDNN on the simulator) and pooling on CUDA against the CPU backend.</summary>
+public sealed class CudaConvPoolTests : CudaTest
+{
+    static readonly object[] ConvCases =
+    [
+        // batch, in, out, groups, input, kernel, stride, padding, dilation
+        new object[] { 2, 3, 4, 1, new Dim3(1, 6, 5), new Dim3(1, 3, 3), new Dim3(1, 1, 1), new Dim3(0, 1, 1), new Dim3(1, 1, 1) },
+        new object[] { 1, 4, 6, 2, new Dim3(4, 5, 5), new Dim3(3, 2, 3), new Dim3(1, 2, 1), new Dim3(1, 0, 1), new Dim3(1, 1, 2) },
+        new object[] { 2, 2, 3, 1, new Dim3(3, 4, 4), new Dim3(1, 1, 1), new Dim3(1, 1, 1), new Dim3(0, 0, 0), new Dim3(1, 1, 1) },
+        new object[] { 1, 4, 4, 4, new Dim3(2, 5, 6), new Dim3(2, 3, 3), new Dim3(2, 1, 2), new Dim3(0, 1, 1), new Dim3(1, 1, 1) },
+    ];
+
+    [TestCaseSource(nameof(ConvCases))]
+    public void ConvolutionsMatchCpu(int batch, int cin, int cout, int groups, Dim3 input, Dim3 kernel, Dim3 stride, Dim3 pad, Dim3 dil)
+    {
+        var spec = new ConvSpec(batch, cin, cout, groups, input, kernel, stride, pad, dil);
+        var o = spec.Output;
+        int[] xs = [batch, cin, input.T, input.H, input.W], ws = [cout, cin / groups, kernel.T, kernel.H, kernel.W], ys = [batch, cout, o.T, o.H, o.W];
+        var x = Pair(Rand.Uniform(1, (int)new Shape(xs).Numel), xs);
+        var w = Pair(Rand.Uniform(2, (int)new Shape(ws).Numel), ws);
+        var y = Out(ys);
+        Cpu.Backend.ConvForward(spec, x.Cpu, w.Cpu, y.Cpu);
+        Gpu.Backend.ConvForward(spec, x.Gpu, w.Gpu, y.Gpu);
+        Close(y, 1e-5, 1e-5, "ConvForward");
+
+        var dy = Pair(Rand.Uniform(3, (int)new Shape(ys).Numel), ys);
+        var dx = Out(xs);
+        Cpu.Backend.ConvBackwardData(spec, dy.Cpu, w.Cpu, dx.Cpu);
+        Gpu.Backend.ConvBackwardData(spec, dy.Gpu, w.Gpu, dx.Gpu);
+        Close(dx, 1e-5, 1e-5, "ConvBackwardData");
+
+        var dw = Out(ws);
+        Cpu.Backend.ConvBackwardFilter(spec, x.Cpu, dy.Cpu, dw.Cpu);
+        Gpu.Backend.ConvBackwardFilter(spec, x.Gpu, dy.Gpu, dw.Gpu);
+        Close(dw, 1e-5, 1e-5, "ConvBackwardFilter");
+    }
+
+    [Test]
+    public void ConvolutionAlgorithmIsChosenOncePerShapeAndWorkspaceComesFromThePool()
+    {
+        SimulatorOnly();
+        var spec = new ConvSpec(1, 2, 2, 1, new Dim3(1, 4, 4), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1));
+        var x = Tensor.FromArray(Rand.Uniform(4, 32), new Shape(1, 2, 1, 4, 4), Gpu);
+        var w = Tensor.FromArray(Rand.Uniform(5, 36), new Shape(2, 2, 1, 3, 3), Gpu);
+        var y = Tensor.Empty(new Shape(1, 2, 1, 4, 4), Gpu);
+        var backend = (CudaBackend)Gpu.Backend;
+        Gpu.Pool.ResetPeak();
+        long before = Gpu.Pool.PeakInUseBytes;
+        for (int i = 0; i < 3; i++) backend.ConvForward(spec, x, w, y);
+        Assert.That(backend.CachedConvolutionAlgorithms, Is.EqualTo(1));
+        Assert.That(SimulatedCuda.LibraryCalls(Gpu)["cudnnGetConvolutionForwardAlgorithm_v7"], Is.EqualTo(1));
+        Assert.That(SimulatedCuda.LibraryCalls(Gpu)["cudnnConvolutionForward"], Is.EqualTo(3));
+        Assert.That(Gpu.Pool.PeakInUseBytes - before, Is.GreaterThanOrEqualTo(SimCudaApi.ConvWorkspaceBytes), "the workspace is a pool block");
+    }
+
+    static readonly object[] PoolCases =
+    [
+        new object[] { PoolMode.Max, new Dim3(1, 6, 7), new Dim3(1, 3, 3), new Dim3(1, 2, 2), new Dim3(0, 1, 1), true },
+        new object[] { PoolMode.Max, new Dim3(4, 5, 5), new Dim3(2, 2, 2), new Dim3(1, 1, 1), new Dim3(1, 0, 1), true },
+        new object[] { PoolMode.Average, new Dim3(1, 6, 7), new Dim3(1, 3, 3), new Dim3(1, 2, 2), new Dim3(0, 1, 1), true },
+        new object[] { PoolMode.Average, new Dim3(3, 5, 4), new Dim3(2, 3, 2), new Dim3(1, 2, 2), new Dim3(1, 1, 1), false },
+    ];
+
+    [TestCaseSource(nameof(PoolCases))]
+    public void PoolingMatchesCpu(PoolMode mode, Dim3 input, Dim3 kernel, Dim3 stride, Dim3 pad, bool includePad)
+    {
+        var spec = new PoolSpec(mode, 2, 3, input, kernel, stride, pad, includePad);
+        var o = spec.Output;
+        int[] xs = [2, 3, input.T, input.H, input.W], ys = [2, 3, o.T, o.H, o.W];
+        var x = Pair(Rand.Distinct(6, (int)new Shape(xs).Numel), xs);
+        var y = Out(ys);
+        (Tensor Cpu, Tensor Gpu) idx = mode == PoolMode.Max
+            ? (Tensor.Empty(new Shape(ys), Cpu, DType.Int32), Tensor.Empty(new Shape(ys), Gpu, DType.Int32))
+            : default;
+        Cpu.Backend.PoolForward(spec, x.Cpu, y.Cpu, idx.Cpu);
+        Gpu.Backend.PoolForward(spec, x.Gpu, y.Gpu, idx.Gpu);
+        Close(y, 1e-5, 1e-7, $"PoolForward {mode}");
+        if (mode == PoolMode.Max) Assert.That(idx.Gpu.ToIntArray(), Is.EqualTo(idx.Cpu.ToIntArray()), "max indices");
+
+        var dy = Pair(Rand.Uniform(7, (int)new Shape(ys).Numel), ys);
+        var dx = Out(xs);
+        Cpu.Backend.PoolBackward(spec, dy.Cpu, idx.Cpu, dx.Cpu);
+        Gpu.Backend.PoolBackward(spec, dy.Gpu, idx.Gpu, dx.Gpu);
+        Close(dx, 1e-5, 1e-6, $"PoolBackward {mode}");
+    }
+}

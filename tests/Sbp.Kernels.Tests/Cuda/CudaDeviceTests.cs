@@ -1,0 +1,82 @@
+using Sbp.Backends.Cuda;
+using Sbp.CudaSim;
+using Sbp.Memory;
+using Sbp.Tensors;
+
+namespace Sbp.Kernels.Tests.Cuda;
+
+/// <summary>The CUDA device's memory pool, errors, timing and device selection.</summary>
+public sealed class CudaDeviceTests : CudaTest
+{
+    [Test]
+    public void PoolCountsDeviceMemoryByCategoryAndCachesBlocks()
+    {
+        SimulatorOnly();
+        var a = Tensor.Zeros(new Shape(1000), Gpu, MemoryCategory.Parameter);
+        var b = Tensor.Zeros(new Shape(10), Gpu, MemoryCategory.Gradient);
+        Assert.That(Gpu.Pool.InUse(MemoryCategory.Parameter), Is.EqualTo(4000));
+        Assert.That(Gpu.Pool.InUse(MemoryCategory.Gradient), Is.EqualTo(40));
+        Assert.That(SimulatedCuda.DeviceBytes(Gpu), Is.EqualTo(Gpu.Pool.ReservedBytes), "the pool reserves device memory through cuMemAlloc");
+        long reserved = Gpu.Pool.ReservedBytes;
+        a.Dispose();
+        using var again = Tensor.Empty(new Shape(1000), Gpu);
+        Assert.That(Gpu.Pool.ReservedBytes, Is.EqualTo(reserved), "the freed block is reused, not reallocated");
+        var (free, total) = ((CudaBackend)Gpu.Backend).MemoryInfo();
+        Assert.That(total - free, Is.EqualTo(reserved), "cuMemGetInfo sees the pool's blocks");
+        b.Dispose();
+    }
+
+    [Test]
+    public void OutOfMemoryReportsWhoHoldsDeviceMemory()
+    {
+        Gpu.Pool.LimitBytes = 8192;
+        using var held = Tensor.Zeros(new Shape(1500), Gpu, MemoryCategory.Parameter);
+        var e = Assert.Throws<DeviceOutOfMemoryException>(() => Tensor.Empty(new Shape(2000), Gpu))!;
+        Assert.That(e.Message, Does.Contain(Gpu.Name).And.Contain("Parameter").And.Contain("limit"));
+        Gpu.Pool.LimitBytes = null;
+    }
+
+    [Test]
+    public void LibraryErrorsNameTheLibraryStatusFunctionAndOp()
+    {
+        SimulatorOnly();
+        var api = SimulatedCuda.Api(Gpu);
+        using (OpLabel.Push("my_matmul"))
+        {
+            var e = Assert.Throws<CudaException>(() => api.SgemmStridedBatched(false, false, 4, 4, 4, 1f, 0, 2, 0, 0, 4, 0, 0f, 0, 4, 0, 1, tf32: false))!;
+            Assert.That(e.Library, Is.EqualTo("cuBLAS"));
+            Assert.That(e.ErrorName, Is.EqualTo("CUBLAS_STATUS_INVALID_VALUE"));
+            Assert.That(e.Message, Does.Contain("cublasSgemmStridedBatched").And.Contain("my_matmul").And.Contain("lda 2"));
+        }
+    }
+
+    [Test]
+    public void EventsTimeQueuedWork()
+    {
+        var x = Tensor.FromArray(Rand.Uniform(1, 64), new Shape(64), Gpu);
+        float ms = ((CudaBackend)Gpu.Backend).TimeMilliseconds(() => Gpu.Backend.Unary(Sbp.Backends.UnaryOp.Exp, x, x));
+        Assert.That(ms, Is.GreaterThanOrEqualTo(0f).And.Not.NaN);
+    }
+
+    [Test]
+    public void ResolveNamesTheCpuAndRejectsUnknownNames()
+    {
+        Assert.That(Device.Resolve("cpu"), Is.SameAs(Device.Cpu));
+        Assert.That(Device.Resolve(" CPU ", out var note), Is.SameAs(Device.Cpu));
+        Assert.That(note, Is.Null);
+        var e = Assert.Throws<ArgumentException>(() => Device.Resolve("tpu"))!;
+        Assert.That(e.Message, Does.Contain("tpu").And.Contain("auto"));
+    }
+
+    [Test]
+    public void WithoutAGpuAutoFallsBackToTheCpuWithANoteAndCudaSaysWhy()
+    {
+        var (reason, message) = CudaDevices.Probe();
+        if (reason is null) Assert.Ignore("A usable CUDA GPU is present; this test covers machines without one.");
+        Assert.That(Device.Resolve("auto", out var note), Is.SameAs(Device.Cpu));
+        Assert.That(note, Does.StartWith("device auto: using the CPU").And.Contain(message));
+        var e = Assert.Throws<CudaUnavailableException>(() => Device.Resolve("cuda"))!;
+        Assert.That(e.Reason, Is.EqualTo(reason));
+        Assert.That(e.Message, Does.Contain(reason == CudaUnavailableReason.DriverMissing ? "libcuda.so.1 is not" : "libcuda.so.1"));
+    }
+}
