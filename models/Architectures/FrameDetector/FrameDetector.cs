@@ -1,0 +1,133 @@
+using Sbp.Nn;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// Per-frame action detector on long clips x [B, T, C, H, W]: a 2-D ResNet ("backbone": "stem",
+/// "layer1".."layer4") on every frame, global average pooling per frame, and a
+/// <see cref="TemporalHead"/> ("head"); logits [B, T, classes] (one class per frame).
+/// <para>Batch norm is frozen (running statistics, affine trained) as in the paper's end-to-end
+/// LSTR setting, which also makes every backbone op position-wise along frames.</para>
+/// <para>SBP: backbone stage s (0 = stem + layer1, 1..3 = layer2..4; the first
+/// <see cref="FrameDetectorConfig.SbpStages"/>) is a region over frames: its input [B, T, C, H, W]
+/// with dimension 1, the body runs the stage on [B * T, C, H, W]. Mask layer index = stage.</para>
+/// </summary>
+public sealed class FrameDetector : VideoModel
+{
+    readonly Module[][] _stages;
+
+    public FrameDetector(FrameDetectorConfig config, RandomSource rng, Device? device = null) : base(device)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(rng);
+        config.Validate();
+        Config = config;
+        Backbone = RegisterModule("backbone", new ResNetBackbone(config, rng, device));
+        Head = RegisterModule("head", new TemporalHead(config.StageOut(3), config.HeadDim, config.HeadDepth, config.HeadHeads, config.NumClasses,
+            config.CausalHead, rng, device));
+        Inits.TransformerDefaults(Head, rng);
+        _stages = [[Backbone.Stem, Backbone.Layers[0]], [Backbone.Layers[1]], [Backbone.Layers[2]], [Backbone.Layers[3]]];
+        if (config.FreezeBatchNorm)
+            foreach (var (_, m) in NamedModules())
+                if (m is BatchNorm bn) bn.Frozen = true;
+    }
+
+    public FrameDetectorConfig Config { get; }
+    public override string ConfigName => Config.Name;
+    public override int[] SampleShape => (int[])Config.SampleShape.Clone();
+    public override int NumClasses => Config.NumClasses;
+    public ResNetBackbone Backbone { get; }
+    public TemporalHead Head { get; }
+
+    /// <summary>stem, layer1..layer4 of a torchvision ResNet (no fc).</summary>
+    public sealed class ResNetBackbone : Module
+    {
+        internal ResNetBackbone(FrameDetectorConfig c, RandomSource rng, Device? device) : base(device)
+        {
+            Stem = RegisterModule("stem", new ResNetStem(c.SampleShape[1], c.StemWidth, c.StemKernel, c.StemStride, c.StemPool, rng, device));
+            int inCh = c.StemWidth;
+            var layers = new Sequential[4];
+            for (int s = 0; s < 4; s++)
+            {
+                var layer = new Sequential(device);
+                for (int j = 0; j < c.Blocks[s]; j++)
+                {
+                    int stride = j == 0 && s > 0 ? 2 : 1;
+                    layer.Append(c.Bottleneck ? new Bottleneck2d(inCh, c.StageInner(s), stride, rng, device) : new BasicBlock2d(inCh, c.Widths[s], stride, rng, device));
+                    inCh = c.StageOut(s);
+                }
+                layers[s] = RegisterModule($"layer{s + 1}", layer);
+            }
+            Layers = layers;
+            // torchvision's ResNet init: convs kaiming_normal(fan_out, relu); batch norm 1 and 0 (their defaults).
+            foreach (var (_, m) in NamedModules())
+                if (m is Conv2d conv) Init.KaimingNormal(conv.Weight, rng, 0f, FanMode.FanOut, Nonlinearity.Relu);
+        }
+
+        public ResNetStem Stem { get; }
+        public IReadOnlyList<Sequential> Layers { get; }
+
+        public override Tensor Forward(Tensor x)
+        {
+            using var scope = TensorScope.Begin();
+            var h = Stem.Forward(x);
+            foreach (var layer in Layers) h = layer.Forward(h);
+            return scope.Keep(h);
+        }
+    }
+
+    public override Tensor Forward(Tensor x, SbpPolicy? sbp, long step)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 5 || x.Shape[2] != Config.SampleShape[1])
+            throw new ShapeMismatchException($"FrameDetector '{Config.Name}': the input must be frames [B, T, {Config.SampleShape[1]}, H, W], got {x.Shape}.");
+        if (sbp is not null && sbp.Placement != SbpPlacement.BlockOutput)
+            throw new ArgumentException($"FrameDetector '{Config.Name}': SBP regions sit on backbone stage outputs (block-output placement); the policy asks for {sbp.Placement}.");
+        if (sbp is not null && Training && NamedModules().Any(m => m.Module is BatchNorm { Frozen: false }))
+            throw new InvalidOperationException($"FrameDetector '{Config.Name}': SBP over frames needs frozen batch norm (training-mode statistics mix frames); build with FreezeBatchNorm or call Eval().");
+        if (sbp is not null && sbp.MaskPolicy.Kind == MaskKind.Grid)
+            throw new ArgumentException($"FrameDetector '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. Use MaskKind.Strided or MaskKind.Random.");
+        using var scope = TensorScope.Begin();
+        var h = x;
+        for (int s = 0; s < _stages.Length; s++)
+        {
+            bool region = sbp is not null && s < Config.SbpStages;
+            var mask = region ? sbp!.Masks.Next(step, s, x.Shape[1]) : null;
+            var stage = _stages[s];
+            var next = SbpRegions.Run($"backbone.stage{s}", h, 1, mask, region ? sbp : null, z => PerFrame(z, stage));
+            if (!ReferenceEquals(h, x)) h.Dispose();
+            h = next;
+        }
+        var features = Ops.Mean(h, [3, 4]);                                               // [B, T, F]
+        return scope.Keep(Head.Forward(features));
+    }
+
+    /// <summary>The modules on every frame: [B, T, C, H, W] -> [B * T, C, H, W] -> modules -> [B, T, C', H', W'].</summary>
+    static Tensor PerFrame(Tensor z, Module[] modules)
+    {
+        int b = z.Shape[0], t = z.Shape[1];
+        using var scope = TensorScope.Begin();
+        var h = Ops.Reshape(z, b * t, z.Shape[2], z.Shape[3], z.Shape[4]);
+        foreach (var m in modules) h = m.Forward(h);
+        return scope.Keep(Ops.Reshape(h, b, t, h.Shape[1], h.Shape[2], h.Shape[3]));
+    }
+
+    public override ModelSummary Summary() => ModelSummary.Of(Config.Name,
+        ("backbone.stem", Backbone.Stem), ("backbone.layer1", Backbone.Layers[0]), ("backbone.layer2", Backbone.Layers[1]),
+        ("backbone.layer3", Backbone.Layers[2]), ("backbone.layer4", Backbone.Layers[3]), ("head", Head));
+
+    /// <summary>Per-frame cross-entropy of logits [B, T, K] against Int32 targets [B, T] (mean over frames).</summary>
+    public static Tensor FrameLoss(Tensor logits, Tensor targets)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        ArgumentNullException.ThrowIfNull(targets);
+        using var scope = TensorScope.Begin();
+        int rows = logits.Shape[0] * logits.Shape[1];
+        var flat = Ops.Reshape(logits, rows, logits.Shape[2]);
+        var t = Ops.Reshape(targets, rows);
+        return scope.Keep(Ops.CrossEntropy(flat, t));
+    }
+}

@@ -1,0 +1,63 @@
+using Sbp.Nn;
+using Sbp.Rng;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// The detector's temporal head on per-frame features [B, T, F]: "proj" (Linear F -> D), plus a
+/// sinusoidal position encoding over T (made from T, so any clip length works), transformer
+/// blocks ("blocks.i", causal for online detection), "norm", and "classifier" (Linear D -> classes):
+/// logits [B, T, classes]. Trained with the full gradient (no SBP regions).
+/// </summary>
+public sealed class TemporalHead : Module
+{
+    readonly List<VitBlock> _blocks = [];
+
+    public TemporalHead(int features, int dim, int depth, int heads, int classes, bool causal, RandomSource rng, Device? device = null) : base(device)
+    {
+        Dim = dim;
+        Proj = RegisterModule("proj", new Linear(features, dim, rng, device: device));
+        var blocks = RegisterModule("blocks", new Sequential(device));
+        for (int i = 0; i < depth; i++)
+        {
+            var block = new VitBlock(dim, heads, 4f, true, 0f, rng, causal, device);
+            blocks.Append(block);
+            _blocks.Add(block);
+        }
+        Norm = RegisterModule("norm", new LayerNorm(dim, device: device));
+        Classifier = RegisterModule("classifier", new Linear(dim, classes, rng, device: device));
+    }
+
+    public int Dim { get; }
+    public Linear Proj { get; }
+    public IReadOnlyList<VitBlock> Blocks => _blocks;
+    public LayerNorm Norm { get; }
+    public Linear Classifier { get; }
+
+    /// <summary>The transformer's sinusoidal encoding [T, D]: sin and cos of t / 10000^(2i/D) on even and odd channels.</summary>
+    public static float[] PositionEncoding(int t, int dim)
+    {
+        var pe = new float[t * dim];
+        for (int p = 0; p < t; p++)
+            for (int i = 0; i < dim; i++)
+            {
+                double angle = p / Math.Pow(10000, 2.0 * (i / 2) / dim);
+                pe[p * dim + i] = (float)(i % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle));
+            }
+        return pe;
+    }
+
+    public override Tensor Forward(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 3 || x.Shape[2] != Proj.InFeatures)
+            throw new ShapeMismatchException($"TemporalHead: the input must be per-frame features [B, T, {Proj.InFeatures}], got {x.Shape}.");
+        using var scope = TensorScope.Begin();
+        int t = x.Shape[1];
+        var pe = Tensor.FromArray(PositionEncoding(t, Dim), new Shape(t, Dim), Device);
+        var h = Ops.Add(Proj.Forward(x), pe);
+        foreach (var block in _blocks) h = block.Forward(h);
+        return scope.Keep(Classifier.Forward(Norm.Forward(h)));
+    }
+}

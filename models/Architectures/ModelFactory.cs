@@ -1,0 +1,70 @@
+using Sbp.Rng;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>Builds a model by config name ("swin-t", "vit-micro", "det-r50", ...), optionally for another class count and clip size.</summary>
+public static class ModelFactory
+{
+    static readonly Dictionary<string, object> Configs = new()
+    {
+        ["swin-t"] = VideoSwinConfig.SwinT,
+        ["swin-s"] = VideoSwinConfig.SwinS,
+        ["swin-micro"] = VideoSwinConfig.SwinMicro,
+        ["swin-nano"] = VideoSwinConfig.SwinNano,
+        ["vit-t"] = VideoVitConfig.VitT,
+        ["vit-micro"] = VideoVitConfig.VitMicro,
+        ["vit-nano"] = VideoVitConfig.VitNano,
+        ["det-r50"] = FrameDetectorConfig.DetR50,
+        ["det-r18"] = FrameDetectorConfig.DetR18,
+        ["det-micro"] = FrameDetectorConfig.DetMicro,
+        ["det-nano"] = FrameDetectorConfig.DetNano,
+    };
+
+    /// <summary>Every config name, in a stable order.</summary>
+    public static IReadOnlyList<string> Names { get; } = [.. Configs.Keys];
+
+    /// <summary>The config record of <paramref name="name"/> (a <see cref="VideoSwinConfig"/>, <see cref="VideoVitConfig"/> or <see cref="FrameDetectorConfig"/>).</summary>
+    public static object Config(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        return Configs.TryGetValue(name, out var c)
+            ? c
+            : throw new ArgumentException($"ModelFactory: no model config named '{name}'; known: {string.Join(", ", Names)}.", nameof(name));
+    }
+
+    /// <summary>
+    /// The model of config <paramref name="name"/>, its weights drawn from <paramref name="rng"/>.
+    /// <paramref name="numClasses"/>, <paramref name="frames"/>, <paramref name="height"/> and
+    /// <paramref name="width"/> replace the config's class count and sample clip size when given
+    /// (the ViT's position embedding follows the clip size, which must be a multiple of its tubelet).
+    /// </summary>
+    public static VideoModel Create(string name, RandomSource rng, Device? device = null, int? numClasses = null, int? frames = null,
+        int? height = null, int? width = null)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        if (numClasses is < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), $"ModelFactory.Create('{name}'): the class count must be >= 1, got {numClasses}.");
+        if (frames is < 1 || height is < 1 || width is < 1)
+            throw new ArgumentOutOfRangeException(nameof(frames), $"ModelFactory.Create('{name}'): clip sizes must be >= 1, got frames {frames}, height {height}, width {width}.");
+        switch (Config(name))
+        {
+            case VideoSwinConfig s:
+            {
+                var shape = s.SampleShape;
+                return new VideoSwinTransformer(s with { NumClasses = numClasses ?? s.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+            }
+            case VideoVitConfig v:
+            {
+                var shape = v.SampleShape;
+                return new VideoVit(v with { NumClasses = numClasses ?? v.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+            }
+            case FrameDetectorConfig d:
+            {
+                var shape = d.SampleShape;
+                return new FrameDetector(d with { NumClasses = numClasses ?? d.NumClasses, SampleShape = [frames ?? shape[0], shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+            }
+            default:
+                throw new InvalidOperationException($"ModelFactory: config '{name}' has an unknown type.");
+        }
+    }
+}

@@ -1,0 +1,115 @@
+using Sbp.Nn;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// Video Swin's SwinTransformerBlock3D on x [B, T, H, W, C]:
+/// x + drop_path(attn(norm1(x))) over (shifted) windows, then + drop_path(mlp(norm2(.))).
+/// Windows: padded at the end to multiples of the effective window, rolled by -shift (shifted
+/// blocks), partitioned, attended with the relative position bias and the shift mask, reversed,
+/// rolled back and cropped. Every size comes from the input's shape, so the block is a valid SBP
+/// region body; with SBP the whole block is one region over the time axis (block-output
+/// placement), and the mask is given in the block's (unrolled) frame order.
+/// </summary>
+public sealed class SwinBlock3d : Module
+{
+    // The last shift mask's host values by (padded size, window, shift): recomputing it every step costs
+    // O(windows * N^2) host work; the tensor itself is still made inside the region body each time.
+    (((int, int, int), (int, int, int), (int, int, int)) Key, float[] Mask)? _shiftMask;
+
+    public SwinBlock3d(int dim, int heads, (int T, int H, int W) window, bool shifted, float mlpRatio, bool qkvBias, float dropPath,
+        RandomSource rng, Device? device = null) : base(device)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        Dim = dim;
+        Window = window;
+        Shift = shifted ? (window.T / 2, window.H / 2, window.W / 2) : (0, 0, 0);
+        Norm1 = RegisterModule("norm1", new LayerNorm(dim, device: device));
+        Attn = RegisterModule("attn", new WindowAttention3d(dim, heads, window, qkvBias, rng, device));
+        DropPath = RegisterModule("drop_path", new DropPath(dropPath, rng, device));
+        Norm2 = RegisterModule("norm2", new LayerNorm(dim, device: device));
+        Mlp = RegisterModule("mlp", new Mlp(dim, (int)(dim * mlpRatio), rng, device: device));
+    }
+
+    public int Dim { get; }
+    public (int T, int H, int W) Window { get; }
+    /// <summary>Half the window for shifted blocks (odd blocks of a stage), else zero.</summary>
+    public (int T, int H, int W) Shift { get; }
+    public LayerNorm Norm1 { get; }
+    public WindowAttention3d Attn { get; }
+    public DropPath DropPath { get; }
+    public LayerNorm Norm2 { get; }
+    public Mlp Mlp { get; }
+
+    /// <summary>The effective window and shift for input sizes (T, H, W).</summary>
+    public ((int T, int H, int W) Window, (int T, int H, int W) Shift) EffectiveWindow(int t, int h, int w) =>
+        SwinGeometry.Effective((t, h, w), Window, Shift);
+
+    public override Tensor Forward(Tensor x) => Body(x);
+
+    /// <summary>
+    /// The block as one SBP region over time (dimension 1) with <paramref name="mask"/> at its output
+    /// when <paramref name="policy"/> and the mask are given. The mask must keep the same number of
+    /// frames in every temporal window, shifted or not, and the frames must fill whole windows.
+    /// </summary>
+    public Tensor Forward(Tensor x, KeepMask? mask, SbpPolicy? policy, string name)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (policy is not null && mask is not null) CheckMask(x, mask, name);
+        return SbpRegions.Run(name, x, 1, mask, policy, Body);
+    }
+
+    void CheckMask(Tensor x, KeepMask mask, string name)
+    {
+        CheckInput(x);
+        var (win, shift) = EffectiveWindow(x.Shape[1], x.Shape[2], x.Shape[3]);
+        if (mask.Size != x.Shape[1])
+            throw new ArgumentException($"SwinBlock3d '{name}': the keep mask covers {mask.Size} positions but the block input {x.Shape} has {x.Shape[1]} frames.");
+        if (x.Shape[1] % win.T != 0)
+            throw new ArgumentException($"SwinBlock3d '{name}': SBP over time needs the {x.Shape[1]} frames to fill whole windows of {win.T} (no temporal padding inside a region); use a clip length that is a multiple of the window.");
+        var counts = SwinGeometry.KeptPerWindow(mask, win.T, shift.T);
+        if (counts.Distinct().Count() > 1)
+            throw new ArgumentException($"SwinBlock3d '{name}': {mask} keeps [{string.Join(", ", counts)}] frames in the temporal windows of {win.T} (shift {shift.T}); " +
+                "every window must keep the same count. Use a strided mask whose stride divides the window.");
+    }
+
+    void CheckInput(Tensor x)
+    {
+        if (x.Rank != 5 || x.Shape[4] != Dim)
+            throw new ShapeMismatchException($"SwinBlock3d(dim {Dim}): the input must be [B, T, H, W, {Dim}], got {x.Shape}.");
+    }
+
+    Tensor Body(Tensor x)
+    {
+        CheckInput(x);
+        int b = x.Shape[0], t = x.Shape[1], h = x.Shape[2], w = x.Shape[3];
+        var (win, shift) = EffectiveWindow(t, h, w);
+        var (pt, ph, pw) = SwinGeometry.Padding((t, h, w), win);
+        bool padded = pt + ph + pw > 0, shifted = shift.T + shift.H + shift.W > 0;
+        int tp = t + pt, hp = h + ph, wp = w + pw;
+        using var scope = TensorScope.Begin();
+        var y = Norm1.Forward(x);
+        if (padded) y = Ops.Pad(y, [0, 0, 0, pw, 0, ph, 0, pt]);
+        if (shifted) y = Ops.Roll(y, [-shift.T, -shift.H, -shift.W], [1, 2, 3]);
+        Tensor? attnMask = null;
+        if (shifted)
+        {
+            var key = ((tp, hp, wp), win, shift);
+            if (_shiftMask is not { } cached || cached.Key != key) _shiftMask = cached = (key, SwinGeometry.ShiftMask((tp, hp, wp), win, shift));
+            var m = cached.Mask;
+            int n = win.T * win.H * win.W;
+            attnMask = Tensor.FromArray(m, new Shape(m.Length / (n * n), 1, n, n), Device);
+        }
+        var windows = Ops.WindowPartition3d(y, win);                                     // [B * nW, N, C]
+        var attended = Attn.Forward(windows, win, attnMask);
+        y = Ops.WindowReverse3d(attended, win, b, tp, hp, wp);
+        if (shifted) y = Ops.Roll(y, [shift.T, shift.H, shift.W], [1, 2, 3]);
+        if (padded) y = Ops.Slice(Ops.Slice(Ops.Slice(y, 1, 0, t), 2, 0, h), 3, 0, w);
+        var x1 = Ops.Add(x, DropPath.Forward(y));
+        var x2 = Ops.Add(x1, DropPath.Forward(Mlp.Forward(Norm2.Forward(x1))));
+        return scope.Keep(x2);
+    }
+}

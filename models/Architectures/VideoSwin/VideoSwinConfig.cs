@@ -1,0 +1,60 @@
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// A Video Swin Transformer configuration (Liu et al., "Video Swin Transformer"). Sizes are
+/// (T, H, W). SBP (CVPR 2022): block-output regions over the time axis on the first
+/// <see cref="SbpStages"/> stages, except the last <see cref="SbpSkipLastBlocks"/> blocks of the
+/// last of those stages.
+/// </summary>
+public sealed record VideoSwinConfig(
+    string Name,
+    int EmbedDim,
+    int[] Depths,
+    int[] Heads,
+    (int T, int H, int W) Patch,
+    (int T, int H, int W) Window,
+    int NumClasses,
+    int[] SampleShape,
+    float MlpRatio = 4f,
+    bool QkvBias = true,
+    bool PatchNorm = true,
+    float DropPath = 0.1f,
+    float HeadDropout = 0.5f,
+    int SbpStages = 3,
+    int SbpSkipLastBlocks = 2)
+{
+    /// <summary>Video Swin-T (Kinetics-400): 28.2 M parameters.</summary>
+    public static VideoSwinConfig SwinT { get; } = new("swin-t", 96, [2, 2, 6, 2], [3, 6, 12, 24], (2, 4, 4), (8, 7, 7), 400, [3, 32, 224, 224]);
+
+    /// <summary>Video Swin-S (Kinetics-400): 49.8 M parameters.</summary>
+    public static VideoSwinConfig SwinS { get; } = new("swin-s", 96, [2, 2, 18, 2], [3, 6, 12, 24], (2, 4, 4), (8, 7, 7), 400, [3, 32, 224, 224], DropPath: 0.2f);
+
+    /// <summary>A CPU-sized Video Swin: 16 frames of 64 px, 8 x 16 x 16 tokens.</summary>
+    public static VideoSwinConfig SwinMicro { get; } = new("swin-micro", 24, [2, 2, 4, 2], [1, 2, 4, 8], (2, 4, 4), (4, 4, 4), 10, [3, 16, 64, 64]);
+
+    /// <summary>The smallest Video Swin for tests: 4 x 8 x 8 tokens, shifted windows in stages 1 and 3.</summary>
+    public static VideoSwinConfig SwinNano { get; } = new("swin-nano", 8, [2, 1, 3, 1], [1, 2, 2, 4], (1, 2, 2), (2, 2, 2), 5, [3, 4, 16, 16],
+        DropPath: 0f, HeadDropout: 0f);
+
+    public int StageCount => Depths.Length;
+
+    /// <summary>Channels of stage <paramref name="stage"/>: EmbedDim * 2^stage.</summary>
+    public int StageDim(int stage) => EmbedDim << stage;
+
+    /// <summary>The paper's placement: blocks of stages below SbpStages, except the last SbpSkipLastBlocks of stage SbpStages - 1.</summary>
+    public bool UsesSbp(int stage, int block) =>
+        stage < SbpStages && !(stage == SbpStages - 1 && block >= Depths[stage] - SbpSkipLastBlocks);
+
+    internal void Validate()
+    {
+        if (Depths.Length == 0 || Heads.Length != Depths.Length)
+            throw new ArgumentException($"VideoSwinConfig '{Name}': need one head count per stage, got depths [{string.Join(", ", Depths)}] and heads [{string.Join(", ", Heads)}].");
+        for (int s = 0; s < Depths.Length; s++)
+            if (StageDim(s) % Heads[s] != 0)
+                throw new ArgumentException($"VideoSwinConfig '{Name}': stage {s} has {StageDim(s)} channels, not divisible by {Heads[s]} heads.");
+        if (Patch.T < 1 || Patch.H < 1 || Patch.W < 1 || Window.T < 1 || Window.H < 1 || Window.W < 1)
+            throw new ArgumentException($"VideoSwinConfig '{Name}': patch {Patch} and window {Window} must be positive.");
+        if (SampleShape.Length != 4)
+            throw new ArgumentException($"VideoSwinConfig '{Name}': the sample shape must be [C, T, H, W], got [{string.Join(", ", SampleShape)}].");
+    }
+}

@@ -1,0 +1,103 @@
+using Sbp.Nn;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// Video Swin Transformer with an I3D-style classification head, on clips x [B, C, T, H, W]:
+/// patch_embed -> stages ("layers.i.blocks.j", "layers.i.downsample" on all but the last) ->
+/// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes].
+/// <para>SBP (CVPR 2022): the blocks that <see cref="VideoSwinConfig.UsesSbp"/> selects are regions
+/// over time with the policy's mask (block-output placement; the model uses the policy's masks,
+/// drawn per block over the T' token frames with the block's global index as the layer).</para>
+/// </summary>
+public sealed class VideoSwinTransformer : VideoModel
+{
+    readonly List<SwinStage> _stages = [];
+
+    public VideoSwinTransformer(VideoSwinConfig config, RandomSource rng, Device? device = null) : base(device)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(rng);
+        config.Validate();
+        Config = config;
+        PatchEmbed = RegisterModule("patch_embed", new PatchEmbed3d(config.Patch, config.SampleShape[0], config.EmbedDim, config.PatchNorm, rng, device));
+        var rates = Inits.DropPathRates(config.DropPath, config.Depths.Sum());
+        int k = 0;
+        var layers = RegisterModule("layers", new Sequential(device));
+        for (int s = 0; s < config.StageCount; s++)
+        {
+            int dim = config.StageDim(s);
+            var blocks = new List<SwinBlock3d>();
+            for (int j = 0; j < config.Depths[s]; j++)
+                blocks.Add(new SwinBlock3d(dim, config.Heads[s], config.Window, shifted: j % 2 == 1, config.MlpRatio, config.QkvBias, rates[k++], rng, device));
+            var down = s < config.StageCount - 1 ? new PatchMerging3d(dim, rng, device) : null;
+            var stage = new SwinStage(blocks, down, device);
+            layers.Append(stage);
+            _stages.Add(stage);
+        }
+        int features = config.StageDim(config.StageCount - 1);
+        Norm = RegisterModule("norm", new LayerNorm(features, device: device));
+        HeadDropout = RegisterModule("head_drop", new Dropout(config.HeadDropout, rng, device));
+        Head = RegisterModule("head", new Linear(features, config.NumClasses, rng, device: device));
+        Inits.TransformerDefaults(this, rng);
+    }
+
+    public VideoSwinConfig Config { get; }
+    public override string ConfigName => Config.Name;
+    public override int[] SampleShape => (int[])Config.SampleShape.Clone();
+    public override int NumClasses => Config.NumClasses;
+    public PatchEmbed3d PatchEmbed { get; }
+    /// <summary>"layers.i": the stages.</summary>
+    public IReadOnlyList<SwinStage> Stages => _stages;
+    public LayerNorm Norm { get; }
+    public Dropout HeadDropout { get; }
+    public Linear Head { get; }
+
+    /// <summary>The regions a policy would create, as (stage, block) pairs in forward order.</summary>
+    public IEnumerable<(int Stage, int Block)> SbpBlocks() =>
+        Enumerable.Range(0, Config.StageCount).SelectMany(s => Enumerable.Range(0, Config.Depths[s]).Where(j => Config.UsesSbp(s, j)).Select(j => (s, j)));
+
+    public override Tensor Forward(Tensor x, SbpPolicy? sbp, long step)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (sbp is not null && sbp.Placement != SbpPlacement.BlockOutput)
+            throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP regions sit on block outputs (CVPR placement); the policy asks for {sbp.Placement}.");
+        if (sbp is not null && sbp.MaskPolicy.Kind == MaskKind.Grid)
+            throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. Use MaskKind.Strided (the CVPR mask) or MaskKind.Random with a count that balances the windows.");
+        using var scope = TensorScope.Begin();
+        var h = PatchEmbed.Forward(x);                                                    // [B, T', H', W', C]
+        int layer = 0;
+        for (int s = 0; s < Config.StageCount; s++)
+        {
+            var stage = _stages[s];
+            for (int j = 0; j < stage.Blocks.Count; j++, layer++)
+            {
+                bool region = sbp is not null && Config.UsesSbp(s, j);
+                var mask = region ? sbp!.Masks.Next(step, layer, h.Shape[1]) : null;
+                h = Replace(h, stage.Blocks[j].Forward(h, mask, region ? sbp : null, $"layers.{s}.blocks.{j}"));
+            }
+            if (stage.Downsample is { } down) h = Replace(h, down.Forward(h));
+        }
+        var pooled = Ops.Mean(Norm.Forward(h), [1, 2, 3]);                             // [B, C]
+        return scope.Keep(Head.Forward(HeadDropout.Forward(pooled)));
+    }
+
+    /// <summary>Frees the previous activation as soon as the next one exists (the tape keeps what backward needs).</summary>
+    static Tensor Replace(Tensor previous, Tensor next)
+    {
+        previous.Dispose();
+        return next;
+    }
+
+    public override ModelSummary Summary()
+    {
+        var parts = new List<(string, Module?)> { ("patch_embed", PatchEmbed) };
+        for (int s = 0; s < Config.StageCount; s++) parts.Add(($"stage{s + 1}", _stages[s]));
+        parts.Add(("norm", Norm));
+        parts.Add(("head", Head));
+        return ModelSummary.Of(Config.Name, [.. parts]);
+    }
+}

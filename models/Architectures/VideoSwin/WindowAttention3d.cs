@@ -1,0 +1,77 @@
+using Sbp.Nn;
+using Sbp.Rng;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>
+/// Video Swin's WindowAttention3D on windows [B * nW, N, C]: qkv (Linear C -> 3C), multi-head
+/// attention with a learned relative position bias (parameter "relative_position_bias_table"
+/// [(2T-1)(2H-1)(2W-1), heads] for the configured window, read through Ops.IndexSelect on the
+/// flattened index) and an optional shifted-window mask [nW, 1, N, N], then proj (Linear C -> C).
+/// </summary>
+public sealed class WindowAttention3d : Module
+{
+    readonly Dictionary<(int, int, int), int[]> _indexCache = [];
+
+    public WindowAttention3d(int dim, int heads, (int T, int H, int W) window, bool qkvBias, RandomSource rng, Device? device = null) : base(device)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        if (dim < 1 || heads < 1 || dim % heads != 0)
+            throw new ArgumentException($"WindowAttention3d(dim {dim}, heads {heads}): dim must be divisible by heads.");
+        Dim = dim;
+        Heads = heads;
+        Window = window;
+        Scale = 1f / MathF.Sqrt(dim / heads);
+        int rows = (2 * window.T - 1) * (2 * window.H - 1) * (2 * window.W - 1);
+        Init.TruncatedNormal(RegisterParameter("relative_position_bias_table", NewState(rows, heads)), 0.02f, rng);
+        Qkv = RegisterModule("qkv", new Linear(dim, 3 * dim, rng, qkvBias, device));
+        Proj = RegisterModule("proj", new Linear(dim, dim, rng, true, device));
+    }
+
+    public int Dim { get; }
+    public int Heads { get; }
+    /// <summary>The configured window (the bias table's layout); a block may use a smaller effective window.</summary>
+    public (int T, int H, int W) Window { get; }
+    public float Scale { get; }
+    public Linear Qkv { get; }
+    public Linear Proj { get; }
+    public Tensor RelativePositionBiasTable => Parameter("relative_position_bias_table");
+
+    /// <summary>Attention over windows of the configured size without a mask.</summary>
+    public override Tensor Forward(Tensor x) => Forward(x, Window, null);
+
+    /// <summary>
+    /// x [B * nW, N, C] with N = the volume of <paramref name="window"/> (at most the configured
+    /// window per axis); <paramref name="mask"/> [nW, 1, N, N] of 0 / -100 or null.
+    /// </summary>
+    public Tensor Forward(Tensor x, (int T, int H, int W) window, Tensor? mask)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        int n = window.T * window.H * window.W;
+        if (x.Rank != 3 || x.Shape[1] != n || x.Shape[2] != Dim)
+            throw new ShapeMismatchException($"WindowAttention3d(dim {Dim}): windows must be [B * nW, {n}, {Dim}] for window {window}, got {x.Shape}.");
+        int b = x.Shape[0], hd = Dim / Heads;
+        using var scope = TensorScope.Begin();
+        var qkv = Ops.Reshape(Qkv.Forward(x), b, n, 3, Heads, hd);
+        var split = Ops.Permute(qkv, 2, 0, 3, 1, 4);                                   // [3, B, H, N, Dh]
+        var q = Ops.Reshape(Ops.Slice(split, 0, 0, 1), b, Heads, n, hd);
+        var k = Ops.Reshape(Ops.Slice(split, 0, 1, 1), b, Heads, n, hd);
+        var v = Ops.Reshape(Ops.Slice(split, 0, 2, 1), b, Heads, n, hd);
+        var bias = RelativeBias(window);                                                // [H, N, N]
+        var o = Ops.ScaledDotProductAttention(q, k, v, bias, mask, Scale);             // [B, H, N, Dh]
+        var merged = Ops.Reshape(Ops.Permute(o, 0, 2, 1, 3), b, n, Dim);
+        return scope.Keep(Proj.Forward(merged));
+    }
+
+    /// <summary>The bias [heads, N, N] for an effective window: table rows picked by the relative position index.</summary>
+    Tensor RelativeBias((int T, int H, int W) window)
+    {
+        if (!_indexCache.TryGetValue(window, out var index))
+            _indexCache[window] = index = SwinGeometry.RelativePositionIndex(window, Window);
+        int n = window.T * window.H * window.W;
+        var idx = Tensor.FromArray(index, new Shape(index.Length), Device);
+        var rows = Ops.IndexSelect(RelativePositionBiasTable, 0, idx);                 // [N * N, H]
+        return Ops.Permute(Ops.Reshape(rows, n, n, Heads), 2, 0, 1);
+    }
+}
