@@ -51,12 +51,16 @@ public sealed class Tape : IDisposable
     public static NoGradScope NoGrad()
     {
         _noGradDepth++;
-        return new NoGradScope();
+        return new NoGradScope(true);
     }
 
-    public readonly struct NoGradScope : IDisposable
+    /// <summary>Ends a <see cref="NoGrad"/> scope; a default-constructed one does nothing.</summary>
+    public readonly struct NoGradScope(bool opened) : IDisposable
     {
-        public void Dispose() => _noGradDepth--;
+        public void Dispose()
+        {
+            if (opened) _noGradDepth--;
+        }
     }
 
     /// <summary>Recording on again inside backward (a region re-run builds its own tape), until disposed.</summary>
