@@ -1,0 +1,231 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Sbp.Models.Data;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Cli;
+
+/// <summary>
+/// `sbp datasets list | show DATASET | make DATASET --out DIR`. DATASET is a built-in synthetic
+/// dataset (synthetic-actions, synthetic-detection), a folder written by `make`, a list file or a
+/// segment annotation file (<see cref="DatasetCatalog"/>).
+/// </summary>
+public static class DatasetsCommand
+{
+    /// <summary>The dataset options shared by show and make (and reusable by train/eval via <see cref="Spec"/>).</summary>
+    public sealed class DatasetOptions
+    {
+        public readonly Argument<string> Dataset = new("dataset") { Description = "synthetic-actions, synthetic-detection, a folder written by `datasets make`, a list file or an annotation file" };
+        public readonly Option<int?> Frames = new("--frames") { Description = "frames per clip (synthetic actions: per video; detection: per window; files: dense clip length)" };
+        public readonly Option<int?> Size = new("--size") { Description = "frame height and width of synthetic data" };
+        public readonly Option<int?> Height = new("--height") { Description = "frame height of synthetic data (overrides --size)" };
+        public readonly Option<int?> Width = new("--width") { Description = "frame width of synthetic data (overrides --size)" };
+        public readonly Option<int?> Classes = new("--classes") { Description = "number of classes (synthetic: the first N; files: labels must be below N)" };
+        public readonly Option<ulong> Seed = new("--seed") { Description = "seed of synthetic data", DefaultValueFactory = _ => 1UL };
+        public readonly Option<float?> Noise = new("--noise") { Description = "synthetic: per-pixel noise std in [0, 1] (harder when larger)" };
+        public readonly Option<float?> Speed = new("--speed") { Description = "synthetic: motion relative to the default 1 (harder when smaller)" };
+        public readonly Option<float?> ObjectSize = new("--object-size") { Description = "synthetic: object size as a fraction of the frame (harder when smaller)" };
+        public readonly Option<int?> Distractors = new("--distractors") { Description = "synthetic actions: static clutter shapes (0..8)" };
+        public readonly Option<int?> Train = new("--train") { Description = "synthetic: training samples" };
+        public readonly Option<int?> Val = new("--val") { Description = "synthetic: validation samples" };
+        public readonly Option<int?> VideoFrames = new("--video-frames") { Description = "synthetic detection: frames per video" };
+        public readonly Option<string?> Clip = new("--clip") { Description = "files: clip sampling, dense:FRAMES[:STRIDE] or uniform:FRAMES" };
+        public readonly Option<int> ShortSide = new("--short-side") { Description = "files: decode with this shorter side (0 = native)" };
+        public readonly Option<bool> Strict = new("--strict") { Description = "files: fail on the first bad line instead of skipping it" };
+
+        public void AddTo(Command cmd)
+        {
+            cmd.Add(Dataset);
+            foreach (var o in new Option[] { Frames, Size, Height, Width, Classes, Seed, Noise, Speed, ObjectSize, Distractors, Train, Val, VideoFrames, Clip, ShortSide, Strict })
+                cmd.Add(o);
+        }
+
+        public DatasetSpec Spec(ParseResult r) => new()
+        {
+            Source = r.GetValue(Dataset)!,
+            Frames = r.GetValue(Frames),
+            Height = r.GetValue(Height) ?? r.GetValue(Size),
+            Width = r.GetValue(Width) ?? r.GetValue(Size),
+            Classes = r.GetValue(Classes),
+            Seed = r.GetValue(Seed),
+            Noise = r.GetValue(Noise),
+            Speed = r.GetValue(Speed),
+            ObjectSize = r.GetValue(ObjectSize),
+            Distractors = r.GetValue(Distractors),
+            TrainCount = r.GetValue(Train),
+            ValCount = r.GetValue(Val),
+            VideoFrames = r.GetValue(VideoFrames),
+            Sampler = r.GetValue(Clip) is { } c ? ClipSampler.Parse(c) : null,
+            ShortSide = r.GetValue(ShortSide),
+            BadLines = r.GetValue(Strict) ? BadLinePolicy.Fail : BadLinePolicy.Skip,
+        };
+    }
+
+    public static Command Create()
+    {
+        var cmd = new Command("datasets", "built-in synthetic video datasets and real video data: list, show, make");
+        cmd.Add(CreateList());
+        cmd.Add(CreateShow());
+        cmd.Add(CreateMake());
+        return cmd;
+    }
+
+    static Command CreateList()
+    {
+        var cmd = new Command("list", "list the built-in synthetic datasets");
+        cmd.SetAction(r =>
+        {
+            var o = r.InvocationConfiguration.Output;
+            foreach (var (name, description) in DatasetCatalog.BuiltIn) o.WriteLine($"{name}: {description}");
+            o.WriteLine("Real data: a folder written by `sbp datasets make`, a list file ('relative/path label' per line) or a segment file ('video start end label').");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command CreateShow()
+    {
+        var d = new DatasetOptions();
+        var split = new Option<string>("--split") { Description = "train or val", DefaultValueFactory = _ => "train" };
+        var batches = new Option<int>("--batches") { Description = "also read this many batches through the loader and time them" };
+        var batchSize = new Option<int>("--batch-size") { Description = "batch size for --batches", DefaultValueFactory = _ => 8 };
+        var workers = new Option<int>("--workers") { Description = "decoding threads for --batches", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("show", "print a dataset's size, classes and clip shape") { split, batches, batchSize, workers };
+        cmd.Aliases.Add("info");
+        d.AddTo(cmd);
+        cmd.SetAction(r => Show(r, d.Spec(r), DataSplitNames.Parse(r.GetValue(split)!), r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers)));
+        return cmd;
+    }
+
+    static int Show(ParseResult r, DatasetSpec spec, DataSplit split, int batches, int batchSize, int workers)
+    {
+        var o = r.InvocationConfiguration.Output;
+        var data = DatasetCatalog.Open(spec, split);
+        o.WriteLine(data.Describe());
+        o.WriteLine($"samples: {data.Count}");
+        var counts = LabelCounts(data);
+        o.WriteLine($"classes: {data.ClassNames.Count}{(data.PerFrameLabels ? " (per-frame labels, 0 = background)" : "")}");
+        for (int c = 0; c < data.ClassNames.Count; c++)
+            o.WriteLine(counts is null ? $"  {c,3}  {data.ClassNames[c]}" : $"  {c,3}  {data.ClassNames[c],-28} {counts[c],7} samples");
+        var problems = data switch
+        {
+            VideoListDataset v => v.List.Problems,
+            SegmentDataset s => s.Annotations.Problems,
+            _ => [],
+        };
+        if (problems.Count > 0)
+        {
+            o.WriteLine($"bad lines skipped: {problems.Count}");
+            foreach (var p in problems.Take(10)) o.WriteLine($"  {p.Message}");
+            if (problems.Count > 10) o.WriteLine($"  ... and {problems.Count - 10} more");
+        }
+        if (data.Count == 0) return 0;
+        VideoSample first;
+        try
+        {
+            first = data.Get(0, null);
+        }
+        catch (VideoReadException e)
+        {
+            o.WriteLine($"first sample unreadable: {e.Message}");
+            return 0;
+        }
+        o.WriteLine($"clip: {first.Clip.Frames} frames of {first.Clip.Height}x{first.Clip.Width}x3 (uint8 RGB); batches: clips float32 [B, 3, {first.Clip.Frames}, H, W], " +
+                    (data.PerFrameLabels ? $"labels int32 [B, {first.Clip.Frames}]" : "labels int32 [B]"));
+        if (batches > 0) Bench(o, data, batches, batchSize, workers, first.Clip);
+        return 0;
+    }
+
+    /// <summary>Samples per class where it is known without decoding (null for detection).</summary>
+    static int[]? LabelCounts(IVideoDataset data)
+    {
+        var counts = new int[data.ClassNames.Count];
+        switch (data)
+        {
+            case SyntheticActions a:
+                for (int i = 0; i < a.Count; i++) counts[SyntheticActions.LabelOf(i, a.Options.Classes)]++;
+                return counts;
+            case VideoListDataset v:
+                foreach (var e in v.List.Entries) if (e.Label < counts.Length) counts[e.Label]++;
+                return counts;
+            default:
+                return null;
+        }
+    }
+
+    static void Bench(TextWriter o, IVideoDataset data, int batches, int batchSize, int workers, VideoClip first)
+    {
+        var device = Device.CreateCpu("datasets-show");
+        var loader = new VideoLoader(data, new VideoLoaderOptions
+        {
+            BatchSize = Math.Min(batchSize, data.Count),
+            Workers = workers,
+            QueueCapacity = Math.Max(workers, 4),
+            Transform = ClipTransform.Resize(first.Height, first.Width),
+        }, device, new DataIssues(m => o.WriteLine(m)));
+        var sw = Stopwatch.StartNew();
+        int n = 0, samples = 0;
+        string shapes = "";
+        for (int epoch = 0; n < batches; epoch++)
+            foreach (var b in loader.Epoch(epoch))
+            {
+                using (b)
+                {
+                    shapes = $"clips {b.Clips.Shape} labels {b.Labels.Shape}";
+                    samples += b.Size;
+                }
+                if (++n == batches) break;
+            }
+        double s = sw.Elapsed.TotalSeconds;
+        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"loaded {n} batches ({samples} clips, {shapes}) in {s:F2} s: {samples / s:F1} clips/s with {workers} workers; unreadable videos: {loader.Issues.CorruptCount}"));
+    }
+
+    static Command CreateMake()
+    {
+        var d = new DatasetOptions();
+        var output = new Option<string>("--out") { Description = "output folder", Required = true };
+        var format = new Option<string>("--format") { Description = "mp4 (H.264, lossy), mkv (FFV1, lossless) or png (frame folders, no ffmpeg needed)", DefaultValueFactory = _ => "mp4" };
+        format.AcceptOnlyFromAmong("mp4", "mkv", "png");
+        var crf = new Option<int>("--crf") { Description = "mp4: x264 quality, 0 (best) .. 51", DefaultValueFactory = _ => 10 };
+        var fps = new Option<double>("--fps") { Description = "frame rate written into the videos and used for segment times", DefaultValueFactory = _ => 8.0 };
+        var cmd = new Command("make", "write a synthetic dataset to disk as videos or frame folders, with list files") { output, format, crf, fps };
+        d.AddTo(cmd);
+        cmd.SetAction(r =>
+        {
+            var o = r.InvocationConfiguration.Output;
+            var spec = d.Spec(r);
+            if (!DatasetCatalog.BuiltIn.Any(b => string.Equals(b.Name, spec.Source, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"datasets make writes a built-in synthetic dataset ({string.Join(", ", DatasetCatalog.BuiltIn.Select(b => b.Name))}), not '{spec.Source}'.");
+            var storage = r.GetValue(format) switch { "mkv" => VideoStorage.Ffv1, "png" => VideoStorage.Png, _ => VideoStorage.H264 };
+            // detection videos are written whole: no window sampler on the synthetic source
+            var writeSpec = string.Equals(spec.Source, DatasetCatalog.Detection, StringComparison.OrdinalIgnoreCase) ? spec with { Frames = null } : spec;
+            var train = DatasetCatalog.Open(writeSpec, DataSplit.Train);
+            var val = DatasetCatalog.Open(writeSpec, DataSplit.Validation);
+            string dir = r.GetValue(output)!;
+            int lastTenth = -1;
+            var sw = Stopwatch.StartNew();
+            var lockObj = new object();
+            DatasetWriter.Write(dir, train, val, new DatasetWriterOptions
+            {
+                Storage = storage,
+                Crf = r.GetValue(crf),
+                FrameRate = r.GetValue(fps),
+                Progress = (done, total) =>
+                {
+                    lock (lockObj)
+                    {
+                        int tenth = done * 10 / total;
+                        if (tenth > lastTenth) { lastTenth = tenth; o.WriteLine($"  {done}/{total} videos"); }
+                    }
+                },
+            });
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {train.Count} train + {val.Count} val videos ({storage}) to {dir} in {sw.Elapsed.TotalSeconds:F1} s"));
+            o.WriteLine($"read it back: sbp datasets show {dir} [--split val]");
+            return 0;
+        });
+        return cmd;
+    }
+}

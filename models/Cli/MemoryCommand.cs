@@ -1,0 +1,64 @@
+using System.CommandLine;
+using Sbp.Autograd;
+using Sbp.Memory;
+using Sbp.Models.Architectures;
+using Sbp.Models.Training;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Cli;
+
+/// <summary>
+/// `sbp memory`: what a model's tape holds for backward at each keep ratio, per SBP region, for a
+/// given input size, from one forward pass (no training, no backward).
+/// </summary>
+public static class MemoryCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "model config", DefaultValueFactory = _ => "swin-nano" };
+        var batch = new Option<int>("--batch") { Description = "batch size", DefaultValueFactory = _ => 2 };
+        var frames = new Option<int?>("--frames") { Description = "frames per clip (default: the config's)" };
+        var size = new Option<int?>("--size") { Description = "frame height and width (default: the config's)" };
+        var classes = new Option<int?>("--classes") { Description = "classes of the head (default: the config's)" };
+        var keeps = new Option<string>("--keep") { Description = "comma-separated keep ratios (1 = full backprop)", DefaultValueFactory = _ => "1,0.5,0.25" };
+        var regions = new Option<bool>("--regions") { Description = "print every region, not only the totals" };
+        var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)");
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, regions }) cmd.Add(o);
+        cmd.SetAction(r =>
+        {
+            var device = TrainOptions.ResolveDevice(r);
+            var name = r.GetValue(model)!;
+            using var probe = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu("probe"));
+            var shape = probe.SampleShape;   // [C, T, H, W], or [T, C, H, W] for the frame detector
+            bool framesFirst = probe is FrameDetector;
+            int t = r.GetValue(frames) ?? shape[framesFirst ? 0 : 1], hw = r.GetValue(size) ?? shape[2];
+            using var m = ModelFactory.Create(name, new RandomSource(1), device, r.GetValue(classes) ?? probe.NumClasses, t, hw, hw);
+            int b = r.GetValue(batch);
+            var input = framesFirst ? new Shape(b, t, shape[1], hw, hw) : new Shape(b, shape[0], t, hw, hw);
+            Console.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
+            Console.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions |");
+            Console.WriteLine("|---|---|---|---|---|---|");
+            long full = 0;
+            foreach (var keep in r.GetValue(keeps)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(TrainOptions.ParseKeep))
+            {
+                var config = new TrainConfig { Model = name, Mode = keep < 1 ? TrainMode.Sbp : TrainMode.Full, Keep = keep };
+                var policy = Trainer.PolicyFor(config, m);
+                using var scope = TensorScope.Begin();
+                using var x = Tensor.Zeros(input, device);
+                using var tape = Tape.Begin();
+                m.Forward(x, policy, 0);
+                long saved = tape.SavedBytes;
+                if (keep >= 1) full = saved;
+                var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
+                Console.WriteLine($"| {keep:0.###} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
+                    $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} |");
+                if (r.GetValue(regions))
+                    foreach (var g in tape.Regions) Console.WriteLine($"    {g}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Globalization;
+using Sbp.Models.Data;
+using Sbp.Models.Training;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Cli;
+
+/// <summary>The options train, eval and compare share: model, data, schedule, SBP settings, output.</summary>
+public sealed class TrainOptions
+{
+    static readonly TrainConfig Defaults = new();
+
+    public readonly Option<string> Model = new("--model") { Description = "model config (swin-nano, swin-micro, swin-t, vit-nano, vit-micro, det-nano, det-micro, ...)", DefaultValueFactory = _ => Defaults.Model };
+    public readonly Option<string> Data = new("--data") { Description = "dataset: synthetic-actions, synthetic-detection, a folder from `sbp datasets make`, a list file or an annotation file", DefaultValueFactory = _ => DatasetCatalog.Actions };
+    public readonly Option<int?> Frames = new("--frames") { Description = "frames per clip" };
+    public readonly Option<int?> Size = new("--size") { Description = "frame height and width" };
+    public readonly Option<int?> Classes = new("--classes") { Description = "number of classes" };
+    public readonly Option<int?> TrainCount = new("--train-count") { Description = "synthetic data: training samples" };
+    public readonly Option<int?> ValCount = new("--val-count") { Description = "synthetic data: held-out samples" };
+    public readonly Option<float?> Noise = new("--noise") { Description = "synthetic data: per-pixel noise std in [0, 1] (harder when larger)" };
+    public readonly Option<float?> Speed = new("--speed") { Description = "synthetic data: motion relative to the default 1 (harder when smaller)" };
+    public readonly Option<float?> ObjectSize = new("--object-size") { Description = "synthetic data: object size as a fraction of the frame" };
+    public readonly Option<int> Epochs = new("--epochs") { Description = "training epochs", DefaultValueFactory = _ => Defaults.Epochs };
+    public readonly Option<int> Batch = new("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
+    public readonly Option<float> Lr = new("--lr") { Description = "peak learning rate (AdamW, warmup then cosine)", DefaultValueFactory = _ => Defaults.LearningRate };
+    public readonly Option<float> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (not on norms and biases)", DefaultValueFactory = _ => Defaults.WeightDecay };
+    public readonly Option<ulong> Seed = new("--seed") { Description = "seed of weights, masks, data order and synthetic data", DefaultValueFactory = _ => Defaults.Seed };
+    public readonly Option<int?> Steps = new("--steps") { Description = "stop each epoch after this many steps" };
+    public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask kind: strided, grid or random (default: the model's)" };
+    public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
+    public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
+    public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Workers })
+            command.Add(o);
+    }
+
+    public TrainConfig Config(ParseResult r) => new()
+    {
+        Model = r.GetValue(Model)!,
+        Epochs = r.GetValue(Epochs),
+        BatchSize = r.GetValue(Batch),
+        LearningRate = r.GetValue(Lr),
+        WeightDecay = r.GetValue(WeightDecay),
+        Seed = r.GetValue(Seed),
+        MaxStepsPerEpoch = r.GetValue(Steps),
+        MaskKind = r.GetValue(Mask) is { } m ? ParseMask(m) : null,
+        SbpCaching = r.GetValue(Caching) switch
+        {
+            "sparse-cache" => RegionMode.SparseCache,
+            "recompute" => RegionMode.Recompute,
+            var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
+        },
+        Rescale = r.GetValue(Rescale),
+        Workers = r.GetValue(Workers),
+    };
+
+    public DatasetSpec Spec(ParseResult r) => new()
+    {
+        Source = r.GetValue(Data)!,
+        Frames = r.GetValue(Frames),
+        Height = r.GetValue(Size),
+        Width = r.GetValue(Size),
+        Classes = r.GetValue(Classes),
+        Seed = r.GetValue(Seed),
+        TrainCount = r.GetValue(TrainCount),
+        ValCount = r.GetValue(ValCount),
+        Noise = r.GetValue(Noise),
+        Speed = r.GetValue(Speed),
+        ObjectSize = r.GetValue(ObjectSize),
+    };
+
+    static MaskKind ParseMask(string s) => s.ToLowerInvariant() switch
+    {
+        "strided" => MaskKind.Strided,
+        "grid" => MaskKind.Grid,
+        "random" => MaskKind.Random,
+        _ => throw new ArgumentException($"--mask: '{s}' is not strided, grid or random."),
+    };
+
+    /// <summary>The device the global --device option names (auto: CUDA when usable, else the CPU, said once).</summary>
+    public static Device ResolveDevice(ParseResult r)
+    {
+        var device = Device.Resolve(r.GetValue(GlobalOptions.Device) ?? "auto", out var note);
+        if (note is not null) Console.Error.WriteLine(note);
+        return device;
+    }
+
+    public static double ParseKeep(string s) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k > 0 && k <= 1
+            ? k : throw new ArgumentException($"keep ratio '{s}' must be a number in (0, 1].");
+}

@@ -1,0 +1,154 @@
+namespace Sbp.Models.Data;
+
+/// <summary>Knobs of <see cref="SyntheticDetection"/>.</summary>
+public sealed record SyntheticDetectionOptions
+{
+    public int Count { get; init; } = 256;
+    /// <summary>Frames per video.</summary>
+    public int Frames { get; init; } = 96;
+    public int Height { get; init; } = 32;
+    public int Width { get; init; } = 32;
+    /// <summary>Action classes (the first N of <see cref="SyntheticDetection.AllActionNames"/>), 1..6; label 0 is background.</summary>
+    public int Classes { get; init; } = 4;
+    public ulong Seed { get; init; } = 1;
+    public float Noise { get; init; } = 0.05f;
+    /// <summary>Motion per frame relative to the default (1).</summary>
+    public float Speed { get; init; } = 1f;
+    public float ObjectSize { get; init; } = 0.4f;
+    /// <summary>Action segment length range in frames.</summary>
+    public int MinSegment { get; init; } = 8;
+    public int MaxSegment { get; init; } = 24;
+    /// <summary>Background (still) gap length range in frames.</summary>
+    public int MinGap { get; init; } = 4;
+    public int MaxGap { get; init; } = 16;
+
+    public void Validate()
+    {
+        Check(Count > 0, $"count must be > 0 (got {Count})");
+        Check(Height >= 8 && Width >= 8, $"height and width must be >= 8 (got {Height}x{Width})");
+        Check(Classes >= 1 && Classes <= SyntheticDetection.AllActionNames.Count, $"classes must be in 1..{SyntheticDetection.AllActionNames.Count} (got {Classes})");
+        Check(MinSegment >= 2 && MaxSegment >= MinSegment, $"segment range must satisfy 2 <= min <= max (got {MinSegment}..{MaxSegment})");
+        Check(MinGap >= 1 && MaxGap >= MinGap, $"gap range must satisfy 1 <= min <= max (got {MinGap}..{MaxGap})");
+        Check(Frames >= MaxGap + MaxSegment, $"frames ({Frames}) must hold at least one gap and one segment ({MaxGap + MaxSegment})");
+        Check(Noise >= 0f && Noise <= 1f, $"noise must be in [0, 1] (got {Noise})");
+        Check(Speed > 0f && Speed <= 3f, $"speed must be in (0, 3] (got {Speed})");
+        Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
+    }
+
+    static void Check(bool ok, string message)
+    {
+        if (!ok) throw new ArgumentException($"SyntheticDetection: {message}.");
+    }
+}
+
+/// <summary>An action segment in frames: [Start, End) with an action class (0-based, without background).</summary>
+public readonly record struct FrameSegment(int Start, int End, int Action);
+
+/// <summary>
+/// Seeded synthetic temporal action detection: long videos where one textured shape rests (background,
+/// label 0) between action segments in which it moves right, left, down, up or rotates (label 1 + action).
+/// Per-frame labels. Positions wrap on a torus and start uniformly, angles start uniformly, so a single
+/// frame looks the same at rest and in every action; only motion between frames tells them apart.
+/// Sample i of a split is a pure function of (seed, split, i). With a <see cref="ClipSampler"/> the
+/// sample is a window of the video (labels follow the frames); without one, the whole video.
+/// </summary>
+public sealed class SyntheticDetection : IVideoDataset
+{
+    public static readonly IReadOnlyList<string> AllActionNames =
+        ["move right", "move left", "move down", "move up", "rotate clockwise", "rotate counter-clockwise"];
+
+    readonly string[] _classNames;
+
+    public SyntheticDetection(SyntheticDetectionOptions options, DataSplit split, ClipSampler? sampler = null)
+    {
+        options.Validate();
+        Options = options;
+        Split = split;
+        Sampler = sampler;
+        _classNames = ["background", .. AllActionNames.Take(options.Classes)];
+    }
+
+    public SyntheticDetectionOptions Options { get; }
+    public DataSplit Split { get; }
+    public ClipSampler? Sampler { get; }
+    public int Count => Options.Count;
+    public IReadOnlyList<string> ClassNames => _classNames;
+    public bool PerFrameLabels => true;
+
+    public string Describe() =>
+        $"synthetic detection ({Split.Name()}): {Count} videos of {Options.Frames} frames {Options.Height}x{Options.Width}x3, " +
+        $"{Options.Classes} action classes + background, segments {Options.MinSegment}-{Options.MaxSegment} frames, gaps {Options.MinGap}-{Options.MaxGap}, " +
+        $"seed {Options.Seed}, noise {Options.Noise}, speed {Options.Speed}" + (Sampler is null ? "" : $", clips: {Sampler}");
+
+    SampleRng RngOf(int index) => SampleRng.For(Options.Seed, "synthetic-detection/" + Split.Name(), index);
+
+    /// <summary>The action segments of video <paramref name="index"/> (what `datasets make` writes as annotations).</summary>
+    public IReadOnlyList<FrameSegment> Segments(int index) => Timeline(RngOf(index).Fork(10));
+
+    List<FrameSegment> Timeline(SampleRng rng)
+    {
+        var o = Options;
+        var segments = new List<FrameSegment>();
+        int t = rng.Int(o.MaxGap - o.MinGap + 1) + o.MinGap;
+        while (true)
+        {
+            int len = rng.Int(o.MaxSegment - o.MinSegment + 1) + o.MinSegment;
+            int action = rng.Int(o.Classes);
+            if (t + len > o.Frames) break;
+            segments.Add(new FrameSegment(t, t + len, action));
+            t += len + rng.Int(o.MaxGap - o.MinGap + 1) + o.MinGap;
+        }
+        return segments;
+    }
+
+    public VideoSample Get(int index, SampleRng? rng)
+    {
+        if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), $"SyntheticDetection: index {index} is outside 0..{Count - 1}.");
+        var sample = Render(index);
+        if (Sampler is null) return sample;
+        var window = sample.Select(Sampler.Sample(sample.Clip.Frames, rng));
+        return window with { Label = SegmentDataset.MajorityAction(window.FrameLabels!) };
+    }
+
+    VideoSample Render(int index)
+    {
+        var o = Options;
+        int T = o.Frames, H = o.Height, W = o.Width, side = Math.Min(H, W);
+        var rng = RngOf(index);
+        var segments = Timeline(rng.Fork(10));
+        var labels = new int[T];
+        var action = new int[T];
+        Array.Fill(action, -1);
+        foreach (var s in segments)
+            for (int t = s.Start; t < s.End; t++) { labels[t] = 1 + s.Action; action[t] = s.Action; }
+
+        var background = ShapeRenderer.Background(H, W, rng.Fork(1));
+        var obj = ShapeRenderer.Look.Random(rng);
+        float x = rng.Uniform(0, W), y = rng.Uniform(0, H), angle = rng.Uniform(0, MathF.Tau);
+        float radius = o.ObjectSize * side * 0.5f * MathF.Exp(rng.Uniform(-0.25f, 0.25f));
+        float step = o.Speed * side / 32f, spin = o.Speed * MathF.PI / 16f; // per frame: 1 px at 32x32, 11.25 degrees
+        var noise = rng.Fork(3);
+
+        var clip = new VideoClip(T, H, W);
+        var frame = new float[H * W * 3];
+        for (int t = 0; t < T; t++)
+        {
+            // the state moves between frames t-1 and t when frame t is inside a segment
+            switch (action[t])
+            {
+                case 0: x += step; break;
+                case 1: x -= step; break;
+                case 2: y += step; break;
+                case 3: y -= step; break;
+                case 4: angle += spin; break;
+                case 5: angle -= spin; break;
+            }
+            x = (x % W + W) % W;
+            y = (y % H + H) % H;
+            background.CopyTo(frame, 0);
+            ShapeRenderer.Draw(frame, H, W, obj, new ShapeRenderer.Pose(x, y, angle, radius));
+            ShapeRenderer.Quantize(frame, clip.Frame(t), o.Noise, noise.Fork(t));
+        }
+        return new VideoSample(clip, SegmentDataset.MajorityAction(labels), labels, $"{Split.Name()}/{index:D6}");
+    }
+}

@@ -1,0 +1,155 @@
+using System.Collections.Concurrent;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Data;
+
+/// <summary>Settings of a <see cref="VideoLoader"/>.</summary>
+public sealed record VideoLoaderOptions
+{
+    public int BatchSize { get; init; } = 8;
+    /// <summary>Training mode: shuffled order, random clip sampling and augmentation. Off: dataset order, centre clips.</summary>
+    public bool Train { get; init; } = true;
+    /// <summary>Drop the last incomplete batch (default: in training).</summary>
+    public bool? DropLast { get; init; }
+    public ulong Seed { get; init; } = 1;
+    /// <summary>Decoding threads.</summary>
+    public int Workers { get; init; } = 2;
+    /// <summary>Batches being prepared or waiting at most (bounds memory); raised to <see cref="Workers"/> if below.</summary>
+    public int QueueCapacity { get; init; } = 4;
+    public ClipTransform Transform { get; init; } = new();
+    public CorruptVideoPolicy OnCorrupt { get; init; } = CorruptVideoPolicy.Skip;
+    /// <summary>How many following samples to try in place of an unreadable one before failing.</summary>
+    public int MaxReplacements { get; init; } = 16;
+}
+
+/// <summary>
+/// Batches of a dataset as engine tensors (see <see cref="VideoBatch"/> for the layout), decoded and
+/// augmented on background threads through a bounded <see cref="BackgroundQueue{T}"/>; tensors are
+/// created on the consumer's thread, on <see cref="Device"/>. Deterministic: epoch e's order is a
+/// permutation seeded by (seed, e), and sample i's random choices by (seed, e, i), whatever the worker count.
+/// An unreadable video (<see cref="VideoReadException"/>) is warned about once, counted in
+/// <see cref="Issues"/> and replaced by the next readable sample, or fails the epoch with
+/// <see cref="CorruptVideoPolicy.Fail"/>.
+/// </summary>
+public sealed class VideoLoader
+{
+    readonly ConcurrentDictionary<int, bool> _bad = new();
+
+    public VideoLoader(IVideoDataset dataset, VideoLoaderOptions options, Device? device = null, DataIssues? issues = null)
+    {
+        if (options.BatchSize <= 0) throw new ArgumentException($"VideoLoader: batch size must be > 0 (got {options.BatchSize}).");
+        if (options.Workers <= 0 || options.QueueCapacity <= 0)
+            throw new ArgumentException($"VideoLoader: workers and queue capacity must be > 0 (got {options.Workers}, {options.QueueCapacity}).");
+        Dataset = dataset;
+        Options = options;
+        Device = device ?? Device.Default;
+        Issues = issues ?? new DataIssues();
+        if (BatchesPerEpoch == 0)
+            throw new ArgumentException($"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped).");
+    }
+
+    public IVideoDataset Dataset { get; }
+    public VideoLoaderOptions Options { get; }
+    public Device Device { get; }
+    public DataIssues Issues { get; }
+
+    bool DropLast => Options.DropLast ?? Options.Train;
+
+    public int BatchesPerEpoch => DropLast ? Dataset.Count / Options.BatchSize : (Dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
+
+    /// <summary>The sample order of an epoch.</summary>
+    public int[] Order(int epoch) =>
+        Options.Train ? SampleRng.For(Options.Seed, "loader/shuffle", epoch).Permutation(Dataset.Count) : Enumerable.Range(0, Dataset.Count).ToArray();
+
+    /// <summary>The batches of one epoch. Dispose each batch; leaving the loop early stops the workers.</summary>
+    public IEnumerable<VideoBatch> Epoch(int epoch)
+    {
+        var order = Order(epoch);
+        int b = Options.BatchSize, n = BatchesPerEpoch;
+        using var queue = new BackgroundQueue<HostBatch>(n,
+            (k, token) => Prepare(order.AsSpan(k * b, Math.Min(b, order.Length - k * b)).ToArray(), epoch, token),
+            Options.Workers, Math.Max(Options.QueueCapacity, Options.Workers), "video loader");
+        while (queue.TryTake(out var host)) yield return host.ToDevice(Device);
+    }
+
+    /// <summary>A single batch of the given samples, prepared on this thread (for evaluation and tests).</summary>
+    public VideoBatch Batch(IReadOnlyList<int> indices, int epoch = 0) => Prepare(indices.ToArray(), epoch, CancellationToken.None).ToDevice(Device);
+
+    /// <summary>A batch in host memory, as the workers prepare it.</summary>
+    sealed record HostBatch(float[] Clips, int[] Labels, int Frames, bool PerFrame, int[] Indices, string[] Names, int Height, int Width)
+    {
+        public VideoBatch ToDevice(Device device)
+        {
+            int B = Indices.Length;
+            var clips = Tensor.FromArray(Clips, new Shape(B, VideoClip.Channels, Frames, Height, Width), device);
+            try
+            {
+                var labels = Tensor.FromArray(Labels, PerFrame ? new Shape(B, Frames) : new Shape(B), device);
+                return new VideoBatch(clips, labels, Indices, Names);
+            }
+            catch
+            {
+                clips.Dispose();
+                throw;
+            }
+        }
+    }
+
+    HostBatch Prepare(int[] indices, int epoch, CancellationToken token)
+    {
+        var tf = Options.Transform;
+        float[]? clips = null;
+        int[]? labels = null;
+        int frames = 0, B = indices.Length;
+        var used = new int[B];
+        var names = new string[B];
+        for (int k = 0; k < B; k++)
+        {
+            token.ThrowIfCancellationRequested();
+            var (index, sample) = Load(indices[k], epoch);
+            var rng = Options.Train ? SampleRng.For(Options.Seed, "loader/sample", epoch, index).Fork(1) : null;
+            if (clips is null)
+            {
+                frames = sample.Clip.Frames;
+                clips = new float[B * tf.FloatsPerClip(frames)];
+                labels = new int[Dataset.PerFrameLabels ? B * frames : B];
+            }
+            else if (sample.Clip.Frames != frames)
+                throw new InvalidOperationException($"VideoLoader: sample {index} has {sample.Clip.Frames} frames, the batch's first has {frames}; use a clip sampler with a fixed frame count.");
+            int per = tf.FloatsPerClip(frames);
+            tf.Apply(sample.Clip, clips.AsSpan(k * per, per), rng);
+            if (Dataset.PerFrameLabels)
+            {
+                var fl = sample.FrameLabels ?? throw new InvalidOperationException($"VideoLoader: sample {index} of a detection dataset has no per-frame labels.");
+                fl.CopyTo(labels!.AsSpan(k * frames, frames));
+            }
+            else labels![k] = sample.Label;
+            used[k] = index;
+            names[k] = sample.Name;
+        }
+        return new HostBatch(clips!, labels!, frames, Dataset.PerFrameLabels, used, names, tf.Height, tf.Width);
+    }
+
+    /// <summary>Sample <paramref name="index"/>, or with the skip policy the next readable one.</summary>
+    (int Index, VideoSample Sample) Load(int index, int epoch)
+    {
+        int count = Dataset.Count;
+        for (int attempt = 0; attempt <= Options.MaxReplacements; attempt++)
+        {
+            int i = (index + attempt) % count;
+            if (_bad.ContainsKey(i)) continue;
+            var rng = Options.Train ? SampleRng.For(Options.Seed, "loader/sample", epoch, i).Fork(0) : null;
+            try
+            {
+                return (i, Dataset.Get(i, rng));
+            }
+            catch (VideoReadException e) when (Options.OnCorrupt == CorruptVideoPolicy.Skip)
+            {
+                _bad[i] = true;
+                Issues.ReportCorrupt(e.Path, e.Message);
+            }
+        }
+        throw new VideoReadException(index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            $"sample {index} and the {Options.MaxReplacements} samples after it are all unreadable ({Issues.CorruptCount} unreadable videos so far)");
+    }
+}
