@@ -1,0 +1,71 @@
+using Sbp.Stochastic;
+
+namespace Sbp.Models.Training;
+
+/// <summary>How a run trains: full backprop, gradient checkpointing, or SBP at a keep ratio.</summary>
+public enum TrainMode { Full, Checkpoint, Sbp }
+
+/// <summary>
+/// One training run: model config, data, schedule and the backprop mode. Defaults are the main
+/// job's (`sbp compare`): a small Video Swin on the synthetic action dataset, a few minutes on a
+/// 2-core CPU.
+/// </summary>
+public sealed record TrainConfig
+{
+    public string Model { get; init; } = "swin-nano";
+    public int Epochs { get; init; } = 4;
+    public int BatchSize { get; init; } = 16;
+    public float LearningRate { get; init; } = 2e-3f;
+    public float WeightDecay { get; init; } = 0.05f;
+    public int WarmupSteps { get; init; } = 20;
+    public ulong Seed { get; init; } = 1;
+    public TrainMode Mode { get; init; } = TrainMode.Full;
+    /// <summary>SBP keep ratio (Mode = Sbp); with Checkpoint, a value below 1 means SBP + checkpointing.</summary>
+    public double Keep { get; init; } = 0.5;
+    /// <summary>SBP mask kind; null takes the model's default (strided over frames, grid over tokens).</summary>
+    public MaskKind? MaskKind { get; init; }
+    /// <summary>SBP caching mode for Mode = Sbp.</summary>
+    public RegionMode SbpCaching { get; init; } = RegionMode.SparseCache;
+    /// <summary>Scale gradients in SBP regions by 1/keep.</summary>
+    public bool Rescale { get; init; }
+    /// <summary>Stop an epoch after this many steps (null: the whole epoch).</summary>
+    public int? MaxStepsPerEpoch { get; init; }
+    /// <summary>Folder for metrics.jsonl and checkpoints (null: none written).</summary>
+    public string? OutputDir { get; init; }
+    /// <summary>Continue from OutputDir/checkpoint.safetensors when it exists.</summary>
+    public bool Resume { get; init; }
+    public int Workers { get; init; } = 2;
+    /// <summary>Also checkpoint every this many steps (null: at the end of each epoch only); resuming mid-epoch is bit-exact.</summary>
+    public int? CheckpointEvery { get; init; }
+    /// <summary>Stop after this many steps in total (a checkpoint is written; --resume continues).</summary>
+    public long? MaxSteps { get; init; }
+    /// <summary>Split each batch into this many micro-batches (gradient accumulation; same update up to rounding).</summary>
+    public int MicroBatches { get; init; } = 1;
+    /// <summary>On device out-of-memory, free the step and retry it with twice the micro-batches (up to one sample each).</summary>
+    public bool OomRetry { get; init; }
+
+    /// <summary>A short name for tables and files: full, checkpoint, sbp-0.5, sbp+ckpt-0.25.</summary>
+    public string Label => Mode switch
+    {
+        TrainMode.Full => "full",
+        TrainMode.Checkpoint when Keep < 1 => $"sbp+checkpoint-{Keep:0.###}",
+        TrainMode.Checkpoint => "checkpoint",
+        _ => $"sbp-{Keep:0.###}",
+    };
+
+    public string ModeName => Mode switch { TrainMode.Full => "full", TrainMode.Checkpoint => "checkpoint", _ => "sbp" };
+
+    public void Validate()
+    {
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), $"train: epochs must be >= 1, got {Epochs}.");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"train: batch size must be >= 1, got {BatchSize}.");
+        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), $"train: learning rate must be > 0, got {LearningRate}.");
+        if (Keep is <= 0 or > 1 || double.IsNaN(Keep)) throw new ArgumentOutOfRangeException(nameof(Keep), $"train: keep ratio must be in (0, 1], got {Keep}.");
+        if (MaxStepsPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(MaxStepsPerEpoch), $"train: steps per epoch must be >= 1, got {MaxStepsPerEpoch}.");
+        if (CheckpointEvery is < 1) throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), $"train: checkpoint interval must be >= 1 step, got {CheckpointEvery}.");
+        if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), $"train: max steps must be >= 1, got {MaxSteps}.");
+        if (MicroBatches < 1 || MicroBatches > BatchSize)
+            throw new ArgumentOutOfRangeException(nameof(MicroBatches), $"train: micro-batches must be in 1..batch size ({BatchSize}), got {MicroBatches}.");
+        if (Resume && OutputDir is null) throw new ArgumentException("train: --resume needs an output folder (--out) holding checkpoint.safetensors.");
+    }
+}

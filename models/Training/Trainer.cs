@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Sbp.Autograd;
+using Sbp.IO;
+using Sbp.Memory;
+using Sbp.Models.Architectures;
+using Sbp.Models.Data;
+using Sbp.Optim;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Training;
+
+/// <summary>One epoch's numbers: training loss, held-out accuracy (or per-frame mAP), time and memory.</summary>
+public sealed record EpochResult(int Epoch, long Step, double TrainLoss, double Top1, double Top5, double? Map, double MeanStepMs);
+
+/// <summary>
+/// What a run measured. <see cref="PeakBytes"/>: the device pool's peak during training (parameters,
+/// gradients, optimizer state, activations, workspace); <see cref="SavedActivationBytes"/>: the
+/// most bytes a tape held for backward at the end of a forward pass; <see cref="StepMs"/>: the
+/// mean time of a training step after the first.
+/// </summary>
+public sealed record TrainResult(TrainConfig Config, string Model, long Parameters, IReadOnlyList<EpochResult> Epochs,
+    IReadOnlyList<(long Step, double Loss)> LossCurve, long PeakBytes, long SavedActivationBytes, double StepMs,
+    IReadOnlyList<RegionReport> Regions, long Steps)
+{
+    /// <summary>The last finished epoch (a run stopped by MaxSteps before any epoch ended has none).</summary>
+    public EpochResult Final => Epochs.Count > 0 ? Epochs[^1] : throw new InvalidOperationException($"train: the run stopped at step {Steps} before finishing an epoch.");
+}
+
+/// <summary>
+/// Trains a video model on a dataset in one mode (full backprop, checkpointing or SBP): AdamW with
+/// warmup + cosine, cross-entropy (per frame for detection), evaluation after each epoch, metrics
+/// as JSON lines and a checkpoint per epoch when an output folder is given, resume from it.
+/// </summary>
+public sealed class Trainer
+{
+    readonly TrainConfig _config;
+    readonly Device _device;
+    readonly Action<string> _log;
+
+    public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null)
+    {
+        config.Validate();
+        _config = config;
+        _device = device ?? Device.Default;
+        _log = log ?? Console.WriteLine;
+    }
+
+    /// <summary>The SBP policy of a mode: null for full backprop; keep 1 with checkpointing for plain checkpointing.</summary>
+    public static SbpPolicy? PolicyFor(TrainConfig c, VideoModel model)
+    {
+        if (c.Mode == TrainMode.Full) return null;
+        var kind = c.MaskKind ?? DefaultMaskKind(model, c.Keep);
+        var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, c.Seed);
+        var caching = c.Mode == TrainMode.Checkpoint ? RegionMode.Checkpoint : c.SbpCaching;
+        return new SbpPolicy(masks, model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput, caching, c.Rescale);
+    }
+
+    /// <summary>Strided masks over frames (Video Swin, the frame detector); grid masks over tokens for the ViT (random when keep is not 1/s).</summary>
+    public static MaskKind DefaultMaskKind(VideoModel model, double keep)
+    {
+        if (model is not VideoVit) return MaskKind.Strided;
+        double s = 1 / keep, c = 1 / (1 - keep);
+        bool grid = Math.Abs(s - Math.Round(s)) < 1e-9 || (keep > 0.5 && Math.Abs(c - Math.Round(c)) < 1e-9);
+        return grid ? MaskKind.Grid : MaskKind.Random;
+    }
+
+    /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size.</summary>
+    public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device) =>
+        ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
+
+    /// <summary>The loss of logits [B, K] against labels [B], or per frame [B, T, K] against [B, T].</summary>
+    public static Tensor Loss(Tensor logits, Tensor labels)
+    {
+        if (logits.Rank == 3)
+        {
+            int rows = logits.Shape[0] * logits.Shape[1];
+            using var flat = Ops.Reshape(logits, rows, logits.Shape[2]);
+            using var targets = Ops.Reshape(labels, rows);
+            return Ops.CrossEntropy(flat, targets);
+        }
+        return Ops.CrossEntropy(logits, labels);
+    }
+
+    /// <summary>The model's input from a batch [B, C, T, H, W] (the frame detector takes frames [B, T, C, H, W]).</summary>
+    public static Tensor Input(VideoModel model, Tensor clips) => model is FrameDetector ? Ops.Permute(clips, 0, 2, 1, 3, 4) : Ops.Reshape(clips, clips.Shape.ToArray());
+
+    public TrainResult Run(IVideoDataset train, IVideoDataset val)
+    {
+        var c = _config;
+        var probe = train.Get(0, null);
+        int frames = probe.Clip.Frames, height = probe.Clip.Height, width = probe.Clip.Width;
+        using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device);
+        var policy = PolicyFor(c, model);
+        var loader = new VideoLoader(train, new VideoLoaderOptions
+        {
+            BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Transform = ClipTransform.Resize(height, width),
+        }, _device);
+        int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
+        long totalSteps = (long)stepsPerEpoch * c.Epochs;
+        using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.LearningRate);
+        var schedule = new WarmupCosine(c.LearningRate, Math.Min(c.WarmupSteps, totalSteps / 4), totalSteps);
+
+        string? checkpointPath = c.OutputDir is null ? null : Path.Combine(c.OutputDir, "checkpoint.safetensors");
+        using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume);
+        long step = 0;
+        int firstEpoch = 0;
+        if (c.Resume && File.Exists(checkpointPath))
+        {
+            var info = Checkpoint.Load(checkpointPath!, model.StateDict(), optimizer);
+            model.LoadRandomSources(info.RandomSources, strict: false);
+            step = info.Step;
+            firstEpoch = (int)(step / stepsPerEpoch);
+            _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1})");
+        }
+
+        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epochs x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}");
+        var epochs = new List<EpochResult>();
+        var curve = new List<(long, double)>();
+        var regions = new List<RegionReport>();
+        long savedMax = 0;
+        double stepMsSum = 0;
+        int timedSteps = 0;
+        int microBatches = c.MicroBatches;
+        _device.Pool.ResetPeak();
+        model.Train();
+        void Save()
+        {
+            if (checkpointPath is null) return;
+            var sources = model.NamedRandomSources().ToDictionary(s => s.Name, s => s.Source);
+            Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources));
+        }
+        for (int epoch = firstEpoch; epoch < c.Epochs; epoch++)
+        {
+            double lossSum = 0;
+            int steps = 0;
+            // Resuming mid-epoch: the epoch's order is a function of (seed, epoch); skip the batches already trained on.
+            int offset = epoch == firstEpoch ? (int)(step - (long)epoch * stepsPerEpoch) : 0, index = 0;
+            var progress = new ProgressLine($"{c.Label} epoch {epoch + 1}/{c.Epochs}", stepsPerEpoch - offset);
+            bool stopped = false;
+            foreach (var batch in loader.Epoch(epoch))
+            {
+                using (batch)
+                {
+                    if (index >= stepsPerEpoch || stopped) break;
+                    if (index++ < offset) continue;
+                    var watch = Stopwatch.StartNew();
+                    double lossValue;
+                    long saved;
+                    while (true)
+                    {
+                        try
+                        {
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null);
+                            break;
+                        }
+                        catch (DeviceOutOfMemoryException e) when (c.OomRetry && microBatches < batch.Size)
+                        {
+                            // The step's tensors were freed on the way out; partial gradients are dropped.
+                            optimizer.ZeroGrad();
+                            microBatches = Math.Min(batch.Size, microBatches * 2);
+                            _log($"  out of memory at step {step} ({MemoryPool.FormatBytes(e.RequestedBytes)} requested, {MemoryPool.FormatBytes(_device.Pool.InUseBytes)} still in use after freeing the step); " +
+                                $"retrying with {microBatches} micro-batches of about {(batch.Size + microBatches - 1) / microBatches} samples");
+                        }
+                    }
+                    savedMax = Math.Max(savedMax, saved);
+                    if (!double.IsFinite(lossValue))
+                        throw new InvalidOperationException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.LearningRate}).");
+                    schedule.Apply(optimizer, step);
+                    optimizer.Step();
+                    optimizer.ZeroGrad();
+                    watch.Stop();
+                    if (step > 0 || steps > 0) { stepMsSum += watch.Elapsed.TotalMilliseconds; timedSteps++; }
+                    lossSum += lossValue;
+                    steps++;
+                    step++;
+                    curve.Add((step, lossValue));
+                    metrics?.Write(new { type = "step", mode = c.Label, epoch = epoch + 1, step, loss = lossValue, lr = optimizer.LearningRate, step_ms = watch.Elapsed.TotalMilliseconds });
+                    progress.Report(steps, $"loss {lossSum / steps:0.000}");
+                    if (c.CheckpointEvery is { } every && step % every == 0) Save();
+                    if (c.MaxSteps is { } max && step >= max) stopped = true;
+                }
+            }
+            progress.Done();
+            if (stopped && step % stepsPerEpoch != 0)
+            {
+                Save();
+                _log($"stopped at step {step} (--max-steps); continue with --resume");
+                break;
+            }
+            var (top1, top5, map) = Evaluate(model, val, c.BatchSize, height, width, c.Seed);
+            var result = new EpochResult(epoch + 1, step, lossSum / Math.Max(steps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
+            epochs.Add(result);
+            _log(val.PerFrameLabels
+                ? $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, per-frame mAP {map:P1}, frame top-1 {top1:P1}"
+                : $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, top-1 {top1:P1}, top-5 {top5:P1}");
+            metrics?.Write(new { type = "epoch", mode = c.Label, epoch = epoch + 1, step, loss = result.TrainLoss, top1, top5, map, step_ms = result.MeanStepMs });
+            Save();
+            if (stopped) break;
+        }
+        if (epochs.Count == 0 && firstEpoch >= c.Epochs) _log($"nothing to do: the checkpoint in {c.OutputDir} is already at epoch {c.Epochs} (step {step}).");
+        return new TrainResult(c, c.Model, model.ParameterCount(), epochs, curve, _device.Pool.PeakInUseBytes, savedMax,
+            timedSteps == 0 ? 0 : stepMsSum / timedSteps, regions, step);
+    }
+
+    /// <summary>
+    /// Forward and backward of one batch in <paramref name="microBatches"/> parts (gradients summed,
+    /// each part's loss weighted by its share of the batch). Returns the batch loss and the most
+    /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
+    /// </summary>
+    static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions)
+    {
+        int n = batch.Size;
+        double total = 0;
+        long saved = 0;
+        int[]? labels = microBatches > 1 ? batch.Labels.ToIntArray() : null;
+        int perSample = labels is null ? 0 : labels.Length / n;
+        for (int part = 0, start = 0; part < microBatches; part++)
+        {
+            int count = (n - start) / (microBatches - part);
+            using var scope = TensorScope.Begin();
+            using var tape = Tape.Begin();
+            var clips = microBatches == 1 ? batch.Clips : Ops.Slice(batch.Clips, 0, start, count);
+            var y = microBatches == 1 ? batch.Labels
+                : Tensor.FromArray(labels![(start * perSample)..((start + count) * perSample)], new Shape([count, .. batch.Labels.Shape.Dims[1..]]), batch.Labels.Device);
+            var loss = Loss(model.Forward(Input(model, clips), policy, step), y);
+            var weighted = microBatches == 1 ? loss : Ops.Mul(loss, (float)count / n);
+            saved = Math.Max(saved, tape.SavedBytes);
+            if (regions is not null && part == 0) regions.AddRange(tape.Regions);
+            tape.Backward(weighted);
+            total += loss.Item() * count / n;
+            start += count;
+        }
+        return (total, saved);
+    }
+
+    /// <summary>Top-1 and top-5 accuracy (per frame for detection, with per-frame mAP) on a dataset, without recording.</summary>
+    public static (double Top1, double Top5, double? Map) Evaluate(VideoModel model, IVideoDataset data, int batchSize, int height, int width, ulong seed)
+    {
+        var device = model.Device;
+        var loader = new VideoLoader(data, new VideoLoaderOptions { BatchSize = batchSize, Train = false, Seed = seed, Transform = ClipTransform.Resize(height, width) }, device);
+        long rows = 0, hit1 = 0, hit5 = 0;
+        var scores = new List<float>();
+        var labels = new List<int>();
+        model.Eval();
+        try
+        {
+            using var noGrad = Tape.NoGrad();
+            foreach (var batch in loader.Epoch(0))
+            {
+                using (batch)
+                using (var scope = TensorScope.Begin())
+                {
+                    var logits = model.Forward(Input(model, batch.Clips), null, 0);
+                    int classes = logits.Shape[-1];
+                    var l = logits.ToArray();
+                    var y = batch.Labels.ToIntArray();
+                    hit1 += Metrics.TopKHits(l, y, classes, 1);
+                    hit5 += Metrics.TopKHits(l, y, classes, Math.Min(5, classes));
+                    rows += y.Length;
+                    if (data.PerFrameLabels)
+                    {
+                        scores.AddRange(Ops.Softmax(logits, -1).ToArray());
+                        labels.AddRange(y);
+                    }
+                }
+            }
+        }
+        finally
+        {
+            model.Train();
+        }
+        double? map = data.PerFrameLabels ? Metrics.MeanAveragePrecision(scores.ToArray(), labels.ToArray(), data.ClassNames.Count) : null;
+        return (rows == 0 ? 0 : (double)hit1 / rows, rows == 0 ? 0 : (double)hit5 / rows, map);
+    }
+
+    static JsonLines OpenMetrics(string dir, bool append)
+    {
+        Directory.CreateDirectory(dir);
+        return new JsonLines(Path.Combine(dir, "metrics.jsonl"), append);
+    }
+}
+
+/// <summary>Appends one JSON object per line (flushed each line, so a killed run keeps what it wrote).</summary>
+public sealed class JsonLines(string path, bool append) : IDisposable
+{
+    readonly StreamWriter _writer = new(path, append) { AutoFlush = true };
+    static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public void Write(object record) => _writer.WriteLine(JsonSerializer.Serialize(record, Options));
+
+    public void Dispose() => _writer.Dispose();
+}
+
+/// <summary>
+/// Progress of a loop: a bar redrawn in place on a terminal, plain lines (about every 10%) when
+/// output is redirected (CI logs, files).
+/// </summary>
+public sealed class ProgressLine(string title, int total)
+{
+    readonly bool _terminal = !Console.IsOutputRedirected;
+    readonly Stopwatch _watch = Stopwatch.StartNew();
+    int _lastDecile = -1;
+
+    public void Report(int done, string status)
+    {
+        double fraction = total == 0 ? 1 : (double)done / total;
+        string eta = done == 0 ? "" : $" eta {TimeSpan.FromSeconds(_watch.Elapsed.TotalSeconds / done * (total - done)):mm\\:ss}";
+        if (_terminal)
+        {
+            int width = 24, filled = (int)(fraction * width);
+            Console.Write($"\r{title} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {status}{eta}   ");
+            return;
+        }
+        int decile = (int)(fraction * 10);
+        if (decile == _lastDecile && done != total) return;
+        _lastDecile = decile;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {done}/{total} {status}{eta}"));
+    }
+
+    public void Done()
+    {
+        if (_terminal) Console.WriteLine();
+    }
+}

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Sbp.Models.Data;
+using Sbp.Models.Training;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Tests.Training;
+
+public class CompareTests
+{
+    [Test]
+    public void ModesParseToConfigs()
+    {
+        var b = new TrainConfig();
+        Assert.That(CompareRunner.ConfigFor(b, "full"), Has.Property("Mode").EqualTo(TrainMode.Full).And.Property("Label").EqualTo("full"));
+        Assert.That(CompareRunner.ConfigFor(b, "checkpoint").Label, Is.EqualTo("checkpoint"));
+        Assert.That(CompareRunner.ConfigFor(b, "sbp:0.25"), Has.Property("Keep").EqualTo(0.25).And.Property("Label").EqualTo("sbp-0.25"));
+        Assert.That(CompareRunner.ConfigFor(b, "sbp+checkpoint:0.5").Label, Is.EqualTo("sbp+checkpoint-0.5"));
+        Assert.That(() => CompareRunner.ConfigFor(b, "half"), Throws.ArgumentException.With.Message.Contains("sbp:KEEP"));
+    }
+
+    [Test]
+    public void TinyComparisonTrainsEveryModeFromTheSameStartAndWritesTheJsonFields()
+    {
+        var spec = new DatasetSpec { Source = DatasetCatalog.Actions, Frames = 4, Height = 16, Width = 16, Classes = 3, TrainCount = 8, ValCount = 6 };
+        var train = DatasetCatalog.Open(spec, DataSplit.Train);
+        var val = DatasetCatalog.Open(spec, DataSplit.Validation);
+        var config = new TrainConfig { Model = "swin-nano", Epochs = 1, BatchSize = 4, Workers = 1 };
+        var device = Device.CreateCpu("compare test");
+        var log = new List<string>();
+        var rows = CompareRunner.Run(config, ["full", "checkpoint", "sbp:0.5"], train, val, device, log.Add);
+        Assert.That(rows.Select(r => r.Label), Is.EqualTo(new[] { "full", "checkpoint", "sbp-0.5" }));
+        // Same seed, same data: the first step's loss (before any update) is identical in every mode.
+        Assert.That(rows.Select(r => r.LossCurve[0].Loss).Distinct().Count(), Is.EqualTo(1));
+        Assert.That(rows[2].SavedActivationBytes, Is.LessThan(rows[0].SavedActivationBytes), "SBP holds less for backward");
+        Assert.That(rows[1].SavedActivationBytes, Is.LessThan(rows[0].SavedActivationBytes), "checkpointing holds less for backward");
+        using var json = JsonDocument.Parse(CompareRunner.Json(rows, "swin-nano", "synthetic-actions", "cpu"));
+        foreach (var o in json.RootElement.EnumerateArray())
+            foreach (var field in new[] { "mode", "keep", "top1", "peak_bytes", "saved_activation_bytes", "step_ms" })
+                Assert.That(o.TryGetProperty(field, out _), Is.True, field);
+        Assert.That(CompareRunner.Table(rows, detection: false), Does.Contain("| sbp-0.5 | 0.5 |"));
+        Assert.That(device.Pool.InUseBytes, Is.Zero, "training leaves nothing allocated");
+    }
+}
+
+public class ComparePlotTests
+{
+    [Test]
+    public void PlotsAreWrittenAsPngFiles()
+    {
+        var curve = Enumerable.Range(1, 20).Select(i => ((long)i, 2.0 / i)).ToList();
+        CompareRow[] rows =
+        [
+            new("full", "full", 1, 0.9, 1, null, 100 << 20, 80 << 20, 500, 1000, curve),
+            new("sbp-0.5", "sbp", 0.5, 0.89, 1, null, 60 << 20, 40 << 20, 400, 1000, curve),
+        ];
+        var dir = Path.Combine(Path.GetTempPath(), $"sbp-plots-{Guid.NewGuid():N}");
+        try
+        {
+            var files = CompareRunner.Plots(rows, dir, detection: false);
+            Assert.That(files.Select(Path.GetFileName), Is.EqualTo(new[] { "loss.png", "memory.png", "accuracy.png" }));
+            foreach (var f in files)
+                Assert.That(File.ReadAllBytes(f).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }), f);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+    }
+}
