@@ -43,5 +43,7 @@ public static class SbpCli
 
     static bool IsUserError(Exception e) =>
         e is ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException
-            or FfmpegMissingException or VideoReadException or BackgroundWorkException or IOException;
+            or FfmpegMissingException or VideoReadException or BackgroundWorkException or IOException
+            or Training.TrainingException or Stochastic.SbpRegionException or Memory.DeviceOutOfMemoryException
+            or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException;
 }

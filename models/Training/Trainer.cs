@@ -168,7 +168,7 @@ public sealed class Trainer
                     }
                     savedMax = Math.Max(savedMax, saved);
                     if (!double.IsFinite(lossValue))
-                        throw new InvalidOperationException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.LearningRate}).");
+                        throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.LearningRate}).");
                     schedule.Apply(optimizer, step);
                     optimizer.Step();
                     optimizer.ZeroGrad();
@@ -283,6 +283,9 @@ public sealed class Trainer
         return new JsonLines(Path.Combine(dir, "metrics.jsonl"), append);
     }
 }
+
+/// <summary>A training run that cannot go on (a non-finite loss): the message says what to change.</summary>
+public sealed class TrainingException(string message) : Exception(message);
 
 /// <summary>Appends one JSON object per line (flushed each line, so a killed run keeps what it wrote).</summary>
 public sealed class JsonLines(string path, bool append) : IDisposable
