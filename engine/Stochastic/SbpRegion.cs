@@ -204,7 +204,7 @@ public static class SbpRegion
                     using var g = Gather(tape, ctx.Grad, output);
                     if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
                     var replay = masks.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
-                    return [ReRun(name, slice, body, replay, output.CompactShape(ctx.Grad.Shape), g)];
+                    return [InputGrad(ctx, ReRun(name, slice, body, replay, output.CompactShape(ctx.Grad.Shape), g))];
                 });
                 node.Region = name;
                 node.SetInputLayouts([layout]);
@@ -246,13 +246,24 @@ public static class SbpRegion
         {
             var input = ctx.Saved(0);
             var replay = slots.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
-            return [ReRun(name, input, layout is null ? body : h => SbpRegion.Run(name, h, layout.Axis, KeepMaskOf(layout), body, options with { Mode = RegionMode.SparseCache }),
-                replay, ctx.Grad.Shape, ctx.Grad)];
+            return [InputGrad(ctx, ReRun(name, input, layout is null ? body : h => SbpRegion.Run(name, h, layout.Axis, KeepMaskOf(layout), body, options with { Mode = RegionMode.SparseCache }),
+                replay, ctx.Grad.Shape, ctx.Grad))];
         });
         node.Region = name;
         tape.AddRegionReport(new RegionReport(name, mode, layout?.KeptCount ?? x.Shape[0], layout?.Size ?? x.Shape[0], node.SavedBytes, full,
             note ?? "input saved in full; backward re-runs the region" + (layout is null ? "" : " with sparse caching")));
         return y;
+    }
+
+    /// <summary>
+    /// The re-run's input gradient for the region input, or null (freed) when the input needs none:
+    /// the re-run computes it anyway (its leaf requires grad) and the tape would not take it.
+    /// </summary>
+    static Tensor? InputGrad(BackwardContext ctx, Tensor? grad)
+    {
+        if (ctx.NeedsGrad(0)) return grad;
+        grad?.Dispose();
+        return null;
     }
 
     static KeepMask KeepMaskOf(PositionLayout l) => KeepMask.FromIndices(l.Size, l.KeptArray);

@@ -220,4 +220,27 @@ public class RegionInvariantTests : DeviceTest
         Assert.That(r.Regions[0].ToString(), Does.Contain("a: SparseCache, kept 4/8"));
         Assert.That(MemoryPool.FormatBytes(r.Regions[0].SavedBytes), Is.Not.Empty);
     }
+
+    [TestCase(RegionMode.Recompute)]
+    [TestCase(RegionMode.Checkpoint)]
+    public void ARegionReRunWhoseInputNeedsNoGradientFreesEverything(RegionMode mode)
+    {
+        // The first region of a model reads the raw input, which needs no gradient: the re-run still
+        // computes one for its leaf copy, and it must be freed, not leaked.
+        using (var scope = TensorScope.Begin())
+        {
+            var x = Tensor.FromArray(Rand.Uniform(1, B * N * C), new Shape(B, N, C), Device);
+            var w = Tensor.FromArray(Rand.Uniform(2, C * C), new Shape(C, C), Device);
+            w.RequiresGrad = true;
+            using (var tape = Tape.Begin())
+            {
+                var y = SbpRegion.Run("r", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(Ops.Linear(t, w)), new RegionOptions(mode));
+                tape.Backward(Ops.Sum(y));
+            }
+            Assert.That(w.Grad, Is.Not.Null);
+            Assert.That(x.Grad, Is.Null);
+            w.ZeroGrad();
+        }
+        Assert.That(Device.Pool.InUseBytes, Is.Zero);
+    }
 }
