@@ -2,7 +2,10 @@
 # Build tasks. Run via the local tool: dotnet tool restore; dotnet pwsh build.ps1 <task>
 param(
     [Parameter(Position = 0)][string]$Task = 'build',
-    [string]$Configuration = 'Release'
+    [string]$Configuration = 'Release',
+    # publish-gpu: where the kit goes (default bin/gpu-kit, git-ignored) and an optional --artifacts-path for its build.
+    [string]$Output = '',
+    [string]$ArtifactsPath = ''
 )
 
 $ErrorActionPreference = 'Stop'
@@ -58,11 +61,45 @@ function Invoke-PtxCheck {
     }
 }
 
+# The GPU run kit (kernels/Sbp.GpuKit): a NativeAOT linux-x64 `sbp-gpu` (needs gcc or clang here; the
+# GPU machine needs no .NET) plus run.sh, in bin/gpu-kit/. Fails when the folder reaches the 64 MiB that
+# may travel to a GPU machine. Prints the publish time and size.
+function Invoke-PublishGpu {
+    $kitLimit = 64MB
+    $out = if ($Output) { $Output } else { Join-Path $PSScriptRoot 'bin/gpu-kit' }
+    if (-not (Get-Command gcc -ErrorAction SilentlyContinue) -and -not (Get-Command clang -ErrorAction SilentlyContinue)) {
+        Write-Host 'publish-gpu: NativeAOT links with gcc or clang and neither is on PATH (Debian: apt-get install gcc).'
+        exit 1
+    }
+    if (Test-Path $out) { Remove-Item -Recurse -Force $out }
+    $publishArgs = @('publish', 'kernels/Sbp.GpuKit/Sbp.GpuKit.csproj', '-c', $Configuration, '-r', 'linux-x64', '-p:PublishAot=true', '-o', $out)
+    if ($ArtifactsPath) { $publishArgs += @('--artifacts-path', $ArtifactsPath) }
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    Invoke-Dotnet @publishArgs
+    $watch.Stop()
+    $files = @(Get-ChildItem -Path $out -Recurse -File)
+    $bytes = ($files | Measure-Object -Property Length -Sum).Sum
+    $program = Join-Path $out 'sbp-gpu'
+    if (-not (Test-Path $program)) {
+        Write-Host "publish-gpu: $program is missing after the publish."
+        exit 1
+    }
+    $mib = [math]::Round($bytes / 1MB, 2)
+    $seconds = [math]::Round($watch.Elapsed.TotalSeconds, 1)
+    Write-Host "publish-gpu: $out holds $($files.Count) files, $mib MiB ($bytes bytes), published in $seconds s"
+    if ($bytes -ge $kitLimit) {
+        Write-Host "publish-gpu: the kit is $mib MiB, over the 64 MiB that may travel to a GPU machine."
+        exit 1
+    }
+    Write-Host "publish-gpu: on a GPU machine run: $out/run.sh   (or: $program --help)"
+}
+
 # Task table: name -> script block. Add new tasks here (bench, publish-gpu, ...).
 $Tasks = [ordered]@{
     'build'     = { Invoke-Build }
     'test'      = { Invoke-Test }
     'ptx-check' = { Invoke-PtxCheck }
+    'publish-gpu' = { Invoke-PublishGpu }
 }
 
 if (-not $Tasks.Contains($Task)) {

@@ -1,0 +1,94 @@
+using System.Diagnostics;
+using Sbp.Autograd;
+using Sbp.Memory;
+using Sbp.Models.Architectures;
+using Sbp.Optim;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.GpuKit;
+
+/// <summary>What the benchmark measures and on what; <see cref="Batch"/> 0: chosen so a full-backprop step takes about <see cref="TargetMs"/>.</summary>
+public sealed record BenchOptions(string Model, int Batch, int Frames, int Size, int Warmup, int Steps, double[] KeepRatios, bool Tf32, double TargetMs = 1500, int MaxBatch = 16);
+
+/// <summary>
+/// One benchmark row: mean and best training step time (forward, backward, AdamW; device synchronized),
+/// the device pool's peak (parameters, gradients, optimizer state, activations, workspace) and the
+/// bytes the tape held for backward after the forward.
+/// </summary>
+public sealed record BenchRow(string Mode, double Keep, double MeanStepMs, double MinStepMs, long PeakBytes, long SavedBytes, double Loss, string? Error);
+
+/// <summary>Training steps of a Video Swin with full backprop and with SBP at the given keep ratios.</summary>
+public static class Benchmark
+{
+    /// <summary>The rows (full backprop first) and the options they ran with (the batch filled in when it was chosen).</summary>
+    public static (List<BenchRow> Rows, BenchOptions Options) Run(Device device, BenchOptions o, Action<string> log)
+    {
+        if (o.Batch == 0)
+        {
+            var probe = Measure(device, o with { Batch = 1, Warmup = 1, Steps = 1 }, null, _ => { });
+            int batch = probe.Error is null ? (int)Math.Clamp(Math.Round(o.TargetMs / probe.MeanStepMs), 1, o.MaxBatch) : 1;
+            log($"  batch 1 takes {probe.MeanStepMs:0.0} ms per step: batch {batch} for about {o.TargetMs:0} ms (at most {o.MaxBatch})");
+            o = o with { Batch = batch };
+        }
+        var rows = new List<BenchRow>();
+        rows.Add(Measure(device, o, null, log));
+        foreach (double keep in o.KeepRatios) rows.Add(Measure(device, o, keep, log));
+        return (rows, o);
+    }
+
+    static BenchRow Measure(Device device, BenchOptions o, double? keep, Action<string> log)
+    {
+        string mode = keep is null ? "full backprop" : $"SBP keep {keep:0.##}";
+        try
+        {
+            using var model = ModelFactory.Create(o.Model, new RandomSource(1), device, frames: o.Frames, height: o.Size, width: o.Size);
+            var policy = keep is { } k ? new SbpPolicy(new KeepMaskPolicy(MaskKind.Strided, k, Seed: 3), SbpPlacement.BlockOutput, RegionMode.SparseCache) : null;
+            using var optimizer = new AdamW(model.NamedParameters(), 1e-4f);
+            int[] shape = [o.Batch, .. model.SampleShape];
+            var r = new Random(5);
+            var x = new float[shape.Aggregate(1, (p, d) => checked(p * d))];
+            for (int i = 0; i < x.Length; i++) x[i] = (float)(2 * r.NextDouble() - 1);
+            var labels = Enumerable.Range(0, o.Batch).Select(_ => r.Next(model.NumClasses)).ToArray();
+            using var input = Tensor.FromArray(x, new Shape(shape), device);
+            using var target = Tensor.FromArray(labels, new Shape(labels.Length), device);
+            model.Train();
+
+            var times = new List<double>();
+            long saved = 0;
+            double loss = 0;
+            for (int s = 0; s < o.Warmup + o.Steps; s++)
+            {
+                if (s == o.Warmup) device.Pool.ResetPeak();
+                var watch = Stopwatch.StartNew();
+                using (var scope = TensorScope.Begin())
+                using (var tape = Tape.Begin())
+                {
+                    var l = Ops.CrossEntropy(model.Forward(input, policy, s), target);
+                    saved = Math.Max(saved, tape.SavedBytes);
+                    tape.Backward(l);
+                    loss = l.Item();
+                }
+                optimizer.Step();
+                optimizer.ZeroGrad();
+                (device.Backend as Sbp.Backends.Cuda.CudaBackend)?.Synchronize();
+                watch.Stop();
+                if (s >= o.Warmup) times.Add(watch.Elapsed.TotalMilliseconds);
+            }
+            var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null);
+            log($"  {mode,-16} step {row.MeanStepMs,9:0.0} ms (best {row.MinStepMs:0.0}), peak {MemoryPool.FormatBytes(row.PeakBytes)}, saved for backward {MemoryPool.FormatBytes(row.SavedBytes)}");
+            return row;
+        }
+        catch (DeviceOutOfMemoryException e)
+        {
+            log($"  {mode,-16} out of device memory ({MemoryPool.FormatBytes(e.RequestedBytes)} requested)");
+            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, device.Pool.PeakInUseBytes, 0, double.NaN, $"out of device memory: {e.Message}");
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            log($"  {mode,-16} failed: {e.GetType().Name}: {e.Message}");
+            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}");
+        }
+    }
+}
