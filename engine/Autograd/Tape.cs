@@ -18,7 +18,7 @@ namespace Sbp.Autograd;
 /// tape.Backward(loss);
 /// </code>
 /// </summary>
-public sealed class Tape : IDisposable
+public sealed partial class Tape : IDisposable
 {
     [ThreadStatic] static Tape? _current;
     [ThreadStatic] static int _noGradDepth;
@@ -112,6 +112,7 @@ public sealed class Tape : IDisposable
     /// dimension (see <see cref="SbpRule"/>); an op without a rule is refused there.</para>
     public static Tensor Record(string op, Tensor output, Tensor[] inputs, Tensor?[] save, BackwardRule backward, SbpRule? sbp = null)
     {
+        if (_anomaly) CheckForward(op, output, inputs);
         NodePlan? plan = null;
         var region = RegionTrace.Current;
         if (region is not null && region.Tape == _current)
@@ -354,6 +355,11 @@ public sealed class Tape : IDisposable
             Backward(output, outputGrad);
             return _captured;
         }
+        catch
+        {
+            _captured?.Dispose();
+            throw;
+        }
         finally
         {
             _captureId = -1;
@@ -369,22 +375,42 @@ public sealed class Tape : IDisposable
             using (OpLabel.Push(node.Op + ".backward"))
             using (var scope = TensorScope.Begin())
             {
-                var inGrads = node.Backward(new BackwardContext(node, grad));
+                Tensor?[] inGrads;
+                _inBackwardRule++;
+                try { inGrads = node.Backward(new BackwardContext(node, grad)); }
+                finally { _inBackwardRule--; }
                 if (inGrads.Length != node.Inputs.Length)
                     throw new InvalidOperationException($"{node.Op}.backward returned {inGrads.Length} gradients for {node.Inputs.Length} inputs.");
                 // Each accumulation takes ownership of one tensor object: a rule that returns the same
                 // object twice (add(x, x)) or its incoming gradient hands on views for the repeats.
-                var owned = new Tensor?[inGrads.Length];
+                // Checked before any is taken out of the scope, so a rejected gradient leaks nothing.
                 for (int j = 0; j < inGrads.Length; j++)
                 {
                     if (inGrads[j] is not { } gj || !node.Inputs[j].RequiresGrad) continue;
                     var expected = node.RuleInputShape(j);
                     if (gj.Shape != expected)
                         throw new InvalidOperationException($"{node.Op}.backward: gradient of input {j} has shape {gj.Shape}, expected {expected}.");
-                    owned[j] = handedOn.Add(gj) ? gj.DetachFromScope() : gj.View(gj.Shape, register: false);
+                    if (_anomaly) CheckBackward(node, j, gj, grad);
                 }
-                for (int j = 0; j < owned.Length; j++)
-                    if (owned[j] is { } o) Accumulate(node.Inputs[j], o, node.InputLayouts?[j], grads);
+                var owned = new Tensor?[inGrads.Length];
+                for (int j = 0; j < inGrads.Length; j++)
+                    if (inGrads[j] is { } gj && node.Inputs[j].RequiresGrad)
+                        owned[j] = handedOn.Add(gj) ? gj.DetachFromScope() : gj.View(gj.Shape, register: false);
+                try
+                {
+                    for (int j = 0; j < owned.Length; j++)
+                    {
+                        if (owned[j] is not { } o) continue;
+                        owned[j] = null;
+                        Accumulate(node.Inputs[j], o, node.InputLayouts?[j], grads);
+                    }
+                }
+                catch
+                {
+                    // Out of memory mid-accumulation: the gradients not yet handed on are freed here.
+                    foreach (var o in owned) o?.Dispose();
+                    throw;
+                }
             }
         }
         finally
@@ -399,6 +425,17 @@ public sealed class Tape : IDisposable
     /// the kept positions of the dense gradient (SBP's scattered accumulation).
     /// </summary>
     void Accumulate(Tensor input, Tensor grad, PositionLayout? layout, Dictionary<long, Tensor> grads)
+    {
+        try { AccumulateOwned(input, grad, layout, grads); }
+        catch
+        {
+            // A failed allocation (out of memory) must not leak the gradient unless it was already stored.
+            if (!ReferenceEquals(grad, _captured) && !grads.Values.Contains(grad)) grad.Dispose();
+            throw;
+        }
+    }
+
+    void AccumulateOwned(Tensor input, Tensor grad, PositionLayout? layout, Dictionary<long, Tensor> grads)
     {
         bool scatter = layout is not null && !(_compact.TryGetValue(input.Id, out var own) && own.Equals(layout));
         if (input.Id == _captureId)
@@ -418,8 +455,16 @@ public sealed class Tape : IDisposable
             {
                 var g = (scatter ? Tensor.Zeros(input.Shape, input.Device, category: MemoryCategory.Gradient)
                                  : Tensor.Empty(input.Shape, input.Device, DType.Float32, MemoryCategory.Gradient)).DetachFromScope();
-                if (scatter) g.Backend.IndexAdd(g, layout!.Axis, IndexTensor(layout, g.Device), grad);
-                else g.Backend.Copy(grad, g);
+                try
+                {
+                    if (scatter) g.Backend.IndexAdd(g, layout!.Axis, IndexTensor(layout, g.Device), grad);
+                    else g.Backend.Copy(grad, g);
+                }
+                catch
+                {
+                    g.Dispose();
+                    throw;
+                }
                 input.Grad = g;
             }
             else if (scatter) input.Backend.IndexAdd(input.Grad, layout!.Axis, IndexTensor(layout, input.Device), grad);
@@ -451,7 +496,12 @@ public sealed class Tape : IDisposable
         Tensor dense;
         using (OpLabel.Push("sbp.scatter"))
             dense = Tensor.Zeros(full, compact.Device).DetachFromScope();
-        dense.Backend.IndexAdd(dense, layout.Axis, IndexTensor(layout, dense.Device), compact);
+        try { dense.Backend.IndexAdd(dense, layout.Axis, IndexTensor(layout, dense.Device), compact); }
+        catch
+        {
+            dense.Dispose();
+            throw;
+        }
         compact.Dispose();
         return dense;
     }

@@ -285,38 +285,46 @@ public static class SafeTensors
         }
         using (doc)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw Bad(file, "the header is not a JSON object");
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            var infos = new List<SafeTensorsInfo>();
-            var names = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var prop in root.EnumerateObject())
+            try { return ParseRoot(file, doc.RootElement); }
+            catch (InvalidOperationException ex)   // a JSON string with a lone surrogate escape ("\ud800") cannot be read as text
             {
-                if (!names.Add(prop.Name)) throw Bad(file, $"the header names '{prop.Name}' twice");
-                if (prop.Name == MetadataKey)
-                {
-                    if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(file, $"'{MetadataKey}' is not an object of strings");
-                    foreach (var m in prop.Value.EnumerateObject())
-                    {
-                        if (m.Value.ValueKind != JsonValueKind.String) throw Bad(file, $"metadata '{m.Name}' is not a string");
-                        if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Bad(file, $"metadata '{m.Name}' appears twice");
-                    }
-                    continue;
-                }
-                infos.Add(ParseTensor(file, prop.Name, prop.Value));
+                throw Bad(file, $"the header holds an invalid JSON string ({ex.Message})", ex);
             }
-            // Offsets: sorted by begin they must tile [0, total) exactly.
-            long expected = 0;
-            foreach (var info in infos.OrderBy(i => i.Begin).ThenBy(i => i.End))
-            {
-                if (info.Begin != expected)
-                    throw Bad(file, info.Begin < expected
-                        ? $"tensor '{info.Name}' data_offsets [{info.Begin}, {info.End}] overlap the previous tensor (which ends at {expected})"
-                        : $"tensor '{info.Name}' data_offsets [{info.Begin}, {info.End}] leave a gap after byte {expected}");
-                expected = info.End;
-            }
-            return (metadata, infos);
         }
+    }
+
+    static (Dictionary<string, string>, List<SafeTensorsInfo>) ParseRoot(string file, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw Bad(file, "the header is not a JSON object");
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        var infos = new List<SafeTensorsInfo>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var prop in root.EnumerateObject())
+        {
+            if (!names.Add(prop.Name)) throw Bad(file, $"the header names '{prop.Name}' twice");
+            if (prop.Name == MetadataKey)
+            {
+                if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(file, $"'{MetadataKey}' is not an object of strings");
+                foreach (var m in prop.Value.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String) throw Bad(file, $"metadata '{m.Name}' is not a string");
+                    if (!metadata.TryAdd(m.Name, m.Value.GetString()!)) throw Bad(file, $"metadata '{m.Name}' appears twice");
+                }
+                continue;
+            }
+            infos.Add(ParseTensor(file, prop.Name, prop.Value));
+        }
+        // Offsets: sorted by begin they must tile [0, total) exactly.
+        long expected = 0;
+        foreach (var info in infos.OrderBy(i => i.Begin).ThenBy(i => i.End))
+        {
+            if (info.Begin != expected)
+                throw Bad(file, info.Begin < expected
+                    ? $"tensor '{info.Name}' data_offsets [{info.Begin}, {info.End}] overlap the previous tensor (which ends at {expected})"
+                    : $"tensor '{info.Name}' data_offsets [{info.Begin}, {info.End}] leave a gap after byte {expected}");
+            expected = info.End;
+        }
+        return (metadata, infos);
     }
 
     static SafeTensorsInfo ParseTensor(string file, string name, JsonElement e)
@@ -346,7 +354,8 @@ public static class SafeTensors
         if (dims.Count > 16) throw Bad(file, $"tensor '{name}' has rank {dims.Count}; at most 16 is supported");
         if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw Bad(file, $"tensor '{name}' has no 'data_offsets' array of two numbers");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+        if (off[0].ValueKind != JsonValueKind.Number || off[1].ValueKind != JsonValueKind.Number ||   // TryGetInt64 throws on non-numbers
+            !off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
             throw Bad(file, $"tensor '{name}' has data_offsets {off.GetRawText()}; they must be integers with 0 <= begin <= end");
         long bytes;
         try { bytes = checked(numel * dtype.Size()); }

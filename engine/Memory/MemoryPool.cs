@@ -70,7 +70,7 @@ public sealed class MemoryPool
                     ReleaseCacheLocked();
                     ptr = TryReserve(rounded);
                 }
-                if (ptr == 0) throw OutOfMemory(bytes, category, label);
+                if (ptr == 0) throw OutOfMemory(bytes, rounded, category, label);
             }
             var block = new MemoryBlock(this, ++_nextId, ptr, bytes, rounded, category, label ?? OpLabel.Current);
             _live.Add(block.Id, block);
@@ -202,8 +202,10 @@ public sealed class MemoryPool
             }
     }
 
-    DeviceOutOfMemoryException OutOfMemory(long bytes, MemoryCategory category, string? label)
+    DeviceOutOfMemoryException OutOfMemory(long bytes, long rounded, MemoryCategory category, string? label)
     {
+        // The request reserved nothing (the cache was released before the retry): the pool is as before the call.
+        long shortBytes = _limit is { } lim && _reserved + rounded > lim ? _reserved + rounded - lim : rounded;
         var largest = SnapshotLocked().Take(5).ToList();
         var sb = new StringBuilder();
         sb.Append($"{Name} out of memory: tried to allocate {FormatBytes(bytes)} of {category} for '{label ?? OpLabel.Current}'");
@@ -215,8 +217,28 @@ public sealed class MemoryPool
         if (largest.Count == 0) sb.Append(" none;");
         foreach (var b in largest)
             sb.Append($" #{b.Id} {FormatBytes(b.Bytes)} {b.Category} ({b.Label});");
-        sb.Append(" To fit: lower the SBP keep ratio, enable gradient checkpointing, use a smaller batch or clip, or raise the limit.");
-        return new DeviceOutOfMemoryException(sb.ToString(), bytes, category, StatsUnlocked(), largest);
+        var suggestions = Suggestions(shortBytes);
+        sb.Append($" Short by {FormatBytes(shortBytes)}. To fit:");
+        for (int i = 0; i < suggestions.Count; i++) sb.Append($" ({i + 1}) {suggestions[i]}");
+        return new DeviceOutOfMemoryException(sb.ToString(), bytes, category, StatsUnlocked(), largest, shortBytes, suggestions);
+    }
+
+    /// <summary>What to try, ordered by who holds the memory now (activations first when they dominate).</summary>
+    List<string> Suggestions(long shortBytes)
+    {
+        long saved = _inUse[(int)MemoryCategory.SavedActivation], temp = _inUse[(int)MemoryCategory.Temporary];
+        long activations = saved + temp;
+        string share = _inUseTotal > 0 ? $" ({100.0 * activations / _inUseTotal:0}% of the bytes in use)" : "";
+        var list = new List<string>
+        {
+            $"lower the SBP keep ratio (SbpPolicy / KeepMaskPolicy): saved activations {FormatBytes(saved)} and temporaries {FormatBytes(temp)}{share} shrink about in proportion to the kept positions;",
+            "enable recompute or checkpointing for the largest regions (RegionOptions Mode = Recompute or Checkpoint): backward re-runs them instead of keeping their activations;",
+            "use a smaller batch, or split it into micro-batches with gradient accumulation (activation memory scales with the batch, parameters and optimizer state do not);",
+            _limit is { } l ? $"raise MemoryPool.LimitBytes above {FormatBytes(l + shortBytes)} if the device has room." : "free tensors held outside the step (dispose them or open a TensorScope), or use a device with more memory.",
+        };
+        if (activations < _inUse[(int)MemoryCategory.Parameter] + _inUse[(int)MemoryCategory.OptimizerState])
+            list.Insert(0, $"parameters and optimizer state hold most of the memory ({FormatBytes(_inUse[(int)MemoryCategory.Parameter] + _inUse[(int)MemoryCategory.OptimizerState])}): use a smaller model (activation savings cannot cover it);");
+        return list;
     }
 
     MemoryStats StatsUnlocked()

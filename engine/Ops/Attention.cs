@@ -87,7 +87,7 @@ public static partial class Ops
         }
         using var p = probs;
         var output = New(op, new Shape(b, h, n, dv), q);
-        backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), p, v, output);
+        RunOrDispose(output, () => backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), p, v, output));
 
         bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
         bool hasBias = bias is not null;

@@ -76,19 +76,19 @@ public static partial class Ops
         var trainRule = SbpRule.RowWise(nonChannelAxes, [1, 2], [], "batch norm in training mode normalizes over it; use BatchNormMode.Frozen or Eval inside a region");
         var evalRule = SbpRule.RowWise([1], [1, 2], [1, 2]);
 
-        var y = New(op, x.Shape, x);
+        Tensor y;   // allocated after the per-channel buffers: out of memory there leaves nothing behind
         if (mode == BatchNormMode.Train)
         {
             long perChannel = x.Numel / Math.Max(c, 1);
             if (perChannel <= 1)
             {
-                y.Dispose();
                 throw new ShapeMismatchException(
                     $"{op}: expected more than 1 value per channel when training, got input {x.Shape} ({perChannel} value per channel); " +
                     "use a larger batch or BatchNormMode.Eval / Frozen.");
             }
             using var mean = New(op, channels, x);
             using var invStd = New(op, channels, x);
+            y = New(op, x.Shape, x);
             x.Backend.BatchNormTrainForward(x, weight, bias, runningMean, runningVar, momentum, eps, y, mean, invStd);
             if (biasOnly)
                 return Tape.Record(op, y, inputs, [], ctx => NormGradArray(inputs.Length, null, wi, null, bi, BiasOnlyGrad(ctx, bi, nonChannelAxes)), trainRule);
@@ -103,11 +103,11 @@ public static partial class Ops
 
         if (runningMean is null || runningVar is null)
         {
-            y.Dispose();
             throw new ArgumentException($"{op}: mode {mode} normalizes with the running statistics; pass runningMean and runningVar ([{c}]).");
         }
         using var meanCopy = New(op, channels, x);
         using var inv = New(op, channels, x);
+        y = New(op, x.Shape, x);
         var backend = x.Backend;
         backend.Copy(runningMean, meanCopy);
         backend.Unary(UnaryOp.AddScalar, runningVar, inv, eps);

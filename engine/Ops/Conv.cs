@@ -145,10 +145,13 @@ public static partial class Ops
         var o = spec.Output;
         var outShape = twoD ? new Shape(spec.Batch, spec.OutChannels, o.H, o.W) : new Shape(spec.Batch, spec.OutChannels, o.T, o.H, o.W);
         var y = New(op, outShape, x);
-        using (var x5 = View5(x, twoD))
-        using (var w5 = View5(weight, twoD))
-        using (var y5 = View5(y, twoD))
+        RunOrDispose(y, () =>
+        {
+            using var x5 = View5(x, twoD);
+            using var w5 = View5(weight, twoD);
+            using var y5 = View5(y, twoD);
             x.Backend.ConvForward(spec, x5, w5, y5);
+        });
         var biasShape = new Shape([spec.OutChannels, .. Enumerable.Repeat(1, outShape.Rank - 2)]);
         if (bias is not null)
         {

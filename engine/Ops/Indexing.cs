@@ -10,6 +10,7 @@ public static partial class Ops
     static int CheckIndexArgs(string op, Tensor x, int dim, Tensor indices)
     {
         CheckFloat(op, x);
+        CheckAlive(op, indices, "indices");
         if (indices.DType != DType.Int32 || indices.Rank != 1)
             throw new ArgumentException($"{op}: indices must be a 1-D Int32 tensor, got {indices.DType} {indices.Shape}.");
         CheckDevices(op, x, indices);

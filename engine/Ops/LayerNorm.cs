@@ -32,9 +32,9 @@ public static partial class Ops
 
         // Per-row statistics shaped like x with the normalized dims as 1 (one per row; SBP gathers them like x).
         var statShape = new Shape([.. x.Shape.Dims[..(x.Rank - ns.Rank)], .. Enumerable.Repeat(1, ns.Rank)]);
-        var y = New(op, x.Shape, x);
         using var mean = New(op, statShape, x);
         using var rstd = New(op, statShape, x);
+        var y = New(op, x.Shape, x);   // last: out of memory here frees the statistics
         x.Backend.LayerNormForward(x, weight, bias, eps, y, mean, rstd);
 
         int[] normalizedAxes = Enumerable.Range(x.Rank - ns.Rank, ns.Rank).ToArray();

@@ -31,6 +31,7 @@ public static partial class Ops
     {
         const string op = "cross_entropy";
         CheckFloat(op, logits, "logits");
+        CheckAlive(op, targets, "targets");
         CheckDevices(op, logits, targets);
         if (logits.Rank != 2)
             throw new ShapeMismatchException($"{op}: logits {logits.Shape} must be [N, C] (reshape [.., C] logits to [-1, C] first).");
@@ -49,6 +50,7 @@ public static partial class Ops
         CheckTargets(op, targets, c);
 
         var backend = logits.Backend;
+        using var scope = TensorScope.Begin();   // out of memory midway frees every buffer made here
         var losses = New(op, new Shape(n), logits);
         var lse = New(op, new Shape(n), logits);
         backend.CrossEntropyForward(logits, targets, classWeights, labelSmoothing, losses, lse);
@@ -81,7 +83,7 @@ public static partial class Ops
         }
         using var lseSaved = lse;
         using var denominatorSaved = denominator;
-        return Tape.Record(op, output, [logits], [logits, targets, lse, classWeights, denominator], ctx =>
+        return scope.Keep(Tape.Record(op, output, [logits], [logits, targets, lse, classWeights, denominator], ctx =>
         {
             var rowGrad = reduction != Reduction.Mean ? ctx.Grad
                 : classWeights is null ? Mul(ctx.Grad, 1f / n) : Div(ctx.Grad, ctx.Saved(4));
@@ -89,7 +91,7 @@ public static partial class Ops
             dz.Backend.CrossEntropyBackward(ctx.Saved(0), ctx.Saved(1), classWeights is null ? null : ctx.Saved(3),
                 labelSmoothing, ctx.Saved(2), rowGrad, dz);
             return [dz];
-        });
+        }));
     }
 
     /// <summary>Every target must be a class index 0..C-1; the error names the first bad one.</summary>

@@ -39,7 +39,16 @@ public static partial class Ops
         return b.Rank == 2 ? MatmulRows(a, b, m, k, n) : MatmulBatched(a, b, m, k, n);
     }
 
-    static void Gemm(GemmSpec spec, Tensor a, Tensor b, Tensor c) => a.Backend.Gemm(spec, a, b, c);
+    /// <summary>The GEMM kernel; its packing workspace may run out of memory, then the output c is freed.</summary>
+    static void Gemm(GemmSpec spec, Tensor a, Tensor b, Tensor c)
+    {
+        try { a.Backend.Gemm(spec, a, b, c); }
+        catch
+        {
+            c.Dispose();
+            throw;
+        }
+    }
 
     /// <summary>[..., M, K] @ [K, N]: one GEMM with rows = all leading axes times M.</summary>
     static Tensor MatmulRows(Tensor a, Tensor b, int m, int k, int n)

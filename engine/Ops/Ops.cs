@@ -25,9 +25,14 @@ public static partial class Ops
         }
     }
 
-    static void CheckFloat(string op, Tensor t, string role = "input")
+    static void CheckAlive(string op, Tensor t, string role)
     {
         if (t.IsDisposed) throw new ObjectDisposedException($"{op}: the {role} tensor {t.Shape} was disposed.");
+    }
+
+    static void CheckFloat(string op, Tensor t, string role = "input")
+    {
+        CheckAlive(op, t, role);
         if (t.DType != DType.Float32)
             throw new ArgumentException($"{op}: the {role} must be Float32, got {t.DType} {t.Shape}.");
     }

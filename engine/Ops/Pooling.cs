@@ -73,9 +73,9 @@ public static partial class Ops
             throw new ShapeMismatchException($"{op}: an input plane of {input.Volume} elements ({x.Shape}) is too large; pooling indexes a [T, H, W] plane with Int32.");
 
         var outShape = twoD ? new Shape(spec.Batch, spec.Channels, o.H, o.W) : new Shape(spec.Batch, spec.Channels, o.T, o.H, o.W);
-        var y = New(op, outShape, x);
         bool keepIndices = mode == PoolMode.Max && Tape.IsRecording([x]);
         using var indices = keepIndices ? Tensor.Empty(op, outShape, x.Device, DType.Int32) : null;
+        var y = New(op, outShape, x);   // after the indices: out of memory here frees them
         using (var x5 = View5(x, twoD))
         using (var y5 = View5(y, twoD))
         using (var i5 = indices is null ? null : View5(indices, twoD))

@@ -51,6 +51,7 @@ public static partial class Ops
     /// <summary>Mean over <paramref name="dims"/> (all when empty).</summary>
     public static Tensor Mean(Tensor x, int[] dims, bool keepDim = false)
     {
+        CheckFloat("mean", x);
         var axes = Axes("mean", x, dims);
         long count = axes.Aggregate(1L, (p, a) => p * x.Shape[a]);
         using var s = Sum(x, dims, keepDim);

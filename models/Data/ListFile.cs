@@ -73,10 +73,20 @@ public sealed class ListFile
             frames = fc;
         }
         int label = ParseLabel(file, lineNo, f[^1], classes, null);
-        var full = System.IO.Path.GetFullPath(System.IO.Path.Combine(root, f[0]));
+        var full = FullPath(file, lineNo, root, f[0]);
         if (checkFiles && !File.Exists(full) && !Directory.Exists(full))
             throw new DataFormatException(file, lineNo, $"file not found: {full}");
         return new ListEntry(full, label, lineNo, frames);
+    }
+
+    /// <summary>root/relative as a full path; a path the OS cannot represent (a NUL character) is a bad line, not a crash.</summary>
+    internal static string FullPath(string file, int lineNo, string root, string relative)
+    {
+        try { return System.IO.Path.GetFullPath(System.IO.Path.Combine(root, relative)); }
+        catch (Exception e) when (e is ArgumentException or PathTooLongException or NotSupportedException)
+        {
+            throw new DataFormatException(file, lineNo, $"path '{relative.Replace("\0", "\\0", StringComparison.Ordinal)}' is not a valid path ({e.Message})");
+        }
     }
 
     /// <summary>An integer label in 0..classes-1, or a class name from <paramref name="names"/>.</summary>
@@ -88,6 +98,9 @@ public sealed class ListFile
                 throw new DataFormatException(file, lineNo, classes is int k
                     ? $"label {label} is out of range 0..{k - 1} ({k} classes)"
                     : $"label {label} is negative");
+            // Without a class count the count is the largest label + 1, which must fit an int.
+            if (label == int.MaxValue)
+                throw new DataFormatException(file, lineNo, $"label {label} is too large (the class count, label + 1, would overflow)");
             return label;
         }
         if (names is not null)

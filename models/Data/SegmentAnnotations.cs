@@ -76,7 +76,7 @@ public sealed class SegmentAnnotations
             throw new DataFormatException(file, lineNo, $"end '{f[2]}' is not a time in seconds");
         if (end <= start) throw new DataFormatException(file, lineNo, $"end {f[2]} is not after start {f[1]}");
         int label = ListFile.ParseLabel(file, lineNo, f[3], classes, names);
-        var video = Path.GetFullPath(Path.Combine(root, f[0]));
+        var video = ListFile.FullPath(file, lineNo, root, f[0]);
         if (checkFiles) video = Resolve(video) ?? throw new DataFormatException(file, lineNo, $"video not found: {video}");
         return (video, new TimeSegment(start, end, label));
     }
