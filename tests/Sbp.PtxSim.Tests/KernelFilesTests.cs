@@ -1,11 +1,14 @@
+using System.Runtime.CompilerServices;
+
 namespace Sbp.PtxSim.Tests;
 
 /// <summary>Every hand-written kernel in kernels/*.ptx parses and decodes (every instruction it uses is implemented).</summary>
 public class KernelFilesTests
 {
-    private static string? KernelsFolder()
+    /// <summary>The repository's kernels/ folder, found from this source file (build outputs may live anywhere).</summary>
+    private static string? KernelsFolder([CallerFilePath] string source = "")
     {
-        for (var d = new DirectoryInfo(TestContext.CurrentContext.TestDirectory); d is not null; d = d.Parent)
+        for (var d = new FileInfo(source).Directory; d is not null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "Engine.sln")) && Directory.Exists(Path.Combine(d.FullName, "kernels")))
                 return Path.Combine(d.FullName, "kernels");
         return null;
@@ -15,7 +18,7 @@ public class KernelFilesTests
     public void EveryKernelFileParses()
     {
         var folder = KernelsFolder();
-        Assert.That(folder, Is.Not.Null, "kernels/ folder not found above the test directory");
+        Assert.That(folder, Is.Not.Null, "kernels/ folder not found above this test's source file");
         var files = Directory.GetFiles(folder!, "*.ptx").OrderBy(f => f, StringComparer.Ordinal).ToArray();
         if (files.Length == 0) Assert.Ignore("no kernels/*.ptx yet");
         var failures = new List<string>();
