@@ -42,6 +42,21 @@ public static class SafeTensors
     /// disk, then renamed over <paramref name="path"/>. If anything fails (a tensor source throws,
     /// the disk is full) the temporary file is deleted and an existing file at path is untouched.
     /// </summary>
+    static int _saves;
+
+    /// <summary>
+    /// Fault injection for crash-safety tests: with SBP_FAULT_CRASH_IN_SAVE=N the process dies on its
+    /// N-th save, half-way through writing the temporary file (as a kill at that moment would).
+    /// </summary>
+    static void CrashHereForTests(FileStream fs)
+    {
+        var n = Environment.GetEnvironmentVariable("SBP_FAULT_CRASH_IN_SAVE");
+        if (n is null || !int.TryParse(n, System.Globalization.CultureInfo.InvariantCulture, out int at) || Interlocked.Increment(ref _saves) != at) return;
+        fs.SetLength(fs.Length / 2);
+        fs.Flush(flushToDisk: true);
+        Environment.FailFast($"SBP_FAULT_CRASH_IN_SAVE={at}: simulated crash while writing {fs.Name}");
+    }
+
     public static void Save(string path, IEnumerable<SafeTensorsEntry> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var full = Path.GetFullPath(path);
@@ -53,6 +68,7 @@ public static class SafeTensors
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20))
             {
                 Write(fs, tensors, metadata);
+                CrashHereForTests(fs);
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);

@@ -99,6 +99,41 @@ public class ResumeTests
         }
     }
 
+    [Test]
+    public void AProcessKilledWhileWritingACheckpointResumesFromThePreviousOne()
+    {
+        string a = NewDir(), b = NewDir();
+        try
+        {
+            new Trainer(Config(a), Device.CreateCpu("uninterrupted"), _ => { }).Run(Train, Val);
+            string[] args =
+            [
+                "train", "--device", "cpu", "--model", "swin-nano", "--mode", "sbp", "--keep", "0.5", "--epochs", "2", "--batch", "4", "--workers", "1",
+                "--frames", "4", "--size", "16", "--classes", "3", "--train-count", "12", "--val-count", "6", "--out", b, "--checkpoint-every", "1",
+            ];
+            // The third save (after step 3) dies half-way through writing its temporary file.
+            using (var child = Start(args, ("SBP_FAULT_CRASH_IN_SAVE", "3")))
+            {
+                Assert.That(child.WaitForExit(TimeSpan.FromMinutes(2)), Is.True);
+                Assert.That(child.ExitCode, Is.Not.Zero, "the fault did not fire");
+                Assert.That(child.StandardError.ReadToEnd(), Does.Contain("simulated crash while writing"));
+            }
+            var path = Path.Combine(b, "checkpoint.safetensors");
+            Assert.That(SafeTensors.Load(path, requireChecksum: true).Metadata["step"], Is.EqualTo("2"), "the checkpoint on disk is the last complete one");
+            Assert.That(Directory.GetFiles(b, "*.tmp"), Has.Length.EqualTo(1), "the half-written temporary file is left beside it");
+            using (var resumed = Start([.. args, "--resume"]))
+            {
+                Assert.That(resumed.WaitForExit(TimeSpan.FromMinutes(3)), Is.True, "the resumed run did not finish");
+                Assert.That(resumed.ExitCode, Is.Zero, resumed.StandardError.ReadToEnd());
+            }
+            AssertSameCheckpoint(a, b);
+        }
+        finally
+        {
+            foreach (var d in new[] { a, b }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
     static int StepLines(string path)
     {
         try
@@ -113,9 +148,10 @@ public class ResumeTests
         }
     }
 
-    static Process Start(string[] args)
+    static Process Start(string[] args, params (string Name, string Value)[] environment)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var (name, value) in environment) info.Environment[name] = value;
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "sbp.dll"));
         foreach (var a in args) info.ArgumentList.Add(a);
         return Process.Start(info)!;
