@@ -6,9 +6,11 @@ public static class Program
 {
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "quick") return Quick.QuickRunner.Run(args[1..]);
         if (args.Length == 0)
         {
             Console.WriteLine("usage: dotnet run -c Release --project benchmarks -- [BenchmarkDotNet args]");
+            Console.WriteLine("       dotnet run -c Release --project benchmarks -- quick [--json FILE] [--only sgemm,conv3d,gather,ops]");
             Console.WriteLine("  e.g. --list flat      list benchmarks");
             Console.WriteLine("       --filter '*'     run all benchmarks");
             return 0;

@@ -4,7 +4,8 @@ using Sbp.Tensors;
 
 namespace Sbp.Backends.Cpu;
 
-// Convolution by vol2col (3-D im2col) + GEMM per group; col2vol accumulation for the data gradient.
+// Convolution by vol2col (3-D im2col) + GEMM per group (the packed SGEMM of CpuBackend.Gemm.cs);
+// col2vol accumulation for the data gradient. Depthwise convolutions: CpuBackend.ConvDepthwise.cs.
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>
@@ -23,6 +24,11 @@ public sealed unsafe partial class CpuBackend
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
         if (s.Batch == 0 || p == 0 || s.OutChannels == 0) return;
+        if (IsDepthwise(s))
+        {
+            DepthwiseForward(s, x, weight, y);
+            return;
+        }
         var outBlock = new Operand(y, 0, s.OutChannels * p, og * p);
         if (s.IsPointwise)
         {
@@ -52,6 +58,11 @@ public sealed unsafe partial class CpuBackend
             Fill(dx, 0f);
             return;
         }
+        if (IsDepthwise(s))
+        {
+            DepthwiseBackwardData(s, dy, weight, dx);
+            return;
+        }
         var gradBlock = new Operand(dy, 0, s.OutChannels * p, og * p);
         if (s.IsPointwise)
         {
@@ -78,6 +89,11 @@ public sealed unsafe partial class CpuBackend
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
         Fill(dweight, 0f);
         if (s.Batch == 0 || p == 0 || s.OutChannels == 0 || s.InChannels == 0) return;
+        if (IsDepthwise(s))
+        {
+            DepthwiseBackwardFilter(s, x, dy, dweight);
+            return;
+        }
         var gradBlock = new Operand(dy, 0, s.OutChannels * p, og * p);
         if (s.IsPointwise)
         {

@@ -45,48 +45,4 @@ public sealed unsafe partial class CpuBackend
             }
         });
     }
-
-    public void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination)
-    {
-        var (outer, srcSize, inner) = Split(source.Shape, dim);
-        int n = (int)indices.Numel;
-        int* idx = indices.I;
-        CheckIndices("index_select", idx, n, srcSize);
-        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
-        CpuLoops.For(outer * n, inner, (s, e) =>
-        {
-            for (long r = s; r < e; r++)
-            {
-                long o = r / n;
-                int i = ((int*)pi)[r % n];
-                new ReadOnlySpan<float>((float*)ps + (o * srcSize + i) * inner, (int)inner)
-                    .CopyTo(new Span<float>((float*)pd + r * inner, (int)inner));
-            }
-        });
-    }
-
-    public void IndexAdd(Tensor destination, int dim, Tensor indices, Tensor source)
-    {
-        var (outer, dstSize, inner) = Split(destination.Shape, dim);
-        int n = (int)indices.Numel;
-        CheckIndices("index_add", indices.I, n, dstSize);
-        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
-        // Parallel over outer slices only: repeated indices within a slice add up in order.
-        CpuLoops.For(outer, n * inner, (s, e) =>
-        {
-            for (long o = s; o < e; o++)
-                for (int i = 0; i < n; i++)
-                {
-                    var y = new Span<float>((float*)pd + (o * dstSize + ((int*)pi)[i]) * inner, (int)inner);
-                    TensorPrimitives.Add(y, new ReadOnlySpan<float>((float*)ps + (o * n + i) * inner, (int)inner), y);
-                }
-        });
-    }
-
-    static void CheckIndices(string op, int* idx, int n, int size)
-    {
-        for (int i = 0; i < n; i++)
-            if ((uint)idx[i] >= (uint)size)
-                throw new IndexOutOfRangeException($"{op}: index {idx[i]} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}).");
-    }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Tensors;
 
@@ -18,10 +19,7 @@ public sealed unsafe partial class CpuBackend
             for (long r = s; r < e; r++)
             {
                 float* xr = (float*)px + r * cols, yr = (float*)py + r * cols;
-                double sum = 0;
-                for (int j = 0; j < cols; j++) sum += xr[j];
-                double m = sum / cols, sq = 0;
-                for (int j = 0; j < cols; j++) { double d = xr[j] - m; sq += d * d; }
+                double m = CpuMath.Sum(xr, cols) / cols, sq = CpuMath.SumSquaredDeviations(xr, cols, m);
                 float fm = (float)m, rs = (float)(1.0 / Math.Sqrt(sq / cols + eps));
                 ((float*)pm)[r] = fm;
                 ((float*)pr)[r] = rs;
@@ -56,14 +54,47 @@ public sealed unsafe partial class CpuBackend
                     float* g = (float*)pg + r * cols, xr = (float*)px + r * cols, d = (float*)pd + r * cols, w = (float*)pw;
                     float m = ((float*)pm)[r], rs = ((float*)pr)[r];
                     double sumDn = 0, sumDnXhat = 0;
-                    for (int j = 0; j < cols; j++)
+                    int j0 = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        // The scalar loop's float products, summed in float64 over 4 lanes.
+                        Vector256<double> accDn = default, accDnXhat = default;
+                        var vm = Vector256.Create(m);
+                        var vrs = Vector256.Create(rs);
+                        for (; j0 + 8 <= cols; j0 += 8)
+                        {
+                            var dn = w == null ? Vector256.Load(g + j0) : Vector256.Load(g + j0) * Vector256.Load(w + j0);
+                            var xhat = (Vector256.Load(xr + j0) - vm) * vrs;
+                            var dnLo = Vector256.WidenLower(dn);
+                            var dnHi = Vector256.WidenUpper(dn);
+                            accDn += dnLo + dnHi;
+                            accDnXhat += dnLo * Vector256.WidenLower(xhat) + dnHi * Vector256.WidenUpper(xhat);
+                        }
+                        sumDn = Vector256.Sum(accDn);
+                        sumDnXhat = Vector256.Sum(accDnXhat);
+                    }
+                    for (int j = j0; j < cols; j++)
                     {
                         float dn = w == null ? g[j] : g[j] * w[j];
                         sumDn += dn;
                         sumDnXhat += (double)dn * ((xr[j] - m) * rs);
                     }
                     float meanDn = (float)(sumDn / cols), meanDnXhat = (float)(sumDnXhat / cols);
-                    for (int j = 0; j < cols; j++)
+                    int jv = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        var vm = Vector256.Create(m);
+                        var vrs = Vector256.Create(rs);
+                        var vDn = Vector256.Create(meanDn);
+                        var vDnXhat = Vector256.Create(meanDnXhat);
+                        for (; jv + 8 <= cols; jv += 8)
+                        {
+                            var dn = w == null ? Vector256.Load(g + jv) : Vector256.Load(g + jv) * Vector256.Load(w + jv);
+                            var xhat = (Vector256.Load(xr + jv) - vm) * vrs;
+                            Vector256.Store((dn - vDn - xhat * vDnXhat) * vrs, d + jv);
+                        }
+                    }
+                    for (int j = jv; j < cols; j++)
                     {
                         float dn = w == null ? g[j] : g[j] * w[j];
                         float xhat = (xr[j] - m) * rs;
@@ -75,19 +106,42 @@ public sealed unsafe partial class CpuBackend
         if (dweight is null && dbias is null) return;
         // Column sums: parallel over column blocks, each walking every row (deterministic order).
         nint pdw = dweight?.Pointer ?? 0, pdb = dbias?.Pointer ?? 0;
-        CpuLoops.For(cols, 4 * rows, (s, e) =>
+        const int Block = 16; // column blocks: whole vectors, one block per task at least
+        long blocks = (cols + Block - 1) / Block;
+        CpuLoops.For(blocks, 4L * Block * rows, (b0, b1) =>
         {
-            int n = (int)(e - s);
+            int s = (int)(b0 * Block), n = (int)Math.Min(cols, b1 * Block) - s;
             var sw = new double[n];
             var sb = new double[n];
-            for (long r = 0; r < rows; r++)
+            fixed (double* pw = sw, pb = sb)
             {
-                float* g = (float*)pg + r * cols + s, xr = (float*)px + r * cols + s;
-                float m = ((float*)pm)[r], rs = ((float*)pr)[r];
-                for (int j = 0; j < n; j++)
+                for (long r = 0; r < rows; r++)
                 {
-                    sb[j] += g[j];
-                    sw[j] += (double)g[j] * ((xr[j] - m) * rs);
+                    float* g = (float*)pg + r * cols + s, xr = (float*)px + r * cols + s;
+                    float m = ((float*)pm)[r], rs = ((float*)pr)[r];
+                    int j = 0;
+                    if (Vector256.IsHardwareAccelerated)
+                    {
+                        // Per column the same float64 adds in the same row order as the scalar loop.
+                        var vm = Vector256.Create(m);
+                        var vrs = Vector256.Create(rs);
+                        for (; j + 8 <= n; j += 8)
+                        {
+                            var gv = Vector256.Load(g + j);
+                            var xhat = (Vector256.Load(xr + j) - vm) * vrs;
+                            var gLo = Vector256.WidenLower(gv);
+                            var gHi = Vector256.WidenUpper(gv);
+                            Vector256.Store(Vector256.Load(pb + j) + gLo, pb + j);
+                            Vector256.Store(Vector256.Load(pb + j + 4) + gHi, pb + j + 4);
+                            Vector256.Store(Vector256.Load(pw + j) + gLo * Vector256.WidenLower(xhat), pw + j);
+                            Vector256.Store(Vector256.Load(pw + j + 4) + gHi * Vector256.WidenUpper(xhat), pw + j + 4);
+                        }
+                    }
+                    for (; j < n; j++)
+                    {
+                        pb[j] += g[j];
+                        pw[j] += (double)g[j] * ((xr[j] - m) * rs);
+                    }
                 }
             }
             for (int j = 0; j < n; j++)

@@ -156,8 +156,8 @@ public sealed unsafe partial class CpuBackend : IBackend
                 case UnaryOp.RSubScalar: TensorPrimitives.Subtract(alpha, a, b); break;
                 case UnaryOp.RDivScalar: TensorPrimitives.Divide(alpha, a, b); break;
                 case UnaryOp.PowScalar: TensorPrimitives.Pow(a, alpha, b); break;
-                case UnaryOp.Gelu: for (int i = 0; i < n; i++) b[i] = CpuMath.Gelu(a[i]); break;
-                case UnaryOp.GeluTanh: for (int i = 0; i < n; i++) b[i] = CpuMath.GeluTanh(a[i]); break;
+                case UnaryOp.Gelu: CpuMath.Gelu((float*)px + s, (float*)py + s, n, tanhForm: false); break;
+                case UnaryOp.GeluTanh: CpuMath.Gelu((float*)px + s, (float*)py + s, n, tanhForm: true); break;
                 default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
             }
         });
@@ -173,8 +173,8 @@ public sealed unsafe partial class CpuBackend : IBackend
             switch (op)
             {
                 case UnaryOp.Relu: for (int i = 0; i < n; i++) d[i] = a[i] > 0f ? g[i] : 0f; break;
-                case UnaryOp.Gelu: for (int i = 0; i < n; i++) d[i] = g[i] * CpuMath.GeluGrad(a[i]); break;
-                case UnaryOp.GeluTanh: for (int i = 0; i < n; i++) d[i] = g[i] * CpuMath.GeluTanhGrad(a[i]); break;
+                case UnaryOp.Gelu: CpuMath.GeluBackward(a, g, d, n, tanhForm: false); break;
+                case UnaryOp.GeluTanh: CpuMath.GeluBackward(a, g, d, n, tanhForm: true); break;
                 default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");
             }
         });

@@ -1,7 +1,14 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace Sbp.Backends.Cpu;
 
-/// <summary>Scalar math the CPU kernels share (GELU and its derivative).</summary>
-static class CpuMath
+/// <summary>
+/// Math the CPU kernels share: GELU and its derivative (scalar float64 forms, and span forms that
+/// run the same formulas in float32, 8 lanes at a time, with the scalar form on the tail and on
+/// machines without 256-bit vectors), and float64 sums of float32 rows.
+/// </summary>
+static unsafe class CpuMath
 {
     const double InvSqrt2 = 0.70710678118654752440;
     const double InvSqrt2Pi = 0.39894228040143267794;
@@ -38,5 +45,159 @@ static class CpuMath
         double u = TanhScale * (x + TanhCubic * x * x * x);
         double th = Math.Tanh(u);
         return (float)(0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * TanhScale * (1.0 + 3.0 * TanhCubic * x * x));
+    }
+
+    // ---- span forms -------------------------------------------------------------------------
+
+    /// <summary>y[i] = gelu(x[i]) (erf form, or the tanh approximation); y may alias x.</summary>
+    public static void Gelu(float* x, float* y, int n, bool tanhForm)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(x + i);
+                Vector256.Store(tanhForm ? GeluTanh(v) : Gelu(v), y + i);
+            }
+        for (; i < n; i++) y[i] = tanhForm ? GeluTanh(x[i]) : Gelu(x[i]);
+    }
+
+    /// <summary>dx[i] = dy[i] * gelu'(x[i]); dx may alias dy.</summary>
+    public static void GeluBackward(float* x, float* dy, float* dx, int n, bool tanhForm)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(x + i);
+                Vector256.Store(Vector256.Load(dy + i) * (tanhForm ? GeluTanhGrad(v) : GeluGrad(v)), dx + i);
+            }
+        for (; i < n; i++) dx[i] = dy[i] * (tanhForm ? GeluTanhGrad(x[i]) : GeluGrad(x[i]));
+    }
+
+    // The vector forms: the scalar formulas in float32, 8 lanes (a few ulp from the float64 forms).
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> C(double v) => Vector256.Create((float)v);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Erf(Vector256<float> x)
+    {
+        var z = Vector256.Abs(x);
+        var one = C(1.0);
+        var t = one / (one + C(0.5) * z);
+        var p = C(0.17087277);
+        p = C(-0.82215223) + t * p;
+        p = C(1.48851587) + t * p;
+        p = C(-1.13520398) + t * p;
+        p = C(0.27886807) + t * p;
+        p = C(-0.18628806) + t * p;
+        p = C(0.09678418) + t * p;
+        p = C(0.37409196) + t * p;
+        p = C(1.00002368) + t * p;
+        var erfc = t * Vector256.Exp(-z * z - C(1.26551223) + t * p);
+        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), one - erfc, erfc - one);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Gelu(Vector256<float> x) => C(0.5) * x * (C(1.0) + Erf(x * C(InvSqrt2)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> GeluGrad(Vector256<float> x)
+    {
+        var cdf = C(0.5) * (C(1.0) + Erf(x * C(InvSqrt2)));
+        var pdf = C(InvSqrt2Pi) * Vector256.Exp(C(-0.5) * x * x);
+        return cdf + x * pdf;
+    }
+
+    /// <summary>tanh(u) = sign(u) (1 - 2 / (exp(2 |u|) + 1)); exp overflowing to infinity gives exactly 1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Tanh(Vector256<float> u)
+    {
+        var one = C(1.0);
+        var m = one - C(2.0) / (Vector256.Exp(C(2.0) * Vector256.Abs(u)) + one);
+        return Vector256.ConditionalSelect(Vector256.LessThan(u, Vector256<float>.Zero), -m, m);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> GeluTanh(Vector256<float> x)
+    {
+        var th = Tanh(C(TanhScale) * (x + C(TanhCubic) * x * x * x));
+        return C(0.5) * x * (C(1.0) + th);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> GeluTanhGrad(Vector256<float> x)
+    {
+        var th = Tanh(C(TanhScale) * (x + C(TanhCubic) * x * x * x));
+        var one = C(1.0);
+        return C(0.5) * (one + th) + C(0.5) * x * (one - th * th) * C(TanhScale) * (one + C(3.0 * TanhCubic) * x * x);
+    }
+
+    // ---- float64 sums of float32 data -------------------------------------------------------
+
+    /// <summary>sum of x[i] in float64 (4 lanes, then the lanes and the tail in order).</summary>
+    public static double Sum(float* x, int n)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(x + i);
+                acc += Vector256.WidenLower(v) + Vector256.WidenUpper(v);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += x[i];
+        return sum;
+    }
+
+    /// <summary>sum of (x[i] - mean)^2 in float64.</summary>
+    public static double SumSquaredDeviations(float* x, int n, double mean)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var acc = Vector256<double>.Zero;
+            var m = Vector256.Create(mean);
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(x + i);
+                var lo = Vector256.WidenLower(v) - m;
+                var hi = Vector256.WidenUpper(v) - m;
+                acc += lo * lo + hi * hi;
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++)
+        {
+            double d = x[i] - mean;
+            sum += d * d;
+        }
+        return sum;
+    }
+
+    /// <summary>sum of x[i] y[i] in float64.</summary>
+    public static double Dot(float* x, float* y, int n)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var acc = Vector256<double>.Zero;
+            for (; i + 8 <= n; i += 8)
+            {
+                var a = Vector256.Load(x + i);
+                var b = Vector256.Load(y + i);
+                acc += Vector256.WidenLower(a) * Vector256.WidenLower(b) + Vector256.WidenUpper(a) * Vector256.WidenUpper(b);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += (double)x[i] * y[i];
+        return sum;
     }
 }

@@ -1,0 +1,151 @@
+using System.Buffers;
+using System.Runtime.Intrinsics;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cpu;
+
+// Gather and scatter-add along one axis (the SBP pack and unpack), at memory bandwidth: tensors
+// are viewed as [outer, size, inner]; rows of `inner` floats move as block copies, and runs of
+// consecutive indices (sorted kept positions) merge into one longer copy. Split is in CpuBackend.Layout.cs.
+public sealed unsafe partial class CpuBackend
+{
+    public void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination)
+    {
+        var (outer, srcSize, inner) = Split(source.Shape, dim);
+        int n = (int)indices.Numel;
+        CheckIndices("index_select", indices.I, n, srcSize);
+        if (outer == 0 || n == 0 || inner == 0) return;
+        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        // Parallel over the rows of dst ([outer, n] of them); each run of rows is one copy.
+        CpuLoops.For(outer * n, inner, (s, e) =>
+        {
+            int* idx = (int*)pi;
+            long o = s / n;
+            int i = (int)(s % n);
+            float* to = (float*)pd + s * inner;
+            for (long r = s; r < e;)
+            {
+                int run = Run(idx, i, (int)Math.Min(n - i, e - r));
+                CopyRun((float*)ps + (o * srcSize + idx[i]) * inner, to, run * inner);
+                to += run * inner;
+                r += run;
+                if ((i += run) == n)
+                {
+                    i = 0;
+                    o++;
+                }
+            }
+        });
+    }
+
+    public void IndexAdd(Tensor destination, int dim, Tensor indices, Tensor source)
+    {
+        var (outer, dstSize, inner) = Split(destination.Shape, dim);
+        int n = (int)indices.Numel;
+        CheckIndices("index_add", indices.I, n, dstSize);
+        if (outer == 0 || n == 0 || inner == 0) return;
+        nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        if (Distinct(indices.I, n, dstSize))
+        {
+            // Every dst row receives at most one src row: all rows in parallel.
+            CpuLoops.For(outer * n, inner, (s, e) =>
+            {
+                int* idx = (int*)pi;
+                long o = s / n;
+                int i = (int)(s % n);
+                float* from = (float*)ps + s * inner;
+                for (long r = s; r < e;)
+                {
+                    int run = Run(idx, i, (int)Math.Min(n - i, e - r));
+                    AddInto((float*)pd + (o * dstSize + idx[i]) * inner, from, run * inner);
+                    from += run * inner;
+                    r += run;
+                    if ((i += run) == n)
+                    {
+                        i = 0;
+                        o++;
+                    }
+                }
+            });
+            return;
+        }
+        // Repeated indices add up in index order. Parallel over column blocks of the rows (every
+        // task walks all indices for its columns), or over outer slices when rows are short.
+        const long Block = 1024;
+        long blocks = inner >= 2 * Block ? (inner + Block - 1) / Block : 1;
+        CpuLoops.For(outer * blocks, n * Math.Min(inner, Block), (s, e) =>
+        {
+            int* idx = (int*)pi;
+            for (long t = s; t < e; t++)
+            {
+                long o = t / blocks, c0 = t % blocks * Block;
+                long width = blocks == 1 ? inner : Math.Min(Block, inner - c0);
+                for (int i = 0; i < n; i++)
+                    AddInto((float*)pd + (o * dstSize + idx[i]) * inner + c0, (float*)ps + (o * n + i) * inner + c0, width);
+            }
+        });
+    }
+
+    /// <summary>How many indices from i on (at most max) are consecutive: idx[i + j] == idx[i] + j.</summary>
+    static int Run(int* idx, int i, int max)
+    {
+        int run = 1, first = idx[i];
+        while (run < max && idx[i + run] == first + run) run++;
+        return run;
+    }
+
+    /// <summary>dst[0..count) = src[0..count); short runs inline, long ones through memmove.</summary>
+    static void CopyRun(float* src, float* dst, long count)
+    {
+        if (count >= 1024 || !Vector256.IsHardwareAccelerated)
+        {
+            Buffer.MemoryCopy(src, dst, count * sizeof(float), count * sizeof(float));
+            return;
+        }
+        long j = 0;
+        for (; j + 8 <= count; j += 8) Vector256.Store(Vector256.Load(src + j), dst + j);
+        for (; j < count; j++) dst[j] = src[j];
+    }
+
+    /// <summary>dst[0..count) += src[0..count).</summary>
+    static void AddInto(float* dst, float* src, long count)
+    {
+        if (count == 1)
+        {
+            *dst += *src;
+            return;
+        }
+        var d = new Span<float>(dst, checked((int)count));
+        TensorPrimitives.Add(d, new ReadOnlySpan<float>(src, (int)count), d);
+    }
+
+    /// <summary>True when no index repeats (indices already checked to lie in [0, size)).</summary>
+    static bool Distinct(int* idx, int n, int size)
+    {
+        if (n <= 1) return true;
+        if (n > size) return false;
+        var seen = ArrayPool<bool>.Shared.Rent(size);
+        try
+        {
+            Array.Clear(seen, 0, size);
+            for (int i = 0; i < n; i++)
+            {
+                if (seen[idx[i]]) return false;
+                seen[idx[i]] = true;
+            }
+            return true;
+        }
+        finally
+        {
+            ArrayPool<bool>.Shared.Return(seen);
+        }
+    }
+
+    static void CheckIndices(string op, int* idx, int n, int size)
+    {
+        for (int i = 0; i < n; i++)
+            if ((uint)idx[i] >= (uint)size)
+                throw new IndexOutOfRangeException($"{op}: index {idx[i]} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}).");
+    }
+}

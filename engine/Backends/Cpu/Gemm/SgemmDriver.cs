@@ -1,0 +1,161 @@
+using System.Runtime.CompilerServices;
+
+namespace Sbp.Backends.Cpu.Gemm;
+
+/// <summary>
+/// The CPU SGEMM behind <see cref="CpuBackend.Gemm"/> (GotoBLAS/BLIS design, row-major):
+///   for each task (a batch entry and a range of rows or columns of C):
+///     for jc over its columns in steps of NC:        B block [kc, nc] packed (per worker, L3)
+///       for pc over K in steps of about KC:          beta applies on the first step, then C += ...
+///         pack B; for ic over its rows in steps of MC: A block [mc, kc] packed (per worker, L2)
+///           for jr in steps of NR, ir in steps of MR: micro-kernel on an MR x NR tile (B panel in L1)
+/// Transposes are absorbed by the packing, so one kernel serves all four combinations.
+/// Parallelism: tasks split the batch and then the longer of M and N (in whole MR / NR tiles),
+/// so every C element belongs to exactly one task; workers take tasks in any order from a
+/// shared counter. K is never split, and the K blocking depends only on K, so each element is
+/// the same sequence of operations whatever the thread count or scheduling: results are
+/// bitwise reproducible. Packing buffers are one workspace slot per worker, from the caller.
+/// </summary>
+static unsafe class SgemmDriver
+{
+    const int MR = SgemmKernel.MR, NR = SgemmKernel.NR;
+    public const int KC = 256, MC = 144, NC = 2048;
+
+    /// <summary>Below this many flops a call runs on the calling thread.</summary>
+    const long ParallelFlops = 1L << 21;
+
+    /// <summary>How one call is cut into tasks and how big a worker's packing slot is.</summary>
+    readonly record struct Plan(int Splits, bool SplitM, int ChunkTiles, int Tasks, int Workers, int Kc, long SlotA, long SlotFloats);
+
+    static Plan MakePlan(in GemmSpec g, int threads)
+    {
+        int mTiles = (g.M + MR - 1) / MR, nTiles = (g.N + NR - 1) / NR;
+        int batch = g.StrideC == 0 ? 1 : g.Batch;
+        double flops = 2.0 * g.M * g.N * Math.Max(g.K, 1) * batch;
+        int maxWorkers = flops < ParallelFlops ? 1 : Math.Max(1, threads);
+        bool splitM = mTiles >= nTiles;
+        int along = splitM ? mTiles : nTiles;
+        int splits = 1;
+        if (maxWorkers > 1 && batch < 4 * maxWorkers)
+            splits = Math.Min(maxWorkers / Gcd(batch, maxWorkers), along);
+        int chunkTiles = (along + splits - 1) / splits;
+        splits = (along + chunkTiles - 1) / chunkTiles;
+        long tasks = (long)batch * splits;
+        int workers = (int)Math.Min(maxWorkers, tasks);
+        int kc = KcBlock(g.K);
+        int rows = splitM ? chunkTiles * MR : mTiles * MR, cols = splitM ? nTiles * NR : chunkTiles * NR;
+        long slotA = RoundUp((long)Math.Min(MC, rows) * kc + SgemmPacking.Slack, 16);
+        long slotB = RoundUp((long)Math.Min(NC, cols) * kc, 16);
+        return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, slotA, slotA + slotB);
+    }
+
+    static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
+    static long RoundUp(long x, long m) => (x + m - 1) / m * m;
+
+    /// <summary>The K block: K cut into equal steps of at most KC (depends on K only).</summary>
+    static int KcBlock(int k)
+    {
+        if (k <= 0) return 0;
+        int blocks = (k + KC - 1) / KC;
+        return (k + blocks - 1) / blocks;
+    }
+
+    /// <summary>Floats of packing workspace <see cref="Run"/> needs for this call (0 when K is 0).</summary>
+    public static long WorkspaceFloats(in GemmSpec g, int threads)
+    {
+        if (g.M <= 0 || g.N <= 0 || g.K <= 0 || g.Batch <= 0) return 0;
+        var plan = MakePlan(g, threads);
+        return plan.Workers * plan.SlotFloats;
+    }
+
+    /// <summary>
+    /// C[b] = alpha op(A[b]) op(B[b]) + beta C[b] for every batch entry; a, b, c point at entry 0
+    /// (offsets applied). A batch whose C stride is 0 applies its entries to the one C in order.
+    /// </summary>
+    public static void Run(in GemmSpec g, float* a, float* b, float* c, float* workspace, int threads)
+    {
+        if (g.M <= 0 || g.N <= 0 || g.Batch <= 0) return;
+        if (g.K <= 0)
+        {
+            int entries = g.StrideC == 0 ? 1 : g.Batch;
+            for (int e = 0; e < entries; e++)
+                ScaleC(c + e * g.StrideC, (long)g.M * g.N, g.StrideC == 0 ? MathF.Pow(g.Beta, g.Batch) : g.Beta);
+            return;
+        }
+        if (g.StrideC == 0 && g.Batch > 1)
+        {
+            for (int e = 0; e < g.Batch; e++)
+                Run(g with { Batch = 1 }, a + e * g.StrideA, b + e * g.StrideB, c, workspace, threads);
+            return;
+        }
+        var plan = MakePlan(g, threads);
+        var spec = g;
+        float* ws = workspace;
+        if (plan.Workers == 1)
+        {
+            for (int t = 0; t < plan.Tasks; t++) RunTask(spec, plan, t, a, b, c, ws);
+            return;
+        }
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pw = (nint)ws;
+        int next = -1;
+        Parallel.For(0, plan.Workers, new ParallelOptions { MaxDegreeOfParallelism = plan.Workers }, w =>
+        {
+            float* slot = (float*)pw + w * plan.SlotFloats;
+            for (int t = Interlocked.Increment(ref next); t < plan.Tasks; t = Interlocked.Increment(ref next))
+                RunTask(spec, plan, t, (float*)pa, (float*)pb, (float*)pc, slot);
+        });
+    }
+
+    static void ScaleC(float* c, long count, float beta)
+    {
+        var span = new Span<float>(c, checked((int)count));
+        if (beta == 0f) span.Clear();
+        else if (beta != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(span, beta, span);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; no tier-0 code
+    static void RunTask(in GemmSpec g, in Plan plan, int task, float* a, float* b, float* c, float* slot)
+    {
+        int entry = task / plan.Splits, split = task % plan.Splits;
+        int m0 = 0, m1 = g.M, n0 = 0, n1 = g.N;
+        if (plan.SplitM)
+        {
+            m0 = split * plan.ChunkTiles * MR;
+            m1 = Math.Min(g.M, m0 + plan.ChunkTiles * MR);
+        }
+        else
+        {
+            n0 = split * plan.ChunkTiles * NR;
+            n1 = Math.Min(g.N, n0 + plan.ChunkTiles * NR);
+        }
+        a += entry * g.StrideA;
+        b += entry * g.StrideB;
+        c += entry * g.StrideC;
+        float* ap = slot, bp = slot + plan.SlotA;
+        int n = g.N, k = g.K, kcMax = plan.Kc;
+        for (int jc = n0; jc < n1; jc += NC)
+        {
+            int nc = Math.Min(NC, n1 - jc);
+            for (int pc = 0; pc < k; pc += kcMax)
+            {
+                int kc = Math.Min(kcMax, k - pc);
+                float beta = pc == 0 ? g.Beta : 1f;
+                SgemmPacking.PackB(b, g.TransB, k, n, pc, kc, jc, nc, bp);
+                for (int ic = m0; ic < m1; ic += MC)
+                {
+                    int mc = Math.Min(MC, m1 - ic);
+                    SgemmPacking.PackA(a, g.TransA, g.M, k, ic, mc, pc, kc, ap);
+                    for (int jr = 0; jr < nc; jr += NR)
+                    {
+                        int nr = Math.Min(NR, nc - jr);
+                        float* bPanel = bp + (long)jr * kc;
+                        float* cCol = c + (long)ic * n + jc + jr;
+                        for (int ir = 0; ir < mc; ir += MR)
+                            SgemmKernel.Tile(kc, ap + (long)ir * kc, bPanel, cCol + (long)ir * n, n,
+                                Math.Min(MR, mc - ir), nr, g.Alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+using Sbp.Backends;
+using Sbp.Backends.Cpu;
+using Sbp.Backends.Cpu.Gemm;
+using Sbp.Engine.Tests.Support;
+using Sbp.Tensors;
+
+namespace Sbp.Engine.Tests.Backends.Cpu;
+
+/// <summary>
+/// The packed SGEMM behind CpuBackend.Gemm against the plain triple loop (GemmReference, float64
+/// sums), with an error bound from the float32 summation: |c - ref| &lt;= 2 eps (K + 2) * the same
+/// product on absolute values. Plus bitwise equality across thread counts (fixed K order).
+/// </summary>
+public sealed unsafe class SgemmTests : DeviceTest
+{
+    static readonly int[] OddSizes = [1, 3, 17, 33, 65, 129];
+
+    /// <summary>Runs spec through CpuBackend.Gemm on buffers of the given lengths; returns C.</summary>
+    float[] Fast(GemmSpec g, float[] a, float[] b, float[] c, int threads = 0)
+    {
+        var backend = CpuBackend.Instance;
+        int saved = backend.GemmThreads;
+        try
+        {
+            if (threads > 0) backend.GemmThreads = threads;
+            using var ta = T(a, a.Length);
+            using var tb = T(b, b.Length);
+            using var tc = T(c, c.Length);
+            backend.Gemm(g, ta, tb, tc);
+            return tc.ToArray();
+        }
+        finally
+        {
+            backend.GemmThreads = saved;
+        }
+    }
+
+    static float[] Reference(GemmSpec g, float[] a, float[] b, float[] c)
+    {
+        var r = (float[])c.Clone();
+        fixed (float* pa = a, pb = b, pc = r) GemmReference.Run(g, pa + g.OffsetA, pb + g.OffsetB, pc + g.OffsetC);
+        return r;
+    }
+
+    static float[] Abs(float[] x) => x.Select(MathF.Abs).Select(v => float.IsNaN(v) ? 0f : v).ToArray();
+
+    /// <summary>Buffer lengths that hold every batch entry of each operand at its offset and stride.</summary>
+    static (int A, int B, int C) Lengths(GemmSpec g)
+    {
+        long Need(long offset, long stride, long size) => offset + (g.Batch - 1) * stride + size;
+        return ((int)Need(g.OffsetA, g.StrideA, (long)g.M * g.K), (int)Need(g.OffsetB, g.StrideB, (long)g.K * g.N),
+            (int)Need(g.OffsetC, g.StrideC, (long)g.M * g.N));
+    }
+
+    void Check(GemmSpec g, int seed, bool nanC = false, int threads = 0)
+    {
+        var (la, lb, lc) = Lengths(g);
+        var a = Rand.Uniform(seed, la);
+        var b = Rand.Uniform(seed + 1, lb);
+        var c = nanC ? Enumerable.Repeat(float.NaN, lc).ToArray() : Rand.Uniform(seed + 2, lc);
+        var got = Fast(g, a, b, c, threads);
+        var want = Reference(g, a, b, c);
+        var bound = Reference(g with { Alpha = Math.Abs(g.Alpha), Beta = Math.Abs(g.Beta) }, Abs(a), Abs(b), Abs(c));
+        for (int i = 0; i < lc; i++)
+        {
+            double tol = 2 * 1.2e-7 * (g.K + 2) * bound[i] + 1e-30;
+            if (!(Math.Abs(got[i] - want[i]) <= tol))
+                Assert.Fail($"{g}: C[{i}] = {got[i]}, reference {want[i]} (tolerance {tol:G3}).");
+        }
+    }
+
+    [TestCase(false, false)]
+    [TestCase(false, true)]
+    [TestCase(true, false)]
+    [TestCase(true, true)]
+    public void OddSizes_AllTransposes_MatchTheReference(bool transA, bool transB)
+    {
+        // Every size combination, each with its own mix of batch count, gaps between entries, a
+        // shared A, offsets, alpha and beta (cycled by the case number).
+        float[] alphas = [1f, 0.5f, -2f], betas = [0f, 1f, 0.25f];
+        int seed = 1;
+        foreach (int m in OddSizes)
+            foreach (int n in OddSizes)
+                foreach (int k in OddSizes)
+                {
+                    int batch = 1 + seed % 3, gap = seed % 2 * 3;
+                    Check(new GemmSpec(transA, transB, m, n, k, Batch: batch,
+                        StrideA: seed % 5 == 0 ? 0 : m * k + gap, StrideB: k * n + gap, StrideC: m * n + gap,
+                        Alpha: alphas[seed % 3], Beta: betas[seed / 3 % 3], OffsetA: seed % 4, OffsetB: seed % 3, OffsetC: seed % 2), seed);
+                    seed++;
+                }
+    }
+
+    [TestCase(1f, 0f, false)]
+    [TestCase(0.5f, 0f, true)]   // beta 0 overwrites C without reading it (NaN stays out)
+    [TestCase(1f, 1f, false)]
+    [TestCase(-1.5f, 0.25f, false)]
+    public void AlphaBeta_AllTransposes(float alpha, float beta, bool nanC)
+    {
+        int seed = 100;
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                foreach (var (m, n, k) in new[] { (17, 33, 65), (65, 17, 3), (7, 20, 300) })
+                    Check(new GemmSpec(ta, tb, m, n, k, Alpha: alpha, Beta: beta), seed++, nanC);
+    }
+
+    [Test]
+    public void StridedBatches_WithOffsetsGapsAndSharedOperands()
+    {
+        int seed = 200;
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+            {
+                int m = 17, n = 33, k = 20;
+                long sa = m * k + 5, sb = k * n + 3, sc = m * n + 7; // gaps between entries
+                Check(new GemmSpec(ta, tb, m, n, k, Batch: 3, StrideA: sa, StrideB: sb, StrideC: sc, Alpha: 0.75f, Beta: 0.5f,
+                    OffsetA: 4, OffsetB: 9, OffsetC: 2), seed++);
+                // One A (stride 0) for every entry, and one B.
+                Check(new GemmSpec(ta, tb, m, n, k, Batch: 5, StrideA: 0, StrideB: sb, StrideC: sc), seed++);
+                Check(new GemmSpec(ta, tb, m, n, k, Batch: 4, StrideA: sa, StrideB: 0, StrideC: sc, OffsetB: 1), seed++);
+                // Many small entries, as attention's per-head products.
+                Check(new GemmSpec(ta, tb, 7, 9, 5, Batch: 37, StrideA: 35, StrideB: 45, StrideC: 63), seed++);
+            }
+    }
+
+    [Test]
+    public void SharedC_AppliesTheEntriesInOrder()
+    {
+        // Stride 0 on C: C = alpha A_b B_b + beta C for b = 0, 1, 2 in turn (the reference does the same).
+        Check(new GemmSpec(false, true, 9, 19, 11, Batch: 3, StrideA: 99, StrideB: 209, StrideC: 0, Beta: 0.5f), 300);
+        Check(new GemmSpec(true, false, 70, 40, 300, Batch: 3, StrideA: 21000, StrideB: 12000, StrideC: 0, Beta: 1f), 301);
+    }
+
+    [Test]
+    public void ZeroK_ScalesC()
+    {
+        var c = Rand.Uniform(400, 12);
+        Assert.That(Fast(new GemmSpec(false, false, 3, 4, 0, Beta: 0.5f), [0f], [0f], c), Is.EqualTo(c.Select(v => v * 0.5f).ToArray()));
+        Assert.That(Fast(new GemmSpec(false, false, 3, 4, 0), [0f], [0f], c), Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void LargeBlocks_AcrossKcMcAndNcEdges()
+    {
+        // K over two KC blocks, M over MC, N over NC: the beta of later K blocks, and every edge.
+        Check(new GemmSpec(false, false, SgemmDriver.MC + 13, 40, SgemmDriver.KC * 2 + 5, Alpha: 1.25f, Beta: -0.5f), 500);
+        Check(new GemmSpec(true, true, 150, 70, SgemmDriver.KC + 1), 501);
+        Check(new GemmSpec(false, true, 7, SgemmDriver.NC + 21, 9, Beta: 1f), 502);
+    }
+
+    [Test]
+    public void Results_AreBitwiseEqual_ForEveryThreadCount()
+    {
+        foreach (var g in new[]
+                 {
+                     new GemmSpec(false, false, 200, 150, 600, Beta: 0.5f),
+                     new GemmSpec(true, true, 61, 300, 257),
+                     new GemmSpec(false, true, 31, 47, 700, Batch: 3, StrideA: 31 * 700, StrideB: 47 * 700, StrideC: 31 * 47),
+                 })
+        {
+            var (la, lb, lc) = Lengths(g);
+            var a = Rand.Normal(600, la);
+            var b = Rand.Normal(601, lb);
+            var c = Rand.Normal(602, lc);
+            var one = Fast(g, a, b, c, threads: 1);
+            foreach (int threads in new[] { 2, 3, 5, 8 })
+                Assert.That(Fast(g, a, b, c, threads), Is.EqualTo(one), $"{g} on {threads} threads");
+            Assert.That(Fast(g, a, b, c, threads: 2), Is.EqualTo(one), $"{g}: a second run");
+        }
+    }
+
+    [Test]
+    public void PortableKernel_MatchesTheReference()
+    {
+        SgemmKernel.ForcePortable = true;
+        try
+        {
+            int seed = 700;
+            foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                    foreach (var (m, n, k) in new[] { (1, 1, 1), (17, 33, 65), (129, 3, 17), (20, 40, 300) })
+                        Check(new GemmSpec(ta, tb, m, n, k, Alpha: 0.5f, Beta: 0.25f), seed++);
+        }
+        finally
+        {
+            SgemmKernel.ForcePortable = false;
+        }
+    }
+
+    [Test]
+    public void GemmThreads_RejectsZero() =>
+        Assert.That(() => CpuBackend.Instance.GemmThreads = 0, Throws.TypeOf<ArgumentOutOfRangeException>());
+}
