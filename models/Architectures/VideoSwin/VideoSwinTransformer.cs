@@ -8,7 +8,9 @@ namespace Sbp.Models.Architectures;
 /// <summary>
 /// Video Swin Transformer with an I3D-style classification head, on clips x [B, C, T, H, W]:
 /// patch_embed -> stages ("layers.i.blocks.j", "layers.i.downsample" on all but the last) ->
-/// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes].
+/// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes]. A downsample whose
+/// stage grid is already at most 2 x 2 (e.g. swin-micro on 32 px clips) only widens the channels
+/// (<see cref="MergesSpatially"/>): the grid never collapses to one token.
 /// <para>SBP (CVPR 2022): the blocks that <see cref="VideoSwinConfig.UsesSbp"/> selects are regions
 /// over time with the policy's mask (block-output placement; the model uses the policy's masks,
 /// drawn per block over the T' token frames with the block's global index as the layer).</para>
@@ -33,7 +35,7 @@ public sealed class VideoSwinTransformer : VideoModel
             var blocks = new List<SwinBlock3d>();
             for (int j = 0; j < config.Depths[s]; j++)
                 blocks.Add(new SwinBlock3d(dim, config.Heads[s], config.Window, shifted: j % 2 == 1, config.MlpRatio, config.QkvBias, rates[k++], rng, device));
-            var down = s < config.StageCount - 1 ? new PatchMerging3d(dim, rng, device) : null;
+            var down = s < config.StageCount - 1 ? new PatchMerging3d(dim, rng, device, MergesSpatially(config, s)) : null;
             var stage = new SwinStage(blocks, down, device);
             layers.Append(stage);
             _stages.Add(stage);
@@ -43,6 +45,20 @@ public sealed class VideoSwinTransformer : VideoModel
         HeadDropout = RegisterModule("head_drop", new Dropout(config.HeadDropout, rng, device));
         Head = RegisterModule("head", new Linear(features, config.NumClasses, rng, device: device));
         Inits.TransformerDefaults(this, rng);
+    }
+
+    /// <summary>
+    /// Whether the downsample after stage <paramref name="stage"/> merges 2 x 2 neighbours: not when the
+    /// stage's token grid (from the config's sample size) is already at most 2 x 2, where merging would
+    /// leave one token with per-quadrant weights; then it only doubles the channels (see <see cref="PatchMerging3d"/>).
+    /// </summary>
+    public static bool MergesSpatially(VideoSwinConfig config, int stage)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        int h = (config.SampleShape[2] + config.Patch.H - 1) / config.Patch.H, w = (config.SampleShape[3] + config.Patch.W - 1) / config.Patch.W;
+        for (int s = 0; s < stage; s++)
+            if (h > 2 || w > 2) (h, w) = ((h + 1) / 2, (w + 1) / 2);
+        return h > 2 || w > 2;
     }
 
     public VideoSwinConfig Config { get; }

@@ -21,12 +21,17 @@ public sealed class ParameterCountTests : ModelTestBase
         var (wt, wh, ww) = c.Window;
         long embed = 3L * c.EmbedDim * pt * ph * pw + c.EmbedDim + (c.PatchNorm ? Ln(c.EmbedDim) : 0);
         var stages = new long[c.Depths.Length];
+        // The token grid per stage: a downsample merges 2 x 2 neighbours only while the grid is larger than 2 x 2.
+        long gh = (c.SampleShape[2] + ph - 1) / ph, gw = (c.SampleShape[3] + pw - 1) / pw;
         for (int s = 0; s < c.Depths.Length; s++)
         {
+            bool spatial = gh > 2 || gw > 2;
+            if (spatial) (gh, gw) = ((gh + 1) / 2, (gw + 1) / 2);
             long dim = (long)c.EmbedDim << s, hidden = (long)(dim * c.MlpRatio);
             long block = Ln(dim) + Lin(dim, 3 * dim, c.QkvBias) + (2L * wt - 1) * (2 * wh - 1) * (2 * ww - 1) * c.Heads[s] + Lin(dim, dim)
                          + Ln(dim) + Lin(dim, hidden) + Lin(hidden, dim);
-            long merge = s < c.Depths.Length - 1 ? Ln(4 * dim) + Lin(4 * dim, 2 * dim, bias: false) : 0;
+            long mergeIn = spatial ? 4 * dim : dim;
+            long merge = s < c.Depths.Length - 1 ? Ln(mergeIn) + Lin(mergeIn, 2 * dim, bias: false) : 0;
             stages[s] = c.Depths[s] * block + merge;
         }
         long features = (long)c.EmbedDim << (c.Depths.Length - 1);
