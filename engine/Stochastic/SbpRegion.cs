@@ -62,10 +62,20 @@ public static class SbpRegion
     static Tensor Plain(Tape tape, string name, Tensor x, Func<Tensor, Tensor> body, int size)
     {
         int first = tape.Nodes.Count;
-        var y = body(x);
+        var y = Scoped(body, x);
         long bytes = SavedBytesFrom(tape, first);
         tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, size, size, bytes, bytes));
         return y;
+    }
+
+    /// <summary>
+    /// body(x) with the tensors it makes and does not return freed when it returns (intermediates may
+    /// not leave a region): the tape keeps what it saved, so compaction can free the full copies at once.
+    /// </summary>
+    static Tensor Scoped(Func<Tensor, Tensor> body, Tensor x)
+    {
+        using var scope = TensorScope.Begin();
+        return scope.Keep(body(x));
     }
 
     static long SavedBytesFrom(Tape tape, int first) => tape.Nodes.Skip(first).Sum(n => n.SavedBytes);
@@ -75,7 +85,7 @@ public static class SbpRegion
     {
         var trace = RegionTrace.Begin(tape, name, options, x, layout);
         Tensor y;
-        try { y = body(x); }
+        try { y = Scoped(body, x); }
         finally { trace.End(); }
         if (trace.LayoutOf(y) is null)
         {
@@ -227,7 +237,7 @@ public static class SbpRegion
     {
         using var capture = RandomReplay.Capture();
         Tensor y;
-        using (Tape.NoGrad()) y = body(x);
+        using (Tape.NoGrad()) y = Scoped(body, x);
         return CheckpointNode(tape, name, x, layout, body, options, y, capture, null, null);
     }
 

@@ -19,6 +19,8 @@ public static class ModelFactory
         ["det-r18"] = FrameDetectorConfig.DetR18,
         ["det-micro"] = FrameDetectorConfig.DetMicro,
         ["det-nano"] = FrameDetectorConfig.DetNano,
+        ["r21d-micro"] = R21dConfig.R21dMicro,
+        ["r21d-nano"] = R21dConfig.R21dNano,
     };
 
     /// <summary>Every config name, in a stable order.</summary>
@@ -62,6 +64,11 @@ public static class ModelFactory
             {
                 var shape = d.SampleShape;
                 return new FrameDetector(d with { NumClasses = numClasses ?? d.NumClasses, SampleShape = [frames ?? shape[0], shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+            }
+            case R21dConfig r:
+            {
+                var shape = r.SampleShape;
+                return new R21dNet(r with { NumClasses = numClasses ?? r.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
             }
             default:
                 throw new InvalidOperationException($"ModelFactory: config '{name}' has an unknown type.");

@@ -29,6 +29,7 @@ public class RegionMemoryTests : ModelTestBase
     [TestCase("det-nano", MaskKind.Strided, 0, 0)]
     [TestCase("swin-micro", MaskKind.Strided, 16, 32)]
     [TestCase("vit-nano", MaskKind.Grid, 0, 0)]
+    [TestCase("r21d-nano", MaskKind.Strided, 0, 0)]
     public void SavedBytesPerRegionScaleWithKeep(string config, MaskKind kind, int frames, int size)
     {
         var model = frames == 0 ? Build(config) : Own(ModelFactory.Create(config, new Sbp.Rng.RandomSource(7), Device, null, frames, size, size));
@@ -51,7 +52,13 @@ public class RegionMemoryTests : ModelTestBase
             // Affine in the kept count: (S1 - S2) (k2 - k3) == (S2 - S3) (k1 - k2), exactly.
             long lhs = (f.SavedBytes - h.SavedBytes) * (long)(h.Kept - q.Kept), rhs = (h.SavedBytes - q.SavedBytes) * (long)(f.Kept - h.Kept);
             Assert.That(lhs, Is.EqualTo(rhs), $"{f.Name}: saved bytes are not affine in the kept count");
-            if (model is FrameDetector)
+            if (model is R21dNet)
+            {
+                // Per-frame spatial blocks (1 x 3 x 3 convolutions, ReLU): exactly keep x full.
+                Assert.That(h.SavedBytes * f.Size, Is.EqualTo(f.SavedBytes * (long)h.Kept), $"{f.Name}: a per-frame block holds exactly keep x full");
+                Assert.That(q.SavedBytes * f.Size, Is.EqualTo(f.SavedBytes * (long)q.Kept), f.Name);
+            }
+            else if (model is FrameDetector)
             {
                 // Per-frame stages hold keep x full, plus the frozen batch norms' per-channel statistics
                 // (mean and 1/std, kept whole): 2 x channels x 4 bytes per batch norm of the stage.

@@ -21,6 +21,8 @@ public sealed class SbpModeTests : ModelTestBase
             ("vit-nano", SbpPlacement.BranchOutput, MaskKind.Random, false),
             ("det-nano", SbpPlacement.BlockOutput, MaskKind.Strided, true),
             ("det-nano", SbpPlacement.BlockOutput, MaskKind.Random, false),
+            ("r21d-nano", SbpPlacement.BlockOutput, MaskKind.Strided, true),
+            ("r21d-nano", SbpPlacement.BlockOutput, MaskKind.Random, false),
         };
         foreach (var (config, placement, kind, shared) in models)
             foreach (var mode in new[] { RegionMode.SparseCache, RegionMode.Recompute, RegionMode.Checkpoint })
