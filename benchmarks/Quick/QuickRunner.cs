@@ -21,7 +21,7 @@ public static class QuickRunner
         new ConvRows(),
         new GatherRows(),
         new OpsRows(),
-        // SBP training-step rows (Video Swin, models/): add their IQuickRowProducer here.
+        new SbpStepRows(),   // SBP training steps of a small Video Swin (issue 8)
     ];
 
     public static int Run(string[] args)
@@ -36,7 +36,7 @@ public static class QuickRunner
                 case "--md" when i + 1 < args.Length: md = args[++i]; break;
                 case "--only" when i + 1 < args.Length: only = [.. args[++i].Split(',')]; break;
                 default:
-                    Console.Error.WriteLine($"quick: unknown argument '{args[i]}'; usage: quick [--json FILE] [--md FILE] [--only sgemm,conv3d,gather,ops]");
+                    Console.Error.WriteLine($"quick: unknown argument '{args[i]}'; usage: quick [--json FILE] [--md FILE] [--only sgemm,conv3d,gather,ops,sbp-step]");
                     return 2;
             }
         }

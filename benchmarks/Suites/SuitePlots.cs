@@ -1,0 +1,67 @@
+using Sbp.Benchmarks.Training;
+
+namespace Sbp.Benchmarks.Suites;
+
+/// <summary>The suite's PNG plots (ScottPlot): memory vs keep, step time vs keep, max frames under the budget.</summary>
+static class SuitePlots
+{
+    public static void Write(string dir, IReadOnlyList<(string Name, IReadOnlyList<StepResult> Rows)> sections, SuiteRunner.SweepInfo? sweep)
+    {
+        // Keep-ratio curves: full backprop at keep 1, then SBP rows of each caching mode.
+        static (double[] X, double[] Y) Curve(IReadOnlyList<StepResult> rows, string prefix, Func<StepResult, double> y)
+        {
+            var pts = rows.Where(r => r.Error is null).Where(r => r.Mode == "full" || r.Mode.StartsWith(prefix, StringComparison.Ordinal) && char.IsDigit(r.Mode[prefix.Length]))
+                .OrderBy(r => r.Keep).ToList();
+            return ([.. pts.Select(r => r.Keep)], [.. pts.Select(y)]);
+        }
+
+        var memory = new ScottPlot.Plot();
+        foreach (var (name, rows) in sections)
+        {
+            if (!rows.Any(r => r.Mode == "full")) continue;
+            double full = rows.First(r => r.Mode == "full").PeakBytes;
+            foreach (var (prefix, label) in new[] { ("sbp-", "sparse-cache"), ("sbp-rc-", "recompute") })
+            {
+                var (x, y) = Curve(rows, prefix, r => r.PeakBytes / full);
+                if (x.Length < 2) continue;
+                memory.Add.Scatter(x, y).LegendText = $"{name} peak, {label}";
+            }
+        }
+        memory.Title("Peak memory vs keep ratio (relative to full backprop)");
+        memory.XLabel("keep ratio (1 = full backprop)");
+        memory.YLabel("peak / full peak");
+        memory.ShowLegend();
+        memory.SavePng(Path.Combine(dir, "suite-memory.png"), 900, 550);
+
+        var time = new ScottPlot.Plot();
+        foreach (var (name, rows) in sections)
+        {
+            if (!rows.Any(r => r.Mode == "full")) continue;
+            double full = rows.First(r => r.Mode == "full").StepMs;
+            foreach (var (prefix, label) in new[] { ("sbp-", "sparse-cache"), ("sbp-rc-", "recompute") })
+            {
+                var (x, y) = Curve(rows, prefix, r => r.StepMs / full);
+                if (x.Length < 2) continue;
+                time.Add.Scatter(x, y).LegendText = $"{name}, {label}";
+            }
+        }
+        var ideal = time.Add.Scatter(new[] { 0.0, 1.0 }, new[] { 1 / 3.0, 1.0 });
+        ideal.LegendText = "ideal (1 + 2 keep) / 3";
+        ideal.LinePattern = ScottPlot.LinePattern.Dashed;
+        time.Title("Training step time vs keep ratio (relative to full backprop)");
+        time.XLabel("keep ratio");
+        time.YLabel("step time / full step time");
+        time.ShowLegend();
+        time.SavePng(Path.Combine(dir, "suite-time.png"), 900, 550);
+
+        if (sweep is null) return;
+        var frames = new ScottPlot.Plot();
+        var bars = sweep.Results.Select((r, i) => new ScottPlot.Bar { Position = i, Value = r.MaxFrames }).ToArray();
+        frames.Add.Bars(bars);
+        frames.Axes.Bottom.SetTicks([.. Enumerable.Range(0, sweep.Results.Count).Select(i => (double)i)], [.. sweep.Results.Select(r => r.Mode)]);
+        frames.Title($"Longest clip under {sweep.Budget / 1048576.0:F0} MiB ({sweep.Case.Model}, batch {sweep.Case.Batch}, {sweep.Case.Size}x{sweep.Case.Size})");
+        frames.YLabel("frames");
+        frames.Axes.Margins(bottom: 0);
+        frames.SavePng(Path.Combine(dir, "suite-frames.png"), 900, 550);
+    }
+}
