@@ -21,6 +21,11 @@ public sealed record SyntheticDetectionOptions
     /// <summary>Background (still) gap length range in frames.</summary>
     public int MinGap { get; init; } = 4;
     public int MaxGap { get; init; } = 16;
+    /// <summary>
+    /// During an action the object also takes the action's colour (an appearance cue, as real actions
+    /// have), so a per-frame backbone can see which action runs; false leaves motion as the only cue.
+    /// </summary>
+    public bool ActionTint { get; init; } = true;
 
     public void Validate()
     {
@@ -78,7 +83,7 @@ public sealed class SyntheticDetection : IVideoDataset
     public string Describe() =>
         $"synthetic detection ({Split.Name()}): {Count} videos of {Options.Frames} frames {Options.Height}x{Options.Width}x3, " +
         $"{Options.Classes} action classes + background, segments {Options.MinSegment}-{Options.MaxSegment} frames, gaps {Options.MinGap}-{Options.MaxGap}, " +
-        $"seed {Options.Seed}, noise {Options.Noise}, speed {Options.Speed}" + (Sampler is null ? "" : $", clips: {Sampler}");
+        $"seed {Options.Seed}, noise {Options.Noise}, speed {Options.Speed}{(Options.ActionTint ? ", actions tinted" : ", motion only")}" + (Sampler is null ? "" : $", clips: {Sampler}");
 
     SampleRng RngOf(int index) => SampleRng.For(Options.Seed, "synthetic-detection/" + Split.Name(), index);
 
@@ -108,6 +113,16 @@ public sealed class SyntheticDetection : IVideoDataset
         if (Sampler is null) return sample;
         var window = sample.Select(Sampler.Sample(sample.Clip.Frames, rng));
         return window with { Label = SegmentDataset.MajorityAction(window.FrameLabels!) };
+    }
+
+    // One colour per action (pure hues), kept away from the resting objects' random colours by saturation.
+    static readonly (float R, float G, float B)[] ActionColours =
+        [(1f, 0.15f, 0.15f), (0.15f, 1f, 0.15f), (0.2f, 0.35f, 1f), (1f, 1f, 0.1f), (1f, 0.2f, 1f), (0.1f, 1f, 1f)];
+
+    static ShapeRenderer.Look Tinted(in ShapeRenderer.Look look, int action)
+    {
+        var (r, g, b) = ActionColours[action % ActionColours.Length];
+        return look with { R0 = r, G0 = g, B0 = b, R1 = 0.6f * r, G1 = 0.6f * g, B1 = 0.6f * b };
     }
 
     VideoSample Render(int index)
@@ -146,7 +161,8 @@ public sealed class SyntheticDetection : IVideoDataset
             x = (x % W + W) % W;
             y = (y % H + H) % H;
             background.CopyTo(frame, 0);
-            ShapeRenderer.Draw(frame, H, W, obj, new ShapeRenderer.Pose(x, y, angle, radius));
+            var look = o.ActionTint && action[t] >= 0 ? Tinted(obj, action[t]) : obj;
+            ShapeRenderer.Draw(frame, H, W, look, new ShapeRenderer.Pose(x, y, angle, radius));
             ShapeRenderer.Quantize(frame, clip.Frame(t), o.Noise, noise.Fork(t));
         }
         return new VideoSample(clip, SegmentDataset.MajorityAction(labels), labels, $"{Split.Name()}/{index:D6}");

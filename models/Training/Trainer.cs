@@ -99,6 +99,11 @@ public sealed class Trainer
         {
             BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Transform = ClipTransform.Resize(height, width),
         }, _device);
+        // Frozen batch norm trained from scratch is the identity until set from data (a resumed checkpoint then replaces it).
+        if (model is FrameDetector detector)
+            using (var first = loader.Batch(loader.Order(0).Take(c.BatchSize).ToArray()))
+            using (var firstFrames = Input(model, first.Clips))
+                detector.CalibrateBatchNorm(firstFrames);
         int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
         long totalSteps = (long)stepsPerEpoch * c.Epochs;
         using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.LearningRate);

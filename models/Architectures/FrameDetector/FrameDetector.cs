@@ -10,7 +10,11 @@ namespace Sbp.Models.Architectures;
 /// "layer1".."layer4") on every frame, global average pooling per frame, and a
 /// <see cref="TemporalHead"/> ("head"); logits [B, T, classes] (one class per frame).
 /// <para>Batch norm is frozen (running statistics, affine trained) as in the paper's end-to-end
-/// LSTR setting, which also makes every backbone op position-wise along frames.</para>
+/// LSTR setting, which also makes every backbone op position-wise along frames. Trained from scratch,
+/// the statistics must first be set from data (<see cref="CalibrateBatchNorm"/>; the trainer does it on
+/// one batch): at their initial values (mean 0, var 1) frozen batch norm is the identity, and the
+/// backbone (convs without bias, ReLU) has no centring or threshold, so its pooled features measure
+/// the frame's overall brightness and hardly the object, and the head learns only the label prior.</para>
 /// <para>SBP: backbone stage s (0 = stem + layer1, 1..3 = layer2..4; the first
 /// <see cref="FrameDetectorConfig.SbpStages"/>) is a region over frames: its input [B, T, C, H, W]
 /// with dimension 1, the body runs the stage on [B * T, C, H, W]. Mask layer index = stage.</para>
@@ -29,6 +33,10 @@ public sealed class FrameDetector : VideoModel
         Head = RegisterModule("head", new TemporalHead(config.StageOut(3), config.HeadDim, config.HeadDepth, config.HeadHeads, config.NumClasses,
             config.CausalHead, rng, device));
         Inits.TransformerDefaults(Head, rng);
+        // The projection takes pooled backbone features of order 1 (calibrated batch norm) and must give
+        // tokens of order 1 like the sinusoidal encoding added to them: LeCun normal, not the 0.02 of the
+        // transformer layers (the encoding would drown features of size ~0.05 and keep the head at the prior).
+        Init.TruncatedNormal(Head.Proj.Weight, (float)(1 / Math.Sqrt(Head.Proj.InFeatures)), rng);
         _stages = [[Backbone.Stem, Backbone.Layers[0]], [Backbone.Layers[1]], [Backbone.Layers[2]], [Backbone.Layers[3]]];
         if (config.FreezeBatchNorm)
             foreach (var (_, m) in NamedModules())
@@ -114,6 +122,55 @@ public sealed class FrameDetector : VideoModel
         foreach (var m in modules) h = m.Forward(h);
         return scope.Keep(Ops.Reshape(h, b, t, h.Shape[1], h.Shape[2], h.Shape[3]));
     }
+
+    /// <summary>
+    /// Sets every batch norm's running statistics to the statistics of its input on frames
+    /// <paramref name="x"/> [B, T, C, H, W] (each layer after the ones before it are set), so the
+    /// frozen batch norm normalizes as it would after pretraining instead of being the identity.
+    /// Frozen layers stay frozen; the affine parameters are not changed.
+    /// </summary>
+    public void CalibrateBatchNorm(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.Rank != 5 || x.Shape[2] != Config.SampleShape[1])
+            throw new ShapeMismatchException($"FrameDetector '{Config.Name}': calibration needs frames [B, T, {Config.SampleShape[1]}, H, W], got {x.Shape}.");
+        var norms = NamedModules().Select(m => m.Module).OfType<BatchNorm>().ToList();
+        var frozen = norms.Select(n => n.Frozen).ToList();
+        var saved = norms.Select(n => (Mean: n.RunningMean.ToArray(), Var: n.RunningVar.ToArray())).ToList();
+        bool training = Training, done = false;
+        foreach (var n in norms)
+        {
+            if (!(n.Momentum > 0f))
+                throw new InvalidOperationException($"FrameDetector '{Config.Name}': calibration reads batch statistics through the running averages and needs momentum > 0, got {n.Momentum}.");
+            // from zero, one training-mode update leaves momentum x (batch statistic)
+            Init.Zeros(n.RunningMean);
+            Init.Zeros(n.RunningVar);
+            n.Frozen = false;
+        }
+        Train();
+        try
+        {
+            using var noGrad = Autograd.Tape.NoGrad();
+            using var scope = TensorScope.Begin();
+            Backbone.Forward(Ops.Reshape(x, x.Shape[0] * x.Shape[1], x.Shape[2], x.Shape[3], x.Shape[4]));
+            done = true;
+        }
+        finally
+        {
+            for (int i = 0; i < norms.Count; i++)
+            {
+                var n = norms[i];
+                n.Frozen = frozen[i];
+                float inv = 1f / n.Momentum;
+                // on a failure the statistics go back to what they were
+                Upload(n.RunningMean, done ? n.RunningMean.ToArray().Select(v => v * inv).ToArray() : saved[i].Mean);
+                Upload(n.RunningVar, done ? n.RunningVar.ToArray().Select(v => float.IsFinite(v) ? Math.Max(v * inv, n.Eps) : 1f).ToArray() : saved[i].Var);
+            }
+            if (!training) Eval();
+        }
+    }
+
+    static void Upload(Tensor t, float[] values) => t.Backend.CopyFromHost(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()), t);
 
     public override ModelSummary Summary() => ModelSummary.Of(Config.Name,
         ("backbone.stem", Backbone.Stem), ("backbone.layer1", Backbone.Layers[0]), ("backbone.layer2", Backbone.Layers[1]),

@@ -35,6 +35,13 @@ public sealed class TemporalHead : Module
     public LayerNorm Norm { get; }
     public Linear Classifier { get; }
 
+    /// <summary>
+    /// Amplitude of the sinusoidal position encoding added to the projected frame features. Unit, as in
+    /// the transformer: the detector initializes "proj" so the projected features are of order 1 too
+    /// (with the transformer's 0.02 init they were ~0.05 and the encoding drowned them).
+    /// </summary>
+    public const float PositionScale = 1f;
+
     /// <summary>The transformer's sinusoidal encoding [T, D]: sin and cos of t / 10000^(2i/D) on even and odd channels.</summary>
     public static float[] PositionEncoding(int t, int dim)
     {
@@ -55,7 +62,7 @@ public sealed class TemporalHead : Module
             throw new ShapeMismatchException($"TemporalHead: the input must be per-frame features [B, T, {Proj.InFeatures}], got {x.Shape}.");
         using var scope = TensorScope.Begin();
         int t = x.Shape[1];
-        var pe = Tensor.FromArray(PositionEncoding(t, Dim), new Shape(t, Dim), Device);
+        var pe = Tensor.FromArray(PositionEncoding(t, Dim).Select(v => v * PositionScale).ToArray(), new Shape(t, Dim), Device);
         var h = Ops.Add(Proj.Forward(x), pe);
         foreach (var block in _blocks) h = block.Forward(h);
         return scope.Keep(Classifier.Forward(Norm.Forward(h)));
