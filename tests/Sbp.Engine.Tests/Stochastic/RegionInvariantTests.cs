@@ -175,9 +175,13 @@ public class RegionInvariantTests : DeviceTest
         w.RequiresGrad = true;
         using var tape = Tape.Begin();
         Tensor? inner = null;
-        var y = SbpRegion.Run("r", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(inner = Ops.Linear(t, w)));
+        // Intermediates are freed when the body returns; one the body keeps alive on purpose is still refused.
+        var y = SbpRegion.Run("r", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(inner = TensorScope.Current!.Keep(Ops.Linear(t, w))));
         var e = Assert.Throws<SbpRegionException>(() => Ops.Add(y, inner!))!;
         Assert.That(e.Message, Does.Contain("'r'").And.Contain("add").And.Contain("region's output"));
+        Tensor? dropped = null;
+        SbpRegion.Run("s", x, 1, KeepMask.Strided(N, 2, 0), t => Ops.Gelu(dropped = Ops.Linear(t, w)));
+        Assert.That(dropped!.IsDisposed, Is.True, "an intermediate the body does not keep is freed when the body returns");
     }
 
     [Test]
