@@ -37,7 +37,10 @@ public sealed class FrameDetector : VideoModel
         // tokens of order 1 like the sinusoidal encoding added to them: LeCun normal, not the 0.02 of the
         // transformer layers (the encoding would drown features of size ~0.05 and keep the head at the prior).
         Init.TruncatedNormal(Head.Proj.Weight, (float)(1 / Math.Sqrt(Head.Proj.InFeatures)), rng);
-        _stages = [[Backbone.Stem, Backbone.Layers[0]], [Backbone.Layers[1]], [Backbone.Layers[2]], [Backbone.Layers[3]]];
+        // One SBP region per residual block (and the stem): a region records in full until it closes, so
+        // small regions keep that transient small (a whole stage at full resolution set the peak).
+        static IEnumerable<Module> Blocks(Sequential layer) => layer.NamedChildren().Select(c => c.Module);
+        _stages = [[Backbone.Stem, .. Blocks(Backbone.Layers[0])], [.. Blocks(Backbone.Layers[1])], [.. Blocks(Backbone.Layers[2])], [.. Blocks(Backbone.Layers[3])]];
         if (config.FreezeBatchNorm)
             foreach (var (_, m) in NamedModules())
                 if (m is BatchNorm bn) bn.Frozen = true;
@@ -104,14 +107,20 @@ public sealed class FrameDetector : VideoModel
         {
             bool region = sbp is not null && s < Config.SbpStages;
             var mask = region ? sbp!.Masks.Next(step, s, x.Shape[1]) : null;
-            var stage = _stages[s];
-            var next = SbpRegions.Run($"backbone.stage{s}", h, 1, mask, region ? sbp : null, z => PerFrame(z, stage));
-            if (!ReferenceEquals(h, x)) h.Dispose();
-            h = next;
+            for (int j = 0; j < _stages[s].Length; j++)
+            {
+                var module = _stages[s][j];
+                var next = SbpRegions.Run($"backbone.stage{s}.{j}", h, 1, mask, region ? sbp : null, z => PerFrame(z, [module]));
+                if (!ReferenceEquals(h, x)) h.Dispose();
+                h = next;
+            }
         }
         var features = Ops.Mean(h, [3, 4]);                                               // [B, T, F]
         return scope.Keep(Head.Forward(features));
     }
+
+    /// <summary>The module of SBP region "backbone.stage{s}.{j}" (the stem or a residual block).</summary>
+    public Module RegionModule(int stage, int index) => _stages[stage][index];
 
     /// <summary>The modules on every frame: [B, T, C, H, W] -> [B * T, C, H, W] -> modules -> [B, T, C', H', W'].</summary>
     static Tensor PerFrame(Tensor z, Module[] modules)
