@@ -149,12 +149,10 @@ public sealed partial class Tape : IDisposable
         {
             if (save[i] is not { } s) continue;
             var block = s.Block;
-            saved[i] = s.View(s.Shape, register: false);
-            block.Pool.SetSavedHold(block, +1);
+            saved[i] = Hold(s);
             if (block.BaseCategory != MemoryCategory.Temporary || !counted.Add(block.Id)) continue;
             nodeBytes += block.Bytes;
-            _heldBlocks[block.Id] = _heldBlocks.GetValueOrDefault(block.Id) + 1;
-            if (_heldBlocks[block.Id] == 1) SavedBytes += block.Bytes;
+            Retain(block);
         }
         PeakSavedBytes = Math.Max(PeakSavedBytes, SavedBytes);
         var node = new TapeNode(_nodes.Count, op, output, inputs, saved, nodeBytes, backward);

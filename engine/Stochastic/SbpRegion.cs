@@ -107,7 +107,7 @@ public static class SbpRegion
         var output = trace.LayoutOf(y)!;
         var compact = trace.Analyze(y, output);
         Compact(tape, trace);
-        var result = OutputNode(tape, name, y, output, layout.KeptCount, layout.Size, options.Rescale);
+        var result = OutputNode(tape, name, y, output, Scale(options, layout));
         tape.SealRegion(name, compact);
         tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), full));
         return result;
@@ -150,20 +150,25 @@ public static class SbpRegion
     /// The region boundary: y' = y (a view); backward gathers the incoming gradient at the kept
     /// positions (the mask), optionally times 1/keep, and hands it to the region as a compact gradient.
     /// </summary>
-    static Tensor OutputNode(Tape tape, string name, Tensor y, PositionLayout output, int kept, int size, bool rescale)
+    static Tensor OutputNode(Tape tape, string name, Tensor y, PositionLayout output, float scale)
     {
         var result = y.View(y.Shape);
-        float scale = rescale ? (float)size / kept : 1f;
-        var node = tape.AddNode("sbp.region_output", result, [y], [], ctx =>
-        {
-            var g = Gather(tape, ctx.Grad, output);
-            if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
-            return [g];
-        });
+        var node = tape.AddNode("sbp.region_output", result, [y], [], ctx => [MaskedGrad(tape, ctx.Grad, output, scale)]);
         node.Region = name;
         node.SetInputLayouts([output]);
         return result;
     }
+
+    /// <summary>The gradient entering a region: the incoming one at the kept positions (the mask), times <paramref name="scale"/>.</summary>
+    static Tensor MaskedGrad(Tape tape, Tensor grad, PositionLayout output, float scale)
+    {
+        var g = Gather(tape, grad, output);
+        if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
+        return g;
+    }
+
+    /// <summary>The optional 1/keep rescale of a region's masked gradient.</summary>
+    static float Scale(RegionOptions options, PositionLayout layout) => options.Rescale ? (float)layout.Size / layout.KeptCount : 1f;
 
     /// <summary>
     /// Recompute: the body runs once under a trace (to learn its layouts and rules and capture its
@@ -179,18 +184,13 @@ public static class SbpRegion
         using (var capture = RandomReplay.Capture())
         {
             (trace, y) = Traced(tape, name, x, layout, body, options);
-            if (!trace.SliceSafe)
-            {
-                long fullBytes = SavedBytesFrom(tape, trace.FirstNode);
-                var detached = Detached(y);
-                tape.DropNodes(trace.FirstNode);
-                return CheckpointNode(tape, name, x, layout, body, options, detached, capture, fullBytes,
-                    $"re-run on the full input: {trace.NotSliceSafeBecause}");
-            }
-            var output = trace.LayoutOf(y)!;
             long full = SavedBytesFrom(tape, trace.FirstNode);
-            var result = Detached(y);
+            var result = y.Detach();
             tape.DropNodes(trace.FirstNode);
+            if (!trace.SliceSafe)
+                return CheckpointNode(tape, name, x, layout, body, options, result, capture, full,
+                    $"re-run on the full input: {trace.NotSliceSafeBecause}");
+            var output = trace.LayoutOf(y)!;
 
             var saved = new List<Tensor?>();
             var owned = new List<Tensor>();
@@ -207,12 +207,11 @@ public static class SbpRegion
                     masks.Add((op, saved.Count));
                     saved.Add(m);
                 }
-                float scale = options.Rescale ? (float)layout.Size / layout.KeptCount : 1f;
+                float scale = Scale(options, layout);
                 var node = tape.AddNode("sbp.recompute", result, [x], [.. saved], ctx =>
                 {
                     var slice = ctx.Saved(0);
-                    using var g = Gather(tape, ctx.Grad, output);
-                    if (scale != 1f) g.Backend.Unary(Backends.UnaryOp.MulScalar, g, g, scale);
+                    using var g = MaskedGrad(tape, ctx.Grad, output, scale);
                     var replay = masks.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
                     return [InputGrad(ctx, ReRun(name, slice, body, replay, output.CompactShape(ctx.Grad.Shape), g))];
                 });
@@ -298,5 +297,4 @@ public static class SbpRegion
         return sub.BackwardCapture(y, grad, leaf);
     }
 
-    static Tensor Detached(Tensor y) => y.Detach();
 }
