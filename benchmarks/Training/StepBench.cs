@@ -22,6 +22,9 @@ public static class StepBench
     {
         var device = Device.CreateCpu($"bench-{c.Model}-{mode.Name}-{Guid.NewGuid():N}");
         device.Pool.LimitBytes = limitBytes;
+        bool peakBlocks = Environment.GetEnvironmentVariable("SBP_BENCH_PEAK") == "1";
+        device.Pool.CapturePeakBlocks = peakBlocks;
+        bool profile = Environment.GetEnvironmentVariable("SBP_BENCH_PROFILE") == "1";
         try
         {
             using var model = ModelFactory.Create(c.Model, new RandomSource(c.Seed).Split("model"), device, c.Classes, c.Frames, c.Size, c.Size);
@@ -54,6 +57,8 @@ public static class StepBench
                 using (TensorScope.Begin())
                 using (var tape = Tape.Begin())
                 {
+                    // SBP_BENCH_PROFILE=1: per-op forward and backward times of the last step, on stderr.
+                    if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile(); tape.Profile.Start(); }
                     // The detector already takes [B, T, C, H, W]: x is passed as is.
                     var logits = model.Forward(x, policy, s);
                     var l = Trainer.Loss(logits, y);
@@ -67,6 +72,7 @@ public static class StepBench
                     tape.Backward(l);
                     tBackward = Stopwatch.GetTimestamp() - tb;
                     loss = l.Item();
+                    if (tape.Profile is { } p) Console.Error.Write($"  {mode.Name} profile:\n{p.Format()}");
                 }
                 long to = Stopwatch.GetTimestamp();
                 optimizer.Step();
@@ -80,6 +86,7 @@ public static class StepBench
                         Stopwatch.GetElapsedTime(to, end).TotalMilliseconds));
                 }
             }
+            if (peakBlocks) PrintPeakBlocks(mode, device.Pool);
             var sorted = times.Order().ToArray();
             return new StepResult(c, mode.Name, mode.Keep, Median(sorted), sorted[0], [.. times], device.Pool.PeakInUseBytes,
                 saved, index, paramBytes, loss, regions)
@@ -110,6 +117,15 @@ public static class StepBench
             if (Environment.GetEnvironmentVariable("SBP_BENCH_VERBOSE") == "1") Console.Error.WriteLine($"  {c} {mode.Name}: {e.Message}");
             return false;
         }
+    }
+
+    /// <summary>What was live at the pool's peak, grouped by category and op label (SBP_BENCH_PEAK=1).</summary>
+    static void PrintPeakBlocks(StepMode mode, MemoryPool pool)
+    {
+        var (blocks, op) = pool.PeakBlocks;
+        Console.Error.WriteLine($"  {mode.Name}: peak {MemoryPool.FormatBytes(blocks.Sum(b => b.Bytes))} while '{op}' ran; live blocks by category and op:");
+        foreach (var g in blocks.GroupBy(b => (b.Category, b.Label)).OrderByDescending(g => g.Sum(b => b.Bytes)).Take(20))
+            Console.Error.WriteLine($"    {g.Key.Category,-16} {g.Key.Label,-28} {g.Count(),5} blocks {MemoryPool.FormatBytes(g.Sum(b => b.Bytes))}");
     }
 
     static double Median(double[] sorted) =>

@@ -77,6 +77,9 @@ public sealed partial class Tape : IDisposable
     }
 
     public IReadOnlyList<TapeNode> Nodes => _nodes;
+
+    /// <summary>Set (before the forward pass) to time every recorded op's forward and backward; null: no timing (the default).</summary>
+    public OpProfile? Profile { get; set; }
     public bool IsFreed => _state == State.Freed;
 
     /// <summary>Activation bytes held for backward now (each shared block counted once).</summary>
@@ -126,6 +129,7 @@ public sealed partial class Tape : IDisposable
         }
         if (!IsRecording(inputs)) return output;
         var node = _current!.Add(op, output, inputs, save, backward);
+        _current.Profile?.AddForward(node);
         output.MarkRecorded(op);
         if (region is not null && region.Tape == _current)
         {
@@ -322,8 +326,10 @@ public sealed partial class Tape : IDisposable
                 for (int i = _nodes.Count - 1; i >= 0; i--)
                 {
                     var node = _nodes[i];
+                    long t0 = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
                     if (grads.Remove(node.OutputId, out var g)) RunNode(node, g, grads);
                     Free(node);
+                    Profile?.Add(node, OpProfile.Phase.Backward, t0);
                 }
                 if (_captureId >= 0 && grads.Count > 0)
                     throw new SbpRegionException(

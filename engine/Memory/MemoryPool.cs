@@ -148,6 +148,7 @@ public sealed class MemoryPool
         {
             _peakTotal = _inUseTotal;
             _peakReserved = _reserved;
+            if (CapturePeakBlocks) { _peakBlocks = SnapshotLocked(); _peakOp = OpLabel.Current; }
             Array.Copy(_inUse, _peak, CategoryCount);
         }
     }
@@ -170,7 +171,26 @@ public sealed class MemoryPool
         _inUse[c] += delta;
         _inUseTotal += delta;
         if (_inUse[c] > _peak[c]) _peak[c] = _inUse[c];
-        if (_inUseTotal > _peakTotal) _peakTotal = _inUseTotal;
+        if (_inUseTotal > _peakTotal)
+        {
+            _peakTotal = _inUseTotal;
+            if (CapturePeakBlocks) { _peakBlocks = SnapshotLocked(); _peakOp = OpLabel.Current; }
+        }
+    }
+
+    List<BlockInfo>? _peakBlocks;
+    string? _peakOp;
+
+    /// <summary>
+    /// When true, every new peak copies the live blocks (for <see cref="PeakBlocks"/>): a profiling aid
+    /// that says what was live at the peak; it costs a snapshot per new peak, so it is off by default.
+    /// </summary>
+    public bool CapturePeakBlocks { get; set; }
+
+    /// <summary>The live blocks at the latest peak (largest first), with the op label running then; empty unless <see cref="CapturePeakBlocks"/>.</summary>
+    public (IReadOnlyList<BlockInfo> Blocks, string Op) PeakBlocks
+    {
+        get { lock (_lock) return (_peakBlocks ?? [], _peakOp ?? ""); }
     }
 
     nint TakeCached(long rounded)

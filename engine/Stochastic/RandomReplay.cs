@@ -26,6 +26,9 @@ internal sealed class RandomReplay : IDisposable
         _current = this;
     }
 
+    /// <summary>True while a capture or a replay runs on this thread (a region run inside one must not be run twice).</summary>
+    public static bool Active => _current is not null;
+
     /// <summary>Starts capturing the masks random ops draw on this thread.</summary>
     public static RandomReplay Capture() => new(false, []);
 

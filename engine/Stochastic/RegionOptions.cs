@@ -22,8 +22,15 @@ public enum SbpPlacement
     BranchOutput,
 }
 
-/// <summary>Per-region options: caching mode and the optional 1/keep gradient rescale.</summary>
-public sealed record RegionOptions(RegionMode Mode = RegionMode.SparseCache, bool Rescale = false)
+/// <summary>
+/// Per-region options: caching mode and the optional 1/keep gradient rescale.
+/// <para><see cref="EagerCompaction"/> (sparse cache): gather each op's saved tensors to the kept
+/// positions as soon as the op runs, so the body never holds full-size copies for backward; ops whose
+/// gradient turns out dense (attention's keys and values) are remembered per region, name and input
+/// shape, and the body is run once more the first time a guess fails (bodies must be pure, as for
+/// recompute). Off: everything is recorded in full and compacted when the body returns.</para>
+/// </summary>
+public sealed record RegionOptions(RegionMode Mode = RegionMode.SparseCache, bool Rescale = false, bool EagerCompaction = true)
 {
     public static RegionOptions Default { get; } = new();
 }

@@ -16,9 +16,12 @@ internal sealed class RegionTrace
 
     readonly Dictionary<long, PositionLayout> _layouts = [];
     readonly Dictionary<long, NodePlan> _plans = [];
+    readonly Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor> _gathered = [];
+    readonly HashSet<int>? _keepWhole;
 
-    RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode)
+    RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, HashSet<int>? keepWhole)
     {
+        _keepWhole = keepWhole;
         Tape = tape;
         Name = name;
         Options = options;
@@ -36,6 +39,21 @@ internal sealed class RegionTrace
     public int FirstNode { get; }
     public List<TapeNode> Nodes { get; } = [];
 
+    /// <summary>
+    /// Eager compaction is on: every node whose output carries the region dimension has its saved
+    /// tensors gathered to the kept positions as soon as it is recorded (except the nodes in
+    /// <c>keepWhole</c>, by record index), so the body never holds a full-size copy for backward.
+    /// This guesses that the node will run compact; <see cref="EagerGuessesWrong"/> checks the guesses
+    /// after <see cref="Analyze"/>.
+    /// </summary>
+    public bool Eager => _keepWhole is not null;
+
+    /// <summary>Record indices (in <see cref="Nodes"/>) of the nodes compacted eagerly.</summary>
+    public List<int> EagerNodes { get; } = [];
+
+    /// <summary>What the region's ops saved (or, not recording, would have saved) before any compaction: full backprop's bytes.</summary>
+    public long FullSavedBytes { get; private set; }
+
     /// <summary>True while every op seen can run on the kept slice alone (recompute mode may then save only kept inputs).</summary>
     public bool SliceSafe { get; private set; } = true;
 
@@ -43,11 +61,13 @@ internal sealed class RegionTrace
     public string? NotSliceSafeBecause { get; private set; }
 
     /// <summary>Starts tracing a region on the current tape with its input's layout.</summary>
-    public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout)
+    /// <param name="keepWhole">null: compact at <see cref="Analyze"/> only; otherwise compact eagerly
+    /// every node but these record indices (see <see cref="Eager"/>).</param>
+    public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout, HashSet<int>? keepWhole = null)
     {
         if (_current is not null)
             throw new SbpRegionException($"SBP region '{name}' was started inside region '{_current.Name}'; regions do not nest. End the outer region first.");
-        var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count);
+        var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count, keepWhole);
         trace._layouts[input.Id] = layout;
         _current = trace;
         return trace;
@@ -57,6 +77,25 @@ internal sealed class RegionTrace
     public void End()
     {
         if (_current == this) _current = null;
+    }
+
+    /// <summary>
+    /// Compacts the nodes <see cref="Analyze"/> marked compact that were not compacted eagerly, then
+    /// lets go of the trace's handles on its gathers (the tape holds its own).
+    /// </summary>
+    public void CompactRest()
+    {
+        var eager = EagerNodes.ToHashSet();
+        for (int i = 0; i < Nodes.Count; i++)
+            if (Nodes[i].IsCompact && !eager.Contains(i) && PlanOf(Nodes[i]) is { } plan) Gather(Nodes[i], plan);
+        ReleaseGathers();
+    }
+
+    /// <summary>Disposes the trace's handles on gathered tensors (the tape holds views of its own).</summary>
+    public void ReleaseGathers()
+    {
+        foreach (var g in _gathered.Values) g.Dispose();
+        _gathered.Clear();
     }
 
     public PositionLayout? LayoutOf(Tensor t) => _layouts.GetValueOrDefault(t.Id);
@@ -77,6 +116,7 @@ internal sealed class RegionTrace
         var input = new RuleInput(Name, op, inputs, layouts, output, save);
         var plan = (rule ?? SbpRule.Refuse("the op has no SBP rule")).Plan(input);
         if (plan.Output is { } o) _layouts[output.Id] = o;
+        if (!Tape.IsGradEnabled) FullSavedBytes += DistinctBytes(save);
         if (!plan.SliceSafe && SliceSafe)
         {
             SliceSafe = false;
@@ -89,8 +129,47 @@ internal sealed class RegionTrace
     public void OnRecorded(TapeNode node, NodePlan? plan)
     {
         Nodes.Add(node);
-        if (plan is not null) _plans[node.OutputId] = plan;
+        FullSavedBytes += node.SavedBytes;
+        if (plan is null) return;
+        _plans[node.OutputId] = plan;
+        if (Eager && plan.Output is not null && !_keepWhole!.Contains(Nodes.Count - 1))
+        {
+            Gather(node, plan);
+            EagerNodes.Add(Nodes.Count - 1);
+        }
     }
+
+    /// <summary>
+    /// What an op that is not recorded (NoGrad: recompute's first forward) would have saved: its
+    /// distinct activation blocks, when the op would be recorded with grad on (an input carries the
+    /// region dimension or requires grad), counted as the tape counts them.
+    /// </summary>
+    static long DistinctBytes(Tensor?[] save)
+    {
+        long bytes = 0;
+        var seen = new HashSet<long>();
+        foreach (var t in save)
+            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
+        return bytes;
+    }
+
+    /// <summary>Replaces every saved tensor of <paramref name="node"/> that carries the region dimension by its kept positions (a block shared by several nodes is gathered once).</summary>
+    public void Gather(TapeNode node, NodePlan plan)
+    {
+        for (int s = 0; s < plan.Saved.Length && s < node.SavedTensors.Length; s++)
+        {
+            if (plan.Saved[s] is not { } l || node.SavedTensors[s] is not { } t || l.KeepsAll) continue;
+            var key = (t.Block.Id, t.Shape, l);
+            if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l);
+            Tape.ReplaceSaved(node, s, g);
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="Analyze"/>: the record indices of eagerly compacted nodes that turned out to
+    /// need their full saved tensors (their output gradient is dense); empty when every guess held.
+    /// </summary>
+    public List<int> EagerGuessesWrong() => EagerNodes.Where(i => !Nodes[i].IsCompact).ToList();
 
     /// <summary>
     /// Backward sparsity analysis, in reverse record order: a node runs compact when its output has

@@ -81,14 +81,21 @@ public static class SbpRegion
     static long SavedBytesFrom(Tape tape, int first) => tape.Nodes.Skip(first).Sum(n => n.SavedBytes);
 
     /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended).</summary>
-    static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
+    static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options,
+        HashSet<int>? keepWhole = null)
     {
-        var trace = RegionTrace.Begin(tape, name, options, x, layout);
+        var trace = RegionTrace.Begin(tape, name, options, x, layout, keepWhole);
         Tensor y;
         try { y = Scoped(body, x); }
+        catch
+        {
+            trace.ReleaseGathers();
+            throw;
+        }
         finally { trace.End(); }
         if (trace.LayoutOf(y) is null)
         {
+            trace.ReleaseGathers();
             string why = ReferenceEquals(y, x) ? "it is the region input itself (the body did nothing)" :
                 "it was not computed from the region input by ops that keep the region dimension (a reduction, a mixing op, Detach or a tensor from outside)";
             throw new SbpRegionException($"SBP region '{name}': the body's output {y.Shape} does not carry the region's dimension: {why}.");
@@ -97,44 +104,60 @@ public static class SbpRegion
     }
 
     /// <summary>
-    /// Sparse caching: after the body ran, nodes whose output gradient is zero at dropped positions
-    /// switch to compact backward and their saved tensors are gathered to the kept positions.
+    /// Record indices of the nodes of a region (by name, input shape and axis) that last ran with a
+    /// dense output gradient: eager compaction leaves them whole. A hint only: a wrong one costs a
+    /// re-run or a late compaction, never a wrong gradient.
+    /// </summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, Shape Shape, int Axis), HashSet<int>> KeepWholeHints = new();
+
+    /// <summary>
+    /// Sparse caching: nodes whose output gradient is zero at dropped positions switch to compact
+    /// backward and their saved tensors are gathered to the kept positions: eagerly, as each op
+    /// runs (<see cref="RegionOptions.EagerCompaction"/>), or when the body returns.
     /// </summary>
     static Tensor SparseCache(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
     {
-        var (trace, y) = Traced(tape, name, x, layout, body, options);
-        long full = SavedBytesFrom(tape, trace.FirstNode);
-        var output = trace.LayoutOf(y)!;
-        var compact = trace.Analyze(y, output);
-        Compact(tape, trace);
-        var result = OutputNode(tape, name, y, output, Scale(options, layout));
-        tape.SealRegion(name, compact);
-        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), full));
-        return result;
+        // Eager compaction may have to run the body twice: not inside a capture or replay of random masks.
+        if (!options.EagerCompaction || RandomReplay.Active) return SparseCacheOnce(tape, name, x, layout, body, options, null).Output!;
+        var key = (name, x.Shape, layout.Axis);
+        var hint = KeepWholeHints.TryGetValue(key, out var known) ? known : [];
+        using var capture = RandomReplay.Capture();
+        var result = SparseCacheOnce(tape, name, x, layout, body, options, hint);
+        if (result.Output is { } y)
+        {
+            if (result.KeepWhole is { } seen) KeepWholeHints[key] = seen;
+            return y;
+        }
+        // A guess failed (the nodes' gradient is dense and they need their full saved tensors): remember
+        // them and run the body again with the same random masks, compacting when it returns.
+        KeepWholeHints[key] = result.KeepWhole!;
+        using (RandomReplay.Replay([.. capture.Masks.Select(m => (m.Op, m.Mask))]))
+            return SparseCacheOnce(tape, name, x, layout, body, options, null).Output!;
     }
 
-    /// <summary>Gathers every saved tensor of a compact node to the kept positions (shared tensors once).</summary>
-    static void Compact(Tape tape, RegionTrace trace)
+    /// <summary>
+    /// One traced run. Returns the region output, or (eager guesses failed) null after dropping what
+    /// the run recorded; with <paramref name="keepWhole"/>, also the record indices that need their full saved tensors.
+    /// </summary>
+    static (Tensor? Output, HashSet<int>? KeepWhole) SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body,
+        RegionOptions options, HashSet<int>? keepWhole)
     {
-        var gathered = new Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor>();
-        try
+        var (trace, y) = Traced(tape, name, x, layout, body, options, keepWhole);
+        var output = trace.LayoutOf(y)!;
+        var compact = trace.Analyze(y, output);
+        var dense = keepWhole is null ? null : Enumerable.Range(0, trace.Nodes.Count).Where(i => !trace.Nodes[i].IsCompact).ToHashSet();
+        if (trace.EagerGuessesWrong().Count > 0)
         {
-            foreach (var node in trace.Nodes)
-            {
-                if (!node.IsCompact || trace.PlanOf(node) is not { } plan) continue;
-                for (int s = 0; s < plan.Saved.Length && s < node.SavedTensors.Length; s++)
-                {
-                    if (plan.Saved[s] is not { } l || node.SavedTensors[s] is not { } t || l.KeepsAll) continue;
-                    var key = (t.Block.Id, t.Shape, l);
-                    if (!gathered.TryGetValue(key, out var g)) gathered[key] = g = Gather(tape, t, l);
-                    tape.ReplaceSaved(node, s, g);
-                }
-            }
+            trace.ReleaseGathers();
+            tape.DropNodes(trace.FirstNode);
+            y.Dispose();
+            return (null, dense);
         }
-        finally
-        {
-            foreach (var g in gathered.Values) g.Dispose();
-        }
+        trace.CompactRest();
+        var result = OutputNode(tape, name, x, y, output, Scale(options, layout));
+        tape.SealRegion(name, compact);
+        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes));
+        return (result, dense);
     }
 
     /// <summary>The compact form of <paramref name="t"/>: its kept positions along the layout axis (the gather kernel).</summary>
@@ -150,12 +173,15 @@ public static class SbpRegion
     /// The region boundary: y' = y (a view); backward gathers the incoming gradient at the kept
     /// positions (the mask), optionally times 1/keep, and hands it to the region as a compact gradient.
     /// </summary>
-    static Tensor OutputNode(Tape tape, string name, Tensor y, PositionLayout output, float scale)
+    static Tensor OutputNode(Tape tape, string name, Tensor input, Tensor y, PositionLayout output, float scale)
     {
         var result = y.View(y.Shape);
         var node = tape.AddNode("sbp.region_output", result, [y], [], ctx => [MaskedGrad(tape, ctx.Grad, output, scale)]);
         node.Region = name;
         node.SetInputLayouts([output]);
+        // The view is the output now: the body's handle goes, or the caller's scope would hold the
+        // full-size output until it ends even after the caller disposed the view.
+        if (!ReferenceEquals(y, input)) y.Dispose();
         return result;
     }
 
@@ -171,8 +197,8 @@ public static class SbpRegion
     static float Scale(RegionOptions options, PositionLayout layout) => options.Rescale ? (float)layout.Size / layout.KeptCount : 1f;
 
     /// <summary>
-    /// Recompute: the body runs once under a trace (to learn its layouts and rules and capture its
-    /// random masks), then its nodes are dropped. When every op is position-wise, only the input at
+    /// Recompute: the body runs once without recording, under a trace (to learn its layouts and
+    /// rules and capture its random masks), so the forward holds no activations for backward. When every op is position-wise, only the input at
     /// kept positions (and the masks cut to kept positions) is saved and backward re-runs the body
     /// on the kept slice; otherwise (attention over the region dimension, a roll along it) the input
     /// is saved in full and backward re-runs the region with sparse caching.
@@ -183,10 +209,10 @@ public static class SbpRegion
         Tensor y;
         using (var capture = RandomReplay.Capture())
         {
-            (trace, y) = Traced(tape, name, x, layout, body, options);
-            long full = SavedBytesFrom(tape, trace.FirstNode);
+            using (Tape.NoGrad()) (trace, y) = Traced(tape, name, x, layout, body, options);
+            long full = trace.FullSavedBytes;
             var result = y.Detach();
-            tape.DropNodes(trace.FirstNode);
+            if (!ReferenceEquals(y, x)) y.Dispose();
             if (!trace.SliceSafe)
                 return CheckpointNode(tape, name, x, layout, body, options, result, capture, full,
                     $"re-run on the full input: {trace.NotSliceSafeBecause}");

@@ -160,6 +160,20 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>A leaf over the same memory that does not require grad and is not recorded.</summary>
     public Tensor Detach() => View(Shape);
 
+    /// <summary>
+    /// <c>f(this)</c>, then this handle is disposed: a forward chain frees each intermediate as soon
+    /// as the next op has read it instead of when its scope ends (what the tape saved for backward
+    /// it holds itself). Not disposed when <paramref name="f"/> returns this tensor.
+    /// <code>var h = conv.Forward(x).Consume(bn.Forward).Consume(Ops.Relu);</code>
+    /// </summary>
+    public Tensor Consume(Func<Tensor, Tensor> f)
+    {
+        ArgumentNullException.ThrowIfNull(f);
+        var y = f(this);
+        if (!ReferenceEquals(y, this)) Dispose();
+        return y;
+    }
+
     /// <summary>Removes the tensor from its scope: it lives until disposed explicitly.</summary>
     public Tensor DetachFromScope()
     {

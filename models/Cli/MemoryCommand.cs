@@ -24,8 +24,9 @@ public static class MemoryCommand
         var classes = new Option<int?>("--classes") { Description = "classes of the head (default: the config's)" };
         var keeps = new Option<string>("--keep") { Description = "comma-separated keep ratios (1 = full backprop)", DefaultValueFactory = _ => "1,0.5,0.25" };
         var regions = new Option<bool>("--regions") { Description = "print every region, not only the totals" };
+        var ops = new Option<bool>("--ops") { Description = "print what ops outside SBP regions save (what SBP does not reduce)" };
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)");
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, regions }) cmd.Add(o);
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, regions, ops }) cmd.Add(o);
         cmd.SetAction(r =>
         {
             var device = TrainOptions.ResolveDevice(r);
@@ -56,6 +57,10 @@ public static class MemoryCommand
                     $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} |");
                 if (r.GetValue(regions))
                     foreach (var g in tape.Regions) Console.WriteLine($"    {g}");
+                if (r.GetValue(ops))
+                    foreach (var g in tape.Nodes.Where(n => n.Region is null && n.SavedBytes > 0).GroupBy(n => (n.Op, Shape: n.OutputShape.ToString()))
+                                 .OrderByDescending(g => g.Sum(n => n.SavedBytes)))
+                        Console.WriteLine($"    outside regions: {g.Key.Op} -> {g.Key.Shape}: {g.Count()} node(s), {MemoryPool.FormatBytes(g.Sum(n => n.SavedBytes))}");
             }
             return 0;
         });

@@ -12,7 +12,7 @@ public sealed unsafe partial class CpuBackend
     /// Most bytes of the column (vol2col) workspace of one convolution call: the batch runs in
     /// chunks of samples whose columns fit (always at least one sample). Results do not depend on it.
     /// </summary>
-    public long ConvWorkspaceBytes { get; set; } = 64L << 20;
+    public long ConvWorkspaceBytes { get; set; } = 16L << 20;
 
     /// <summary>
     /// Per (sample, group) block: y[n, g] [O/G, P] = W_g [O/G, C/G kvol] @ col[n, g] [C/G kvol, P],

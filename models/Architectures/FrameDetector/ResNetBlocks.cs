@@ -27,12 +27,22 @@ public sealed class BasicBlock2d : Module
     public BatchNorm2d Bn2 { get; }
     public Sequential? Downsample { get; }
 
+    /// <summary>relu(y + skip(x)), skip = identity or downsample; y and the skip are freed once read.</summary>
+    internal static Tensor AddSkip(Tensor y, Tensor x, Sequential? downsample)
+    {
+        var skip = downsample is null ? x : downsample.Forward(x);
+        var sum = y.Consume(h => Ops.Add(h, skip));
+        if (!ReferenceEquals(skip, x)) skip.Dispose();
+        return sum.Consume(Ops.Relu);
+    }
+
     public override Tensor Forward(Tensor x)
     {
+        // Each intermediate is freed once the next op has read it (Consume): at most two full-size
+        // tensors of the block are live at a time, which is what lets SBP's compact caching show in the peak.
         using var scope = TensorScope.Begin();
-        var y = Bn2.Forward(Conv2.Forward(Ops.Relu(Bn1.Forward(Conv1.Forward(x)))));
-        var skip = Downsample is null ? x : Downsample.Forward(x);
-        return scope.Keep(Ops.Relu(Ops.Add(y, skip)));
+        var y = Conv1.Forward(x).Consume(Bn1.Forward).Consume(Ops.Relu).Consume(Conv2.Forward).Consume(Bn2.Forward);
+        return scope.Keep(AddSkip(y, x, Downsample));
     }
 }
 
@@ -67,11 +77,10 @@ public sealed class Bottleneck2d : Module
     public override Tensor Forward(Tensor x)
     {
         using var scope = TensorScope.Begin();
-        var y = Ops.Relu(Bn1.Forward(Conv1.Forward(x)));
-        y = Ops.Relu(Bn2.Forward(Conv2.Forward(y)));
-        y = Bn3.Forward(Conv3.Forward(y));
-        var skip = Downsample is null ? x : Downsample.Forward(x);
-        return scope.Keep(Ops.Relu(Ops.Add(y, skip)));
+        var y = Conv1.Forward(x).Consume(Bn1.Forward).Consume(Ops.Relu)
+            .Consume(Conv2.Forward).Consume(Bn2.Forward).Consume(Ops.Relu)
+            .Consume(Conv3.Forward).Consume(Bn3.Forward);
+        return scope.Keep(BasicBlock2d.AddSkip(y, x, Downsample));
     }
 }
 
@@ -92,7 +101,7 @@ public sealed class ResNetStem : Module
     public override Tensor Forward(Tensor x)
     {
         using var scope = TensorScope.Begin();
-        var y = Ops.Relu(Bn1.Forward(Conv1.Forward(x)));
-        return scope.Keep(Pool ? Ops.MaxPool2d(y, [3, 3], [2, 2], [1, 1]) : y);
+        var y = Conv1.Forward(x).Consume(Bn1.Forward).Consume(Ops.Relu);
+        return scope.Keep(Pool ? y.Consume(h => Ops.MaxPool2d(h, [3, 3], [2, 2], [1, 1])) : y);
     }
 }

@@ -66,6 +66,27 @@ public class MemoryPoolTests
     }
 
     [Test]
+    public void PeakBlocksAreWhatWasLiveAtThePeak()
+    {
+        var pool = NewPool();
+        Assert.That(pool.PeakBlocks.Blocks, Is.Empty, "off by default");
+        pool.CapturePeakBlocks = true;
+        var a = pool.Allocate(4000, MemoryCategory.Temporary, "a");
+        MemoryBlock b;
+        using (OpLabel.Push("conv")) b = pool.Allocate(6000, MemoryCategory.Workspace, "b");
+        pool.Release(b);
+        var c = pool.Allocate(1000, MemoryCategory.Temporary, "c");   // below the peak: not a new one
+        var (blocks, op) = pool.PeakBlocks;
+        Assert.That(blocks.Select(x => x.Label), Is.EqualTo(new[] { "b", "a" }));
+        Assert.That(blocks.Sum(x => x.Bytes), Is.EqualTo(pool.PeakInUseBytes));
+        Assert.That(op, Is.EqualTo("conv"));
+        pool.ResetPeak();
+        Assert.That(pool.PeakBlocks.Blocks.Select(x => x.Label), Is.EquivalentTo(new[] { "a", "c" }));
+        pool.Release(a);
+        pool.Release(c);
+    }
+
+    [Test]
     public void SnapshotListsLiveBlocksLargestFirstWithTheirOp()
     {
         var pool = NewPool();

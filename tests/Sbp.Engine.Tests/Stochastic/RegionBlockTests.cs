@@ -14,9 +14,9 @@ namespace Sbp.Engine.Tests.Stochastic;
 /// </summary>
 public class RegionBlockTests : DeviceTest
 {
-    const int B = 2, N = 6, C = 8, Heads = 2, Hidden = 12;
+    internal const int B = 2, N = 6, C = 8, Heads = 2, Hidden = 12;
 
-    static readonly (string, int[])[] BlockParameters =
+    internal static readonly (string, int[])[] BlockParameters =
     [
         ("ln1.g", [C]), ("ln1.b", [C]), ("qkv.w", [3 * C, C]), ("qkv.b", [3 * C]), ("bias", [Heads, N, N]),
         ("proj.w", [C, C]), ("proj.b", [C]), ("ln2.g", [C]), ("ln2.b", [C]),
@@ -41,7 +41,7 @@ public class RegionBlockTests : DeviceTest
         return Ops.DropPath(m, 0.3f, rng);
     }
 
-    static Tensor Block(Tensor x, IReadOnlyDictionary<string, Tensor> p, RandomSource rng)
+    internal static Tensor Block(Tensor x, IReadOnlyDictionary<string, Tensor> p, RandomSource rng)
     {
         var x1 = Ops.Add(x, Ops.DropPath(Ops.Linear(AttentionCore(x, p), p["proj.w"], p["proj.b"]), 0.3f, rng));
         return Ops.Add(x1, MlpBranch(x1, p, rng));

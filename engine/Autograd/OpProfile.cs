@@ -1,0 +1,54 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace Sbp.Autograd;
+
+/// <summary>
+/// Wall time per recorded op, for profiling a training step (set <see cref="Tape.Profile"/> before
+/// the forward pass). Backward: each node's rule plus the accumulation of its input gradients
+/// (SBP scatters included). Forward: the time since the previous recorded op (or
+/// <see cref="Start"/>), which is the op itself plus the model code between ops. Rows group by op,
+/// SBP region or not, and compact (kept positions only) or dense.
+/// </summary>
+public sealed class OpProfile
+{
+    public enum Phase { Forward, Backward }
+
+    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds);
+
+    readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
+    long _last = Stopwatch.GetTimestamp();
+
+    /// <summary>Starts the forward clock (call right before the forward pass).</summary>
+    public void Start() => _last = Stopwatch.GetTimestamp();
+
+    internal void AddForward(TapeNode node)
+    {
+        long now = Stopwatch.GetTimestamp();
+        _entries.Add((node, Phase.Forward, now - _last));
+        _last = now;
+    }
+
+    internal void Add(TapeNode node, Phase phase, long started) => _entries.Add((node, phase, Stopwatch.GetTimestamp() - started));
+
+    /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
+    public IReadOnlyList<Row> Rows() =>
+        _entries.GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
+            .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency))
+            .OrderByDescending(r => r.Milliseconds).ToList();
+
+    /// <summary>A plain-text table of <see cref="Rows"/> (top <paramref name="top"/> per phase).</summary>
+    public string Format(int top = 25)
+    {
+        var sb = new StringBuilder();
+        foreach (var phase in new[] { Phase.Forward, Phase.Backward })
+        {
+            var rows = Rows().Where(r => r.Phase == phase).ToList();
+            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {rows.Sum(r => r.Milliseconds):F1} ms over {rows.Sum(r => r.Calls)} ops\n");
+            foreach (var r in rows.Take(top))
+                sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms\n");
+        }
+        return sb.ToString();
+    }
+}
