@@ -24,7 +24,7 @@ public static class SuiteRunner
     public static List<Section> Sections(bool quick) =>
     [
         new("swin-micro", "step time vs keep (issue 8 quick rows, all modes)",
-            new StepCase("swin-micro", quick ? 4 : 8, 16, 64), [.. StepMode.All.Where(m => m.Keep != 0.125)], 1, quick ? 2 : 3),
+            new StepCase("swin-micro", quick ? 4 : 8, 16, 64), [.. StepMode.All.Where(m => m.Keep != 0.125), StepMode.SbpAll(0.5), StepMode.SbpAll(0.25)], 1, quick ? 2 : 3),
         new("swin-t-112", "memory target: Swin-T-shaped Video Swin at reduced resolution, batch where full backprop's saved activations are >= 80% of its peak",
             new StepCase("swin-t", quick ? 1 : 8, 16, 112),
             quick ? [StepMode.Full, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.Sbp(0.5, Rc), StepMode.Sbp(0.25, Rc)] : StepMode.All,
@@ -89,7 +89,7 @@ public static class SuiteRunner
             var sweepCase = new StepCase("swin-micro", 1, baseFrames, quick ? 32 : 64);
             long budget = (long)(StepBench.Measure(sweepCase, StepMode.Full, 1, 1).PeakBytes * 1.02) + (1 << 20);
             var results = new List<SweepResult>();
-            foreach (var m in new[] { StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.Sbp(0.5, Rc), StepMode.Sbp(0.25, Rc) })
+            foreach (var m in new[] { StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.SbpAll(0.25), StepMode.Sbp(0.5, Rc), StepMode.Sbp(0.25, Rc) })
             {
                 Console.Error.Write($"suite: sweep {m.Name} under {MemoryPool.FormatBytes(budget)} ... ");
                 var r = ClipSweep.Run(sweepCase, m, budget, unit, cap);
@@ -146,7 +146,7 @@ public static class SuiteRunner
         }
         // Step-time targets from the interleaved timing (best step of each mode; robust to other load).
         if (interleaved is not null && interleaved.FirstOrDefault(r => r.Mode == "full") is { } fi)
-            foreach (var (mode, limit) in new[] { ("sbp-0.5", 0.8), ("sbp-0.25", 0.7), ("sbp-rc-0.5", 0.8), ("sbp-rc-0.25", 0.7) })
+            foreach (var (mode, limit) in new[] { ("sbp-all-0.5", 0.8), ("sbp-all-0.25", 0.7), ("sbp-0.5", 0.8), ("sbp-0.25", 0.7), ("sbp-rc-0.5", 0.8), ("sbp-rc-0.25", 0.7) })
                 if (interleaved.FirstOrDefault(r => r.Mode == mode) is { } ri)
                 {
                     double q = ri.BestMs / fi.BestMs;

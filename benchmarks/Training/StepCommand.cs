@@ -10,7 +10,7 @@ public static class StepCommand
     {
         if (args.Length < 4)
         {
-            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-ckpt-0.25 ...] [--steps N] [--limit-mib M]");
+            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-all-0.25 sbp-ckpt-0.25 ...] [--steps N] [--limit-mib M]");
             return 2;
         }
         var inv = CultureInfo.InvariantCulture;
@@ -49,8 +49,9 @@ public static class StepCommand
         if (name == "full") return StepMode.Full;
         if (name == "checkpoint") return StepMode.Checkpoint;
         if (name.StartsWith("sbp-rc-", StringComparison.Ordinal)) return StepMode.Sbp(double.Parse(name[7..], inv), Sbp.Stochastic.RegionMode.Recompute);
+        if (name.StartsWith("sbp-all-", StringComparison.Ordinal)) return StepMode.SbpAll(double.Parse(name[8..], inv));
         if (name.StartsWith("sbp-ckpt-", StringComparison.Ordinal)) return StepMode.SbpCheckpoint(double.Parse(name[9..], inv));
         if (name.StartsWith("sbp-", StringComparison.Ordinal)) return StepMode.Sbp(double.Parse(name[4..], inv));
-        throw new ArgumentException($"step: unknown mode '{name}'; use full, checkpoint, sbp-K, sbp-rc-K or sbp-ckpt-K.");
+        throw new ArgumentException($"step: unknown mode '{name}'; use full, checkpoint, sbp-K, sbp-rc-K, sbp-all-K or sbp-ckpt-K.");
     }
 }

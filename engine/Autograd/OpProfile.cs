@@ -15,7 +15,8 @@ public sealed class OpProfile
 {
     public enum Phase { Forward, Backward }
 
-    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds);
+    /// <summary>One row; <see cref="Internal"/>: engine work that is not a recorded op (SBP's eager gathers).</summary>
+    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false);
 
     readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
     long _last = Stopwatch.GetTimestamp();
@@ -32,10 +33,22 @@ public sealed class OpProfile
 
     internal void Add(TapeNode node, Phase phase, long started) => _entries.Add((node, phase, Stopwatch.GetTimestamp() - started));
 
+    readonly List<(string Name, Phase Phase, long Ticks)> _internal = [];
+
+    /// <summary>Engine work between ops (SBP's gathers as ops record): its own row, and not counted in the next op's forward time.</summary>
+    internal void AddInternal(string name, Phase phase, long started)
+    {
+        long now = Stopwatch.GetTimestamp();
+        _internal.Add((name, phase, now - started));
+        if (phase == Phase.Forward) _last = now;
+    }
+
     /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
     public IReadOnlyList<Row> Rows() =>
         _entries.GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
             .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency))
+            .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
+                .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
 
     /// <summary>A plain-text table of <see cref="Rows"/> (top <paramref name="top"/> per phase).</summary>
@@ -45,9 +58,9 @@ public sealed class OpProfile
         foreach (var phase in new[] { Phase.Forward, Phase.Backward })
         {
             var rows = Rows().Where(r => r.Phase == phase).ToList();
-            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {rows.Sum(r => r.Milliseconds):F1} ms over {rows.Sum(r => r.Calls)} ops\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {rows.Sum(r => r.Milliseconds):F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops\n");
             foreach (var r in rows.Take(top))
-                sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms\n");
+                sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms\n");
         }
         return sb.ToString();
     }

@@ -134,8 +134,10 @@ internal sealed class RegionTrace
         _plans[node.OutputId] = plan;
         if (Eager && plan.Output is not null && !_keepWhole!.Contains(Nodes.Count - 1))
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             Gather(node, plan);
             EagerNodes.Add(Nodes.Count - 1);
+            Tape.Profile?.AddInternal("sbp.gather (eager)", OpProfile.Phase.Forward, t0);
         }
     }
 

@@ -1,10 +1,21 @@
 namespace Sbp.Stochastic;
 
+/// <summary>Which of a model's blocks are SBP regions.</summary>
+public enum SbpCoverage
+{
+    /// <summary>The model's own choice, following its paper (Video Swin: stages 1-3 except the last two blocks of stage 3, as the official code).</summary>
+    Model,
+    /// <summary>Every block the model can make a region: the most memory and time saved, the most gradient dropped.</summary>
+    AllBlocks,
+}
+
 /// <summary>
-/// A model's SBP configuration: how masks are drawn, where regions sit, how they cache. Models take
-/// one (or null for plain backprop) and ask <see cref="Masks"/> for each block's mask per step.
+/// A model's SBP configuration: how masks are drawn, where regions sit, how they cache, which
+/// blocks they cover. Models take one (or null for plain backprop) and ask <see cref="Masks"/> for
+/// each block's mask per step.
 /// </summary>
-public sealed record SbpPolicy(KeepMaskPolicy MaskPolicy, SbpPlacement Placement = SbpPlacement.BlockOutput, RegionMode Mode = RegionMode.SparseCache, bool Rescale = false)
+public sealed record SbpPolicy(KeepMaskPolicy MaskPolicy, SbpPlacement Placement = SbpPlacement.BlockOutput, RegionMode Mode = RegionMode.SparseCache, bool Rescale = false,
+    SbpCoverage Coverage = SbpCoverage.Model)
 {
     /// <summary>The mask generator for <see cref="MaskPolicy"/>.</summary>
     public KeepMaskGenerator Masks { get; } = new(MaskPolicy);

@@ -31,11 +31,12 @@ public sealed class TrainOptions
     public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask kind: strided, grid or random (default: the model's)" };
     public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
+    public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Workers })
+        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Coverage, Workers })
             command.Add(o);
     }
 
@@ -56,6 +57,12 @@ public sealed class TrainOptions
             var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
         },
         Rescale = r.GetValue(Rescale),
+        Coverage = r.GetValue(Coverage) switch
+        {
+            "model" => SbpCoverage.Model,
+            "all" => SbpCoverage.AllBlocks,
+            var other => throw new ArgumentException($"--sbp-blocks: '{other}' is not model or all."),
+        },
         Workers = r.GetValue(Workers),
     };
 

@@ -56,7 +56,7 @@ public sealed class Trainer
         var kind = c.MaskKind ?? DefaultMaskKind(model, c.Keep);
         var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, c.Seed);
         var caching = c.Mode == TrainMode.Checkpoint ? RegionMode.Checkpoint : c.SbpCaching;
-        return new SbpPolicy(masks, model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput, caching, c.Rescale);
+        return new SbpPolicy(masks, model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput, caching, c.Rescale, c.Coverage);
     }
 
     /// <summary>Strided masks over frames (Video Swin, the frame detector); grid masks over tokens for the ViT (random when keep is not 1/s).</summary>

@@ -11,7 +11,8 @@ namespace Sbp.Models.Architectures;
 /// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes]. A downsample whose
 /// stage grid is already at most 2 x 2 (e.g. swin-micro on 32 px clips) only widens the channels
 /// (<see cref="MergesSpatially"/>): the grid never collapses to one token.
-/// <para>SBP (CVPR 2022): the blocks that <see cref="VideoSwinConfig.UsesSbp"/> selects are regions
+/// <para>SBP (CVPR 2022): the blocks that <see cref="VideoSwinConfig.UsesSbp"/> selects (every block
+/// with <see cref="SbpCoverage.AllBlocks"/>) are regions
 /// over time with the policy's mask (block-output placement; the model uses the policy's masks,
 /// drawn per block over the T' token frames with the block's global index as the layer).</para>
 /// </summary>
@@ -72,9 +73,11 @@ public sealed class VideoSwinTransformer : VideoModel
     public Dropout HeadDropout { get; }
     public Linear Head { get; }
 
-    /// <summary>The regions a policy would create, as (stage, block) pairs in forward order.</summary>
-    public IEnumerable<(int Stage, int Block)> SbpBlocks() =>
-        Enumerable.Range(0, Config.StageCount).SelectMany(s => Enumerable.Range(0, Config.Depths[s]).Where(j => Config.UsesSbp(s, j)).Select(j => (s, j)));
+    /// <summary>The regions a policy with <paramref name="coverage"/> would create, as (stage, block) pairs in forward order.</summary>
+    public IEnumerable<(int Stage, int Block)> SbpBlocks(SbpCoverage coverage = SbpCoverage.Model) =>
+        Enumerable.Range(0, Config.StageCount).SelectMany(s => Enumerable.Range(0, Config.Depths[s]).Where(j => Covers(coverage, s, j)).Select(j => (s, j)));
+
+    bool Covers(SbpCoverage coverage, int stage, int block) => coverage == SbpCoverage.AllBlocks || Config.UsesSbp(stage, block);
 
     public override Tensor Forward(Tensor x, SbpPolicy? sbp, long step)
     {
@@ -91,7 +94,7 @@ public sealed class VideoSwinTransformer : VideoModel
             var stage = _stages[s];
             for (int j = 0; j < stage.Blocks.Count; j++, layer++)
             {
-                bool region = sbp is not null && Config.UsesSbp(s, j);
+                bool region = sbp is not null && Covers(sbp.Coverage, s, j);
                 var mask = region ? sbp!.Masks.Next(step, layer, h.Shape[1]) : null;
                 h = Replace(h, stage.Blocks[j].Forward(h, mask, region ? sbp : null, $"layers.{s}.blocks.{j}"));
             }

@@ -79,6 +79,21 @@ public sealed class OracleTests : ModelTestBase
         Assert.That(Run(det, Input(det), Policy(SbpPlacement.BlockOutput, RegionMode.Oracle)).Ops.Count(o => o == "grad_mask"), Is.EqualTo(detRegions));
     }
 
+    /// <summary>SbpCoverage.AllBlocks makes every Swin block and every ViT block a region, and says so in SbpBlocks.</summary>
+    [Test]
+    public void All_blocks_coverage_makes_every_block_a_region()
+    {
+        var swin = (VideoSwinTransformer)Build("swin-nano");
+        var all = Policy(SbpPlacement.BlockOutput, RegionMode.Oracle) with { Coverage = SbpCoverage.AllBlocks };
+        Assert.That(Run(swin, Input(swin), all).Ops.Count(o => o == "grad_mask"), Is.EqualTo(swin.Config.Depths.Sum()));
+        Assert.That(swin.SbpBlocks(SbpCoverage.AllBlocks).Count(), Is.EqualTo(swin.Config.Depths.Sum()));
+        Assert.That(swin.SbpBlocks().Count(), Is.LessThan(swin.Config.Depths.Sum()), "the paper's placement leaves the late blocks out");
+
+        var vit = (VideoVit)Build("vit-nano");
+        var vitAll = Policy(SbpPlacement.BranchOutput, RegionMode.Oracle, MaskKind.Grid) with { Coverage = SbpCoverage.AllBlocks };
+        Assert.That(Run(vit, Input(vit), vitAll).Ops.Count(o => o == "grad_mask"), Is.EqualTo(2 * vit.Config.Depth));
+    }
+
     /// <summary>
     /// The detector's backbone works frame by frame and its head sees every frame: with one mask
     /// shared by all stages, the input gradient of kept frames equals plain backprop and that of

@@ -24,8 +24,20 @@ static unsafe class SgemmDriver
     /// <summary>Below this many flops a call runs on the calling thread.</summary>
     const long ParallelFlops = 1L << 21;
 
-    /// <summary>How one call is cut into tasks and how big a worker's packing slot is.</summary>
-    readonly record struct Plan(int Splits, bool SplitM, int ChunkTiles, int Tasks, int Workers, int Kc, long SlotA, long SlotFloats);
+    /// <summary>How one call is cut into tasks and how big a worker's packing slot is (0 on the direct path).</summary>
+    readonly record struct Plan(int Splits, bool SplitM, int ChunkTiles, int Tasks, int Workers, int Kc, long SlotA, long SlotFloats, bool Direct);
+
+    /// <summary>Tests set this to check that the packed path gives the direct path's results.</summary>
+    internal static bool ForcePacked { get; set; }
+
+    /// <summary>
+    /// Small products (attention's per-window matrices: M, N up to 128, one K block) skip packing:
+    /// packing would cost as much as the product. The tile reads A and B in place
+    /// (<see cref="SgemmKernel.DirectTile"/>), with the same sums as the packed path; a transposed B
+    /// is first copied row-major into the worker's slot (K x N floats).
+    /// </summary>
+    static bool UsesDirect(in GemmSpec g) =>
+        !ForcePacked && SgemmKernel.UsesAvx2 && g.M <= 128 && g.N <= 128 && g.K <= KC;
 
     static Plan MakePlan(in GemmSpec g, int threads)
     {
@@ -44,9 +56,10 @@ static unsafe class SgemmDriver
         int workers = (int)Math.Min(maxWorkers, tasks);
         int kc = KcBlock(g.K);
         int rows = splitM ? chunkTiles * MR : mTiles * MR, cols = splitM ? nTiles * NR : chunkTiles * NR;
+        if (UsesDirect(g)) return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, 0, g.TransB ? RoundUp((long)g.K * cols, 16) : 0, true);
         long slotA = RoundUp((long)Math.Min(MC, rows) * kc + SgemmPacking.Slack, 16);
         long slotB = RoundUp((long)Math.Min(NC, cols) * kc, 16);
-        return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, slotA, slotA + slotB);
+        return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, slotA, slotA + slotB, false);
     }
 
     static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
@@ -131,6 +144,33 @@ static unsafe class SgemmDriver
         a += entry * g.StrideA;
         b += entry * g.StrideB;
         c += entry * g.StrideC;
+        if (plan.Direct)
+        {
+            // op(A)(i, p) = A[i * K + p], or A[p * M + i] when transposed; B row-major [K, N].
+            long rowStride = g.TransA ? 1 : g.K, kStride = g.TransA ? g.M : 1;
+            float* bRows = b + n0;
+            long ldb = g.N;
+            if (g.TransB)
+            {
+                // op(B)(p, j) = B[j * K + p]: columns n0..n1 copied to rows of the slot.
+                int width = n1 - n0, kk = g.K, j8 = width / 8 * 8, p8 = kk / 8 * 8;
+                for (int j = 0; j < j8; j += 8)
+                    for (int p = 0; p < p8; p += 8)
+                        SgemmPacking.Transpose8(b + (long)(n0 + j) * kk + p, kk, 8, slot + (long)p * width + j, width);
+                for (int j = 0; j < width; j++)
+                {
+                    float* src = b + (long)(n0 + j) * kk;
+                    for (int p = j < j8 ? p8 : 0; p < kk; p++) slot[(long)p * width + j] = src[p];
+                }
+                bRows = slot;
+                ldb = width;
+            }
+            for (int jr = n0; jr < n1; jr += NR)
+                for (int ir = m0; ir < m1; ir += MR)
+                    SgemmKernel.DirectTile(g.K, a + ir * rowStride, rowStride, kStride, bRows + (jr - n0), ldb, c + (long)ir * g.N + jr, g.N,
+                        Math.Min(MR, m1 - ir), Math.Min(NR, n1 - jr), g.Alpha, g.Beta);
+            return;
+        }
         float* ap = slot, bp = slot + plan.SlotA;
         int n = g.N, k = g.K, kcMax = plan.Kc;
         for (int jc = n0; jc < n1; jc += NC)

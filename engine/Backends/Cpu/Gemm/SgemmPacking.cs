@@ -138,7 +138,7 @@ static unsafe class SgemmPacking
     /// dst + j * dstStep.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Transpose8(float* src, long ld, int rows, float* dst, int dstStep)
+    internal static void Transpose8(float* src, long ld, int rows, float* dst, int dstStep)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + ld);

@@ -188,6 +188,31 @@ public sealed unsafe class SgemmTests : DeviceTest
     }
 
     [Test]
+    public void DirectAndPackedPaths_AreBitwiseEqual()
+    {
+        // Small products skip packing (SgemmDriver.UsesDirect); both paths sum each element in the
+        // same K order with FMA, so they must agree to the bit, edges (masked lanes, short rows) included.
+        int seed = 900;
+        foreach (bool ta in new[] { false, true })
+            foreach (bool tb in new[] { false, true })
+                foreach (var (m, n, k) in new[] { (64, 24, 16), (16, 64, 24), (5, 7, 3), (128, 128, 256), (6, 16, 9), (13, 40, 33) })
+                    foreach (float beta in new[] { 0f, 0.5f })
+                    {
+                        var g = new GemmSpec(ta, tb, m, n, k, Batch: 3, StrideA: m * k, StrideB: k * n, StrideC: m * n, Alpha: 0.7f, Beta: beta);
+                        var (la, lb, lc) = Lengths(g);
+                        var a = Rand.Normal(seed, la);
+                        var b = Rand.Normal(seed + 1, lb);
+                        var c = Rand.Normal(seed + 2, lc);
+                        seed += 3;
+                        var direct = Fast(g, a, b, c);
+                        SgemmDriver.ForcePacked = true;
+                        try { Assert.That(direct, Is.EqualTo(Fast(g, a, b, c)), $"{g}: direct vs packed"); }
+                        finally { SgemmDriver.ForcePacked = false; }
+                        Check(g, seed);
+                    }
+    }
+
+    [Test]
     public void GemmThreads_RejectsZero() =>
         Assert.That(() => CpuBackend.Instance.GemmThreads = 0, Throws.TypeOf<ArgumentOutOfRangeException>());
 }
