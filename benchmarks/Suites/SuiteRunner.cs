@@ -74,36 +74,43 @@ public static class SuiteRunner
             sections.Add((s, rows));
             if (s.Name == "swin-micro")
             {
-                Console.Error.WriteLine($"suite: {s.Case} interleaved timing ({(quick ? 3 : 5)} rounds) ...");
-                interleaved = InterleavedTiming.Run(s.Case, s.Modes, quick ? 3 : 5);
+                Console.Error.WriteLine($"suite: {s.Case} interleaved timing ({(quick ? 3 : 9)} rounds) ...");
+                interleaved = InterleavedTiming.Run(s.Case, s.Modes, quick ? 3 : 9);
             }
         }
 
-        // Clip-length sweep: Swin-micro, batch 1, 64x64. The budget is full backprop's steady-state peak
-        // (after a warm-up step, so AdamW's state exists) at the base clip length, plus 2% + 1 MiB for the
-        // pool's 512-byte block rounding (the limit counts reserved bytes, the peak counts requested bytes).
-        SweepInfo? sweep = null;
+        // Clip-length sweeps, batch 1, 64x64: Swin-micro and the per-frame detector. The budget is full
+        // backprop's steady-state peak (after a warm-up step, so AdamW's state exists) at the base clip
+        // length, plus 2% + 1 MiB for the pool's 512-byte block rounding (the limit counts reserved
+        // bytes, the peak counts requested bytes).
+        var sweeps = new List<SweepInfo>();
         if (only is null || only.Contains("sweep"))
-        {
-            int baseFrames = quick ? 32 : 64, unit = 8, cap = quick ? 128 : 512;
-            var sweepCase = new StepCase("swin-micro", 1, baseFrames, quick ? 32 : 64);
-            long budget = (long)(StepBench.Measure(sweepCase, StepMode.Full, 1, 1).PeakBytes * 1.02) + (1 << 20);
-            var results = new List<SweepResult>();
-            foreach (var m in new[] { StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.SbpAll(0.25), StepMode.Sbp(0.5, Rc), StepMode.Sbp(0.25, Rc) })
+            foreach (var (model, baseFrames, unit, cap, modes) in new (string, int, int, int, StepMode[])[]
+                     {
+                         ("swin-micro", quick ? 32 : 64, 8, quick ? 128 : 512,
+                             [StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.SbpAll(0.25), StepMode.Sbp(0.5, Rc), StepMode.Sbp(0.25, Rc)]),
+                         ("det-micro", quick ? 32 : 128, quick ? 8 : 32, quick ? 256 : 2048,
+                             [StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.25), StepMode.Sbp(0.25, Rc)]),
+                     })
             {
-                Console.Error.Write($"suite: sweep {m.Name} under {MemoryPool.FormatBytes(budget)} ... ");
-                var r = ClipSweep.Run(sweepCase, m, budget, unit, cap);
-                Console.Error.WriteLine($"{r.MaxFrames} frames ({r.Trials.Count} trials)");
-                results.Add(r);
+                var sweepCase = new StepCase(model, 1, baseFrames, quick ? 32 : 64);
+                long budget = (long)(StepBench.Measure(sweepCase, StepMode.Full, 1, 1).PeakBytes * 1.02) + (1 << 20);
+                var results = new List<SweepResult>();
+                foreach (var m in modes)
+                {
+                    Console.Error.Write($"suite: sweep {model} {m.Name} under {MemoryPool.FormatBytes(budget)} ... ");
+                    var r = ClipSweep.Run(sweepCase, m, budget, unit, cap);
+                    Console.Error.WriteLine($"{r.MaxFrames} frames ({r.Trials.Count} trials)");
+                    results.Add(r);
+                }
+                sweeps.Add(new SweepInfo(sweepCase, budget, unit, cap, results));
             }
-            sweep = new SweepInfo(sweepCase, budget, unit, cap, results);
-        }
 
         double seconds = (DateTime.UtcNow - started).TotalSeconds;
         Directory.CreateDirectory(dir);
         var machine = Machine();
-        var checks = Acceptance(sections, sweep, interleaved);
-        string md = Markdown(sections, sweep, checks, machine, started, seconds, quick, interleaved);
+        var checks = Acceptance(sections, sweeps, interleaved);
+        string md = Markdown(sections, sweeps, checks, machine, started, seconds, quick, interleaved);
         File.WriteAllText(Path.Combine(dir, "suite.md"), md);
         File.WriteAllText(Path.Combine(dir, "suite.json"), JsonSerializer.Serialize(new
         {
@@ -114,13 +121,13 @@ public static class SuiteRunner
             acceptance = checks,
             interleaved,
             sections = sections.Select(s => new { name = s.Section.Name, purpose = s.Section.Purpose, @case = s.Section.Case, warmup = s.Section.Warmup, steps = s.Section.Steps, rows = s.Rows }),
-            sweep = sweep is null ? null : new
+            sweeps = sweeps.Select(sweep => new
             {
                 @case = sweep.Case, budgetBytes = sweep.Budget, unit = sweep.Unit, cap = sweep.Cap,
                 modes = sweep.Results.Select(r => new { mode = r.Mode, keep = r.Keep, maxFrames = r.MaxFrames, trials = r.Trials.Select(t => new { frames = t.Frames, fits = t.Fits }) }),
-            },
+            }),
         }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase, IncludeFields = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }) + "\n");
-        SuitePlots.Write(dir, sections.Select(s => (s.Section.Name, (IReadOnlyList<StepResult>)s.Rows)).ToList(), sweep);
+        SuitePlots.Write(dir, sections.Select(s => (s.Section.Name, (IReadOnlyList<StepResult>)s.Rows)).ToList(), sweeps);
         Console.WriteLine(md);
         return 0;
     }
@@ -131,7 +138,7 @@ public static class SuiteRunner
     /// <summary>One acceptance target: what was compared, the measured ratio, the target and whether it is met.</summary>
     public sealed record Check(string Target, string Measured, double Value, double Limit, bool AtMost, bool Met);
 
-    static List<Check> Acceptance(List<(Section Section, List<StepResult> Rows)> sections, SweepInfo? sweep, IReadOnlyList<InterleavedResult>? interleaved)
+    static List<Check> Acceptance(List<(Section Section, List<StepResult> Rows)> sections, IReadOnlyList<SweepInfo> sweeps, IReadOnlyList<InterleavedResult>? interleaved)
     {
         var checks = new List<Check>();
         StepResult? Row(string section, string mode) =>
@@ -158,14 +165,14 @@ public static class SuiteRunner
         foreach (var m in new[] { "sbp-0.5", "sbp-rc-0.5" }) Ratio("swin-t-112", m, "peak", 0.7, r => r.PeakBytes);
         foreach (var m in new[] { "sbp-0.25", "sbp-rc-0.25" }) Ratio("swin-t-112", m, "peak", 0.55, r => r.PeakBytes);
         foreach (var m in new[] { "sbp-0.2", "sbp-rc-0.2" }) Ratio("det-micro-long", m, "peak", 0.35, r => r.PeakBytes);
-        if (sweep is not null)
+        foreach (var sweep in sweeps)
         {
             var full = sweep.Results.First(r => r.Mode == "full");
             foreach (var r in sweep.Results.Where(r => r.Keep <= 0.25))
             {
                 double q = full.MaxFrames == 0 ? double.PositiveInfinity : (double)r.MaxFrames / full.MaxFrames;
                 bool capped = r.MaxFrames + sweep.Unit > sweep.Cap;
-                checks.Add(new Check($"sweep {r.Mode}: max frames >= 2x full", $"{r.MaxFrames} vs {full.MaxFrames} frames = {q:F2}x{(capped ? " (hit the cap)" : "")}", q, 2, false, q >= 2));
+                checks.Add(new Check($"sweep {sweep.Case.Model} {r.Mode}: max frames >= 2x full", $"{r.MaxFrames} vs {full.MaxFrames} frames = {q:F2}x{(capped ? " (hit the cap)" : "")}", q, 2, false, q >= 2));
             }
         }
         return checks;
@@ -175,7 +182,7 @@ public static class SuiteRunner
 
     static string MiB(long b) => (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture);
 
-    static string Markdown(List<(Section Section, List<StepResult> Rows)> sections, SweepInfo? sweep, List<Check> checks,
+    static string Markdown(List<(Section Section, List<StepResult> Rows)> sections, IReadOnlyList<SweepInfo> sweeps, List<Check> checks,
         Dictionary<string, string> machine, DateTime started, double seconds, bool quick, IReadOnlyList<InterleavedResult>? interleaved)
     {
         var inv = CultureInfo.InvariantCulture;
@@ -216,7 +223,7 @@ public static class SuiteRunner
             foreach (var r in interleaved)
                 sb.Append(inv, $"| {r.Mode} | {r.BestMs:F0} | {r.BestMs / f0.BestMs:F2} | {(r.Keep < 1 ? ((1 + 2 * r.Keep) / 3).ToString("F2", inv) : "")} | {r.ForwardMs:F0} | {r.BackwardMs:F0} | {r.BackwardMs / f0.BackwardMs:F2} | {r.OptimizerMs:F0} |\n");
         }
-        if (sweep is not null)
+        foreach (var sweep in sweeps)
         {
             sb.Append(inv, $"\n## Clip-length sweep: {sweep.Case.Model}, batch {sweep.Case.Batch}, {sweep.Case.Size}x{sweep.Case.Size}, frames varied\n\n");
             sb.Append(inv, $"Pool limit {MiB(sweep.Budget)} MiB (= full backprop's steady-state peak at {sweep.Case.Frames} frames + 2% + 1 MiB for block rounding). Frames double from {sweep.Unit}, then bisect in multiples of {sweep.Unit} (the window's frames), capped at {sweep.Cap}; two training steps (the second with AdamW's state allocated) must finish without DeviceOutOfMemoryException.\n\n");
@@ -225,7 +232,7 @@ public static class SuiteRunner
             foreach (var r in sweep.Results)
                 sb.Append(inv, $"| {r.Mode} | {r.MaxFrames}{(r.MaxFrames + sweep.Unit > sweep.Cap ? " (cap)" : "")} | {(full.MaxFrames > 0 ? ((double)r.MaxFrames / full.MaxFrames).ToString("F2", inv) : "")} | {string.Join(", ", r.Trials.Select(t => $"{t.Frames}:{(t.Fits ? "y" : "n")}"))} |\n");
         }
-        sb.Append("\nPlots: `suite-memory.png` (peak and saved bytes vs keep), `suite-time.png` (step time vs keep), `suite-frames.png` (max frames under the budget).\n");
+        sb.Append("\nPlots: `suite-memory.png` (peak and saved bytes vs keep), `suite-time.png` (step time vs keep), `suite-frames.png` (max frames under the budget relative to full backprop, every sweep).\n");
         return sb.ToString();
     }
 
