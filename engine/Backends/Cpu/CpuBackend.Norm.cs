@@ -23,11 +23,29 @@ public sealed unsafe partial class CpuBackend
                 float fm = (float)m, rs = (float)(1.0 / Math.Sqrt(sq / cols + eps));
                 ((float*)pm)[r] = fm;
                 ((float*)pr)[r] = rs;
-                var yspan = new Span<float>(yr, cols);
-                TensorPrimitives.Subtract(new ReadOnlySpan<float>(xr, cols), fm, yspan);
-                TensorPrimitives.Multiply(yspan, rs, yspan);
-                if (pw != 0) TensorPrimitives.Multiply(yspan, new ReadOnlySpan<float>((float*)pw, cols), yspan);
-                if (pb != 0) TensorPrimitives.Add(yspan, new ReadOnlySpan<float>((float*)pb, cols), yspan);
+                // y = ((x - mean) * rstd) * w + b, each step rounded (no FMA), in one pass: rows are
+                // short (Swin's 24 to 192 channels), so four library calls per row cost more than the math.
+                float* w = (float*)pw, b = (float*)pb;
+                int j = 0;
+                if (Vector256.IsHardwareAccelerated)
+                {
+                    var vm = Vector256.Create(fm);
+                    var vr = Vector256.Create(rs);
+                    for (; j + 8 <= cols; j += 8)
+                    {
+                        var v = (Vector256.Load(xr + j) - vm) * vr;
+                        if (w != null) v *= Vector256.Load(w + j);
+                        if (b != null) v += Vector256.Load(b + j);
+                        v.Store(yr + j);
+                    }
+                }
+                for (; j < cols; j++)
+                {
+                    float v = (xr[j] - fm) * rs;
+                    if (w != null) v *= w[j];
+                    if (b != null) v += b[j];
+                    yr[j] = v;
+                }
             }
         });
     }

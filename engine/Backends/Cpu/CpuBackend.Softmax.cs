@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Tensors;
 
@@ -27,6 +28,8 @@ public sealed unsafe partial class CpuBackend
                         TensorPrimitives.Exp(ys, exp);
                         fixed (float* pe = exp) TensorPrimitives.Subtract(ys, (float)Math.Log(CpuMath.Sum(pe, n)), ys);
                     }
+                    else if (n >= 8 && n % 8 == 0 && Vector256.IsHardwareAccelerated)
+                        ExpNormalizeRow((float*)py + r * n, n);
                     else
                     {
                         TensorPrimitives.Exp(ys, ys);
@@ -62,6 +65,23 @@ public sealed unsafe partial class CpuBackend
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// y = exp(y) / sum(exp(y)) on one row of max-subtracted values, n a multiple of 8: one pass for
+    /// exp and the sum, one for the scale (attention's rows are short).
+    /// </summary>
+    static void ExpNormalizeRow(float* y, int n)
+    {
+        var acc = Vector256<float>.Zero;
+        for (int j = 0; j < n; j += 8)
+        {
+            var e = Vector256.Exp(Vector256.Load(y + j));
+            e.Store(y + j);
+            acc += e;
+        }
+        var inv = Vector256.Create(1f / Vector256.Sum(acc));
+        for (int j = 0; j < n; j += 8) (Vector256.Load(y + j) * inv).Store(y + j);
     }
 
     /// <summary>
