@@ -7,7 +7,8 @@ namespace Sbp.Benchmarks.Quick;
 
 /// <summary>
 /// SBP training steps of a small Video Swin (issue 8): step time (forward, loss, backward, AdamW) of
-/// full backprop and of SBP at keep 0.5 and 0.25 (sparse-cache; recompute for reference), with full
+/// full backprop and of SBP at keep 0.5 and 0.25 (sparse-cache on every block, "sbp-all", and on the
+/// paper's blocks, stages 1-3 less the last two of stage 3; recompute for reference), with full
 /// backprop as the reference and the targets (keep 0.5 &lt;= 0.8x, keep 0.25 &lt;= 0.7x; ideal
 /// (1 + 2 keep) / 3) in the note. The modes' steps are interleaved (<see cref="InterleavedTiming"/>)
 /// and each reports its best step, like the other quick rows. Memory numbers are exact pool counters.
@@ -23,7 +24,8 @@ public sealed class SbpStepRows(StepCase? c = null, int rounds = 7) : IQuickRowP
         var inv = CultureInfo.InvariantCulture;
         var modes = new (StepMode Mode, double? Target)[]
         {
-            (StepMode.Full, null), (StepMode.Sbp(0.5), 0.8), (StepMode.Sbp(0.25), 0.7),
+            (StepMode.Full, null), (StepMode.SbpAll(0.5), 0.8), (StepMode.SbpAll(0.25), 0.7),
+            (StepMode.Sbp(0.5), 0.8), (StepMode.Sbp(0.25), 0.7),
             (StepMode.Sbp(0.5, RegionMode.Recompute), null), (StepMode.Sbp(0.25, RegionMode.Recompute), null),
         };
         var results = InterleavedTiming.Run(_case, [.. modes.Select(m => m.Mode)], rounds);
@@ -41,7 +43,8 @@ public sealed class SbpStepRows(StepCase? c = null, int rounds = 7) : IQuickRowP
         }
         notes.Add($"sbp-step: {_case}, {rounds} interleaved rounds after 1 warm-up step (one step of every mode per round; the best step of each mode and, separately, " +
                   $"its best forward / backward / AdamW), {options.AllThreads} threads; ratio = step time / full backprop's; " +
-                  "targets: keep 0.5 <= 0.8, keep 0.25 <= 0.7 (ideal (1 + 2 keep) / 3: 0.67, 0.5).");
+                  "targets: keep 0.5 <= 0.8, keep 0.25 <= 0.7 (ideal (1 + 2 keep) / 3: 0.67, 0.5, when every block is a region; with the paper's blocks " +
+                  "4 of swin-micro's 10 blocks run full backprop, which bounds the ratio at about 0.78 (keep 0.5) and 0.67 (keep 0.25) even with an ideal region).");
         return rows;
     }
 }

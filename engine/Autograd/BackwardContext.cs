@@ -11,18 +11,36 @@ namespace Sbp.Autograd;
 public sealed class BackwardContext
 {
     readonly TapeNode _node;
+    readonly Tape _tape;
+    Tensor?[]? _gathered;
 
-    internal BackwardContext(TapeNode node, Tensor grad)
+    internal BackwardContext(TapeNode node, Tensor grad, Tape tape)
     {
         _node = node;
+        _tape = tape;
         Grad = grad;
     }
 
     /// <summary>Gradient of the loss with respect to the node's output.</summary>
     public Tensor Grad { get; }
 
-    public Tensor Saved(int index) =>
-        _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
+    public Tensor Saved(int index)
+    {
+        var t = _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
+        // A compact node that shares a tensor kept whole by another node of its SBP region gathers
+        // the kept positions now instead of holding a second, compact copy since the forward pass.
+        if (_node.DeferredGathers?[index] is not { } layout) return t;
+        _gathered ??= new Tensor?[_node.SavedTensors.Length];
+        return _gathered[index] ??= Stochastic.SbpRegion.Gather(_tape, t, layout);
+    }
+
+    /// <summary>Frees the gathers <see cref="Saved"/> made (after the rule returned).</summary>
+    internal void DisposeGathered()
+    {
+        if (_gathered is null) return;
+        foreach (var g in _gathered) g?.Dispose();
+        _gathered = null;
+    }
 
     /// <summary>
     /// The shape of input <paramref name="index"/>; inside an SBP region, for a node that runs on

@@ -381,8 +381,13 @@ public sealed partial class Tape : IDisposable
             {
                 Tensor?[] inGrads;
                 _inBackwardRule++;
-                try { inGrads = node.Backward(new BackwardContext(node, grad)); }
-                finally { _inBackwardRule--; }
+                var context = new BackwardContext(node, grad, this);
+                try { inGrads = node.Backward(context); }
+                finally
+                {
+                    _inBackwardRule--;
+                    context.DisposeGathered();
+                }
                 if (inGrads.Length != node.Inputs.Length)
                     throw new InvalidOperationException($"{node.Op}.backward returned {inGrads.Length} gradients for {node.Inputs.Length} inputs.");
                 // Each accumulation takes ownership of one tensor object: a rule that returns the same

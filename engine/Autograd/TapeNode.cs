@@ -57,6 +57,19 @@ public sealed class TapeNode
     /// <summary>Declares that the rule returns input gradients in these layouts (the region output node).</summary>
     internal void SetInputLayouts(PositionLayout?[] layouts) => InputLayouts = layouts;
 
+    /// <summary>
+    /// Per saved slot: the layout to gather it to when backward reads it (the slot holds the full
+    /// tensor, which another node of the region keeps whole anyway), or null.
+    /// </summary>
+    internal PositionLayout?[]? DeferredGathers { get; private set; }
+
+    /// <summary>Backward reads saved slot <paramref name="slot"/> gathered to <paramref name="layout"/> (see <see cref="DeferredGathers"/>).</summary>
+    internal void DeferGather(int slot, PositionLayout layout)
+    {
+        DeferredGathers ??= new PositionLayout?[SavedTensors.Length];
+        DeferredGathers[slot] = layout;
+    }
+
     /// <summary>Replaces saved tensor <paramref name="slot"/> (the tape keeps the byte count).</summary>
     internal void ReplaceSaved(int slot, Tensor replacement, long savedBytes)
     {

@@ -18,6 +18,7 @@ internal sealed class RegionTrace
     readonly Dictionary<long, NodePlan> _plans = [];
     readonly Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor> _gathered = [];
     readonly HashSet<int>? _keepWhole;
+    readonly HashSet<long> _wholeBlocks = [];
 
     RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, HashSet<int>? keepWhole)
     {
@@ -86,6 +87,10 @@ internal sealed class RegionTrace
     public void CompactRest()
     {
         var eager = EagerNodes.ToHashSet();
+        foreach (var n in Nodes)
+            if (!n.IsCompact)
+                foreach (var t in n.SavedTensors)
+                    if (t is not null) _wholeBlocks.Add(t.Block.Id);
         for (int i = 0; i < Nodes.Count; i++)
             if (Nodes[i].IsCompact && !eager.Contains(i) && PlanOf(Nodes[i]) is { } plan) Gather(Nodes[i], plan);
         ReleaseGathers();
@@ -132,6 +137,9 @@ internal sealed class RegionTrace
         FullSavedBytes += node.SavedBytes;
         if (plan is null) return;
         _plans[node.OutputId] = plan;
+        if (Eager && _keepWhole!.Contains(Nodes.Count - 1))
+            foreach (var t in node.SavedTensors)
+                if (t is not null) _wholeBlocks.Add(t.Block.Id);
         if (Eager && plan.Output is not null && !_keepWhole!.Contains(Nodes.Count - 1))
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -155,12 +163,22 @@ internal sealed class RegionTrace
         return bytes;
     }
 
-    /// <summary>Replaces every saved tensor of <paramref name="node"/> that carries the region dimension by its kept positions (a block shared by several nodes is gathered once).</summary>
+    /// <summary>
+    /// Replaces every saved tensor of <paramref name="node"/> that carries the region dimension by its
+    /// kept positions (a block shared by several nodes is gathered once). A tensor that a node of the
+    /// region keeps whole stays whole here too and is gathered when backward reads it: a compact copy
+    /// beside the whole one would only add memory.
+    /// </summary>
     public void Gather(TapeNode node, NodePlan plan)
     {
         for (int s = 0; s < plan.Saved.Length && s < node.SavedTensors.Length; s++)
         {
             if (plan.Saved[s] is not { } l || node.SavedTensors[s] is not { } t || l.KeepsAll) continue;
+            if (_wholeBlocks.Contains(t.Block.Id))
+            {
+                node.DeferGather(s, l);
+                continue;
+            }
             var key = (t.Block.Id, t.Shape, l);
             if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l);
             Tape.ReplaceSaved(node, s, g);

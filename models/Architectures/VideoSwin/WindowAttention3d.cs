@@ -58,8 +58,10 @@ public sealed class WindowAttention3d : Module
         // compact (only kept rows need a gradient) while keys and values stay dense.
         var w = Qkv.Weight;
         var bias3 = Qkv.Bias;
-        var qh = Ops.Linear(x, Ops.Slice(w, 0, 0, Dim), bias3 is null ? null : Ops.Slice(bias3, 0, 0, Dim));
+        // k, v first: under SBP their GEMM keeps x whole, so the queries' GEMM (recorded after it)
+        // shares that copy instead of saving a compact one beside it.
         var kvh = Ops.Linear(x, Ops.Slice(w, 0, Dim, 2 * Dim), bias3 is null ? null : Ops.Slice(bias3, 0, Dim, 2 * Dim));
+        var qh = Ops.Linear(x, Ops.Slice(w, 0, 0, Dim), bias3 is null ? null : Ops.Slice(bias3, 0, 0, Dim));
         var q = Ops.Permute(Ops.Reshape(qh, b, n, Heads, hd), 0, 2, 1, 3);              // [B, H, N, Dh]
         var kv = Ops.Permute(Ops.Reshape(kvh, b, n, 2, Heads, hd), 2, 0, 3, 1, 4);     // [2, B, H, N, Dh]
         var k = Ops.Reshape(Ops.Slice(kv, 0, 0, 1), b, Heads, n, hd);

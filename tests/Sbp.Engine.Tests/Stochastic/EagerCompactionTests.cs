@@ -102,6 +102,37 @@ public class EagerCompactionTests : DeviceTest
         AssertSameGradients(oracle, second, "eager sparse cache vs the oracle");
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ACompactOpSharesATensorThatADenseOpKeepsWhole(bool eager)
+    {
+        // h = LN(x) feeds the keys/values (dense gradient: saved whole) and the queries (compact):
+        // the queries' linear must not save a compact copy of h beside the whole one; it gathers
+        // the kept rows of the shared h in backward.
+        const int heads = 2, d = C / heads;
+        (string, int[])[] parameters = [("ln.g", [C]), ("ln.b", [C]), ("wk", [C, C]), ("wq", [C, C])];
+        string name = $"attn-{Guid.NewGuid():N}";
+        var mask = KeepMask.Strided(N, 4, 1);
+        Tensor Body(Tensor x, IReadOnlyDictionary<string, Tensor> p)
+        {
+            var h = Ops.LayerNorm(x, [C], p["ln.g"], p["ln.b"]);
+            Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, B, N, heads, d), 0, 2, 1, 3);
+            var k = Heads(Ops.Linear(h, p["wk"]));
+            var q = Heads(Ops.Linear(h, p["wq"]));
+            return Ops.Reshape(Ops.Permute(Ops.ScaledDotProductAttention(q, k, k), 0, 2, 1, 3), B, N, C);
+        }
+        Result Run(RegionMode mode) => new RegionHarness(Device, 9, [B, N, C], parameters)
+            .Run((x, p) => SbpRegion.Run(name, x, 1, mask, t => Body(t, p), new RegionOptions(mode, EagerCompaction: eager)));
+        var oracle = Run(RegionMode.Oracle);
+        Run(RegionMode.SparseCache);   // an eager first run learns which ops are dense
+        var sbp = Run(RegionMode.SparseCache);
+        AssertSameGradients(oracle, sbp, $"shared whole tensor (eager {eager})");
+        var queries = sbp.Nodes.Where(n => n.Op == "linear" && n.Compact).ToList();
+        Assert.That(queries, Has.Count.EqualTo(1), "the queries' projection runs compact");
+        Assert.That(queries[0].Saved, Does.Contain(new Shape(B, N, C)), "it holds the shared whole h, not a compact copy");
+        Assert.That(sbp.Nodes.SelectMany(n => n.Saved), Has.None.EqualTo(new Shape(B, N / 4, C)), "no compact copy of h anywhere");
+    }
+
     [Test]
     public void TheRegionOutputIsFreedWhenTheCallerDisposesIt()
     {
