@@ -180,7 +180,7 @@ internal sealed class RegionTrace
                 continue;
             }
             var key = (t.Block.Id, t.Shape, l);
-            if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l);
+            if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l, forLater: true);
             Tape.ReplaceSaved(node, s, g);
         }
     }

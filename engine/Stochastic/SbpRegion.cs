@@ -160,12 +160,16 @@ public static class SbpRegion
         return (result, dense);
     }
 
-    /// <summary>The compact form of <paramref name="t"/>: its kept positions along the layout axis (the gather kernel).</summary>
-    internal static Tensor Gather(Tape tape, Tensor t, PositionLayout l)
+    /// <summary>
+    /// The compact form of <paramref name="t"/>: its kept positions along the layout axis (the gather
+    /// kernel). <paramref name="forLater"/>: a copy saved for backward (written past the caches where the backend can).
+    /// </summary>
+    internal static Tensor Gather(Tape tape, Tensor t, PositionLayout l, bool forLater = false)
     {
         using var label = OpLabel.Push("sbp.gather");
         var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
-        g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+        if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+        else g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
         return g;
     }
 
@@ -222,13 +226,13 @@ public static class SbpRegion
             var owned = new List<Tensor>();
             try
             {
-                var xk = Gather(tape, x, layout);
+                var xk = Gather(tape, x, layout, forLater: true);
                 owned.Add(xk);
                 saved.Add(xk);
                 var masks = new List<(string Op, int Slot)>();
                 foreach (var (op, mask, ml) in capture.Masks)
                 {
-                    var m = ml is null || ml.KeepsAll ? mask : Gather(tape, mask, ml);
+                    var m = ml is null || ml.KeepsAll ? mask : Gather(tape, mask, ml, forLater: true);
                     if (!ReferenceEquals(m, mask)) owned.Add(m);
                     masks.Add((op, saved.Count));
                     saved.Add(m);

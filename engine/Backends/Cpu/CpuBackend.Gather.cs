@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Tensors;
 
@@ -10,13 +11,23 @@ namespace Sbp.Backends.Cpu;
 // consecutive indices (sorted kept positions) merge into one longer copy. Split is in CpuBackend.Layout.cs.
 public sealed unsafe partial class CpuBackend
 {
-    public void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination)
+    public void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination) => IndexSelect(source, dim, indices, destination, forLater: false);
+
+    /// <summary>
+    /// For SBP's saved copies: a destination of at least <see cref="StreamingBytes"/> is written with
+    /// streaming stores (no read-for-ownership of its lines, no eviction of what the forward pass
+    /// still reads); it is read again only in backward.
+    /// </summary>
+    public void IndexSelectForLater(Tensor source, int dim, Tensor indices, Tensor destination) => IndexSelect(source, dim, indices, destination, forLater: true);
+
+    void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination, bool forLater)
     {
         var (outer, srcSize, inner) = Split(source.Shape, dim);
         int n = (int)indices.Numel;
         CheckIndices("index_select", indices.I, n, srcSize);
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        bool stream = forLater && outer * n * inner * sizeof(float) >= StreamingBytes && Avx.IsSupported;
         // Parallel over the rows of dst ([outer, n] of them); each run of rows is one copy.
         CpuLoops.For(outer * n, inner, (s, e) =>
         {
@@ -27,7 +38,8 @@ public sealed unsafe partial class CpuBackend
             for (long r = s; r < e;)
             {
                 int run = Run(idx, i, (int)Math.Min(n - i, e - r));
-                CopyRun((float*)ps + (o * srcSize + idx[i]) * inner, to, run * inner);
+                if (stream) StreamRun((float*)ps + (o * srcSize + idx[i]) * inner, to, run * inner);
+                else CopyRun((float*)ps + (o * srcSize + idx[i]) * inner, to, run * inner);
                 to += run * inner;
                 r += run;
                 if ((i += run) == n)
@@ -96,6 +108,19 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>dst[0..count) = src[0..count); short runs inline, long ones through memmove.</summary>
+    /// <summary>Gathers writing at least this many bytes use streaming stores (<see cref="StreamRun"/>).</summary>
+    const long StreamingBytes = 1L << 20;
+
+    /// <summary>dst[0..count) = src[0..count) with non-temporal stores where dst is 32-byte aligned (a fence at the end).</summary>
+    static void StreamRun(float* src, float* dst, long count)
+    {
+        long j = 0;
+        for (; j < count && ((nint)(dst + j) & 31) != 0; j++) dst[j] = src[j];
+        for (; j + 8 <= count; j += 8) Avx.StoreAlignedNonTemporal(dst + j, Avx.LoadVector256(src + j));
+        for (; j < count; j++) dst[j] = src[j];
+        Sse.StoreFence();
+    }
+
     static void CopyRun(float* src, float* dst, long count)
     {
         if (count >= 1024 || !Vector256.IsHardwareAccelerated)
