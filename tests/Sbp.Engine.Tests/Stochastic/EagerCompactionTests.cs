@@ -16,10 +16,7 @@ public class EagerCompactionTests : DeviceTest
 {
     const int B = 2, N = 16, C = 12;
 
-    static readonly (string, int[])[] MlpParameters = [("ln.g", [C]), ("ln.b", [C]), ("fc1.w", [24, C]), ("fc1.b", [24]), ("fc2.w", [C, 24])];
-
-    static Tensor Mlp(Tensor x, IReadOnlyDictionary<string, Tensor> p) =>
-        Ops.Linear(Ops.Gelu(Ops.Linear(Ops.LayerNorm(x, [C], p["ln.g"], p["ln.b"]), p["fc1.w"], p["fc1.b"])), p["fc2.w"]);
+    static readonly (string Name, int[] Shape)[] MlpParameters = RegionHarness.MlpParameters(C, 24);
 
     /// <summary>One MLP region under a fresh tape: gradients, final and peak saved bytes, and the region's report.</summary>
     (float[] XGrad, float[] W1Grad, long Saved, long PeakSaved, RegionReport Report) RunMlp(RegionOptions options, KeepMask mask, string name = "mlp")

@@ -66,6 +66,14 @@ public sealed class RegionHarness(Device device, int seed, int[] xShape, params 
         }
     }
 
+    /// <summary>The parameters of <see cref="Mlp"/> over <paramref name="channels"/> with a hidden width.</summary>
+    public static (string Name, int[] Shape)[] MlpParameters(int channels, int hidden) =>
+        [("ln.g", [channels]), ("ln.b", [channels]), ("fc1.w", [hidden, channels]), ("fc1.b", [hidden]), ("fc2.w", [channels, hidden])];
+
+    /// <summary>A position-wise region body over the last axis: layer norm, linear, GELU, linear (no bias).</summary>
+    public static Tensor Mlp(Tensor x, IReadOnlyDictionary<string, Tensor> p) =>
+        Ops.Linear(Ops.Gelu(Ops.Linear(Ops.LayerNorm(x, [x.Shape[^1]], p["ln.g"], p["ln.b"]), p["fc1.w"], p["fc1.b"])), p["fc2.w"]);
+
     /// <summary>Wraps a region body for a run mode: no region (Plain) or SbpRegion.Run with the mode.</summary>
     public static Tensor Region(RunMode mode, string name, Tensor x, int dim, KeepMask? mask, Func<Tensor, Tensor> body, bool rescale = false) =>
         mode == RunMode.Plain ? body(x) : SbpRegion.Run(name, x, dim, mask, body, new RegionOptions(ToRegionMode(mode), rescale));

@@ -13,11 +13,7 @@ public class RegionInvariantTests : DeviceTest
 {
     const int B = 2, N = 8, C = 6;
 
-    static readonly (string, int[])[] MlpParameters = [("ln.g", [C]), ("ln.b", [C]), ("fc1.w", [10, C]), ("fc1.b", [10]), ("fc2.w", [C, 10])];
-
-    /// <summary>A position-wise region: layer norm, MLP with GELU.</summary>
-    static Tensor Mlp(Tensor x, IReadOnlyDictionary<string, Tensor> p) =>
-        Ops.Linear(Ops.Gelu(Ops.Linear(Ops.LayerNorm(x, [C], p["ln.g"], p["ln.b"]), p["fc1.w"], p["fc1.b"])), p["fc2.w"]);
+    static readonly (string Name, int[] Shape)[] MlpParameters = RegionHarness.MlpParameters(C, 10);
 
     RegionHarness MlpHarness() => new(Device, 41, [B, N, C], MlpParameters);
 
