@@ -25,7 +25,9 @@ static unsafe class SgemmKernel
 
     /// <summary>
     /// C[0..mr, 0..nr] (row stride ldc) from the packed panels; mr &lt;= MR, nr &lt;= NR. Partial tiles
-    /// go through a full tile on the stack and the scalar combine.
+    /// run <see cref="DirectTile"/> on the panels (masked edges; one vector per row when nr &lt;= 8, as
+    /// for the 8 extra columns of a 24-wide matrix), or, without AVX2, a full tile on the stack and
+    /// the scalar combine.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; no tier-0 code
     public static void Tile(int kc, float* a, float* b, float* c, long ldc, int mr, int nr, float alpha, float beta)
@@ -36,9 +38,14 @@ static unsafe class SgemmKernel
             else PortableTile(kc, a, b, c, ldc, alpha, beta);
             return;
         }
+        if (UsesAvx2)
+        {
+            // Packed A: element (i, p) at a[p * MR + i]; packed B: row p at b + p * NR.
+            DirectTile(kc, a, 1, MR, b, NR, c, ldc, mr, nr, alpha, beta);
+            return;
+        }
         float* t = stackalloc float[MR * NR];
-        if (UsesAvx2) Avx2Tile(kc, a, b, t, NR, 1f, 0f);
-        else PortableTile(kc, a, b, t, NR, 1f, 0f);
+        PortableTile(kc, a, b, t, NR, 1f, 0f);
         for (int i = 0; i < mr; i++)
         {
             float* row = c + i * ldc, acc = t + i * NR;
