@@ -88,53 +88,46 @@ internal sealed partial class SimCudaApi
     static long Volume(int[] dims) => dims.Aggregate(1L, (p, v) => p * v);
 
     /// <summary>cudnnConvolutionForward, cross-correlation, alpha 1, beta 0: y = sum w x (float64 accumulation).</summary>
-    public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace)
-    {
-        const string Fn = "cudnnConvolutionForward";
-        Called(Fn);
-        Validate(d, Fn);
-        lock (_gate)
+    public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace) =>
+        ConvPass("cudnnConvolutionForward", d, algo, workspace, y, d.Y, acc =>
         {
-            CheckWorkspace(algo, workspace, Fn);
             var X = ReadFloats(x, Volume(d.X));
             var W = ReadFloats(w, Volume(d.W));
-            var acc = new double[Volume(d.Y)];
             Taps(d, (xi, wi, yi) => acc[yi] += (double)W[wi] * X[xi]);
-            WriteFloats(y, acc.Select(v => (float)v).ToArray());
-        }
-    }
+        });
 
     /// <summary>cudnnConvolutionBackwardData: dx = the adjoint of the forward applied to dy.</summary>
-    public void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace)
-    {
-        const string Fn = "cudnnConvolutionBackwardData";
-        Called(Fn);
-        Validate(d, Fn);
-        lock (_gate)
+    public void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace) =>
+        ConvPass("cudnnConvolutionBackwardData", d, algo, workspace, dx, d.X, acc =>
         {
-            CheckWorkspace(algo, workspace, Fn);
             var W = ReadFloats(w, Volume(d.W));
             var DY = ReadFloats(dy, Volume(d.Y));
-            var acc = new double[Volume(d.X)];
             Taps(d, (xi, wi, yi) => acc[xi] += (double)W[wi] * DY[yi]);
-            WriteFloats(dx, acc.Select(v => (float)v).ToArray());
-        }
-    }
+        });
 
     /// <summary>cudnnConvolutionBackwardFilter: dw = sum over the batch and positions of dy x.</summary>
-    public void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace)
-    {
-        const string Fn = "cudnnConvolutionBackwardFilter";
-        Called(Fn);
-        Validate(d, Fn);
-        lock (_gate)
+    public void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace) =>
+        ConvPass("cudnnConvolutionBackwardFilter", d, algo, workspace, dw, d.W, acc =>
         {
-            CheckWorkspace(algo, workspace, Fn);
             var X = ReadFloats(x, Volume(d.X));
             var DY = ReadFloats(dy, Volume(d.Y));
-            var acc = new double[Volume(d.W)];
             Taps(d, (xi, wi, yi) => acc[wi] += (double)DY[yi] * X[xi]);
-            WriteFloats(dw, acc.Select(v => (float)v).ToArray());
+        });
+
+    /// <summary>
+    /// One convolution pass as cuDNN checks it: the descriptor, the workspace, then <paramref name="sum"/>
+    /// fills a float64 accumulator of the output's size (under the device lock) and the output is written.
+    /// </summary>
+    void ConvPass(string fn, ConvDescriptor d, ConvAlgorithm algo, ulong workspace, ulong output, int[] outputDims, Action<double[]> sum)
+    {
+        Called(fn);
+        Validate(d, fn);
+        lock (_gate)
+        {
+            CheckWorkspace(algo, workspace, fn);
+            var acc = new double[Volume(outputDims)];
+            sum(acc);
+            WriteFloats(output, acc.Select(v => (float)v).ToArray());
         }
     }
 
