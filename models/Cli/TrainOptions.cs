@@ -31,12 +31,13 @@ public sealed class TrainOptions
     public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask kind: strided, grid or random (default: the model's)" };
     public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
+    public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Coverage, Workers })
+        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Coverage, ProfileStep, Workers })
             command.Add(o);
     }
 
@@ -57,6 +58,7 @@ public sealed class TrainOptions
             var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
         },
         Rescale = r.GetValue(Rescale),
+        ProfileStep = r.GetValue(ProfileStep),
         Coverage = r.GetValue(Coverage) switch
         {
             "model" => SbpCoverage.Model,

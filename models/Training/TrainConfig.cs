@@ -28,6 +28,8 @@ public sealed record TrainConfig
     public RegionMode SbpCaching { get; init; } = RegionMode.SparseCache;
     /// <summary>Scale gradients in SBP regions by 1/keep.</summary>
     public bool Rescale { get; init; }
+    /// <summary>Time every op of this step (0-based global step) and log the table (Tape.Profile); null: no profiling.</summary>
+    public long? ProfileStep { get; init; }
     /// <summary>Which blocks are SBP regions: the model's (paper's) choice or every block.</summary>
     public SbpCoverage Coverage { get; init; } = SbpCoverage.Model;
     /// <summary>Stop an epoch after this many steps (null: the whole epoch).</summary>

@@ -159,7 +159,9 @@ public sealed class Trainer
                     {
                         try
                         {
-                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null);
+                            var profile = c.ProfileStep == step ? new OpProfile() : null;
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile);
+                            if (profile is not null) _log($"  op profile of step {step} (forward and backward, ms per op kind):\n{profile.Format()}");
                             break;
                         }
                         catch (DeviceOutOfMemoryException e) when (c.OomRetry && microBatches < batch.Size)
@@ -216,7 +218,8 @@ public sealed class Trainer
     /// each part's loss weighted by its share of the batch). Returns the batch loss and the most
     /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
     /// </summary>
-    static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions)
+    static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions,
+        OpProfile? profile = null)
     {
         int n = batch.Size;
         double total = 0;
@@ -228,6 +231,11 @@ public sealed class Trainer
             int count = (n - start) / (microBatches - part);
             using var scope = TensorScope.Begin();
             using var tape = Tape.Begin();
+            if (profile is not null && part == 0)
+            {
+                tape.Profile = profile;
+                profile.Start();
+            }
             var clips = microBatches == 1 ? batch.Clips : Ops.Slice(batch.Clips, 0, start, count);
             var y = microBatches == 1 ? batch.Labels
                 : Tensor.FromArray(labels![(start * perSample)..((start + count) * perSample)], new Shape([count, .. batch.Labels.Shape.Dims[1..]]), batch.Labels.Device);

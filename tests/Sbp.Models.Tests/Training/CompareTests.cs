@@ -42,6 +42,25 @@ public class CompareTests
     }
 }
 
+public class ProfileStepTests
+{
+    [Test]
+    public void ProfileStepLogsTheTimeOfEveryOpKindOnce()
+    {
+        var spec = new DatasetSpec { Source = DatasetCatalog.Actions, Frames = 4, Height = 16, Width = 16, Classes = 3, TrainCount = 8, ValCount = 4 };
+        var train = DatasetCatalog.Open(spec, DataSplit.Train);
+        var val = DatasetCatalog.Open(spec, DataSplit.Validation);
+        var config = new TrainConfig { Model = "swin-nano", Epochs = 1, BatchSize = 4, Workers = 1, Mode = TrainMode.Sbp, Keep = 0.5, ProfileStep = 1 };
+        var log = new List<string>();
+        var device = Device.CreateCpu("profile test");
+        new Trainer(config, device, log.Add).Run(train, val);
+        var tables = log.Where(l => l.Contains("op profile of step", StringComparison.Ordinal)).ToList();
+        Assert.That(tables, Has.Count.EqualTo(1), "one table, for step 1 only");
+        Assert.That(tables[0], Does.Contain("Forward:").And.Contain("Backward:").And.Contain("region, compact").And.Contain("linear"));
+        Assert.That(device.Pool.InUseBytes, Is.Zero);
+    }
+}
+
 public class ComparePlotTests
 {
     [Test]
