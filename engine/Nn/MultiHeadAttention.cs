@@ -60,19 +60,11 @@ public sealed class MultiHeadAttention : Module
         // The scope frees every intermediate; the early disposes keep the forward's peak low
         // (the tape holds its own references to what backward needs).
         using var scope = TensorScope.Begin();
-        Tensor split;                                                               // [3, B, H, N, Dh]
-        using (var qkv = Qkv.Forward(x))                                            // [B, N, 3C]
-        using (var heads = Ops.Reshape(qkv, b, n, 3, Heads, HeadDim))
-            split = Ops.Permute(heads, 2, 0, 3, 1, 4);
-        var qkvs = new Tensor[3];
-        for (int i = 0; i < 3; i++)
-            using (var part = Ops.Slice(split, 0, i, 1))
-                qkvs[i] = Ops.Reshape(part, b, Heads, n, HeadDim);                  // [B, H, N, Dh]
-        split.Dispose();
+        var (q0, k0, v0) = ProjectHeads(Qkv, x, Heads);                             // [B, H, N, Dh]
         Tensor o;
-        using (var q = qkvs[0])
-        using (var k = qkvs[1])
-        using (var v = qkvs[2])
+        using (var q = q0)
+        using (var k = k0)
+        using (var v = v0)
             o = Training && AttnDrop.P > 0f
                 ? ComposedAttention(q, k, v, bias, mask)
                 : Ops.ScaledDotProductAttention(q, k, v, bias, mask, Scale);
@@ -84,6 +76,36 @@ public sealed class MultiHeadAttention : Module
         using (merged) y = Proj.Forward(merged);
         using (y)
             return scope.Keep(ProjDrop.Forward(y));
+    }
+
+    /// <summary>
+    /// q, k, v [B, H, N, C / H] from x [B, N, C] through a C -> 3C projection whose weight rows are q, k,
+    /// v, run as two GEMMs on row slices of its weight: k and v (C -> 2C) first, then q (C -> C). The
+    /// values are those of one C -> 3C GEMM. Under SBP (attention drops query rows) the queries' GEMM
+    /// runs compact while the keys' and values' stays dense, and the queries' GEMM shares x with it
+    /// (recorded after it) instead of saving a compact copy.
+    /// </summary>
+    public static (Tensor Q, Tensor K, Tensor V) ProjectHeads(Linear qkv, Tensor x, int heads)
+    {
+        ArgumentNullException.ThrowIfNull(qkv);
+        ArgumentNullException.ThrowIfNull(x);
+        int c = qkv.InFeatures;
+        if (qkv.OutFeatures != 3 * c || c % heads != 0)
+            throw new ArgumentException($"MultiHeadAttention.ProjectHeads: the projection must map C -> 3C with C divisible by {heads} heads, got {c} -> {qkv.OutFeatures}.");
+        if (x.Rank != 3 || x.Shape[2] != c)
+            throw new ShapeMismatchException($"MultiHeadAttention.ProjectHeads: x must be [B, N, {c}], got {x.Shape}.");
+        int b = x.Shape[0], n = x.Shape[1], hd = c / heads;
+        using var scope = TensorScope.Begin();
+        var w = qkv.Weight;
+        var bias = qkv.Bias;
+        Tensor Rows(Tensor t, int start, int count) => Ops.Slice(t, 0, start, count);
+        var kvh = Ops.Linear(x, Rows(w, c, 2 * c), bias is null ? null : Rows(bias, c, 2 * c));     // [B, N, 2C]
+        var qh = Ops.Linear(x, Rows(w, 0, c), bias is null ? null : Rows(bias, 0, c));             // [B, N, C]
+        var q = Ops.Permute(Ops.Reshape(qh, b, n, heads, hd), 0, 2, 1, 3);
+        var kv = Ops.Permute(Ops.Reshape(kvh, b, n, 2, heads, hd), 2, 0, 3, 1, 4);                 // [2, B, H, N, Dh]
+        var k = Ops.Reshape(Ops.Slice(kv, 0, 0, 1), b, heads, n, hd);
+        var v = Ops.Reshape(Ops.Slice(kv, 0, 1, 1), b, heads, n, hd);
+        return (scope.Keep(q), scope.Keep(k), scope.Keep(v));
     }
 
     /// <summary>softmax(q k^T scale + bias + mask) with dropout on the probabilities, times v, from separate ops.</summary>

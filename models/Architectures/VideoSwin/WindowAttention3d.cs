@@ -53,19 +53,7 @@ public sealed class WindowAttention3d : Module
             throw new ShapeMismatchException($"WindowAttention3d(dim {Dim}): windows must be [B * nW, {n}, {Dim}] for window {window}, got {x.Shape}.");
         int b = x.Shape[0], hd = Dim / Heads;
         using var scope = TensorScope.Begin();
-        // The qkv projection runs as two GEMMs on row slices of its weight: q (C -> C) and k, v
-        // (C -> 2C). Same values as one C -> 3C GEMM, but under SBP the queries' projection is
-        // compact (only kept rows need a gradient) while keys and values stay dense.
-        var w = Qkv.Weight;
-        var bias3 = Qkv.Bias;
-        // k, v first: under SBP their GEMM keeps x whole, so the queries' GEMM (recorded after it)
-        // shares that copy instead of saving a compact one beside it.
-        var kvh = Ops.Linear(x, Ops.Slice(w, 0, Dim, 2 * Dim), bias3 is null ? null : Ops.Slice(bias3, 0, Dim, 2 * Dim));
-        var qh = Ops.Linear(x, Ops.Slice(w, 0, 0, Dim), bias3 is null ? null : Ops.Slice(bias3, 0, 0, Dim));
-        var q = Ops.Permute(Ops.Reshape(qh, b, n, Heads, hd), 0, 2, 1, 3);              // [B, H, N, Dh]
-        var kv = Ops.Permute(Ops.Reshape(kvh, b, n, 2, Heads, hd), 2, 0, 3, 1, 4);     // [2, B, H, N, Dh]
-        var k = Ops.Reshape(Ops.Slice(kv, 0, 0, 1), b, Heads, n, hd);
-        var v = Ops.Reshape(Ops.Slice(kv, 0, 1, 1), b, Heads, n, hd);
+        var (q, k, v) = MultiHeadAttention.ProjectHeads(Qkv, x, Heads);             // [B, H, N, Dh]
         var bias = RelativeBias(window);                                                // [H, N, N]
         var o = Ops.ScaledDotProductAttention(q, k, v, bias, mask, Scale);             // [B, H, N, Dh]
         var merged = Ops.Reshape(Ops.Permute(o, 0, 2, 1, 3), b, n, Dim);

@@ -80,11 +80,7 @@ public sealed class VitBlock : Module
     {
         int b = x.Shape[0], n = x.Shape[1], hd = Dim / Heads;
         using var scope = TensorScope.Begin();
-        var qkv = Ops.Reshape(Attn.Qkv.Forward(Norm1.Forward(x)), b, n, 3, Heads, hd);
-        var split = Ops.Permute(qkv, 2, 0, 3, 1, 4);                                   // [3, B, H, N, Dh]
-        var q = Ops.Reshape(Ops.Slice(split, 0, 0, 1), b, Heads, n, hd);
-        var k = Ops.Reshape(Ops.Slice(split, 0, 1, 1), b, Heads, n, hd);
-        var v = Ops.Reshape(Ops.Slice(split, 0, 2, 1), b, Heads, n, hd);
+        var (q, k, v) = MultiHeadAttention.ProjectHeads(Attn.Qkv, Norm1.Forward(x), Heads);   // [B, H, N, Dh]
         Tensor? mask = null;
         if (Causal)
         {
