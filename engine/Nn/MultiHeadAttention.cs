@@ -80,7 +80,8 @@ public sealed class MultiHeadAttention : Module
 
     /// <summary>
     /// q, k, v [B, H, N, C / H] from x [B, N, C] through a C -> 3C projection whose weight rows are q, k,
-    /// v, run as two GEMMs on row slices of its weight: k and v (C -> 2C) first, then q (C -> C). The
+    /// v, run as two GEMMs on row blocks of its weight (<see cref="Ops.LinearRows"/>, no weight copy):
+    /// k and v (C -> 2C) first, then q (C -> C). The
     /// values are those of one C -> 3C GEMM. Under SBP (attention drops query rows) the queries' GEMM
     /// runs compact while the keys' and values' stays dense, and the queries' GEMM shares x with it
     /// (recorded after it) instead of saving a compact copy.
@@ -96,11 +97,8 @@ public sealed class MultiHeadAttention : Module
             throw new ShapeMismatchException($"MultiHeadAttention.ProjectHeads: x must be [B, N, {c}], got {x.Shape}.");
         int b = x.Shape[0], n = x.Shape[1], hd = c / heads;
         using var scope = TensorScope.Begin();
-        var w = qkv.Weight;
-        var bias = qkv.Bias;
-        Tensor Rows(Tensor t, int start, int count) => Ops.Slice(t, 0, start, count);
-        var kvh = Ops.Linear(x, Rows(w, c, 2 * c), bias is null ? null : Rows(bias, c, 2 * c));     // [B, N, 2C]
-        var qh = Ops.Linear(x, Rows(w, 0, c), bias is null ? null : Rows(bias, 0, c));             // [B, N, C]
+        var kvh = Ops.LinearRows(x, qkv.Weight, qkv.Bias, c, 2 * c);                 // [B, N, 2C]
+        var qh = Ops.LinearRows(x, qkv.Weight, qkv.Bias, 0, c);                      // [B, N, C]
         var q = Ops.Permute(Ops.Reshape(qh, b, n, heads, hd), 0, 2, 1, 3);
         var kv = Ops.Permute(Ops.Reshape(kvh, b, n, 2, heads, hd), 2, 0, 3, 1, 4);                 // [2, B, H, N, Dh]
         var k = Ops.Reshape(Ops.Slice(kv, 0, 0, 1), b, heads, n, hd);

@@ -182,4 +182,61 @@ public static partial class Ops
             return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
         }, SbpRule.RowWise([-1], 1, 2));
     }
+
+    /// <summary>
+    /// y = x W[start : start + count]^T + b[start : start + count]: <see cref="Linear"/> on a block of
+    /// the weight's rows, read in place (no copy of the weight is made or saved). Backward: dx from
+    /// those rows; dW and db are full-size with only those rows set (the rest zero), so several such
+    /// ops on one weight (attention's q and k/v parts of a qkv projection) accumulate into its gradient.
+    /// </summary>
+    public static Tensor LinearRows(Tensor x, Tensor weight, Tensor? bias, int start, int count)
+    {
+        const string op = "linear_rows";
+        CheckFloats(op, x, weight);
+        if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
+            throw new ShapeMismatchException($"{op}: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
+        int allOut = weight.Shape[0], inF = weight.Shape[1];
+        if (start < 0 || count < 1 || start + count > allOut)
+            throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");
+        if (bias is not null)
+        {
+            CheckFloats(op, x, bias);
+            if (bias.Rank != 1 || bias.Shape[0] != allOut)
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{allOut}] for weight {weight.Shape}.");
+        }
+        int rows = checked((int)(x.Numel / inF));
+        var outDims = x.Shape.ToArray();
+        outDims[^1] = count;
+        var y = New(op, new Shape(outDims), x);
+        Gemm(new GemmSpec(false, true, rows, count, inF, OffsetB: (long)start * inF), x, weight, y);
+        if (bias is not null)
+            using (var b = New(op, new Shape(count), x))
+            {
+                b.Backend.CopyAlongDim(bias, start, b, 0, 0, count, accumulate: false);
+                y.Backend.Binary(BinaryOp.Add, y, b, y);
+            }
+        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
+        {
+            Tensor? dx = null, dw = null, db = null;
+            int rows = checked((int)(ctx.Grad.Numel / count));   // compact inside an SBP region
+            if (ctx.NeedsGrad(0))
+            {
+                dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
+                Gemm(new GemmSpec(false, false, rows, inF, count, OffsetB: (long)start * inF), ctx.Grad, ctx.Saved(1), dx);
+            }
+            if (ctx.NeedsGrad(1))
+            {
+                dw = Tensor.Zeros(ctx.InputShape(1), ctx.Grad.Device);
+                Gemm(new GemmSpec(true, false, count, inF, rows, OffsetC: (long)start * inF), ctx.Grad, ctx.Saved(0), dw);
+            }
+            if (inputs.Length == 3 && ctx.NeedsGrad(2))
+            {
+                db = Tensor.Zeros(ctx.InputShape(2), ctx.Grad.Device);
+                using var part = SumTo(ctx.Grad, new Shape(count));
+                db.Backend.CopyAlongDim(part, 0, db, start, 0, count, accumulate: false);
+            }
+            return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
+        }, SbpRule.RowWise([-1], 1, 2));
+    }
 }

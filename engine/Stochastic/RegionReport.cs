@@ -4,8 +4,8 @@ namespace Sbp.Stochastic;
 
 /// <summary>
 /// What one SBP region holds for backward on a tape. <see cref="SavedBytes"/>: activation bytes its
-/// nodes hold after compaction (the tape's count); <see cref="FullSavedBytes"/>: what the same nodes
-/// held before compaction, i.e. full backprop (null when the region never recorded in full, as in
+/// nodes hold after compaction (each block once, as the tape counts); <see cref="FullSavedBytes"/>: what
+/// the same nodes held before compaction, i.e. full backprop (null when the region never recorded in full, as in
 /// checkpoint mode); index buffers are counted once per tape in <c>Tape.IndexBytes</c>.
 /// </summary>
 public sealed record RegionReport(string Name, RegionMode Mode, int Kept, int Size, long SavedBytes, long? FullSavedBytes, string? Note = null)

@@ -121,7 +121,7 @@ internal sealed class RegionTrace
         var input = new RuleInput(Name, op, inputs, layouts, output, save);
         var plan = (rule ?? SbpRule.Refuse("the op has no SBP rule")).Plan(input);
         if (plan.Output is { } o) _layouts[output.Id] = o;
-        if (!Tape.IsGradEnabled) FullSavedBytes += DistinctBytes(save);
+        if (!Tape.IsGradEnabled) FullSavedBytes += NewBytes(save);
         if (!plan.SliceSafe && SliceSafe)
         {
             SliceSafe = false;
@@ -134,7 +134,7 @@ internal sealed class RegionTrace
     public void OnRecorded(TapeNode node, NodePlan? plan)
     {
         Nodes.Add(node);
-        FullSavedBytes += node.SavedBytes;
+        FullSavedBytes += NewBytes(node.SavedTensors);
         if (plan is null) return;
         _plans[node.OutputId] = plan;
         if (Eager && _keepWhole!.Contains(Nodes.Count - 1))
@@ -149,17 +149,18 @@ internal sealed class RegionTrace
         }
     }
 
+    readonly HashSet<long> _fullBlocks = [];
+
     /// <summary>
-    /// What an op that is not recorded (NoGrad: recompute's first forward) would have saved: its
-    /// distinct activation blocks, when the op would be recorded with grad on (an input carries the
-    /// region dimension or requires grad), counted as the tape counts them.
+    /// The bytes of the activation blocks in <paramref name="save"/> not counted before in this region
+    /// (parameters excluded, a block saved by several ops once, as the tape counts them). Called for
+    /// recorded ops and, not recording (recompute's first forward), for what the op would have saved.
     /// </summary>
-    static long DistinctBytes(Tensor?[] save)
+    long NewBytes(IEnumerable<Tensor?> save)
     {
         long bytes = 0;
-        var seen = new HashSet<long>();
         foreach (var t in save)
-            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
+            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && _fullBlocks.Add(t.Block.Id)) bytes += t.Block.Bytes;
         return bytes;
     }
 

@@ -78,7 +78,16 @@ public static class SbpRegion
         return scope.Keep(body(x));
     }
 
-    static long SavedBytesFrom(Tape tape, int first) => tape.Nodes.Skip(first).Sum(n => n.SavedBytes);
+    /// <summary>Activation bytes the nodes from <paramref name="first"/> on hold, each block once (as the tape counts them).</summary>
+    static long SavedBytesFrom(Tape tape, int first)
+    {
+        var seen = new HashSet<long>();
+        long bytes = 0;
+        foreach (var n in tape.Nodes.Skip(first))
+            foreach (var t in n.SavedTensors)
+                if (t is not null && t.Block.BaseCategory == MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
+        return bytes;
+    }
 
     /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended).</summary>
     static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options,

@@ -24,9 +24,10 @@ public static class MemoryCommand
         var classes = new Option<int?>("--classes") { Description = "classes of the head (default: the config's)" };
         var keeps = new Option<string>("--keep") { Description = "comma-separated keep ratios (1 = full backprop)", DefaultValueFactory = _ => "1,0.5,0.25" };
         var regions = new Option<bool>("--regions") { Description = "print every region, not only the totals" };
+        var caching = new Option<string>("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
         var ops = new Option<bool>("--ops") { Description = "print what ops outside SBP regions save (what SBP does not reduce)" };
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)");
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, regions, ops }) cmd.Add(o);
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, regions, ops }) cmd.Add(o);
         cmd.SetAction(r =>
         {
             var device = TrainOptions.ResolveDevice(r);
@@ -44,7 +45,16 @@ public static class MemoryCommand
             long full = 0;
             foreach (var keep in r.GetValue(keeps)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(TrainOptions.ParseKeep))
             {
-                var config = new TrainConfig { Model = name, Mode = keep < 1 ? TrainMode.Sbp : TrainMode.Full, Keep = keep };
+                var config = new TrainConfig
+                {
+                    Model = name, Mode = keep < 1 ? TrainMode.Sbp : TrainMode.Full, Keep = keep,
+                    SbpCaching = r.GetValue(caching) switch
+                    {
+                        "sparse-cache" => RegionMode.SparseCache,
+                        "recompute" => RegionMode.Recompute,
+                        var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
+                    },
+                };
                 var policy = Trainer.PolicyFor(config, m);
                 using var scope = TensorScope.Begin();
                 using var x = Tensor.Zeros(input, device);

@@ -1,3 +1,4 @@
+using Sbp.Tensors;
 using Sbp.Engine.Tests.Support;
 
 namespace Sbp.Engine.Tests.OpTests;
@@ -37,6 +38,19 @@ public class MatmulForwardTests : DeviceTest
         var y = withBias ? Sbp.Ops.Linear(T(x, 2, 3, 5), T(w, 7, 5), T(b, 7)) : Sbp.Ops.Linear(T(x, 2, 3, 5), T(w, 7, 5));
         var expected = Ref.Linear(RefTensor.Of(x, 2, 3, 5), RefTensor.Of(w, 7, 5), withBias ? RefTensor.Of(b, 7) : null);
         Ref.AssertClose("linear", y, expected, Rtol, Atol);
+    }
+
+    [Test]
+    public void LinearRowsEqualsLinearOnTheSlicedWeight()
+    {
+        var x = T(Rand.Uniform(117, 2 * 3 * 5), 2, 3, 5);
+        var w = T(Rand.Uniform(118, 9 * 5), 9, 5);
+        var b = T(Rand.Uniform(119, 9), 9);
+        var rows = Sbp.Ops.LinearRows(x, w, b, 3, 4);
+        var sliced = Sbp.Ops.Linear(x, Sbp.Ops.Slice(w, 0, 3, 4), Sbp.Ops.Slice(b, 0, 3, 4));
+        Assert.That(rows.Shape, Is.EqualTo(new Shape(2, 3, 4)));
+        Assert.That(rows.ToArray(), Is.EqualTo(sliced.ToArray()), "the same dot products, read in place");
+        Assert.That(() => Sbp.Ops.LinearRows(x, w, b, 7, 3), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("linear_rows"));
     }
 
     [Test]

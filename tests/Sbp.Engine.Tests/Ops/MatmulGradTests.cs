@@ -37,6 +37,20 @@ public class MatmulGradTests
         GradCheck.Check("linear [5]", t => Sbp.Ops.Linear(t[0], t[1], t[2]),
             GradInput.Uniform(98, 5), GradInput.Uniform(99, 3, 5), GradInput.Uniform(100, 3));
 
+    [TestCase(0, 3, true)]
+    [TestCase(3, 4, true)]
+    [TestCase(2, 5, false)]
+    public void LinearRowsGradient(int start, int count, bool withBias)
+    {
+        // A block of a [7, 5] weight's rows; the gradient of the other rows must be exactly zero.
+        var x = GradInput.Uniform(104, 2, 3, 5);
+        var w = GradInput.Uniform(105, 7, 5);
+        if (withBias)
+            GradCheck.Check($"linear_rows [{start}, {start + count}) with bias", t => Sbp.Ops.LinearRows(t[0], t[1], t[2], start, count), x, w, GradInput.Uniform(106, 7));
+        else
+            GradCheck.Check($"linear_rows [{start}, {start + count})", t => Sbp.Ops.LinearRows(t[0], t[1], null, start, count), x, w);
+    }
+
     [Test]
     public void LinearWithConstantWeight() =>
         GradCheck.Check("linear (constant weight)", t => Sbp.Ops.Linear(t[0], t[1], t[2]),
