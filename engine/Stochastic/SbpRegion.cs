@@ -119,6 +119,8 @@ public static class SbpRegion
     /// </summary>
     static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, Shape Shape, int Axis), HashSet<int>> KeepWholeHints = new();
 
+    const int MaxHints = 4096;
+
     /// <summary>
     /// Sparse caching: nodes whose output gradient is zero at dropped positions switch to compact
     /// backward and their saved tensors are gathered to the kept positions: eagerly, as each op
@@ -132,6 +134,8 @@ public static class SbpRegion
         var hint = KeepWholeHints.TryGetValue(key, out var known) ? known : [];
         using var capture = RandomReplay.Capture();
         var result = SparseCacheOnce(tape, name, x, layout, body, options, hint);
+        // Hints are small, but a process that sees ever new clip shapes should not collect them forever.
+        if (KeepWholeHints.Count > MaxHints) KeepWholeHints.Clear();
         if (result.Output is { } y)
         {
             if (result.KeepWhole is { } seen) KeepWholeHints[key] = seen;
