@@ -67,16 +67,21 @@ public sealed class R21dNet : VideoModel
             throw new ShapeMismatchException($"R21dNet '{Config.Name}': the input must be clips [B, {Config.SampleShape[0]}, T, H, W], got {x.Shape}.");
         if (sbp is not null && sbp.MaskPolicy.Kind == MaskKind.Grid)
             throw new ArgumentException($"R21dNet '{Config.Name}': SBP masks are over frames (one axis); use MaskKind.Strided or MaskKind.Random.");
+        // Each activation is freed once the next op has read it (Consume; the tape keeps what backward
+        // needs): under SBP the regions keep compact copies, so full-size forward values must not linger.
         using var scope = TensorScope.Begin();
-        var h = Ops.Relu(Stem.Forward(x));
+        var h = Stem.Forward(x).Consume(Ops.Relu);
         for (int s = 0; s < _spatial.Count; s++)
         {
             var (a, b) = _spatial[s];
             var mask = sbp?.Masks.Next(step, s, h.Shape[2]);
-            h = SbpRegions.Run($"stage{s}.spatial", h, 2, mask, sbp, z => Ops.Relu(b.Forward(Ops.Relu(a.Forward(z)))));
-            h = Ops.Add(h, Ops.Relu(_temporal[s].Forward(h)));
+            h = h.Consume(z => SbpRegions.Run($"stage{s}.spatial", z, 2, mask, sbp,
+                w => a.Forward(w).Consume(Ops.Relu).Consume(b.Forward).Consume(Ops.Relu)));
+            var t = _temporal[s].Forward(h).Consume(Ops.Relu);
+            h = h.Consume(z => Ops.Add(z, t));
+            t.Dispose();
         }
-        return scope.Keep(Head.Forward(Ops.Mean(h, [2, 3, 4])));
+        return scope.Keep(Head.Forward(h.Consume(z => Ops.Mean(z, [2, 3, 4]))));
     }
 
     public override ModelSummary Summary() =>
