@@ -37,11 +37,8 @@ public sealed class Mlp : Module
 
     public override Tensor Forward(Tensor x)
     {
+        // Each intermediate is freed once the next op has read it (the tape keeps what backward needs).
         using var scope = TensorScope.Begin();
-        var h = Fc1.Forward(x);
-        var a = _activation(h);
-        var d = Drop1.Forward(a);
-        var y = Fc2.Forward(d);
-        return scope.Keep(Drop2.Forward(y));
+        return scope.Keep(Fc1.Forward(x).Consume(_activation).Consume(Drop1.Forward).Consume(Fc2.Forward).Consume(Drop2.Forward));
     }
 }

@@ -90,10 +90,12 @@ public sealed class SwinBlock3d : Module
         var (pt, ph, pw) = SwinGeometry.Padding((t, h, w), win);
         bool padded = pt + ph + pw > 0, shifted = shift.T + shift.H + shift.W > 0;
         int tp = t + pt, hp = h + ph, wp = w + pw;
+        // Each intermediate is freed once the next op has read it (Consume; the tape keeps what backward
+        // needs): under SBP the block's saved copies are compact, so full-size values must not linger.
         using var scope = TensorScope.Begin();
         var y = Norm1.Forward(x);
-        if (padded) y = Ops.Pad(y, [0, 0, 0, pw, 0, ph, 0, pt]);
-        if (shifted) y = Ops.Roll(y, [-shift.T, -shift.H, -shift.W], [1, 2, 3]);
+        if (padded) y = y.Consume(z => Ops.Pad(z, [0, 0, 0, pw, 0, ph, 0, pt]));
+        if (shifted) y = y.Consume(z => Ops.Roll(z, [-shift.T, -shift.H, -shift.W], [1, 2, 3]));
         Tensor? attnMask = null;
         if (shifted)
         {
@@ -103,13 +105,14 @@ public sealed class SwinBlock3d : Module
             int n = win.T * win.H * win.W;
             attnMask = Tensor.FromArray(m, new Shape(m.Length / (n * n), 1, n, n), Device);
         }
-        var windows = Ops.WindowPartition3d(y, win);                                     // [B * nW, N, C]
-        var attended = Attn.Forward(windows, win, attnMask);
-        y = Ops.WindowReverse3d(attended, win, b, tp, hp, wp);
-        if (shifted) y = Ops.Roll(y, [shift.T, shift.H, shift.W], [1, 2, 3]);
-        if (padded) y = Ops.Slice(Ops.Slice(Ops.Slice(y, 1, 0, t), 2, 0, h), 3, 0, w);
-        var x1 = Ops.Add(x, DropPath.Forward(y));
-        var x2 = Ops.Add(x1, DropPath.Forward(Mlp.Forward(Norm2.Forward(x1))));
+        y = y.Consume(z => Ops.WindowPartition3d(z, win))                                 // [B * nW, N, C]
+            .Consume(z => Attn.Forward(z, win, attnMask))
+            .Consume(z => Ops.WindowReverse3d(z, win, b, tp, hp, wp));
+        if (shifted) y = y.Consume(z => Ops.Roll(z, [shift.T, shift.H, shift.W], [1, 2, 3]));
+        if (padded) y = y.Consume(z => Ops.Slice(z, 1, 0, t)).Consume(z => Ops.Slice(z, 2, 0, h)).Consume(z => Ops.Slice(z, 3, 0, w));
+        var x1 = y.Consume(DropPath.Forward).Consume(z => Ops.Add(x, z));
+        var x2 = Norm2.Forward(x1).Consume(Mlp.Forward).Consume(DropPath.Forward).Consume(z => Ops.Add(x1, z));
+        x1.Dispose();
         return scope.Keep(x2);
     }
 }
