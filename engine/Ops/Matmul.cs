@@ -147,40 +147,8 @@ public static partial class Ops
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
-        CheckFloats("linear", x, weight);
-        if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
-            throw new ShapeMismatchException($"linear: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
-        int outF = weight.Shape[0], inF = weight.Shape[1];
-        if (bias is not null)
-        {
-            CheckFloats("linear", x, bias);
-            if (bias.Rank != 1 || bias.Shape[0] != outF)
-                throw new ShapeMismatchException($"linear: bias {bias.Shape} must be [{outF}] for weight {weight.Shape}.");
-        }
-        int rows = checked((int)(x.Numel / inF));
-        var outDims = x.Shape.ToArray();
-        outDims[^1] = outF;
-        var y = New("linear", new Shape(outDims), x);
-        Gemm(new GemmSpec(false, true, rows, outF, inF), x, weight, y);
-        if (bias is not null) y.Backend.Binary(BinaryOp.Add, y, bias, y);
-        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
-        return Tape.Record("linear", y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
-        {
-            Tensor? dx = null, dw = null, db = null;
-            int rows = checked((int)(ctx.Grad.Numel / outF));   // compact inside an SBP region
-            if (ctx.NeedsGrad(0))
-            {
-                dx = New("linear.backward", ctx.InputShape(0), ctx.Grad);
-                Gemm(new GemmSpec(false, false, rows, inF, outF), ctx.Grad, ctx.Saved(1), dx);
-            }
-            if (ctx.NeedsGrad(1))
-            {
-                dw = New("linear.backward", ctx.InputShape(1), ctx.Grad);
-                Gemm(new GemmSpec(true, false, outF, inF, rows), ctx.Grad, ctx.Saved(0), dw);
-            }
-            if (inputs.Length == 3 && ctx.NeedsGrad(2)) db = SumTo(ctx.Grad, ctx.InputShape(2));
-            return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
-        }, SbpRule.RowWise([-1], 1, 2));
+        var (outF, inF) = CheckLinear("linear", x, weight, bias);
+        return LinearOnRows("linear", x, weight, bias, inF, 0, outF);
     }
 
     /// <summary>
@@ -192,24 +160,43 @@ public static partial class Ops
     public static Tensor LinearRows(Tensor x, Tensor weight, Tensor? bias, int start, int count)
     {
         const string op = "linear_rows";
+        var (allOut, inF) = CheckLinear(op, x, weight, bias);
+        if (start < 0 || count < 1 || start + count > allOut)
+            throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");
+        return LinearOnRows(op, x, weight, bias, inF, start, count);
+    }
+
+    /// <summary>Checks x [..., in], W [out, in] and b [out] for a linear op; returns (out, in).</summary>
+    static (int Out, int In) CheckLinear(string op, Tensor x, Tensor weight, Tensor? bias)
+    {
         CheckFloats(op, x, weight);
         if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
             throw new ShapeMismatchException($"{op}: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
-        int allOut = weight.Shape[0], inF = weight.Shape[1];
-        if (start < 0 || count < 1 || start + count > allOut)
-            throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");
+        int outF = weight.Shape[0];
         if (bias is not null)
         {
             CheckFloats(op, x, bias);
-            if (bias.Rank != 1 || bias.Shape[0] != allOut)
-                throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{allOut}] for weight {weight.Shape}.");
+            if (bias.Rank != 1 || bias.Shape[0] != outF)
+                throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{outF}] for weight {weight.Shape}.");
         }
+        return (outF, weight.Shape[1]);
+    }
+
+    /// <summary>
+    /// The linear op on weight rows [start, start + count) (all of them for <see cref="Linear"/>): the
+    /// GEMMs read that block of W in place; a partial block's dW and db are full-size, zero elsewhere.
+    /// </summary>
+    static Tensor LinearOnRows(string op, Tensor x, Tensor weight, Tensor? bias, int inF, int start, int count)
+    {
+        bool whole = start == 0 && count == weight.Shape[0];
+        long offset = (long)start * inF;
         int rows = checked((int)(x.Numel / inF));
         var outDims = x.Shape.ToArray();
         outDims[^1] = count;
         var y = New(op, new Shape(outDims), x);
-        Gemm(new GemmSpec(false, true, rows, count, inF, OffsetB: (long)start * inF), x, weight, y);
-        if (bias is not null)
+        Gemm(new GemmSpec(false, true, rows, count, inF, OffsetB: offset), x, weight, y);
+        if (bias is not null && whole) y.Backend.Binary(BinaryOp.Add, y, bias, y);
+        else if (bias is not null)
             using (var b = New(op, new Shape(count), x))
             {
                 b.Backend.CopyAlongDim(bias, start, b, 0, 0, count, accumulate: false);
@@ -223,18 +210,22 @@ public static partial class Ops
             if (ctx.NeedsGrad(0))
             {
                 dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
-                Gemm(new GemmSpec(false, false, rows, inF, count, OffsetB: (long)start * inF), ctx.Grad, ctx.Saved(1), dx);
+                Gemm(new GemmSpec(false, false, rows, inF, count, OffsetB: offset), ctx.Grad, ctx.Saved(1), dx);
             }
             if (ctx.NeedsGrad(1))
             {
-                dw = Tensor.Zeros(ctx.InputShape(1), ctx.Grad.Device);
-                Gemm(new GemmSpec(true, false, count, inF, rows, OffsetC: (long)start * inF), ctx.Grad, ctx.Saved(0), dw);
+                dw = whole ? New(op + ".backward", ctx.InputShape(1), ctx.Grad) : Tensor.Zeros(ctx.InputShape(1), ctx.Grad.Device);
+                Gemm(new GemmSpec(true, false, count, inF, rows, OffsetC: offset), ctx.Grad, ctx.Saved(0), dw);
             }
             if (inputs.Length == 3 && ctx.NeedsGrad(2))
             {
-                db = Tensor.Zeros(ctx.InputShape(2), ctx.Grad.Device);
-                using var part = SumTo(ctx.Grad, new Shape(count));
-                db.Backend.CopyAlongDim(part, 0, db, start, 0, count, accumulate: false);
+                if (whole) db = SumTo(ctx.Grad, ctx.InputShape(2));
+                else
+                {
+                    db = Tensor.Zeros(ctx.InputShape(2), ctx.Grad.Device);
+                    using var part = SumTo(ctx.Grad, new Shape(count));
+                    db.Backend.CopyAlongDim(part, 0, db, start, 0, count, accumulate: false);
+                }
             }
             return inputs.Length == 3 ? [dx, dw, db] : [dx, dw];
         }, SbpRule.RowWise([-1], 1, 2));
