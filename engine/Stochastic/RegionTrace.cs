@@ -19,6 +19,7 @@ internal sealed class RegionTrace
     readonly Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor> _gathered = [];
     readonly HashSet<int>? _keepWhole;
     readonly HashSet<long> _wholeBlocks = [];
+    readonly HashSet<long> _fullBlocks = [];
 
     RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, HashSet<int>? keepWhole)
     {
@@ -44,13 +45,13 @@ internal sealed class RegionTrace
     /// Eager compaction is on: every node whose output carries the region dimension has its saved
     /// tensors gathered to the kept positions as soon as it is recorded (except the nodes in
     /// <c>keepWhole</c>, by record index), so the body never holds a full-size copy for backward.
-    /// This guesses that the node will run compact; <see cref="EagerGuessesWrong"/> checks the guesses
+    /// This guesses that the node will run compact; <see cref="EagerGuessWrong"/> checks the guesses
     /// after <see cref="Analyze"/>.
     /// </summary>
     public bool Eager => _keepWhole is not null;
 
     /// <summary>Record indices (in <see cref="Nodes"/>) of the nodes compacted eagerly.</summary>
-    public List<int> EagerNodes { get; } = [];
+    public HashSet<int> EagerNodes { get; } = [];
 
     /// <summary>What the region's ops saved (or, not recording, would have saved) before any compaction: full backprop's bytes.</summary>
     public long FullSavedBytes { get; private set; }
@@ -86,13 +87,12 @@ internal sealed class RegionTrace
     /// </summary>
     public void CompactRest()
     {
-        var eager = EagerNodes.ToHashSet();
         foreach (var n in Nodes)
             if (!n.IsCompact)
                 foreach (var t in n.SavedTensors)
                     if (t is not null) _wholeBlocks.Add(t.Block.Id);
         for (int i = 0; i < Nodes.Count; i++)
-            if (Nodes[i].IsCompact && !eager.Contains(i) && PlanOf(Nodes[i]) is { } plan) Gather(Nodes[i], plan);
+            if (Nodes[i].IsCompact && !EagerNodes.Contains(i) && PlanOf(Nodes[i]) is { } plan) Gather(Nodes[i], plan);
         ReleaseGathers();
     }
 
@@ -121,7 +121,7 @@ internal sealed class RegionTrace
         var input = new RuleInput(Name, op, inputs, layouts, output, save);
         var plan = (rule ?? SbpRule.Refuse("the op has no SBP rule")).Plan(input);
         if (plan.Output is { } o) _layouts[output.Id] = o;
-        if (!Tape.IsGradEnabled) FullSavedBytes += NewBytes(save);
+        if (!Tape.IsGradEnabled) FullSavedBytes += NewBlockBytes(save, _fullBlocks);
         if (!plan.SliceSafe && SliceSafe)
         {
             SliceSafe = false;
@@ -134,33 +134,35 @@ internal sealed class RegionTrace
     public void OnRecorded(TapeNode node, NodePlan? plan)
     {
         Nodes.Add(node);
-        FullSavedBytes += NewBytes(node.SavedTensors);
+        FullSavedBytes += NewBlockBytes(node.SavedTensors, _fullBlocks);
         if (plan is null) return;
         _plans[node.OutputId] = plan;
-        if (Eager && _keepWhole!.Contains(Nodes.Count - 1))
+        if (!Eager) return;
+        int index = Nodes.Count - 1;
+        if (_keepWhole!.Contains(index))
+        {
             foreach (var t in node.SavedTensors)
                 if (t is not null) _wholeBlocks.Add(t.Block.Id);
-        if (Eager && plan.Output is not null && !_keepWhole!.Contains(Nodes.Count - 1))
+        }
+        else if (plan.Output is not null)
         {
             long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             Gather(node, plan);
-            EagerNodes.Add(Nodes.Count - 1);
+            EagerNodes.Add(index);
             Tape.Profile?.AddInternal("sbp.gather (eager)", OpProfile.Phase.Forward, t0);
         }
     }
 
-    readonly HashSet<long> _fullBlocks = [];
-
     /// <summary>
-    /// The bytes of the activation blocks in <paramref name="save"/> not counted before in this region
-    /// (parameters excluded, a block saved by several ops once, as the tape counts them). Called for
-    /// recorded ops and, not recording (recompute's first forward), for what the op would have saved.
+    /// The bytes of the activation blocks in <paramref name="tensors"/> not yet in <paramref name="seen"/>
+    /// (parameters excluded; a block saved by several ops counted once, as the tape counts them). The
+    /// trace counts full backprop's bytes with it, recorded or (recompute's first forward) not.
     /// </summary>
-    long NewBytes(IEnumerable<Tensor?> save)
+    internal static long NewBlockBytes(IEnumerable<Tensor?> tensors, HashSet<long> seen)
     {
         long bytes = 0;
-        foreach (var t in save)
-            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && _fullBlocks.Add(t.Block.Id)) bytes += t.Block.Bytes;
+        foreach (var t in tensors)
+            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
         return bytes;
     }
 
@@ -187,10 +189,10 @@ internal sealed class RegionTrace
     }
 
     /// <summary>
-    /// After <see cref="Analyze"/>: the record indices of eagerly compacted nodes that turned out to
-    /// need their full saved tensors (their output gradient is dense); empty when every guess held.
+    /// After <see cref="Analyze"/>: true when an eagerly compacted node turned out to need its full
+    /// saved tensors (its output gradient is dense).
     /// </summary>
-    public List<int> EagerGuessesWrong() => EagerNodes.Where(i => !Nodes[i].IsCompact).ToList();
+    public bool EagerGuessWrong => EagerNodes.Any(i => !Nodes[i].IsCompact);
 
     /// <summary>
     /// Backward sparsity analysis, in reverse record order: a node runs compact when its output has

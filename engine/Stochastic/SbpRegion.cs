@@ -82,11 +82,7 @@ public static class SbpRegion
     static long SavedBytesFrom(Tape tape, int first)
     {
         var seen = new HashSet<long>();
-        long bytes = 0;
-        foreach (var n in tape.Nodes.Skip(first))
-            foreach (var t in n.SavedTensors)
-                if (t is not null && t.Block.BaseCategory == MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
-        return bytes;
+        return tape.Nodes.Skip(first).Sum(n => RegionTrace.NewBlockBytes(n.SavedTensors, seen));
     }
 
     /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended).</summary>
@@ -159,7 +155,7 @@ public static class SbpRegion
         var output = trace.LayoutOf(y)!;
         var compact = trace.Analyze(y, output);
         var dense = keepWhole is null ? null : Enumerable.Range(0, trace.Nodes.Count).Where(i => !trace.Nodes[i].IsCompact).ToHashSet();
-        if (trace.EagerGuessesWrong().Count > 0)
+        if (trace.EagerGuessWrong)
         {
             trace.ReleaseGathers();
             tape.DropNodes(trace.FirstNode);
