@@ -24,4 +24,7 @@ public sealed record SbpPolicy(KeepMaskPolicy MaskPolicy, SbpPlacement Placement
     public RegionOptions Options => new(Mode, Rescale);
 
     public double KeepRatio => MaskPolicy.KeepRatio;
+
+    /// <summary>Whether a block is a region: every block with <see cref="SbpCoverage.AllBlocks"/>, else the model's choice.</summary>
+    public bool Covers(bool modelChoice) => Coverage == SbpCoverage.AllBlocks || modelChoice;
 }

@@ -48,12 +48,7 @@ public static class MemoryCommand
                 var config = new TrainConfig
                 {
                     Model = name, Mode = keep < 1 ? TrainMode.Sbp : TrainMode.Full, Keep = keep,
-                    SbpCaching = r.GetValue(caching) switch
-                    {
-                        "sparse-cache" => RegionMode.SparseCache,
-                        "recompute" => RegionMode.Recompute,
-                        var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
-                    },
+                    SbpCaching = TrainOptions.ParseCaching(r.GetValue(caching)!),
                 };
                 var policy = Trainer.PolicyFor(config, m);
                 using var scope = TensorScope.Begin();

@@ -51,12 +51,7 @@ public sealed class TrainOptions
         Seed = r.GetValue(Seed),
         MaxStepsPerEpoch = r.GetValue(Steps),
         MaskKind = r.GetValue(Mask) is { } m ? ParseMask(m) : null,
-        SbpCaching = r.GetValue(Caching) switch
-        {
-            "sparse-cache" => RegionMode.SparseCache,
-            "recompute" => RegionMode.Recompute,
-            var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
-        },
+        SbpCaching = ParseCaching(r.GetValue(Caching)!),
         Rescale = r.GetValue(Rescale),
         ProfileStep = r.GetValue(ProfileStep),
         Coverage = r.GetValue(Coverage) switch
@@ -81,6 +76,14 @@ public sealed class TrainOptions
         Noise = r.GetValue(Noise),
         Speed = r.GetValue(Speed),
         ObjectSize = r.GetValue(ObjectSize),
+    };
+
+    /// <summary>--caching: sparse-cache or recompute.</summary>
+    public static RegionMode ParseCaching(string s) => s switch
+    {
+        "sparse-cache" => RegionMode.SparseCache,
+        "recompute" => RegionMode.Recompute,
+        var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
     };
 
     static MaskKind ParseMask(string s) => s.ToLowerInvariant() switch

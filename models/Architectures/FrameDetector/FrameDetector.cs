@@ -105,7 +105,7 @@ public sealed class FrameDetector : VideoModel
         var h = x;
         for (int s = 0; s < _stages.Length; s++)
         {
-            bool region = sbp is not null && (sbp.Coverage == SbpCoverage.AllBlocks || s < Config.SbpStages);
+            bool region = sbp is not null && sbp.Covers(s < Config.SbpStages);
             var mask = region ? sbp!.Masks.Next(step, s, x.Shape[1]) : null;
             for (int j = 0; j < _stages[s].Length; j++)
             {

@@ -75,9 +75,8 @@ public sealed class VideoSwinTransformer : VideoModel
 
     /// <summary>The regions a policy with <paramref name="coverage"/> would create, as (stage, block) pairs in forward order.</summary>
     public IEnumerable<(int Stage, int Block)> SbpBlocks(SbpCoverage coverage = SbpCoverage.Model) =>
-        Enumerable.Range(0, Config.StageCount).SelectMany(s => Enumerable.Range(0, Config.Depths[s]).Where(j => Covers(coverage, s, j)).Select(j => (s, j)));
-
-    bool Covers(SbpCoverage coverage, int stage, int block) => coverage == SbpCoverage.AllBlocks || Config.UsesSbp(stage, block);
+        Enumerable.Range(0, Config.StageCount).SelectMany(s => Enumerable.Range(0, Config.Depths[s])
+            .Where(j => coverage == SbpCoverage.AllBlocks || Config.UsesSbp(s, j)).Select(j => (s, j)));
 
     public override Tensor Forward(Tensor x, SbpPolicy? sbp, long step)
     {
@@ -94,7 +93,7 @@ public sealed class VideoSwinTransformer : VideoModel
             var stage = _stages[s];
             for (int j = 0; j < stage.Blocks.Count; j++, layer++)
             {
-                bool region = sbp is not null && Covers(sbp.Coverage, s, j);
+                bool region = sbp is not null && sbp.Covers(Config.UsesSbp(s, j));
                 var mask = region ? sbp!.Masks.Next(step, layer, h.Shape[1]) : null;
                 h = Replace(h, stage.Blocks[j].Forward(h, mask, region ? sbp : null, $"layers.{s}.blocks.{j}"));
             }

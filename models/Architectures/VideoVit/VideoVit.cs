@@ -101,7 +101,7 @@ public sealed class VideoVit : VideoModel
         var h = Ops.Add(Ops.Concat([cls, tokens], 1), PosEmbed);                          // [B, 1 + N, C]
         for (int i = 0; i < _blocks.Count; i++)
         {
-            bool region = sbp is not null && (sbp.Coverage == SbpCoverage.AllBlocks || Config.UsesSbp(i));
+            bool region = sbp is not null && sbp.Covers(Config.UsesSbp(i));
             var mask = region ? TokenMask(sbp!, step, i, grid) : null;
             var next = _blocks[i].Forward(h, mask, region ? sbp : null, $"blocks.{i}");
             h.Dispose();
