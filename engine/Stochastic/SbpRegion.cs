@@ -109,9 +109,9 @@ public static class SbpRegion
     }
 
     /// <summary>
-    /// Record indices of the nodes of a region (by name, input shape and axis) that last ran with a
-    /// dense output gradient: eager compaction leaves them whole. A hint only: a wrong one costs a
-    /// re-run or a late compaction, never a wrong gradient.
+    /// Record indices of the nodes of a region (by name, input shape and axis) whose output gradient
+    /// was dense when an eager guess last failed: eager compaction leaves them whole. Written only on a
+    /// failed guess; a hint only: a wrong one costs a re-run or a late compaction, never a wrong gradient.
     /// </summary>
     static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, Shape Shape, int Axis), HashSet<int>> KeepWholeHints = new();
 
@@ -130,23 +130,19 @@ public static class SbpRegion
         var hint = KeepWholeHints.TryGetValue(key, out var known) ? known : [];
         using var capture = RandomReplay.Capture();
         var result = SparseCacheOnce(tape, name, x, layout, body, options, hint);
-        // Hints are small, but a process that sees ever new clip shapes should not collect them forever.
-        if (KeepWholeHints.Count > MaxHints) KeepWholeHints.Clear();
-        if (result.Output is { } y)
-        {
-            if (result.KeepWhole is { } seen) KeepWholeHints[key] = seen;
-            return y;
-        }
+        if (result.Output is { } y) return y;
         // A guess failed (the nodes' gradient is dense and they need their full saved tensors): remember
-        // them and run the body again with the same random masks, compacting when it returns.
+        // them and run the body again with the same random masks, compacting when it returns. Hints are
+        // small, but a process that sees ever new clip shapes should not collect them forever.
+        if (KeepWholeHints.Count >= MaxHints) KeepWholeHints.Clear();
         KeepWholeHints[key] = result.KeepWhole!;
         using (RandomReplay.Replay([.. capture.Masks.Select(m => (m.Op, m.Mask))]))
             return SparseCacheOnce(tape, name, x, layout, body, options, null).Output!;
     }
 
     /// <summary>
-    /// One traced run. Returns the region output, or (eager guesses failed) null after dropping what
-    /// the run recorded; with <paramref name="keepWhole"/>, also the record indices that need their full saved tensors.
+    /// One traced run. Returns the region output, or (an eager guess failed) null after dropping what
+    /// the run recorded, with the record indices that need their full saved tensors.
     /// </summary>
     static (Tensor? Output, HashSet<int>? KeepWhole) SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body,
         RegionOptions options, HashSet<int>? keepWhole)
@@ -154,9 +150,9 @@ public static class SbpRegion
         var (trace, y) = Traced(tape, name, x, layout, body, options, keepWhole);
         var output = trace.LayoutOf(y)!;
         var compact = trace.Analyze(y, output);
-        var dense = keepWhole is null ? null : Enumerable.Range(0, trace.Nodes.Count).Where(i => !trace.Nodes[i].IsCompact).ToHashSet();
         if (trace.EagerGuessWrong)
         {
+            var dense = Enumerable.Range(0, trace.Nodes.Count).Where(i => !trace.Nodes[i].IsCompact).ToHashSet();
             trace.ReleaseGathers();
             tape.DropNodes(trace.FirstNode);
             y.Dispose();
@@ -166,7 +162,7 @@ public static class SbpRegion
         var result = OutputNode(tape, name, x, y, output, Scale(options, layout));
         tape.SealRegion(name, compact);
         tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes));
-        return (result, dense);
+        return (result, null);
     }
 
     /// <summary>
