@@ -55,9 +55,10 @@ public sealed class OpProfile
     public string Format(int top = 25)
     {
         var sb = new StringBuilder();
+        var all = Rows();
         foreach (var phase in new[] { Phase.Forward, Phase.Backward })
         {
-            var rows = Rows().Where(r => r.Phase == phase).ToList();
+            var rows = all.Where(r => r.Phase == phase).ToList();
             sb.Append(CultureInfo.InvariantCulture, $"{phase}: {rows.Sum(r => r.Milliseconds):F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops\n");
             foreach (var r in rows.Take(top))
                 sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms\n");
