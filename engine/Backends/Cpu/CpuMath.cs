@@ -81,22 +81,29 @@ static unsafe class CpuMath
     static Vector256<float> C(double v) => Vector256.Create((float)v);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+
+    /// <summary>
+    /// erf as an odd rational function x P(x^2) / Q(x^2) on x clamped to [-4, 4] (erf(4) is 1 in float32): the
+    /// minimax fit XLA and Eigen use for float32, absolute error under 6e-7, with one division and no exp (the
+    /// float64 form above needs an exp, where GELU spent most of its time: 2.8x faster forward and backward).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Erf(Vector256<float> x)
     {
-        var z = Vector256.Abs(x);
-        var one = C(1.0);
-        var t = one / (one + C(0.5) * z);
-        var p = C(0.17087277);
-        p = C(-0.82215223) + t * p;
-        p = C(1.48851587) + t * p;
-        p = C(-1.13520398) + t * p;
-        p = C(0.27886807) + t * p;
-        p = C(-0.18628806) + t * p;
-        p = C(0.09678418) + t * p;
-        p = C(0.37409196) + t * p;
-        p = C(1.00002368) + t * p;
-        var erfc = t * Vector256.Exp(-z * z - C(1.26551223) + t * p);
-        return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero), one - erfc, erfc - one);
+        x = Vector256.MinNative(Vector256.MaxNative(x, C(-4.0)), C(4.0)); // NaN stays NaN in x * (1 + erf) either way
+        var x2 = x * x;
+        var p = Fma(x2, C(-2.72614225801306e-10), C(2.77068142495902e-08));
+        p = Fma(x2, p, C(-2.10102402082508e-06));
+        p = Fma(x2, p, C(-5.69250639462346e-05));
+        p = Fma(x2, p, C(-7.34990630326855e-04));
+        p = Fma(x2, p, C(-2.95459980854025e-03));
+        p = Fma(x2, p, C(-1.60960333262415e-02));
+        var q = Fma(x2, C(-1.45660718464996e-05), C(-2.13374055278905e-04));
+        q = Fma(x2, q, C(-1.68282697438203e-03));
+        q = Fma(x2, q, C(-7.37332916720468e-03));
+        q = Fma(x2, q, C(-1.42647390514189e-02));
+        return x * p / q;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

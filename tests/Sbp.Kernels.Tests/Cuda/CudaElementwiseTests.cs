@@ -99,7 +99,8 @@ public sealed class CudaElementwiseTests : CudaTest
         var y = Out(300);
         Cpu.Backend.Unary(op, x.Cpu, y.Cpu, alpha);
         Gpu.Backend.Unary(op, x.Gpu, y.Gpu, alpha);
-        Close(y, 2e-6, 1e-7, $"Unary {op}");
+        // The CPU's vector GELU takes erf from a rational fit (absolute error about 2e-7, no exp); the GPU from ex2.approx.
+        Close(y, 2e-6, op == UnaryOp.Gelu ? 1e-6 : 1e-7, $"Unary {op}");
     }
 
     [TestCase(UnaryOp.Relu)]
