@@ -80,11 +80,11 @@ public sealed class MultiHeadAttention : Module
 
     /// <summary>
     /// q, k, v [B, H, N, C / H] from x [B, N, C] through a C -> 3C projection whose weight rows are q, k,
-    /// v, run as two GEMMs on row blocks of its weight (<see cref="Ops.LinearRows"/>, no weight copy):
-    /// k and v (C -> 2C) first, then q (C -> C). The
-    /// values are those of one C -> 3C GEMM. Under SBP (attention drops query rows) the queries' GEMM
-    /// runs compact while the keys' and values' stays dense, and the queries' GEMM shares x with it
-    /// (recorded after it) instead of saving a compact copy.
+    /// v, run as three GEMMs on row blocks of its weight (<see cref="Ops.LinearRows"/>, no weight copy):
+    /// k and v first, then q. The values are those of one C -> 3C GEMM, without the copies that slicing
+    /// its output into q, k and v takes (forward and backward). Under SBP (attention drops query rows) the
+    /// queries' GEMM runs compact while the keys' and values' stay dense, and the queries' GEMM shares x
+    /// with them (recorded after them) instead of saving a compact copy.
     /// </summary>
     public static (Tensor Q, Tensor K, Tensor V) ProjectHeads(Linear qkv, Tensor x, int heads)
     {
@@ -97,13 +97,11 @@ public sealed class MultiHeadAttention : Module
             throw new ShapeMismatchException($"MultiHeadAttention.ProjectHeads: x must be [B, N, {c}], got {x.Shape}.");
         int b = x.Shape[0], n = x.Shape[1], hd = c / heads;
         using var scope = TensorScope.Begin();
-        var kvh = Ops.LinearRows(x, qkv.Weight, qkv.Bias, c, 2 * c);                 // [B, N, 2C]
-        var qh = Ops.LinearRows(x, qkv.Weight, qkv.Bias, 0, c);                      // [B, N, C]
-        var q = Ops.Permute(Ops.Reshape(qh, b, n, heads, hd), 0, 2, 1, 3);
-        var kv = Ops.Permute(Ops.Reshape(kvh, b, n, 2, heads, hd), 2, 0, 3, 1, 4);                 // [2, B, H, N, Dh]
-        var k = Ops.Reshape(Ops.Slice(kv, 0, 0, 1), b, heads, n, hd);
-        var v = Ops.Reshape(Ops.Slice(kv, 0, 1, 1), b, heads, n, hd);
-        return (scope.Keep(q), scope.Keep(k), scope.Keep(v));
+        Tensor Heads(int part) =>                                                   // rows [part C, (part + 1) C) -> [B, H, N, Dh]
+            scope.Keep(Ops.Permute(Ops.Reshape(Ops.LinearRows(x, qkv.Weight, qkv.Bias, part * c, c), b, n, heads, hd), 0, 2, 1, 3));
+        var k = Heads(1);
+        var v = Heads(2);
+        return (Heads(0), k, v);
     }
 
     /// <summary>softmax(q k^T scale + bias + mask) with dropout on the probabilities, times v, from separate ops.</summary>

@@ -52,11 +52,31 @@ public static partial class Ops
         var p = perm.Select(d => Shape.NormalizeAxis(d, x.Rank, "permute")).ToArray();
         if (p.Distinct().Count() != p.Length)
             throw new ArgumentException($"permute: [{string.Join(", ", perm)}] repeats an axis; it must be a permutation of 0..{x.Rank - 1}.");
-        var y = New("permute", new Shape(p.Select(d => x.Shape[d]).ToArray()), x);
-        x.Backend.Permute(x, p, y);
+        var shape = new Shape(p.Select(d => x.Shape[d]).ToArray());
+        // Moving only axes of size 1 keeps the memory order: a view (attention's head split with one head).
+        Tensor y;
+        if (KeepsMemoryOrder(x.Shape, p)) y = x.View(shape);
+        else
+        {
+            y = New("permute", shape, x);
+            x.Backend.Permute(x, p, y);
+        }
         var inverse = new int[p.Length];
         for (int i = 0; i < p.Length; i++) inverse[p[i]] = i;
         return Tape.Record("permute", y, [x], [], ctx => [Permute(ctx.Grad, inverse)], SbpRule.Permute(p));
+    }
+
+    /// <summary>Whether permuting by p leaves the axes of size above 1 in their order (then the elements do not move).</summary>
+    static bool KeepsMemoryOrder(Shape shape, int[] p)
+    {
+        int last = -1;
+        foreach (int d in p)
+            if (shape[d] > 1)
+            {
+                if (d < last) return false;
+                last = d;
+            }
+        return true;
     }
 
     /// <summary>Swaps two axes (a permute).</summary>

@@ -27,6 +27,18 @@ public class LayoutForwardTests : DeviceTest
     public void PermuteMatchesReference(int[] perm) =>
         Ref.AssertClose("permute", Sbp.Ops.Permute(T(X, 3, 5, 7), perm), Ref.Permute(RefX, perm), 0, 0);
 
+    [Test]
+    public void PermuteMovingOnlyUnitAxes_IsAViewWithTheReferenceValues()
+    {
+        // Attention's head split with one head: [B, N, 1, Dh] -> [B, 1, N, Dh] moves no element.
+        using var x = T(X, 3, 5, 1, 7);
+        long before = Device.Pool.InUseBytes;
+        using var y = Sbp.Ops.Permute(x, 0, 2, 1, 3);
+        Assert.That(Device.Pool.InUseBytes, Is.EqualTo(before), "no new memory");
+        Assert.That(y.Shape, Is.EqualTo(new Shape(3, 1, 5, 7)));
+        Ref.AssertClose("permute", y, Ref.Permute(RefTensor.Of(X, 3, 5, 1, 7), [0, 2, 1, 3]), 0, 0);
+    }
+
     [TestCase(0, 2)]
     [TestCase(-1, -2)]
     public void TransposeMatchesReference(int dim0, int dim1)

@@ -23,6 +23,10 @@ public class LayoutGradTests
     public void PermuteGradient(int[] perm) =>
         GradCheck.Check($"permute {Ref.Format(perm)}", x => Sbp.Ops.Permute(x[0], perm), GradInput.Uniform(122, 3, 5, 7));
 
+    [Test]
+    public void PermuteOfUnitAxesGradient() =>
+        GradCheck.Check("permute moving a unit axis (a view)", x => Sbp.Ops.Permute(x[0], 0, 2, 1, 3), GradInput.Uniform(124, 3, 5, 1, 7));
+
     [TestCase(0, 2)]
     [TestCase(-1, -2)]
     [TestCase(1, 1)]
