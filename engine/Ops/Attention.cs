@@ -65,29 +65,12 @@ public static partial class Ops
             CheckMaskRows(op, mask);
         }
         float s = scale ?? 1f / MathF.Sqrt(d);
-        int batch = b * h;
         var backend = q.Backend;
 
-        Tensor probs;
-        using (var logits = New(op, scores, q))
-        {
-            backend.Gemm(new GemmSpec(false, true, n, m, d, batch, (long)n * d, (long)m * d, (long)n * m, Alpha: s), q, k, logits);
-            if (bias is not null) backend.Binary(BinaryOp.Add, logits, bias, logits);
-            if (mask is not null)
-            {
-                if (!windowMask) backend.Binary(BinaryOp.Add, logits, mask, logits);
-                else
-                {
-                    using var windows = logits.View(new Shape(b / mask.Shape[0], mask.Shape[0], h, n, m));
-                    backend.Binary(BinaryOp.Add, windows, mask, windows);
-                }
-            }
-            probs = New(op, scores, q);
-            backend.Softmax(logits, probs, 3, log: false);
-        }
+        var probs = New(op, scores, q);
         using var p = probs;
         var output = New(op, new Shape(b, h, n, dv), q);
-        RunOrDispose(output, () => backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), p, v, output));
+        RunOrDispose(output, () => backend.AttentionForward(new AttentionSpec(b, h, n, m, d, dv, s, windowMask), q, k, v, bias, mask, p, output));
 
         bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
         bool hasBias = bias is not null;

@@ -19,22 +19,16 @@ public sealed unsafe partial class CpuBackend
                 var exp = log ? new float[n] : null;
                 for (long r = s; r < e; r++)
                 {
+                    if (!log)
+                    {
+                        SoftmaxRow((float*)px + r * n, (float*)py + r * n, n);
+                        continue;
+                    }
                     var xs = new ReadOnlySpan<float>((float*)px + r * n, n);
                     var ys = new Span<float>((float*)py + r * n, n);
-                    float max = TensorPrimitives.Max(xs);
-                    TensorPrimitives.Subtract(xs, max, ys);
-                    if (log)
-                    {
-                        TensorPrimitives.Exp(ys, exp);
-                        fixed (float* pe = exp) TensorPrimitives.Subtract(ys, (float)Math.Log(CpuMath.Sum(pe, n)), ys);
-                    }
-                    else if (n >= 8 && n % 8 == 0 && Vector256.IsHardwareAccelerated)
-                        ExpNormalizeRow((float*)py + r * n, n);
-                    else
-                    {
-                        TensorPrimitives.Exp(ys, ys);
-                        TensorPrimitives.Multiply(ys, 1f / TensorPrimitives.Sum(ys), ys);
-                    }
+                    TensorPrimitives.Subtract(xs, TensorPrimitives.Max(xs), ys);
+                    TensorPrimitives.Exp(ys, exp);
+                    fixed (float* pe = exp) TensorPrimitives.Subtract(ys, (float)Math.Log(CpuMath.Sum(pe, n)), ys);
                 }
             });
             return;
@@ -65,6 +59,20 @@ public sealed unsafe partial class CpuBackend
                 }
             }
         });
+    }
+
+    /// <summary>y = softmax(x) on one contiguous row of n (y may be x): max-subtracted, then exp and normalize.</summary>
+    static void SoftmaxRow(float* x, float* y, int n)
+    {
+        var xs = new ReadOnlySpan<float>(x, n);
+        var ys = new Span<float>(y, n);
+        TensorPrimitives.Subtract(xs, TensorPrimitives.Max(xs), ys);
+        if (n >= 8 && n % 8 == 0 && Vector256.IsHardwareAccelerated) ExpNormalizeRow(y, n);
+        else
+        {
+            TensorPrimitives.Exp(ys, ys);
+            TensorPrimitives.Multiply(ys, 1f / TensorPrimitives.Sum(ys), ys);
+        }
     }
 
     /// <summary>

@@ -1,0 +1,84 @@
+using System.Runtime.InteropServices;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sbp.Backends.Cpu.Gemm;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cpu;
+
+public sealed unsafe partial class CpuBackend
+{
+    /// <summary>
+    /// Attention's forward one (batch, head) entry at a time, in parallel over entries: the scores
+    /// GEMM writes the entry's probabilities, bias and mask planes are added, the rows normalized and
+    /// the output GEMM run while the N x M block is still in cache (the whole-tensor steps pass over
+    /// the scores five times). Same GEMMs, additions and softmax rows as <see cref="AttentionSteps"/>,
+    /// so the same bits. Bias or mask planes that are not whole [N, M] matrices take those steps.
+    /// </summary>
+    public void AttentionForward(in AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
+    {
+        var s = spec;
+        if (!WholePlanes(s, bias, false) || !WholePlanes(s, mask, s.WindowMask))
+        {
+            AttentionSteps.Forward(this, s, q, k, v, bias, mask, probs, output);
+            return;
+        }
+        int n = s.N, m = s.M, d = s.D, dv = s.Dv, plane = n * m;
+        var scores = new GemmSpec(false, true, n, m, d, Alpha: s.Scale);
+        var values = new GemmSpec(false, false, n, dv, m);
+        long slot = Math.Max(SgemmDriver.WorkspaceFloats(scores, 1), SgemmDriver.WorkspaceFloats(values, 1));
+        nint pq = q.Pointer, pk = k.Pointer, pv = v.Pointer, pp = probs.Pointer, po = output.Pointer;
+        nint pb = bias?.Pointer ?? 0, pm = mask?.Pointer ?? 0;
+        int[] biasDims = Padded(bias), maskDims = Padded(mask);
+        CpuLoops.For(s.Entries, (long)plane * (2L * d + 2L * dv + 16), (start, end) =>
+        {
+            float* ws = slot > 0 ? (float*)NativeMemory.AlignedAlloc((nuint)(slot * sizeof(float)), 64) : null;
+            try
+            {
+                for (long e = start; e < end; e++)
+                {
+                    int bi = (int)(e / s.H), hi = (int)(e % s.H);
+                    float* p = (float*)pp + e * plane;
+                    SgemmDriver.Run(scores, (float*)pq + e * n * d, (float*)pk + e * m * d, p, ws, 1);
+                    if (pb != 0) AddPlane(p, (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane, plane);
+                    if (pm != 0) AddPlane(p, (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane, plane);
+                    for (int r = 0; r < n; r++) SoftmaxRow(p + (long)r * m, p + (long)r * m, m);
+                    SgemmDriver.Run(values, p, (float*)pv + e * m * dv, (float*)po + e * n * dv, ws, 1);
+                }
+            }
+            finally
+            {
+                if (ws != null) NativeMemory.AlignedFree(ws);
+            }
+        });
+    }
+
+    /// <summary>Whether t is absent or its last two axes are the whole [N, M] score plane (then entries index planes).</summary>
+    static bool WholePlanes(in AttentionSpec s, Tensor? t, bool window)
+    {
+        if (t is null) return true;
+        if (window) return t.Rank == 4 && t.Shape[2] == s.N && t.Shape[3] == s.M;
+        return t.Rank >= 2 && t.Shape[-2] == s.N && t.Shape[-1] == s.M;
+    }
+
+    /// <summary>t's shape as [d0, d1, N, M] (leading 1s added); empty for no tensor.</summary>
+    static int[] Padded(Tensor? t)
+    {
+        if (t is null) return [];
+        var dims = new int[4];
+        for (int i = 0; i < 4; i++) dims[i] = i < 4 - t.Rank ? 1 : t.Shape[i - (4 - t.Rank)];
+        return dims;
+    }
+
+    /// <summary>
+    /// The plane of a [d0, d1, N, M] bias or mask that entry (bi, hi) reads: broadcast axes of size 1, or,
+    /// for a window mask [G, h, N, M], plane bi mod G.
+    /// </summary>
+    static long PlaneOffset(int[] dims, int bi, int hi, bool window)
+    {
+        int outer = window ? bi % dims[0] : dims[0] == 1 ? 0 : bi;
+        return (long)outer * dims[1] + (dims[1] == 1 ? 0 : hi);
+    }
+
+    static void AddPlane(float* p, float* plane, int count) =>
+        TensorPrimitives.Add(new ReadOnlySpan<float>(p, count), new ReadOnlySpan<float>(plane, count), new Span<float>(p, count));
+}
