@@ -14,14 +14,19 @@ public sealed unsafe partial class CpuBackend
         nint ps = source.Pointer, pd = destination.Pointer;
         int len = dims[^1];
         long step = strides[0][^1];
-        CpuLoops.ForRows(dims, strides, o =>
+        long rs = RowStride(strides[0]), rd = RowStride(strides[1]);
+        CpuLoops.ForRows(dims, strides, (o, count) =>
         {
             float* x = (float*)ps + o[0];
             float* y = (float*)pd + o[1];
-            if (step == 1) new ReadOnlySpan<float>(x, len).CopyTo(new Span<float>(y, len));
-            else for (int i = 0; i < len; i++) y[i] = x[i * step];
+            for (int r = 0; r < count; r++, x += rs, y += rd)
+                if (step == 1) new ReadOnlySpan<float>(x, len).CopyTo(new Span<float>(y, len));
+                else for (int i = 0; i < len; i++) y[i] = x[i * step];
         });
     }
+
+    /// <summary>An operand's stride between the rows of a <see cref="CpuLoops.ForRows"/> block (0 with a single axis).</summary>
+    static long RowStride(long[] strides) => strides.Length > 1 ? strides[^2] : 0;
 
     /// <summary>Views a tensor as [outer, size along dim, inner].</summary>
     static (long outer, int size, long inner) Split(Shape shape, int dim) =>

@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Tensors;
 
@@ -44,12 +45,17 @@ public sealed unsafe partial class CpuBackend : IBackend
         nint src = source.Pointer, dst = destination.Pointer;
         int len = dims[^1];
         long ss = strides[0][^1];
-        CpuLoops.ForRows(dims, strides, o =>
+        long rs = RowStride(strides[0]), rd = RowStride(strides[1]);
+        CpuLoops.ForRows(dims, strides, (o, count) =>
         {
             float* x = (float*)src + o[0];
-            var y = new Span<float>((float*)dst + o[1], len);
-            if (ss == 0) y.Fill(*x);
-            else new ReadOnlySpan<float>(x, len).CopyTo(y);
+            float* d = (float*)dst + o[1];
+            for (int r = 0; r < count; r++, x += rs, d += rd)
+            {
+                var y = new Span<float>(d, len);
+                if (ss == 0) y.Fill(*x);
+                else new ReadOnlySpan<float>(x, len).CopyTo(y);
+            }
         });
     }
 
@@ -65,7 +71,58 @@ public sealed unsafe partial class CpuBackend : IBackend
             a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape), c.Shape.Strides());
         int len = dims[^1];
         int sa = (int)strides[0][^1], sb = (int)strides[1][^1];
-        CpuLoops.ForRows(dims, strides, o => BinaryRun(op, (float*)pa + o[0], sa, (float*)pb + o[1], sb, (float*)pc + o[2], len));
+        long ra = RowStride(strides[0]), rb = RowStride(strides[1]), rc = RowStride(strides[2]);
+        bool walk = sa == 1 && sb == 1 && Vector256.IsHardwareAccelerated;
+        CpuLoops.ForRows(dims, strides, (o, count) =>
+        {
+            float* a = (float*)pa + o[0], b = (float*)pb + o[1], c = (float*)pc + o[2];
+            switch (op)
+            {
+                // Rows that walk both operands (a bias row repeated over [rows, C]): one vector loop per
+                // row, no dispatch per row; short rows made the dispatch cost more than the adds.
+                case BinaryOp.Add when walk: VectorRows<AddOp>(a, ra, b, rb, c, rc, len, count); break;
+                case BinaryOp.Sub when walk: VectorRows<SubOp>(a, ra, b, rb, c, rc, len, count); break;
+                case BinaryOp.Mul when walk: VectorRows<MulOp>(a, ra, b, rb, c, rc, len, count); break;
+                default:
+                    for (int r = 0; r < count; r++) BinaryRun(op, a + r * ra, sa, b + r * rb, sb, c + r * rc, len);
+                    break;
+            }
+        });
+    }
+
+    interface IVectorOp
+    {
+        static abstract Vector256<float> Apply(Vector256<float> a, Vector256<float> b);
+        static abstract float Apply(float a, float b);
+    }
+
+    readonly struct AddOp : IVectorOp
+    {
+        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a + b;
+        public static float Apply(float a, float b) => a + b;
+    }
+
+    readonly struct SubOp : IVectorOp
+    {
+        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a - b;
+        public static float Apply(float a, float b) => a - b;
+    }
+
+    readonly struct MulOp : IVectorOp
+    {
+        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a * b;
+        public static float Apply(float a, float b) => a * b;
+    }
+
+    /// <summary>c = a op b on count rows of n contiguous elements (rows ra, rb, rc apart; c may alias a or b).</summary>
+    static void VectorRows<TOp>(float* a, long ra, float* b, long rb, float* c, long rc, int n, int count) where TOp : struct, IVectorOp
+    {
+        for (int r = 0; r < count; r++, a += ra, b += rb, c += rc)
+        {
+            int j = 0;
+            for (; j + 8 <= n; j += 8) TOp.Apply(Vector256.Load(a + j), Vector256.Load(b + j)).Store(c + j);
+            for (; j < n; j++) c[j] = TOp.Apply(a[j], b[j]);
+        }
     }
 
     /// <summary>One contiguous run; sa and sb are 1 (walk) or 0 (broadcast one value).</summary>

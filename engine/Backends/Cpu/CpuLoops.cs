@@ -63,19 +63,27 @@ static class CpuLoops
     }
 
     /// <summary>
-    /// Iterates the rows (all axes but the last) of dims, in parallel chunks, calling
-    /// body(offsets) with each operand's element offset at the start of the row; the last axis is
-    /// the caller's to walk (length dims[^1], strides[k][^1]).
+    /// Iterates the rows (all axes but the last) of dims, in parallel chunks, in blocks of consecutive
+    /// rows along the second-to-last axis: body(offsets, count) gets each operand's element offset at
+    /// the block's first row and walks count rows itself (row k of operand j at offsets[j] + k
+    /// strides[j][^2]) and, in each, the last axis (length dims[^1], strides[j][^1]). Blocks keep the
+    /// per-row bookkeeping out of short rows (a bias add over 24 channels, a head split of 24).
     /// </summary>
-    public static void ForRows(int[] dims, long[][] strides, Action<long[]> body)
+    public static void ForRows(int[] dims, long[][] strides, Action<long[], int> body)
     {
         int outer = dims.Length - 1;
+        int operands = strides.Length;
+        if (outer == 0)
+        {
+            body(new long[operands], 1);
+            return;
+        }
         long rows = 1;
         for (int i = 0; i < outer; i++) rows *= dims[i];
-        int operands = strides.Length;
+        int inner = outer - 1, size = dims[inner];
         For(rows, dims[^1], (start, end) =>
         {
-            var index = new int[Math.Max(outer, 1)];
+            var index = new int[outer];
             var offsets = new long[operands];
             long r = start;
             for (int i = outer - 1; i >= 0; i--)
@@ -84,10 +92,18 @@ static class CpuLoops
                 r /= dims[i];
                 for (int k = 0; k < operands; k++) offsets[k] += index[i] * strides[k][i];
             }
-            for (long row = start; row < end; row++)
+            for (long row = start; row < end;)
             {
-                body(offsets);
-                for (int i = outer - 1; i >= 0; i--)
+                int count = (int)Math.Min(end - row, size - index[inner]);
+                body(offsets, count);
+                row += count;
+                index[inner] += count;
+                for (int k = 0; k < operands; k++) offsets[k] += count * strides[k][inner];
+                if (index[inner] < size) continue;
+                // Carry: back to the start of the block axis, one step on the axes before it.
+                for (int k = 0; k < operands; k++) offsets[k] -= strides[k][inner] * size;
+                index[inner] = 0;
+                for (int i = inner - 1; i >= 0; i--)
                 {
                     for (int k = 0; k < operands; k++) offsets[k] += strides[k][i];
                     if (++index[i] < dims[i]) break;
