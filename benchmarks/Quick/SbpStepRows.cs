@@ -13,7 +13,7 @@ namespace Sbp.Benchmarks.Quick;
 /// (1 + 2 keep) / 3) in the note. The modes' steps are interleaved (<see cref="InterleavedTiming"/>)
 /// and each reports its best step, like the other quick rows. Memory numbers are exact pool counters.
 /// </summary>
-public sealed class SbpStepRows(StepCase? c = null, int rounds = 7) : IQuickRowProducer
+public sealed class SbpStepRows(StepCase? c = null, int rounds = 15) : IQuickRowProducer
 {
     readonly StepCase _case = c ?? new StepCase("swin-micro", 16, 16, 64);
 

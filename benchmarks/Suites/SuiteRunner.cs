@@ -74,8 +74,8 @@ public static class SuiteRunner
             sections.Add((s, rows));
             if (s.Name == "swin-micro")
             {
-                Console.Error.WriteLine($"suite: {s.Case} interleaved timing ({(quick ? 3 : 9)} rounds) ...");
-                interleaved = InterleavedTiming.Run(s.Case, s.Modes, quick ? 3 : 9);
+                Console.Error.WriteLine($"suite: {s.Case} interleaved timing ({(quick ? 3 : 15)} rounds) ...");
+                interleaved = InterleavedTiming.Run(s.Case, s.Modes, quick ? 3 : 15);
             }
         }
 
