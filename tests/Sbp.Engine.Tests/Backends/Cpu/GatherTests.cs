@@ -23,6 +23,28 @@ public sealed class GatherTests : DeviceTest
         yield return (4, 5, 3, []);                                           // nothing selected
     }
 
+    /// <summary>
+    /// SBP's saved copies (IndexSelectForLater) stream long runs past the caches and copy short ones:
+    /// destinations over 1 MiB with short rows (attention's 24 floats), long rows, and long rows whose
+    /// starts are not 32-byte aligned, against IndexSelect, exactly.
+    /// </summary>
+    [TestCase(512, 64, 24)]
+    [TestCase(16, 8, 6144)]
+    [TestCase(16, 9, 3001)]
+    public void IndexSelectForLater_EqualsIndexSelect(int outer, int size, int inner)
+    {
+        var idx = Enumerable.Range(0, size).Where(r => r % 2 == 1).Concat([0, 1, 2]).ToArray();
+        var src = Rand.Uniform(outer + inner, outer * size * inner);
+        using var s = T(src, outer, size, inner);
+        using var i = Idx(idx);
+        using var want = Tensor.Zeros(new Shape(outer, idx.Length, inner), Device);
+        using var got = Tensor.Zeros(new Shape(outer, idx.Length, inner), Device);
+        Assert.That(got.Numel * sizeof(float), Is.GreaterThan(1 << 20), "large enough for the streaming path");
+        CpuBackend.Instance.IndexSelect(s, 1, i, want);
+        CpuBackend.Instance.IndexSelectForLater(s, 1, i, got);
+        Assert.That(got.ToArray(), Is.EqualTo(want.ToArray()));
+    }
+
     [Test]
     public void IndexSelect_MatchesLoops()
     {
