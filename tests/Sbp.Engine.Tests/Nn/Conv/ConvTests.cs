@@ -41,10 +41,15 @@ public sealed class ConvTests : DeviceTest
         C3("conv3d depthwise", [2, 3, 4, 5, 4], [6, 1, 3, 3, 1], bias: true, s: [1, 2, 1], p: [1, 1, 0], g: 3),
         C3("conv3d pointwise groups 2", [2, 4, 3, 2, 3], [6, 2, 1, 1, 1], bias: true, g: 2),
         C3("conv3d 1x1x1 stride 2", [1, 3, 3, 5, 4], [2, 3, 1, 1, 1], bias: false, s: [2, 2, 2]),
+        // Non-overlapping patches (stride = kernel) take their own column path: kW 4 (vector transposes
+        // for 8 patches, then a tail of 1) and kW 3.
+        C3("conv3d patches 2x2x4", [2, 3, 4, 4, 36], [5, 3, 2, 2, 4], bias: true, s: [2, 2, 4]),
+        C3("conv3d patches 1x2x3", [1, 2, 3, 4, 6], [3, 2, 1, 2, 3], bias: false, s: [1, 2, 3]),
         C2("conv2d plain", [2, 3, 6, 5], [4, 3, 3, 2], bias: true),
         C2("conv2d all options groups 2", [2, 4, 7, 6], [6, 2, 3, 2], bias: true, s: [2, 1], p: [1, 1], d: [1, 2], g: 2),
         C2("conv2d depthwise", [1, 4, 5, 7], [4, 1, 3, 3], bias: false, p: [1, 1], g: 4),
         C2("conv2d pointwise", [2, 3, 4, 5], [5, 3, 1, 1], bias: true),
+        C2("conv2d patches 4x4", [2, 3, 8, 36], [4, 3, 4, 4], bias: true, s: [4, 4]),
     ];
 
     static GradInput[] Inputs(ConvCase c, int seed)
