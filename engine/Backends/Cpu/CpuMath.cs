@@ -5,8 +5,8 @@ namespace Sbp.Backends.Cpu;
 
 /// <summary>
 /// Math the CPU kernels share: GELU and its derivative (scalar float64 forms, and span forms that
-/// run the same formulas in float32, 8 lanes at a time, with the scalar form on the tail and on
-/// machines without 256-bit vectors), and float64 sums of float32 rows.
+/// run them in float32, 8 lanes at a time, the tail too, with the scalar form on machines without
+/// 256-bit vectors), and float64 sums of float32 rows.
 /// </summary>
 static unsafe class CpuMath
 {
@@ -49,30 +49,55 @@ static unsafe class CpuMath
 
     // ---- span forms -------------------------------------------------------------------------
 
-    /// <summary>y[i] = gelu(x[i]) (erf form, or the tanh approximation); y may alias x.</summary>
+    /// <summary>
+    /// y[i] = gelu(x[i]) (erf form, or the tanh approximation); y may alias x. With 256-bit vectors every
+    /// element, the tail too (through a padded vector), takes the vector formula, so a value does not
+    /// depend on where a span starts or ends (rows, parallel chunks, a fused bias).
+    /// </summary>
     public static void Gelu(float* x, float* y, int n, bool tanhForm)
     {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            for (int j = 0; j < n; j++) y[j] = tanhForm ? GeluTanh(x[j]) : Gelu(x[j]);
+            return;
+        }
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-            {
-                var v = Vector256.Load(x + i);
-                Vector256.Store(tanhForm ? GeluTanh(v) : Gelu(v), y + i);
-            }
-        for (; i < n; i++) y[i] = tanhForm ? GeluTanh(x[i]) : Gelu(x[i]);
+        for (; i + 8 <= n; i += 8)
+        {
+            var v = Vector256.Load(x + i);
+            Vector256.Store(tanhForm ? GeluTanh(v) : Gelu(v), y + i);
+        }
+        if (i == n) return;
+        var tail = Tail(x + i, n - i);
+        var r = tanhForm ? GeluTanh(tail) : Gelu(tail);
+        for (int j = 0; i + j < n; j++) y[i + j] = r[j];
     }
 
-    /// <summary>dx[i] = dy[i] * gelu'(x[i]); dx may alias dy.</summary>
+    /// <summary>dx[i] = dy[i] * gelu'(x[i]); dx may alias dy or x. The tail as in <see cref="Gelu(float*, float*, int, bool)"/>.</summary>
     public static void GeluBackward(float* x, float* dy, float* dx, int n, bool tanhForm)
     {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            for (int j = 0; j < n; j++) dx[j] = dy[j] * (tanhForm ? GeluTanhGrad(x[j]) : GeluGrad(x[j]));
+            return;
+        }
         int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= n; i += 8)
-            {
-                var v = Vector256.Load(x + i);
-                Vector256.Store(Vector256.Load(dy + i) * (tanhForm ? GeluTanhGrad(v) : GeluGrad(v)), dx + i);
-            }
-        for (; i < n; i++) dx[i] = dy[i] * (tanhForm ? GeluTanhGrad(x[i]) : GeluGrad(x[i]));
+        for (; i + 8 <= n; i += 8)
+        {
+            var v = Vector256.Load(x + i);
+            Vector256.Store(Vector256.Load(dy + i) * (tanhForm ? GeluTanhGrad(v) : GeluGrad(v)), dx + i);
+        }
+        if (i == n) return;
+        var r = Tail(dy + i, n - i) * (tanhForm ? GeluTanhGrad(Tail(x + i, n - i)) : GeluGrad(Tail(x + i, n - i)));
+        for (int j = 0; i + j < n; j++) dx[i + j] = r[j];
+    }
+
+    /// <summary>The last count (&lt; 8) elements at p in a vector, zeros after them.</summary>
+    static Vector256<float> Tail(float* p, int count)
+    {
+        var buffer = stackalloc float[8];
+        for (int j = 0; j < 8; j++) buffer[j] = j < count ? p[j] : 0f;
+        return Vector256.Load(buffer);
     }
 
     // The vector forms: the scalar formulas in float32, 8 lanes (a few ulp from the float64 forms).
@@ -138,7 +163,10 @@ static unsafe class CpuMath
     {
         var th = Tanh(C(TanhScale) * (x + C(TanhCubic) * x * x * x));
         var one = C(1.0);
-        return C(0.5) * (one + th) + C(0.5) * x * (one - th * th) * C(TanhScale) * (one + C(3.0 * TanhCubic) * x * x);
+        var sech2 = one - th * th;
+        var slope = C(0.5) * x * sech2 * C(TanhScale) * (one + C(3.0 * TanhCubic) * x * x);
+        // Where tanh saturates (sech^2 = 0) the slope term is 0, also when x^2 overflows (0 * inf).
+        return C(0.5) * (one + th) + Vector256.ConditionalSelect(Vector256.Equals(sech2, Vector256<float>.Zero), Vector256<float>.Zero, slope);
     }
 
     // ---- float64 sums of float32 data -------------------------------------------------------
