@@ -75,6 +75,24 @@ public partial interface IBackend
     /// <summary>dx = dy * f'(x) for Relu, Gelu and GeluTanh.</summary>
     void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx);
 
+    /// <summary>
+    /// y = f(x + bias) for x [rows, C] and bias [C] (Relu, Gelu, GeluTanh): a linear layer's bias and its
+    /// activation in one pass. The default adds, then activates in place.
+    /// </summary>
+    void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
+    {
+        Binary(BinaryOp.Add, x, bias, y);
+        Unary(op, y, y);
+    }
+
+    /// <summary>dx = dy * f'(x + bias), x, dy and dx [rows, C], bias [C]. The default adds into dx first.</summary>
+    void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
+    {
+        using var pre = Tensor.Empty(x.Shape, x.Device).DetachFromScope();
+        Binary(BinaryOp.Add, x, bias, pre);
+        ActivationBackward(op, pre, dy, dx);
+    }
+
     void Gemm(in GemmSpec spec, Tensor a, Tensor b, Tensor c);
 
     /// <summary>dst = sum of src over the axes where dst has size 1 and src does not (same rank).</summary>

@@ -41,6 +41,34 @@ public static partial class Ops
     public static Tensor Gelu(Tensor x, bool tanhApproximation = false) =>
         tanhApproximation ? Activation("gelu_tanh", UnaryOp.GeluTanh, x) : Activation("gelu", UnaryOp.Gelu, x);
 
+    /// <summary>
+    /// gelu(x + bias) for x [..., C] and bias [C]: a linear layer's bias and its GELU in one pass (the
+    /// sum is never stored; backward recomputes it row by row). Same values and gradients as
+    /// Gelu(x + bias). Saves x (and references bias); db is dx summed over the rows.
+    /// </summary>
+    public static Tensor BiasGelu(Tensor x, Tensor bias, bool tanhApproximation = false)
+    {
+        string op = tanhApproximation ? "bias_gelu_tanh" : "bias_gelu";
+        var kind = tanhApproximation ? UnaryOp.GeluTanh : UnaryOp.Gelu;
+        CheckFloats(op, x, bias);
+        if (x.Rank == 0 || bias.Rank != 1 || bias.Shape[0] != x.Shape[-1])
+            throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [C] with C = the input's last dimension ({(x.Rank == 0 ? "none: the input is a scalar" : x.Shape[-1].ToString())}), input {x.Shape}.");
+        var y = New(op, x.Shape, x);
+        y.Backend.BiasActivation(kind, x, bias, y);
+        return Tape.Record(op, y, [x, bias], [x, bias], ctx =>
+        {
+            var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);     // compact inside an SBP region
+            dx.Backend.BiasActivationBackward(kind, ctx.Saved(0), ctx.Saved(1), ctx.Grad, dx);
+            var db = ctx.NeedsGrad(1) ? SumTo(dx, ctx.InputShape(1)) : null;
+            if (!ctx.NeedsGrad(0))
+            {
+                dx.Dispose();
+                dx = null;
+            }
+            return [dx, db];
+        }, SbpRule.RowWise([], 1));
+    }
+
     /// <summary>An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input.</summary>
     static Tensor Activation(string op, UnaryOp kind, Tensor x) =>
         Tape.Record(op, Scalar(op, kind, x, 0f), [x], [x], ctx =>

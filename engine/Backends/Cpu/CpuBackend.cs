@@ -220,6 +220,56 @@ public sealed unsafe partial class CpuBackend : IBackend
         });
     }
 
+    /// <summary>Row by row: the bias added into y's row (in L1), then the activation in place: one pass over memory.</summary>
+    public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
+    {
+        int c = bias.Shape[0];
+        nint px = x.Pointer, pb = bias.Pointer, py = y.Pointer;
+        CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
+        {
+            for (long r = s; r < e; r++)
+            {
+                float* yr = (float*)py + r * c;
+                AddRow((float*)px + r * c, (float*)pb, yr, c);
+                switch (op)
+                {
+                    case UnaryOp.Gelu: CpuMath.Gelu(yr, yr, c, tanhForm: false); break;
+                    case UnaryOp.GeluTanh: CpuMath.Gelu(yr, yr, c, tanhForm: true); break;
+                    case UnaryOp.Relu: TensorPrimitives.Max(new ReadOnlySpan<float>(yr, c), 0f, new Span<float>(yr, c)); break;
+                    default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivation supports Relu, Gelu and GeluTanh.");
+                }
+            }
+        });
+    }
+
+    /// <summary>Row by row: x + bias into dx's row, then dx = dy * f'(dx) in place.</summary>
+    public void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
+    {
+        int c = bias.Shape[0];
+        nint px = x.Pointer, pb = bias.Pointer, pg = dy.Pointer, pd = dx.Pointer;
+        CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
+        {
+            for (long r = s; r < e; r++)
+            {
+                float* d = (float*)pd + r * c, g = (float*)pg + r * c;
+                AddRow((float*)px + r * c, (float*)pb, d, c);
+                switch (op)
+                {
+                    case UnaryOp.Gelu: CpuMath.GeluBackward(d, g, d, c, tanhForm: false); break;
+                    case UnaryOp.GeluTanh: CpuMath.GeluBackward(d, g, d, c, tanhForm: true); break;
+                    case UnaryOp.Relu: for (int i = 0; i < c; i++) d[i] = d[i] > 0f ? g[i] : 0f; break;
+                    default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivationBackward supports Relu, Gelu and GeluTanh.");
+                }
+            }
+        });
+    }
+
+    static void AddRow(float* a, float* b, float* c, int n)
+    {
+        if (Vector256.IsHardwareAccelerated) VectorRows<AddOp>(a, 0, b, 0, c, 0, n, 1);
+        else TensorPrimitives.Add(new ReadOnlySpan<float>(a, n), new ReadOnlySpan<float>(b, n), new Span<float>(c, n));
+    }
+
     public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
     {
         nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;

@@ -41,6 +41,25 @@ public class UnaryForwardTests : DeviceTest
         Assert.That(gap, Is.GreaterThan(1e-5).And.LessThan(1e-3));
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void BiasGelu_EqualsGeluOfTheSum_Bitwise(bool tanh)
+    {
+        // 3 x 37 rows: vector lanes and a scalar tail per row.
+        var x = Rand.Uniform(82, 3 * 2 * 37, -6f, 6f);
+        var b = Rand.Uniform(83, 37, -1f, 1f);
+        var fused = Sbp.Ops.BiasGelu(T(x, 3, 2, 37), T(b, 37), tanh).ToArray();
+        var separate = Sbp.Ops.Gelu(Sbp.Ops.Add(T(x, 3, 2, 37), T(b, 37)), tanh).ToArray();
+        Assert.That(fused, Is.EqualTo(separate));
+    }
+
+    [Test]
+    public void BiasGelu_RefusesABiasThatIsNotOnePerChannel()
+    {
+        var e = Assert.Throws<ShapeMismatchException>(() => Sbp.Ops.BiasGelu(T(new float[6], 2, 3), T(new float[2], 2)));
+        Assert.That(e!.Message, Does.Contain("bias_gelu").And.Contain("[2]").And.Contain("[2, 3]"));
+    }
+
     [TestCase(0.0, 0.0)]
     [TestCase(0.1, 0.1124629160182849)]
     [TestCase(0.5, 0.5204998778130465)]

@@ -26,4 +26,10 @@ public class UnaryGradTests
     [TestCaseSource(nameof(Cases))]
     public void UnaryGradient(Func<Tensor, Tensor> f, GradInput x) =>
         GradCheck.Check(TestContext.CurrentContext.Test.Name, xs => f(xs[0]), x);
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void BiasGeluGradient(bool tanh) =>
+        GradCheck.Check($"bias_gelu (tanh {tanh})", xs => Sbp.Ops.BiasGelu(xs[0], xs[1], tanh),
+            GradInput.Range(63, -3f, 3f, 2, 5, 11), GradInput.Range(64, -0.5f, 0.5f, 11));
 }

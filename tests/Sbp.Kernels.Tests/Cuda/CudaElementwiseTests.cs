@@ -116,6 +116,25 @@ public sealed class CudaElementwiseTests : CudaTest
         Close(dx, 1e-5, 1e-6, $"ActivationBackward {op}");
     }
 
+    // The CPU fuses the bias into the activation's pass; the GPU adds, then activates (IBackend's default).
+    [TestCase(UnaryOp.Relu)]
+    [TestCase(UnaryOp.Gelu)]
+    [TestCase(UnaryOp.GeluTanh)]
+    public void BiasActivationMatchesCpu(UnaryOp op)
+    {
+        var x = Pair(Rand.Uniform(9, 13 * 37, -3f, 3f), 13, 37);
+        var bias = Pair(Rand.Uniform(10, 37), 37);
+        var dy = Pair(Rand.Uniform(11, 13 * 37), 13, 37);
+        var y = Out(13, 37);
+        var dx = Out(13, 37);
+        Cpu.Backend.BiasActivation(op, x.Cpu, bias.Cpu, y.Cpu);
+        Gpu.Backend.BiasActivation(op, x.Gpu, bias.Gpu, y.Gpu);
+        Cpu.Backend.BiasActivationBackward(op, x.Cpu, bias.Cpu, dy.Cpu, dx.Cpu);
+        Gpu.Backend.BiasActivationBackward(op, x.Gpu, bias.Gpu, dy.Gpu, dx.Gpu);
+        Close(y, 2e-6, 1e-6, $"BiasActivation {op}");
+        Close(dx, 1e-5, 1e-6, $"BiasActivationBackward {op}");
+    }
+
     [Test]
     public void ElementwiseOpsRunAsPtxKernelsOnTheSimulator()
     {
