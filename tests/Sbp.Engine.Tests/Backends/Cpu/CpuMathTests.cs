@@ -3,7 +3,7 @@ using Sbp.Engine.Tests.Support;
 
 namespace Sbp.Engine.Tests.Backends.Cpu;
 
-/// <summary>The vectorized GELU span forms against the scalar float64 forms, element by element.</summary>
+/// <summary>The vectorized exp and GELU span forms against float64, element by element.</summary>
 public sealed unsafe class CpuMathTests
 {
     static float[] Inputs() =>
@@ -14,6 +14,55 @@ public sealed unsafe class CpuMathTests
     {
         if (got != want && !(Math.Abs(got - want) <= 2e-6 * Math.Max(1.0, Math.Abs(want))))
             Assert.Fail($"{what}({x}) = {got}, scalar form {want}.");
+    }
+
+    [Test]
+    public void Exp_IsWithinOneUlpOfFloat64_AndHandlesTheEdges()
+    {
+        // A sweep of float's whole normal range of results, 100003 values (a tail of 3 per span).
+        int n = 100003;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -87.3f + 176f * i / (n - 1);
+        var y = new float[n];
+        fixed (float* px = x, py = y) CpuMath.Exp(px, py, n);
+        for (int i = 0; i < n; i++)
+        {
+            double want = Math.Exp(x[i]);
+            if (Math.Abs(y[i] - want) > 2e-7 * want) Assert.Fail($"exp({x[i]}) = {y[i]}, float64 {want}");
+        }
+        float[] edges = [float.NegativeInfinity, -1000f, -87.4f, float.NaN, 88.72f, 88.73f, float.PositiveInfinity, 0f, -0f];
+        var e = new float[edges.Length];
+        fixed (float* px = edges, py = e) CpuMath.Exp(px, py, edges.Length);
+        Assert.That(e[..3], Is.All.EqualTo(0f), "below the smallest normal result: 0");
+        Assert.That(float.IsNaN(e[3]), "NaN stays NaN");
+        Assert.That(e[4], Is.EqualTo(MathF.Exp(88.72f)).Within(1e-7 * MathF.Exp(88.72f)), "the top of float's range is finite");
+        Assert.That(e[5..7], Is.All.EqualTo(float.PositiveInfinity), "above it: +inf");
+        Assert.That(e[7..], Is.All.EqualTo(1f));
+    }
+
+    [Test]
+    public void SpanForms_GiveAValueIndependentOfItsPositionInTheSpan()
+    {
+        // A value computed in the vector body and the same value in the padded tail agree bitwise.
+        var x = Rand.Uniform(3, 13, -5f, 5f);
+        var shifted = new float[16];
+        Array.Copy(x, 0, shifted, 3, 13);                 // x[8..13): the tail of a 13-span, the body of this one
+        var a = new float[13];
+        var b = new float[16];
+        foreach (var f in new Action<nint, nint, int>[]
+        {
+            (p, q, k) => CpuMath.Exp((float*)p, (float*)q, k),
+            (p, q, k) => CpuMath.Gelu((float*)p, (float*)q, k, tanhForm: false),
+            (p, q, k) => CpuMath.Gelu((float*)p, (float*)q, k, tanhForm: true),
+        })
+        {
+            fixed (float* px = x, pa = a, ps = shifted, pb = b)
+            {
+                f((nint)px, (nint)pa, 13);
+                f((nint)ps, (nint)pb, 16);
+            }
+            Assert.That(b[3..], Is.EqualTo(a));
+        }
     }
 
     [TestCase(false)]
