@@ -55,7 +55,7 @@ public sealed unsafe class GemmRows(params int[] sizes) : IQuickRowProducer
         return rows;
     }
 
-    /// <summary>Video Swin-like products: 25088 tokens of width 96, MLP 4x; window attention 392 tokens, head dim 32.</summary>
+    /// <summary>Video Swin-like products: 25088 tokens of width 96, MLP 4x; window attention 392 tokens, head dim 32; swin-micro's narrow first stage.</summary>
     static readonly (string Name, GemmSpec Spec)[] ModelShapes =
     [
         ("linear fwd x W^T 25088x384x96 NT", new GemmSpec(false, true, 25088, 384, 96)),
@@ -63,6 +63,12 @@ public sealed unsafe class GemmRows(params int[] sizes) : IQuickRowProducer
         ("linear dW dY^T X 384x96x25088 TN", new GemmSpec(true, false, 384, 96, 25088)),
         ("attention Q K^T 96 x 392x392x32 NT", new GemmSpec(false, true, 392, 392, 32, Batch: 96, StrideA: 392 * 32, StrideB: 392 * 32, StrideC: 392 * 392)),
         ("attention P V 96 x 392x32x392 NN", new GemmSpec(false, false, 392, 32, 392, Batch: 96, StrideA: 392 * 392, StrideB: 392 * 32, StrideC: 392 * 32)),
+        // swin-micro's first stage (the sbp-step rows): 32768 tokens of width 24, MLP 4x.
+        ("swin-micro fc1 fwd 32768x96x24 NT", new GemmSpec(false, true, 32768, 96, 24)),
+        ("swin-micro fc2 fwd 32768x24x96 NT", new GemmSpec(false, true, 32768, 24, 96)),
+        ("swin-micro fc2 dX 32768x96x24 NN", new GemmSpec(false, false, 32768, 96, 24)),
+        ("swin-micro fc1 dW 96x24x32768 TN", new GemmSpec(true, false, 96, 24, 32768)),
+        ("swin-micro qkv dW 24x24x32768 TN", new GemmSpec(true, false, 24, 24, 32768)),
     ];
 
     static QuickRow Shape(string name, GemmSpec g, Device device, bool blas, QuickOptions options)
