@@ -3,9 +3,10 @@ using Sbp.Tensors;
 namespace Sbp.Backends;
 
 /// <summary>
-/// Attention's forward from a backend's general kernels: one batched GEMM for the scores, the bias and
-/// mask added over the whole score tensor, a softmax, a batched GEMM for the output. The default of
-/// <see cref="IBackend.AttentionForward"/>, and the CPU's path for bias or mask shapes its fused loop does not take.
+/// Attention from a backend's general kernels. Forward: one batched GEMM for the scores, the bias and
+/// mask added over the whole score tensor, a softmax, a batched GEMM for the output; backward: batched
+/// GEMMs around one softmax backward. The defaults of <see cref="IBackend.AttentionForward"/> and
+/// <see cref="IBackend.AttentionBackward"/>, and the CPU's path for bias or mask shapes its fused loop does not take.
 /// </summary>
 public static class AttentionSteps
 {
@@ -27,5 +28,32 @@ public static class AttentionSteps
         }
         backend.Softmax(logits, probs, 3, log: false);
         backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), probs, v, output);
+    }
+
+    /// <summary>The default of <see cref="IBackend.AttentionBackward"/>: batched GEMMs and a softmax backward over whole tensors.</summary>
+    public static void Backward(IBackend backend, in AttentionSpec s, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
+        Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores)
+    {
+        int n = s.N, m = s.M, d = s.D, dvd = s.Dv, batch = s.Entries;
+        if (dv is not null)
+            backend.Gemm(new GemmSpec(true, false, m, dvd, n, batch, (long)n * m, (long)n * dvd, (long)m * dvd), probs, grad, dv);
+        if (dq is null && dk is null && dScores is null) return;
+        var ds = dScores ?? Tensor.Empty(s.Scores, probs.Device).DetachFromScope();
+        try
+        {
+            using (var dp = Tensor.Empty(s.Scores, probs.Device).DetachFromScope())
+            {
+                backend.Gemm(new GemmSpec(false, true, n, m, dvd, batch, (long)n * dvd, (long)m * dvd, (long)n * m), grad, v!, dp);
+                backend.SoftmaxBackward(probs, dp, ds, 3, log: false);
+            }
+            if (dq is not null)
+                backend.Gemm(new GemmSpec(false, false, n, d, m, batch, (long)n * m, (long)m * d, (long)n * d, Alpha: s.Scale), ds, k!, dq);
+            if (dk is not null)
+                backend.Gemm(new GemmSpec(true, false, m, d, n, batch, (long)n * m, (long)n * d, (long)m * d, Alpha: s.Scale), ds, q!, dk);
+        }
+        finally
+        {
+            if (dScores is null) ds.Dispose();
+        }
     }
 }

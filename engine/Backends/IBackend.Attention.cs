@@ -2,8 +2,8 @@ using Sbp.Tensors;
 
 namespace Sbp.Backends;
 
-// Attention's forward as one backend call, so that a backend can run it entry by entry with the
-// scores still in cache (the CPU), or as whole-tensor GEMMs and passes (the default).
+// Attention's forward and backward as backend calls, so that a backend can run them entry by entry
+// with the scores still in cache (the CPU), or as whole-tensor GEMMs and passes (the default).
 public partial interface IBackend
 {
     /// <summary>
@@ -14,4 +14,15 @@ public partial interface IBackend
     /// </summary>
     void AttentionForward(in AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output) =>
         AttentionSteps.Forward(this, spec, q, k, v, bias, mask, probs, output);
+
+    /// <summary>
+    /// Attention's gradients from the saved probabilities P and the output gradient g ([B, H, N, Dv]; N the
+    /// query rows the gradient has, compact inside an SBP region): dv = P^T g, dS = P (g v^T - rowsum(g v^T P)),
+    /// dq = scale dS k, dk = scale dS^T q, and dS itself into <paramref name="dScores"/> (the bias gradient
+    /// sums it). A null output is not computed; q is needed for dk, k for dq, v for dq, dk or dScores. The
+    /// mask of <paramref name="spec"/> is not used.
+    /// </summary>
+    void AttentionBackward(in AttentionSpec spec, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
+        Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores) =>
+        AttentionSteps.Backward(this, spec, probs, grad, q, k, v, dq, dk, dv, dScores);
 }

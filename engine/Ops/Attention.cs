@@ -81,37 +81,18 @@ public static partial class Ops
             const string bop = op + ".backward";
             var g = ctx.Grad;
             // Sizes from the gradient: inside an SBP region the query rows (or batch, heads) are compact.
-            int n = g.Shape[2], batch = g.Shape[0] * g.Shape[1];
+            int n = g.Shape[2];
             var scores = new Shape(g.Shape[0], g.Shape[1], n, m);
-            var pr = ctx.Saved(3);
-            var be = g.Backend;
-            Tensor? dq = null, dk = null, dvalue = null, dbias = null;
-            if (ctx.NeedsGrad(2))
-            {
-                dvalue = New(bop, ctx.InputShape(2), g);
-                be.Gemm(new GemmSpec(true, false, m, dv, n, batch, (long)n * m, (long)n * dv, (long)m * dv), pr, g, dvalue);
-            }
             bool needBias = hasBias && ctx.NeedsGrad(3);
-            if (ctx.NeedsGrad(0) || ctx.NeedsGrad(1) || needBias)
-            {
-                var ds = New(bop, scores, g);
-                using (var dp = New(bop, scores, g))
-                {
-                    be.Gemm(new GemmSpec(false, true, n, m, dv, batch, (long)n * dv, (long)m * dv, (long)n * m), g, ctx.Saved(2), dp);
-                    be.SoftmaxBackward(pr, dp, ds, 3, log: false);
-                }
-                if (ctx.NeedsGrad(0))
-                {
-                    dq = New(bop, ctx.InputShape(0), g);
-                    be.Gemm(new GemmSpec(false, false, n, d, m, batch, (long)n * m, (long)m * d, (long)n * d, Alpha: s), ds, ctx.Saved(1), dq);
-                }
-                if (ctx.NeedsGrad(1))
-                {
-                    dk = New(bop, ctx.InputShape(1), g);
-                    be.Gemm(new GemmSpec(true, false, m, d, n, batch, (long)n * m, (long)n * d, (long)m * d, Alpha: s), ds, ctx.Saved(0), dk);
-                }
-                if (needBias) dbias = GradTo(ds, ctx.InputShape(3));
-            }
+            var dq = ctx.NeedsGrad(0) ? New(bop, ctx.InputShape(0), g) : null;
+            var dk = ctx.NeedsGrad(1) ? New(bop, ctx.InputShape(1), g) : null;
+            var dvalue = ctx.NeedsGrad(2) ? New(bop, ctx.InputShape(2), g) : null;
+            var ds = needBias ? New(bop, scores, g) : null;
+            bool needScores = dq is not null || dk is not null || needBias;
+            g.Backend.AttentionBackward(new AttentionSpec(g.Shape[0], g.Shape[1], n, m, d, dv, s, false), ctx.Saved(3), g,
+                dk is null ? null : ctx.Saved(0), dq is null ? null : ctx.Saved(1), needScores ? ctx.Saved(2) : null, dq, dk, dvalue, ds);
+            var dbias = needBias ? GradTo(ds!, ctx.InputShape(3)) : null;
+            if (!ReferenceEquals(dbias, ds)) ds?.Dispose();                 // dS is the bias gradient when shapes match
             return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
         }, SbpRule.Attention);
     }

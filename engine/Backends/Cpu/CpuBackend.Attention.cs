@@ -52,6 +52,54 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
+    /// <summary>
+    /// Attention's gradients one (batch, head) entry at a time, in parallel over entries: dv, then dP = g v^T
+    /// and dS into per-worker scratch (or the entry's block of <paramref name="dScores"/>) while they are in
+    /// cache, then dq and dk from dS. The same GEMMs and softmax-backward rows as <see cref="AttentionSteps.Backward"/>,
+    /// so the same bits, without its passes over the two score-sized tensors.
+    /// </summary>
+    public void AttentionBackward(in AttentionSpec spec, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
+        Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores)
+    {
+        var s = spec;
+        int n = s.N, m = s.M, d = s.D, dvd = s.Dv, plane = n * m;
+        bool scores = dq is not null || dk is not null || dScores is not null;
+        var values = new GemmSpec(true, false, m, dvd, n);
+        var gradP = new GemmSpec(false, true, n, m, dvd);
+        var gradQ = new GemmSpec(false, false, n, d, m, Alpha: s.Scale);
+        var gradK = new GemmSpec(true, false, m, d, n, Alpha: s.Scale);
+        long gemmSlot = RoundUp16(new[] { values, gradP, gradQ, gradK }.Max(g => SgemmDriver.WorkspaceFloats(g, 1)));
+        long scratch = scores ? (dScores is null ? 2L : 1L) * RoundUp16(plane) : 0;
+        nint pp = probs.Pointer, pg = grad.Pointer, pq = q?.Pointer ?? 0, pk = k?.Pointer ?? 0, pv = v?.Pointer ?? 0;
+        nint pdq = dq?.Pointer ?? 0, pdk = dk?.Pointer ?? 0, pdv = dv?.Pointer ?? 0, pds = dScores?.Pointer ?? 0;
+        CpuLoops.For(s.Entries, (long)plane * (4L * d + 2L * dvd + 8), (start, end) =>
+        {
+            long floats = gemmSlot + scratch;
+            float* ws = floats > 0 ? (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64) : null;
+            try
+            {
+                float* dp = ws + gemmSlot, own = dp + RoundUp16(plane);
+                for (long e = start; e < end; e++)
+                {
+                    float* p = (float*)pp + e * plane, g = (float*)pg + e * n * dvd;
+                    if (pdv != 0) SgemmDriver.Run(values, p, g, (float*)pdv + e * m * dvd, ws, 1);
+                    if (!scores) continue;
+                    float* ds = pds != 0 ? (float*)pds + e * plane : own;
+                    SgemmDriver.Run(gradP, g, (float*)pv + e * m * dvd, dp, ws, 1);
+                    for (int r = 0; r < n; r++) SoftmaxBackwardRow(p + (long)r * m, dp + (long)r * m, ds + (long)r * m, m);
+                    if (pdq != 0) SgemmDriver.Run(gradQ, ds, (float*)pk + e * m * d, (float*)pdq + e * n * d, ws, 1);
+                    if (pdk != 0) SgemmDriver.Run(gradK, ds, (float*)pq + e * n * d, (float*)pdk + e * m * d, ws, 1);
+                }
+            }
+            finally
+            {
+                if (ws != null) NativeMemory.AlignedFree(ws);
+            }
+        });
+    }
+
+    static long RoundUp16(long floats) => (floats + 15) / 16 * 16;
+
     /// <summary>Whether t is absent or its last two axes are the whole [N, M] score plane (then entries index planes).</summary>
     static bool WholePlanes(in AttentionSpec s, Tensor? t, bool window)
     {

@@ -99,6 +99,15 @@ public sealed unsafe partial class CpuBackend
         for (; j < n; j++) y[j] *= inv;
     }
 
+    /// <summary>dx = y * (dy - sum(dy * y)) on one contiguous row (the sum in float64; dx may alias dy).</summary>
+    static void SoftmaxBackwardRow(float* y, float* dy, float* dx, int n)
+    {
+        float dot = (float)CpuMath.Dot(dy, y, n);
+        var d = new Span<float>(dx, n);
+        TensorPrimitives.Subtract(new ReadOnlySpan<float>(dy, n), dot, d);
+        TensorPrimitives.Multiply(d, new ReadOnlySpan<float>(y, n), d);
+    }
+
     /// <summary>
     /// softmax: dx = y * (dy - sum(dy * y)); log-softmax: dx = dy - exp(y) * sum(dy).
     /// </summary>
@@ -122,12 +131,7 @@ public sealed unsafe partial class CpuBackend
                         CpuMath.Exp(ys, ds, n);
                         TensorPrimitives.MultiplyAdd(d, -sum, g, d);
                     }
-                    else
-                    {
-                        float dot = (float)CpuMath.Dot(gs, ys, n);
-                        TensorPrimitives.Subtract(g, dot, d);
-                        TensorPrimitives.Multiply(d, new ReadOnlySpan<float>(ys, n), d);
-                    }
+                    else SoftmaxBackwardRow(ys, gs, ds, n);
                 }
             });
             return;

@@ -6,10 +6,10 @@ using Sbp.Tensors;
 namespace Sbp.Engine.Tests.Backends.Cpu;
 
 /// <summary>
-/// The CPU's attention forward (one entry at a time, scores kept in cache) against the whole-tensor
-/// steps it replaces (<see cref="AttentionSteps"/>): the same GEMMs, additions and softmax rows, so
-/// the probabilities and the output must be bitwise equal, for every bias and mask form, including
-/// the forms the fused loop hands back to the steps.
+/// The CPU's attention forward and backward (one entry at a time, score-sized blocks kept in cache)
+/// against the whole-tensor steps they replace (<see cref="AttentionSteps"/>): the same GEMMs,
+/// additions and softmax rows, so the results must be bitwise equal, for every bias and mask form
+/// (including the forms the fused forward hands back to the steps) and every set of gradients.
 /// </summary>
 public sealed class FusedAttentionTests : DeviceTest
 {
@@ -23,6 +23,43 @@ public sealed class FusedAttentionTests : DeviceTest
         yield return new TestCaseData(6, 2, 16, 16, 8, 8, null, new[] { 2, 2, 16, 16 }, true).SetName("window mask [G, H, N, M]");
         yield return new TestCaseData(2, 2, 10, 12, 4, 4, new[] { 12 }, new[] { 10, 1 }, false).SetName("broadcast bias and mask (the steps' path)");
         yield return new TestCaseData(1, 2, 136, 140, 16, 24, new[] { 2, 136, 140 }, null, false).SetName("N, M over 128 (packed GEMMs)");
+    }
+
+    // B, H, N (query rows, compact under SBP), M, D, Dv; which gradients: dq, dk, dv, dScores
+    [TestCase(2, 3, 9, 13, 5, 7, true, true, true, true)]
+    [TestCase(2, 3, 9, 13, 5, 7, true, true, true, false)]
+    [TestCase(4, 2, 8, 16, 8, 8, true, false, false, false)]
+    [TestCase(4, 2, 8, 16, 8, 8, false, true, false, true)]
+    [TestCase(4, 2, 8, 16, 8, 8, false, false, true, false)]
+    [TestCase(1, 2, 136, 140, 16, 24, true, true, true, true)]
+    public void FusedBackward_EqualsTheWholeTensorSteps_Bitwise(int b, int h, int n, int m, int d, int dv,
+        bool wantDq, bool wantDk, bool wantDv, bool wantScores)
+    {
+        var spec = new AttentionSpec(b, h, n, m, d, dv, 0.37f, false);
+        using var q = T(Rand.Normal(11, b * h * n * d), b, h, n, d);
+        using var k = T(Rand.Normal(12, b * h * m * d), b, h, m, d);
+        using var v = T(Rand.Normal(13, b * h * m * dv), b, h, m, dv);
+        using var g = T(Rand.Normal(14, b * h * n * dv), b, h, n, dv);
+        using var probs = Tensor.Empty(spec.Scores, Device);
+        using (var output = Tensor.Empty(new Shape(b, h, n, dv), Device))
+            AttentionSteps.Forward(CpuBackend.Instance, spec, q, k, v, null, null, probs, output);
+        Tensor?[] Outputs() =>
+        [
+            wantDq ? Tensor.Empty(q.Shape, Device) : null, wantDk ? Tensor.Empty(k.Shape, Device) : null,
+            wantDv ? Tensor.Empty(v.Shape, Device) : null, wantScores ? Tensor.Empty(spec.Scores, Device) : null,
+        ];
+        var got = Outputs();
+        var want = Outputs();
+        CpuBackend.Instance.AttentionBackward(spec, probs, g, q, k, v, got[0], got[1], got[2], got[3]);
+        AttentionSteps.Backward(CpuBackend.Instance, spec, probs, g, q, k, v, want[0], want[1], want[2], want[3]);
+        string[] names = ["dq", "dk", "dv", "dS"];
+        for (int i = 0; i < 4; i++)
+        {
+            if (got[i] is null) continue;
+            Assert.That(got[i]!.ToArray(), Is.EqualTo(want[i]!.ToArray()), names[i]);
+            got[i]!.Dispose();
+            want[i]!.Dispose();
+        }
     }
 
     [TestCaseSource(nameof(Cases))]
