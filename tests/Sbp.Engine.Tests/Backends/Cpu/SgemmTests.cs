@@ -188,6 +188,32 @@ public sealed unsafe class SgemmTests : DeviceTest
     }
 
     [Test]
+    public void SplitK_WeightGradientShapes_MatchTheReference_OnEveryThreadCount()
+    {
+        // dW = dY^T X with a narrow output and a long K: K is cut into fixed blocks summed in order
+        // (SgemmDriver.UsesSplitK). Edges: M not a multiple of 6, N of 16, K of KC; alpha, beta, batches.
+        int kc = SgemmDriver.KC, seed = 950;
+        foreach (var g in new[]
+                 {
+                     new GemmSpec(true, false, 24, 24, 32 * kc),
+                     new GemmSpec(true, false, 13, 37, 8 * kc + 5, Alpha: 0.5f, Beta: 0.75f),
+                     new GemmSpec(true, false, 128, 48, 9 * kc - 1, Beta: 1f),
+                     new GemmSpec(true, false, 7, 20, 8 * kc, Batch: 2, StrideA: 8 * kc * 7, StrideB: 8 * kc * 20, StrideC: 7 * 20),
+                 })
+        {
+            Check(g, seed);
+            var (la, lb, lc) = Lengths(g);
+            var a = Rand.Normal(seed, la);
+            var b = Rand.Normal(seed + 1, lb);
+            var c = Rand.Normal(seed + 2, lc);
+            seed += 3;
+            var one = Fast(g, a, b, c, threads: 1);
+            foreach (int threads in new[] { 2, 3, 8 })
+                Assert.That(Fast(g, a, b, c, threads), Is.EqualTo(one), $"{g} on {threads} threads");
+        }
+    }
+
+    [Test]
     public void DirectAndPackedPaths_AreBitwiseEqual()
     {
         // Small products skip packing (SgemmDriver.UsesDirect); both paths sum each element in the
