@@ -224,6 +224,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
     {
         int c = bias.Shape[0];
+        if (x.Numel == 0) return;
         nint px = x.Pointer, pb = bias.Pointer, py = y.Pointer;
         CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
         {
@@ -246,6 +247,7 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
     {
         int c = bias.Shape[0];
+        if (x.Numel == 0) return;
         nint px = x.Pointer, pb = bias.Pointer, pg = dy.Pointer, pd = dx.Pointer;
         CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
         {

@@ -54,6 +54,13 @@ public class UnaryForwardTests : DeviceTest
     }
 
     [Test]
+    public void BiasGelu_OfNoChannelsOrRows_IsEmpty()
+    {
+        Assert.That(Sbp.Ops.BiasGelu(T([], 3, 0), T([], 0)).Shape, Is.EqualTo(new Shape(3, 0)));
+        Assert.That(Sbp.Ops.BiasGelu(T([], 0, 4), T(new float[4], 4)).Shape, Is.EqualTo(new Shape(0, 4)));
+    }
+
+    [Test]
     public void BiasGelu_RefusesABiasThatIsNotOnePerChannel()
     {
         var e = Assert.Throws<ShapeMismatchException>(() => Sbp.Ops.BiasGelu(T(new float[6], 2, 3), T(new float[2], 2)));
