@@ -67,15 +67,14 @@ public static partial class Ops
         float s = scale ?? 1f / MathF.Sqrt(d);
         var backend = q.Backend;
 
-        var probs = New(op, scores, q);
-        using var p = probs;
+        using var probs = New(op, scores, q);
         var output = New(op, new Shape(b, h, n, dv), q);
-        RunOrDispose(output, () => backend.AttentionForward(new AttentionSpec(b, h, n, m, d, dv, s, windowMask), q, k, v, bias, mask, p, output));
+        RunOrDispose(output, () => backend.AttentionForward(new AttentionSpec(b, h, n, m, d, dv, s, windowMask), q, k, v, bias, mask, probs, output));
 
         bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
         bool hasBias = bias is not null;
         Tensor[] inputs = bias is null ? [q, k, v] : [q, k, v, bias];
-        Tensor?[] save = [k.RequiresGrad ? q : null, q.RequiresGrad ? k : null, needScores ? v : null, p];
+        Tensor?[] save = [k.RequiresGrad ? q : null, q.RequiresGrad ? k : null, needScores ? v : null, probs];
         return Tape.Record(op, output, inputs, save, ctx =>
         {
             const string bop = op + ".backward";
@@ -88,9 +87,9 @@ public static partial class Ops
             var dk = ctx.NeedsGrad(1) ? New(bop, ctx.InputShape(1), g) : null;
             var dvalue = ctx.NeedsGrad(2) ? New(bop, ctx.InputShape(2), g) : null;
             var ds = needBias ? New(bop, scores, g) : null;
-            bool needScores = dq is not null || dk is not null || needBias;
+            bool needV = dq is not null || dk is not null || needBias;         // v enters every score gradient
             g.Backend.AttentionBackward(new AttentionSpec(g.Shape[0], g.Shape[1], n, m, d, dv, s, false), ctx.Saved(3), g,
-                dk is null ? null : ctx.Saved(0), dq is null ? null : ctx.Saved(1), needScores ? ctx.Saved(2) : null, dq, dk, dvalue, ds);
+                dk is null ? null : ctx.Saved(0), dq is null ? null : ctx.Saved(1), needV ? ctx.Saved(2) : null, dq, dk, dvalue, ds);
             var dbias = needBias ? GradTo(ds!, ctx.InputShape(3)) : null;
             if (!ReferenceEquals(dbias, ds)) ds?.Dispose();                 // dS is the bias gradient when shapes match
             return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
