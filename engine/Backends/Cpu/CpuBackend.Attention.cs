@@ -1,6 +1,6 @@
-using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Backends.Cpu.Gemm;
+using Sbp.Memory;
 using Sbp.Tensors;
 
 namespace Sbp.Backends.Cpu;
@@ -8,10 +8,10 @@ namespace Sbp.Backends.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>
-    /// Attention's forward one (batch, head) entry at a time, in parallel over entries: the scores
-    /// GEMM writes the entry's probabilities, bias and mask planes are added, the rows normalized and
-    /// the output GEMM run while the N x M block is still in cache (the whole-tensor steps pass over
-    /// the scores five times). Same GEMMs, additions and softmax rows as <see cref="AttentionSteps"/>,
+    /// Attention's forward one (batch, head) entry at a time, in parallel over entries (each worker with
+    /// its GEMM slot of one pool workspace): the scores GEMM writes the entry's probabilities, bias and
+    /// mask planes are added, the rows normalized and the output GEMM run while the N x M block is still
+    /// in cache (the whole-tensor steps pass over the scores five times). Same GEMMs, additions and softmax rows as <see cref="AttentionSteps"/>,
     /// so the same bits. Bias or mask planes that are not whole [N, M] matrices take those steps.
     /// </summary>
     public void AttentionForward(in AttentionSpec spec, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
@@ -25,36 +25,29 @@ public sealed unsafe partial class CpuBackend
         int n = s.N, m = s.M, d = s.D, dv = s.Dv, plane = n * m;
         var scores = new GemmSpec(false, true, n, m, d, Alpha: s.Scale);
         var values = new GemmSpec(false, false, n, dv, m);
-        long slot = Math.Max(SgemmDriver.WorkspaceFloats(scores, 1), SgemmDriver.WorkspaceFloats(values, 1));
+        long slot = RoundUp16(Math.Max(SgemmDriver.WorkspaceFloats(scores, 1), SgemmDriver.WorkspaceFloats(values, 1)));
         nint pq = q.Pointer, pk = k.Pointer, pv = v.Pointer, pp = probs.Pointer, po = output.Pointer;
         nint pb = bias?.Pointer ?? 0, pm = mask?.Pointer ?? 0;
         int[] biasDims = Padded(bias), maskDims = Padded(mask);
-        CpuLoops.For(s.Entries, (long)plane * (2L * d + 2L * dv + 16), (start, end) =>
+        int workers = CpuLoops.Workers(s.Entries, (long)plane * (2L * d + 2L * dv + 16));
+        using var workspace = Workspace(OpLabel.Current, probs.Device, workers * slot);     // each worker's GEMM slot
+        nint pw = workspace is null ? 0 : (nint)workspace.F;
+        CpuLoops.ForWorkers(s.Entries, workers, (w, e) =>
         {
-            float* ws = slot > 0 ? (float*)NativeMemory.AlignedAlloc((nuint)(slot * sizeof(float)), 64) : null;
-            try
-            {
-                for (long e = start; e < end; e++)
-                {
-                    int bi = (int)(e / s.H), hi = (int)(e % s.H);
-                    float* p = (float*)pp + e * plane;
-                    SgemmDriver.Run(scores, (float*)pq + e * n * d, (float*)pk + e * m * d, p, ws, 1);
-                    if (pb != 0) AddPlane(p, (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane, plane);
-                    if (pm != 0) AddPlane(p, (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane, plane);
-                    for (int r = 0; r < n; r++) SoftmaxRow(p + (long)r * m, p + (long)r * m, m);
-                    SgemmDriver.Run(values, p, (float*)pv + e * m * dv, (float*)po + e * n * dv, ws, 1);
-                }
-            }
-            finally
-            {
-                if (ws != null) NativeMemory.AlignedFree(ws);
-            }
+            float* ws = pw == 0 ? null : (float*)pw + w * slot;
+            int bi = (int)(e / s.H), hi = (int)(e % s.H);
+            float* p = (float*)pp + e * plane;
+            SgemmDriver.Run(scores, (float*)pq + e * n * d, (float*)pk + e * m * d, p, ws, 1);
+            if (pb != 0) AddPlane(p, (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane, plane);
+            if (pm != 0) AddPlane(p, (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane, plane);
+            for (int r = 0; r < n; r++) SoftmaxRow(p + (long)r * m, p + (long)r * m, m);
+            SgemmDriver.Run(values, p, (float*)pv + e * m * dv, (float*)po + e * n * dv, ws, 1);
         });
     }
 
     /// <summary>
     /// Attention's gradients one (batch, head) entry at a time, in parallel over entries: dv, then dP = g v^T
-    /// and dS into per-worker scratch (or the entry's block of <paramref name="dScores"/>) while they are in
+    /// and dS into the worker's slot of one pool workspace (or the entry's block of <paramref name="dScores"/>) while they are in
     /// cache, then dq and dk from dS. The same GEMMs and softmax-backward rows as <see cref="AttentionSteps.Backward"/>,
     /// so the same bits, without its passes over the two score-sized tensors.
     /// </summary>
@@ -69,32 +62,25 @@ public sealed unsafe partial class CpuBackend
         var gradQ = new GemmSpec(false, false, n, d, m, Alpha: s.Scale);
         var gradK = new GemmSpec(true, false, m, d, n, Alpha: s.Scale);
         long gemmSlot = RoundUp16(new[] { values, gradP, gradQ, gradK }.Max(g => SgemmDriver.WorkspaceFloats(g, 1)));
-        long scratch = scores ? (dScores is null ? 2L : 1L) * RoundUp16(plane) : 0;
+        long scoreFloats = scores ? (dScores is null ? 2L : 1L) * RoundUp16(plane) : 0;
         nint pp = probs.Pointer, pg = grad.Pointer, pq = q?.Pointer ?? 0, pk = k?.Pointer ?? 0, pv = v?.Pointer ?? 0;
         nint pdq = dq?.Pointer ?? 0, pdk = dk?.Pointer ?? 0, pdv = dv?.Pointer ?? 0, pds = dScores?.Pointer ?? 0;
-        CpuLoops.For(s.Entries, (long)plane * (4L * d + 2L * dvd + 8), (start, end) =>
+        // Each worker's slot: the GEMMs' workspace, then dP, then dS when dScores does not hold it.
+        long slot = gemmSlot + scoreFloats;
+        int workers = CpuLoops.Workers(s.Entries, (long)plane * (4L * d + 2L * dvd + 8));
+        using var workspace = Workspace(OpLabel.Current, grad.Device, workers * slot);
+        nint pw = workspace is null ? 0 : (nint)workspace.F;
+        CpuLoops.ForWorkers(s.Entries, workers, (w, e) =>
         {
-            long floats = gemmSlot + scratch;
-            float* ws = floats > 0 ? (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64) : null;
-            try
-            {
-                float* dp = ws + gemmSlot, own = dp + RoundUp16(plane);
-                for (long e = start; e < end; e++)
-                {
-                    float* p = (float*)pp + e * plane, g = (float*)pg + e * n * dvd;
-                    if (pdv != 0) SgemmDriver.Run(values, p, g, (float*)pdv + e * m * dvd, ws, 1);
-                    if (!scores) continue;
-                    float* ds = pds != 0 ? (float*)pds + e * plane : own;
-                    SgemmDriver.Run(gradP, g, (float*)pv + e * m * dvd, dp, ws, 1);
-                    for (int r = 0; r < n; r++) SoftmaxBackwardRow(p + (long)r * m, dp + (long)r * m, ds + (long)r * m, m);
-                    if (pdq != 0) SgemmDriver.Run(gradQ, ds, (float*)pk + e * m * d, (float*)pdq + e * n * d, ws, 1);
-                    if (pdk != 0) SgemmDriver.Run(gradK, ds, (float*)pq + e * n * d, (float*)pdk + e * m * d, ws, 1);
-                }
-            }
-            finally
-            {
-                if (ws != null) NativeMemory.AlignedFree(ws);
-            }
+            float* ws = pw == 0 ? null : (float*)pw + w * slot;
+            float* p = (float*)pp + e * plane, g = (float*)pg + e * n * dvd;
+            if (pdv != 0) SgemmDriver.Run(values, p, g, (float*)pdv + e * m * dvd, ws, 1);
+            if (!scores) return;
+            float* dp = ws + gemmSlot, ds = pds != 0 ? (float*)pds + e * plane : dp + RoundUp16(plane);
+            SgemmDriver.Run(gradP, g, (float*)pv + e * m * dvd, dp, ws, 1);
+            for (int r = 0; r < n; r++) SoftmaxBackwardRow(p + (long)r * m, dp + (long)r * m, ds + (long)r * m, m);
+            if (pdq != 0) SgemmDriver.Run(gradQ, ds, (float*)pk + e * m * d, (float*)pdq + e * n * d, ws, 1);
+            if (pdk != 0) SgemmDriver.Run(gradK, ds, (float*)pq + e * n * d, (float*)pdk + e * m * d, ws, 1);
         });
     }
 

@@ -27,20 +27,14 @@ public sealed unsafe partial class CpuBackend
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
         int threads = _gemmThreads;
-        long floats = SgemmDriver.WorkspaceFloats(g, threads);
-        Tensor? workspace = null;
-        if (floats > 0)
-        {
-            workspace = Tensor.Empty(new Shape(checked((int)floats)), c.Device, DType.Float32, MemoryCategory.Workspace);
-            workspace.DetachFromScope();
-        }
-        try
-        {
-            SgemmDriver.Run(g, a.F + g.OffsetA, b.F + g.OffsetB, c.F + g.OffsetC, workspace is null ? null : workspace.F, threads);
-        }
-        finally
-        {
-            workspace?.Dispose();
-        }
+        using var workspace = Workspace(OpLabel.Current, c.Device, SgemmDriver.WorkspaceFloats(g, threads));
+        SgemmDriver.Run(g, a.F + g.OffsetA, b.F + g.OffsetB, c.F + g.OffsetC, workspace is null ? null : workspace.F, threads);
     }
+
+    /// <summary>
+    /// Scratch of <paramref name="floats"/> floats from the pool, counted as workspace of <paramref name="label"/>'s op,
+    /// outside any scope; null for none.
+    /// </summary>
+    static Tensor? Workspace(string label, Device device, long floats) =>
+        floats > 0 ? Tensor.Empty(label, new Shape(checked((int)floats)), device, DType.Float32, MemoryCategory.Workspace).DetachFromScope() : null;
 }

@@ -14,7 +14,7 @@ static class CpuLoops
     {
         if (count <= 0) return;
         int threads = Environment.ProcessorCount;
-        if (threads == 1 || count == 1 || count * Math.Max(1, workPerItem) < ParallelThreshold)
+        if (Workers(count, workPerItem) == 1)
         {
             body(0, count);
             return;
@@ -25,6 +25,29 @@ static class CpuLoops
         {
             long s = c * per;
             body(s, Math.Min(count, s + per));
+        });
+    }
+
+    /// <summary>How many threads <see cref="For"/> and <see cref="ForWorkers"/> use for this work (1: the calling thread alone).</summary>
+    public static int Workers(long count, long workPerItem) =>
+        count <= 1 || count * Math.Max(1, workPerItem) < ParallelThreshold ? 1 : (int)Math.Min(count, Environment.ProcessorCount);
+
+    /// <summary>
+    /// Runs body(worker, item) for every item of [0, count) on <paramref name="workers"/> threads that take
+    /// items in turn from a shared counter; worker w in [0, workers) owns whatever the caller set aside for
+    /// it (a slot of scratch allocated before the loop, so running out of memory is reported on the caller).
+    /// </summary>
+    public static void ForWorkers(long count, int workers, Action<int, long> body)
+    {
+        if (workers <= 1)
+        {
+            for (long i = 0; i < count; i++) body(0, i);
+            return;
+        }
+        long next = -1;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            for (long i = Interlocked.Increment(ref next); i < count; i = Interlocked.Increment(ref next)) body(w, i);
         });
     }
 
