@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace Sbp.Backends.Cpu;
 
 /// <summary>
-/// Math the CPU kernels share: GELU and its derivative (scalar float64 forms, and span forms that
+/// Math the CPU kernels share: exp, GELU and its derivative (scalar float64 forms, and span forms that
 /// run them in float32, 8 lanes at a time, the tail too, with the scalar form on machines without
 /// 256-bit vectors), and float64 sums of float32 rows.
 /// </summary>

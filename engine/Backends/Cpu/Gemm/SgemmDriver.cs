@@ -156,7 +156,8 @@ static unsafe class SgemmDriver
                 for (int ir = 0; ir < m; ir += MR)
                     SgemmKernel.DirectTile(kc, ak + ir, 1, m, bk + jr, n, p + (long)ir * n + jr, n, Math.Min(MR, m - ir), Math.Min(NR, n - jr), 1f, 0f);
         }
-        if (threads <= 1) for (int blk = 0; blk < blocks; blk++) Block(blk);
+        // Small products stay on the calling thread, as MakePlan keeps them (the blocks fix the sums either way).
+        if (threads <= 1 || 2.0 * m * n * k < ParallelFlops) for (int blk = 0; blk < blocks; blk++) Block(blk);
         else Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, Block);
         // C = alpha (sum of the partials, in block order) + beta C.
         float alpha = g.Alpha, beta = g.Beta;
