@@ -25,6 +25,10 @@ public class RegionOpTests : DeviceTest
         new("linear", [2, 6, 5], 1, [("w", [4, 5]), ("b", [4])], (x, p) => Ops.Linear(x, p["w"], p["b"])),
         new("layer_norm", [2, 6, 5], 1, [("g", [5]), ("b", [5])], (x, p) => Ops.LayerNorm(x, [5], p["g"], p["b"])),
         new("gelu_mul_add_exp", [2, 6, 5], 1, [("s", [5]), ("t", [5])], (x, p) => Ops.Exp(Ops.Add(Ops.Mul(Ops.Gelu(x), p["s"]), p["t"]))),
+        new("bias_gelu_mlp", [2, 6, 5], 1, [("w1", [7, 5]), ("b1", [7]), ("w2", [4, 7])], (x, p) =>
+            Ops.Linear(Ops.BiasGelu(Ops.Linear(x, p["w1"]), p["b1"]), p["w2"])),
+        new("permute_of_a_unit_axis_view", [2, 6, 5], 1, [("w", [4, 5])], (x, p) =>
+            Ops.Linear(Ops.Reshape(Ops.Permute(Ops.Reshape(x, x.Shape[0], x.Shape[1], 1, 5), 0, 2, 1, 3), x.Shape[0], x.Shape[1], 5), p["w"])),
         new("position_embedding", [2, 6, 5], 1, [("pos", [1, 6, 5]), ("w", [3, 5])], (x, p) => Ops.Linear(Ops.Add(x, p["pos"]), p["w"])),
         new("softmax_channels", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Softmax(Ops.Linear(x, p["w"]), -1)),
         new("dropout", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Dropout(Ops.Linear(x, p["w"]), 0.3f, new RandomSource(11))),
