@@ -207,14 +207,12 @@ public sealed unsafe partial class CpuBackend : IBackend
                 case UnaryOp.Exp: CpuMath.Exp((float*)px + s, (float*)py + s, n); break;
                 case UnaryOp.Log: TensorPrimitives.Log(a, b); break;
                 case UnaryOp.Sqrt: TensorPrimitives.Sqrt(a, b); break;
-                case UnaryOp.Relu: TensorPrimitives.Max(a, 0f, b); break;
+                case UnaryOp.Relu or UnaryOp.Gelu or UnaryOp.GeluTanh: ActivationRun(op, (float*)px + s, (float*)py + s, n); break;
                 case UnaryOp.AddScalar: TensorPrimitives.Add(a, alpha, b); break;
                 case UnaryOp.MulScalar: TensorPrimitives.Multiply(a, alpha, b); break;
                 case UnaryOp.RSubScalar: TensorPrimitives.Subtract(alpha, a, b); break;
                 case UnaryOp.RDivScalar: TensorPrimitives.Divide(alpha, a, b); break;
                 case UnaryOp.PowScalar: TensorPrimitives.Pow(a, alpha, b); break;
-                case UnaryOp.Gelu: CpuMath.Gelu((float*)px + s, (float*)py + s, n, tanhForm: false); break;
-                case UnaryOp.GeluTanh: CpuMath.Gelu((float*)px + s, (float*)py + s, n, tanhForm: true); break;
                 default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
             }
         });
@@ -232,13 +230,7 @@ public sealed unsafe partial class CpuBackend : IBackend
             {
                 float* yr = (float*)py + r * c;
                 AddRow((float*)px + r * c, (float*)pb, yr, c);
-                switch (op)
-                {
-                    case UnaryOp.Gelu: CpuMath.Gelu(yr, yr, c, tanhForm: false); break;
-                    case UnaryOp.GeluTanh: CpuMath.Gelu(yr, yr, c, tanhForm: true); break;
-                    case UnaryOp.Relu: TensorPrimitives.Max(new ReadOnlySpan<float>(yr, c), 0f, new Span<float>(yr, c)); break;
-                    default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivation supports Relu, Gelu and GeluTanh.");
-                }
+                ActivationRun(op, yr, yr, c);
             }
         });
     }
@@ -253,15 +245,9 @@ public sealed unsafe partial class CpuBackend : IBackend
         {
             for (long r = s; r < e; r++)
             {
-                float* d = (float*)pd + r * c, g = (float*)pg + r * c;
+                float* d = (float*)pd + r * c;
                 AddRow((float*)px + r * c, (float*)pb, d, c);
-                switch (op)
-                {
-                    case UnaryOp.Gelu: CpuMath.GeluBackward(d, g, d, c, tanhForm: false); break;
-                    case UnaryOp.GeluTanh: CpuMath.GeluBackward(d, g, d, c, tanhForm: true); break;
-                    case UnaryOp.Relu: for (int i = 0; i < c; i++) d[i] = d[i] > 0f ? g[i] : 0f; break;
-                    default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivationBackward supports Relu, Gelu and GeluTanh.");
-                }
+                ActivationBackwardRun(op, d, (float*)pg + r * c, d, c);
             }
         });
     }
@@ -275,17 +261,30 @@ public sealed unsafe partial class CpuBackend : IBackend
     public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
     {
         nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;
-        CpuLoops.For(x.Numel, 8, (s, e) =>
+        CpuLoops.For(x.Numel, 8, (s, e) => ActivationBackwardRun(op, (float*)px + s, (float*)pg + s, (float*)pd + s, (int)(e - s)));
+    }
+
+    /// <summary>y = f(x) on one run for the activations with a fused backward (y may alias x); Unary and BiasActivation run it.</summary>
+    static void ActivationRun(UnaryOp op, float* x, float* y, int n)
+    {
+        switch (op)
         {
-            float* a = (float*)px + s, g = (float*)pg + s, d = (float*)pd + s;
-            int n = (int)(e - s);
-            switch (op)
-            {
-                case UnaryOp.Relu: for (int i = 0; i < n; i++) d[i] = a[i] > 0f ? g[i] : 0f; break;
-                case UnaryOp.Gelu: CpuMath.GeluBackward(a, g, d, n, tanhForm: false); break;
-                case UnaryOp.GeluTanh: CpuMath.GeluBackward(a, g, d, n, tanhForm: true); break;
-                default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");
-            }
-        });
+            case UnaryOp.Relu: TensorPrimitives.Max(new ReadOnlySpan<float>(x, n), 0f, new Span<float>(y, n)); break;
+            case UnaryOp.Gelu: CpuMath.Gelu(x, y, n, tanhForm: false); break;
+            case UnaryOp.GeluTanh: CpuMath.Gelu(x, y, n, tanhForm: true); break;
+            default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivation supports Relu, Gelu and GeluTanh.");
+        }
+    }
+
+    /// <summary>dx = dy * f'(x) on one run (dx may alias x or dy); ActivationBackward and BiasActivationBackward run it.</summary>
+    static void ActivationBackwardRun(UnaryOp op, float* x, float* dy, float* dx, int n)
+    {
+        switch (op)
+        {
+            case UnaryOp.Relu: for (int i = 0; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f; break;
+            case UnaryOp.Gelu: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: false); break;
+            case UnaryOp.GeluTanh: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: true); break;
+            default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");
+        }
     }
 }
