@@ -62,7 +62,7 @@ public class TrainingStepBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var mode = Training.StepCommand.Parse(Mode);
+        var mode = Training.StepMode.Parse(Mode);
         var c = Cases[Model];
         if (Model == "det-micro" && mode.Keep == 0.25) mode = mode with { Keep = 0.2 };   // the detector's strided keep 0.2 (stride 5)
         _session = new TrainingSession(c, mode, Backend == "cpu" ? null : Device.Resolve(Backend));

@@ -10,7 +10,7 @@ public static class StepCommand
     {
         if (args.Length < 4)
         {
-            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-all-0.25 sbp-ckpt-0.25 ...] [--steps N] [--limit-mib M]");
+            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-all-0.25 sbp+checkpoint-0.25 ...] [--steps N] [--limit-mib M]");
             return 2;
         }
         var inv = CultureInfo.InvariantCulture;
@@ -22,7 +22,7 @@ public static class StepCommand
             else if (args[i] == "--limit-mib" && i + 1 < args.Length) limit = (long)(double.Parse(args[++i], inv) * 1048576);
             else rest.Add(args[i]);
         var c = new StepCase(args[0], int.Parse(args[1], inv), int.Parse(args[2], inv), int.Parse(args[3], inv));
-        var modes = rest.Count == 0 ? StepMode.All : rest.Select(Parse).ToList();
+        var modes = rest.Count == 0 ? StepMode.All : rest.Select(StepMode.Parse).ToList();
         Console.WriteLine($"{c}");
         foreach (var m in modes)
         {
@@ -40,18 +40,5 @@ public static class StepCommand
             Console.WriteLine($"{m.Name,-14} step {r.StepMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0}; {r.TapeNodes} nodes)  peak {MemoryPool.FormatBytes(r.PeakBytes),10}  saved {MemoryPool.FormatBytes(r.SavedActivationBytes),10} ({r.SavedShareOfPeak:P0} of peak)  params {MemoryPool.FormatBytes(r.ParamBytes)}  loss {r.Loss:F4}");
         }
         return 0;
-    }
-
-    /// <summary>"full", "checkpoint", "sbp-0.5", "sbp-rc-0.25", "sbp-ckpt-0.25".</summary>
-    public static StepMode Parse(string name)
-    {
-        var inv = CultureInfo.InvariantCulture;
-        if (name == "full") return StepMode.Full;
-        if (name == "checkpoint") return StepMode.Checkpoint;
-        if (name.StartsWith("sbp-rc-", StringComparison.Ordinal)) return StepMode.Sbp(double.Parse(name[7..], inv), Sbp.Stochastic.RegionMode.Recompute);
-        if (name.StartsWith("sbp-all-", StringComparison.Ordinal)) return StepMode.SbpAll(double.Parse(name[8..], inv));
-        if (name.StartsWith("sbp-ckpt-", StringComparison.Ordinal)) return StepMode.SbpCheckpoint(double.Parse(name[9..], inv));
-        if (name.StartsWith("sbp-", StringComparison.Ordinal)) return StepMode.Sbp(double.Parse(name[4..], inv));
-        throw new ArgumentException($"step: unknown mode '{name}'; use full, checkpoint, sbp-K, sbp-rc-K, sbp-all-K or sbp-ckpt-K.");
     }
 }

@@ -16,13 +16,35 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
 
     /// <summary>SBP with sparse caching ("sbp-0.5") or recompute ("sbp-rc-0.5").</summary>
     public static StepMode Sbp(double keep, RegionMode caching = RegionMode.SparseCache) =>
-        new($"sbp{(caching == RegionMode.Recompute ? "-rc" : "")}-{keep:0.###}", TrainMode.Sbp, keep, caching);
+        new(caching == RegionMode.Recompute ? Qualified("rc", keep) : new ModeSpec(TrainMode.Sbp, keep).Label, TrainMode.Sbp, keep, caching);
 
     /// <summary>SBP on every block the model can make a region ("sbp-all-0.5"), not only the paper's choice.</summary>
-    public static StepMode SbpAll(double keep) => new($"sbp-all-{keep:0.###}", TrainMode.Sbp, keep, RegionMode.SparseCache, SbpCoverage.AllBlocks);
+    public static StepMode SbpAll(double keep) => new(Qualified("all", keep), TrainMode.Sbp, keep, RegionMode.SparseCache, SbpCoverage.AllBlocks);
 
-    /// <summary>SBP + checkpointing: the region input saved in full, the region re-run with the mask in backward.</summary>
-    public static StepMode SbpCheckpoint(double keep) => new($"sbp-ckpt-{keep:0.###}", TrainMode.Checkpoint, keep, RegionMode.Checkpoint);
+    /// <summary>SBP + checkpointing ("sbp+checkpoint-0.25"): the region input saved in full, the region re-run with the mask in backward.</summary>
+    public static StepMode SbpCheckpoint(double keep) => new(new ModeSpec(TrainMode.Checkpoint, keep).Label, TrainMode.Checkpoint, keep, RegionMode.Checkpoint);
+
+    /// <summary>
+    /// A benchmark mode by name: the modes of `sbp compare` (<see cref="ModeSpec"/>: full, checkpoint, sbp-0.5 or sbp:0.5,
+    /// sbp+checkpoint-0.25) and two SBP variants of the benchmarks, recompute caching (sbp-rc-K) and every block a region (sbp-all-K).
+    /// </summary>
+    public static StepMode Parse(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        foreach (var (qualifier, make) in new (string, Func<double, StepMode>)[] { ("rc", k => Sbp(k, RegionMode.Recompute)), ("all", SbpAll) })
+            if (name.StartsWith($"sbp-{qualifier}-", StringComparison.OrdinalIgnoreCase))
+                return make(ModeSpec.ParseKeep(name[(qualifier.Length + 5)..], $"mode '{name}'"));
+        var spec = ModeSpec.Parse(name, "mode");
+        return spec.Mode switch
+        {
+            TrainMode.Full => Full,
+            TrainMode.Checkpoint when spec.Keep >= 1 => Checkpoint,
+            TrainMode.Checkpoint => SbpCheckpoint(spec.Keep),
+            _ => Sbp(spec.Keep),
+        };
+    }
+
+    static string Qualified(string qualifier, double keep) => $"sbp-{qualifier}-{new ModeSpec(TrainMode.Sbp, keep).Label[4..]}";
 
     /// <summary>The mode list of the suite: full, checkpoint, SBP 1/2, 1/4, 1/8 (sparse-cache and recompute), SBP 1/4 + checkpoint.</summary>
     public static IReadOnlyList<StepMode> All { get; } =

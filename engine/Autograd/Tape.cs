@@ -127,7 +127,11 @@ public sealed partial class Tape : IDisposable
                 throw;
             }
         }
-        if (!IsRecording(inputs)) return output;
+        if (!IsRecording(inputs))
+        {
+            GradProbe.OnNotRecorded(output, inputs);
+            return output;
+        }
         var node = _current!.Add(op, output, inputs, save, backward);
         _current.Profile?.AddForward(node);
         output.MarkRecorded(op);
@@ -222,46 +226,6 @@ public sealed partial class Tape : IDisposable
         else _heldBlocks[block.Id] = n - 1;
     }
 
-    /// <summary>
-    /// The kept indices of <paramref name="layout"/> as an Int32 tensor on <paramref name="device"/>,
-    /// made once per tape and held (and counted in <see cref="SavedBytes"/> and <see cref="IndexBytes"/>)
-    /// until the tape frees.
-    /// </summary>
-    internal Tensor IndexTensor(PositionLayout layout, Device device)
-    {
-        if (_indices.TryGetValue((layout, device), out var t)) return t;
-        using (OpLabel.Push("sbp.indices"))
-            t = Tensor.FromArray(layout.KeptArray, new Shape(layout.KeptCount), device).DetachFromScope();
-        t.Block.Pool.SetSavedHold(t.Block, +1);
-        _indices[(layout, device)] = t;
-        SavedBytes += t.Block.Bytes;
-        IndexBytes += t.Block.Bytes;
-        PeakSavedBytes = Math.Max(PeakSavedBytes, SavedBytes);
-        return t;
-    }
-
-    /// <summary>Marks tensors of a closed region as compact (their gradients are) and sealed (they may not be used outside).</summary>
-    internal void SealRegion(string region, Dictionary<long, PositionLayout> compact)
-    {
-        foreach (var (id, layout) in compact)
-        {
-            _compact[id] = layout;
-            _sealed[id] = region;
-        }
-    }
-
-    internal void AddRegionReport(RegionReport report) => _regions.Add(report);
-
-    /// <summary>Frees and removes the nodes recorded from <paramref name="from"/> on (a region that will be re-run in backward).</summary>
-    internal void DropNodes(int from)
-    {
-        for (int i = _nodes.Count - 1; i >= from; i--)
-        {
-            Free(_nodes[i]);
-            _nodes.RemoveAt(i);
-        }
-    }
-
     void Free(TapeNode node)
     {
         if (node.IsFreed) return;
@@ -274,18 +238,6 @@ public sealed partial class Tape : IDisposable
             Release(block);
         }
         node.FreeSaved();
-    }
-
-    void FreeIndices()
-    {
-        foreach (var t in _indices.Values)
-        {
-            t.Block.Pool.SetSavedHold(t.Block, -1);
-            SavedBytes -= t.Block.Bytes;
-            t.Dispose();
-        }
-        _indices.Clear();
-        IndexBytes = 0;
     }
 
     /// <summary>

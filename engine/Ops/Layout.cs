@@ -98,13 +98,16 @@ public static partial class Ops
                 $"slice: [{start}, {start + length}) is outside dimension {d} of {x.Shape} (size {x.Shape[d]}).");
         var y = New("slice", x.Shape.With(d, length), x);
         x.Backend.CopyAlongDim(x, start, y, 0, d, length, accumulate: false);
-        return Tape.Record("slice", y, [x], [], ctx =>
-        {
-            var dx = Tensor.Zeros(ctx.InputShape(0), ctx.Grad.Device);
-            dx.Backend.CopyAlongDim(ctx.Grad, 0, dx, start, d, length, accumulate: false);
-            return [dx];
-        }, SbpRule.RowWise([d]));
+        return Tape.Record("slice", y, [x], [], SliceBackward(d, start), SbpRule.Slice(d, start, length, compactStart => SliceBackward(d, compactStart)));
     }
+
+    /// <summary>Slice's backward: the gradient placed at <paramref name="start"/> along <paramref name="d"/> into zeros (inside an SBP region, at the compact start).</summary>
+    static BackwardRule SliceBackward(int d, int start) => ctx =>
+    {
+        var dx = Tensor.Zeros(ctx.InputShape(0), ctx.Grad.Device);
+        dx.Backend.CopyAlongDim(ctx.Grad, 0, dx, start, d, ctx.Grad.Shape[d], accumulate: false);
+        return [dx];
+    };
 
     /// <summary>Joins tensors along dim; all other dimensions must match. Backward: slices of the gradient.</summary>
     public static Tensor Concat(IReadOnlyList<Tensor> tensors, int dim)
@@ -121,20 +124,20 @@ public static partial class Ops
             total += t.Shape[d];
         }
         var y = New("concat", first.Shape.With(d, total), first);
-        var starts = new int[tensors.Count];
         int at = 0;
-        for (int i = 0; i < tensors.Count; i++)
+        foreach (var t in tensors)
         {
-            starts[i] = at;
-            y.Backend.CopyAlongDim(tensors[i], 0, y, at, d, tensors[i].Shape[d], accumulate: false);
-            at += tensors[i].Shape[d];
+            y.Backend.CopyAlongDim(t, 0, y, at, d, t.Shape[d], accumulate: false);
+            at += t.Shape[d];
         }
+        int count = tensors.Count;
         return Tape.Record("concat", y, [.. tensors], [], ctx =>
         {
-            var grads = new Tensor?[starts.Length];
-            for (int i = 0; i < starts.Length; i++)
-                if (ctx.NeedsGrad(i)) grads[i] = Slice(ctx.Grad, d, starts[i], ctx.InputShape(i)[d]);
+            // Starts from the inputs' sizes as backward sees them: inside an SBP region, compact along d.
+            var grads = new Tensor?[count];
+            for (int i = 0, at = 0; i < grads.Length; at += ctx.InputShape(i)[d], i++)
+                if (ctx.NeedsGrad(i)) grads[i] = Slice(ctx.Grad, d, at, ctx.InputShape(i)[d]);
             return grads;
-        }, SbpRule.RowWise([d]));
+        }, SbpRule.Concat(d));
     }
 }

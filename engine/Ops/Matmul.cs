@@ -73,7 +73,7 @@ public static partial class Ops
                 Gemm(new GemmSpec(true, false, k, n, rows), ctx.Saved(0), ctx.Grad, db);
             }
             return [da, db];
-        }, MatmulRule);
+        }, SbpRule.Matmul);
     }
 
     /// <summary>
@@ -119,7 +119,7 @@ public static partial class Ops
                     db = GradTo(d, ctx.InputShape(1));
                 }
                 return [da, db];
-            }, MatmulRule);
+            }, SbpRule.Matmul);
         }
         finally
         {
@@ -127,19 +127,6 @@ public static partial class Ops
             bExpanded?.Dispose();
         }
     }
-
-    /// <summary>
-    /// SBP: a matrix product is position-wise along the batch axes, a's rows and b's columns, and
-    /// mixes a's columns and b's rows (the contracted axis).
-    /// </summary>
-    static readonly SbpRule MatmulRule = SbpRule.Mapped((input, inRank, outRank) =>
-    {
-        var map = new int[inRank];
-        for (int j = 0; j < inRank - 2; j++) map[j] = j + outRank - inRank;
-        map[inRank - 2] = input == 0 ? outRank - 2 : -1;
-        map[inRank - 1] = input == 0 ? -1 : outRank - 1;
-        return map;
-    }, "the contracted axis of a matrix product");
 
     /// <summary>
     /// y = x W^T + b with PyTorch's layout: x [..., in], W [out, in], b [out] (optional).

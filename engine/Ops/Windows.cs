@@ -84,9 +84,14 @@ public static partial class Ops
             before[x.Rank - 1 - j] = pads[2 * j];
             after[x.Rank - 1 - j] = pads[2 * j + 1];
         }
-        int[] padded = Enumerable.Range(0, x.Rank).Where(d => before[d] != 0 || after[d] != 0).ToArray();
         return Tape.Record(op, PadBy(op, x, before, after, value), [x], [], ctx => [CropBy(op + ".backward", ctx.Grad, before, ctx.InputShape(0))],
-            SbpRule.RowWise(padded));
+            SbpRule.Pad(before, after, (axis, compactBefore) =>
+            {
+                // Inside an SBP region the compact gradient starts with the kept padded positions in front.
+                var at = (int[])before.Clone();
+                at[axis] = compactBefore;
+                return ctx => [CropBy(op + ".backward", ctx.Grad, at, ctx.InputShape(0))];
+            }));
     }
 
     /// <summary>x padded along each axis in turn (one fill and one copy per padded axis).</summary>

@@ -14,8 +14,23 @@ public enum MaskKind
 }
 
 /// <summary>
+/// How widely one drawn mask is shared (docs/SBP.md section 2). Independent masks per layer compose as an
+/// intersection: an early layer's input gradient survives only where every later region kept the
+/// position (about keep^depth of them); a mask shared by the layers of a step keeps keep of them.
+/// </summary>
+public enum MaskScope
+{
+    /// <summary>Each layer draws its own mask every step (the paper's wording: "randomly and independently for each network layer in each training step").</summary>
+    Layer,
+    /// <summary>One mask per step for every layer (with a fixed strided mask, the same as <see cref="Model"/>: the official CVPR code).</summary>
+    Step,
+    /// <summary>One mask for every layer and step (the official LSTR code).</summary>
+    Model,
+}
+
+/// <summary>
 /// A keep-mask recipe: kind, keep ratio, seed, and options. <see cref="KeepMaskGenerator"/> turns
-/// it into masks per training step (and per layer unless <see cref="SharedAcrossLayers"/>).
+/// it into masks per training step and layer, as <see cref="Scope"/> says.
 /// </summary>
 public sealed record KeepMaskPolicy(MaskKind Kind, double KeepRatio, ulong Seed = 0)
 {
@@ -25,8 +40,8 @@ public sealed record KeepMaskPolicy(MaskKind Kind, double KeepRatio, ulong Seed 
     /// <summary>Positions that are always kept (e.g. the CLS token); random masks draw around them.</summary>
     public IReadOnlyList<int> Pinned { get; init; } = [];
 
-    /// <summary>One mask per step for every layer (true) or an independent mask per layer (false).</summary>
-    public bool SharedAcrossLayers { get; init; } = true;
+    /// <summary>How widely one drawn mask is shared: per layer, per step (the default) or for the whole run.</summary>
+    public MaskScope Scope { get; init; } = MaskScope.Step;
 }
 
 /// <summary>
@@ -39,6 +54,8 @@ public sealed class KeepMaskGenerator
     {
         if (policy.KeepRatio is <= 0 or > 1 || double.IsNaN(policy.KeepRatio))
             throw new ArgumentOutOfRangeException(nameof(policy), $"KeepMaskPolicy: keep ratio {policy.KeepRatio} must be in (0, 1].");
+        if (policy.KeepRatio < 1 && !Supports(policy.Kind, policy.KeepRatio))
+            IntegerStride(policy.Kind == MaskKind.Grid && policy.KeepRatio > 0.5 ? 1 - policy.KeepRatio : policy.KeepRatio);   // throws, saying what works
         Policy = policy;
     }
 
@@ -46,14 +63,28 @@ public sealed class KeepMaskGenerator
 
     /// <summary>
     /// The mask for one step and layer over positions of <paramref name="dims"/>: [N] for strided and
-    /// random masks, [H, W] or [T, H, W] for grid masks (positions numbered row-major).
+    /// random masks, [H, W] or [T, H, W] for grid masks (positions numbered row-major). A mask that
+    /// would keep nothing (a stride longer than a tiny dimension, a count that rounds to zero) keeps
+    /// the centre position, as the official LSTR sampler does: its <see cref="KeepMask.KeepRatio"/> is
+    /// then the effective keep ratio, above the policy's.
     /// </summary>
     public KeepMask Next(long step, int layer, params int[] dims)
     {
-        var rng = new RandomSource(Policy.Seed).Split((ulong)step).Split(Policy.SharedAcrossLayers ? 0UL : (ulong)layer + 1);
+        var mask = Draw(step, layer, dims);
+        return mask.KeptCount > 0 ? mask : KeepMask.FromIndices(mask.Size, [mask.Size / 2]);
+    }
+
+    KeepMask Draw(long step, int layer, int[] dims)
+    {
+        var rng = Policy.Scope switch
+        {
+            MaskScope.Model => new RandomSource(Policy.Seed).Split(ulong.MaxValue),
+            MaskScope.Step => new RandomSource(Policy.Seed).Split((ulong)step).Split(0UL),
+            _ => new RandomSource(Policy.Seed).Split((ulong)step).Split((ulong)layer + 1),
+        };
         int size = dims.Aggregate(1, (p, d) => checked(p * d));
         var pinned = Policy.Pinned.ToArray();
-        if (Policy.KeepRatio == 1) return KeepMask.All(size);
+        if (Policy.KeepRatio == 1 || size == 0) return KeepMask.All(size);
         switch (Policy.Kind)
         {
             case MaskKind.Strided:
@@ -100,11 +131,21 @@ public sealed class KeepMaskGenerator
         return masks;
     }
 
-    static int IntegerStride(double keep)
+    static int IntegerStride(double keep) => StrideOf(keep) ??
+        throw new ArgumentException($"KeepMaskPolicy: strided and grid masks need a keep ratio of 1/s (or 1 - 1/s for grid), got {keep}; use a random mask (MaskKind.Random) for other ratios.");
+
+    /// <summary>s when <paramref name="keep"/> is 1/s for an integer s, else null.</summary>
+    public static int? StrideOf(double keep)
     {
         int s = (int)Math.Round(1 / keep);
-        if (s < 1 || Math.Abs(1.0 / s - keep) > 1e-9)
-            throw new ArgumentException($"KeepMaskPolicy: strided and grid masks need a keep ratio of 1/s (or 1 - 1/s for grid), got {keep}; use MaskKind.Random for other ratios.");
-        return s;
+        return s >= 1 && Math.Abs(1.0 / s - keep) <= 1e-9 ? s : null;
     }
+
+    /// <summary>Whether <paramref name="kind"/> can draw masks at <paramref name="keep"/> (strided: 1/s; grid: 1/s or 1 - 1/s; random: any).</summary>
+    public static bool Supports(MaskKind kind, double keep) => kind switch
+    {
+        MaskKind.Strided => StrideOf(keep) is not null,
+        MaskKind.Grid => StrideOf(keep) is not null || (keep > 0.5 && keep < 1 && StrideOf(1 - keep) is not null),
+        _ => keep is > 0 and <= 1,
+    };
 }

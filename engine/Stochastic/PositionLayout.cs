@@ -126,6 +126,55 @@ public sealed class PositionLayout : IEquatable<PositionLayout>
 
     public bool Contains(int position) => Array.BinarySearch(_kept, position) >= 0;
 
+    /// <summary>
+    /// The smallest p &gt;= 1 with Contains(i) == Contains(i + p) for every i, i + p in 0..Size-1
+    /// (Size when the pattern does not repeat): a strided mask's stride.
+    /// </summary>
+    public int Period()
+    {
+        for (int p = 1; p < Size; p++)
+        {
+            bool repeats = true;
+            for (int i = 0; i + p < Size && repeats; i++) repeats = Contains(i) == Contains(i + p);
+            if (repeats) return p;
+        }
+        return Math.Max(Size, 1);
+    }
+
+    /// <summary>
+    /// The layout after padding the axis with <paramref name="before"/> and <paramref name="after"/>
+    /// positions. Padded positions are constants whose gradient is discarded, so either choice is exact
+    /// for them; they continue the kept pattern with its <see cref="Period"/>, so that a strided mask
+    /// stays strided and windows cut from the padded axis keep the same offsets.
+    /// </summary>
+    public PositionLayout Padded(int before, int after)
+    {
+        if (before < 0 || after < 0) throw new ArgumentOutOfRangeException(nameof(before), $"PositionLayout.Padded: pads must be non-negative, got {before} and {after}.");
+        int p = Period();
+        var kept = new List<int>();
+        for (int j = -before; j < Size + after; j++)
+        {
+            int source = j < 0 ? ((j % p) + p) % p : j < Size ? j : Size - p + (j - Size) % p;
+            if (Contains(source)) kept.Add(j + before);
+        }
+        return new PositionLayout(Axis, before + Size + after, kept);
+    }
+
+    /// <summary>The layout of positions [<paramref name="start"/>, start + length) of the axis (a crop): the kept ones among them, renumbered from 0.</summary>
+    public PositionLayout Sliced(int start, int length)
+    {
+        if (start < 0 || length < 0 || start + length > Size)
+            throw new ArgumentOutOfRangeException(nameof(start), $"PositionLayout.Sliced: [{start}, {start + length}) is outside 0..{Size}.");
+        return new PositionLayout(Axis, length, _kept.Where(k => k >= start && k < start + length).Select(k => k - start));
+    }
+
+    /// <summary>How many kept positions lie before <paramref name="position"/>: where it starts in the compact form.</summary>
+    public int KeptBefore(int position)
+    {
+        int i = Array.BinarySearch(_kept, position);
+        return i >= 0 ? i : ~i;
+    }
+
     static long Gcd(long a, long b)
     {
         while (b != 0) (a, b) = (b, a % b);

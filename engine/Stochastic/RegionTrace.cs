@@ -17,13 +17,14 @@ internal sealed class RegionTrace
     readonly Dictionary<long, PositionLayout> _layouts = [];
     readonly Dictionary<long, NodePlan> _plans = [];
     readonly Dictionary<(long Block, Shape Shape, PositionLayout Layout), Tensor> _gathered = [];
-    readonly HashSet<int>? _keepWhole;
+    readonly List<EagerHint>? _hints;   // null: compact when the body returns; else eager, with the hints still matching the ops seen
+    readonly List<string> _ops = [];     // the body's fingerprint so far (op and output shape per recorded node)
     readonly HashSet<long> _wholeBlocks = [];
     readonly HashSet<long> _fullBlocks = [];
 
-    RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, HashSet<int>? keepWhole)
+    RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, IReadOnlyList<EagerHint>? hints)
     {
-        _keepWhole = keepWhole;
+        _hints = hints?.ToList();
         Tape = tape;
         Name = name;
         Options = options;
@@ -43,12 +44,12 @@ internal sealed class RegionTrace
 
     /// <summary>
     /// Eager compaction is on: every node whose output carries the region dimension has its saved
-    /// tensors gathered to the kept positions as soon as it is recorded (except the nodes in
-    /// <c>keepWhole</c>, by record index), so the body never holds a full-size copy for backward.
+    /// tensors gathered to the kept positions as soon as it is recorded (except the nodes a matching
+    /// <see cref="EagerHint"/> names), so the body never holds a full-size copy for backward.
     /// This guesses that the node will run compact; <see cref="EagerGuessWrong"/> checks the guesses
     /// after <see cref="Analyze"/>.
     /// </summary>
-    public bool Eager => _keepWhole is not null;
+    public bool Eager => _hints is not null;
 
     /// <summary>Record indices (in <see cref="Nodes"/>) of the nodes compacted eagerly.</summary>
     public HashSet<int> EagerNodes { get; } = [];
@@ -63,13 +64,13 @@ internal sealed class RegionTrace
     public string? NotSliceSafeBecause { get; private set; }
 
     /// <summary>Starts tracing a region on the current tape with its input's layout.</summary>
-    /// <param name="keepWhole">null: compact at <see cref="Analyze"/> only; otherwise compact eagerly
-    /// every node but these record indices (see <see cref="Eager"/>).</param>
-    public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout, HashSet<int>? keepWhole = null)
+    /// <param name="hints">null: compact at <see cref="Analyze"/> only; otherwise compact eagerly every
+    /// node but those a hint matching the recorded ops names (see <see cref="Eager"/>).</param>
+    public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout, IReadOnlyList<EagerHint>? hints = null)
     {
         if (_current is not null)
             throw new SbpRegionException($"SBP region '{name}' was started inside region '{_current.Name}'; regions do not nest. End the outer region first.");
-        var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count, keepWhole);
+        var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count, hints);
         trace._layouts[input.Id] = layout;
         _current = trace;
         return trace;
@@ -134,12 +135,15 @@ internal sealed class RegionTrace
     public void OnRecorded(TapeNode node, NodePlan? plan)
     {
         Nodes.Add(node);
+        _ops.Add($"{node.Op} {node.OutputShape}");
         FullSavedBytes += NewBlockBytes(node.SavedTensors, _fullBlocks);
+        int index = Nodes.Count - 1;
+        // Hints for other bodies (another fingerprint) stop applying at the first op that differs.
+        _hints?.RemoveAll(h => index >= h.Ops.Length || h.Ops[index] != _ops[index]);
         if (plan is null) return;
         _plans[node.OutputId] = plan;
         if (!Eager) return;
-        int index = Nodes.Count - 1;
-        if (_keepWhole!.Contains(index))
+        if (_hints!.Count > 0 && _hints[0].Dense.Contains(index))
         {
             foreach (var t in node.SavedTensors)
                 if (t is not null) _wholeBlocks.Add(t.Block.Id);
@@ -193,6 +197,9 @@ internal sealed class RegionTrace
     /// saved tensors (its output gradient is dense).
     /// </summary>
     public bool EagerGuessWrong => EagerNodes.Any(i => !Nodes[i].IsCompact);
+
+    /// <summary>After <see cref="Analyze"/>: the hint that would have guessed right (the dense nodes of this body).</summary>
+    public EagerHint DenseHint() => new([.. _ops], Enumerable.Range(0, Nodes.Count).Where(i => !Nodes[i].IsCompact).ToHashSet());
 
     /// <summary>
     /// Backward sparsity analysis, in reverse record order: a node runs compact when its output has

@@ -13,12 +13,15 @@ namespace Sbp.Stochastic;
 /// </code>
 /// Region bodies compute their output from <c>x</c> and module parameters only, derive sizes from
 /// their input's shape (recompute mode re-runs them on the kept slice), and return a tensor that
-/// still carries the region dimension; tensors made inside may leave only as the output.
+/// still carries the region dimension with its size; tensors made inside may leave only as the output.
+/// The mask applies to the output's positions: a body that returns its positions rolled along the
+/// dimension is run with the kept set rolled back at its input, and one that moves them otherwise
+/// is refused. When anything fails inside a region, the tape and the pool are left as they were before it.
 /// </summary>
-public static class SbpRegion
+public static partial class SbpRegion
 {
     /// <summary>
-    /// y = body(x) as one region. <paramref name="mask"/> (size x.Shape[dim]) picks the kept
+    /// y = body(x) as one region. <paramref name="mask"/> (size x.Shape[dim]) picks the kept output
     /// positions; null or all-kept with <see cref="RegionMode.SparseCache"/> is ordinary backprop.
     /// Outside a recording tape (evaluation, NoGrad) the body simply runs.
     /// </summary>
@@ -38,24 +41,34 @@ public static class SbpRegion
         if (tape is null || tape.IsFreed || !Tape.IsGradEnabled) return body(x);
 
         bool keepsAll = mask is null || mask.KeptCount == mask.Size;
-        var layout = mask is null ? null : new PositionLayout(d, mask.Size, mask.Kept.ToArray());
-        switch (options.Mode)
+        var request = mask is null ? null : new PositionLayout(d, mask.Size, mask.Kept.ToArray());
+        var mark = tape.Here();
+        try
         {
-            case RegionMode.Oracle:
+            return options.Mode switch
             {
-                var y = body(x);
-                if (keepsAll && !options.Rescale) return y;
-                using (y) return Ops.GradMask(y, d, mask ?? KeepMask.All(x.Shape[d]), options.Rescale ? (float)(1.0 / mask!.KeepRatio) : 1f);
-            }
-            case RegionMode.SparseCache when keepsAll:
-                return Plain(tape, name, x, body, mask?.Size ?? x.Shape[d]);
-            case RegionMode.SparseCache:
-                return SparseCache(tape, name, x, layout!, body, options);
-            case RegionMode.Recompute when !keepsAll:
-                return Recompute(tape, name, x, layout!, body, options);
-            default:
-                return Checkpoint(tape, name, x, keepsAll ? null : layout, body, options);
+                RegionMode.Oracle => Oracle(x, d, mask, body, options),
+                RegionMode.SparseCache when keepsAll => Plain(tape, name, x, body, x.Shape[d]),
+                RegionMode.SparseCache => SparseCache(tape, name, x, request!, null, body, options),
+                RegionMode.Recompute when !keepsAll => Rerun(tape, name, x, request, body, options, sliceAllowed: true),
+                _ => Rerun(tape, name, x, keepsAll ? null : request, body, options, sliceAllowed: false),
+            };
         }
+        catch
+        {
+            // A refused op, out of memory, an anomaly: drop what the region recorded (its saved tensors,
+            // index buffers and reports), so the caller can go on with the tape and pool as before.
+            tape.RollBack(mark);
+            throw;
+        }
+    }
+
+    /// <summary>The test oracle: ordinary backprop of the body with GradMask(mask) (times 1/keep with Rescale) at its output.</summary>
+    static Tensor Oracle(Tensor x, int d, KeepMask? mask, Func<Tensor, Tensor> body, RegionOptions options)
+    {
+        var y = body(x);
+        if (mask is null || mask.KeptCount == mask.Size) return y;   // keep 1: no mask and nothing to rescale
+        using (y) return Ops.GradMask(y, d, mask, options.Rescale ? (float)(1.0 / mask.KeepRatio) : 1f);
     }
 
     /// <summary>Keep = 1: ordinary backprop, reported with its saved bytes.</summary>
@@ -85,11 +98,17 @@ public static class SbpRegion
         return tape.Nodes.Skip(first).Sum(n => RegionTrace.NewBlockBytes(n.SavedTensors, seen));
     }
 
-    /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended).</summary>
-    static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options,
-        HashSet<int>? keepWhole = null)
+    /// <summary>Frees the body's output unless it is the region input itself.</summary>
+    static void DisposeOutput(Tensor y, Tensor x)
     {
-        var trace = RegionTrace.Begin(tape, name, options, x, layout, keepWhole);
+        if (!ReferenceEquals(y, x)) y.Dispose();
+    }
+
+    /// <summary>Runs the body under a trace; returns the trace and the body's output (or throws, with the trace ended and its gathers freed).</summary>
+    static (RegionTrace Trace, Tensor Output) Traced(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options,
+        IReadOnlyList<EagerHint>? hints = null)
+    {
+        var trace = RegionTrace.Begin(tape, name, options, x, layout, hints);
         Tensor y;
         try { y = Scoped(body, x); }
         catch
@@ -98,72 +117,119 @@ public static class SbpRegion
             throw;
         }
         finally { trace.End(); }
-        if (trace.LayoutOf(y) is null)
-        {
-            trace.ReleaseGathers();
-            string why = ReferenceEquals(y, x) ? "it is the region input itself (the body did nothing)" :
-                "it was not computed from the region input by ops that keep the region dimension (a reduction, a mixing op, Detach or a tensor from outside)";
-            throw new SbpRegionException($"SBP region '{name}': the body's output {y.Shape} does not carry the region's dimension: {why}.");
-        }
-        return (trace, y);
+        if (trace.LayoutOf(y) is { } output && output.Size == layout.Size) return (trace, y);
+        trace.ReleaseGathers();
+        DisposeOutput(y, x);
+        string why = trace.LayoutOf(y) is { } o
+            ? $"it has {o.Size} positions along the region's dimension (axis {o.Axis}) where the input and the mask have {layout.Size}; " +
+              "the mask applies to the output's positions, so the body must return as many (crop what it padded)"
+            : "it was not computed from the region input by ops that keep the region dimension (a reduction, a mixing op, Detach or a tensor from outside)";
+        throw new SbpRegionException($"SBP region '{name}': the body's output {y.Shape} does not carry the region's dimension: {why}.");
     }
-
-    /// <summary>
-    /// Record indices of the nodes of a region (by name, input shape and axis) whose output gradient
-    /// was dense when an eager guess last failed: eager compaction leaves them whole. Written only on a
-    /// failed guess; a hint only: a wrong one costs a re-run or a late compaction, never a wrong gradient.
-    /// </summary>
-    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Name, Shape Shape, int Axis), HashSet<int>> KeepWholeHints = new();
-
-    const int MaxHints = 4096;
 
     /// <summary>
     /// Sparse caching: nodes whose output gradient is zero at dropped positions switch to compact
     /// backward and their saved tensors are gathered to the kept positions: eagerly, as each op
     /// runs (<see cref="RegionOptions.EagerCompaction"/>), or when the body returns.
+    /// <paramref name="request"/>: the kept output positions (on the input's axis);
+    /// <paramref name="known"/>: the input's kept positions when the caller knows them (a re-run in backward).
     /// </summary>
-    static Tensor SparseCache(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
+    static Tensor SparseCache(Tape tape, string name, Tensor x, PositionLayout request, PositionLayout? known, Func<Tensor, Tensor> body, RegionOptions options)
     {
-        // Eager compaction may have to run the body twice: not inside a capture or replay of random masks.
-        if (!options.EagerCompaction || RandomReplay.Active) return SparseCacheOnce(tape, name, x, layout, body, options, null).Output!;
-        var key = (name, x.Shape, layout.Axis);
-        var hint = KeepWholeHints.TryGetValue(key, out var known) ? known : [];
+        var key = new RegionHints.Key(name, x.Shape, request.Axis);
+        var learned = RegionHints.Get(key);
+        var input = known ?? request.Rolled(-learned.Rotation);
+        // A second run needs the same random masks: not inside a capture or replay of them (a re-run in backward).
+        if (RandomReplay.Active)
+            return SparseCacheOnce(tape, name, x, input, request, body, options, null).Output ?? throw Moved(name, request, input, null);
         using var capture = RandomReplay.Capture();
-        var result = SparseCacheOnce(tape, name, x, layout, body, options, hint);
-        if (result.Output is { } y) return y;
-        // A guess failed (the nodes' gradient is dense and they need their full saved tensors): remember
-        // them and run the body again with the same random masks, compacting when it returns. Hints are
-        // small, but a process that sees ever new clip shapes should not collect them forever.
-        if (KeepWholeHints.Count >= MaxHints) KeepWholeHints.Clear();
-        KeepWholeHints[key] = result.KeepWhole!;
+        var first = SparseCacheOnce(tape, name, x, input, request, body, options, options.EagerCompaction ? learned.Eager : null);
+        if (first.Output is { } y) return y;
+        // The first run was dropped: the body moved the kept positions (run again with them rolled back
+        // at the input) or an eager guess failed (remember the body's dense nodes, compact at the end).
+        if (first.MovedTo is { } moved)
+        {
+            int rotation = Rotation(input, moved) ?? throw Moved(name, request, input, moved);
+            RegionHints.SetRotation(key, rotation);
+            input = request.Rolled(-rotation);
+        }
+        if (first.Dense is { } dense) RegionHints.AddEager(key, dense);
         using (RandomReplay.Replay([.. capture.Masks.Select(m => (m.Op, m.Mask))]))
-            return SparseCacheOnce(tape, name, x, layout, body, options, null).Output!;
+        {
+            var second = SparseCacheOnce(tape, name, x, input, request, body, options, null);
+            return second.Output ?? throw Moved(name, request, input, second.MovedTo);
+        }
     }
 
+    /// <summary>A traced run's outcome: the region output, or (the run was dropped) where the kept positions came out, or the hint an eager guess needed.</summary>
+    readonly record struct Attempt(Tensor? Output, PositionLayout? MovedTo = null, EagerHint? Dense = null);
+
     /// <summary>
-    /// One traced run. Returns the region output, or (an eager guess failed) null after dropping what
-    /// the run recorded, with the record indices that need their full saved tensors.
+    /// One traced run with the input's kept positions <paramref name="input"/>. Returns the region
+    /// output; or, after dropping what the run recorded, where the body put the kept positions (when
+    /// that is not <paramref name="request"/>) or the nodes whose eager compaction guessed wrong.
     /// </summary>
-    static (Tensor? Output, HashSet<int>? KeepWhole) SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body,
-        RegionOptions options, HashSet<int>? keepWhole)
+    static Attempt SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout input, PositionLayout request, Func<Tensor, Tensor> body,
+        RegionOptions options, IReadOnlyList<EagerHint>? hints)
     {
-        var (trace, y) = Traced(tape, name, x, layout, body, options, keepWhole);
-        var output = trace.LayoutOf(y)!;
-        var compact = trace.Analyze(y, output);
-        if (trace.EagerGuessWrong)
+        var (trace, y) = Traced(tape, name, x, input, body, options, hints);
+        bool handedOn = false;
+        try
         {
-            var dense = Enumerable.Range(0, trace.Nodes.Count).Where(i => !trace.Nodes[i].IsCompact).ToHashSet();
+            var output = trace.LayoutOf(y)!;
+            if (!y.RequiresGrad)
+            {
+                // Nothing in the body requires grad (frozen weights, an input without grad): no node, nothing held.
+                handedOn = true;
+                trace.ReleaseGathers();
+                tape.DropNodes(trace.FirstNode);
+                tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
+                return new(y);
+            }
+            if (!output.Kept.SequenceEqual(request.Kept)) return Dropped(new(null, MovedTo: output));
+            var compact = trace.Analyze(y, output);
+            if (trace.EagerGuessWrong) return Dropped(new(null, Dense: trace.DenseHint()));
+            trace.CompactRest();
+            var result = OutputNode(tape, name, x, y, output, Scale(options, request));
+            handedOn = true;
+            tape.SealRegion(name, compact);
+            tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes,
+                input.Equals(request) ? null : $"the body rolls the dimension; kept input positions [{string.Join(", ", input.Kept.ToArray().Take(8))}]"));
+            return new(result);
+        }
+        finally
+        {
+            if (!handedOn)
+            {
+                trace.ReleaseGathers();
+                DisposeOutput(y, x);
+            }
+        }
+
+        Attempt Dropped(Attempt attempt)
+        {
             trace.ReleaseGathers();
             tape.DropNodes(trace.FirstNode);
-            y.Dispose();
-            return (null, dense);
+            return attempt;
         }
-        trace.CompactRest();
-        var result = OutputNode(tape, name, x, y, output, Scale(options, layout));
-        tape.SealRegion(name, compact);
-        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, layout.KeptCount, layout.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes));
-        return (result, null);
     }
+
+    /// <summary>The shift s (0 &lt;= s &lt; size) with <paramref name="from"/> rolled by s keeping <paramref name="to"/>'s positions, or null.</summary>
+    static int? Rotation(PositionLayout from, PositionLayout to)
+    {
+        for (int s = 0; s < from.Size; s++)
+            if (from.Rolled(s).Kept.SequenceEqual(to.Kept)) return s;
+        return null;
+    }
+
+    /// <summary>The refusal of a body that moves its positions other than by a roll.</summary>
+    static SbpRegionException Moved(string name, PositionLayout request, PositionLayout input, PositionLayout? output) =>
+        new($"SBP region '{name}': the body moves positions along the region's dimension: the kept input positions [{Positions(input)}] come out at " +
+            $"[{(output is null ? "?" : Positions(output))}], not at the requested [{Positions(request)}], and the movement is not a roll that the region can undo. " +
+            "The mask applies to the output's positions (docs/SBP.md): return each position where it came in (undo the movement inside the body), " +
+            "or end the region before the op that moves them.");
+
+    static string Positions(PositionLayout l) => string.Join(", ", l.Kept.ToArray().Take(12)) + (l.KeptCount > 12 ? ", ..." : "");
 
     /// <summary>
     /// The compact form of <paramref name="t"/>: its kept positions along the layout axis (the gather
@@ -173,8 +239,16 @@ public static class SbpRegion
     {
         using var label = OpLabel.Push("sbp.gather");
         var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
-        if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, tape.IndexTensor(l, t.Device), g);
-        else g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+        try
+        {
+            if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+            else g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+        }
+        catch
+        {
+            g.Dispose();
+            throw;
+        }
         return g;
     }
 
@@ -185,12 +259,20 @@ public static class SbpRegion
     static Tensor OutputNode(Tape tape, string name, Tensor input, Tensor y, PositionLayout output, float scale)
     {
         var result = y.View(y.Shape);
-        var node = tape.AddNode("sbp.region_output", result, [y], [], ctx => [MaskedGrad(tape, ctx.Grad, output, scale)]);
-        node.Region = name;
-        node.SetInputLayouts([output]);
+        try
+        {
+            var node = tape.AddNode("sbp.region_output", result, [y], [], ctx => [MaskedGrad(tape, ctx.Grad, output, scale)]);
+            node.Region = name;
+            node.SetInputLayouts([output]);
+        }
+        catch
+        {
+            result.Dispose();
+            throw;
+        }
         // The view is the output now: the body's handle goes, or the caller's scope would hold the
         // full-size output until it ends even after the caller disposed the view.
-        if (!ReferenceEquals(y, input)) y.Dispose();
+        DisposeOutput(y, input);
         return result;
     }
 
@@ -204,132 +286,4 @@ public static class SbpRegion
 
     /// <summary>The optional 1/keep rescale of a region's masked gradient.</summary>
     static float Scale(RegionOptions options, PositionLayout layout) => options.Rescale ? (float)layout.Size / layout.KeptCount : 1f;
-
-    /// <summary>
-    /// Recompute: the body runs once without recording, under a trace (to learn its layouts and
-    /// rules and capture its random masks), so the forward holds no activations for backward. When every op is position-wise, only the input at
-    /// kept positions (and the masks cut to kept positions) is saved and backward re-runs the body
-    /// on the kept slice; otherwise (attention over the region dimension, a roll along it) the input
-    /// is saved in full and backward re-runs the region with sparse caching.
-    /// </summary>
-    static Tensor Recompute(Tape tape, string name, Tensor x, PositionLayout layout, Func<Tensor, Tensor> body, RegionOptions options)
-    {
-        RegionTrace trace;
-        Tensor y;
-        using (var capture = RandomReplay.Capture())
-        {
-            using (Tape.NoGrad()) (trace, y) = Traced(tape, name, x, layout, body, options);
-            long full = trace.FullSavedBytes;
-            var result = y.Detach();
-            if (!ReferenceEquals(y, x)) y.Dispose();
-            if (!trace.SliceSafe)
-                return CheckpointNode(tape, name, x, layout, body, options, result, capture, full,
-                    $"re-run on the full input: {trace.NotSliceSafeBecause}");
-            var output = trace.LayoutOf(y)!;
-
-            var saved = new List<Tensor?>();
-            var owned = new List<Tensor>();
-            try
-            {
-                var xk = Gather(tape, x, layout, forLater: true);
-                owned.Add(xk);
-                saved.Add(xk);
-                var masks = new List<(string Op, int Slot)>();
-                foreach (var (op, mask, ml) in capture.Masks)
-                {
-                    var m = ml is null || ml.KeepsAll ? mask : Gather(tape, mask, ml, forLater: true);
-                    if (!ReferenceEquals(m, mask)) owned.Add(m);
-                    masks.Add((op, saved.Count));
-                    saved.Add(m);
-                }
-                float scale = Scale(options, layout);
-                var node = tape.AddNode("sbp.recompute", result, [x], [.. saved], ctx =>
-                {
-                    var slice = ctx.Saved(0);
-                    using var g = MaskedGrad(tape, ctx.Grad, output, scale);
-                    var replay = masks.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
-                    return [InputGrad(ctx, ReRun(name, slice, body, replay, output.CompactShape(ctx.Grad.Shape), g))];
-                });
-                node.Region = name;
-                node.SetInputLayouts([layout]);
-            }
-            finally
-            {
-                foreach (var t in owned) t.Dispose();
-            }
-            tape.AddRegionReport(new RegionReport(name, RegionMode.Recompute, layout.KeptCount, layout.Size, SavedBytesFrom(tape, tape.Nodes.Count - 1), full,
-                "input and random masks saved at kept positions; backward re-runs the body on the kept slice"));
-            return result;
-        }
-    }
-
-    /// <summary>
-    /// Checkpointing: the body runs without recording (masks captured), the input is saved in full
-    /// and backward re-runs the region (with sparse caching when there is a mask: SBP + checkpointing).
-    /// </summary>
-    static Tensor Checkpoint(Tape tape, string name, Tensor x, PositionLayout? layout, Func<Tensor, Tensor> body, RegionOptions options)
-    {
-        using var capture = RandomReplay.Capture();
-        Tensor y;
-        using (Tape.NoGrad()) y = Scoped(body, x);
-        return CheckpointNode(tape, name, x, layout, body, options, y, capture, null, null);
-    }
-
-    static Tensor CheckpointNode(Tape tape, string name, Tensor x, PositionLayout? layout, Func<Tensor, Tensor> body, RegionOptions options,
-        Tensor y, RandomReplay capture, long? full, string? note)
-    {
-        var saved = new List<Tensor?> { x };
-        var slots = new List<(string Op, int Slot)>();
-        foreach (var (op, mask, _) in capture.Masks)
-        {
-            slots.Add((op, saved.Count));
-            saved.Add(mask);
-        }
-        var mode = options.Mode;
-        var node = tape.AddNode(layout is null ? "checkpoint" : "sbp.checkpoint", y, [x], [.. saved], ctx =>
-        {
-            var input = ctx.Saved(0);
-            var replay = slots.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();
-            return [InputGrad(ctx, ReRun(name, input, layout is null ? body : h => SbpRegion.Run(name, h, layout.Axis, KeepMaskOf(layout), body, options with { Mode = RegionMode.SparseCache }),
-                replay, ctx.Grad.Shape, ctx.Grad))];
-        });
-        node.Region = name;
-        tape.AddRegionReport(new RegionReport(name, mode, layout?.KeptCount ?? x.Shape[0], layout?.Size ?? x.Shape[0], node.SavedBytes, full,
-            note ?? "input saved in full; backward re-runs the region" + (layout is null ? "" : " with sparse caching")));
-        return y;
-    }
-
-    /// <summary>
-    /// The re-run's input gradient for the region input, or null (freed) when the input needs none:
-    /// the re-run computes it anyway (its leaf requires grad) and the tape would not take it.
-    /// </summary>
-    static Tensor? InputGrad(BackwardContext ctx, Tensor? grad)
-    {
-        if (ctx.NeedsGrad(0)) return grad;
-        grad?.Dispose();
-        return null;
-    }
-
-    static KeepMask KeepMaskOf(PositionLayout l) => KeepMask.FromIndices(l.Size, l.KeptArray);
-
-    /// <summary>
-    /// Backward of a re-run region: runs <paramref name="body"/> on a copy of <paramref name="input"/>
-    /// under a fresh tape with the captured masks replayed, backpropagates <paramref name="grad"/>
-    /// from its output (parameters accumulate their gradients) and returns the input's gradient.
-    /// </summary>
-    static Tensor? ReRun(string name, Tensor input, Func<Tensor, Tensor> body, IReadOnlyList<(string Op, Tensor Mask)> replay, Shape outputShape, Tensor grad)
-    {
-        using var grads = Tape.EnableGrad();
-        var leaf = input.Detach();
-        leaf.RequiresGrad = true;
-        using var sub = Tape.Begin();
-        Tensor y;
-        using (RandomReplay.Replay(replay)) y = body(leaf);
-        if (y.Shape != outputShape)
-            throw new SbpRegionException(
-                $"SBP region '{name}': re-running the body in backward on an input {input.Shape} gave {y.Shape}, expected {outputShape}. " +
-                "A region body must derive its sizes from its input's shape; use sparse-cache mode for bodies that cannot run on the kept slice.");
-        return sub.BackwardCapture(y, grad, leaf);
-    }
-
 }

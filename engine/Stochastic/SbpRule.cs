@@ -43,14 +43,37 @@ public abstract class SbpRule
     /// <summary>Scaled dot-product attention: drop query rows (q compact, k and v dense), or position-wise along batch and heads.</summary>
     public static SbpRule Attention { get; } = new AttentionRule();
 
+    /// <summary>
+    /// A matrix product a @ b: position-wise along the batch axes, a's rows and b's columns; when a carries
+    /// the region's dimension on its rows and b carries it too (attention written as matmuls: q @ k^T,
+    /// probabilities @ v), a's rows stay compact and b is read in full (its gradient is dense), as
+    /// <see cref="Attention"/> drops query rows.
+    /// </summary>
+    public static SbpRule Matmul { get; } = new MatmulRule();
+
+    /// <summary>Constant padding by <paramref name="before"/>/<paramref name="after"/> positions per axis (see <see cref="PadRule"/>);
+    /// <paramref name="compactBackward"/>(axis, kept padded positions in front) crops a compact gradient.</summary>
+    public static SbpRule Pad(int[] before, int[] after, Func<int, int, BackwardRule> compactBackward) => new PadRule(before, after, compactBackward);
+
+    /// <summary>A slice of <paramref name="length"/> positions from <paramref name="start"/> along <paramref name="axis"/> (see <see cref="SliceRule"/>);
+    /// <paramref name="compactBackward"/>(compact start) places a compact gradient.</summary>
+    public static SbpRule Slice(int axis, int start, int length, Func<int, BackwardRule> compactBackward) => new SliceRule(axis, start, length, compactBackward);
+
+    /// <summary>Concatenation along <paramref name="axis"/> (see <see cref="ConcatRule"/>).</summary>
+    public static SbpRule Concat(int axis) => new ConcatRule(axis);
+
     /// <summary>Refused inside a region whenever an input carries the region dimension.</summary>
     public static SbpRule Refuse(string why) => new RefuseRule(why);
 
+    /// <summary>A refusal of an op that mixes positions along the region's dimension: names the region, the op and why, and says what to do.</summary>
     internal static Exception Refusal(RuleInput input, string reason) =>
-        new SbpRegionException(
-            $"SBP region '{input.Region}': {input.Op} {reason}. Ops that mix positions along the region's dimension " +
+        Refusal(input, reason, "Ops that mix positions along the region's dimension " +
             "(convolutions with kernel > 1 along it, batch norm in training mode, pooling or reductions across it) cannot run " +
             "inside a region: move the op out of the region (end the region before it), or run it over another dimension.");
+
+    /// <summary>A refusal with its own advice.</summary>
+    internal static Exception Refusal(RuleInput input, string reason, string advice) =>
+        new SbpRegionException($"SBP region '{input.Region}': {input.Op} {reason}. {advice}");
 }
 
 /// <summary>An SBP configuration the engine cannot run: names the region, the op and the reason.</summary>
@@ -158,8 +181,36 @@ sealed class ReshapeRule : SbpRule
         var l = input.Layouts[0]!;
         var output = l.Reshape(input.Inputs[0].Shape, input.Output.Shape) ??
             throw Refusal(input, $"to {input.Output.Shape} splits or interleaves the region's dimension ({l} of {input.Inputs[0].Shape}) so that kept " +
-                "positions are no longer whole slices of one axis; with windows, every window must keep the same offsets (choose a window size that is a multiple of the mask stride)");
+                "positions are no longer whole slices of one axis",
+                "When the dimension is cut into windows, every window must keep the same offsets: use a strided mask whose stride divides " +
+                "the window (or a mask drawn once per window and repeated), or make the window cover the whole dimension.");
         return new NodePlan(output, [l], [], SliceSafe: true);
+    }
+}
+
+sealed class MatmulRule : SbpRule
+{
+    // a's batch axes and rows map to the output's, b's batch axes and columns too; a's columns and b's rows are contracted.
+    static readonly AxisMapRule Products = new((input, inRank, outRank) =>
+    {
+        var map = new int[inRank];
+        for (int j = 0; j < inRank - 2; j++) map[j] = j + outRank - inRank;
+        map[inRank - 2] = input == 0 ? outRank - 2 : -1;
+        map[inRank - 1] = input == 0 ? -1 : outRank - 1;
+        return map;
+    }, [], null, "the contracted axis of a matrix product");
+
+    internal override NodePlan Plan(RuleInput input)
+    {
+        if (input.Layouts is [{ } la, { } lb] && la.Axis == input.Inputs[0].Rank - 2 && lb.Axis >= input.Inputs[1].Rank - 2)
+        {
+            // Rows of a compact, b in full: dA = dC B^T needs only the kept rows, and dB = A^T dC sums over
+            // rows, where the dropped ones add nothing. Not slice-safe: b is read outside the kept slice.
+            var output = la.OnAxis(input.Output.Rank - 2);
+            PositionLayout?[] layouts = [la, null];
+            return new NodePlan(output, layouts, AxisMapRule.SavedLayouts(input, layouts, output, null), SliceSafe: false);
+        }
+        return Products.Plan(input);
     }
 }
 

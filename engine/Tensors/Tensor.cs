@@ -87,6 +87,9 @@ public sealed unsafe partial class Tensor : IDisposable
         _requiresGrad = true;
     }
 
+    /// <summary>An op's output under a gradient probe (<c>Tape.Probe</c>): requires grad as it would when recorded, without a producer.</summary>
+    internal void MarkWouldRequireGrad() => _requiresGrad = true;
+
     /// <summary>Frees the accumulated gradient.</summary>
     public void ZeroGrad()
     {

@@ -13,7 +13,7 @@ public static class CompareCommand
     public static Command Create()
     {
         var options = new TrainOptions();
-        var modes = new Option<string>("--modes") { Description = "comma-separated modes: full, checkpoint, sbp:KEEP, sbp+checkpoint:KEEP", DefaultValueFactory = _ => "full,sbp:0.5" };
+        var modes = new Option<string>("--modes") { Description = "comma-separated modes: " + ModeSpec.Forms, DefaultValueFactory = _ => "full,sbp:0.5" };
         var json = new Option<string?>("--json") { Description = "write the results as a JSON list (one object per mode)" };
         var plots = new Option<string?>("--plots") { Description = "folder for PNG plots (loss curves, memory and accuracy vs keep)" };
         var output = new Option<string?>("--out") { Description = "folder for per-mode metrics.jsonl and checkpoints" };
@@ -25,14 +25,14 @@ public static class CompareCommand
         cmd.Add(output);
         cmd.SetAction(r =>
         {
+            // Every mode and option is parsed and checked before anything trains (a bad last mode must not cost the first ones).
+            var config = options.Config(r) with { OutputDir = r.GetValue(output) };
+            var runs = CompareRunner.Plan(config, r.GetValue(modes)!);
             var device = TrainOptions.ResolveDevice(r);
             var spec = options.Spec(r);
             var train = DatasetCatalog.Open(spec, DataSplit.Train);
             var val = DatasetCatalog.Open(spec, DataSplit.Validation);
-            var config = options.Config(r) with { OutputDir = r.GetValue(output) };
-            var list = r.GetValue(modes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            foreach (var m in list) CompareRunner.ConfigFor(config, m);   // reject bad modes before training anything
-            var rows = CompareRunner.Run(config, list, train, val, device, Console.WriteLine);
+            var rows = CompareRunner.Run(runs, train, val, device, Console.WriteLine);
             Console.WriteLine();
             Console.WriteLine($"{config.Model} on {spec.Source} ({train.Count} train / {val.Count} held-out clips), device {device.Name}:");
             Console.WriteLine(CompareRunner.Table(rows, val.PerFrameLabels));

@@ -26,12 +26,23 @@ public static class MemoryCommand
         var regions = new Option<bool>("--regions") { Description = "print every region, not only the totals" };
         var caching = new Option<string>("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
         var ops = new Option<bool>("--ops") { Description = "print what ops outside SBP regions save (what SBP does not reduce)" };
+        var options = new TrainOptions();
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)");
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, regions, ops }) cmd.Add(o);
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops }) cmd.Add(o);
         cmd.SetAction(r =>
         {
-            var device = TrainOptions.ResolveDevice(r);
             var name = r.GetValue(model)!;
+            if (!ModelFactory.Names.Contains(name))
+                throw new ArgumentException($"--model '{name}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
+            var (kind, randomOffset) = TrainOptions.ParseMask(r.GetValue(options.Mask));
+            var maskScope = TrainOptions.ParseMaskScope(r.GetValue(options.MaskPer)!);
+            var regionMode = TrainOptions.ParseCaching(r.GetValue(caching)!);
+            var configs = r.GetValue(keeps)!.Split(',', StringSplitOptions.TrimEntries).Select(k => new TrainConfig
+            {
+                Model = name, Keep = TrainOptions.ParseKeep(k), MaskKind = kind, MaskRandomOffset = randomOffset, MaskScope = maskScope, SbpCaching = regionMode,
+            }).Select(c => c with { Mode = c.Keep < 1 ? TrainMode.Sbp : TrainMode.Full }).ToList();
+            foreach (var c in configs) c.Validate();
+            var device = TrainOptions.ResolveDevice(r);
             using var probe = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu("probe"));
             var shape = probe.SampleShape;   // [C, T, H, W], or [T, C, H, W] for the frame detector
             bool framesFirst = probe is FrameDetector;
@@ -43,13 +54,9 @@ public static class MemoryCommand
             Console.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions |");
             Console.WriteLine("|---|---|---|---|---|---|");
             long full = 0;
-            foreach (var keep in r.GetValue(keeps)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(TrainOptions.ParseKeep))
+            foreach (var config in configs)
             {
-                var config = new TrainConfig
-                {
-                    Model = name, Mode = keep < 1 ? TrainMode.Sbp : TrainMode.Full, Keep = keep,
-                    SbpCaching = TrainOptions.ParseCaching(r.GetValue(caching)!),
-                };
+                double keep = config.Keep;
                 var policy = Trainer.PolicyFor(config, m);
                 using var scope = TensorScope.Begin();
                 using var x = Tensor.Zeros(input, device);

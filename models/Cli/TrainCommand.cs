@@ -11,8 +11,8 @@ public static class TrainCommand
     public static Command Create()
     {
         var options = new TrainOptions();
-        var mode = new Option<string>("--mode") { Description = "full, checkpoint, sbp or sbp+checkpoint", DefaultValueFactory = _ => "sbp" };
-        var keep = new Option<string>("--keep") { Description = "SBP keep ratio", DefaultValueFactory = _ => "0.5" };
+        var mode = new Option<string>("--mode") { Description = "full, checkpoint, sbp or sbp+checkpoint (or sbp:KEEP)", DefaultValueFactory = _ => "sbp" };
+        var keep = new Option<string>("--keep") { Description = "SBP keep ratio in (0, 1], e.g. 0.5 or 1/4", DefaultValueFactory = _ => "0.5" };
         var output = new Option<string?>("--out") { Description = "folder for metrics.jsonl and checkpoint.safetensors" };
         var resume = new Option<bool>("--resume") { Description = "continue from the checkpoint in --out" };
         var every = new Option<int?>("--checkpoint-every") { Description = "also checkpoint every N steps (resuming mid-epoch is bit-exact)" };
@@ -28,15 +28,16 @@ public static class TrainCommand
         foreach (var o in new Option[] { every, maxSteps, micro, oomRetry }) cmd.Add(o);
         cmd.SetAction(r =>
         {
-            var device = TrainOptions.ResolveDevice(r);
-            var spec = options.Spec(r);
-            var m = r.GetValue(mode)!;
+            // Every option is parsed and checked before the device, the data or the model is touched.
             var config = CompareRunner.ConfigFor(options.Config(r) with
                 {
                     OutputDir = r.GetValue(output), Resume = r.GetValue(resume), CheckpointEvery = r.GetValue(every), MaxSteps = r.GetValue(maxSteps),
                     MicroBatches = r.GetValue(micro), OomRetry = r.GetValue(oomRetry),
                 },
-                m is "sbp" or "sbp+checkpoint" ? $"{m}:{TrainOptions.ParseKeep(r.GetValue(keep)!)}" : m);
+                ModeSpec.Of(r.GetValue(mode)!, r.GetValue(keep)!));
+            config.Validate();
+            var device = TrainOptions.ResolveDevice(r);
+            var spec = options.Spec(r);
             var result = new Trainer(config, device).Run(DatasetCatalog.Open(spec, DataSplit.Train), DatasetCatalog.Open(spec, DataSplit.Validation));
             if (result.Epochs.Count == 0) return 0;   // stopped by --max-steps before an epoch ended
             Console.WriteLine(CompareRunner.Table([new CompareRow(config.Label, config.ModeName, config.Keep, result.Final.Top1, result.Final.Top5, result.Final.Map,

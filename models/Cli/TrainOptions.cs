@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Sbp.Models.Architectures;
 using Sbp.Models.Data;
 using Sbp.Models.Training;
 using Sbp.Stochastic;
@@ -28,7 +29,8 @@ public sealed class TrainOptions
     public readonly Option<float> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (not on norms and biases)", DefaultValueFactory = _ => Defaults.WeightDecay };
     public readonly Option<ulong> Seed = new("--seed") { Description = "seed of weights, masks, data order and synthetic data", DefaultValueFactory = _ => Defaults.Seed };
     public readonly Option<int?> Steps = new("--steps") { Description = "stop each epoch after this many steps" };
-    public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask kind: strided, grid or random (default: the model's)" };
+    public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask: strided (fixed centred stride, the official CVPR code), strided-random (offset drawn per step), grid (tokens) or random (the paper's wording); default: the model's (strided over frames, grid over ViT tokens)" };
+    public readonly Option<string> MaskPer = new("--mask-per") { Description = "draw a new SBP mask per layer (independent masks compose: an early layer's input gradient survives only where every later mask kept the position), per step (all layers share it) or per model (one mask for the whole run)", DefaultValueFactory = _ => "step" };
     public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
@@ -37,31 +39,41 @@ public sealed class TrainOptions
 
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, Caching, Rescale, Coverage, ProfileStep, Workers })
+        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Workers })
             command.Add(o);
     }
 
-    public TrainConfig Config(ParseResult r) => new()
+    /// <summary>The run settings from the options, every value parsed and checked here (before any work).</summary>
+    public TrainConfig Config(ParseResult r)
     {
-        Model = r.GetValue(Model)!,
-        Epochs = r.GetValue(Epochs),
-        BatchSize = r.GetValue(Batch),
-        LearningRate = r.GetValue(Lr),
-        WeightDecay = r.GetValue(WeightDecay),
-        Seed = r.GetValue(Seed),
-        MaxStepsPerEpoch = r.GetValue(Steps),
-        MaskKind = r.GetValue(Mask) is { } m ? ParseMask(m) : null,
-        SbpCaching = ParseCaching(r.GetValue(Caching)!),
-        Rescale = r.GetValue(Rescale),
-        ProfileStep = r.GetValue(ProfileStep),
-        Coverage = r.GetValue(Coverage) switch
+        var (kind, randomOffset) = ParseMask(r.GetValue(Mask));
+        var model = r.GetValue(Model)!;
+        if (!ModelFactory.Names.Contains(model))
+            throw new ArgumentException($"--model '{model}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
+        return new()
         {
-            "model" => SbpCoverage.Model,
-            "all" => SbpCoverage.AllBlocks,
-            var other => throw new ArgumentException($"--sbp-blocks: '{other}' is not model or all."),
-        },
-        Workers = r.GetValue(Workers),
-    };
+            Model = model,
+            MaskKind = kind,
+            MaskRandomOffset = randomOffset,
+            MaskScope = ParseMaskScope(r.GetValue(MaskPer)!),
+            Epochs = r.GetValue(Epochs),
+            BatchSize = r.GetValue(Batch),
+            LearningRate = r.GetValue(Lr),
+            WeightDecay = r.GetValue(WeightDecay),
+            Seed = r.GetValue(Seed),
+            MaxStepsPerEpoch = r.GetValue(Steps),
+            SbpCaching = ParseCaching(r.GetValue(Caching)!),
+            Rescale = r.GetValue(Rescale),
+            ProfileStep = r.GetValue(ProfileStep),
+            Coverage = r.GetValue(Coverage) switch
+            {
+                "model" => SbpCoverage.Model,
+                "all" => SbpCoverage.AllBlocks,
+                var other => throw new ArgumentException($"--sbp-blocks '{other}' is not model or all."),
+            },
+            Workers = r.GetValue(Workers),
+        };
+    }
 
     public DatasetSpec Spec(ParseResult r) => new()
     {
@@ -86,12 +98,24 @@ public sealed class TrainOptions
         var other => throw new ArgumentException($"--caching: '{other}' is not sparse-cache or recompute."),
     };
 
-    static MaskKind ParseMask(string s) => s.ToLowerInvariant() switch
+    /// <summary>--mask: the kind and whether a strided mask's offset is drawn per step; null: the model's default.</summary>
+    public static (MaskKind? Kind, bool RandomOffset) ParseMask(string? s) => s?.Trim().ToLowerInvariant() switch
     {
-        "strided" => MaskKind.Strided,
-        "grid" => MaskKind.Grid,
-        "random" => MaskKind.Random,
-        _ => throw new ArgumentException($"--mask: '{s}' is not strided, grid or random."),
+        null => (null, false),
+        "strided" => (MaskKind.Strided, false),
+        "strided-random" => (MaskKind.Strided, true),
+        "grid" => (MaskKind.Grid, false),
+        "random" => (MaskKind.Random, false),
+        _ => throw new ArgumentException($"--mask '{s}' is not a mask kind; use strided, strided-random, grid or random."),
+    };
+
+    /// <summary>--mask-per: layer, step or model.</summary>
+    public static MaskScope ParseMaskScope(string s) => s.Trim().ToLowerInvariant() switch
+    {
+        "layer" => MaskScope.Layer,
+        "step" => MaskScope.Step,
+        "model" => MaskScope.Model,
+        _ => throw new ArgumentException($"--mask-per '{s}' is not layer, step or model."),
     };
 
     /// <summary>The device the global --device option names (auto: CUDA when usable, else the CPU, said once).</summary>
@@ -102,7 +126,6 @@ public sealed class TrainOptions
         return device;
     }
 
-    public static double ParseKeep(string s) =>
-        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var k) && k > 0 && k <= 1
-            ? k : throw new ArgumentException($"keep ratio '{s}' must be a number in (0, 1].");
+    /// <summary>A keep ratio (see <see cref="ModeSpec.ParseKeep"/>).</summary>
+    public static double ParseKeep(string s, string option = "--keep") => ModeSpec.ParseKeep(s, option);
 }

@@ -17,29 +17,41 @@ public sealed record CompareRow(string Label, string Mode, double Keep, double T
 /// </summary>
 public static class CompareRunner
 {
-    /// <summary>The modes to run: "full", "checkpoint", "sbp:0.5", "sbp+checkpoint:0.25".</summary>
-    public static TrainConfig ConfigFor(TrainConfig baseConfig, string mode)
+    /// <summary>The run of one mode ("full", "checkpoint", "sbp:0.5", "sbp+checkpoint:0.25"; see <see cref="ModeSpec"/>).</summary>
+    public static TrainConfig ConfigFor(TrainConfig baseConfig, string mode) => ConfigFor(baseConfig, ModeSpec.Parse(mode, "--modes"));
+
+    public static TrainConfig ConfigFor(TrainConfig baseConfig, ModeSpec mode) => baseConfig with { Mode = mode.Mode, Keep = mode.Keep };
+
+    /// <summary>
+    /// Parses every mode of a comparison and checks each run's settings, so that a bad value stops the
+    /// comparison before the first mode trains. Returns the runs in order.
+    /// </summary>
+    public static IReadOnlyList<TrainConfig> Plan(TrainConfig baseConfig, string modes)
     {
-        var parts = mode.Split(':', 2);
-        double keep = parts.Length == 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var k) ? k : 1;
-        return parts[0].ToLowerInvariant() switch
+        var list = modes.Split(',', StringSplitOptions.TrimEntries);
+        if (list.All(m => m.Length == 0)) throw new ArgumentException($"--modes is empty; give one or more of {ModeSpec.Forms}, separated by commas.");
+        var configs = new List<TrainConfig>();
+        foreach (var m in list)
         {
-            "full" => baseConfig with { Mode = TrainMode.Full, Keep = 1 },
-            "checkpoint" => baseConfig with { Mode = TrainMode.Checkpoint, Keep = 1 },
-            "sbp" when parts.Length == 2 => baseConfig with { Mode = TrainMode.Sbp, Keep = keep },
-            "sbp+checkpoint" when parts.Length == 2 => baseConfig with { Mode = TrainMode.Checkpoint, Keep = keep },
-            _ => throw new ArgumentException($"compare: unknown mode '{mode}'; use full, checkpoint, sbp:KEEP or sbp+checkpoint:KEEP (e.g. sbp:0.5)."),
-        };
+            if (m.Length == 0) throw new ArgumentException($"--modes '{modes}' has an empty entry; separate modes with single commas.");
+            var config = ConfigFor(baseConfig, m);
+            config.Validate();
+            if (configs.Any(c => c.Label == config.Label)) throw new ArgumentException($"--modes names {config.Label} twice.");
+            configs.Add(config);
+        }
+        return configs;
     }
 
     public static IReadOnlyList<CompareRow> Run(TrainConfig baseConfig, IEnumerable<string> modes, IVideoDataset train, IVideoDataset val,
-        Device device, Action<string> log)
+        Device device, Action<string> log) => Run(Plan(baseConfig, string.Join(',', modes)), train, val, device, log);
+
+    /// <summary>Trains each planned run in turn (per-mode output folders under the base config's).</summary>
+    public static IReadOnlyList<CompareRow> Run(IReadOnlyList<TrainConfig> runs, IVideoDataset train, IVideoDataset val, Device device, Action<string> log)
     {
         var rows = new List<CompareRow>();
-        foreach (var mode in modes)
+        foreach (var run in runs)
         {
-            var config = ConfigFor(baseConfig, mode);
-            if (baseConfig.OutputDir is not null) config = config with { OutputDir = Path.Combine(baseConfig.OutputDir, config.Label) };
+            var config = run.OutputDir is null ? run : run with { OutputDir = Path.Combine(run.OutputDir, run.Label) };
             var r = new Trainer(config, device, log).Run(train, val);
             rows.Add(new CompareRow(config.Label, config.ModeName, config.Keep, r.Final.Top1, r.Final.Top5, r.Final.Map, r.PeakBytes,
                 r.SavedActivationBytes, r.StepMs, r.Parameters, r.LossCurve));

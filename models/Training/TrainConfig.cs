@@ -24,6 +24,10 @@ public sealed record TrainConfig
     public double Keep { get; init; } = 0.5;
     /// <summary>SBP mask kind; null takes the model's default (strided over frames, grid over tokens).</summary>
     public MaskKind? MaskKind { get; init; }
+    /// <summary>Strided masks: draw the offset each step (`--mask strided-random`) instead of the official code's fixed centre.</summary>
+    public bool MaskRandomOffset { get; init; }
+    /// <summary>How widely one drawn mask is shared: per layer, per step (the default) or per run (`--mask-per`).</summary>
+    public MaskScope MaskScope { get; init; } = MaskScope.Step;
     /// <summary>SBP caching mode for Mode = Sbp.</summary>
     public RegionMode SbpCaching { get; init; } = RegionMode.SparseCache;
     /// <summary>Scale gradients in SBP regions by 1/keep.</summary>
@@ -48,16 +52,13 @@ public sealed record TrainConfig
     /// <summary>On device out-of-memory, free the step and retry it with twice the micro-batches (up to one sample each).</summary>
     public bool OomRetry { get; init; }
 
-    /// <summary>A short name for tables and files: full, checkpoint, sbp-0.5, sbp+ckpt-0.25.</summary>
-    public string Label => Mode switch
-    {
-        TrainMode.Full => "full",
-        TrainMode.Checkpoint when Keep < 1 => $"sbp+checkpoint-{Keep:0.###}",
-        TrainMode.Checkpoint => "checkpoint",
-        _ => $"sbp-{Keep:0.###}",
-    };
+    /// <summary>The mode and keep ratio as one value (<see cref="ModeSpec"/>).</summary>
+    public ModeSpec Spec => new(Mode, Keep);
 
-    public string ModeName => Mode switch { TrainMode.Full => "full", TrainMode.Checkpoint => "checkpoint", _ => "sbp" };
+    /// <summary>A short name for tables and files: full, checkpoint, sbp-0.5, sbp+checkpoint-0.25.</summary>
+    public string Label => Spec.Label;
+
+    public string ModeName => Spec.Name;
 
     public void Validate()
     {
@@ -71,5 +72,12 @@ public sealed record TrainConfig
         if (MicroBatches < 1 || MicroBatches > BatchSize)
             throw new ArgumentOutOfRangeException(nameof(MicroBatches), $"train: micro-batches must be in 1..batch size ({BatchSize}), got {MicroBatches}.");
         if (Resume && OutputDir is null) throw new ArgumentException("train: --resume needs an output folder (--out) holding checkpoint.safetensors.");
+        if (Mode != TrainMode.Full && Keep < 1)
+        {
+            var kind = MaskKind ?? Trainer.DefaultMaskKind(Model, Keep);
+            if (!KeepMaskGenerator.Supports(kind, Keep))
+                throw new ArgumentException($"{Label}: {kind.ToString().ToLowerInvariant()} masks{(MaskKind is null ? $" ({Model}'s default)" : "")} need a keep ratio of 1/s " +
+                    $"(0.5, 0.25, 0.125, ...{(kind == Stochastic.MaskKind.Grid ? " or 1 - 1/s" : "")}); {Keep} is not. Use such a ratio, or random masks (--mask random).");
+        }
     }
 }

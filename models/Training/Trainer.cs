@@ -54,18 +54,26 @@ public sealed class Trainer
     {
         if (c.Mode == TrainMode.Full) return null;
         var kind = c.MaskKind ?? DefaultMaskKind(model, c.Keep);
-        var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, c.Seed);
+        var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, c.Seed)
+        {
+            RandomOffset = c.MaskRandomOffset,
+            Scope = c.MaskScope,
+        };
         var caching = c.Mode == TrainMode.Checkpoint ? RegionMode.Checkpoint : c.SbpCaching;
         return new SbpPolicy(masks, model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput, caching, c.Rescale, c.Coverage);
     }
 
-    /// <summary>Strided masks over frames (Video Swin, the frame detector); grid masks over tokens for the ViT (random when keep is not 1/s).</summary>
-    public static MaskKind DefaultMaskKind(VideoModel model, double keep)
+    /// <summary>Strided masks over frames (Video Swin, R(2+1)D, the frame detector); grid masks over tokens for the ViT (random when keep is not 1/s).</summary>
+    public static MaskKind DefaultMaskKind(VideoModel model, double keep) => DefaultMaskKind(model is VideoVit, keep);
+
+    /// <summary>The default mask kind of a model config name (before the model exists: options are checked before any work).</summary>
+    public static MaskKind DefaultMaskKind(string model, double keep) =>
+        DefaultMaskKind(ModelFactory.Names.Contains(model) && ModelFactory.Config(model) is VideoVitConfig, keep);
+
+    static MaskKind DefaultMaskKind(bool tokens, double keep)
     {
-        if (model is not VideoVit) return MaskKind.Strided;
-        double s = 1 / keep, c = 1 / (1 - keep);
-        bool grid = Math.Abs(s - Math.Round(s)) < 1e-9 || (keep > 0.5 && Math.Abs(c - Math.Round(c)) < 1e-9);
-        return grid ? MaskKind.Grid : MaskKind.Random;
+        if (!tokens) return MaskKind.Strided;
+        return KeepMaskGenerator.Supports(MaskKind.Grid, keep) ? MaskKind.Grid : MaskKind.Random;
     }
 
     /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size.</summary>

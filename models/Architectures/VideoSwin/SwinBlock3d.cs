@@ -12,7 +12,8 @@ namespace Sbp.Models.Architectures;
 /// blocks), partitioned, attended with the relative position bias and the shift mask, reversed,
 /// rolled back and cropped. Every size comes from the input's shape, so the block is a valid SBP
 /// region body; with SBP the whole block is one region over the time axis (block-output
-/// placement), and the mask is given in the block's (unrolled) frame order.
+/// placement), and the mask is given in the block's (unrolled) frame order. Padded frames continue
+/// the mask's pattern inside the region, so any clip length trains.
 /// </summary>
 public sealed class SwinBlock3d : Module
 {
@@ -52,8 +53,9 @@ public sealed class SwinBlock3d : Module
 
     /// <summary>
     /// The block as one SBP region over time (dimension 1) with <paramref name="mask"/> at its output
-    /// when <paramref name="policy"/> and the mask are given. The mask must keep the same number of
-    /// frames in every temporal window, shifted or not, and the frames must fill whole windows.
+    /// when <paramref name="policy"/> and the mask are given. The mask must keep the same frames in
+    /// every temporal window (after the block pads and shifts): <see cref="SwinGeometry.TemporalMaskProblem"/>
+    /// checks that with the region's own layout rules before anything runs.
     /// </summary>
     public Tensor Forward(Tensor x, KeepMask? mask, SbpPolicy? policy, string name)
     {
@@ -65,15 +67,10 @@ public sealed class SwinBlock3d : Module
     void CheckMask(Tensor x, KeepMask mask, string name)
     {
         CheckInput(x);
-        var (win, shift) = EffectiveWindow(x.Shape[1], x.Shape[2], x.Shape[3]);
         if (mask.Size != x.Shape[1])
             throw new ArgumentException($"SwinBlock3d '{name}': the keep mask covers {mask.Size} positions but the block input {x.Shape} has {x.Shape[1]} frames.");
-        if (x.Shape[1] % win.T != 0)
-            throw new ArgumentException($"SwinBlock3d '{name}': SBP over time needs the {x.Shape[1]} frames to fill whole windows of {win.T} (no temporal padding inside a region); use a clip length that is a multiple of the window.");
-        var counts = SwinGeometry.KeptPerWindow(mask, win.T, shift.T);
-        if (counts.Distinct().Count() > 1)
-            throw new ArgumentException($"SwinBlock3d '{name}': {mask} keeps [{string.Join(", ", counts)}] frames in the temporal windows of {win.T} (shift {shift.T}); " +
-                "every window must keep the same count. Use a strided mask whose stride divides the window.");
+        if (SwinGeometry.TemporalMaskProblem(mask, (x.Shape[1], x.Shape[2], x.Shape[3]), Window, Shift) is { } why)
+            throw new SbpRegionException($"SwinBlock3d '{name}': {why}");
     }
 
     void CheckInput(Tensor x)
@@ -109,7 +106,10 @@ public sealed class SwinBlock3d : Module
             .Consume(z => Attn.Forward(z, win, attnMask))
             .Consume(z => Ops.WindowReverse3d(z, win, b, tp, hp, wp));
         if (shifted) y = y.Consume(z => Ops.Roll(z, [shift.T, shift.H, shift.W], [1, 2, 3]));
-        if (padded) y = y.Consume(z => Ops.Slice(z, 1, 0, t)).Consume(z => Ops.Slice(z, 2, 0, h)).Consume(z => Ops.Slice(z, 3, 0, w));
+        // Crop only what was padded: each crop is a copy (and, along the region's time axis, a layout change).
+        if (pt > 0) y = y.Consume(z => Ops.Slice(z, 1, 0, t));
+        if (ph > 0) y = y.Consume(z => Ops.Slice(z, 2, 0, h));
+        if (pw > 0) y = y.Consume(z => Ops.Slice(z, 3, 0, w));
         var x1 = y.Consume(DropPath.Forward).Consume(z => Ops.Add(x, z));
         var x2 = Norm2.Forward(x1).Consume(Mlp.Forward).Consume(DropPath.Forward).Consume(z => Ops.Add(x1, z));
         x1.Dispose();

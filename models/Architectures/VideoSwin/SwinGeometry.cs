@@ -1,3 +1,4 @@
+using Sbp.Tensors;
 using Sbp.Stochastic;
 
 namespace Sbp.Models.Architectures;
@@ -5,7 +6,7 @@ namespace Sbp.Models.Architectures;
 /// <summary>
 /// The index arithmetic of 3-D shifted windows, all derived from sizes: effective window and
 /// shift (Video Swin's get_window_size), the shifted-window attention mask (compute_mask), the
-/// relative position index, and the SBP check that every temporal window keeps the same frames count.
+/// relative position index, and the SBP check that every temporal window keeps the same frames.
 /// </summary>
 public static class SwinGeometry
 {
@@ -80,18 +81,24 @@ public static class SwinGeometry
     }
 
     /// <summary>
-    /// The kept frame counts of each temporal window as the block sees them: after rolling by
-    /// <paramref name="shiftT"/> (rolled frame j holds frame (j + shift) mod T), windows of
-    /// <paramref name="windowT"/> frames. SBP over time needs them all equal.
+    /// Why an SBP region over time cannot run <paramref name="mask"/> in a block on a token grid of
+    /// <paramref name="size"/> (null when it can). It applies the region's own layout rules in the
+    /// block's order: pad time to whole windows (padded frames continue the mask's pattern), roll by
+    /// the shift, cut into windows, which needs the same kept offsets in every temporal window.
     /// </summary>
-    public static int[] KeptPerWindow(KeepMask mask, int windowT, int shiftT)
+    public static string? TemporalMaskProblem(KeepMask mask, (int T, int H, int W) size, (int T, int H, int W) window, (int T, int H, int W) shift)
     {
-        int t = mask.Size;
-        if (windowT < 1 || t % windowT != 0)
-            throw new ArgumentException($"SwinGeometry.KeptPerWindow: {t} frames do not split into windows of {windowT}.");
-        var counts = new int[t / windowT];
-        for (int j = 0; j < t; j++)
-            if (mask.IsKept((j + shiftT) % t)) counts[j / windowT]++;
-        return counts;
+        ArgumentNullException.ThrowIfNull(mask);
+        var (win, sh) = Effective(size, window, shift);
+        var (pt, ph, pw) = Padding(size, win);
+        int tp = size.T + pt, hp = size.H + ph, wp = size.W + pw;
+        var layout = new PositionLayout(1, mask.Size, mask.Kept.ToArray()).Padded(0, pt).Rolled(-sh.T);
+        var windows = layout.Reshape(new Shape(1, tp, hp, wp, 1), new Shape(1, tp / win.T, win.T, hp / win.H, win.H, wp / win.W, win.W, 1));
+        if (windows is not null) return null;
+        var strides = Enumerable.Range(1, win.T).Where(s => win.T % s == 0).Select(s => $"{1.0 / s:0.###}");
+        return $"{mask} does not keep the same frames in every temporal window of {win.T} " +
+            $"({size.T} token frames{(pt > 0 ? $" padded to {tp}" : "")}{(sh.T > 0 ? $", shifted by {sh.T}" : "")}), so the windows cannot run on compact tensors. " +
+            $"Use a strided mask (MaskKind.Strided, a fixed or random offset) whose stride divides the window: keep {string.Join(", ", strides)}" +
+            (size.T <= window.T ? "" : $"; a random mask works only when one window covers all frames (clips of at most {window.T} token frames)") + ".";
     }
 }

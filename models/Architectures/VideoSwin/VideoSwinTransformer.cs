@@ -84,7 +84,8 @@ public sealed class VideoSwinTransformer : VideoModel
         if (sbp is not null && sbp.Placement != SbpPlacement.BlockOutput)
             throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP regions sit on block outputs (CVPR placement); the policy asks for {sbp.Placement}.");
         if (sbp is not null && sbp.MaskPolicy.Kind == MaskKind.Grid)
-            throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. Use MaskKind.Strided (the CVPR mask) or MaskKind.Random with a count that balances the windows.");
+            throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. " +
+                "Use MaskKind.Strided (the CVPR mask; RandomOffset for an offset drawn per step), whose stride must divide the temporal window.");
         using var scope = TensorScope.Begin();
         var h = PatchEmbed.Forward(x);                                                    // [B, T', H', W', C]
         int layer = 0;

@@ -92,7 +92,7 @@ public class KeepMaskTests
     [Test]
     public void RandomKeepsAnExactCountAroundPinnedPositions()
     {
-        var gen = new KeepMaskGenerator(new KeepMaskPolicy(MaskKind.Random, 0.3, Seed: 1) { Pinned = [0], SharedAcrossLayers = false });
+        var gen = new KeepMaskGenerator(new KeepMaskPolicy(MaskKind.Random, 0.3, Seed: 1) { Pinned = [0], Scope = MaskScope.Layer });
         var seen = new HashSet<int>();
         for (int layer = 0; layer < 20; layer++)
         {

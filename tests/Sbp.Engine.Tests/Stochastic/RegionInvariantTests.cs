@@ -71,7 +71,7 @@ public class RegionInvariantTests : DeviceTest
     [Test]
     public void SameSeedGivesSameMasksAndGradients()
     {
-        var policy = new KeepMaskPolicy(MaskKind.Random, 0.5, Seed: 9) { SharedAcrossLayers = false };
+        var policy = new KeepMaskPolicy(MaskKind.Random, 0.5, Seed: 9) { Scope = MaskScope.Layer };
         var a = new KeepMaskGenerator(policy).Next(3, 1, N);
         var b = new KeepMaskGenerator(policy).Next(3, 1, N);
         Assert.That(b, Is.EqualTo(a));

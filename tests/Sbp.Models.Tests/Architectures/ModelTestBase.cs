@@ -85,7 +85,7 @@ public abstract class ModelTestBase
 
     /// <summary>The CVPR mask (strided, fixed centred offset) or another kind at keep 1/2, with the given region mode.</summary>
     protected static SbpPolicy Policy(SbpPlacement placement, RegionMode mode, MaskKind kind = MaskKind.Strided, double keep = 0.5, bool shared = true) =>
-        new(new KeepMaskPolicy(kind, keep, Seed: 42) { SharedAcrossLayers = shared }, placement, mode);
+        new(new KeepMaskPolicy(kind, keep, Seed: 42) { Scope = shared ? MaskScope.Step : MaskScope.Layer }, placement, mode);
 
     protected static void AssertClose(string what, float[] actual, float[] expected, double rtol = 1e-4, double atol = 1e-5)
     {

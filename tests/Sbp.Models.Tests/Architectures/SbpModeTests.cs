@@ -85,7 +85,7 @@ public sealed class SbpModeTests : ModelTestBase
     {
         var m = Build("swin-nano");
         var input = Input(m, batch: 2);
-        SbpPolicy P(RegionMode r) => new(new KeepMaskPolicy(MaskKind.Strided, 0.5, Seed: 5) { RandomOffset = true, SharedAcrossLayers = false },
+        SbpPolicy P(RegionMode r) => new(new KeepMaskPolicy(MaskKind.Strided, 0.5, Seed: 5) { RandomOffset = true, Scope = MaskScope.Layer },
             SbpPlacement.BlockOutput, r, Rescale: true);
         var masks = Enumerable.Range(0, 4).Select(l => P(mode).Masks.Next(1, l, 4)).ToList();
         Assert.That(masks.Distinct().Count(), Is.GreaterThan(1), "the seed must give blocks different offsets");

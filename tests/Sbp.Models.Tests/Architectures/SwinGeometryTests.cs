@@ -100,26 +100,67 @@ public sealed class SwinGeometryTests : ModelTestBase
     }
 
     [Test]
-    public void Strided_masks_keep_the_same_count_in_every_window_shifted_or_not()
+    public void Strided_masks_keep_the_same_frames_in_every_window_shifted_or_not()
     {
         var mask = KeepMask.Strided(8, 2, 1);
-        Assert.That(SwinGeometry.KeptPerWindow(mask, 4, 0), Is.EqualTo(new[] { 2, 2 }));
-        Assert.That(SwinGeometry.KeptPerWindow(mask, 2, 1), Is.EqualTo(new[] { 1, 1, 1, 1 }));
-        Assert.That(SwinGeometry.KeptPerWindow(KeepMask.FromIndices(4, [0, 1]), 2, 1), Is.EqualTo(new[] { 1, 1 }));
-        Assert.That(SwinGeometry.KeptPerWindow(KeepMask.FromIndices(4, [0, 1]), 2, 0), Is.EqualTo(new[] { 2, 0 }));
+        Assert.That(SwinGeometry.TemporalMaskProblem(mask, (8, 4, 4), (4, 4, 4), (0, 0, 0)), Is.Null);
+        Assert.That(SwinGeometry.TemporalMaskProblem(mask, (8, 4, 4), (2, 2, 2), (1, 1, 1)), Is.Null);
+        // Kept frames [0, 1] of 4: shifted by one, each window of 2 keeps one frame, but at different offsets.
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.FromIndices(4, [0, 1]), (4, 4, 4), (2, 2, 2), (1, 1, 1)), Does.Contain("same frames"));
+        // Not shifted, the same mask keeps whole windows (the first, not the second): the region runs them as batch entries.
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.FromIndices(4, [0, 1]), (4, 4, 4), (2, 2, 2), (0, 0, 0)), Is.Null);
+        // Equal counts per window but different offsets ([0] and [3] of two windows of 2): the count rule accepted it, the region does not.
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.FromIndices(4, [0, 3]), (4, 4, 4), (2, 2, 2), (0, 0, 0)), Does.Contain("same frames"));
+        // 6 token frames in windows of 4: padded to 8, the strided pattern continues over the padding.
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.Strided(6, 2, 1), (6, 4, 4), (4, 4, 4), (2, 2, 2)), Is.Null);
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.Strided(6, 4, 2), (6, 4, 4), (4, 4, 4), (0, 0, 0)), Is.Null);
+        // One window over every frame: any mask.
+        Assert.That(SwinGeometry.TemporalMaskProblem(KeepMask.FromIndices(3, [0, 2]), (3, 4, 4), (4, 4, 4), (2, 2, 2)), Is.Null);
     }
 
     [Test]
-    public void Swin_block_refuses_masks_that_unbalance_its_windows()
+    public void Swin_block_refuses_masks_that_unbalance_its_windows_before_any_op_runs()
     {
         using var block = new SwinBlock3d(8, 2, (2, 2, 2), shifted: false, 4f, true, 0f, new RandomSource(4), Device);
         using var scope = TensorScope.Begin();
         var x = Tensor.FromArray(Rand.Uniform(5, 4 * 2 * 2 * 8), new Shape(1, 4, 2, 2, 8), Device);
-        var policy = Policy(SbpPlacement.BlockOutput, RegionMode.Oracle);
-        Assert.That(() => block.Forward(x, KeepMask.FromIndices(4, [0, 1]), policy, "b"),
-            Throws.ArgumentException.With.Message.Contains("same count").And.Message.Contains("[2, 0]"));
+        x.RequiresGrad = true;
+        var policy = Policy(SbpPlacement.BlockOutput, RegionMode.SparseCache);
+        using var tape = Tape.Begin();
+        Assert.That(() => block.Forward(x, KeepMask.FromIndices(4, [1, 2]), policy, "b"),
+            Throws.TypeOf<SbpRegionException>().With.Message.Contains("same frames").And.Message.Contains("keep 1, 0.5"));
+        Assert.That(() => block.Forward(x, KeepMask.FromIndices(4, [0, 3]), policy, "b"),
+            Throws.TypeOf<SbpRegionException>().With.Message.Contains("same frames"));
+        Assert.That(tape.Nodes, Is.Empty, "the check runs before the block records anything");
         Assert.That(() => block.Forward(x, KeepMask.Strided(3, 2, 1), policy, "b"),
             Throws.ArgumentException.With.Message.Contains("3 positions"));
+    }
+
+    [Test]
+    public void Every_mask_the_swin_block_accepts_the_region_runs()
+    {
+        // The block's check and the region apply the same rule: for every mask over 4 frames, the block either
+        // refuses it up front or the region trains it (no refusal from inside the region).
+        using var block = new SwinBlock3d(8, 2, (2, 2, 2), shifted: true, 4f, true, 0f, new RandomSource(4), Device);
+        var policy = Policy(SbpPlacement.BlockOutput, RegionMode.SparseCache);
+        for (int bits = 1; bits < 16; bits++)
+        {
+            var mask = KeepMask.FromIndices(4, Enumerable.Range(0, 4).Where(i => (bits >> i & 1) == 1));
+            using var scope = TensorScope.Begin();
+            var x = Tensor.FromArray(Rand.Uniform(bits, 4 * 4 * 4 * 8), new Shape(1, 4, 4, 4, 8), Device);
+            x.RequiresGrad = true;
+            using var tape = Tape.Begin();
+            bool accepted = SwinGeometry.TemporalMaskProblem(mask, (4, 4, 4), block.Window, block.Shift) is null;
+            if (!accepted)
+            {
+                Assert.That(() => block.Forward(x, mask, policy, "b"), Throws.TypeOf<SbpRegionException>().With.Message.StartsWith("SwinBlock3d 'b'"), $"{mask}");
+                continue;
+            }
+            var y = block.Forward(x, mask, policy, "b");
+            tape.Backward(Ops.Sum(y));
+            Assert.That(x.Grad, Is.Not.Null, $"{mask}");
+            x.ZeroGrad();
+        }
     }
 
     [TestCase("swin-nano")]
