@@ -8,7 +8,7 @@
 # touched; docs/TOOLCHAIN.md):
 #   SBP_CUDA_TOOLS     cache folder (default $HOME/.cache/sbp-cuda-tools); the library lands in
 #                      $SBP_CUDA_TOOLS/libcuda/libcuda.so.1
-#   SBP_DEBIAN_MIRROR  Debian mirror URI (default: the machine's own, from /etc/apt)
+#   SBP_DEBIAN_MIRROR  Debian mirror URI (default: the machine's own, from /etc/apt; debian-mirror.sh)
 # Prints the folder holding libcuda.so.1. Downloads about 20 MB once.
 set -euo pipefail
 
@@ -21,14 +21,7 @@ if [ -f "$dest/libcuda.so.1" ]; then echo "$dest"; exit 0; fi
 command -v apt-get >/dev/null || die "apt-get not found; copy a libcuda.so.1 (not the toolkit stub) into $dest yourself"
 command -v dpkg-deb >/dev/null || die "dpkg-deb not found"
 
-uri=${SBP_DEBIAN_MIRROR:-}
-if [ -z "$uri" ] && [ -r /etc/apt/sources.list.d/debian.sources ]; then
-    uri=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i ~ /\/debian\/?$/) {print $i; exit}}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-    uri=$(awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^(https?|ftp):\/\// && $i ~ /\/debian\/?$/) {print $i; exit}}' /etc/apt/sources.list)
-fi
-uri=${uri:-http://deb.debian.org/debian}
+uri=$(bash "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh") || die "no Debian mirror to download libcuda1 from (see above)"
 
 apt="$cache/apt-libcuda"
 mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"

@@ -22,16 +22,7 @@ start=$(date +%s.%N)
 die() { echo "ptx-check: error: $*" >&2; exit 1; }
 
 mirror_uri() {
-    if [ -n "${SBP_DEBIAN_MIRROR:-}" ]; then echo "$SBP_DEBIAN_MIRROR"; return; fi
-    local uri=""
-    if [ -r /etc/apt/sources.list.d/debian.sources ]; then
-        # deb822: the first URIs line whose path ends in /debian (not -security).
-        uri=$(awk '/^URIs:/{for(i=2;i<=NF;i++) if ($i ~ /\/debian\/?$/) {print $i; exit}}' /etc/apt/sources.list.d/debian.sources)
-    fi
-    if [ -z "$uri" ] && [ -r /etc/apt/sources.list ]; then
-        uri=$(awk '$1=="deb" {for(i=2;i<=NF;i++) if ($i ~ /^(https?|ftp):\/\// && $i ~ /\/debian\/?$/) {print $i; exit}}' /etc/apt/sources.list)
-    fi
-    echo "${uri:-http://deb.debian.org/debian}"
+    bash "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh" || die "no Debian mirror to download ptxas from (see above); or set SBP_PTXAS=/path/to/ptxas"
 }
 
 # Downloads nvidia-cuda-toolkit (about 87 MB) with a private apt state and extracts ptxas.

@@ -20,6 +20,7 @@ internal sealed class RegionTrace
     readonly List<EagerHint>? _hints;   // null: compact when the body returns; else eager, with the hints still matching the ops seen
     readonly List<string> _ops = [];     // the body's fingerprint so far (op and output shape per recorded node)
     readonly HashSet<long> _wholeBlocks = [];
+    readonly Dictionary<long, List<(TapeNode Node, int Slot, Shape Shape, PositionLayout Layout)>> _gatheredFrom = [];   // source block -> compact copies saved
     readonly HashSet<long> _fullBlocks = [];
 
     RegionTrace(Tape tape, string name, RegionOptions options, PositionLayout input, int firstNode, IReadOnlyList<EagerHint>? hints)
@@ -146,7 +147,7 @@ internal sealed class RegionTrace
         if (_hints!.Count > 0 && _hints[0].Dense.Contains(index))
         {
             foreach (var t in node.SavedTensors)
-                if (t is not null) _wholeBlocks.Add(t.Block.Id);
+                if (t is not null && _wholeBlocks.Add(t.Block.Id)) ShareWhole(t);
         }
         else if (plan.Output is not null)
         {
@@ -188,7 +189,25 @@ internal sealed class RegionTrace
             }
             var key = (t.Block.Id, t.Shape, l);
             if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l, forLater: true);
+            if (!_gatheredFrom.TryGetValue(t.Block.Id, out var users)) _gatheredFrom[t.Block.Id] = users = [];
+            users.Add((node, s, t.Shape, l));
             Tape.ReplaceSaved(node, s, g);
+        }
+    }
+
+    /// <summary>
+    /// A node kept whole saves <paramref name="whole"/>: nodes recorded earlier that saved a compact copy of
+    /// the same tensor switch to reading the whole one (gathered when backward needs it), as if the
+    /// whole one had been known when they ran, so a body costs the same whatever order its ops record in.
+    /// </summary>
+    void ShareWhole(Tensor whole)
+    {
+        if (!_gatheredFrom.Remove(whole.Block.Id, out var users)) return;
+        foreach (var (node, slot, shape, layout) in users)
+        {
+            if (shape != whole.Shape || node.IsFreed) continue;
+            Tape.ReplaceSaved(node, slot, whole);
+            node.DeferGather(slot, layout);
         }
     }
 

@@ -37,6 +37,8 @@ public static partial class SbpRegion
                 $"SBP region '{name}': the keep mask covers {mask.Size} positions but dimension {d} of the input {x.Shape} has {x.Shape[d]}; draw the mask over that dimension.");
         if (mask is { KeptCount: 0 })
             throw new ArgumentException($"SBP region '{name}': the keep mask keeps no position; keep at least one.");
+        if (RegionTrace.Current is { } outer)   // also while a re-run region's first forward runs without recording
+            throw new SbpRegionException($"SBP region '{name}' was started inside region '{outer.Name}'; regions do not nest. End the outer region first.");
         var tape = Tape.Current;
         if (tape is null || tape.IsFreed || !Tape.IsGradEnabled) return body(x);
 
@@ -66,7 +68,7 @@ public static partial class SbpRegion
     /// <summary>The test oracle: ordinary backprop of the body with GradMask(mask) (times 1/keep with Rescale) at its output.</summary>
     static Tensor Oracle(Tensor x, int d, KeepMask? mask, Func<Tensor, Tensor> body, RegionOptions options)
     {
-        var y = body(x);
+        var y = Scoped(body, x);
         if (mask is null || mask.KeptCount == mask.Size) return y;   // keep 1: no mask and nothing to rescale
         using (y) return Ops.GradMask(y, d, mask, options.Rescale ? (float)(1.0 / mask.KeepRatio) : 1f);
     }

@@ -24,6 +24,13 @@ public abstract class VideoModel(Device? device) : Module(device)
     /// <summary>The model on x with SBP regions per <paramref name="sbp"/> (null: plain backprop), masks drawn for <paramref name="step"/>.</summary>
     public abstract Tensor Forward(Tensor x, SbpPolicy? sbp, long step);
 
+    /// <summary>
+    /// Why the model's SBP regions cannot run <paramref name="policy"/> on clips of its <see cref="SampleShape"/>
+    /// (null when they can): checked before training, with the rules the regions apply, so a run does not
+    /// fail at its first step.
+    /// </summary>
+    public virtual string? SbpProblem(SbpPolicy policy) => null;
+
     /// <summary>Plain backprop: <c>Forward(x, null, 0)</c>.</summary>
     public override Tensor Forward(Tensor x) => Forward(x, null, 0);
 

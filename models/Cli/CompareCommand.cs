@@ -32,6 +32,7 @@ public static class CompareCommand
             var spec = options.Spec(r);
             var train = DatasetCatalog.Open(spec, DataSplit.Train);
             var val = DatasetCatalog.Open(spec, DataSplit.Validation);
+            CompareRunner.CheckModel(runs, train);
             var rows = CompareRunner.Run(runs, train, val, device, Console.WriteLine);
             Console.WriteLine();
             Console.WriteLine($"{config.Model} on {spec.Source} ({train.Count} train / {val.Count} held-out clips), device {device.Name}:");

@@ -45,6 +45,20 @@ public static class CompareRunner
     public static IReadOnlyList<CompareRow> Run(TrainConfig baseConfig, IEnumerable<string> modes, IVideoDataset train, IVideoDataset val,
         Device device, Action<string> log) => Run(Plan(baseConfig, string.Join(',', modes)), train, val, device, log);
 
+    /// <summary>
+    /// Checks every planned SBP run against the model built for the data (its regions' mask rules), before
+    /// the first run trains: the model is built once on a CPU device of its own and freed.
+    /// </summary>
+    public static void CheckModel(IReadOnlyList<TrainConfig> runs, IVideoDataset train)
+    {
+        if (runs.All(r => r.Mode == TrainMode.Full)) return;
+        var probe = train.Get(0, null).Clip;
+        using var model = Trainer.CreateModel(runs[0].Model, train, probe.Frames, probe.Height, probe.Width, runs[0].Seed, Device.CreateCpu("sbp-check"));
+        foreach (var run in runs)
+            if (Trainer.PolicyFor(run, model) is { } policy && model.SbpProblem(policy) is { } problem)
+                throw new ArgumentException($"{run.Label}: {problem}");
+    }
+
     /// <summary>Trains each planned run in turn (per-mode output folders under the base config's).</summary>
     public static IReadOnlyList<CompareRow> Run(IReadOnlyList<TrainConfig> runs, IVideoDataset train, IVideoDataset val, Device device, Action<string> log)
     {

@@ -103,6 +103,7 @@ public sealed class Trainer
         int frames = probe.Clip.Frames, height = probe.Clip.Height, width = probe.Clip.Width;
         using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device);
         var policy = PolicyFor(c, model);
+        if (policy is not null && model.SbpProblem(policy) is { } problem) throw new ArgumentException($"{c.Label}: {problem}");
         var loader = new VideoLoader(train, new VideoLoaderOptions
         {
             BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Transform = ClipTransform.Resize(height, width),
@@ -134,6 +135,7 @@ public sealed class Trainer
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
         var regions = new List<RegionReport>();
+        bool keepNoted = false;
         long savedMax = 0;
         double stepMsSum = 0;
         int timedSteps = 0;
@@ -181,6 +183,11 @@ public sealed class Trainer
                                 $"retrying with {microBatches} micro-batches of about {(batch.Size + microBatches - 1) / microBatches} samples");
                         }
                     }
+                    if (!keepNoted && regions.Count > 0)
+                    {
+                        keepNoted = true;
+                        if (EffectiveKeepNote(regions, c.Keep) is { } note) _log(note);
+                    }
                     savedMax = Math.Max(savedMax, saved);
                     if (!double.IsFinite(lossValue))
                         throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.LearningRate}).");
@@ -219,6 +226,21 @@ public sealed class Trainer
         if (epochs.Count == 0 && firstEpoch >= c.Epochs) _log($"nothing to do: the checkpoint in {c.OutputDir} is already at epoch {c.Epochs} (step {step}).");
         return new TrainResult(c, c.Model, model.ParameterCount(), epochs, curve, _device.Pool.PeakInUseBytes, savedMax,
             timedSteps == 0 ? 0 : stepMsSum / timedSteps, regions, step);
+    }
+
+    /// <summary>
+    /// A note when some regions keep more than asked (a dimension too short for the keep ratio keeps
+    /// at least one position): the effective keep ratio per region size, or null when every region keeps what was asked.
+    /// </summary>
+    public static string? EffectiveKeepNote(IReadOnlyList<RegionReport> regions, double keep)
+    {
+        var above = regions.Where(r => r.KeepRatio > keep + 1e-9).ToList();
+        if (above.Count == 0) return null;
+        var kinds = above.GroupBy(r => (r.Kept, r.Size)).Select(g => string.Create(CultureInfo.InvariantCulture,
+            $"{g.Key.Kept} of {g.Key.Size} positions (keep {(double)g.Key.Kept / g.Key.Size:0.###}) in {g.Count()} region(s), e.g. {g.First().Name}"));
+        double mean = regions.Average(r => r.KeepRatio);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"  note: keep {keep:0.###} rounds to no position in some regions, which keep at least one: {string.Join("; ", kinds)}. Effective keep ratio over the {regions.Count} regions: {mean:0.###}.");
     }
 
     /// <summary>

@@ -98,7 +98,7 @@ public static class SwinGeometry
         var strides = Enumerable.Range(1, win.T).Where(s => win.T % s == 0).Select(s => $"{1.0 / s:0.###}");
         return $"{mask} does not keep the same frames in every temporal window of {win.T} " +
             $"({size.T} token frames{(pt > 0 ? $" padded to {tp}" : "")}{(sh.T > 0 ? $", shifted by {sh.T}" : "")}), so the windows cannot run on compact tensors. " +
-            $"Use a strided mask (MaskKind.Strided, a fixed or random offset) whose stride divides the window: keep {string.Join(", ", strides)}" +
+            $"Use a strided mask (`--mask strided` or `strided-random` in sbp, MaskKind.Strided in code) whose stride divides the window: keep {string.Join(", ", strides)}" +
             (size.T <= window.T ? "" : $"; a random mask works only when one window covers all frames (clips of at most {window.T} token frames)") + ".";
     }
 }

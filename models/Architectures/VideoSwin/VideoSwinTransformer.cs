@@ -83,9 +83,7 @@ public sealed class VideoSwinTransformer : VideoModel
         ArgumentNullException.ThrowIfNull(x);
         if (sbp is not null && sbp.Placement != SbpPlacement.BlockOutput)
             throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP regions sit on block outputs (CVPR placement); the policy asks for {sbp.Placement}.");
-        if (sbp is not null && sbp.MaskPolicy.Kind == MaskKind.Grid)
-            throw new ArgumentException($"VideoSwinTransformer '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. " +
-                "Use MaskKind.Strided (the CVPR mask; RandomOffset for an offset drawn per step), whose stride must divide the temporal window.");
+        if (sbp is not null && GridProblem(sbp) is { } why) throw new ArgumentException(why);
         using var scope = TensorScope.Begin();
         var h = PatchEmbed.Forward(x);                                                    // [B, T', H', W', C]
         int layer = 0;
@@ -102,6 +100,35 @@ public sealed class VideoSwinTransformer : VideoModel
         }
         var pooled = Ops.Mean(Norm.Forward(h), [1, 2, 3]);                             // [B, C]
         return scope.Keep(Head.Forward(HeadDropout.Forward(pooled)));
+    }
+
+    string? GridProblem(SbpPolicy sbp) => sbp.MaskPolicy.Kind != MaskKind.Grid ? null :
+        $"VideoSwinTransformer '{Config.Name}': SBP masks are over frames (one axis); grid masks need 2 or 3 axes. " +
+        "Use a strided mask (the CVPR mask: `--mask strided` or `strided-random` in sbp, MaskKind.Strided in code), whose stride divides the temporal window.";
+
+    /// <summary>
+    /// The first region whose temporal windows would not keep the same frames with the step-0 masks, on the
+    /// token grids of the config's sample shape (<see cref="SwinGeometry.TemporalMaskProblem"/>: the regions' own rule).
+    /// </summary>
+    public override string? SbpProblem(SbpPolicy policy)
+    {
+        ArgumentNullException.ThrowIfNull(policy);
+        if (GridProblem(policy) is { } grid) return grid;
+        var c = Config;
+        int t = (c.SampleShape[1] + c.Patch.T - 1) / c.Patch.T, h = (c.SampleShape[2] + c.Patch.H - 1) / c.Patch.H, w = (c.SampleShape[3] + c.Patch.W - 1) / c.Patch.W;
+        int layer = 0;
+        for (int s = 0; s < c.StageCount; s++)
+        {
+            foreach (var (block, j) in _stages[s].Blocks.Select((b, j) => (b, j)))
+            {
+                if (policy.Covers(c.UsesSbp(s, j)) &&
+                    SwinGeometry.TemporalMaskProblem(policy.Masks.Next(0, layer, t), (t, h, w), block.Window, block.Shift) is { } why)
+                    return $"{c.Name} layers.{s}.blocks.{j} on {c.SampleShape[1]} frames of {c.SampleShape[2]}x{c.SampleShape[3]}: {why}";
+                layer++;
+            }
+            if (_stages[s].Downsample is { Spatial: true }) (h, w) = ((h + 1) / 2, (w + 1) / 2);
+        }
+        return null;
     }
 
     /// <summary>Frees the previous activation as soon as the next one exists (the tape keeps what backward needs).</summary>

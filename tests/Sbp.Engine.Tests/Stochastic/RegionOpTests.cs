@@ -74,6 +74,43 @@ public class RegionOpTests : DeviceTest
             var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])));
             return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), f, 4, 6);
         }),
+        // Ops that resize the region's dimension (review of 2026-12): exact rules instead of refusals.
+        new("pad_and_crop_along_dimension", [2, 6, 5], 1, [("w", [4, 5])], (x, p) =>
+        {
+            // Pad 1 before and 2 after along the region axis (padded positions continue the kept pattern), mix nothing, crop back.
+            var padded = Ops.Gelu(Ops.Pad(Ops.Linear(Ops.Gelu(x), p["w"]), [0, 0, 1, 2]));
+            return Ops.Slice(padded, 1, 1, x.Shape[1]);
+        }),
+        new("slice_that_keeps_every_position", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Linear(Ops.Slice(Ops.Gelu(x), 1, 0, x.Shape[1]), p["w"])),
+        new("concat_a_learned_token_then_crop", [2, 6, 4], 1, [("tok", [2, 1, 4]), ("wq", [4, 4]), ("wk", [4, 4]), ("wv", [4, 4])], (x, p) =>
+        {
+            // A token joins the sequence (it carries no region position), attention mixes over all, the token is cropped again.
+            var seq = Ops.Concat([p["tok"], x], 1);
+            int b = seq.Shape[0], n = seq.Shape[1];
+            Tensor Heads(Tensor t) => Ops.Reshape(t, b, 1, n, 4);
+            var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(seq, p["wq"])), Heads(Ops.Linear(seq, p["wk"])), Heads(Ops.Linear(seq, p["wv"])));
+            return Ops.Slice(Ops.Reshape(a, b, n, 4), 1, 1, n - 1);
+        }),
+        new("net_roll_by_one_is_remapped", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Linear(Ops.Roll(Ops.Gelu(x), [1], [1]), p["w"])),
+        new("net_roll_with_windows", [1, 8, 2, 2, 4], 1, [("wq", [4, 4]), ("wk", [4, 4]), ("wv", [4, 4])], (x, p) =>
+        {
+            // A Swin-like body that forgets to roll back: its output is rolled by -2 frames along the region axis.
+            var windows = Ops.WindowPartition3d(Ops.Roll(x, [-2], [1]), (4, 2, 2));
+            int g = windows.Shape[0];
+            Tensor Heads(Tensor t) => Ops.Reshape(t, g, 1, 16, 4);
+            var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(windows, p["wq"])), Heads(Ops.Linear(windows, p["wk"])), Heads(Ops.Linear(windows, p["wv"])));
+            return Ops.WindowReverse3d(Ops.Reshape(a, g, 16, 4), (4, 2, 2), 1, 8, 2, 2);
+        }, Stride: 4, Offset: 1),
+        new("attention_from_matmuls_with_dropout", [2, 6, 8], 1, [("wq", [8, 8]), ("wk", [8, 8]), ("wv", [8, 8])], (x, p) =>
+        {
+            // nn.MultiHeadAttention's composed path: scores from matmuls, softmax, dropout on the probabilities, matmul with v.
+            Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, x.Shape[0], x.Shape[1], 2, 4), 0, 2, 1, 3);
+            var q = Heads(Ops.Linear(x, p["wq"]));
+            var scores = Ops.Mul(Ops.Matmul(q, Ops.Transpose(Heads(Ops.Linear(x, p["wk"])), -2, -1)), 0.5f);
+            var probs = Ops.Dropout(Ops.Softmax(scores, -1), 0.25f, new RandomSource(13));
+            var a = Ops.Matmul(probs, Heads(Ops.Linear(x, p["wv"])));
+            return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), x.Shape[0], x.Shape[1], 8);
+        }),
         new("shifted_window_attention", [1, 4, 4, 4, 4], 1, [("wq", [4, 4]), ("wk", [4, 4]), ("wv", [4, 4])], (x, p) =>
         {
             // Video Swin: roll by half a window on T, H, W, partition into (2, 2, 2) windows, attend, reverse, roll back.
