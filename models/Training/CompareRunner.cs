@@ -9,7 +9,7 @@ namespace Sbp.Models.Training;
 
 /// <summary>One row of a comparison: a mode's accuracy, memory and speed.</summary>
 public sealed record CompareRow(string Label, string Mode, double Keep, double Top1, double Top5, double? Map, long PeakBytes,
-    long SavedActivationBytes, double StepMs, long Parameters, IReadOnlyList<(long Step, double Loss)> LossCurve);
+    long SavedActivationBytes, double StepMs, long Parameters, IReadOnlyList<(long Step, double Loss)> LossCurve, string Masks = "none");
 
 /// <summary>
 /// `sbp compare`: trains the same model on the same data and seed in several modes (full backprop,
@@ -68,7 +68,7 @@ public static class CompareRunner
             var config = run.OutputDir is null ? run : run with { OutputDir = Path.Combine(run.OutputDir, run.Label) };
             var r = new Trainer(config, device, log).Run(train, val);
             rows.Add(new CompareRow(config.Label, config.ModeName, config.Keep, r.Final.Top1, r.Final.Top5, r.Final.Map, r.PeakBytes,
-                r.SavedActivationBytes, r.StepMs, r.Parameters, r.LossCurve));
+                r.SavedActivationBytes, r.StepMs, r.Parameters, r.LossCurve, config.MaskDescription));
         }
         return rows;
     }
@@ -98,6 +98,7 @@ public static class CompareRunner
             ["mode"] = r.Mode,
             ["label"] = r.Label,
             ["keep"] = r.Keep,
+            ["masks"] = r.Masks,
             ["top1"] = r.Top1,
             ["top5"] = r.Top5,
             ["map"] = r.Map,

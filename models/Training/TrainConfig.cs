@@ -52,6 +52,22 @@ public sealed record TrainConfig
     /// <summary>On device out-of-memory, free the step and retry it with twice the micro-batches (up to one sample each).</summary>
     public bool OomRetry { get; init; }
 
+    /// <summary>The SBP masks a run draws, for logs and results: kind, offset and how widely one is shared (docs/SBP.md section 2).</summary>
+    public string MaskDescription
+    {
+        get
+        {
+            if (Mode == TrainMode.Full || Keep >= 1) return "none";
+            var kind = MaskKind ?? Trainer.DefaultMaskKind(Model, Keep);
+            string name = kind switch
+            {
+                Stochastic.MaskKind.Strided => MaskRandomOffset ? "strided-random" : "strided",
+                _ => kind.ToString().ToLowerInvariant(),
+            };
+            return $"{name}{(MaskKind is null ? " (the model's default)" : "")}, one per {MaskScope.ToString().ToLowerInvariant()}";
+        }
+    }
+
     /// <summary>The mode and keep ratio as one value (<see cref="ModeSpec"/>).</summary>
     public ModeSpec Spec => new(Mode, Keep);
 

@@ -131,7 +131,8 @@ public sealed class Trainer
             _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1})");
         }
 
-        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epochs x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}");
+        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epochs x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}" +
+            (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
         var regions = new List<RegionReport>();

@@ -6,7 +6,7 @@ namespace Sbp.Backends.Cuda.Interop;
 /// cuDNN 9 legacy API through the shim libcudnn.so.9 (the sub-libraries are preloaded by
 /// <see cref="CudaLibraries"/>, which refuses an incomplete install before any call: a missing
 /// sub-library makes the shim abort the process). Many of these are marked deprecated in 9.0 but
-/// are still exported (docs/CUDA-REFERENCE.md 3.2). alpha/beta are host pointers to float.
+/// are still exported (docs/CUDA-BINDINGS.md section 3). alpha/beta are host pointers to float.
 /// </summary>
 internal static unsafe partial class CuDnn
 {

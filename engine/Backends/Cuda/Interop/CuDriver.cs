@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Sbp.Backends.Cuda.Interop;
 
 /// <summary>
-/// CUDA driver API (libcuda.so.1), the exact exports docs/CUDA-REFERENCE.md lists: the <c>_v2</c>
+/// CUDA driver API (libcuda.so.1), the exact exports of docs/CUDA-BINDINGS.md section 1: the <c>_v2</c>
 /// names where cuda.h maps to them (the unsuffixed ones are the old 32-bit ABI), explicit streams
 /// (no <c>_ptds</c>). Every function returns a <see cref="CuResult"/>; <see cref="CudaErrors"/> turns
 /// a failure into a <see cref="CudaException"/>. Optional exports (cuEventElapsedTime_v2, new in
@@ -73,7 +73,7 @@ internal static unsafe partial class CuDriver
     internal static readonly string[] ElapsedTimeExports = ["cuEventElapsedTime_v2", "cuEventElapsedTime"];
 }
 
-/// <summary>CUresult values the engine names (docs/CUDA-REFERENCE.md 1.4).</summary>
+/// <summary>CUresult values the engine names (docs/CUDA-BINDINGS.md section 1).</summary>
 internal enum CuResult
 {
     Success = 0,

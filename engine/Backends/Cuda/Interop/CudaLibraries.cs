@@ -5,7 +5,7 @@ namespace Sbp.Backends.Cuda.Interop;
 
 /// <summary>
 /// Finds and loads the NVIDIA libraries for the bindings (one DllImport resolver for the engine
-/// assembly; docs/CUDA-REFERENCE.md 5):
+/// assembly; docs/CUDA-BINDINGS.md section 5):
 /// <list type="bullet">
 /// <item>the driver, libcuda.so.1, by the system's search only (never a toolkit or wheel
 /// <c>stubs/libcuda.so</c>, which answers CUDA_ERROR_STUB_LIBRARY);</item>
