@@ -42,8 +42,8 @@ public sealed partial class Tape
 
     internal void AddRegionReport(RegionReport report) => _regions.Add(report);
 
-    /// <summary>Frees and removes the nodes recorded from <paramref name="from"/> on (a region that will be re-run in backward).</summary>
-    internal void DropNodes(int from)
+    /// <summary>Frees and removes the nodes recorded from <paramref name="from"/> on.</summary>
+    void DropNodes(int from)
     {
         for (int i = _nodes.Count - 1; i >= from; i--)
         {

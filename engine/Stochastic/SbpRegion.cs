@@ -174,6 +174,7 @@ public static partial class SbpRegion
     static Attempt SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout input, PositionLayout request, Func<Tensor, Tensor> body,
         RegionOptions options, IReadOnlyList<EagerHint>? hints)
     {
+        var mark = tape.Here();
         var (trace, y) = Traced(tape, name, x, input, body, options, hints);
         bool handedOn = false;
         try
@@ -184,7 +185,7 @@ public static partial class SbpRegion
                 // Nothing in the body requires grad (frozen weights, an input without grad): no node, nothing held.
                 handedOn = true;
                 trace.ReleaseGathers();
-                tape.DropNodes(trace.FirstNode);
+                tape.RollBack(mark);
                 tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
                 return new(y);
             }
@@ -210,8 +211,9 @@ public static partial class SbpRegion
 
         Attempt Dropped(Attempt attempt)
         {
+            // Nodes, saved tensors and the index buffers of layouts the next run may not use.
             trace.ReleaseGathers();
-            tape.DropNodes(trace.FirstNode);
+            tape.RollBack(mark);
             return attempt;
         }
     }
