@@ -75,5 +75,9 @@ public static class SizesCommand
         {
             return e.Message;
         }
+        finally
+        {
+            device.Pool.EmptyCache();   // a device per size: give its cached blocks back before the next one
+        }
     }
 }
