@@ -62,6 +62,29 @@ public static class DatasetsCommand
         };
     }
 
+    /// <summary>A split of the dataset, with a dataset's own limits reported under the option that sets them.</summary>
+    static IVideoDataset Open(DatasetOptions d, DatasetSpec spec, DataSplit split)
+    {
+        try { return DatasetCatalog.Open(spec, split); }
+        catch (DataOptionException e)
+        {
+            string option = e.Field switch
+            {
+                DataField.Count => (split == DataSplit.Train ? d.Train : d.Val).Name,
+                DataField.Frames => d.Frames.Name,
+                DataField.Size => d.Size.Name,
+                DataField.Classes => d.Classes.Name,
+                DataField.Noise => d.Noise.Name,
+                DataField.Speed => d.Speed.Name,
+                DataField.ObjectSize => d.ObjectSize.Name,
+                DataField.Distractors => d.Distractors.Name,
+                DataField.VideoFrames => d.VideoFrames.Name,
+                _ => spec.Source,
+            };
+            throw new ArgumentException($"{option}: {e.Message}.");
+        }
+    }
+
     public static Command Create()
     {
         var cmd = new Command("datasets", "built-in synthetic video datasets and real video data: list, show, make");
@@ -94,14 +117,14 @@ public static class DatasetsCommand
         var cmd = new Command("show", "print a dataset's size, classes and clip shape") { split, batches, batchSize, workers };
         cmd.Aliases.Add("info");
         d.AddTo(cmd);
-        cmd.SetAction(r => Show(r, d.Spec(r), DataSplitNames.Parse(r.GetValue(split)!), r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers)));
+        cmd.SetAction(r => Show(r, d, d.Spec(r), DataSplitNames.Parse(r.GetValue(split)!), r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers)));
         return cmd;
     }
 
-    static int Show(ParseResult r, DatasetSpec spec, DataSplit split, int batches, int batchSize, int workers)
+    static int Show(ParseResult r, DatasetOptions d, DatasetSpec spec, DataSplit split, int batches, int batchSize, int workers)
     {
         var o = r.InvocationConfiguration.Output;
-        var data = DatasetCatalog.Open(spec, split);
+        var data = Open(d, spec, split);
         o.WriteLine(data.Describe());
         o.WriteLine($"samples: {data.Count}");
         var counts = LabelCounts(data);
@@ -201,9 +224,9 @@ public static class DatasetsCommand
             var storage = r.GetValue(format) switch { "mkv" => VideoStorage.Ffv1, "png" => VideoStorage.Png, _ => VideoStorage.H264 };
             // detection videos are written whole: no window sampler on the synthetic source
             var writeSpec = string.Equals(spec.Source, DatasetCatalog.Detection, StringComparison.OrdinalIgnoreCase) ? spec with { Frames = null } : spec;
-            var train = DatasetCatalog.Open(writeSpec, DataSplit.Train);
-            var val = DatasetCatalog.Open(writeSpec, DataSplit.Validation);
-            string dir = r.GetValue(output)!;
+            string dir = OutputPaths.Folder("--out", r.GetValue(output)!, "the videos, list files and classes.txt");
+            var train = Open(d, writeSpec, DataSplit.Train);
+            var val = Open(d, writeSpec, DataSplit.Validation);
             int lastTenth = -1;
             var sw = Stopwatch.StartNew();
             var lockObj = new object();

@@ -19,7 +19,10 @@ public static class TrainCommand
         var maxSteps = new Option<long?>("--max-steps") { Description = "stop after N steps in total (writes a checkpoint; continue with --resume)" };
         var micro = new Option<int>("--micro-batches") { Description = "split each batch into N micro-batches (gradient accumulation)", DefaultValueFactory = _ => 1 };
         var oomRetry = new Option<bool>("--oom-retry") { Description = "on out-of-memory, retry the step with twice the micro-batches" };
-        var cmd = new Command("train", "train a model in one mode; metrics as JSON lines and a checkpoint each epoch when --out is given");
+        var cmd = new Command("train", "train a model in one mode; metrics as JSON lines and a checkpoint each epoch when --out is given" + Examples(
+            "sbp train --model swin-micro --mode sbp --keep 0.5 --epochs 4 --out runs/swin-sbp",
+            "sbp train --out runs/swin-sbp --resume            # continue from runs/swin-sbp/checkpoint.safetensors",
+            "sbp train --mode full --max-steps 100 --out runs/r21d"));
         options.AddTo(cmd);
         cmd.Add(mode);
         cmd.Add(keep);
@@ -28,7 +31,7 @@ public static class TrainCommand
         foreach (var o in new Option[] { every, maxSteps, micro, oomRetry }) cmd.Add(o);
         cmd.SetAction(r =>
         {
-            // Every option is parsed and checked before the device, the data or the model is touched.
+            // Every option is parsed and checked, and the output folder made, before the device, the data or the model is touched.
             var config = CompareRunner.ConfigFor(options.Config(r) with
                 {
                     OutputDir = r.GetValue(output), Resume = r.GetValue(resume), CheckpointEvery = r.GetValue(every), MaxSteps = r.GetValue(maxSteps),
@@ -36,35 +39,57 @@ public static class TrainCommand
                 },
                 ModeSpec.Of(r.GetValue(mode)!, r.GetValue(keep)!));
             config.Validate();
-            var device = TrainOptions.ResolveDevice(r);
             var spec = options.Spec(r);
-            var result = new Trainer(config, device).Run(DatasetCatalog.Open(spec, DataSplit.Train), DatasetCatalog.Open(spec, DataSplit.Validation));
-            if (result.Epochs.Count == 0) return 0;   // stopped by --max-steps before an epoch ended
-            Console.WriteLine(CompareRunner.Table([new CompareRow(config.Label, config.ModeName, config.Keep, result.Final.Top1, result.Final.Top5, result.Final.Map,
-                result.PeakBytes, result.SavedActivationBytes, result.StepMs, result.Parameters, result.LossCurve)], result.Final.Map is not null));
+            if (config.OutputDir is { } dir) OutputPaths.Folder("--out", dir, "metrics.jsonl and checkpoint.safetensors");
+            if (config.Resume && !File.Exists(Trainer.CheckpointPath(config.OutputDir!)))
+                throw new ArgumentException($"--resume: {config.OutputDir} holds no checkpoint.safetensors, so there is nothing to resume; " +
+                    "leave out --resume to start at step 0, or give the --out of an earlier run.");
+            var device = TrainOptions.ResolveDevice(r);
+            var train = options.Open(spec, DataSplit.Train, config.BatchSize);
+            var val = options.Open(spec, DataSplit.Validation, config.BatchSize);
+            using var interrupt = new Interrupt();
+            var result = new Trainer(config, device, cancel: interrupt.Token).Run(train, val);
+            if (result.Epochs.Count == 0) return 0;   // stopped by --max-steps (or Ctrl-C) before an epoch ended
+            Console.WriteLine(CompareRunner.Table([CompareRunner.RowOf(config, result)], result.Final.Map is not null));
             return 0;
         });
         return cmd;
     }
 
+    /// <summary>A command description's examples block.</summary>
+    internal static string Examples(params string[] lines) => "\n\nExamples:\n" + string.Join("\n", lines.Select(l => "  " + l));
+
     public static Command CreateEval()
     {
         var options = new TrainOptions();
-        var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by `sbp train`", Required = true };
-        var cmd = new Command("eval", "evaluate a checkpoint on the held-out split (top-1/top-5, or per-frame mAP for detection)");
-        options.AddTo(cmd);
+        var checkpoint = new Option<string>("--checkpoint") { Description = "a checkpoint.safetensors written by `sbp train --out DIR`", Required = true };
+        var cmd = new Command("eval", "evaluate a checkpoint on the held-out split (top-1/top-5, or per-frame mAP for detection)" + Examples(
+            "sbp eval --checkpoint runs/swin-sbp/checkpoint.safetensors --model swin-micro",
+            "sbp eval --checkpoint runs/det/checkpoint.safetensors --model det-micro --data synthetic-detection"));
+        options.AddTo(cmd, training: false);
         cmd.Add(checkpoint);
         cmd.SetAction(r =>
         {
-            var device = TrainOptions.ResolveDevice(r);
+            var config = options.EvalConfig(r);
             var spec = options.Spec(r);
-            var config = options.Config(r);
-            var val = DatasetCatalog.Open(spec, DataSplit.Validation);
+            var path = r.GetValue(checkpoint)!;
+            if (Directory.Exists(path)) throw new ArgumentException($"--checkpoint {path} is a folder; give the checkpoint.safetensors file in it.");
+            if (!File.Exists(path)) throw new ArgumentException($"--checkpoint {path}: no such file; train with `sbp train --out DIR` and give DIR/checkpoint.safetensors.");
+            var device = TrainOptions.ResolveDevice(r);
+            var val = options.Open(spec, DataSplit.Validation, 1);
             var probe = val.Get(0, null).Clip;
             using var model = Trainer.CreateModel(config.Model, val, probe.Frames, probe.Height, probe.Width, config.Seed, device);
-            var path = r.GetValue(checkpoint)!;
-            if (!File.Exists(path)) throw new FileNotFoundException($"eval: no checkpoint at {path}; train with `sbp train --out DIR` first.", path);
-            var info = Checkpoint.Load(path, model.StateDict(), optimizer: null);
+            CheckpointInfo info;
+            try { info = Checkpoint.Load(path, model.StateDict(), optimizer: null); }
+            catch (Exception e) when (e is InvalidDataException or IOException)
+            {
+                throw new ArgumentException($"--checkpoint {path} cannot be read: {e.Message} Give a checkpoint written by `sbp train`.");
+            }
+            catch (CheckpointMismatchException e)
+            {
+                throw new ArgumentException($"--checkpoint {path} does not fit --model {config.Model} on this data: {string.Join("; ", e.Problems.Take(3))}" +
+                    (e.Problems.Count > 3 ? $"; and {e.Problems.Count - 3} more" : "") + ". Give the --model, --classes and clip size the checkpoint was trained with.");
+            }
             var (top1, top5, map) = Trainer.Evaluate(model, val, config.BatchSize, probe.Height, probe.Width, config.Seed);
             Console.WriteLine(map is { } mp
                 ? $"{config.Model} step {info.Step} on {spec.Source}: per-frame mAP {mp:P2}, frame top-1 {top1:P2} ({val.Count} videos)"

@@ -8,12 +8,15 @@ using Sbp.Tensors;
 
 namespace Sbp.Models.Cli;
 
-/// <summary>The options train, eval and compare share: model, data, schedule, SBP settings, output.</summary>
+/// <summary>
+/// The options train, eval and compare share, in two groups: the model and its data (every command),
+/// and training with its SBP settings (train and compare). Each value is parsed and checked here, once.
+/// </summary>
 public sealed class TrainOptions
 {
     static readonly TrainConfig Defaults = new();
 
-    public readonly Option<string> Model = new("--model") { Description = "model config (swin-nano, swin-micro, swin-t, vit-nano, vit-micro, det-nano, det-micro, ...)", DefaultValueFactory = _ => Defaults.Model };
+    public readonly Option<string> Model = new("--model") { Description = $"model config: {string.Join(", ", ModelFactory.Names)}", DefaultValueFactory = _ => Defaults.Model };
     public readonly Option<string> Data = new("--data") { Description = "dataset: synthetic-actions, synthetic-detection, a folder from `sbp datasets make`, a list file or an annotation file", DefaultValueFactory = _ => DatasetCatalog.Actions };
     public readonly Option<int?> Frames = new("--frames") { Description = "frames per clip" };
     public readonly Option<int?> Size = new("--size") { Description = "frame height and width" };
@@ -37,30 +40,51 @@ public sealed class TrainOptions
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
 
-    public void AddTo(Command command)
+    /// <summary>The model and data options (every command that builds a model).</summary>
+    Option[] DataOptions => [Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Batch, Seed, Workers];
+
+    /// <summary>The training and SBP options (train and compare).</summary>
+    Option[] TrainingOptions => [Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
+
+    /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
+    public void AddTo(Command command, bool training = true)
     {
-        foreach (var o in new Option[] { Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Epochs, Batch, Lr, WeightDecay, Seed, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Workers })
-            command.Add(o);
+        foreach (var o in training ? [.. DataOptions, .. TrainingOptions] : DataOptions) command.Add(o);
+    }
+
+    /// <summary>The model name (checked against the known configs).</summary>
+    public string ModelName(ParseResult r)
+    {
+        var model = r.GetValue(Model)!;
+        return ModelFactory.Names.Contains(model) ? model
+            : throw new ArgumentException($"--model '{model}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
+    }
+
+    /// <summary>The model and data settings alone (eval): model, batch, seed, workers.</summary>
+    public TrainConfig EvalConfig(ParseResult r)
+    {
+        Require(r, Batch, v => v >= 1, "at least 1");
+        Require(r, Workers, v => v >= 1, "at least 1");
+        return new() { Model = ModelName(r), BatchSize = r.GetValue(Batch), Seed = r.GetValue(Seed), Workers = r.GetValue(Workers) };
     }
 
     /// <summary>The run settings from the options, every value parsed and checked here (before any work).</summary>
     public TrainConfig Config(ParseResult r)
     {
+        Require(r, Epochs, v => v >= 1, "at least 1");
+        Require(r, Lr, v => v > 0 && float.IsFinite(v), "a number above 0");
+        Require(r, WeightDecay, v => v >= 0 && float.IsFinite(v), "0 or more");
+        Require(r, Steps, v => v is null or >= 1, "at least 1");
+        Require(r, ProfileStep, v => v is null or >= 0, "a step number, 0 or more");
         var (kind, randomOffset) = ParseMask(r.GetValue(Mask));
-        var model = r.GetValue(Model)!;
-        if (!ModelFactory.Names.Contains(model))
-            throw new ArgumentException($"--model '{model}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
-        return new()
+        return EvalConfig(r) with
         {
-            Model = model,
             MaskKind = kind,
             MaskRandomOffset = randomOffset,
             MaskScope = ParseMaskScope(r.GetValue(MaskPer)!),
             Epochs = r.GetValue(Epochs),
-            BatchSize = r.GetValue(Batch),
             LearningRate = r.GetValue(Lr),
             WeightDecay = r.GetValue(WeightDecay),
-            Seed = r.GetValue(Seed),
             MaxStepsPerEpoch = r.GetValue(Steps),
             SbpCaching = ParseCaching(r.GetValue(Caching)!),
             Rescale = r.GetValue(Rescale),
@@ -71,11 +95,24 @@ public sealed class TrainOptions
                 "all" => SbpCoverage.AllBlocks,
                 var other => throw new ArgumentException($"--sbp-blocks '{other}' is not model or all."),
             },
-            Workers = r.GetValue(Workers),
         };
     }
 
-    public DatasetSpec Spec(ParseResult r) => new()
+    /// <summary>The dataset settings from the options (ranges checked here; a dataset's own limits when it opens, see <see cref="Open"/>).</summary>
+    public DatasetSpec Spec(ParseResult r)
+    {
+        Require(r, Frames, v => v is null or >= 1, "at least 1");
+        Require(r, Size, v => v is null or >= 1, "at least 1");
+        Require(r, Classes, v => v is null or >= 1, "at least 1");
+        Require(r, TrainCount, v => v is null or >= 1, "at least 1");
+        Require(r, ValCount, v => v is null or >= 1, "at least 1");
+        Require(r, Noise, v => v is null or (>= 0 and <= 1), "in [0, 1]");
+        Require(r, Speed, v => v is null or (> 0 and <= 3), "in (0, 3]");
+        Require(r, ObjectSize, v => v is null or (> 0.05f and <= 0.6f), "in (0.05, 0.6]");
+        return SpecOf(r);
+    }
+
+    DatasetSpec SpecOf(ParseResult r) => new()
     {
         Source = r.GetValue(Data)!,
         Frames = r.GetValue(Frames),
@@ -89,6 +126,41 @@ public sealed class TrainOptions
         Speed = r.GetValue(Speed),
         ObjectSize = r.GetValue(ObjectSize),
     };
+
+    /// <summary>Throws when <paramref name="option"/>'s value fails <paramref name="ok"/>, naming the option, the value and what it must be.</summary>
+    static void Require<T>(ParseResult r, Option<T> option, Func<T, bool> ok, string must)
+    {
+        var v = r.GetValue(option);
+        if (!ok(v!)) throw new ArgumentException($"{option.Name} {Convert.ToString(v, CultureInfo.InvariantCulture)}: must be {must}.");
+    }
+
+    /// <summary>
+    /// Opens a split of the dataset, with a dataset's own limits (a synthetic clip's minimum length, its class
+    /// count) reported under the option that sets them, and the training split checked against the batch size.
+    /// </summary>
+    public IVideoDataset Open(DatasetSpec spec, DataSplit split, int batch)
+    {
+        IVideoDataset data;
+        try { data = DatasetCatalog.Open(spec, split); }
+        catch (DataOptionException e)
+        {
+            string option = e.Field switch
+            {
+                DataField.Count => split == DataSplit.Train ? TrainCount.Name : ValCount.Name,
+                DataField.Frames => Frames.Name,
+                DataField.Size => Size.Name,
+                DataField.Classes => Classes.Name,
+                DataField.Noise => Noise.Name,
+                DataField.Speed => Speed.Name,
+                DataField.ObjectSize => ObjectSize.Name,
+                _ => Data.Name,
+            };
+            throw new ArgumentException($"{option}: {e.Message}.");
+        }
+        if (split == DataSplit.Train && data.Count < batch)
+            throw new ArgumentException($"{Batch.Name} {batch}: the training split of {spec.Source} has {data.Count} clips, fewer than one batch; lower {Batch.Name} or give more data ({TrainCount.Name} for synthetic data).");
+        return data;
+    }
 
     /// <summary>--caching: sparse-cache or recompute.</summary>
     public static RegionMode ParseCaching(string s) => s switch

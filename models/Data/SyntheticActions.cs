@@ -21,19 +21,19 @@ public sealed record SyntheticActionsOptions
 
     public void Validate()
     {
-        Check(Count > 0, $"count must be > 0 (got {Count})");
-        Check(Frames >= 4, $"frames must be >= 4 (got {Frames})");
-        Check(Height >= 8 && Width >= 8, $"height and width must be >= 8 (got {Height}x{Width})");
-        Check(Classes >= 2 && Classes <= SyntheticActions.AllClassNames.Count, $"classes must be in 2..{SyntheticActions.AllClassNames.Count} (got {Classes})");
-        Check(Noise >= 0f && Noise <= 1f, $"noise must be in [0, 1] (got {Noise})");
-        Check(Speed > 0f && Speed <= 3f, $"speed must be in (0, 3] (got {Speed})");
-        Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
-        Check(Distractors >= 0 && Distractors <= 8, $"distractors must be in 0..8 (got {Distractors})");
+        Check(Count > 0, DataField.Count, $"count must be > 0 (got {Count})");
+        Check(Frames >= 4, DataField.Frames, $"frames must be >= 4 (got {Frames})");
+        Check(Height >= 8 && Width >= 8, DataField.Size, $"height and width must be >= 8 (got {Height}x{Width})");
+        Check(Classes >= 2 && Classes <= SyntheticActions.AllClassNames.Count, DataField.Classes, $"classes must be in 2..{SyntheticActions.AllClassNames.Count} (got {Classes})");
+        Check(Noise >= 0f && Noise <= 1f, DataField.Noise, $"noise must be in [0, 1] (got {Noise})");
+        Check(Speed > 0f && Speed <= 3f, DataField.Speed, $"speed must be in (0, 3] (got {Speed})");
+        Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, DataField.ObjectSize, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
+        Check(Distractors >= 0 && Distractors <= 8, DataField.Distractors, $"distractors must be in 0..8 (got {Distractors})");
     }
 
-    static void Check(bool ok, string message)
+    static void Check(bool ok, DataField field, string message)
     {
-        if (!ok) throw new ArgumentException($"SyntheticActions: {message}.");
+        if (!ok) throw new DataOptionException(field, $"synthetic-actions: {message}");
     }
 }
 

@@ -29,20 +29,20 @@ public sealed record SyntheticDetectionOptions
 
     public void Validate()
     {
-        Check(Count > 0, $"count must be > 0 (got {Count})");
-        Check(Height >= 8 && Width >= 8, $"height and width must be >= 8 (got {Height}x{Width})");
-        Check(Classes >= 1 && Classes <= SyntheticDetection.AllActionNames.Count, $"classes must be in 1..{SyntheticDetection.AllActionNames.Count} (got {Classes})");
-        Check(MinSegment >= 2 && MaxSegment >= MinSegment, $"segment range must satisfy 2 <= min <= max (got {MinSegment}..{MaxSegment})");
-        Check(MinGap >= 1 && MaxGap >= MinGap, $"gap range must satisfy 1 <= min <= max (got {MinGap}..{MaxGap})");
-        Check(Frames >= MaxGap + MaxSegment, $"frames ({Frames}) must hold at least one gap and one segment ({MaxGap + MaxSegment})");
-        Check(Noise >= 0f && Noise <= 1f, $"noise must be in [0, 1] (got {Noise})");
-        Check(Speed > 0f && Speed <= 3f, $"speed must be in (0, 3] (got {Speed})");
-        Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
+        Check(Count > 0, DataField.Count, $"count must be > 0 (got {Count})");
+        Check(Height >= 8 && Width >= 8, DataField.Size, $"height and width must be >= 8 (got {Height}x{Width})");
+        Check(Classes >= 1 && Classes <= SyntheticDetection.AllActionNames.Count, DataField.Classes, $"classes must be in 1..{SyntheticDetection.AllActionNames.Count} (got {Classes})");
+        Check(MinSegment >= 2 && MaxSegment >= MinSegment, DataField.Other, $"segment range must satisfy 2 <= min <= max (got {MinSegment}..{MaxSegment})");
+        Check(MinGap >= 1 && MaxGap >= MinGap, DataField.Other, $"gap range must satisfy 1 <= min <= max (got {MinGap}..{MaxGap})");
+        Check(Frames >= MaxGap + MaxSegment, DataField.VideoFrames, $"video frames ({Frames}) must hold at least one gap and one segment ({MaxGap + MaxSegment})");
+        Check(Noise >= 0f && Noise <= 1f, DataField.Noise, $"noise must be in [0, 1] (got {Noise})");
+        Check(Speed > 0f && Speed <= 3f, DataField.Speed, $"speed must be in (0, 3] (got {Speed})");
+        Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, DataField.ObjectSize, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
     }
 
-    static void Check(bool ok, string message)
+    static void Check(bool ok, DataField field, string message)
     {
-        if (!ok) throw new ArgumentException($"SyntheticDetection: {message}.");
+        if (!ok) throw new DataOptionException(field, $"synthetic-detection: {message}");
     }
 }
 

@@ -76,18 +76,23 @@ public sealed record TrainConfig
 
     public string ModeName => Spec.Name;
 
+    /// <summary>Checks every setting; a bad one is an <see cref="ArgumentException"/> naming the `sbp` option that sets it.</summary>
     public void Validate()
     {
-        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), $"train: epochs must be >= 1, got {Epochs}.");
-        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), $"train: batch size must be >= 1, got {BatchSize}.");
-        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), $"train: learning rate must be > 0, got {LearningRate}.");
-        if (Keep is <= 0 or > 1 || double.IsNaN(Keep)) throw new ArgumentOutOfRangeException(nameof(Keep), $"train: keep ratio must be in (0, 1], got {Keep}.");
-        if (MaxStepsPerEpoch is < 1) throw new ArgumentOutOfRangeException(nameof(MaxStepsPerEpoch), $"train: steps per epoch must be >= 1, got {MaxStepsPerEpoch}.");
-        if (CheckpointEvery is < 1) throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), $"train: checkpoint interval must be >= 1 step, got {CheckpointEvery}.");
-        if (MaxSteps is < 1) throw new ArgumentOutOfRangeException(nameof(MaxSteps), $"train: max steps must be >= 1, got {MaxSteps}.");
-        if (MicroBatches < 1 || MicroBatches > BatchSize)
-            throw new ArgumentOutOfRangeException(nameof(MicroBatches), $"train: micro-batches must be in 1..batch size ({BatchSize}), got {MicroBatches}.");
-        if (Resume && OutputDir is null) throw new ArgumentException("train: --resume needs an output folder (--out) holding checkpoint.safetensors.");
+        static void Check(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException(message);
+        }
+        Check(Epochs >= 1, $"--epochs {Epochs}: must be at least 1.");
+        Check(BatchSize >= 1, $"--batch {BatchSize}: must be at least 1.");
+        Check(LearningRate > 0 && float.IsFinite(LearningRate), $"--lr {LearningRate}: must be a number above 0.");
+        Check(Keep is > 0 and <= 1, $"--keep {Keep}: must be in (0, 1].");
+        Check(MaxStepsPerEpoch is null or >= 1, $"--steps {MaxStepsPerEpoch}: must be at least 1.");
+        Check(CheckpointEvery is null or >= 1, $"--checkpoint-every {CheckpointEvery}: must be at least 1 step.");
+        Check(MaxSteps is null or >= 1, $"--max-steps {MaxSteps}: must be at least 1.");
+        Check(MicroBatches >= 1 && MicroBatches <= BatchSize, $"--micro-batches {MicroBatches}: must be in 1..{BatchSize} (the batch size).");
+        Check(Workers >= 1, $"--workers {Workers}: must be at least 1.");
+        Check(!Resume || OutputDir is not null, "--resume needs --out, the folder holding checkpoint.safetensors.");
         if (Mode != TrainMode.Full && Keep < 1)
         {
             var kind = MaskKind ?? Trainer.DefaultMaskKind(Model, Keep);

@@ -40,14 +40,21 @@ public sealed class Trainer
     readonly TrainConfig _config;
     readonly Device _device;
     readonly Action<string> _log;
+    readonly CancellationToken _cancel;
 
-    public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null)
+    /// <param name="cancel">Checked after every step: when set (Ctrl-C), the run saves a checkpoint (with an
+    /// output folder), says so, and ends with an <see cref="OperationCanceledException"/>.</param>
+    public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null, CancellationToken cancel = default)
     {
         config.Validate();
         _config = config;
         _device = device ?? Device.Default;
         _log = log ?? Console.WriteLine;
+        _cancel = cancel;
     }
+
+    /// <summary>Where a run with output folder <paramref name="dir"/> keeps its checkpoint.</summary>
+    public static string CheckpointPath(string dir) => Path.Combine(dir, "checkpoint.safetensors");
 
     /// <summary>The SBP policy of a mode: null for full backprop; keep 1 with checkpointing for plain checkpointing.</summary>
     public static SbpPolicy? PolicyFor(TrainConfig c, VideoModel model)
@@ -118,18 +125,32 @@ public sealed class Trainer
         using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.LearningRate);
         var schedule = new WarmupCosine(c.LearningRate, Math.Min(c.WarmupSteps, totalSteps / 4), totalSteps);
 
-        string? checkpointPath = c.OutputDir is null ? null : Path.Combine(c.OutputDir, "checkpoint.safetensors");
-        using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume);
+        string? checkpointPath = c.OutputDir is null ? null : CheckpointPath(c.OutputDir);
         long step = 0;
         int firstEpoch = 0;
-        if (c.Resume && File.Exists(checkpointPath))
+        double epochLossSum = 0;   // the current epoch's loss so far (kept in checkpoints: a resumed epoch reports all of it)
+        int epochSteps = 0;
+        if (c.Resume)
         {
-            var info = Checkpoint.Load(checkpointPath!, model.StateDict(), optimizer);
+            if (!File.Exists(checkpointPath))
+                throw new ArgumentException($"--resume: {c.OutputDir} holds no checkpoint.safetensors; leave out --resume to start at step 0.");
+            CheckpointInfo info;
+            try { info = Checkpoint.Load(checkpointPath!, model.StateDict(), optimizer); }
+            catch (Exception e) when (e is InvalidDataException or IOException or CheckpointMismatchException)
+            {
+                throw new ArgumentException($"--resume: {checkpointPath} cannot be resumed: {e.Message} Remove it (or the whole --out folder) to start at step 0.");
+            }
             model.LoadRandomSources(info.RandomSources, strict: false);
             step = info.Step;
             firstEpoch = (int)(step / stepsPerEpoch);
-            _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1})");
+            if (step % stepsPerEpoch != 0 && info.Extra.TryGetValue("epoch_loss_sum", out var sum) && info.Extra.TryGetValue("epoch_steps", out var n))
+            {
+                epochLossSum = double.Parse(sum, CultureInfo.InvariantCulture);
+                epochSteps = int.Parse(n, CultureInfo.InvariantCulture);
+            }
+            _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1}, step {step - (long)firstEpoch * stepsPerEpoch + 1} of {stepsPerEpoch})");
         }
+        using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
 
         _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epochs x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}" +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
@@ -147,15 +168,19 @@ public sealed class Trainer
         {
             if (checkpointPath is null) return;
             var sources = model.NamedRandomSources().ToDictionary(s => s.Name, s => s.Source);
-            Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources));
+            var extra = new Dictionary<string, string>
+            {
+                ["epoch_loss_sum"] = epochLossSum.ToString("R", CultureInfo.InvariantCulture),
+                ["epoch_steps"] = epochSteps.ToString(CultureInfo.InvariantCulture),
+            };
+            Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources, extra));
         }
         for (int epoch = firstEpoch; epoch < c.Epochs; epoch++)
         {
-            double lossSum = 0;
-            int steps = 0;
+            if (epoch != firstEpoch) (epochLossSum, epochSteps) = (0, 0);
             // Resuming mid-epoch: the epoch's order is a function of (seed, epoch); skip the batches already trained on.
             int offset = epoch == firstEpoch ? (int)(step - (long)epoch * stepsPerEpoch) : 0, index = 0;
-            var progress = new ProgressLine($"{c.Label} epoch {epoch + 1}/{c.Epochs}", stepsPerEpoch - offset);
+            var progress = new ProgressLine($"{c.Label} epoch {epoch + 1}/{c.Epochs}", stepsPerEpoch, c.BatchSize, start: offset);
             bool stopped = false;
             foreach (var batch in loader.Epoch(epoch))
             {
@@ -196,15 +221,24 @@ public sealed class Trainer
                     optimizer.Step();
                     optimizer.ZeroGrad();
                     watch.Stop();
-                    if (step > 0 || steps > 0) { stepMsSum += watch.Elapsed.TotalMilliseconds; timedSteps++; }
-                    lossSum += lossValue;
-                    steps++;
+                    if (timedSteps > 0 || curve.Count > 0) { stepMsSum += watch.Elapsed.TotalMilliseconds; timedSteps++; }
+                    epochLossSum += lossValue;
+                    epochSteps++;
                     step++;
                     curve.Add((step, lossValue));
                     metrics?.Write(new { type = "step", mode = c.Label, epoch = epoch + 1, step, loss = lossValue, lr = optimizer.LearningRate, step_ms = watch.Elapsed.TotalMilliseconds });
-                    progress.Report(steps, $"loss {lossSum / steps:0.000}");
+                    progress.Report(index, epochLossSum / epochSteps);
                     if (c.CheckpointEvery is { } every && step % every == 0) Save();
                     if (c.MaxSteps is { } max && step >= max) stopped = true;
+                    if (_cancel.IsCancellationRequested)
+                    {
+                        progress.Done();
+                        Save();
+                        _log(checkpointPath is null
+                            ? $"interrupted at step {step}; nothing was saved (no --out)."
+                            : $"interrupted at step {step}; saved {checkpointPath}: continue with the same command and --resume.");
+                        throw new OperationCanceledException(_cancel);
+                    }
                 }
             }
             progress.Done();
@@ -215,7 +249,7 @@ public sealed class Trainer
                 break;
             }
             var (top1, top5, map) = Evaluate(model, val, c.BatchSize, height, width, c.Seed);
-            var result = new EpochResult(epoch + 1, step, lossSum / Math.Max(steps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
+            var result = new EpochResult(epoch + 1, step, epochLossSum / Math.Max(epochSteps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
             epochs.Add(result);
             _log(val.PerFrameLabels
                 ? $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, per-frame mAP {map:P1}, frame top-1 {top1:P1}"
@@ -321,10 +355,34 @@ public sealed class Trainer
         return (rows == 0 ? 0 : (double)hit1 / rows, rows == 0 ? 0 : (double)hit5 / rows, map);
     }
 
-    static JsonLines OpenMetrics(string dir, bool append)
+    /// <summary>
+    /// metrics.jsonl of a run: a new file, or (resuming at <paramref name="resumeStep"/>) the old one without
+    /// the records past that step (they are trained again), followed by a record of the resumption.
+    /// </summary>
+    static JsonLines OpenMetrics(string dir, long? resumeStep)
     {
         Directory.CreateDirectory(dir);
-        return new JsonLines(Path.Combine(dir, "metrics.jsonl"), append);
+        var path = Path.Combine(dir, "metrics.jsonl");
+        if (resumeStep is not { } at) return new JsonLines(path, append: false);
+        var kept = File.Exists(path) ? File.ReadAllLines(path).Where(l => StepOf(l) is not { } s || s <= at).ToList() : [];
+        File.WriteAllLines(path, kept);
+        var lines = new JsonLines(path, append: true);
+        lines.Write(new { type = "resume", step = at });
+        return lines;
+    }
+
+    /// <summary>The "step" of a metrics line (null for a line without one or not JSON).</summary>
+    static long? StepOf(string line)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            return doc.RootElement.TryGetProperty("step", out var s) && s.TryGetInt64(out long v) ? v : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
     }
 }
 
@@ -343,29 +401,41 @@ public sealed class JsonLines(string path, bool append) : IDisposable
 }
 
 /// <summary>
-/// Progress of a loop: a bar redrawn in place on a terminal, plain lines (about every 10%) when
-/// output is redirected (CI logs, files).
+/// Progress of an epoch: a bar redrawn in place on a terminal, plain lines (about every 10%) when output
+/// is redirected (CI logs, files). Each shows the step within the epoch (counted from the first step of
+/// the epoch, also after a resume), the epoch's mean loss so far, clips per second and time per step
+/// (of this process's steps), the time elapsed and the time left.
 /// </summary>
-public sealed class ProgressLine(string title, int total)
+public sealed class ProgressLine(string title, int total, int clipsPerStep, int start = 0)
 {
     readonly bool _terminal = !Console.IsOutputRedirected;
     readonly Stopwatch _watch = Stopwatch.StartNew();
     int _lastDecile = -1;
 
-    public void Report(int done, string status)
+    /// <summary>The line for <paramref name="done"/> of the epoch's steps with the epoch's mean loss so far.</summary>
+    public string Format(int done, double meanLoss, TimeSpan elapsed)
     {
+        int ran = Math.Max(done - start, 0);
+        double perStep = ran == 0 ? 0 : elapsed.TotalSeconds / ran;
+        string rate = ran == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $", {clipsPerStep / perStep:0.0} clips/s, {perStep * 1000:0} ms/step");
+        string eta = ran == 0 ? "" : $", eta {TimeSpan.FromSeconds(perStep * (total - done)):mm\\:ss}";
+        return string.Create(CultureInfo.InvariantCulture, $"{done}/{total} loss {meanLoss:0.000} (epoch mean){rate}, elapsed {elapsed:mm\\:ss}{eta}");
+    }
+
+    public void Report(int done, double meanLoss)
+    {
+        string line = Format(done, meanLoss, _watch.Elapsed);
         double fraction = total == 0 ? 1 : (double)done / total;
-        string eta = done == 0 ? "" : $" eta {TimeSpan.FromSeconds(_watch.Elapsed.TotalSeconds / done * (total - done)):mm\\:ss}";
         if (_terminal)
         {
-            int width = 24, filled = (int)(fraction * width);
-            Console.Write($"\r{title} [{new string('#', filled)}{new string('.', width - filled)}] {done}/{total} {status}{eta}   ");
+            int width = 20, filled = (int)(fraction * width);
+            Console.Write($"\r{title} [{new string('#', filled)}{new string('.', width - filled)}] {line}   ");
             return;
         }
         int decile = (int)(fraction * 10);
         if (decile == _lastDecile && done != total) return;
         _lastDecile = decile;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{title}: {done}/{total} {status}{eta}"));
+        Console.WriteLine($"{title}: {line}");
     }
 
     public void Done()

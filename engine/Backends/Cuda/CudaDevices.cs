@@ -100,7 +100,14 @@ public static class CudaDevices
             }
             catch (CudaUnavailableException e)
             {
-                note = $"device auto: using the CPU ({e.Message})";
+                // One short line: the full reason is what `--device cuda` prints.
+                string why = e.Reason switch
+                {
+                    CudaUnavailableReason.DriverMissing => "no NVIDIA driver (libcuda.so.1)",
+                    CudaUnavailableReason.NoDevice => "no GPU",
+                    _ => "the CUDA driver failed to start",
+                };
+                note = $"device auto: {why}; using the CPU (--device cuda says why in full).";
                 return Device.Cpu;
             }
         }

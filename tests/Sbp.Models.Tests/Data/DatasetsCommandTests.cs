@@ -66,7 +66,7 @@ public class DatasetsCommandTests
             Assert.That(o, Does.Contain("first sample unreadable").And.Contain("frame folder holds no"));
         });
         var strict = Run("datasets", "show", list, "--classes", "2", "--strict");
-        Assert.That((strict.Code, strict.Err), Is.EqualTo((2, $"sbp: {list}:2: expected 'path label' or 'path frames label', found 4 fields: 'v 1 2 3'{Environment.NewLine}")));
+        Assert.That((strict.Code, strict.Err), Is.EqualTo((2, $"sbp datasets show: {list}:2: expected 'path label' or 'path frames label', found 4 fields: 'v 1 2 3'{Environment.NewLine}")));
     }
 
     [Test]
@@ -78,7 +78,7 @@ public class DatasetsCommandTests
             Assert.That(unknown.Code, Is.EqualTo(2));
             Assert.That(unknown.Err, Does.Contain("'no-such-dataset' is neither a built-in one"));
             var knob = Run("datasets", "show", "synthetic-actions", "--classes", "40");
-            Assert.That((knob.Code, knob.Err), Is.EqualTo((2, $"sbp: SyntheticActions: classes must be in 2..11 (got 40).{Environment.NewLine}")));
+            Assert.That((knob.Code, knob.Err), Is.EqualTo((2, $"sbp datasets show: --classes: synthetic-actions: classes must be in 2..11 (got 40).{Environment.NewLine}")));
             var make = Run("datasets", "make", "synthetic-actions");
             Assert.That(make.Code, Is.Not.Zero, "--out is required");
         });

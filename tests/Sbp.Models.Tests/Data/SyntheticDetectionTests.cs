@@ -70,7 +70,8 @@ public class SyntheticDetectionTests
     [Test]
     public void InvalidOptionsNameTheKnob()
     {
-        var e = Assert.Throws<ArgumentException>(() => new SyntheticDetection(Small with { Frames = 10 }, DataSplit.Train));
+        var e = Assert.Throws<DataOptionException>(() => new SyntheticDetection(Small with { Frames = 10 }, DataSplit.Train));
         Assert.That(e!.Message, Does.Contain("frames (10) must hold at least one gap and one segment"));
+        Assert.That(e.Field, Is.EqualTo(DataField.VideoFrames), "a program names its own option for the setting");
     }
 }
