@@ -131,12 +131,7 @@ public static class DatasetsCommand
         o.WriteLine($"classes: {data.ClassNames.Count}{(data.PerFrameLabels ? " (per-frame labels, 0 = background)" : "")}");
         for (int c = 0; c < data.ClassNames.Count; c++)
             o.WriteLine(counts is null ? $"  {c,3}  {data.ClassNames[c]}" : $"  {c,3}  {data.ClassNames[c],-28} {counts[c],7} samples");
-        var problems = data switch
-        {
-            VideoListDataset v => v.List.Problems,
-            SegmentDataset s => s.Annotations.Problems,
-            _ => [],
-        };
+        var problems = DatasetCatalog.BadLines(data);
         if (problems.Count > 0)
         {
             o.WriteLine($"bad lines skipped: {problems.Count}");

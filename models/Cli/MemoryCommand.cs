@@ -27,13 +27,20 @@ public static class MemoryCommand
         var caching = new Option<string>("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
         var ops = new Option<bool>("--ops") { Description = "print what ops outside SBP regions save (what SBP does not reduce)" };
         var options = new TrainOptions();
-        var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)");
+        var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)" + TrainCommand.Examples(
+            "sbp memory                                        # swin-nano, keep 1, 0.5 (and 0.25 where its windows allow)",
+            "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5,0.25 --regions"));
         foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops }) cmd.Add(o);
+        model.Description = $"model config: {string.Join(", ", ModelFactory.Names)}";
         cmd.SetAction(r =>
         {
+            var o = r.InvocationConfiguration.Output;
             var name = r.GetValue(model)!;
             if (!ModelFactory.Names.Contains(name))
                 throw new ArgumentException($"--model '{name}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
+            foreach (var (option, value) in new[] { ("--batch", (int?)r.GetValue(batch)), ("--frames", r.GetValue(frames)), ("--size", r.GetValue(size)), ("--classes", r.GetValue(classes)) })
+                if (value is < 1) throw new ArgumentException($"{option} {value}: must be at least 1.");
+            bool defaultKeeps = r.GetResult(keeps) is null or { Implicit: true };
             var (kind, randomOffset) = TrainOptions.ParseMask(r.GetValue(options.Mask));
             var maskScope = TrainOptions.ParseMaskScope(r.GetValue(options.MaskPer)!);
             var regionMode = TrainOptions.ParseCaching(r.GetValue(caching)!);
@@ -50,9 +57,20 @@ public static class MemoryCommand
             using var m = ModelFactory.Create(name, new RandomSource(1), device, r.GetValue(classes) ?? probe.NumClasses, t, hw, hw);
             int b = r.GetValue(batch);
             var input = framesFirst ? new Shape(b, t, shape[1], hw, hw) : new Shape(b, shape[0], t, hw, hw);
-            Console.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
-            Console.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions |");
-            Console.WriteLine("|---|---|---|---|---|---|");
+            // A keep ratio the model's regions cannot run (swin-nano's windows of 2 frames cannot keep a quarter):
+            // an error naming it when asked for, a note when it is only one of the defaults.
+            var skipped = new List<string>();
+            foreach (var config in configs.ToList())
+            {
+                if (Trainer.PolicyFor(config, m) is not { } p || m.SbpProblem(p) is not { } problem) continue;
+                if (!defaultKeeps) throw new ArgumentException($"--keep {config.Keep}: {problem}");
+                configs.Remove(config);
+                skipped.Add($"keep {config.Keep} left out of the defaults: {problem}");
+            }
+            o.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
+            foreach (var note in skipped) o.WriteLine(note);
+            o.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions |");
+            o.WriteLine("|---|---|---|---|---|---|");
             long full = 0;
             foreach (var config in configs)
             {
@@ -65,14 +83,14 @@ public static class MemoryCommand
                 long saved = tape.SavedBytes;
                 if (keep >= 1) full = saved;
                 var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
-                Console.WriteLine($"| {keep:0.###} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
+                o.WriteLine($"| {keep:0.###} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
                     $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} |");
                 if (r.GetValue(regions))
-                    foreach (var g in tape.Regions) Console.WriteLine($"    {g}");
+                    foreach (var g in tape.Regions) o.WriteLine($"    {g}");
                 if (r.GetValue(ops))
                     foreach (var g in tape.Nodes.Where(n => n.Region is null && n.SavedBytes > 0).GroupBy(n => (n.Op, Shape: n.OutputShape.ToString()))
                                  .OrderByDescending(g => g.Sum(n => n.SavedBytes)))
-                        Console.WriteLine($"    outside regions: {g.Key.Op} -> {g.Key.Shape}: {g.Count()} node(s), {MemoryPool.FormatBytes(g.Sum(n => n.SavedBytes))}");
+                        o.WriteLine($"    outside regions: {g.Key.Op} -> {g.Key.Shape}: {g.Count()} node(s), {MemoryPool.FormatBytes(g.Sum(n => n.SavedBytes))}");
             }
             return 0;
         });

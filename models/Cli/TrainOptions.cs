@@ -15,6 +15,7 @@ namespace Sbp.Models.Cli;
 public sealed class TrainOptions
 {
     static readonly TrainConfig Defaults = new();
+    readonly HashSet<string> _reported = [];
 
     public readonly Option<string> Model = new("--model") { Description = $"model config: {string.Join(", ", ModelFactory.Names)}", DefaultValueFactory = _ => Defaults.Model };
     public readonly Option<string> Data = new("--data") { Description = "dataset: synthetic-actions, synthetic-detection, a folder from `sbp datasets make`, a list file or an annotation file", DefaultValueFactory = _ => DatasetCatalog.Actions };
@@ -38,10 +39,11 @@ public sealed class TrainOptions
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
+    public readonly Option<bool> Strict = new("--strict") { Description = "list and annotation files: stop at the first bad line instead of skipping it (skipped lines are printed)" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
 
     /// <summary>The model and data options (every command that builds a model).</summary>
-    Option[] DataOptions => [Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Batch, Seed, Workers];
+    Option[] DataOptions => [Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers];
 
     /// <summary>The training and SBP options (train and compare).</summary>
     Option[] TrainingOptions => [Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
@@ -125,6 +127,7 @@ public sealed class TrainOptions
         Noise = r.GetValue(Noise),
         Speed = r.GetValue(Speed),
         ObjectSize = r.GetValue(ObjectSize),
+        BadLines = r.GetValue(Strict) ? BadLinePolicy.Fail : BadLinePolicy.Skip,
     };
 
     /// <summary>Throws when <paramref name="option"/>'s value fails <paramref name="ok"/>, naming the option, the value and what it must be.</summary>
@@ -157,6 +160,9 @@ public sealed class TrainOptions
             };
             throw new ArgumentException($"{option}: {e.Message}.");
         }
+        // A list file serves both splits: its bad lines are printed once.
+        if (DatasetCatalog.BadLines(data) is [var first, ..] && _reported.Add(first.File))
+            foreach (var line in DatasetCatalog.BadLineReport(data)) Console.Error.WriteLine(line);
         if (split == DataSplit.Train && data.Count < batch)
             throw new ArgumentException($"{Batch.Name} {batch}: the training split of {spec.Source} has {data.Count} clips, fewer than one batch; lower {Batch.Name} or give more data ({TrainCount.Name} for synthetic data).");
         return data;

@@ -75,6 +75,28 @@ public static class DatasetCatalog
         };
     }
 
+    /// <summary>The bad lines a list or annotation dataset skipped when it was read (none for other datasets).</summary>
+    public static IReadOnlyList<DataFormatException> BadLines(IVideoDataset data) => data switch
+    {
+        VideoListDataset v => v.List.Problems,
+        SegmentDataset s => s.Annotations.Problems,
+        _ => [],
+    };
+
+    /// <summary>
+    /// The bad lines skipped in <paramref name="data"/> as lines to print: a count, the first
+    /// <paramref name="first"/> with file:line and the problem, and how to see the rest. Empty when there are none.
+    /// </summary>
+    public static IReadOnlyList<string> BadLineReport(IVideoDataset data, int first = 5)
+    {
+        var bad = BadLines(data);
+        if (bad.Count == 0) return [];
+        var lines = new List<string> { $"warning: {bad.Count} bad line{(bad.Count == 1 ? "" : "s")} skipped in {bad[0].File} (--strict stops at the first instead):" };
+        lines.AddRange(bad.Take(first).Select(b => "  " + b.Message));
+        if (bad.Count > first) lines.Add($"  ... and {bad.Count - first} more: `sbp datasets show {bad[0].File}` lists them all.");
+        return lines;
+    }
+
     /// <summary>The split of a dataset. For a list or annotation file the split is ignored (the file is the split).</summary>
     public static IVideoDataset Open(DatasetSpec spec, DataSplit split)
     {

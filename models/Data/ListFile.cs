@@ -41,14 +41,13 @@ public sealed class ListFile
         root ??= System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
         var entries = new List<ListEntry>();
         var problems = new List<DataFormatException>();
-        int lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+        foreach (var (lineNo, raw, shown) in TextLines.Read(path))
         {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
+            var line = raw?.Trim();
+            if (line is { Length: 0 } || (line?.StartsWith('#') ?? false)) continue;
             try
             {
+                if (line is null) throw new DataFormatException(path, lineNo, $"the line is not UTF-8 text (bytes shown \\xNN): '{shown.Trim()}'");
                 entries.Add(ParseLine(path, lineNo, line, classes, root, checkFiles));
             }
             catch (DataFormatException e) when (policy == BadLinePolicy.Skip)

@@ -43,14 +43,13 @@ public sealed class SegmentAnnotations
         var order = new List<string>();
         var byVideo = new Dictionary<string, List<TimeSegment>>(StringComparer.Ordinal);
         var problems = new List<DataFormatException>();
-        int lineNo = 0;
-        foreach (var raw in File.ReadLines(path))
+        foreach (var (lineNo, raw, shown) in TextLines.Read(path))
         {
-            lineNo++;
-            var line = raw.Trim();
-            if (line.Length == 0 || line.StartsWith('#')) continue;
+            var line = raw?.Trim();
+            if (line is { Length: 0 } || (line?.StartsWith('#') ?? false)) continue;
             try
             {
+                if (line is null) throw new DataFormatException(path, lineNo, $"the line is not UTF-8 text (bytes shown \\xNN): '{shown.Trim()}'");
                 var (video, segment) = ParseLine(path, lineNo, line, classes, classNames, root, checkFiles);
                 if (!byVideo.TryGetValue(video, out var list)) { byVideo[video] = list = []; order.Add(video); }
                 list.Add(segment);

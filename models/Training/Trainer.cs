@@ -152,7 +152,7 @@ public sealed class Trainer
         }
         using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
 
-        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epochs x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}" +
+        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}" +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();

@@ -96,7 +96,8 @@ public static class SwinGeometry
         var windows = layout.Reshape(new Shape(1, tp, hp, wp, 1), new Shape(1, tp / win.T, win.T, hp / win.H, win.H, wp / win.W, win.W, 1));
         if (windows is not null) return null;
         var strides = Enumerable.Range(1, win.T).Where(s => win.T % s == 0).Select(s => $"{1.0 / s:0.###}");
-        return $"{mask} does not keep the same frames in every temporal window of {win.T} " +
+        string kept = string.Join(", ", mask.Kept.ToArray().Take(12)) + (mask.KeptCount > 12 ? ", ..." : "");
+        return $"the keep mask (token frames [{kept}] of {mask.Size}) does not keep the same frames in every temporal window of {win.T} " +
             $"({size.T} token frames{(pt > 0 ? $" padded to {tp}" : "")}{(sh.T > 0 ? $", shifted by {sh.T}" : "")}), so the windows cannot run on compact tensors. " +
             $"Use a strided mask (`--mask strided` or `strided-random` in sbp, MaskKind.Strided in code) whose stride divides the window: keep {string.Join(", ", strides)}" +
             (size.T <= window.T ? "" : $"; a random mask works only when one window covers all frames (clips of at most {window.T} token frames)") + ".";
