@@ -35,7 +35,7 @@ public static class CompareCommand
             if (config.OutputDir is { } dir) OutputPaths.Folder("--out", dir, "a folder of metrics.jsonl and checkpoint.safetensors per mode");
             if (r.GetValue(json) is { } jsonPath) OutputPaths.File("--json", jsonPath);
             if (r.GetValue(plots) is { } plotDir) OutputPaths.Folder("--plots", plotDir, "loss.png, memory.png and accuracy.png");
-            var device = TrainOptions.ResolveDevice(r);
+            var device = options.ResolveDevice(r);
             var train = options.Open(spec, DataSplit.Train, config.BatchSize);
             var val = options.Open(spec, DataSplit.Validation, config.BatchSize);
             CompareRunner.CheckModel(runs, train);

@@ -87,7 +87,8 @@ public static class DatasetsCommand
 
     public static Command Create()
     {
-        var cmd = new Command("datasets", "built-in synthetic video datasets and real video data: list, show, make");
+        var cmd = new Command("datasets", "built-in synthetic video datasets and real video data: list, show, make" + TrainCommand.Examples(
+            "sbp datasets list", "sbp datasets show synthetic-actions --frames 16 --size 32", "sbp datasets make synthetic-actions --out data/actions --format png"));
         cmd.Add(CreateList());
         cmd.Add(CreateShow());
         cmd.Add(CreateMake());
@@ -96,7 +97,7 @@ public static class DatasetsCommand
 
     static Command CreateList()
     {
-        var cmd = new Command("list", "list the built-in synthetic datasets");
+        var cmd = new Command("list", "list the built-in synthetic datasets" + TrainCommand.Examples("sbp datasets list"));
         cmd.SetAction(r =>
         {
             var o = r.InvocationConfiguration.Output;
@@ -114,7 +115,8 @@ public static class DatasetsCommand
         var batches = new Option<int>("--batches") { Description = "also read this many batches through the loader and time them" };
         var batchSize = new Option<int>("--batch-size") { Description = "batch size for --batches", DefaultValueFactory = _ => 8 };
         var workers = new Option<int>("--workers") { Description = "decoding threads for --batches", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("show", "print a dataset's size, classes and clip shape") { split, batches, batchSize, workers };
+        var cmd = new Command("show", "print a dataset's size, classes and clip shape (and the bad lines of a list file)" + TrainCommand.Examples(
+            "sbp datasets show synthetic-actions", "sbp datasets show data/actions --split val --batches 4", "sbp datasets show clips.txt --strict")) { split, batches, batchSize, workers };
         cmd.Aliases.Add("info");
         d.AddTo(cmd);
         cmd.SetAction(r => Show(r, d, d.Spec(r), DataSplitNames.Parse(r.GetValue(split)!), r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers)));
@@ -208,7 +210,9 @@ public static class DatasetsCommand
         format.AcceptOnlyFromAmong("mp4", "mkv", "png");
         var crf = new Option<int>("--crf") { Description = "mp4: x264 quality, 0 (best) .. 51", DefaultValueFactory = _ => 10 };
         var fps = new Option<double>("--fps") { Description = "frame rate written into the videos and used for segment times", DefaultValueFactory = _ => 8.0 };
-        var cmd = new Command("make", "write a synthetic dataset to disk as videos or frame folders, with list files") { output, format, crf, fps };
+        var cmd = new Command("make", "write a synthetic dataset to disk as videos or frame folders, with list files" + TrainCommand.Examples(
+            "sbp datasets make synthetic-actions --out data/actions --format png --train 64 --val 16",
+            "sbp datasets make synthetic-detection --out data/det --format mp4")) { output, format, crf, fps };
         d.AddTo(cmd);
         cmd.SetAction(r =>
         {

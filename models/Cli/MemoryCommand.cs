@@ -30,7 +30,7 @@ public static class MemoryCommand
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)" + TrainCommand.Examples(
             "sbp memory                                        # swin-nano, keep 1, 0.5 (and 0.25 where its windows allow)",
             "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5,0.25 --regions"));
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops }) cmd.Add(o);
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops, options.Device }) cmd.Add(o);
         model.Description = $"model config: {string.Join(", ", ModelFactory.Names)}";
         cmd.SetAction(r =>
         {
@@ -49,7 +49,7 @@ public static class MemoryCommand
                 Model = name, Keep = TrainOptions.ParseKeep(k), MaskKind = kind, MaskRandomOffset = randomOffset, MaskScope = maskScope, SbpCaching = regionMode,
             }).Select(c => c with { Mode = c.Keep < 1 ? TrainMode.Sbp : TrainMode.Full }).ToList();
             foreach (var c in configs) c.Validate();
-            var device = TrainOptions.ResolveDevice(r);
+            var device = options.ResolveDevice(r);
             using var probe = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu("probe"));
             var shape = probe.SampleShape;   // [C, T, H, W], or [T, C, H, W] for the frame detector
             bool framesFirst = probe is FrameDetector;

@@ -8,21 +8,19 @@ namespace Sbp.Models.Cli;
 /// The `sbp` command tree (System.CommandLine). One file per command under models/Cli/: each exposes
 /// <c>static Command Create()</c> and is added to <see cref="Build"/>. Exit codes: 0 done; 2 a user
 /// error (a malformed option, a missing or unreadable file, a folder that cannot be written, a
-/// configuration the engine refuses), printed as one line "sbp COMMAND: message" that names the
-/// option or file, what is wrong and what to do; 1 a command line System.CommandLine could not parse;
-/// 70 an internal error (a bug: the message and the stack trace, to report); 130 interrupted (Ctrl-C).
+/// configuration the engine refuses, a command line that does not parse), printed as one line
+/// "sbp COMMAND: message" that names the option or file, what is wrong and what to do; 70 an internal error (a bug: the message and the stack trace, to report); 130 interrupted (Ctrl-C).
 /// </summary>
 public static partial class SbpCli
 {
     public const int ExitUserError = 2, ExitInternalError = 70, ExitInterrupted = 130;
 
     /// <summary>The exit codes as help and the README state them.</summary>
-    public const string ExitCodes = "exit codes: 0 done, 1 unparsable command line, 2 bad input (the message names the option or file), 70 internal error (please report), 130 interrupted";
+    public const string ExitCodes = "exit codes: 0 done, 2 bad input (the message names the option, value or file), 70 internal error (please report), 130 interrupted";
 
     public static RootCommand Build()
     {
         var root = new RootCommand($"sbp {Version}: train and compare video models with full backprop and Stochastic Backpropagation (SBP).\n{ExitCodes}");
-        root.Add(GlobalOptions.Device);
         root.Add(DatasetsCommand.Create());
         root.Add(KernelsCommand.Create());
         root.Add(CompareCommand.Create());
@@ -43,6 +41,14 @@ public static partial class SbpCli
         if (error is not null) config.Error = error;
         var parse = Build().Parse(args);
         string command = CommandPath(parse.CommandResult);
+        if (parse.Errors.Count > 0 && !args.Any(a => a is "-h" or "--help" or "-?"))
+        {
+            // A command line that does not parse is bad input like any other: one line per problem, exit 2.
+            var err = error ?? Console.Error;
+            foreach (var e in parse.Errors) err.WriteLine($"{command}: {Friendly(e.Message)}");
+            err.WriteLine($"{command}: see `{command} --help` for the options and examples.");
+            return ExitUserError;
+        }
         try
         {
             return parse.Invoke(config);
@@ -88,6 +94,19 @@ public static partial class SbpCli
         e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException
             or FfmpegMissingException or VideoReadException or Training.TrainingException or Stochastic.SbpRegionException
             or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException;
+
+    [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
+    private static partial Regex ExpectedType();
+
+    /// <summary>A parser message without .NET type names ("as expected type 'System.Int32'" becomes "as a whole number").</summary>
+    static string Friendly(string message) => ExpectedType().Replace(message, m => (m.Groups["inner"].Success ? m.Groups["inner"].Value : m.Groups["type"].Value) switch
+    {
+        "Int32" or "Int64" => "as a whole number",
+        "UInt32" or "UInt64" => "as a whole number of 0 or more",
+        "Single" or "Double" => "as a number",
+        "Boolean" => "as true or false",
+        var other => $"as a {other.ToLowerInvariant()}",
+    });
 
     [GeneratedRegex(@" \(Parameter '[^']*'\)$")]
     private static partial Regex ParameterSuffix();

@@ -39,14 +39,15 @@ public sealed class TrainOptions
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
+    public readonly Option<string> Device = DeviceOption();
     public readonly Option<bool> Strict = new("--strict") { Description = "list and annotation files: stop at the first bad line instead of skipping it (skipped lines are printed)" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
 
     /// <summary>The model and data options (every command that builds a model).</summary>
-    Option[] DataOptions => [Model, Data, Frames, Size, Classes, TrainCount, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers];
+    Option[] DataOptions => [Model, Data, Frames, Size, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -196,10 +197,29 @@ public sealed class TrainOptions
         _ => throw new ArgumentException($"--mask-per '{s}' is not layer, step or model."),
     };
 
-    /// <summary>The device the global --device option names (auto: CUDA when usable, else the CPU, said once).</summary>
-    public static Device ResolveDevice(ParseResult r)
+    /// <summary>--device, for the commands that compute: cpu, cuda, cuda:N or auto (checked when the command line is parsed).</summary>
+    public static Option<string> DeviceOption()
     {
-        var device = Device.Resolve(r.GetValue(GlobalOptions.Device) ?? "auto", out var note);
+        var option = new Option<string>("--device")
+        {
+            Description = "compute device: cpu, cuda (the first GPU), cuda:N or auto (a GPU when there is one, else the CPU)",
+            DefaultValueFactory = _ => "auto",
+        };
+        option.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<string>()?.Trim().ToLowerInvariant() ?? "";
+            bool ok = v is "cpu" or "cuda" or "auto" || (v.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(v.AsSpan(5), out int n) && n >= 0);
+            if (!ok) r.AddError($"--device '{v}' is not a device; use cpu, cuda, cuda:N (N = 0, 1, ...) or auto.");
+        });
+        return option;
+    }
+
+    /// <summary>The device --device names (auto: CUDA when usable, else the CPU, said once on one line).</summary>
+    public Device ResolveDevice(ParseResult r) => ResolveDevice(r, Device);
+
+    public static Device ResolveDevice(ParseResult r, Option<string> option)
+    {
+        var device = Tensors.Device.Resolve(r.GetValue(option) ?? "auto", out var note);
         if (note is not null) Console.Error.WriteLine(note);
         return device;
     }

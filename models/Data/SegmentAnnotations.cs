@@ -45,8 +45,8 @@ public sealed class SegmentAnnotations
         var problems = new List<DataFormatException>();
         foreach (var (lineNo, raw, shown) in TextLines.Read(path))
         {
+            if (TextLines.IsBlankOrComment(shown)) continue;
             var line = raw?.Trim();
-            if (line is { Length: 0 } || (line?.StartsWith('#') ?? false)) continue;
             try
             {
                 if (line is null) throw new DataFormatException(path, lineNo, $"the line is not UTF-8 text (bytes shown \\xNN): '{shown.Trim()}'");

@@ -19,18 +19,24 @@ public static class TextLines
         int lineNo = 0;
         while (start < bytes.Length)
         {
-            int end = Array.IndexOf(bytes, (byte)'\n', start);
-            if (end < 0) end = bytes.Length;
-            int length = end - start;
-            if (length > 0 && bytes[start + length - 1] == '\r') length--;
-            var span = bytes.AsSpan(start, length);
+            // Line ends as a StreamReader sees them: \n, \r\n or a lone \r.
+            int end = bytes.AsSpan(start).IndexOfAny((byte)'\n', (byte)'\r');
+            end = end < 0 ? bytes.Length : start + end;
+            var span = bytes.AsSpan(start, end - start);
             lineNo++;
             string? text;
             try { text = Strict.GetString(span); }
             catch (DecoderFallbackException) { text = null; }
             yield return (lineNo, text, text ?? Escaped(span));
-            start = end + 1;
+            start = end + (end + 1 < bytes.Length && bytes[end] == '\r' && bytes[end + 1] == '\n' ? 2 : 1);
         }
+    }
+
+    /// <summary>True for a line that holds nothing (white space) or a '#' comment, whatever its encoding.</summary>
+    public static bool IsBlankOrComment(string shown)
+    {
+        var t = shown.Trim();
+        return t.Length == 0 || t.StartsWith('#');
     }
 
     /// <summary>The bytes as text with every byte outside valid UTF-8 sequences written \xNN.</summary>

@@ -27,12 +27,39 @@ sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int dim, uin
     public static IReadOnlySet<string> Known { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32",
+        "unary_f32", "binary_f32", "strided_copy_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
         "add_f32", "mul_f32", "scale_f32", "relu_f32", "relu_bwd_f32", "gelu_tanh_f32", "gelu_tanh_bwd_f32",
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
         "sum_f32", "sum_rows_f32", "sum_cols_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32",
     };
+
+    /// <summary>A shape that shows the kernel at work, for help.</summary>
+    public static string ExampleShape(string entry) => entry switch
+    {
+        _ when entry.StartsWith("gather", StringComparison.Ordinal) || entry.StartsWith("scatter", StringComparison.Ordinal) => "8,16,64",
+        _ when entry.StartsWith("max_pool3d", StringComparison.Ordinal) => "4,8,16,16",
+        "reduce_f32" => "4,8,256",
+        "layer_norm_bwd_params_f32" => "64,96",
+        _ when RowKernel(entry) => "256,96",
+        _ => "65536",
+    };
+
+    /// <summary>How the kernel reads --shape, for help.</summary>
+    public static string ShapeMeaning(string entry) => entry switch
+    {
+        _ when entry.StartsWith("gather", StringComparison.Ordinal) || entry.StartsWith("scatter", StringComparison.Ordinal) => "[outer, N, inner] along --dim, every other position kept",
+        _ when entry.StartsWith("max_pool3d", StringComparison.Ordinal) => "[planes..., T, H, W], 2x2x2 windows",
+        "reduce_f32" => "[outer, N, inner], summed over N (--dim)",
+        "binary_f32" or "strided_copy_f32" => "[rows, cols] (last dim cols)",
+        _ when RowKernel(entry) => "[rows, cols], one block per row",
+        _ => "all elements",
+    };
+
+    static bool RowKernel(string entry) => entry.StartsWith("softmax", StringComparison.Ordinal) || entry.StartsWith("log_softmax", StringComparison.Ordinal) ||
+        entry.StartsWith("layer_norm", StringComparison.Ordinal) || entry.StartsWith("cross_entropy", StringComparison.Ordinal) ||
+        entry is "sum_rows_f32" or "sum_cols_f32" or "binary_f32" or "strided_copy_f32";
 
     public KernelLaunch Build(string entry) => entry switch
     {
@@ -59,8 +86,55 @@ sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int dim, uin
             KernelArg.F32(1e-4f), U32(1), U32(0)),
         "adamw_f32" => Flat(N, Floats(N), Floats(N), Floats(N, -0.1f, 0.1f), Floats(N, 0f, 0.01f), U32(N), KernelArg.F32(0.99999f),
             KernelArg.F32(0.9f), KernelArg.F32(0.999f), KernelArg.F32(1e-3f), KernelArg.F32(0.1f), KernelArg.F32(1e-8f)),
+        "unary_f32" => Flat(N, Floats(N), Floats(N), U32(N), U32(1), KernelArg.F32(0f)) with { Note = $"exp (op 1) of {N} elements, grid-stride" },
+        "binary_f32" => Strided(N, [Rows, Cols], [Cols, 1], [0, 1], (meta, note) =>
+            [Floats(N), Floats(Cols), Floats(N), U32(N), U32(2), Ptr(meta), U32(0)], "a bias add: [rows, cols] + [cols] (op add)"),
+        "strided_copy_f32" => Strided(N, [Rows, Cols], [Cols, 1], [1, Rows], (meta, note) =>
+            [Floats(N), Floats(N), U32(N), U32(2), Ptr(meta), U32(0)], "a transpose: [rows, cols] to [cols, rows]"),
+        "reduce_f32" => Reduce(),
+        "bce_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(N), U32(N), U32(0)) with { Note = $"{N} logits and targets, no pos_weight" },
+        "bce_bwd_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(1), Floats(N), Floats(N), U32(N), U32(0), U32(0))
+            with { Note = $"{N} logits and targets, a scalar upstream gradient, both gradients" },
+        "max_pool3d_f32" or "max_pool3d_bwd_f32" => MaxPool(entry),
         _ => throw new ArgumentException($"no launch recipe for '{entry}'"),
     };
+
+    /// <summary>A kernel over an iteration space with per-axis strides: meta = dims, then two stride rows, as Int32 (the CUDA backend's layout).</summary>
+    KernelLaunch Strided(long work, int[] dims, int[] stridesA, int[] stridesB, Func<ulong, string, KernelArg[]> args, string note)
+    {
+        ulong meta = Upload([.. dims, .. stridesA, .. stridesB]);
+        return new KernelLaunch(Blocks(work), block, 0, args(meta, note), $"{note}, {work} work items");
+    }
+
+    /// <summary>A sum over --dim of [outer, N, inner]: one thread per output, meta = odims, ostrides, rdims, rstrides (rank 2).</summary>
+    KernelLaunch Reduce()
+    {
+        int d = dim < 0 ? dim + shape.Length : dim;
+        if (d < 0 || d >= shape.Length) throw new ArgumentException($"--dim {dim} is out of range for a shape of rank {shape.Length}");
+        int outer = checked((int)shape[..d].Aggregate(1L, (p, v) => p * v)), n = shape[d];
+        int inner = checked((int)shape[(d + 1)..].Aggregate(1L, (p, v) => p * v));
+        ulong meta = Upload([outer, inner, n * inner, 1, 1, n, 0, inner]);
+        long nOut = (long)outer * inner;
+        return new KernelLaunch(Blocks(nOut), block, 0, [Floats(N), Floats(nOut), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0)],
+            $"sum over dim {d}: [outer {outer}, N {n}, inner {inner}] to {nOut} outputs, one thread each");
+    }
+
+    /// <summary>Max pooling 2x2x2, stride 2, over the last three dims (fewer: padded with 1s); the leading dims are planes.</summary>
+    KernelLaunch MaxPool(string entry)
+    {
+        var dims = shape.Length >= 3 ? shape : [.. Enumerable.Repeat(1, 3 - shape.Length), .. shape];
+        int t = dims[^3], h = dims[^2], w = dims[^1];
+        int planes = checked((int)dims[..^3].Aggregate(1L, (p, v) => p * v));
+        int kt = Math.Min(2, t), kh = Math.Min(2, h), kw = Math.Min(2, w);
+        int ot = (t - kt) / kt + 1, oh = (h - kh) / kh + 1, ow = (w - kw) / kw + 1;
+        int inPlane = t * h * w, outPlane = ot * oh * ow, outN = planes * outPlane;
+        string note = $"{planes} planes of {t}x{h}x{w}, kernel and stride {kt}x{kh}x{kw}, {outN} outputs";
+        if (entry == "max_pool3d_f32")
+            return new KernelLaunch(Blocks(outN), block, 0, [Floats((long)planes * inPlane), Floats(outN), Ints(outN, 1), U32(planes),
+                U32(t), U32(h), U32(w), U32(ot), U32(oh), U32(ow), U32(kt), U32(kh), U32(kw), U32(kt), U32(kh), U32(kw), U32(0), U32(0), U32(0)], note);
+        return new KernelLaunch(Blocks(outN), block, 0, [Floats(outN), Ints(outN, inPlane), Floats((long)planes * inPlane), U32(outN), U32(inPlane), U32(outPlane)],
+            $"backward: {note}, each output's gradient to a random argmax in its plane");
+    }
 
     KernelLaunch Sbp(string entry)
     {

@@ -85,8 +85,8 @@ public class AnnotationParserFuzzTests
         return bytes;
     }
 
-    static int ContentLines(string path) =>
-        File.ReadLines(path).Select(r => r.Trim()).Count(r => r.Length > 0 && !r.StartsWith('#'));
+    // Lines as the parsers read them: strict UTF-8 (a line that is not UTF-8 is a bad line, not dropped).
+    static int ContentLines(string path) => TextLines.Read(path).Count(l => !TextLines.IsBlankOrComment(l.Shown));
 
     void Fuzz(string fileName, string[] lines, int mutations, int seed, Action<string, BadLinePolicy, bool, Random> load)
     {
