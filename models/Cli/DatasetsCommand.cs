@@ -41,7 +41,20 @@ public static class DatasetsCommand
                 cmd.Add(o);
         }
 
-        public DatasetSpec Spec(ParseResult r) => new()
+        /// <summary>The dataset settings, each checked here and named by its option when malformed.</summary>
+        public DatasetSpec Spec(ParseResult r)
+        {
+            foreach (var (option, value) in new[] { (Frames, r.GetValue(Frames)), (Size, r.GetValue(Size)), (Height, r.GetValue(Height)), (Width, r.GetValue(Width)),
+                         (Classes, r.GetValue(Classes)), (Train, r.GetValue(Train)), (Val, r.GetValue(Val)), (VideoFrames, r.GetValue(VideoFrames)) })
+                if (value is < 1) throw new ArgumentException($"{option.Name} {value}: must be at least 1.");
+            if (r.GetValue(ShortSide) < 0) throw new ArgumentException($"{ShortSide.Name} {r.GetValue(ShortSide)}: must be 0 (native) or more.");
+            if (r.GetValue(Clip) is { } clip)
+                try { ClipSampler.Parse(clip); }
+                catch (ArgumentException e) { throw new ArgumentException($"{Clip.Name}: {e.Message}"); }
+            return SpecOf(r);
+        }
+
+        DatasetSpec SpecOf(ParseResult r) => new()
         {
             Source = r.GetValue(Dataset)!,
             Frames = r.GetValue(Frames),
@@ -119,7 +132,17 @@ public static class DatasetsCommand
             "sbp datasets show synthetic-actions", "sbp datasets show data/actions --split val --batches 4", "sbp datasets show clips.txt --strict")) { split, batches, batchSize, workers };
         cmd.Aliases.Add("info");
         d.AddTo(cmd);
-        cmd.SetAction(r => Show(r, d, d.Spec(r), DataSplitNames.Parse(r.GetValue(split)!), r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers)));
+        cmd.SetAction(r =>
+        {
+            var spec = d.Spec(r);
+            DataSplit which;
+            try { which = DataSplitNames.Parse(r.GetValue(split)!); }
+            catch (ArgumentException e) { throw new ArgumentException($"--split: {e.Message}"); }
+            if (r.GetValue(batches) < 0) throw new ArgumentException($"--batches {r.GetValue(batches)}: must be 0 or more.");
+            if (r.GetValue(batchSize) < 1) throw new ArgumentException($"--batch-size {r.GetValue(batchSize)}: must be at least 1.");
+            if (r.GetValue(workers) < 1) throw new ArgumentException($"--workers {r.GetValue(workers)}: must be at least 1.");
+            return Show(r, d, spec, which, r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers));
+        });
         return cmd;
     }
 
@@ -207,7 +230,6 @@ public static class DatasetsCommand
         var d = new DatasetOptions();
         var output = new Option<string>("--out") { Description = "output folder", Required = true };
         var format = new Option<string>("--format") { Description = "mp4 (H.264, lossy), mkv (FFV1, lossless) or png (frame folders, no ffmpeg needed)", DefaultValueFactory = _ => "mp4" };
-        format.AcceptOnlyFromAmong("mp4", "mkv", "png");
         var crf = new Option<int>("--crf") { Description = "mp4: x264 quality, 0 (best) .. 51", DefaultValueFactory = _ => 10 };
         var fps = new Option<double>("--fps") { Description = "frame rate written into the videos and used for segment times", DefaultValueFactory = _ => 8.0 };
         var cmd = new Command("make", "write a synthetic dataset to disk as videos or frame folders, with list files" + TrainCommand.Examples(
@@ -218,8 +240,12 @@ public static class DatasetsCommand
         {
             var o = r.InvocationConfiguration.Output;
             var spec = d.Spec(r);
+            if (r.GetValue(format) is not ("mp4" or "mkv" or "png"))
+                throw new ArgumentException($"--format '{r.GetValue(format)}' is not a format; use mp4, mkv or png.");
+            if (r.GetValue(crf) is < 0 or > 51) throw new ArgumentException($"--crf {r.GetValue(crf)}: x264 quality must be in 0 (best) .. 51.");
+            if (!(r.GetValue(fps) > 0 && double.IsFinite(r.GetValue(fps)))) throw new ArgumentException($"--fps {r.GetValue(fps)}: must be a number above 0.");
             if (!DatasetCatalog.BuiltIn.Any(b => string.Equals(b.Name, spec.Source, StringComparison.OrdinalIgnoreCase)))
-                throw new ArgumentException($"datasets make writes a built-in synthetic dataset ({string.Join(", ", DatasetCatalog.BuiltIn.Select(b => b.Name))}), not '{spec.Source}'.");
+                throw new ArgumentException($"dataset '{spec.Source}': `datasets make` writes a built-in synthetic dataset ({string.Join(", ", DatasetCatalog.BuiltIn.Select(b => b.Name))}).");
             var storage = r.GetValue(format) switch { "mkv" => VideoStorage.Ffv1, "png" => VideoStorage.Png, _ => VideoStorage.H264 };
             // detection videos are written whole: no window sampler on the synthetic source
             var writeSpec = string.Equals(spec.Source, DatasetCatalog.Detection, StringComparison.OrdinalIgnoreCase) ? spec with { Frames = null } : spec;

@@ -27,7 +27,18 @@ public static partial class SbpCli
         root.Add(TrainCommand.Create());
         root.Add(TrainCommand.CreateEval());
         root.Add(MemoryCommand.Create());
+        // --version prints the engine's one version number (the default prints the entry assembly's, a test host's in-process).
+        foreach (var option in root.Options.OfType<VersionOption>()) option.Action = new PrintVersion();
         return root;
+    }
+
+    sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(Version);
+            return 0;
+        }
     }
 
     /// <summary>The program's version: one number, from the assembly (Directory.Build.props), everywhere it is shown.</summary>
@@ -45,7 +56,7 @@ public static partial class SbpCli
         {
             // A command line that does not parse is bad input like any other: one line per problem, exit 2.
             var err = error ?? Console.Error;
-            foreach (var e in parse.Errors) err.WriteLine($"{command}: {Friendly(e.Message)}");
+            foreach (var e in parse.Errors) err.WriteLine($"{command}: {Friendly(e.Message, parse, args)}");
             err.WriteLine($"{command}: see `{command} --help` for the options and examples.");
             return ExitUserError;
         }
@@ -98,15 +109,30 @@ public static partial class SbpCli
     [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
     private static partial Regex ExpectedType();
 
-    /// <summary>A parser message without .NET type names ("as expected type 'System.Int32'" becomes "as a whole number").</summary>
-    static string Friendly(string message) => ExpectedType().Replace(message, m => (m.Groups["inner"].Success ? m.Groups["inner"].Value : m.Groups["type"].Value) switch
+    [GeneratedRegex(@"^Unrecognized command or argument '(?<token>.*)'\.?$")]
+    private static partial Regex Unrecognized();
+
+    /// <summary>
+    /// A parser message as the user should read it: no .NET type names ("as expected type 'System.Int32'"
+    /// becomes "as a whole number"), and a word after a flag named as the flag's malformed value.
+    /// </summary>
+    static string Friendly(string message, ParseResult parse, string[] args)
     {
-        "Int32" or "Int64" => "as a whole number",
-        "UInt32" or "UInt64" => "as a whole number of 0 or more",
-        "Single" or "Double" => "as a number",
-        "Boolean" => "as true or false",
-        var other => $"as a {other.ToLowerInvariant()}",
-    });
+        if (Unrecognized().Match(message) is { Success: true } m)
+        {
+            int at = Array.IndexOf(args, m.Groups["token"].Value);
+            if (at > 0 && parse.CommandResult.Command.Options.FirstOrDefault(o => o.Name == args[at - 1]) is Option<bool> flag)
+                return $"{flag.Name} is a flag: give it alone (or {flag.Name} true/false), not '{args[at]}'.";
+        }
+        return ExpectedType().Replace(message, t => (t.Groups["inner"].Success ? t.Groups["inner"].Value : t.Groups["type"].Value) switch
+        {
+            "Int32" or "Int64" => "as a whole number",
+            "UInt32" or "UInt64" => "as a whole number of 0 or more",
+            "Single" or "Double" => "as a number",
+            "Boolean" => "as true or false",
+            var other => $"as a {other.ToLowerInvariant()}",
+        });
+    }
 
     [GeneratedRegex(@" \(Parameter '[^']*'\)$")]
     private static partial Regex ParameterSuffix();

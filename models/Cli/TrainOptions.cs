@@ -112,6 +112,10 @@ public sealed class TrainOptions
         Require(r, Noise, v => v is null or (>= 0 and <= 1), "in [0, 1]");
         Require(r, Speed, v => v is null or (> 0 and <= 3), "in (0, 3]");
         Require(r, ObjectSize, v => v is null or (> 0.05f and <= 0.6f), "in (0.05, 0.6]");
+        var source = r.GetValue(Data)!;
+        if (!DatasetCatalog.BuiltIn.Any(b => string.Equals(b.Name, source, StringComparison.OrdinalIgnoreCase)) && !Directory.Exists(source) && !File.Exists(source))
+            throw new ArgumentException($"--data '{source}' is neither a built-in dataset ({string.Join(", ", DatasetCatalog.BuiltIn.Select(b => b.Name))}), " +
+                "a folder written by `sbp datasets make`, nor a list or annotation file.");
         return SpecOf(r);
     }
 

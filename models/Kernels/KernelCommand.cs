@@ -26,7 +26,7 @@ static class KernelCommand
     public static int Profile(string entry, string shapeText, int? dimOption, uint block, int seed, TextWriter o)
     {
         if (!PtxLibrary.Modules.SelectMany(PtxLibrary.EntriesOf).Contains(entry))
-            throw new ArgumentException($"'{entry}' is not a kernel; `sbp kernels list` lists them.");
+            throw new ArgumentException($"kernel entry '{entry}' is not a kernel; `sbp kernels list` lists them.");
         var shape = ParseShape(shapeText);
         if (block is 0 or > 1024 || block % 32 != 0) throw new ArgumentException($"--block {block}: use a multiple of 32 between 32 and 1024.");
         string module = PtxLibrary.ModuleOf(entry);
