@@ -36,8 +36,8 @@ public static class CompareCommand
             if (r.GetValue(json) is { } jsonPath) OutputPaths.File("--json", jsonPath);
             if (r.GetValue(plots) is { } plotDir) OutputPaths.Folder("--plots", plotDir, "loss.png, memory.png and accuracy.png");
             var device = options.ResolveDevice(r);
-            var train = options.Open(spec, DataSplit.Train, config.BatchSize);
-            var val = options.Open(spec, DataSplit.Validation, config.BatchSize);
+            var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
+            var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
             CompareRunner.CheckModel(runs, train);
             using var interrupt = new Interrupt();
             var rows = CompareRunner.Run(runs, train, val, device, Console.WriteLine, interrupt.Token);

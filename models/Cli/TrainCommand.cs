@@ -45,8 +45,8 @@ public static class TrainCommand
                 throw new ArgumentException($"--resume: {config.OutputDir} holds no checkpoint.safetensors, so there is nothing to resume; " +
                     "leave out --resume to start at step 0, or give the --out of an earlier run.");
             var device = options.ResolveDevice(r);
-            var train = options.Open(spec, DataSplit.Train, config.BatchSize);
-            var val = options.Open(spec, DataSplit.Validation, config.BatchSize);
+            var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
+            var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
             using var interrupt = new Interrupt();
             var result = new Trainer(config, device, cancel: interrupt.Token).Run(train, val);
             if (result.Epochs.Count == 0) return 0;   // stopped by --max-steps (or Ctrl-C) before an epoch ended
@@ -76,7 +76,7 @@ public static class TrainCommand
             if (Directory.Exists(path)) throw new ArgumentException($"--checkpoint {path} is a folder; give the checkpoint.safetensors file in it.");
             if (!File.Exists(path)) throw new ArgumentException($"--checkpoint {path}: no such file; train with `sbp train --out DIR` and give DIR/checkpoint.safetensors.");
             var device = options.ResolveDevice(r);
-            var val = options.Open(spec, DataSplit.Validation, 1);
+            var val = options.Open(r, spec, DataSplit.Validation, 1);
             var probe = val.Get(0, null).Clip;
             using var model = Trainer.CreateModel(config.Model, val, probe.Frames, probe.Height, probe.Width, config.Seed, device);
             CheckpointInfo info;

@@ -146,7 +146,7 @@ public sealed class TrainOptions
     /// Opens a split of the dataset, with a dataset's own limits (a synthetic clip's minimum length, its class
     /// count) reported under the option that sets them, and the training split checked against the batch size.
     /// </summary>
-    public IVideoDataset Open(DatasetSpec spec, DataSplit split, int batch)
+    public IVideoDataset Open(ParseResult r, DatasetSpec spec, DataSplit split, int batch)
     {
         IVideoDataset data;
         try { data = DatasetCatalog.Open(spec, split); }
@@ -167,7 +167,7 @@ public sealed class TrainOptions
         }
         // A list file serves both splits: its bad lines are printed once.
         if (DatasetCatalog.BadLines(data) is [var first, ..] && _reported.Add(first.File))
-            foreach (var line in DatasetCatalog.BadLineReport(data)) Console.Error.WriteLine(line);
+            foreach (var line in DatasetCatalog.BadLineReport(data)) r.InvocationConfiguration.Error.WriteLine(line);
         if (split == DataSplit.Train && data.Count < batch)
             throw new ArgumentException($"{Batch.Name} {batch}: the training split of {spec.Source} has {data.Count} clips, fewer than one batch; lower {Batch.Name} or give more data ({TrainCount.Name} for synthetic data).");
         return data;
@@ -224,7 +224,7 @@ public sealed class TrainOptions
     public static Device ResolveDevice(ParseResult r, Option<string> option)
     {
         var device = Tensors.Device.Resolve(r.GetValue(option) ?? "auto", out var note);
-        if (note is not null) Console.Error.WriteLine(note);
+        if (note is not null) r.InvocationConfiguration.Error.WriteLine(note);
         return device;
     }
 
