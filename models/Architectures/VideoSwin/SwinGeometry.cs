@@ -99,7 +99,8 @@ public static class SwinGeometry
         string kept = string.Join(", ", mask.Kept.ToArray().Take(12)) + (mask.KeptCount > 12 ? ", ..." : "");
         return $"the keep mask (token frames [{kept}] of {mask.Size}) does not keep the same frames in every temporal window of {win.T} " +
             $"({size.T} token frames{(pt > 0 ? $" padded to {tp}" : "")}{(sh.T > 0 ? $", shifted by {sh.T}" : "")}), so the windows cannot run on compact tensors. " +
-            $"Use a strided mask (`--mask strided` or `strided-random` in sbp, MaskKind.Strided in code) whose stride divides the window: keep {string.Join(", ", strides)}" +
+            $"Use a keep ratio whose stride divides the window, here keep {string.Join(", ", strides)} (`--keep`), with a strided mask " +
+            "(`--mask strided` or `strided-random`; MaskKind.Strided in code)" +
             (size.T <= window.T ? "" : $"; a random mask works only when one window covers all frames (clips of at most {window.T} token frames)") + ".";
     }
 }
