@@ -1,5 +1,7 @@
 using Sbp.Models.Cli;
 
+using static Sbp.Models.Tests.Cli.CliRun;
+
 namespace Sbp.Models.Tests.Cli;
 
 /// <summary>
@@ -16,24 +18,6 @@ public class OptionTableTests
 
     [TearDown]
     public void TearDown() => Directory.Delete(_dir, true);
-
-    /// <summary>Runs the program in-process with stdout captured (the trainer writes its progress there).</summary>
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var console = Console.Out;
-        Console.SetOut(o);
-        try
-        {
-            int code = SbpCli.Run(args, o, e);
-            return (code, o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(console);
-        }
-    }
 
     static readonly string[] TinyEval = ["--val-count", "4", "--frames", "4", "--size", "16", "--batch", "4", "--workers", "1", "--device", "cpu"];
     static readonly string[] TinyTrain = [.. TinyEval, "--train-count", "8", "--model", "r21d-nano", "--epochs", "1", "--steps", "1"];

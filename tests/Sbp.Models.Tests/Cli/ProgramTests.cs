@@ -3,7 +3,7 @@ using System.Text.Json;
 using Sbp.Models.Cli;
 using Sbp.Models.Kernels;
 using Sbp.Models.Training;
-using static Sbp.Models.Tests.Cli.OptionTableTests;
+using static Sbp.Models.Tests.Cli.CliRun;
 
 namespace Sbp.Models.Tests.Cli;
 

@@ -2,6 +2,8 @@ using Sbp.Models.Cli;
 using Sbp.Models.Training;
 using Sbp.Stochastic;
 
+using static Sbp.Models.Tests.Cli.CliRun;
+
 namespace Sbp.Models.Tests.Training;
 
 /// <summary>
@@ -11,24 +13,6 @@ namespace Sbp.Models.Tests.Training;
 /// </summary>
 public class CliInputTests
 {
-    /// <summary>Runs the program in-process; stdout is captured too (the trainer writes its progress there).</summary>
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        var console = Console.Out;
-        Console.SetOut(o);
-        try
-        {
-            int code = SbpCli.Run(args, o, e);
-            return (code, o.ToString(), e.ToString());
-        }
-        finally
-        {
-            Console.SetOut(console);
-        }
-    }
-
     static readonly string[] Tiny = ["--train-count", "4", "--val-count", "2", "--frames", "4", "--size", "16", "--batch", "2", "--epochs", "1", "--steps", "1", "--workers", "1"];
 
     public static IEnumerable<TestCaseData> Malformed()
