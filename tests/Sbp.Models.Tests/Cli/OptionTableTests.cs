@@ -1,5 +1,4 @@
 using Sbp.Models.Cli;
-
 using static Sbp.Models.Tests.Cli.CliRun;
 
 namespace Sbp.Models.Tests.Cli;

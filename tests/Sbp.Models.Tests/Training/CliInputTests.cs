@@ -1,7 +1,6 @@
 using Sbp.Models.Cli;
 using Sbp.Models.Training;
 using Sbp.Stochastic;
-
 using static Sbp.Models.Tests.Cli.CliRun;
 
 namespace Sbp.Models.Tests.Training;
