@@ -31,7 +31,7 @@ public static class StepBench
             model.Train();
             var policy = mode.PolicyFor(model, c.Seed);
             long paramBytes = model.NamedParameters().Sum(p => p.Tensor.Numel * 4L);
-            bool framesFirst = model is FrameDetector;
+            bool framesFirst = model.FramesFirst;
             var shape = framesFirst ? new Shape(c.Batch, c.Frames, 3, c.Size, c.Size) : new Shape(c.Batch, 3, c.Frames, c.Size, c.Size);
             var rng = new Random(checked((int)c.Seed) * 7919 + 17);
             var data = new float[shape.Numel];

@@ -28,7 +28,7 @@ public sealed class TrainingSession : IDisposable
         _model = ModelFactory.Create(c.Model, new RandomSource(c.Seed).Split("model"), Device, c.Classes, c.Frames, c.Size, c.Size);
         _model.Train();
         _policy = mode.PolicyFor(_model, c.Seed);
-        bool framesFirst = _model is FrameDetector;
+        bool framesFirst = _model.FramesFirst;
         var shape = framesFirst ? new Shape(c.Batch, c.Frames, 3, c.Size, c.Size) : new Shape(c.Batch, 3, c.Frames, c.Size, c.Size);
         var rng = new Random(checked((int)c.Seed) * 7919 + 17);
         var data = new float[shape.Numel];

@@ -251,7 +251,7 @@ public sealed class MemoryPool
         string share = _inUseTotal > 0 ? $" ({100.0 * activations / _inUseTotal:0}% of the bytes in use)" : "";
         var list = new List<string>
         {
-            $"lower the SBP keep ratio (SbpPolicy / KeepMaskPolicy): saved activations {FormatBytes(saved)} and temporaries {FormatBytes(temp)}{share} shrink about in proportion to the kept positions;",
+            $"lower the SBP keep ratio (KeepMaskPolicy): saved activations {FormatBytes(saved)} and temporaries {FormatBytes(temp)}{share} shrink about in proportion to the kept positions;",
             "enable recompute or checkpointing for the largest regions (RegionOptions Mode = Recompute or Checkpoint): backward re-runs them instead of keeping their activations;",
             "use a smaller batch, or split it into micro-batches with gradient accumulation (activation memory scales with the batch, parameters and optimizer state do not);",
             _limit is { } l ? $"raise MemoryPool.LimitBytes above {FormatBytes(l + shortBytes)} if the device has room." : "free tensors held outside the step (dispose them or open a TensorScope), or use a device with more memory.",

@@ -13,15 +13,6 @@ public enum RegionMode
     Oracle,
 }
 
-/// <summary>Where a model puts its SBP regions (docs/SBP.md section 1).</summary>
-public enum SbpPlacement
-{
-    /// <summary>The mask sits on the block output, residual stream included (CVPR Video Swin).</summary>
-    BlockOutput,
-    /// <summary>The mask sits on each residual branch before the add; the skip path keeps the full gradient (NeurIPS ViT).</summary>
-    BranchOutput,
-}
-
 /// <summary>
 /// Per-region options: caching mode and the optional 1/keep gradient rescale.
 /// <para><see cref="EagerCompaction"/> (sparse cache): gather each op's saved tensors to the kept

@@ -1,4 +1,5 @@
 using Sbp.Rng;
+using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp.Models.Architectures;
@@ -34,6 +35,10 @@ public static class ModelFactory
             ? c
             : throw new ArgumentException($"ModelFactory: no model config named '{name}'; known: {string.Join(", ", Names)}.", nameof(name));
     }
+
+    /// <summary>The mask kind the model of config <paramref name="name"/> draws by default at <paramref name="keep"/>, before it is built.</summary>
+    public static MaskKind DefaultMaskKind(string name, double keep) =>
+        Configs.GetValueOrDefault(name) is VideoVitConfig ? VideoVit.TokenMaskKind(keep) : MaskKind.Strided;
 
     /// <summary>
     /// The model of config <paramref name="name"/>, its weights drawn from <paramref name="rng"/>.

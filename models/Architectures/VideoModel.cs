@@ -21,6 +21,31 @@ public abstract class VideoModel(Device? device) : Module(device)
     /// <summary>Number of output classes.</summary>
     public abstract int NumClasses { get; }
 
+    /// <summary>True when the model reads frames first, [B, T, C, H, W] (a per-frame 2-D backbone); else clips [B, C, T, H, W].</summary>
+    public virtual bool FramesFirst => false;
+
+    /// <summary>The model's input from a batch of clips [B, C, T, H, W] as the loaders give them (a view or one permute).</summary>
+    public Tensor InputOf(Tensor clips)
+    {
+        ArgumentNullException.ThrowIfNull(clips);
+        return FramesFirst ? Ops.Permute(clips, 0, 2, 1, 3, 4) : Ops.Reshape(clips, clips.Shape.ToArray());
+    }
+
+    /// <summary>True when the model must see a first batch (<see cref="Calibrate"/>) before training from scratch.</summary>
+    public virtual bool NeedsCalibration => false;
+
+    /// <summary>
+    /// Sets from a first batch of inputs (<see cref="InputOf"/>) what a model trained from scratch needs from
+    /// data before its first step (the frame detector's frozen batch-norm statistics); nothing by default.
+    /// </summary>
+    public virtual void Calibrate(Tensor inputs) { }
+
+    /// <summary>Where the model puts its SBP regions: on block outputs (the default) or on residual branches.</summary>
+    public virtual SbpPlacement SbpPlacement => SbpPlacement.BlockOutput;
+
+    /// <summary>The mask kind the model draws when none is asked for: strided over frames by default.</summary>
+    public virtual MaskKind DefaultMaskKind(double keep) => MaskKind.Strided;
+
     /// <summary>The model on x with SBP regions per <paramref name="sbp"/> (null: plain backprop), masks drawn for <paramref name="step"/>.</summary>
     public abstract Tensor Forward(Tensor x, SbpPolicy? sbp, long step);
 

@@ -52,7 +52,7 @@ public static class MemoryCommand
             var device = options.ResolveDevice(r);
             using var probe = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu("probe"));
             var shape = probe.SampleShape;   // [C, T, H, W], or [T, C, H, W] for the frame detector
-            bool framesFirst = probe is FrameDetector;
+            bool framesFirst = probe.FramesFirst;
             int t = r.GetValue(frames) ?? shape[framesFirst ? 0 : 1], hw = r.GetValue(size) ?? shape[2];
             using var m = ModelFactory.Create(name, new RandomSource(1), device, r.GetValue(classes) ?? probe.NumClasses, t, hw, hw);
             int b = r.GetValue(batch);

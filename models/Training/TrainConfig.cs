@@ -1,3 +1,4 @@
+using Sbp.Models.Architectures;
 using Sbp.Stochastic;
 
 namespace Sbp.Models.Training;

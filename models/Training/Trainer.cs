@@ -67,21 +67,14 @@ public sealed class Trainer
             Scope = c.MaskScope,
         };
         var caching = c.Mode == TrainMode.Checkpoint ? RegionMode.Checkpoint : c.SbpCaching;
-        return new SbpPolicy(masks, model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput, caching, c.Rescale, c.Coverage);
+        return new SbpPolicy(masks, model.SbpPlacement, caching, c.Rescale, c.Coverage);
     }
 
-    /// <summary>Strided masks over frames (Video Swin, R(2+1)D, the frame detector); grid masks over tokens for the ViT (random when keep is not 1/s).</summary>
-    public static MaskKind DefaultMaskKind(VideoModel model, double keep) => DefaultMaskKind(model is VideoVit, keep);
+    /// <summary>The model's default mask kind (strided over frames, grid or random over ViT tokens).</summary>
+    public static MaskKind DefaultMaskKind(VideoModel model, double keep) => model.DefaultMaskKind(keep);
 
     /// <summary>The default mask kind of a model config name (before the model exists: options are checked before any work).</summary>
-    public static MaskKind DefaultMaskKind(string model, double keep) =>
-        DefaultMaskKind(ModelFactory.Names.Contains(model) && ModelFactory.Config(model) is VideoVitConfig, keep);
-
-    static MaskKind DefaultMaskKind(bool tokens, double keep)
-    {
-        if (!tokens) return MaskKind.Strided;
-        return KeepMaskGenerator.Supports(MaskKind.Grid, keep) ? MaskKind.Grid : MaskKind.Random;
-    }
+    public static MaskKind DefaultMaskKind(string model, double keep) => ModelFactory.DefaultMaskKind(model, keep);
 
     /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size.</summary>
     public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device) =>
@@ -100,8 +93,8 @@ public sealed class Trainer
         return Ops.CrossEntropy(logits, labels);
     }
 
-    /// <summary>The model's input from a batch [B, C, T, H, W] (the frame detector takes frames [B, T, C, H, W]).</summary>
-    public static Tensor Input(VideoModel model, Tensor clips) => model is FrameDetector ? Ops.Permute(clips, 0, 2, 1, 3, 4) : Ops.Reshape(clips, clips.Shape.ToArray());
+    /// <summary>The model's input from a batch [B, C, T, H, W] (<see cref="VideoModel.InputOf"/>).</summary>
+    public static Tensor Input(VideoModel model, Tensor clips) => model.InputOf(clips);
 
     public TrainResult Run(IVideoDataset train, IVideoDataset val)
     {
@@ -115,11 +108,11 @@ public sealed class Trainer
         {
             BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Transform = ClipTransform.Resize(height, width),
         }, _device);
-        // Frozen batch norm trained from scratch is the identity until set from data (a resumed checkpoint then replaces it).
-        if (model is FrameDetector detector)
+        // What the model needs from data before its first step (a resumed checkpoint then replaces it).
+        if (model.NeedsCalibration)
             using (var first = loader.Batch(loader.Order(0).Take(c.BatchSize).ToArray()))
-            using (var firstFrames = Input(model, first.Clips))
-                detector.CalibrateBatchNorm(firstFrames);
+            using (var firstInputs = model.InputOf(first.Clips))
+                model.Calibrate(firstInputs);
         int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
         long totalSteps = (long)stepsPerEpoch * c.Epochs;
         using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.LearningRate);

@@ -49,6 +49,14 @@ public sealed class FrameDetector : VideoModel
     public FrameDetectorConfig Config { get; }
     public override string ConfigName => Config.Name;
     public override int[] SampleShape => (int[])Config.SampleShape.Clone();
+
+    /// <summary>A 2-D backbone per frame: frames first.</summary>
+    public override bool FramesFirst => true;
+
+    /// <summary>Frozen batch norm trained from scratch is the identity until set from data: <see cref="CalibrateBatchNorm"/>.</summary>
+    public override bool NeedsCalibration => true;
+
+    public override void Calibrate(Tensor inputs) => CalibrateBatchNorm(inputs);
     public override int NumClasses => Config.NumClasses;
     public ResNetBackbone Backbone { get; }
     public TemporalHead Head { get; }

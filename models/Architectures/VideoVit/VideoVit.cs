@@ -45,6 +45,15 @@ public sealed class VideoVit : VideoModel
     public override string ConfigName => Config.Name;
     public override int[] SampleShape => (int[])Config.SampleShape.Clone();
     public override int NumClasses => Config.NumClasses;
+
+    /// <summary>The NeurIPS study's placement: the attention core and the MLP branch.</summary>
+    public override SbpPlacement SbpPlacement => SbpPlacement.BranchOutput;
+
+    /// <summary>Grid masks over the token grid where the keep ratio allows them (1/s or 1 - 1/s), else random.</summary>
+    public override MaskKind DefaultMaskKind(double keep) => TokenMaskKind(keep);
+
+    /// <summary>The ViT's default mask kind at a keep ratio (also before a model exists, from its config).</summary>
+    public static MaskKind TokenMaskKind(double keep) => KeepMaskGenerator.Supports(MaskKind.Grid, keep) ? MaskKind.Grid : MaskKind.Random;
     public TubeletEmbed PatchEmbed { get; }
     public Tensor ClsToken => Parameter("cls_token");
     public Tensor PosEmbed => Parameter("pos_embed");

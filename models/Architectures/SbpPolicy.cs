@@ -1,4 +1,15 @@
-namespace Sbp.Stochastic;
+using Sbp.Stochastic;
+
+namespace Sbp.Models.Architectures;
+
+/// <summary>Where a model puts its SBP regions (docs/SBP.md section 1).</summary>
+public enum SbpPlacement
+{
+    /// <summary>The mask sits on the block output, residual stream included (CVPR Video Swin).</summary>
+    BlockOutput,
+    /// <summary>The mask sits on each residual branch before the add; the skip path keeps the full gradient (NeurIPS ViT).</summary>
+    BranchOutput,
+}
 
 /// <summary>Which of a model's blocks are SBP regions.</summary>
 public enum SbpCoverage
