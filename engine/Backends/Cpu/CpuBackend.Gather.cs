@@ -22,7 +22,7 @@ public sealed unsafe partial class CpuBackend
 
     void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination, bool forLater)
     {
-        var (outer, srcSize, inner) = Split(source.Shape, dim);
+        var (outer, srcSize, inner) = Geometry.Split(source.Shape, dim);
         int n = (int)indices.Numel;
         CheckIndices("index_select", indices.I, n, srcSize);
         if (outer == 0 || n == 0 || inner == 0) return;
@@ -62,7 +62,7 @@ public sealed unsafe partial class CpuBackend
 
     public void IndexAdd(Tensor destination, int dim, Tensor indices, Tensor source)
     {
-        var (outer, dstSize, inner) = Split(destination.Shape, dim);
+        var (outer, dstSize, inner) = Geometry.Split(destination.Shape, dim);
         int n = (int)indices.Numel;
         CheckIndices("index_add", indices.I, n, dstSize);
         if (outer == 0 || n == 0 || inner == 0) return;

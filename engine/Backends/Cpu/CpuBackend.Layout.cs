@@ -10,7 +10,7 @@ public sealed unsafe partial class CpuBackend
         var srcStrides = source.Shape.Strides();
         var permuted = new long[permutation.Length];
         for (int i = 0; i < permutation.Length; i++) permuted[i] = srcStrides[permutation[i]];
-        var (dims, strides) = CpuLoops.Collapse(destination.Shape.Dims, permuted, destination.Shape.Strides());
+        var (dims, strides) = Geometry.Collapse(destination.Shape.Dims, permuted, destination.Shape.Strides());
         nint ps = source.Pointer, pd = destination.Pointer;
         int len = dims[^1];
         long step = strides[0][^1];
@@ -28,13 +28,10 @@ public sealed unsafe partial class CpuBackend
     /// <summary>An operand's stride between the rows of a <see cref="CpuLoops.ForRows"/> block (0 with a single axis).</summary>
     static long RowStride(long[] strides) => strides.Length > 1 ? strides[^2] : 0;
 
-    /// <summary>Views a tensor as [outer, size along dim, inner].</summary>
-    static (long outer, int size, long inner) Split(Shape shape, int dim) =>
-        (shape.Product(0, dim), shape[dim], shape.Product(dim + 1, shape.Rank));
 
     public void CopyAlongDim(Tensor source, int sourceStart, Tensor destination, int destinationStart, int dim, int count, bool accumulate)
     {
-        var (outer, srcSize, inner) = Split(source.Shape, dim);
+        var (outer, srcSize, inner) = Geometry.Split(source.Shape, dim);
         int dstSize = destination.Shape[dim];
         nint ps = source.Pointer, pd = destination.Pointer;
         long run = count * inner;

@@ -20,30 +20,9 @@ public sealed unsafe partial class CpuBackend
             Fill(destination, max ? float.NegativeInfinity : 0f);
             return;
         }
-        var srcDims = source.Shape.Dims;
-        var dstDims = destination.Shape.Dims;
-        var srcStrides = source.Shape.Strides();
-        // Merge runs of axes of one kind (kept / reduced), skipping size-1 axes.
-        var dims = new List<int>();
-        var strides = new List<long>();
-        var reduced = new List<bool>();
-        for (int i = 0; i < srcDims.Length; i++)
-        {
-            if (srcDims[i] == 1) continue;
-            bool r = dstDims[i] == 1;
-            if (dims.Count > 0 && reduced[^1] == r)
-            {
-                dims[^1] *= srcDims[i];
-                strides[^1] = srcStrides[i];
-            }
-            else
-            {
-                dims.Add(srcDims[i]);
-                strides.Add(srcStrides[i]);
-                reduced.Add(r);
-            }
-        }
-        if (dims.Count == 0)
+        var plan = Geometry.Reduction(source.Shape, destination.Shape);
+        var (dims, strides, reduced) = (plan.Dims, plan.Strides, plan.Reduced);
+        if (dims.Length == 0)
         {
             Copy(source, destination);
             return;
@@ -54,7 +33,7 @@ public sealed unsafe partial class CpuBackend
         var keptStrides = new List<long>();
         var redDims = new List<int>();
         var redStrides = new List<long>();
-        for (int i = 0; i < dims.Count - 1; i++)
+        for (int i = 0; i < dims.Length - 1; i++)
         {
             (reduced[i] ? redDims : keptDims).Add(dims[i]);
             (reduced[i] ? redStrides : keptStrides).Add(strides[i]);

@@ -9,7 +9,7 @@ public sealed unsafe partial class CpuBackend
     /// <summary>Softmax along dim, max-subtracted; a row is contiguous when dim is the last axis, strided otherwise.</summary>
     public void Softmax(Tensor x, Tensor y, int dim, bool log)
     {
-        var (outer, n, inner) = Split(x.Shape, dim);
+        var (outer, n, inner) = Geometry.Split(x.Shape, dim);
         nint px = x.Pointer, py = y.Pointer;
         if (inner == 1)
         {
@@ -113,7 +113,7 @@ public sealed unsafe partial class CpuBackend
     /// </summary>
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int dim, bool log)
     {
-        var (outer, n, inner) = Split(y.Shape, dim);
+        var (outer, n, inner) = Geometry.Split(y.Shape, dim);
         nint py = y.Pointer, pg = dy.Pointer, pd = dx.Pointer;
         if (inner == 1)
         {

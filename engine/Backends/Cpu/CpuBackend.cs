@@ -1,5 +1,3 @@
-using System.Runtime.Intrinsics;
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using Sbp.Tensors;
 
 namespace Sbp.Backends.Cpu;
@@ -7,7 +5,7 @@ namespace Sbp.Backends.Cpu;
 /// <summary>
 /// The reference backend: managed code over native host memory, vectorized with
 /// TensorPrimitives and parallel over large tensors. Every other backend is checked against it.
-/// This file: copies and elementwise kernels; the others sit in CpuBackend.*.cs by concern.
+/// This file: copies; the others sit in CpuBackend.*.cs by concern, named as IBackend.*.cs groups its members.
 /// </summary>
 public sealed unsafe partial class CpuBackend : IBackend
 {
@@ -40,7 +38,7 @@ public sealed unsafe partial class CpuBackend : IBackend
                 new ReadOnlySpan<float>((float*)s + a, (int)(b - a)).CopyTo(new Span<float>((float*)d + a, (int)(b - a))));
             return;
         }
-        var (dims, strides) = CpuLoops.Collapse(destination.Shape.Dims,
+        var (dims, strides) = Geometry.Collapse(destination.Shape.Dims,
             source.Shape.BroadcastStrides(destination.Shape), destination.Shape.Strides());
         nint src = source.Pointer, dst = destination.Pointer;
         int len = dims[^1];
@@ -57,234 +55,5 @@ public sealed unsafe partial class CpuBackend : IBackend
                 else new ReadOnlySpan<float>(x, len).CopyTo(y);
             }
         });
-    }
-
-    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
-    {
-        nint pa = a.Pointer, pb = b.Pointer, pc = c.Pointer;
-        if (a.Shape == c.Shape && b.Shape == c.Shape)
-        {
-            CpuLoops.For(c.Numel, 1, (s, e) => BinaryRun(op, (float*)pa + s, 1, (float*)pb + s, 1, (float*)pc + s, (int)(e - s)));
-            return;
-        }
-        var (dims, strides) = CpuLoops.Collapse(c.Shape.Dims,
-            a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape), c.Shape.Strides());
-        int len = dims[^1];
-        int sa = (int)strides[0][^1], sb = (int)strides[1][^1];
-        long ra = RowStride(strides[0]), rb = RowStride(strides[1]), rc = RowStride(strides[2]);
-        bool walk = sa == 1 && sb == 1 && Vector256.IsHardwareAccelerated;
-        CpuLoops.ForRows(dims, strides, (o, count) =>
-        {
-            float* a = (float*)pa + o[0], b = (float*)pb + o[1], c = (float*)pc + o[2];
-            switch (op)
-            {
-                // Rows that walk both operands (a bias row repeated over [rows, C]): one vector loop per
-                // row, no dispatch per row; short rows made the dispatch cost more than the adds.
-                case BinaryOp.Add when walk: VectorRows<AddOp>(a, ra, b, rb, c, rc, len, count); break;
-                case BinaryOp.Sub when walk: VectorRows<SubOp>(a, ra, b, rb, c, rc, len, count); break;
-                case BinaryOp.Mul when walk: VectorRows<MulOp>(a, ra, b, rb, c, rc, len, count); break;
-                default:
-                    for (int r = 0; r < count; r++) BinaryRun(op, a + r * ra, sa, b + r * rb, sb, c + r * rc, len);
-                    break;
-            }
-        });
-    }
-
-    interface IVectorOp
-    {
-        static abstract Vector256<float> Apply(Vector256<float> a, Vector256<float> b);
-        static abstract float Apply(float a, float b);
-    }
-
-    readonly struct AddOp : IVectorOp
-    {
-        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a + b;
-        public static float Apply(float a, float b) => a + b;
-    }
-
-    readonly struct SubOp : IVectorOp
-    {
-        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a - b;
-        public static float Apply(float a, float b) => a - b;
-    }
-
-    readonly struct MulOp : IVectorOp
-    {
-        public static Vector256<float> Apply(Vector256<float> a, Vector256<float> b) => a * b;
-        public static float Apply(float a, float b) => a * b;
-    }
-
-    /// <summary>c = a op b on count rows of n contiguous elements (rows ra, rb, rc apart; c may alias a or b).</summary>
-    static void VectorRows<TOp>(float* a, long ra, float* b, long rb, float* c, long rc, int n, int count) where TOp : struct, IVectorOp
-    {
-        for (int r = 0; r < count; r++, a += ra, b += rb, c += rc)
-        {
-            int j = 0;
-            for (; j + 8 <= n; j += 8) TOp.Apply(Vector256.Load(a + j), Vector256.Load(b + j)).Store(c + j);
-            for (; j < n; j++) c[j] = TOp.Apply(a[j], b[j]);
-        }
-    }
-
-    /// <summary>One contiguous run; sa and sb are 1 (walk) or 0 (broadcast one value).</summary>
-    static void BinaryRun(BinaryOp op, float* a, int sa, float* b, int sb, float* c, int n)
-    {
-        var y = new Span<float>(c, n);
-        if (sa == 0 && sb == 0)
-        {
-            y.Fill(Scalar(op, *a, *b));
-            return;
-        }
-        if (op == BinaryOp.Equal)
-        {
-            for (int i = 0; i < n; i++) c[i] = a[i * sa] == b[i * sb] ? 1f : 0f;
-            return;
-        }
-        var x1 = new ReadOnlySpan<float>(a, n);
-        var x2 = new ReadOnlySpan<float>(b, n);
-        if (sa == 1 && sb == 1)
-        {
-            switch (op)
-            {
-                case BinaryOp.Add: TensorPrimitives.Add(x1, x2, y); break;
-                case BinaryOp.Sub: TensorPrimitives.Subtract(x1, x2, y); break;
-                case BinaryOp.Mul: TensorPrimitives.Multiply(x1, x2, y); break;
-                case BinaryOp.Div: TensorPrimitives.Divide(x1, x2, y); break;
-                case BinaryOp.Pow: TensorPrimitives.Pow(x1, x2, y); break;
-                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
-            }
-        }
-        else if (sb == 0)
-        {
-            float s = *b;
-            switch (op)
-            {
-                case BinaryOp.Add: TensorPrimitives.Add(x1, s, y); break;
-                case BinaryOp.Sub: TensorPrimitives.Subtract(x1, s, y); break;
-                case BinaryOp.Mul: TensorPrimitives.Multiply(x1, s, y); break;
-                case BinaryOp.Div: TensorPrimitives.Divide(x1, s, y); break;
-                case BinaryOp.Pow: TensorPrimitives.Pow(x1, s, y); break;
-                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
-            }
-        }
-        else
-        {
-            float s = *a;
-            switch (op)
-            {
-                case BinaryOp.Add: TensorPrimitives.Add(x2, s, y); break;
-                case BinaryOp.Sub: TensorPrimitives.Subtract(s, x2, y); break;
-                case BinaryOp.Mul: TensorPrimitives.Multiply(x2, s, y); break;
-                case BinaryOp.Div: TensorPrimitives.Divide(s, x2, y); break;
-                case BinaryOp.Pow: TensorPrimitives.Pow(s, x2, y); break;
-                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
-            }
-        }
-    }
-
-    static float Scalar(BinaryOp op, float a, float b) => op switch
-    {
-        BinaryOp.Add => a + b,
-        BinaryOp.Sub => a - b,
-        BinaryOp.Mul => a * b,
-        BinaryOp.Div => a / b,
-        BinaryOp.Pow => MathF.Pow(a, b),
-        BinaryOp.Equal => a == b ? 1f : 0f,
-        _ => throw new ArgumentOutOfRangeException(nameof(op), op, null),
-    };
-
-    public void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f)
-    {
-        nint px = x.Pointer, py = y.Pointer;
-        long work = op is UnaryOp.Gelu or UnaryOp.GeluTanh or UnaryOp.Exp or UnaryOp.Log or UnaryOp.PowScalar ? 8 : 1;
-        CpuLoops.For(x.Numel, work, (s, e) =>
-        {
-            int n = (int)(e - s);
-            var a = new ReadOnlySpan<float>((float*)px + s, n);
-            var b = new Span<float>((float*)py + s, n);
-            switch (op)
-            {
-                case UnaryOp.Neg: TensorPrimitives.Negate(a, b); break;
-                case UnaryOp.Exp: CpuMath.Exp((float*)px + s, (float*)py + s, n); break;
-                case UnaryOp.Log: TensorPrimitives.Log(a, b); break;
-                case UnaryOp.Sqrt: TensorPrimitives.Sqrt(a, b); break;
-                case UnaryOp.Relu or UnaryOp.Gelu or UnaryOp.GeluTanh: ActivationRun(op, (float*)px + s, (float*)py + s, n); break;
-                case UnaryOp.AddScalar: TensorPrimitives.Add(a, alpha, b); break;
-                case UnaryOp.MulScalar: TensorPrimitives.Multiply(a, alpha, b); break;
-                case UnaryOp.RSubScalar: TensorPrimitives.Subtract(alpha, a, b); break;
-                case UnaryOp.RDivScalar: TensorPrimitives.Divide(alpha, a, b); break;
-                case UnaryOp.PowScalar: TensorPrimitives.Pow(a, alpha, b); break;
-                default: throw new ArgumentOutOfRangeException(nameof(op), op, null);
-            }
-        });
-    }
-
-    /// <summary>Row by row: the bias added into y's row (in L1), then the activation in place: one pass over memory.</summary>
-    public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
-    {
-        int c = bias.Shape[0];
-        if (x.Numel == 0) return;
-        nint px = x.Pointer, pb = bias.Pointer, py = y.Pointer;
-        CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
-        {
-            for (long r = s; r < e; r++)
-            {
-                float* yr = (float*)py + r * c;
-                AddRow((float*)px + r * c, (float*)pb, yr, c);
-                ActivationRun(op, yr, yr, c);
-            }
-        });
-    }
-
-    /// <summary>Row by row: x + bias into dx's row, then dx = dy * f'(dx) in place.</summary>
-    public void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
-    {
-        int c = bias.Shape[0];
-        if (x.Numel == 0) return;
-        nint px = x.Pointer, pb = bias.Pointer, pg = dy.Pointer, pd = dx.Pointer;
-        CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
-        {
-            for (long r = s; r < e; r++)
-            {
-                float* d = (float*)pd + r * c;
-                AddRow((float*)px + r * c, (float*)pb, d, c);
-                ActivationBackwardRun(op, d, (float*)pg + r * c, d, c);
-            }
-        });
-    }
-
-    static void AddRow(float* a, float* b, float* c, int n)
-    {
-        if (Vector256.IsHardwareAccelerated) VectorRows<AddOp>(a, 0, b, 0, c, 0, n, 1);
-        else TensorPrimitives.Add(new ReadOnlySpan<float>(a, n), new ReadOnlySpan<float>(b, n), new Span<float>(c, n));
-    }
-
-    public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
-    {
-        nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;
-        CpuLoops.For(x.Numel, 8, (s, e) => ActivationBackwardRun(op, (float*)px + s, (float*)pg + s, (float*)pd + s, (int)(e - s)));
-    }
-
-    /// <summary>y = f(x) on one run for the activations with a fused backward (y may alias x); Unary and BiasActivation run it.</summary>
-    static void ActivationRun(UnaryOp op, float* x, float* y, int n)
-    {
-        switch (op)
-        {
-            case UnaryOp.Relu: TensorPrimitives.Max(new ReadOnlySpan<float>(x, n), 0f, new Span<float>(y, n)); break;
-            case UnaryOp.Gelu: CpuMath.Gelu(x, y, n, tanhForm: false); break;
-            case UnaryOp.GeluTanh: CpuMath.Gelu(x, y, n, tanhForm: true); break;
-            default: throw new ArgumentOutOfRangeException(nameof(op), op, "BiasActivation supports Relu, Gelu and GeluTanh.");
-        }
-    }
-
-    /// <summary>dx = dy * f'(x) on one run (dx may alias x or dy); ActivationBackward and BiasActivationBackward run it.</summary>
-    static void ActivationBackwardRun(UnaryOp op, float* x, float* dy, float* dx, int n)
-    {
-        switch (op)
-        {
-            case UnaryOp.Relu: for (int i = 0; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f; break;
-            case UnaryOp.Gelu: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: false); break;
-            case UnaryOp.GeluTanh: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: true); break;
-            default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");
-        }
     }
 }

@@ -52,40 +52,6 @@ static class CpuLoops
     }
 
     /// <summary>
-    /// Merges adjacent axes that every operand walks contiguously (stride[i] == stride[i+1] * dim[i+1],
-    /// which includes two broadcast axes) and drops axes of size 1. Returns the new dims and strides.
-    /// </summary>
-    public static (int[] dims, long[][] strides) Collapse(ReadOnlySpan<int> dims, params long[][] strides)
-    {
-        var d = new List<int>();
-        var s = strides.Select(_ => new List<long>()).ToArray();
-        for (int i = 0; i < dims.Length; i++)
-        {
-            if (dims[i] == 1) continue;
-            int last = d.Count - 1;
-            bool merge = last >= 0;
-            for (int k = 0; k < strides.Length && merge; k++)
-                merge = s[k][last] == strides[k][i] * dims[i];
-            if (merge)
-            {
-                d[last] *= dims[i];
-                for (int k = 0; k < strides.Length; k++) s[k][last] = strides[k][i];
-            }
-            else
-            {
-                d.Add(dims[i]);
-                for (int k = 0; k < strides.Length; k++) s[k].Add(strides[k][i]);
-            }
-        }
-        if (d.Count == 0)
-        {
-            d.Add(1);
-            foreach (var list in s) list.Add(1);
-        }
-        return (d.ToArray(), s.Select(l => l.ToArray()).ToArray());
-    }
-
-    /// <summary>
     /// Iterates the rows (all axes but the last) of dims, in parallel chunks, in blocks of consecutive
     /// rows along the second-to-last axis: body(offsets, count) gets each operand's element offset at
     /// the block's first row and walks count rows itself (row k of operand j at offsets[j] + k

@@ -1,0 +1,96 @@
+using System.Runtime.InteropServices;
+using Sbp.Memory;
+using Sbp.Tensors;
+
+namespace Sbp.Backends.Cuda;
+
+// Elementwise ops: add/mul for equal shapes, binary_f32 with broadcasting, unary, activations and their backward.
+public sealed unsafe partial class CudaBackend
+{
+    public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
+    {
+        long n = Count(c.Numel, "Binary");
+        if (n == 0) return;
+        if (a.Shape == c.Shape && b.Shape == c.Shape && op is BinaryOp.Add or BinaryOp.Mul)
+        {
+            Launch(op == BinaryOp.Add ? "add_f32" : "mul_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n));
+            return;
+        }
+        var (dims, strides) = Geometry.Collapse(c.Shape.Dims, a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape));
+        BinaryStrided(c.Device, op, P(a), strides[0], P(b), strides[1], P(c), dims);
+    }
+
+    /// <summary>c[i] = a[off_a(i)] op b[off_b(i)] over dims, c contiguous (binary_f32).</summary>
+    void BinaryStrided(Device device, BinaryOp op, ulong a, long[] aStrides, ulong b, long[] bStrides, ulong c, int[] dims)
+    {
+        long n = 1;
+        foreach (var d in dims) n *= d;
+        if (n == 0) return;
+        var meta = new int[dims.Length * 3];
+        for (int i = 0; i < dims.Length; i++)
+        {
+            meta[i] = dims[i];
+            meta[dims.Length + i] = checked((int)aStrides[i]);
+            meta[2 * dims.Length + i] = checked((int)bStrides[i]);
+        }
+        int code = op switch
+        {
+            BinaryOp.Add => 0,
+            BinaryOp.Sub => 1,
+            BinaryOp.Mul => 2,
+            BinaryOp.Div => 3,
+            BinaryOp.Pow => 4,
+            BinaryOp.Equal => 5,
+            _ => throw new NotSupportedException($"CudaBackend.Binary: op {op} is not implemented on CUDA."),
+        };
+        using var m = Meta(device, meta);
+        Launch("binary_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Ptr(m), U32(code));
+    }
+
+    /// <summary>x [N, C, S] op p[c] into y (y may be x): the per-channel broadcast of batch norm.</summary>
+    void ChannelOp(BinaryOp op, Tensor x, Tensor p, Tensor y, int n, int c, long s)
+    {
+        int si = checked((int)s);
+        BinaryStrided(y.Device, op, P(x), [(long)c * si, si, 1], P(p), [0, 1, 0], P(y), [n, c, si]);
+    }
+
+    public void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f)
+    {
+        long n = Count(x.Numel, "Unary");
+        if (n == 0) return;
+        switch (op)
+        {
+            case UnaryOp.Relu: Launch("relu_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.Gelu: Launch("gelu_erf_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.GeluTanh: Launch("gelu_tanh_f32", n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.MulScalar: Launch("scale_f32", n, Ptr(x), Ptr(y), U32(n), F32(alpha)); return;
+        }
+        int code = op switch
+        {
+            UnaryOp.Neg => 0,
+            UnaryOp.Exp => 1,
+            UnaryOp.Log => 2,
+            UnaryOp.Sqrt => 3,
+            UnaryOp.AddScalar => 4,
+            UnaryOp.RSubScalar => 6,
+            UnaryOp.RDivScalar => 7,
+            UnaryOp.PowScalar => 8,
+            _ => throw new NotSupportedException($"CudaBackend.Unary: op {op} is not implemented on CUDA."),
+        };
+        Launch("unary_f32", n, Ptr(x), Ptr(y), U32(n), U32(code), F32(alpha));
+    }
+
+    public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
+    {
+        long n = Count(x.Numel, "ActivationBackward");
+        if (n == 0) return;
+        string entry = op switch
+        {
+            UnaryOp.Relu => "relu_bwd_f32",
+            UnaryOp.Gelu => "gelu_erf_bwd_f32",
+            UnaryOp.GeluTanh => "gelu_tanh_bwd_f32",
+            _ => throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh."),
+        };
+        Launch(entry, n, Ptr(x), Ptr(dy), Ptr(dx), U32(n));
+    }
+}

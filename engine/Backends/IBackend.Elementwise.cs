@@ -1,0 +1,33 @@
+using Sbp.Tensors;
+
+namespace Sbp.Backends;
+
+// Elementwise ops: binary with broadcasting, unary, activations and their backward, bias + activation.
+public partial interface IBackend
+{
+    /// <summary>c = a op b with a and b broadcast to c's shape. c may alias a or b when shapes equal.</summary>
+    void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c);
+
+    void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f);
+
+    /// <summary>dx = dy * f'(x) for Relu, Gelu and GeluTanh.</summary>
+    void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx);
+
+    /// <summary>
+    /// y = f(x + bias) for x [rows, C] and bias [C] (Relu, Gelu, GeluTanh): a linear layer's bias and its
+    /// activation in one pass. The default adds, then activates in place.
+    /// </summary>
+    void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
+    {
+        Binary(BinaryOp.Add, x, bias, y);
+        Unary(op, y, y);
+    }
+
+    /// <summary>dx = dy * f'(x + bias), x, dy and dx [rows, C], bias [C]. The default adds into dx first.</summary>
+    void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
+    {
+        using var pre = Tensor.Empty(x.Shape, x.Device).DetachFromScope();
+        Binary(BinaryOp.Add, x, bias, pre);
+        ActivationBackward(op, pre, dy, dx);
+    }
+}
