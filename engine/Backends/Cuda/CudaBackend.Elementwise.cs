@@ -13,7 +13,7 @@ public sealed unsafe partial class CudaBackend
         if (n == 0) return;
         if (a.Shape == c.Shape && b.Shape == c.Shape && op is BinaryOp.Add or BinaryOp.Mul)
         {
-            Launch(op == BinaryOp.Add ? "add_f32" : "mul_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n));
+            Launch(op == BinaryOp.Add ? PtxKernels.AddF32 : PtxKernels.MulF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n));
             return;
         }
         var (dims, strides) = Geometry.Collapse(c.Shape.Dims, a.Shape.BroadcastStrides(c.Shape), b.Shape.BroadcastStrides(c.Shape));
@@ -44,7 +44,7 @@ public sealed unsafe partial class CudaBackend
             _ => throw new NotSupportedException($"CudaBackend.Binary: op {op} is not implemented on CUDA."),
         };
         using var m = Meta(device, meta);
-        Launch("binary_f32", n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Ptr(m), U32(code));
+        Launch(PtxKernels.BinaryF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Ptr(m), U32(code));
     }
 
     /// <summary>x [N, C, S] op p[c] into y (y may be x): the per-channel broadcast of batch norm.</summary>
@@ -60,10 +60,10 @@ public sealed unsafe partial class CudaBackend
         if (n == 0) return;
         switch (op)
         {
-            case UnaryOp.Relu: Launch("relu_f32", n, Ptr(x), Ptr(y), U32(n)); return;
-            case UnaryOp.Gelu: Launch("gelu_erf_f32", n, Ptr(x), Ptr(y), U32(n)); return;
-            case UnaryOp.GeluTanh: Launch("gelu_tanh_f32", n, Ptr(x), Ptr(y), U32(n)); return;
-            case UnaryOp.MulScalar: Launch("scale_f32", n, Ptr(x), Ptr(y), U32(n), F32(alpha)); return;
+            case UnaryOp.Relu: Launch(PtxKernels.ReluF32, n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.Gelu: Launch(PtxKernels.GeluErfF32, n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.GeluTanh: Launch(PtxKernels.GeluTanhF32, n, Ptr(x), Ptr(y), U32(n)); return;
+            case UnaryOp.MulScalar: Launch(PtxKernels.ScaleF32, n, Ptr(x), Ptr(y), U32(n), F32(alpha)); return;
         }
         int code = op switch
         {
@@ -77,20 +77,20 @@ public sealed unsafe partial class CudaBackend
             UnaryOp.PowScalar => 8,
             _ => throw new NotSupportedException($"CudaBackend.Unary: op {op} is not implemented on CUDA."),
         };
-        Launch("unary_f32", n, Ptr(x), Ptr(y), U32(n), U32(code), F32(alpha));
+        Launch(PtxKernels.UnaryF32, n, Ptr(x), Ptr(y), U32(n), U32(code), F32(alpha));
     }
 
     public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
     {
         long n = Count(x.Numel, "ActivationBackward");
         if (n == 0) return;
-        string entry = op switch
+        var kernel = op switch
         {
-            UnaryOp.Relu => "relu_bwd_f32",
-            UnaryOp.Gelu => "gelu_erf_bwd_f32",
-            UnaryOp.GeluTanh => "gelu_tanh_bwd_f32",
+            UnaryOp.Relu => PtxKernels.ReluBwdF32,
+            UnaryOp.Gelu => PtxKernels.GeluErfBwdF32,
+            UnaryOp.GeluTanh => PtxKernels.GeluTanhBwdF32,
             _ => throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh."),
         };
-        Launch(entry, n, Ptr(x), Ptr(dy), Ptr(dx), U32(n));
+        Launch(kernel, n, Ptr(x), Ptr(dy), Ptr(dx), U32(n));
     }
 }

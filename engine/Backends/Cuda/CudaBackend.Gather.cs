@@ -11,7 +11,7 @@ public sealed partial class CudaBackend
         long total = Count(destination.Numel, "IndexSelect");
         if (total == 0) return;
         bool x4 = inner % 4 == 0 && (P(source) | P(destination)) % 16 == 0;
-        Launch(x4 ? "gather_f32x4" : "gather_f32", x4 ? total / 4 : total,
+        Launch(x4 ? PtxKernels.GatherF32x4 : PtxKernels.GatherF32, x4 ? total / 4 : total,
             Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(source.Shape[dim]), U32(indices.Numel), U32(inner));
     }
 
@@ -21,7 +21,7 @@ public sealed partial class CudaBackend
         var (outer, inner) = (destination.Shape.Product(0, dim), destination.Shape.Product(dim + 1, destination.Rank));
         long total = Count(source.Numel, "IndexAdd");
         if (total == 0) return;
-        Launch("scatter_add_atomic_f32", total,
+        Launch(PtxKernels.ScatterAddAtomicF32, total,
             Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(destination.Shape[dim]), U32(indices.Numel), U32(inner));
     }
 }

@@ -10,7 +10,7 @@ public sealed partial class CudaBackend
     {
         long rows = logits.Shape[0], classes = logits.Shape[1];
         if (rows == 0) return;
-        LaunchRows("cross_entropy_f32", rows, classes, 0,
+        LaunchRows(PtxKernels.CrossEntropyF32, rows, classes, 0,
             Ptr(logits), Ptr(targets), Ptr(classWeights), Ptr(losses), Ptr(logSumExp), U32(rows), U32(classes), F32(labelSmoothing));
     }
 
@@ -18,7 +18,7 @@ public sealed partial class CudaBackend
     {
         long rows = logits.Shape[0], classes = logits.Shape[1];
         if (rows == 0) return;
-        LaunchRows("cross_entropy_bwd_f32", rows, classes, 0,
+        LaunchRows(PtxKernels.CrossEntropyBwdF32, rows, classes, 0,
             Ptr(logits), Ptr(targets), Ptr(classWeights), Ptr(logSumExp), Ptr(rowGrad), Ptr(dLogits),
             U32(rows), U32(classes), F32(labelSmoothing), U32(rowGrad.Numel == rows ? 1 : 0));
     }
@@ -30,7 +30,7 @@ public sealed partial class CudaBackend
     {
         long n = Count(logits.Numel, "BceWithLogitsForward");
         if (n == 0) return;
-        Launch("bce_f32", n, Ptr(logits), Ptr(targets), Ptr(posWeight), Ptr(losses), U32(n), U32(PosWeightCount(logits, posWeight)));
+        Launch(PtxKernels.BceF32, n, Ptr(logits), Ptr(targets), Ptr(posWeight), Ptr(losses), U32(n), U32(PosWeightCount(logits, posWeight)));
     }
 
     public void BceWithLogitsBackward(Tensor logits, Tensor targets, Tensor? posWeight, Tensor grad, Tensor? dLogits, Tensor? dTargets)
@@ -38,7 +38,7 @@ public sealed partial class CudaBackend
         long n = Count(logits.Numel, "BceWithLogitsBackward");
         if (n == 0 || (dLogits is null && dTargets is null)) return;
         bool perElement = grad.Numel == logits.Numel && logits.Numel != 1;
-        Launch("bce_bwd_f32", n, Ptr(logits), Ptr(targets), Ptr(posWeight), Ptr(grad), Ptr(dLogits), Ptr(dTargets),
+        Launch(PtxKernels.BceBwdF32, n, Ptr(logits), Ptr(targets), Ptr(posWeight), Ptr(grad), Ptr(dLogits), Ptr(dTargets),
             U32(n), U32(PosWeightCount(logits, posWeight)), U32(perElement ? 1 : 0));
     }
 

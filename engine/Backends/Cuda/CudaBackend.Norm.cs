@@ -10,7 +10,7 @@ public sealed partial class CudaBackend
     {
         long rows = mean.Numel, cols = rows == 0 ? 0 : Count(x.Numel, "LayerNormForward") / rows;
         if (rows == 0) return;
-        LaunchRows("layer_norm_f32", rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps));
+        LaunchRows(PtxKernels.LayerNormF32, rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps));
     }
 
     /// <summary>Largest row the backward's per-thread column accumulators fit (8 cols bytes of 48 KiB shared memory).</summary>
@@ -33,10 +33,10 @@ public sealed partial class CudaBackend
         var device = dy.Device;
         using var dwPart = dweight is null ? null : Work(device, (int)grid, (int)cols);
         using var dbPart = dbias is null ? null : Work(device, (int)grid, (int)cols);
-        Api.Launch(Function("layer_norm_bwd_f32"), "layer_norm_bwd_f32", grid, RowBlock(cols), parameters ? (uint)(8 * cols) : 0,
+        LaunchGrid(PtxKernels.LayerNormBwdF32, grid, RowBlock(cols), parameters ? (uint)(8 * cols) : 0,
             [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols)]);
         if (parameters)
-            Launch("layer_norm_bwd_params_f32", cols, Ptr(dwPart), Ptr(dbPart), Ptr(dweight), Ptr(dbias), U32(grid), U32(cols));
+            Launch(PtxKernels.LayerNormBwdParamsF32, cols, Ptr(dwPart), Ptr(dbPart), Ptr(dweight), Ptr(dbias), U32(grid), U32(cols));
     }
 
     static (int N, int C, long S) BatchNormDims(Tensor x) =>

@@ -10,7 +10,7 @@ public sealed partial class CudaBackend
     {
         long n = Count(param.Numel, "SgdUpdate");
         if (n == 0) return;
-        Launch("sgd_f32", n, Ptr(param), Ptr(grad), Ptr(momentumBuffer), U32(n), F32(spec.LearningRate), F32(spec.Momentum),
+        Launch(PtxKernels.SgdF32, n, Ptr(param), Ptr(grad), Ptr(momentumBuffer), U32(n), F32(spec.LearningRate), F32(spec.Momentum),
             F32(spec.Dampening), F32(spec.WeightDecay), U32(spec.Nesterov ? 1 : 0), U32(spec.FirstStep ? 1 : 0));
     }
 
@@ -18,7 +18,7 @@ public sealed partial class CudaBackend
     {
         long n = Count(param.Numel, "AdamWUpdate");
         if (n == 0) return;
-        Launch("adamw_f32", n, Ptr(param), Ptr(grad), Ptr(expAvg), Ptr(expAvgSq), U32(n),
+        Launch(PtxKernels.AdamwF32, n, Ptr(param), Ptr(grad), Ptr(expAvg), Ptr(expAvgSq), U32(n),
             F32(spec.DecayFactor), F32(spec.Beta1), F32(spec.Beta2), F32(spec.StepSize), F32(spec.BiasCorrection2Sqrt), F32(spec.Eps));
     }
 
@@ -33,8 +33,8 @@ public sealed partial class CudaBackend
         int blocks = (int)Math.Clamp((n + 4095) / 4096, 1, 4096);
         using var squares = Work(x.Device, (int)n);
         using var partials = Work(x.Device, blocks);
-        Launch("mul_f32", n, Ptr(x), Ptr(x), Ptr(squares), U32(n));
-        Api.Launch(Function("sum_f32"), "sum_f32", (uint)blocks, Block, 0, [Ptr(squares), Ptr(partials), U32(n), F32(1f)]);
+        Launch(PtxKernels.MulF32, n, Ptr(x), Ptr(x), Ptr(squares), U32(n));
+        LaunchGrid(PtxKernels.SumF32, (uint)blocks, Block, 0, [Ptr(squares), Ptr(partials), U32(n), F32(1f)]);
         var host = partials.ToArray();
         double sum = 0;
         foreach (var v in host) sum += v;

@@ -16,7 +16,7 @@ public sealed partial class CudaBackend
         }
         var (i, o, k, s, p) = (spec.Input, spec.Output, spec.Kernel, spec.Stride, spec.Padding);
         Count(y.Numel, "PoolForward");
-        Launch("max_pool3d_f32", y.Numel, Ptr(x), Ptr(y), Ptr(indices), U32((long)spec.Batch * spec.Channels),
+        Launch(PtxKernels.MaxPool3dF32, y.Numel, Ptr(x), Ptr(y), Ptr(indices), U32((long)spec.Batch * spec.Channels),
             U32(i.T), U32(i.H), U32(i.W), U32(o.T), U32(o.H), U32(o.W), U32(k.T), U32(k.H), U32(k.W),
             U32(s.T), U32(s.H), U32(s.W), U32(p.T), U32(p.H), U32(p.W));
     }
@@ -34,6 +34,6 @@ public sealed partial class CudaBackend
         Fill(dx, 0f);
         long n = Count(dy.Numel, "PoolBackward");
         if (n == 0) return;
-        Launch("max_pool3d_bwd_f32", n, Ptr(dy), Ptr(indices), Ptr(dx), U32(n), U32(spec.Input.Volume), U32(spec.Output.Volume));
+        Launch(PtxKernels.MaxPool3dBwdF32, n, Ptr(dy), Ptr(indices), Ptr(dx), U32(n), U32(spec.Input.Volume), U32(spec.Output.Volume));
     }
 }

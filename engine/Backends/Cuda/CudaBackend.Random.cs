@@ -10,7 +10,7 @@ public sealed partial class CudaBackend
     {
         long n = Count(mask.Numel, "BernoulliMask");
         if (n == 0) return;
-        Launch("bernoulli_mask_f32", (n + 3) / 4 + 1, Ptr(mask), U32(n), CudaArg.U64(stream.Key), CudaArg.U64(stream.Offset),
+        Launch(PtxKernels.BernoulliMaskF32, (n + 3) / 4 + 1, Ptr(mask), U32(n), CudaArg.U64(stream.Key), CudaArg.U64(stream.Offset),
             F32(1f - keepProbability), F32(scale));
     }
 }

@@ -49,8 +49,8 @@ public sealed partial class CudaBackend
         {
             int blocks = (int)Math.Clamp((nRed + 4095) / 4096, 1, 256);
             using var partials = Work(device, blocks);
-            Api.Launch(Function("sum_f32"), "sum_f32", (uint)blocks, Block, 0, [Ptr(x), Ptr(partials), U32(nRed), F32(1f)]);
-            Api.Launch(Function("sum_f32"), "sum_f32", 1, Block, 0, [Ptr(partials), Ptr(y), U32(blocks), F32(1f)]);
+            LaunchGrid(PtxKernels.SumF32, (uint)blocks, Block, 0, [Ptr(x), Ptr(partials), U32(nRed), F32(1f)]);
+            LaunchGrid(PtxKernels.SumF32, 1, Block, 0, [Ptr(partials), Ptr(y), U32(blocks), F32(1f)]);
             return;
         }
         if (!max)
@@ -62,12 +62,12 @@ public sealed partial class CudaBackend
             int firstKept = Array.IndexOf(order, false), lastReduced = Array.LastIndexOf(order, true);
             if (lastKept < firstReduced)
             {
-                LaunchRows("sum_rows_f32", nOut, nRed, 0, Ptr(x), Ptr(y), U32(nOut), U32(nRed), F32(1f));
+                LaunchRows(PtxKernels.SumRowsF32, nOut, nRed, 0, Ptr(x), Ptr(y), U32(nOut), U32(nRed), F32(1f));
                 return;
             }
             if (lastReduced < firstKept)
             {
-                Launch("sum_cols_f32", nOut, Ptr(x), Ptr(y), U32(nRed), U32(nOut), F32(1f));
+                Launch(PtxKernels.SumColsF32, nOut, Ptr(x), Ptr(y), U32(nRed), U32(nOut), F32(1f));
                 return;
             }
         }
@@ -84,6 +84,6 @@ public sealed partial class CudaBackend
             meta[3 * rank + i] = (int)rStrides[i];
         }
         using var m = Meta(device, meta);
-        Launch("reduce_f32", nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0));
+        Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0));
     }
 }

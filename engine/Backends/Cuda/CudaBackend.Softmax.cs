@@ -7,11 +7,11 @@ public sealed partial class CudaBackend
 {
     public void Softmax(Tensor x, Tensor y, int dim, bool log) =>
         AlongLastAxis(x.Shape, dim, [x], [y], (ins, outs, rows, cols) =>
-            LaunchRows(log ? "log_softmax_f32" : "softmax_f32", rows, cols, 0, Ptr(ins[0]), Ptr(outs[0]), U32(rows), U32(cols)));
+            LaunchRows(log ? PtxKernels.LogSoftmaxF32 : PtxKernels.SoftmaxF32, rows, cols, 0, Ptr(ins[0]), Ptr(outs[0]), U32(rows), U32(cols)));
 
     public void SoftmaxBackward(Tensor y, Tensor dy, Tensor dx, int dim, bool log) =>
         AlongLastAxis(y.Shape, dim, [y, dy], [dx], (ins, outs, rows, cols) =>
-            LaunchRows(log ? "log_softmax_bwd_f32" : "softmax_bwd_f32", rows, cols, 0, Ptr(ins[0]), Ptr(ins[1]), Ptr(outs[0]), U32(rows), U32(cols)));
+            LaunchRows(log ? PtxKernels.LogSoftmaxBwdF32 : PtxKernels.SoftmaxBwdF32, rows, cols, 0, Ptr(ins[0]), Ptr(ins[1]), Ptr(outs[0]), U32(rows), U32(cols)));
 
     /// <summary>
     /// Runs a row kernel along axis dim: directly when the axes after dim are all 1, else on copies

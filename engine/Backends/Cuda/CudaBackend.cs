@@ -9,7 +9,7 @@ namespace Sbp.Backends.Cuda;
 /// hand-written PTX kernels of kernels/*.ptx (<see cref="PtxLibrary"/>) for everything else, all
 /// through <see cref="ICudaApi"/> (the real libraries, or the simulated device in CI). Tensors'
 /// <see cref="Tensor.Pointer"/> holds the device address. Every op is checked against the CPU
-/// backend (tests/Sbp.Kernels.Tests/Cuda). This file: kernel launching, copies and elementwise ops;
+/// backend (tests/Sbp.Kernels.Tests/Cuda). This file: kernel launching (through PtxKernels' declarations) and copies;
 /// the others sit in CudaBackend.*.cs by concern.
 /// </summary>
 public sealed unsafe partial class CudaBackend : IBackend
@@ -63,25 +63,37 @@ public sealed unsafe partial class CudaBackend : IBackend
 
     // ---- launching -----------------------------------------------------------------------------
 
-    nint Function(string entry)
+    /// <summary>The kernel's function, loading its module (and checking its declared parameters against the PTX) the first time.</summary>
+    nint Function(Kernel kernel)
     {
         lock (_gate)
         {
-            if (_functions.TryGetValue(entry, out var f)) return f;
-            string module = PtxLibrary.ModuleOf(entry);
+            if (_functions.TryGetValue(kernel.Entry, out var f)) return f;
+            string module = PtxLibrary.ModuleOf(kernel.Entry);
             if (!_modules.TryGetValue(module, out var m))
-                _modules[module] = m = Api.LoadModule(module, PtxLibrary.ModuleText(module));
-            return _functions[entry] = Api.GetFunction(m, entry);
+            {
+                string text = PtxLibrary.ModuleText(module);
+                Kernel.CheckModule(module, text);
+                _modules[module] = m = Api.LoadModule(module, text);
+            }
+            return _functions[kernel.Entry] = Api.GetFunction(m, kernel.Entry);
         }
     }
 
+    /// <summary>A launch with an explicit grid and block, its arguments checked against the kernel's parameters.</summary>
+    void LaunchGrid(Kernel kernel, uint grid, uint block, uint sharedBytes, params CudaArg[] args)
+    {
+        kernel.CheckArgs(args);
+        Api.Launch(Function(kernel), kernel.Entry, grid, block, sharedBytes, args);
+    }
+
     /// <summary>A grid-stride launch over <paramref name="work"/> items.</summary>
-    void Launch(string entry, long work, params CudaArg[] args) =>
-        Api.Launch(Function(entry), entry, (uint)Math.Clamp((work + Block - 1) / Block, 1, MaxGrid), Block, 0, args);
+    void Launch(Kernel kernel, long work, params CudaArg[] args) =>
+        LaunchGrid(kernel, (uint)Math.Clamp((work + Block - 1) / Block, 1, MaxGrid), Block, 0, args);
 
     /// <summary>One block per row (grid-stride over rows); the block is a multiple of 32 sized to the row.</summary>
-    void LaunchRows(string entry, long rows, long cols, uint sharedBytes, params CudaArg[] args) =>
-        Api.Launch(Function(entry), entry, (uint)Math.Clamp(rows, 1, MaxGrid), RowBlock(cols), sharedBytes, args);
+    void LaunchRows(Kernel kernel, long rows, long cols, uint sharedBytes, params CudaArg[] args) =>
+        LaunchGrid(kernel, (uint)Math.Clamp(rows, 1, MaxGrid), RowBlock(cols), sharedBytes, args);
 
     static uint RowBlock(long cols) => (uint)Math.Clamp((cols + 31) / 32 * 32, 32, 256);
 
@@ -156,6 +168,6 @@ public sealed unsafe partial class CudaBackend : IBackend
             meta[2 * dims.Length + i] = checked((int)yStrides[i]);
         }
         using var m = Meta(device, meta);
-        Launch("strided_copy_f32", n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Ptr(m), U32(accumulate ? 1 : 0));
+        Launch(PtxKernels.StridedCopyF32, n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Ptr(m), U32(accumulate ? 1 : 0));
     }
 }

@@ -29,24 +29,24 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     {
         CudaLibraries.EnsureResolver();
         nint lib = CudaLibraries.LoadDriver();
-        Check(CuDriver.Init(0), "cuInit");
-        Check(CuDriver.DeviceGetCount(out int count), "cuDeviceGetCount");
+        Check(CuDriver.Init(0));
+        Check(CuDriver.DeviceGetCount(out int count));
         if (ordinal < 0 || ordinal >= count)
             throw new ArgumentOutOfRangeException(nameof(ordinal), $"cuda:{ordinal}: the machine has {count} CUDA device(s) (0..{count - 1}).");
-        Check(CuDriver.DeviceGet(out _device, ordinal), "cuDeviceGet");
-        Check(CuDriver.DevicePrimaryCtxRetain(out _context, _device), "cuDevicePrimaryCtxRetain");
-        Check(CuDriver.CtxSetCurrent(_context), "cuCtxSetCurrent");
-        Check(CuDriver.StreamCreate(out _stream, 1), "cuStreamCreate");   // CU_STREAM_NON_BLOCKING
+        Check(CuDriver.DeviceGet(out _device, ordinal));
+        Check(CuDriver.DevicePrimaryCtxRetain(out _context, _device));
+        Check(CuDriver.CtxSetCurrent(_context));
+        Check(CuDriver.StreamCreate(out _stream, 1));   // CU_STREAM_NON_BLOCKING
 
         _elapsedName = CuDriver.ElapsedTimeExports.FirstOrDefault(n => NativeLibrary.TryGetExport(lib, n, out _))
             ?? throw new EntryPointNotFoundException("libcuda.so.1 exports neither cuEventElapsedTime_v2 nor cuEventElapsedTime.");
         _elapsed = (delegate* unmanaged<float*, nint, nint, CuResult>)NativeLibrary.GetExport(lib, _elapsedName);
 
         var name = stackalloc byte[256];
-        Check(CuDriver.DeviceGetName(name, 256, _device), "cuDeviceGetName");
-        Check(CuDriver.DeviceGetAttribute(out int major, (int)CuDeviceAttribute.ComputeCapabilityMajor, _device), "cuDeviceGetAttribute");
-        Check(CuDriver.DeviceGetAttribute(out int minor, (int)CuDeviceAttribute.ComputeCapabilityMinor, _device), "cuDeviceGetAttribute");
-        Check(CuDriver.DriverGetVersion(out int version), "cuDriverGetVersion");
+        Check(CuDriver.DeviceGetName(name, 256, _device));
+        Check(CuDriver.DeviceGetAttribute(out int major, (int)CuDeviceAttribute.ComputeCapabilityMajor, _device));
+        Check(CuDriver.DeviceGetAttribute(out int minor, (int)CuDeviceAttribute.ComputeCapabilityMinor, _device));
+        Check(CuDriver.DriverGetVersion(out int version));
         Description = $"{Marshal.PtrToStringAnsi((nint)name)} (sm_{major}{minor}, driver {version / 1000}.{version % 1000 / 10})";
     }
 
@@ -56,7 +56,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     void Current()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        Check(CuDriver.CtxSetCurrent(_context), "cuCtxSetCurrent");
+        Check(CuDriver.CtxSetCurrent(_context));
     }
 
     public ulong Allocate(long bytes)
@@ -71,13 +71,13 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     public void Free(ulong address)
     {
         Current();
-        Check(CuDriver.MemFree(address), "cuMemFree_v2");
+        Check(CuDriver.MemFree(address));
     }
 
     public (long Free, long Total) MemoryInfo()
     {
         Current();
-        Check(CuDriver.MemGetInfo(out nuint free, out nuint total), "cuMemGetInfo_v2");
+        Check(CuDriver.MemGetInfo(out nuint free, out nuint total));
         return ((long)free, (long)total);
     }
 
@@ -85,30 +85,30 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     {
         if (bytes == 0) return;
         Current();
-        Check(CuDriver.MemcpyHtoDAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyHtoDAsync_v2");
-        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+        Check(CuDriver.MemcpyHtoDAsync(destination, source, (nuint)bytes, _stream));
+        Check(CuDriver.StreamSynchronize(_stream));
     }
 
     public void CopyDeviceToHost(void* destination, ulong source, long bytes)
     {
         if (bytes == 0) return;
         Current();
-        Check(CuDriver.MemcpyDtoHAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyDtoHAsync_v2");
-        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+        Check(CuDriver.MemcpyDtoHAsync(destination, source, (nuint)bytes, _stream));
+        Check(CuDriver.StreamSynchronize(_stream));
     }
 
     public void CopyDeviceToDevice(ulong destination, ulong source, long bytes)
     {
         if (bytes == 0) return;
         Current();
-        Check(CuDriver.MemcpyDtoDAsync(destination, source, (nuint)bytes, _stream), "cuMemcpyDtoDAsync_v2");
+        Check(CuDriver.MemcpyDtoDAsync(destination, source, (nuint)bytes, _stream));
     }
 
     public void Memset32(ulong destination, uint value, long count)
     {
         if (count == 0) return;
         Current();
-        Check(CuDriver.MemsetD32Async(destination, value, (nuint)count, _stream), "cuMemsetD32Async");
+        Check(CuDriver.MemsetD32Async(destination, value, (nuint)count, _stream));
     }
 
     public nint LoadModule(string name, string ptx)
@@ -136,7 +136,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     public nint GetFunction(nint module, string entry)
     {
         Current();
-        Check(CuDriver.ModuleGetFunction(out nint f, module, entry), "cuModuleGetFunction");
+        Check(CuDriver.ModuleGetFunction(out nint f, module, entry));
         return f;
     }
 
@@ -158,32 +158,32 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     public void Synchronize()
     {
         Current();
-        Check(CuDriver.StreamSynchronize(_stream), "cuStreamSynchronize");
+        Check(CuDriver.StreamSynchronize(_stream));
     }
 
     public nint CreateEvent()
     {
         Current();
-        Check(CuDriver.EventCreate(out nint e, 0), "cuEventCreate");
+        Check(CuDriver.EventCreate(out nint e, 0));
         return e;
     }
 
     public void RecordEvent(nint evt)
     {
         Current();
-        Check(CuDriver.EventRecord(evt, _stream), "cuEventRecord");
+        Check(CuDriver.EventRecord(evt, _stream));
     }
 
     public float ElapsedMilliseconds(nint start, nint end)
     {
         Current();
-        Check(CuDriver.EventSynchronize(end), "cuEventSynchronize");
+        Check(CuDriver.EventSynchronize(end));
         float ms;
         Check(_elapsed(&ms, start, end), _elapsedName);
         return ms;
     }
 
-    public void DestroyEvent(nint evt) => Check(CuDriver.EventDestroy(evt), "cuEventDestroy_v2");
+    public void DestroyEvent(nint evt) => Check(CuDriver.EventDestroy(evt));
 
     // ---- cuBLAS -------------------------------------------------------------------------------
 
@@ -192,11 +192,11 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         Current();
         if (_cublas != 0) return _cublas;
         CudaLibraries.LoadCublas();
-        Check(CuBlas.Create(out var h), "cublasCreate_v2");
-        Check(CuBlas.SetStream(h, _stream), "cublasSetStream_v2");
+        Check(CuBlas.Create(out var h));
+        Check(CuBlas.SetStream(h, _stream));
         // FP32 math as the CPU reference (TF32 would differ in the 4th digit); GemmEx with
         // COMPUTE_32F_FAST_TF32 is the opt-in for speed.
-        Check(CuBlas.SetMathMode(h, CublasMath.Default), "cublasSetMathMode");
+        Check(CuBlas.SetMathMode(h, CublasMath.Default));
         return _cublas = h;
     }
 
@@ -208,12 +208,11 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         var tb = transB ? CublasOperation.T : CublasOperation.N;
         if (tf32)
             Check(CuBlas.GemmStridedBatchedEx(h, ta, tb, m, n, k, &alpha, a, CudaDataType.R32F, lda, strideA, b, CudaDataType.R32F, ldb, strideB,
-                &beta, c, CudaDataType.R32F, ldc, strideC, batch, CublasComputeType.Compute32FFastTf32, CublasGemmAlgo.Default), "cublasGemmStridedBatchedEx");
+                &beta, c, CudaDataType.R32F, ldc, strideC, batch, CublasComputeType.Compute32FFastTf32, CublasGemmAlgo.Default));
         else if (batch == 1)
-            Check(CuBlas.Sgemm(h, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc), "cublasSgemm_v2");
+            Check(CuBlas.Sgemm(h, ta, tb, m, n, k, &alpha, a, lda, b, ldb, &beta, c, ldc));
         else
-            Check(CuBlas.SgemmStridedBatched(h, ta, tb, m, n, k, &alpha, a, lda, strideA, b, ldb, strideB, &beta, c, ldc, strideC, batch),
-                "cublasSgemmStridedBatched");
+            Check(CuBlas.SgemmStridedBatched(h, ta, tb, m, n, k, &alpha, a, lda, strideA, b, ldb, strideB, &beta, c, ldc, strideC, batch));
     }
 
     // ---- cuDNN --------------------------------------------------------------------------------
@@ -223,17 +222,17 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         Current();
         if (_cudnn != 0) return _cudnn;
         CudaLibraries.LoadCudnn();
-        Check(CuDnn.Create(out var h), "cudnnCreate");
-        Check(CuDnn.SetStream(h, _stream), "cudnnSetStream");
+        Check(CuDnn.Create(out var h));
+        Check(CuDnn.SetStream(h, _stream));
         return _cudnn = h;
     }
 
     static nint Tensor(int[] dims)
     {
-        Check(CuDnn.CreateTensorDescriptor(out var d), "cudnnCreateTensorDescriptor");
+        Check(CuDnn.CreateTensorDescriptor(out var d));
         var strides = ConvDescriptor.PackedStrides(dims);
         fixed (int* pd = dims, ps = strides)
-            Check(CuDnn.SetTensorNdDescriptor(d, CudnnDataType.Float, dims.Length, pd, ps), "cudnnSetTensorNdDescriptor");
+            Check(CuDnn.SetTensorNdDescriptor(d, CudnnDataType.Float, dims.Length, pd, ps));
         return d;
     }
 
@@ -256,14 +255,14 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         {
             X = Tensor(d.X);
             Y = Tensor(d.Y);
-            Check(CuDnn.CreateFilterDescriptor(out W), "cudnnCreateFilterDescriptor");
-            fixed (int* pw = d.W) Check(CuDnn.SetFilterNdDescriptor(W, CudnnDataType.Float, 0, d.W.Length, pw), "cudnnSetFilterNdDescriptor");
-            Check(CuDnn.CreateConvolutionDescriptor(out Conv), "cudnnCreateConvolutionDescriptor");
+            Check(CuDnn.CreateFilterDescriptor(out W));
+            fixed (int* pw = d.W) Check(CuDnn.SetFilterNdDescriptor(W, CudnnDataType.Float, 0, d.W.Length, pw));
+            Check(CuDnn.CreateConvolutionDescriptor(out Conv));
             fixed (int* pp = d.Pad, ps = d.Stride, pd = d.Dilation)
-                Check(CuDnn.SetConvolutionNdDescriptor(Conv, d.Pad.Length, pp, ps, pd, 1, CudnnDataType.Float), "cudnnSetConvolutionNdDescriptor");
-            Check(CuDnn.SetConvolutionGroupCount(Conv, d.Groups), "cudnnSetConvolutionGroupCount");
+                Check(CuDnn.SetConvolutionNdDescriptor(Conv, d.Pad.Length, pp, ps, pd, 1, CudnnDataType.Float));
+            Check(CuDnn.SetConvolutionGroupCount(Conv, d.Groups));
             // CUDNN_FMA_MATH (3) keeps full float32, as the CPU; CUDNN_DEFAULT_MATH (0) allows TF32 on sm_80+.
-            Check(CuDnn.SetConvolutionMathType(Conv, d.Tf32 ? 0 : 3), "cudnnSetConvolutionMathType");
+            Check(CuDnn.SetConvolutionMathType(Conv, d.Tf32 ? 0 : 3));
         }
 
         public void Dispose()
@@ -285,13 +284,13 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         switch (direction)
         {
             case ConvDirection.Forward:
-                Check(CuDnn.GetConvolutionForwardAlgorithm(h, c.X, c.W, c.Conv, c.Y, Requested, out returned, perf), "cudnnGetConvolutionForwardAlgorithm_v7");
+                Check(CuDnn.GetConvolutionForwardAlgorithm(h, c.X, c.W, c.Conv, c.Y, Requested, out returned, perf));
                 break;
             case ConvDirection.BackwardData:
-                Check(CuDnn.GetConvolutionBackwardDataAlgorithm(h, c.W, c.Y, c.Conv, c.X, Requested, out returned, perf), "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+                Check(CuDnn.GetConvolutionBackwardDataAlgorithm(h, c.W, c.Y, c.Conv, c.X, Requested, out returned, perf));
                 break;
             default:
-                Check(CuDnn.GetConvolutionBackwardFilterAlgorithm(h, c.X, c.Y, c.Conv, c.W, Requested, out returned, perf), "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+                Check(CuDnn.GetConvolutionBackwardFilterAlgorithm(h, c.X, c.Y, c.Conv, c.W, Requested, out returned, perf));
                 break;
         }
         // The heuristics rank the candidates: take the first usable deterministic one (reproducible
@@ -308,13 +307,13 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
             switch (direction)
             {
                 case ConvDirection.Forward:
-                    Check(CuDnn.GetConvolutionForwardWorkspaceSize(h, c.X, c.W, c.Conv, c.Y, algo, out ws), "cudnnGetConvolutionForwardWorkspaceSize");
+                    Check(CuDnn.GetConvolutionForwardWorkspaceSize(h, c.X, c.W, c.Conv, c.Y, algo, out ws));
                     break;
                 case ConvDirection.BackwardData:
-                    Check(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, c.W, c.Y, c.Conv, c.X, algo, out ws), "cudnnGetConvolutionBackwardDataWorkspaceSize");
+                    Check(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, c.W, c.Y, c.Conv, c.X, algo, out ws));
                     break;
                 default:
-                    Check(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, c.X, c.Y, c.Conv, c.W, algo, out ws), "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+                    Check(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, c.X, c.Y, c.Conv, c.W, algo, out ws));
                     break;
             }
             return new ConvAlgorithm(algo, (long)ws);
@@ -328,7 +327,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         var h = Dnn();
         var c = Handles(d);
         float alpha = 1f, beta = 0f;
-        Check(CuDnn.ConvolutionForward(h, &alpha, c.X, x, c.W, w, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.Y, y), "cudnnConvolutionForward");
+        Check(CuDnn.ConvolutionForward(h, &alpha, c.X, x, c.W, w, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.Y, y));
     }
 
     public void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace)
@@ -336,7 +335,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         var h = Dnn();
         var c = Handles(d);
         float alpha = 1f, beta = 0f;
-        Check(CuDnn.ConvolutionBackwardData(h, &alpha, c.W, w, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.X, dx), "cudnnConvolutionBackwardData");
+        Check(CuDnn.ConvolutionBackwardData(h, &alpha, c.W, w, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.X, dx));
     }
 
     public void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace)
@@ -344,7 +343,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         var h = Dnn();
         var c = Handles(d);
         float alpha = 1f, beta = 0f;
-        Check(CuDnn.ConvolutionBackwardFilter(h, &alpha, c.X, x, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.W, dw), "cudnnConvolutionBackwardFilter");
+        Check(CuDnn.ConvolutionBackwardFilter(h, &alpha, c.X, x, c.Y, dy, c.Conv, algo.Algo, workspace, (nuint)algo.WorkspaceBytes, &beta, c.W, dw));
     }
 
     const int BnSpatial = 1;
@@ -358,7 +357,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         {
             float alpha = 1f, beta = 0f;
             Check(CuDnn.BatchNormalizationForwardTraining(h, BnSpatial, &alpha, &beta, xd, x, xd, y, bn, scale, bias, averageFactor,
-                runningMean, runningVar, eps, saveMean, saveInvVar), "cudnnBatchNormalizationForwardTraining");
+                runningMean, runningVar, eps, saveMean, saveInvVar));
         }
         finally
         {
@@ -376,7 +375,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         {
             float one = 1f, zero = 0f;
             Check(CuDnn.BatchNormalizationBackward(h, BnSpatial, &one, &zero, &one, &zero, xd, x, xd, dy, xd, dx, bn, scale, dScale, dBias,
-                eps, saveMean, saveInvVar), "cudnnBatchNormalizationBackward");
+                eps, saveMean, saveInvVar));
         }
         finally
         {
@@ -387,9 +386,9 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
 
     nint Pooling(PoolDescriptor d)
     {
-        Check(CuDnn.CreatePoolingDescriptor(out var p), "cudnnCreatePoolingDescriptor");
+        Check(CuDnn.CreatePoolingDescriptor(out var p));
         fixed (int* w = d.Window, pad = d.Pad, s = d.Stride)
-            Check(CuDnn.SetPoolingNdDescriptor(p, (int)d.Mode, 0, d.Window.Length, w, pad, s), "cudnnSetPoolingNdDescriptor");
+            Check(CuDnn.SetPoolingNdDescriptor(p, (int)d.Mode, 0, d.Window.Length, w, pad, s));
         return p;
     }
 
@@ -400,7 +399,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         try
         {
             float alpha = 1f, beta = 0f;
-            Check(CuDnn.PoolingForward(h, p, &alpha, xd, x, &beta, yd, y), "cudnnPoolingForward");
+            Check(CuDnn.PoolingForward(h, p, &alpha, xd, x, &beta, yd, y));
         }
         finally
         {
@@ -417,7 +416,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         try
         {
             float alpha = 1f, beta = 0f;
-            Check(CuDnn.PoolingBackward(h, p, &alpha, yd, y, yd, dy, xd, x, &beta, xd, dx), "cudnnPoolingBackward");
+            Check(CuDnn.PoolingBackward(h, p, &alpha, yd, y, yd, dy, xd, x, &beta, xd, dx));
         }
         finally
         {

@@ -1,15 +1,46 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text.RegularExpressions;
 using Sbp.Memory;
 
 namespace Sbp.Backends.Cuda.Interop;
 
-/// <summary>Turns library status codes into <see cref="CudaException"/>s with the library's own names and strings.</summary>
-internal static unsafe class CudaErrors
+/// <summary>
+/// Turns library status codes into <see cref="CudaException"/>s with the library's own names and strings.
+/// <c>Check(CuDriver.MemAlloc(...))</c> names the failing export from the call itself (its
+/// <c>[LibraryImport]</c> entry point, e.g. cuMemAlloc_v2); a status from elsewhere passes the name.
+/// </summary>
+internal static unsafe partial class CudaErrors
 {
-    internal static void Check(CuResult r, string function)
+    internal static void Check(CuResult r, [CallerArgumentExpression(nameof(r))] string call = "")
     {
-        if (r != CuResult.Success) throw Driver(r, function, OpLabel.Current);
+        if (r != CuResult.Success) throw Driver(r, FunctionOf(call), OpLabel.Current);
     }
+
+    [GeneratedRegex(@"^\s*(?<type>CuDriver|CuBlas|CuDnn)\.(?<method>\w+)\s*\(")]
+    private static partial Regex BindingCall();
+
+    static readonly ConcurrentDictionary<string, string> Exports = new();
+
+    /// <summary>The library function a checked call made: the export of a binding (CuDriver.MemFree(...) is cuMemFree_v2), else the text as given.</summary>
+    internal static string FunctionOf(string call)
+    {
+        if (BindingCall().Match(call) is not { Success: true } m) return call;
+        string type = m.Groups["type"].Value, method = m.Groups["method"].Value;
+        return Exports.GetOrAdd($"{type}.{method}", _ => ExportOf(type switch
+        {
+            "CuDriver" => typeof(CuDriver),
+            "CuBlas" => typeof(CuBlas),
+            _ => typeof(CuDnn),
+        }, method) ?? method);
+    }
+
+    static string? ExportOf([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)] Type type, string method) =>
+        type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public).FirstOrDefault(x => x.Name == method)
+            ?.GetCustomAttribute<LibraryImportAttribute>()?.EntryPoint;
 
     internal static CudaException Driver(CuResult r, string function, string op)
     {
@@ -33,9 +64,10 @@ internal static unsafe class CudaErrors
         _ => null,
     };
 
-    internal static void Check(CublasStatus s, string function)
+    internal static void Check(CublasStatus s, [CallerArgumentExpression(nameof(s))] string call = "")
     {
         if (s == CublasStatus.Success) return;
+        string function = FunctionOf(call);
         string name = "CUBLAS_STATUS_" + s.ToString().ToUpperInvariant(), text = "(no description)";
         try
         {
@@ -43,12 +75,14 @@ internal static unsafe class CudaErrors
             if (CuBlas.GetStatusString(s) is var t and not 0) text = Marshal.PtrToStringAnsi(t) ?? text;
         }
         catch (EntryPointNotFoundException) { }
+        catch (DllNotFoundException) { }   // the library's own strings are a courtesy: the status name is enough
         throw new CudaException("cuBLAS", function, (int)s, name, text, OpLabel.Current);
     }
 
-    internal static void Check(CudnnStatus s, string function)
+    internal static void Check(CudnnStatus s, [CallerArgumentExpression(nameof(s))] string call = "")
     {
         if (s == CudnnStatus.Success) return;
+        string function = FunctionOf(call);
         string name = CudnnName(s), text = "(no description)";
         try
         {
@@ -59,6 +93,7 @@ internal static unsafe class CudaErrors
             if (!string.IsNullOrWhiteSpace(last)) text += " (" + last.Trim() + ")";
         }
         catch (EntryPointNotFoundException) { }
+        catch (DllNotFoundException) { }   // the library's own strings are a courtesy: the status name is enough
         throw new CudaException("cuDNN", function, (int)s, name, text, OpLabel.Current);
     }
 

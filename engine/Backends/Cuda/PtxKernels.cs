@@ -1,0 +1,76 @@
+using static Sbp.Backends.Cuda.Kernel;
+
+namespace Sbp.Backends.Cuda;
+
+/// <summary>Every kernel of kernels/*.ptx, by module, with its parameters (checked against the PTX when the module loads).</summary>
+internal static class PtxKernels
+{
+    // kernels/bce.ptx
+    public static readonly Kernel BceF32 = new("bce_f32", U64("x"), U64("t"), U64("pw"), U64("loss"), U32("n"), U32("pwn"));
+    public static readonly Kernel BceBwdF32 = new("bce_bwd_f32", U64("x"), U64("t"), U64("pw"), U64("g"), U64("dx"), U64("dt"), U32("n"), U32("pwn"), U32("gpe"));
+
+    // kernels/dropout.ptx
+    public static readonly Kernel BernoulliMaskF32 = new("bernoulli_mask_f32", U64("mask"), U32("n"), U64("key"), U64("offset"), F32("threshold"), F32("scale"));
+    public static readonly Kernel DropoutF32 = new("dropout_f32", U64("x"), U64("y"), U64("mask"), U32("n"), U64("key"), U64("offset"), F32("threshold"), F32("scale"));
+
+    // kernels/elementwise.ptx
+    public static readonly Kernel AddF32 = new("add_f32", U64("a"), U64("b"), U64("y"), U32("n"));
+    public static readonly Kernel MulF32 = new("mul_f32", U64("a"), U64("b"), U64("y"), U32("n"));
+    public static readonly Kernel ScaleF32 = new("scale_f32", U64("x"), U64("y"), U32("n"), F32("alpha"));
+    public static readonly Kernel ReluF32 = new("relu_f32", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel ReluBwdF32 = new("relu_bwd_f32", U64("x"), U64("dy"), U64("dx"), U32("n"));
+    public static readonly Kernel GeluTanhF32 = new("gelu_tanh_f32", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel GeluTanhBwdF32 = new("gelu_tanh_bwd_f32", U64("x"), U64("dy"), U64("dx"), U32("n"));
+    public static readonly Kernel GeluErfF32 = new("gelu_erf_f32", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel GeluErfBwdF32 = new("gelu_erf_bwd_f32", U64("x"), U64("dy"), U64("dx"), U32("n"));
+
+    // kernels/layernorm.ptx
+    public static readonly Kernel LayerNormF32 = new("layer_norm_f32", U64("x"), U64("w"), U64("b"), U64("y"), U64("mean"), U64("rstd"), U32("rows"), U32("cols"), F32("eps"));
+    public static readonly Kernel LayerNormBwdF32 = new("layer_norm_bwd_f32", U64("dy"), U64("x"), U64("w"), U64("mean"), U64("rstd"), U64("dx"), U64("dw_part"), U64("db_part"), U32("rows"), U32("cols"));
+    public static readonly Kernel LayerNormBwdParamsF32 = new("layer_norm_bwd_params_f32", U64("dw_part"), U64("db_part"), U64("dw"), U64("db"), U32("parts"), U32("cols"));
+
+    // kernels/loss.ptx
+    public static readonly Kernel CrossEntropyF32 = new("cross_entropy_f32", U64("z"), U64("y"), U64("w"), U64("loss"), U64("lse"), U32("rows"), U32("classes"), F32("eps"));
+    public static readonly Kernel CrossEntropyBwdF32 = new("cross_entropy_bwd_f32", U64("z"), U64("y"), U64("w"), U64("lse"), U64("g"), U64("dz"), U32("rows"), U32("classes"), F32("eps"), U32("g_per_row"));
+
+    // kernels/optim.ptx
+    public static readonly Kernel SgdF32 = new("sgd_f32", U64("p"), U64("g"), U64("buf"), U32("n"), F32("lr"), F32("momentum"), F32("dampening"), F32("weight_decay"), U32("nesterov"), U32("first_step"));
+    public static readonly Kernel AdamwF32 = new("adamw_f32", U64("p"), U64("g"), U64("m"), U64("v"), U32("n"), F32("decay"), F32("beta1"), F32("beta2"), F32("step_size"), F32("bc2_sqrt"), F32("eps"));
+
+    // kernels/pool.ptx
+    public static readonly Kernel MaxPool3dF32 = new("max_pool3d_f32", U64("x"), U64("y"), U64("idx"), U32("planes"), U32("t"), U32("h"), U32("w"), U32("ot"), U32("oh"), U32("ow"), U32("kt"), U32("kh"), U32("kw"), U32("st"), U32("sh"), U32("sw"), U32("pt"), U32("ph"), U32("pw"));
+    public static readonly Kernel MaxPool3dBwdF32 = new("max_pool3d_bwd_f32", U64("dy"), U64("idx"), U64("dx"), U32("n"), U32("in_plane"), U32("out_plane"));
+
+    // kernels/reduce.ptx
+    public static readonly Kernel SumF32 = new("sum_f32", U64("x"), U64("out"), U32("n"), F32("scale"));
+    public static readonly Kernel SumRowsF32 = new("sum_rows_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
+    public static readonly Kernel SumColsF32 = new("sum_cols_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
+
+    // kernels/sbp.ptx
+    public static readonly Kernel GatherF32 = new("gather_f32", U64("gather_f32_x"), U64("gather_f32_idx"), U64("gather_f32_y"), U32("gather_f32_outer"), U32("gather_f32_nsrc"), U32("gather_f32_nidx"), U32("gather_f32_inner"));
+    public static readonly Kernel GatherF32x4 = new("gather_f32x4", U64("gather_f32x4_x"), U64("gather_f32x4_idx"), U64("gather_f32x4_y"), U32("gather_f32x4_outer"), U32("gather_f32x4_nsrc"), U32("gather_f32x4_nidx"), U32("gather_f32x4_inner"));
+    public static readonly Kernel ScatterAddF32 = new("scatter_add_f32", U64("scatter_add_f32_g"), U64("scatter_add_f32_idx"), U64("scatter_add_f32_dx"), U32("scatter_add_f32_outer"), U32("scatter_add_f32_ndst"), U32("scatter_add_f32_nidx"), U32("scatter_add_f32_inner"));
+    public static readonly Kernel ScatterAddF32x4 = new("scatter_add_f32x4", U64("scatter_add_f32x4_g"), U64("scatter_add_f32x4_idx"), U64("scatter_add_f32x4_dx"), U32("scatter_add_f32x4_outer"), U32("scatter_add_f32x4_ndst"), U32("scatter_add_f32x4_nidx"), U32("scatter_add_f32x4_inner"));
+    public static readonly Kernel ScatterAddAtomicF32 = new("scatter_add_atomic_f32", U64("scatter_add_atomic_f32_g"), U64("scatter_add_atomic_f32_idx"), U64("scatter_add_atomic_f32_dx"), U32("scatter_add_atomic_f32_outer"), U32("scatter_add_atomic_f32_ndst"), U32("scatter_add_atomic_f32_nidx"), U32("scatter_add_atomic_f32_inner"));
+
+    // kernels/softmax.ptx
+    public static readonly Kernel SoftmaxF32 = new("softmax_f32", U64("x"), U64("y"), U32("rows"), U32("cols"));
+    public static readonly Kernel SoftmaxBwdF32 = new("softmax_bwd_f32", U64("y"), U64("dy"), U64("dx"), U32("rows"), U32("cols"));
+    public static readonly Kernel LogSoftmaxF32 = new("log_softmax_f32", U64("x"), U64("y"), U32("rows"), U32("cols"));
+    public static readonly Kernel LogSoftmaxBwdF32 = new("log_softmax_bwd_f32", U64("y"), U64("dy"), U64("dx"), U32("rows"), U32("cols"));
+
+    // kernels/tensor.ptx
+    public static readonly Kernel StridedCopyF32 = new("strided_copy_f32", U64("x"), U64("y"), U32("n"), U32("rank"), U64("meta"), U32("acc"));
+    public static readonly Kernel BinaryF32 = new("binary_f32", U64("a"), U64("b"), U64("y"), U32("n"), U32("rank"), U64("meta"), U32("op"));
+    public static readonly Kernel UnaryF32 = new("unary_f32", U64("x"), U64("y"), U32("n"), U32("op"), F32("alpha"));
+    public static readonly Kernel ReduceF32 = new("reduce_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"));
+
+    /// <summary>All of the above, in declaration order.</summary>
+    public static IReadOnlyList<Kernel> All { get; } =
+    [
+        BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
+        GeluErfF32, GeluErfBwdF32, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
+        AdamwF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
+        ScatterAddAtomicF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
+    ];
+}
