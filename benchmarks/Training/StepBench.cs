@@ -1,3 +1,4 @@
+using Sbp.Stochastic;
 using System.Diagnostics;
 using Sbp.Autograd;
 using Sbp.Memory;

@@ -29,9 +29,9 @@ public sealed class BackwardContext
         var t = _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
         // A compact node that shares a tensor kept whole by another node of its SBP region gathers
         // the kept positions now instead of holding a second, compact copy since the forward pass.
-        if (_node.DeferredGathers?[index] is not { } layout) return t;
+        if (_node.DeferredGathers?[index] is not { } form) return t;
         _gathered ??= new Tensor?[_node.SavedTensors.Length];
-        return _gathered[index] ??= Stochastic.SbpRegion.Gather(_tape, t, layout);
+        return _gathered[index] ??= form.Gather(_tape, t);
     }
 
     /// <summary>Frees the gathers <see cref="Saved"/> made (after the rule returned).</summary>

@@ -1,5 +1,4 @@
 using System.Text;
-using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp.Autograd;
@@ -58,7 +57,7 @@ public sealed partial class Tape
         var (nan, inf, first) = CountNonFinite(output);
         if (nan + inf == 0) return;   // the float32 partial sums of a device reduction overflowed: all finite
         var shapes = inputs.Select(t => t.Shape).ToArray();
-        var region = RegionTrace.Current?.Name;
+        var region = Observer?.Name;
         var sb = new StringBuilder();
         sb.Append($"Anomaly in forward: op '{op}' produced {Describe(nan, inf)} in its output {output.Shape}; ");
         sb.Append($"first at index {first} {Coordinates(output.Shape, first)}. ");

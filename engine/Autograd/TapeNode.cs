@@ -1,5 +1,4 @@
 using Sbp.Memory;
-using Sbp.Stochastic;
 using Sbp.Tensors;
 
 namespace Sbp.Autograd;
@@ -39,35 +38,35 @@ public sealed class TapeNode
     /// </summary>
     public bool IsCompact { get; private set; }
 
-    /// <summary>Per input: the layout its gradient comes back in (compact), or null (dense).</summary>
-    internal PositionLayout?[]? InputLayouts { get; private set; }
+    /// <summary>Per input: the compact form its gradient comes back in (SBP: kept positions), or null (dense).</summary>
+    internal ICompactForm?[]? InputForms { get; private set; }
 
     /// <summary>The shape of input <paramref name="index"/> as the backward rule sees it (compact or full).</summary>
     internal Shape RuleInputShape(int index) =>
-        InputLayouts?[index] is { } l ? l.CompactShape(InputShapes[index]) : InputShapes[index];
+        InputForms?[index] is { } f ? f.CompactShape(InputShapes[index]) : InputShapes[index];
 
-    /// <summary>Switches the node to compact backward with a region plan (called when its region closes).</summary>
-    internal void SetCompact(NodePlan plan)
+    /// <summary>Switches the node to compact backward: its inputs' gradients come back in these forms (a new rule, if given, computes them).</summary>
+    internal void SetCompact(ICompactForm?[] inputs, BackwardRule? backward)
     {
         IsCompact = true;
-        InputLayouts = plan.Inputs;
-        if (plan.CompactBackward is { } b) Backward = b;
+        InputForms = inputs;
+        if (backward is not null) Backward = backward;
     }
 
-    /// <summary>Declares that the rule returns input gradients in these layouts (the region output node).</summary>
-    internal void SetInputLayouts(PositionLayout?[] layouts) => InputLayouts = layouts;
+    /// <summary>Declares that the rule returns input gradients in these forms (the region output node).</summary>
+    internal void SetInputForms(ICompactForm?[] forms) => InputForms = forms;
 
     /// <summary>
-    /// Per saved slot: the layout to gather it to when backward reads it (the slot holds the full
+    /// Per saved slot: the form to gather it to when backward reads it (the slot holds the full
     /// tensor, which another node of the region keeps whole anyway), or null.
     /// </summary>
-    internal PositionLayout?[]? DeferredGathers { get; private set; }
+    internal ICompactForm?[]? DeferredGathers { get; private set; }
 
-    /// <summary>Backward reads saved slot <paramref name="slot"/> gathered to <paramref name="layout"/> (see <see cref="DeferredGathers"/>).</summary>
-    internal void DeferGather(int slot, PositionLayout layout)
+    /// <summary>Backward reads saved slot <paramref name="slot"/> gathered to <paramref name="form"/> (see <see cref="DeferredGathers"/>).</summary>
+    internal void DeferGather(int slot, ICompactForm form)
     {
-        DeferredGathers ??= new PositionLayout?[SavedTensors.Length];
-        DeferredGathers[slot] = layout;
+        DeferredGathers ??= new ICompactForm?[SavedTensors.Length];
+        DeferredGathers[slot] = form;
     }
 
     /// <summary>Replaces saved tensor <paramref name="slot"/> (the tape keeps the byte count).</summary>

@@ -1,3 +1,4 @@
+using Sbp.Autograd;
 using Sbp.Tensors;
 
 namespace Sbp.Stochastic;
@@ -10,7 +11,7 @@ namespace Sbp.Stochastic;
 /// a window partition, a mask over the tokens of each window (when every window keeps the same
 /// offsets; otherwise the reshape is refused).
 /// </summary>
-public sealed class PositionLayout : IEquatable<PositionLayout>
+public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
 {
     readonly int[] _kept;
 
@@ -182,6 +183,13 @@ public sealed class PositionLayout : IEquatable<PositionLayout>
     }
 
     static long Lcm(long a, long b) => a / Gcd(a, b) * b;
+
+    /// <summary>dense += compact at the kept positions (the scatter-add kernel, with the tape's index buffer).</summary>
+    void ICompactForm.AddInto(Tape tape, Tensor dense, Tensor compact) =>
+        dense.Backend.IndexAdd(dense, Axis, RegionLedger.Of(tape).IndexTensor(this, dense.Device), compact);
+
+    /// <summary>The kept positions of <paramref name="full"/> (the gather kernel).</summary>
+    Tensor ICompactForm.Gather(Tape tape, Tensor full) => SbpRegion.Gather(tape, full, this);
 
     public bool Equals(PositionLayout? other) =>
         other is not null && Axis == other.Axis && Size == other.Size && _kept.AsSpan().SequenceEqual(other._kept);

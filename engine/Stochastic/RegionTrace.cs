@@ -10,9 +10,8 @@ namespace Sbp.Stochastic;
 /// (their output gradient is zero at dropped positions), gathers what they saved to the kept
 /// positions and records the region output node that masks the incoming gradient.
 /// </summary>
-internal sealed class RegionTrace
+internal sealed class RegionTrace : IRecordObserver
 {
-    [ThreadStatic] static RegionTrace? _current;
 
     readonly Dictionary<long, PositionLayout> _layouts = [];
     readonly Dictionary<long, NodePlan> _plans = [];
@@ -33,8 +32,8 @@ internal sealed class RegionTrace
         FirstNode = firstNode;
     }
 
-    /// <summary>The region whose body runs on this thread now, if any.</summary>
-    public static RegionTrace? Current => _current;
+    /// <summary>The region whose body runs on this thread now, if any (the tape's observer).</summary>
+    public static RegionTrace? Current => Tape.Observer as RegionTrace;
 
     public Tape Tape { get; }
     public string Name { get; }
@@ -69,18 +68,18 @@ internal sealed class RegionTrace
     /// node but those a hint matching the recorded ops names (see <see cref="Eager"/>).</param>
     public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout, IReadOnlyList<EagerHint>? hints = null)
     {
-        if (_current is not null)
-            throw new SbpRegionException($"SBP region '{name}' was started inside region '{_current.Name}'; regions do not nest. End the outer region first.");
+        if (Current is { } outer)
+            throw new SbpRegionException($"SBP region '{name}' was started inside region '{outer.Name}'; regions do not nest. End the outer region first.");
         var trace = new RegionTrace(tape, name, options, layout, tape.Nodes.Count, hints);
         trace._layouts[input.Id] = layout;
-        _current = trace;
+        Tape.Observer = trace;
         return trace;
     }
 
     /// <summary>Stops tracing (the body returned or threw).</summary>
     public void End()
     {
-        if (_current == this) _current = null;
+        if (Tape.Observer == this) Tape.Observer = null;
     }
 
     /// <summary>
@@ -113,6 +112,10 @@ internal sealed class RegionTrace
     /// Called for every op while the body runs (recorded or not): propagates the layout to the
     /// output with the op's rule. Returns the plan when an input carries the region dimension.
     /// </summary>
+    object? IRecordObserver.OnOp(string op, Tensor output, Tensor[] inputs, Tensor?[] save, IOpRule? rule) => OnOp(op, output, inputs, save, rule as SbpRule);
+
+    void IRecordObserver.OnRecorded(TapeNode node, object? plan) => OnRecorded(node, plan as NodePlan);
+
     public NodePlan? OnOp(string op, Tensor output, Tensor[] inputs, Tensor?[] save, SbpRule? rule)
     {
         var layouts = new PositionLayout?[inputs.Length];
@@ -123,7 +126,7 @@ internal sealed class RegionTrace
         var input = new RuleInput(Name, op, inputs, layouts, output, save);
         var plan = (rule ?? SbpRule.Refuse("the op has no SBP rule")).Plan(input);
         if (plan.Output is { } o) _layouts[output.Id] = o;
-        if (!Tape.IsGradEnabled) FullSavedBytes += NewBlockBytes(save, _fullBlocks);
+        if (!Tape.IsGradEnabled) FullSavedBytes += SavedTensorStore.CountedBytes(save, _fullBlocks);
         if (!plan.SliceSafe && SliceSafe)
         {
             SliceSafe = false;
@@ -137,7 +140,7 @@ internal sealed class RegionTrace
     {
         Nodes.Add(node);
         _ops.Add($"{node.Op} {node.OutputShape}");
-        FullSavedBytes += NewBlockBytes(node.SavedTensors, _fullBlocks);
+        FullSavedBytes += SavedTensorStore.CountedBytes(node.SavedTensors, _fullBlocks);
         int index = Nodes.Count - 1;
         // Hints for other bodies (another fingerprint) stop applying at the first op that differs.
         _hints?.RemoveAll(h => index >= h.Ops.Length || h.Ops[index] != _ops[index]);
@@ -156,19 +159,6 @@ internal sealed class RegionTrace
             EagerNodes.Add(index);
             Tape.Profile?.AddInternal("sbp.gather (eager)", OpProfile.Phase.Forward, t0);
         }
-    }
-
-    /// <summary>
-    /// The bytes of the activation blocks in <paramref name="tensors"/> not yet in <paramref name="seen"/>
-    /// (parameters excluded; a block saved by several ops counted once, as the tape counts them). The
-    /// trace counts full backprop's bytes with it, recorded or (recompute's first forward) not.
-    /// </summary>
-    internal static long NewBlockBytes(IEnumerable<Tensor?> tensors, HashSet<long> seen)
-    {
-        long bytes = 0;
-        foreach (var t in tensors)
-            if (t is not null && t.Block.BaseCategory == Memory.MemoryCategory.Temporary && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
-        return bytes;
     }
 
     /// <summary>
@@ -249,7 +239,7 @@ internal sealed class RegionTrace
             mode[n] = plan;
             compact[n.OutputId] = lo;
         }
-        foreach (var (n, plan) in mode) n.SetCompact(plan);
+        foreach (var (n, plan) in mode) n.SetCompact(plan.Inputs, plan.CompactBackward);
         return compact;
     }
 }

@@ -39,7 +39,7 @@ public static partial class SbpRegion
             int kept = request?.KeptCount ?? x.Shape[0], size = request?.Size ?? x.Shape[0];
             if (!wouldRecord)
             {
-                tape.AddRegionReport(new RegionReport(name, options.Mode, kept, size, 0, 0, "nothing in the body requires grad"));
+                RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, kept, size, 0, 0, "nothing in the body requires grad"));
                 return result;
             }
             if (request is null || trace is null) return CheckpointNode(tape, name, x, null, null, body, options, result, capture, null, null);
@@ -48,7 +48,7 @@ public static partial class SbpRegion
                 return CheckpointNode(tape, name, x, input, request, body, options, result, capture, full,
                     sliceAllowed ? $"re-run on the full input: {trace.NotSliceSafeBecause ?? "the body rolls the dimension"}" : null);
             SliceNode(tape, name, x, request, body, options, result, capture);
-            tape.AddRegionReport(new RegionReport(name, RegionMode.Recompute, request.KeptCount, request.Size, SavedBytesFrom(tape, tape.Nodes.Count - 1), full,
+            RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.Recompute, request.KeptCount, request.Size, SavedBytesFrom(tape, tape.Nodes.Count - 1), full,
                 "input and random masks saved at kept positions; backward re-runs the body on the kept slice"));
             return result;
         }
@@ -120,7 +120,7 @@ public static partial class SbpRegion
                 return [InputGrad(ctx, ReRun(name, slice, body, replay, layout.CompactShape(ctx.Grad.Shape), g))];
             });
             node.Region = name;
-            node.SetInputLayouts([layout]);
+            node.SetInputForms([layout]);
         }
         finally
         {
@@ -151,7 +151,7 @@ public static partial class SbpRegion
             return [InputGrad(ctx, ReRun(name, ctx.Saved(0), rerun, replay, ctx.Grad.Shape, ctx.Grad))];
         });
         node.Region = name;
-        tape.AddRegionReport(new RegionReport(name, options.Mode, request?.KeptCount ?? x.Shape[0], request?.Size ?? x.Shape[0], node.SavedBytes, full,
+        RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, request?.KeptCount ?? x.Shape[0], request?.Size ?? x.Shape[0], node.SavedBytes, full,
             note ?? "input saved in full; backward re-runs the region" + (request is null ? "" : " with sparse caching")));
         return y;
     }
@@ -184,6 +184,15 @@ public static partial class SbpRegion
             throw new SbpRegionException(
                 $"SBP region '{name}': re-running the body in backward on an input {input.Shape} gave {y.Shape}, expected {outputShape}. " +
                 "A region body must derive its sizes from its input's shape; use sparse-cache mode for bodies that cannot run on the kept slice.");
-        return sub.BackwardCapture(y, grad, leaf);
+        var (gradient, unused) = sub.BackwardCapture(y, grad, leaf);
+        if (unused > 0)
+        {
+            gradient?.Dispose();
+            throw new SbpRegionException(
+                $"SBP region '{name}': its body used {unused} tensor(s) from outside the region that need a gradient (not parameters): " +
+                "a region that is re-run in backward (recompute, checkpoint) may read only its input and module parameters. " +
+                "Pass the tensor in as the region input, or compute it inside the body.");
+        }
+        return gradient;
     }
 }

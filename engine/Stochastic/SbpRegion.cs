@@ -44,7 +44,8 @@ public static partial class SbpRegion
 
         bool keepsAll = mask is null || mask.KeptCount == mask.Size;
         var request = mask is null ? null : new PositionLayout(d, mask.Size, mask.Kept.ToArray());
-        var mark = tape.Here();
+        var ledger = RegionLedger.Of(tape);
+        var mark = ledger.Here();
         try
         {
             return options.Mode switch
@@ -60,7 +61,7 @@ public static partial class SbpRegion
         {
             // A refused op, out of memory, an anomaly: drop what the region recorded (its saved tensors,
             // index buffers and reports), so the caller can go on with the tape and pool as before.
-            tape.RollBack(mark);
+            ledger.RollBack(mark);
             throw;
         }
     }
@@ -79,7 +80,7 @@ public static partial class SbpRegion
         int first = tape.Nodes.Count;
         var y = Scoped(body, x);
         long bytes = SavedBytesFrom(tape, first);
-        tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, size, size, bytes, bytes));
+        RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.SparseCache, size, size, bytes, bytes));
         return y;
     }
 
@@ -97,7 +98,7 @@ public static partial class SbpRegion
     static long SavedBytesFrom(Tape tape, int first)
     {
         var seen = new HashSet<long>();
-        return tape.Nodes.Skip(first).Sum(n => RegionTrace.NewBlockBytes(n.SavedTensors, seen));
+        return tape.Nodes.Skip(first).Sum(n => SavedTensorStore.CountedBytes(n.SavedTensors, seen));
     }
 
     /// <summary>Frees the body's output unless it is the region input itself.</summary>
@@ -174,7 +175,7 @@ public static partial class SbpRegion
     static Attempt SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout input, PositionLayout request, Func<Tensor, Tensor> body,
         RegionOptions options, IReadOnlyList<EagerHint>? hints)
     {
-        var mark = tape.Here();
+        var mark = RegionLedger.Of(tape).Here();
         var (trace, y) = Traced(tape, name, x, input, body, options, hints);
         bool handedOn = false;
         try
@@ -185,8 +186,8 @@ public static partial class SbpRegion
                 // Nothing in the body requires grad (frozen weights, an input without grad): no node, nothing held.
                 handedOn = true;
                 trace.ReleaseGathers();
-                tape.RollBack(mark);
-                tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
+                RegionLedger.Of(tape).RollBack(mark);
+                RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
                 return new(y);
             }
             if (!output.Kept.SequenceEqual(request.Kept)) return Dropped(new(null, MovedTo: output));
@@ -195,8 +196,8 @@ public static partial class SbpRegion
             trace.CompactRest();
             var result = OutputNode(tape, name, x, y, output, Scale(options, request));
             handedOn = true;
-            tape.SealRegion(name, compact);
-            tape.AddRegionReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes,
+            RegionLedger.Of(tape).SealRegion(name, compact);
+            RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes,
                 input.Equals(request) ? null : $"the body rolls the dimension; kept input positions [{string.Join(", ", input.Kept.ToArray().Take(8))}]"));
             return new(result);
         }
@@ -213,7 +214,7 @@ public static partial class SbpRegion
         {
             // Nodes, saved tensors and the index buffers of layouts the next run may not use.
             trace.ReleaseGathers();
-            tape.RollBack(mark);
+            RegionLedger.Of(tape).RollBack(mark);
             return attempt;
         }
     }
@@ -245,8 +246,8 @@ public static partial class SbpRegion
         var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
         try
         {
-            if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, tape.IndexTensor(l, t.Device), g);
-            else g.Backend.IndexSelect(t, l.Axis, tape.IndexTensor(l, t.Device), g);
+            if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
+            else g.Backend.IndexSelect(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
         }
         catch
         {
@@ -267,7 +268,7 @@ public static partial class SbpRegion
         {
             var node = tape.AddNode("sbp.region_output", result, [y], [], ctx => [MaskedGrad(tape, ctx.Grad, output, scale)]);
             node.Region = name;
-            node.SetInputLayouts([output]);
+            node.SetInputForms([output]);
         }
         catch
         {

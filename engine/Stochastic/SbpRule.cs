@@ -10,7 +10,7 @@ namespace Sbp.Stochastic;
 /// refuses the op with a message that names it. An op records its rule with
 /// <see cref="Tape.Record"/>; an op without one is refused inside a region.
 /// </summary>
-public abstract class SbpRule
+public abstract class SbpRule : IOpRule
 {
     internal abstract NodePlan Plan(RuleInput input);
 

@@ -1,0 +1,126 @@
+using Sbp.Memory;
+using Sbp.Tensors;
+
+namespace Sbp.Autograd;
+
+/// <summary>
+/// The tensors a tape holds for backward and their exact byte count. The one counting rule: a saved
+/// tensor counts the bytes of its memory block when the block is an activation (category Temporary;
+/// parameters are referenced, not counted), and a block counts once however many tensors and nodes
+/// hold it. Held tensors are views the store owns, marked as saved in their pool (category SavedActivation).
+/// </summary>
+internal sealed class SavedTensorStore
+{
+    readonly Dictionary<long, int> _holders = [];   // counted block id -> nodes holding it
+
+    /// <summary>Activation bytes held now (each shared block once).</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>Most bytes held at once.</summary>
+    public long PeakBytes { get; private set; }
+
+    /// <summary>The bytes of the counted blocks of <paramref name="tensors"/> not yet in <paramref name="seen"/> (adding them): the counting rule.</summary>
+    public static long CountedBytes(IEnumerable<Tensor?> tensors, HashSet<long> seen)
+    {
+        long bytes = 0;
+        foreach (var t in tensors)
+            if (t is not null && Counts(t.Block) && seen.Add(t.Block.Id)) bytes += t.Block.Bytes;
+        return bytes;
+    }
+
+    static bool Counts(MemoryBlock block) => block.BaseCategory == MemoryCategory.Temporary;
+
+    /// <summary>Holds a node's saved tensors; returns the held views and the node's bytes (its distinct counted blocks).</summary>
+    public (Tensor?[] Held, long Bytes) HoldAll(Tensor?[] save)
+    {
+        var held = new Tensor?[save.Length];
+        var counted = new HashSet<long>();
+        long bytes = 0;
+        for (int i = 0; i < save.Length; i++)
+        {
+            if (save[i] is not { } s) continue;
+            held[i] = Hold(s);
+            if (!Counts(s.Block) || !counted.Add(s.Block.Id)) continue;
+            bytes += s.Block.Bytes;
+            Retain(s.Block);
+        }
+        NotePeak();
+        return (held, bytes);
+    }
+
+    /// <summary>Replaces saved slot <paramref name="slot"/> of <paramref name="node"/> (the old view released), keeping the counts exact.</summary>
+    public void Replace(TapeNode node, int slot, Tensor replacement)
+    {
+        var old = node.SavedTensors[slot] ?? throw new InvalidOperationException($"{node.Op}: saved slot {slot} is empty.");
+        var held = Hold(replacement);
+        long bytes = node.SavedBytes;
+        bool SoleHolder(MemoryBlock b) => Counts(b) && !node.SavedTensors.Where((t, i) => i != slot && t is not null && t.Block.Id == b.Id).Any();
+        if (SoleHolder(old.Block))
+        {
+            Release(old.Block);
+            bytes -= old.Block.Bytes;
+        }
+        if (SoleHolder(held.Block))
+        {
+            Retain(held.Block);
+            bytes += held.Block.Bytes;
+        }
+        old.Block.Pool.SetSavedHold(old.Block, -1);
+        old.Dispose();
+        node.ReplaceSaved(slot, held, bytes);
+        NotePeak();
+    }
+
+    /// <summary>Releases what <paramref name="node"/> holds (once).</summary>
+    public void Free(TapeNode node)
+    {
+        if (node.IsFreed) return;
+        var seen = new HashSet<long>();
+        foreach (var t in node.SavedTensors)
+            if (t is not null && Counts(t.Block) && seen.Add(t.Block.Id)) Release(t.Block);
+        node.FreeSaved();
+    }
+
+    /// <summary>Holds a tensor outside any node (an SBP index buffer) and counts all of its bytes.</summary>
+    public void HoldExtra(Tensor t)
+    {
+        t.Block.Pool.SetSavedHold(t.Block, +1);
+        Bytes += t.Block.Bytes;
+        NotePeak();
+    }
+
+    /// <summary>Releases a tensor of <see cref="HoldExtra"/> and disposes it.</summary>
+    public void ReleaseExtra(Tensor t)
+    {
+        t.Block.Pool.SetSavedHold(t.Block, -1);
+        Bytes -= t.Block.Bytes;
+        t.Dispose();
+    }
+
+    static Tensor Hold(Tensor t)
+    {
+        var view = t.View(t.Shape, register: false);
+        view.Block.Pool.SetSavedHold(view.Block, +1);
+        return view;
+    }
+
+    void Retain(MemoryBlock block)
+    {
+        int n = _holders.GetValueOrDefault(block.Id) + 1;
+        _holders[block.Id] = n;
+        if (n == 1) Bytes += block.Bytes;
+    }
+
+    void Release(MemoryBlock block)
+    {
+        if (!_holders.TryGetValue(block.Id, out int n)) return;
+        if (n == 1)
+        {
+            _holders.Remove(block.Id);
+            Bytes -= block.Bytes;
+        }
+        else _holders[block.Id] = n - 1;
+    }
+
+    void NotePeak() => PeakBytes = Math.Max(PeakBytes, Bytes);
+}
