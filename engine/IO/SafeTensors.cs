@@ -39,7 +39,7 @@ public static class SafeTensors
 
     /// <summary>
     /// Writes a safetensors file atomically: to a temporary file in the same folder, flushed to
-    /// disk, then renamed over <paramref name="path"/>. If anything fails (a tensor source throws,
+    /// disk, then renamed over the target path. If anything fails (a tensor source throws,
     /// the disk is full) the temporary file is deleted and an existing file at path is untouched.
     /// </summary>
     static int _saves;

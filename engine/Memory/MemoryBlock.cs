@@ -22,7 +22,7 @@ public sealed class MemoryBlock
     public MemoryPool Pool { get; }
     public long Id { get; }
     /// <summary>Start of the memory (host pointer on the CPU, device pointer on CUDA).</summary>
-    public nint Pointer { get; internal set; }
+    internal nint Pointer { get; set; }
     /// <summary>Bytes requested: what the statistics count as in use.</summary>
     public long Bytes { get; }
     /// <summary>Bytes actually reserved for the block (rounded up by the pool).</summary>

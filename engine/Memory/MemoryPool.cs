@@ -54,6 +54,19 @@ public sealed class MemoryPool
     public long InUse(MemoryCategory category) { lock (_lock) return _inUse[(int)category]; }
     public long ReservedBytes { get { lock (_lock) return _reserved; } }
     public long PeakInUseBytes { get { lock (_lock) return _peakTotal; } }
+    public long PeakReservedBytes { get { lock (_lock) return _peakReserved; } }
+
+    // PyTorch's names (torch.cuda.memory_allocated and friends) for readers coming from there.
+    /// <summary>PyTorch's <c>memory_allocated</c>: same as <see cref="InUseBytes"/>.</summary>
+    public long MemoryAllocated => InUseBytes;
+    /// <summary>PyTorch's <c>max_memory_allocated</c>: same as <see cref="PeakInUseBytes"/>.</summary>
+    public long MaxMemoryAllocated => PeakInUseBytes;
+    /// <summary>PyTorch's <c>memory_reserved</c>: same as <see cref="ReservedBytes"/>.</summary>
+    public long MemoryReserved => ReservedBytes;
+    /// <summary>PyTorch's <c>max_memory_reserved</c>: same as <see cref="PeakReservedBytes"/>.</summary>
+    public long MaxMemoryReserved => PeakReservedBytes;
+    /// <summary>PyTorch's <c>reset_peak_memory_stats</c>: same as <see cref="ResetPeak"/>.</summary>
+    public void ResetPeakMemoryStats() => ResetPeak();
 
     public MemoryBlock Allocate(long bytes, MemoryCategory category, string? label = null)
     {

@@ -20,6 +20,15 @@ public sealed record MemoryStats(
 {
     public long InUse(MemoryCategory category) => InUseByCategory[category];
 
+    /// <summary>PyTorch's <c>memory_allocated</c>: same as <see cref="InUseBytes"/>.</summary>
+    public long MemoryAllocated => InUseBytes;
+    /// <summary>PyTorch's <c>max_memory_allocated</c>: same as <see cref="PeakInUseBytes"/>.</summary>
+    public long MaxMemoryAllocated => PeakInUseBytes;
+    /// <summary>PyTorch's <c>memory_reserved</c>: same as <see cref="ReservedBytes"/>.</summary>
+    public long MemoryReserved => ReservedBytes;
+    /// <summary>PyTorch's <c>max_memory_reserved</c>: same as <see cref="PeakReservedBytes"/>.</summary>
+    public long MaxMemoryReserved => PeakReservedBytes;
+
     public override string ToString()
     {
         var parts = string.Join(", ", InUseByCategory.Where(kv => kv.Value > 0)

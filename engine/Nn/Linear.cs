@@ -7,7 +7,7 @@ namespace Sbp.Nn;
 /// y = x W^T + b (<see cref="Ops.Linear"/>) on x [..., in] with weight [out, in] and bias [out]
 /// (parameters "weight", "bias"). PyTorch's default initialization: weight
 /// kaiming_uniform(a = sqrt 5), i.e. U(+-1/sqrt(in)), and bias U(+-1/sqrt(in)), drawn from
-/// <paramref name="rng"/> in that order.
+/// the constructor's random generator in that order.
 /// </summary>
 public sealed class Linear : Module
 {

@@ -36,7 +36,7 @@ internal sealed class RandomReplay : IDisposable
     public static RandomReplay Replay(IReadOnlyList<(string Op, Tensor Mask)> masks) =>
         new(true, masks.Select(m => (m.Op, m.Mask, (PositionLayout?)null)).ToList());
 
-    /// <summary>Captured masks (views owned by this object until <see cref="TakeMasks"/>), with the layout of the op's input.</summary>
+    /// <summary>Captured masks (views owned by this object until <see cref="Dispose"/>), with the layout of the op's input.</summary>
     public IReadOnlyList<(string Op, Tensor Mask, PositionLayout? Layout)> Masks => _masks;
 
     /// <summary>

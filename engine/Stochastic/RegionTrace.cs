@@ -6,7 +6,7 @@ namespace Sbp.Stochastic;
 /// <summary>
 /// The record of one SBP region while its body runs: where the region dimension sits in every
 /// tensor made from the region input (<see cref="PositionLayout"/>), the plan of every op, and the
-/// nodes it recorded. <see cref="Close"/> decides which nodes can run backward on compact tensors
+/// nodes it recorded. <see cref="Analyze"/> decides which nodes can run backward on compact tensors
 /// (their output gradient is zero at dropped positions), gathers what they saved to the kept
 /// positions and records the region output node that masks the incoming gradient.
 /// </summary>
@@ -63,7 +63,13 @@ internal sealed class RegionTrace : IRecordObserver
     /// <summary>Why the region cannot be re-run on the kept slice (first reason), for the report.</summary>
     public string? NotSliceSafeBecause { get; private set; }
 
-    /// <summary>Starts tracing a region on the current tape with its input's layout.</summary>
+    /// <summary>Starts tracing region <paramref name="name"/> on <paramref name="tape"/> (its <paramref name="options"/>) from
+    /// <paramref name="input"/>, whose region dimension sits as <paramref name="layout"/> says.</summary>
+    /// <param name="tape">The tape the region's ops record on.</param>
+    /// <param name="name">The region's name, for reports and errors.</param>
+    /// <param name="options">The region's mode and keep.</param>
+    /// <param name="input">The region input.</param>
+    /// <param name="layout">Where the region dimension sits in the input.</param>
     /// <param name="hints">null: compact at <see cref="Analyze"/> only; otherwise compact eagerly every
     /// node but those a hint matching the recorded ops names (see <see cref="Eager"/>).</param>
     public static RegionTrace Begin(Tape tape, string name, RegionOptions options, Tensor input, PositionLayout layout, IReadOnlyList<EagerHint>? hints = null)
@@ -135,7 +141,7 @@ internal sealed class RegionTrace : IRecordObserver
         return plan;
     }
 
-    /// <summary>Remembers the plan of a node recorded on the tape for the analysis at <see cref="Close"/>.</summary>
+    /// <summary>Remembers the plan of a node recorded on the tape for the analysis at <see cref="Analyze"/>.</summary>
     public void OnRecorded(TapeNode node, NodePlan? plan)
     {
         Nodes.Add(node);

@@ -48,8 +48,8 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>The memory this tensor reads and writes (shared with its views).</summary>
     public MemoryBlock Block => _block ?? throw Disposed();
 
-    /// <summary>Start of the data. Backends only.</summary>
-    public nint Pointer => Block.Pointer;
+    /// <summary>Start of the data (a device address on CUDA). Backends only: CPU code outside the engine uses <see cref="AsSpan"/>.</summary>
+    internal nint Pointer => Block.Pointer;
     internal float* F => (float*)Block.Pointer;
     internal int* I => (int*)Block.Pointer;
 
@@ -201,6 +201,33 @@ public sealed unsafe partial class Tensor : IDisposable
         var a = new int[Numel];
         Backend.CopyToHost(this, MemoryMarshal.AsBytes(a.AsSpan()));
         return a;
+    }
+
+    /// <summary>
+    /// The elements of a Float32 tensor on a CPU device, in place (no copy): writes are the tensor's. Valid until the
+    /// tensor is disposed. A CUDA tensor has no host view: use <see cref="ToArray"/>.
+    /// </summary>
+    public Span<float> AsSpan()
+    {
+        RequireHostView("AsSpan", DType.Float32, "AsIntSpan");
+        return new Span<float>(F, checked((int)Numel));
+    }
+
+    /// <summary>The elements of an Int32 tensor on a CPU device, in place (no copy); see <see cref="AsSpan"/>.</summary>
+    public Span<int> AsIntSpan()
+    {
+        RequireHostView("AsIntSpan", DType.Int32, "AsSpan");
+        return new Span<int>(I, checked((int)Numel));
+    }
+
+    void RequireHostView(string name, DType dtype, string other)
+    {
+        if (Device.Kind != DeviceKind.Cpu)
+            throw new InvalidOperationException($"Tensor.{name}: tensor {Shape} is on device '{Device}'; only CPU tensors have a host view. Copy it with ToArray() or ToIntArray().");
+        if (DType != dtype)
+            throw new InvalidOperationException($"Tensor.{name}: tensor {Shape} is {DType}; use {other}().");
+        if (Numel > int.MaxValue)
+            throw new InvalidOperationException($"Tensor.{name}: tensor {Shape} has {Numel} elements, more than a span holds ({int.MaxValue}).");
     }
 
     /// <summary>The value of a one-element tensor.</summary>

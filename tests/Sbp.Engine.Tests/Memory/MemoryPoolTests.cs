@@ -33,6 +33,29 @@ public class MemoryPoolTests
     }
 
     [Test]
+    public void PyTorchNamedStatisticsFollowThePoolCounters()
+    {
+        var pool = NewPool();
+        var a = pool.Allocate(3000, MemoryCategory.Temporary);
+        var b = pool.Allocate(100, MemoryCategory.Parameter);
+        pool.Release(a);
+        // allocated = in use (requested bytes), reserved = held including the cache (512-byte blocks).
+        Assert.That(pool.MemoryAllocated, Is.EqualTo(100));
+        Assert.That(pool.MaxMemoryAllocated, Is.EqualTo(3100));
+        Assert.That(pool.MemoryReserved, Is.EqualTo(3072 + 512));
+        Assert.That(pool.MaxMemoryReserved, Is.EqualTo(3072 + 512));
+        var s = pool.Stats();
+        Assert.That((s.MemoryAllocated, s.MaxMemoryAllocated, s.MemoryReserved, s.MaxMemoryReserved),
+            Is.EqualTo((100L, 3100L, 3584L, 3584L)));
+        pool.EmptyCache();
+        pool.ResetPeakMemoryStats();
+        Assert.That(pool.MaxMemoryAllocated, Is.EqualTo(100));
+        Assert.That(pool.MemoryReserved, Is.EqualTo(512));
+        Assert.That(pool.MaxMemoryReserved, Is.EqualTo(512));
+        pool.Release(b);
+    }
+
+    [Test]
     public void FreedBlocksAreCachedAndReused()
     {
         var pool = NewPool();

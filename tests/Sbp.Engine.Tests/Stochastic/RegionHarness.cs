@@ -30,8 +30,8 @@ public sealed class RegionHarness(Device device, int seed, int[] xShape, params 
         IReadOnlyList<RegionReport> Regions, IReadOnlyList<(string Op, bool Compact, long Bytes, Shape[] Saved)> Nodes);
 
     /// <summary>
-    /// Runs <paramref name="model"/>(x, params) under a tape; <paramref name="region"/> is how the
-    /// model should wrap its region bodies (see <see cref="Region"/>).
+    /// Runs <paramref name="model"/>(x, params) under a tape; the model wraps its region bodies
+    /// as <see cref="Region"/> says.
     /// </summary>
     public Result Run(Func<Tensor, IReadOnlyDictionary<string, Tensor>, Tensor> model)
     {

@@ -53,7 +53,7 @@ public abstract class ModelTestBase
         return (Rand.Uniform(seed, Ref.Numel(shape)), shape);
     }
 
-    /// <summary>Forward (with <paramref name="sbp"/>, masks of <paramref name="step"/>) and backward of sum(y * R); gradients of every parameter and the input.</summary>
+    /// <summary>Forward (<paramref name="forward"/>, which sets up SBP as the test wants) and backward of sum(y * R); gradients of every parameter and the input.</summary>
     protected RunResult Run(Module model, (float[] Data, int[] Shape) input, Func<Tensor, Tensor> forward)
     {
         foreach (var p in model.Parameters()) p.ZeroGrad();

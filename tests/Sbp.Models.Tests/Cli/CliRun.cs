@@ -1,4 +1,4 @@
-using Sbp.Models.Cli;
+using Sbp.Cli;
 
 namespace Sbp.Models.Tests.Cli;
 

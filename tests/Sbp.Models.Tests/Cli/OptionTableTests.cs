@@ -1,4 +1,4 @@
-using Sbp.Models.Cli;
+using Sbp.Cli;
 using static Sbp.Models.Tests.Cli.CliRun;
 
 namespace Sbp.Models.Tests.Cli;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Sbp.Models.Cli;
-using Sbp.Models.Kernels;
+using Sbp.Cli;
+using Sbp.KernelProfile;
 using Sbp.Models.Training;
 using static Sbp.Models.Tests.Cli.CliRun;
 
@@ -187,7 +187,7 @@ public class ProgramTests
             new("checkpoint", "checkpoint", 1, 0.91, 1, null, 120 << 20, 10 << 20, 650, 1000, curve),
             new("sbp-0.5", "sbp", 0.5, 0.90, 1, null, 60 << 20, 40 << 20, 400, 1000, curve),
         ];
-        var set = CompareRunner.PlotModels(rows, detection: false, "swin-micro on synthetic-actions (8 train / 4 held-out clips), 3 epochs, cpu");
+        var set = ComparePlots.PlotModels(rows, detection: false, "swin-micro on synthetic-actions (8 train / 4 held-out clips), 3 epochs, cpu");
         foreach (var plot in new[] { set.Loss, set.Memory, set.Accuracy })
         {
             Assert.That(plot.Axes.Title.Label.Text, Does.Contain("swin-micro").And.Contain("synthetic-actions").And.Contain("3 epochs"));

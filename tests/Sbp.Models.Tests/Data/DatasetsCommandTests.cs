@@ -1,4 +1,4 @@
-using Sbp.Models.Cli;
+using Sbp.Cli;
 using Sbp.Models.Data;
 
 namespace Sbp.Models.Tests.Data;
@@ -87,7 +87,7 @@ public class DatasetsCommandTests
     [Test]
     public void KernelsStillRunThroughTheCommandTree()
     {
-        // KernelCommand prints to the console: only the exit codes are checked here.
+        // KernelProfiler prints to the console: only the exit codes are checked here.
         Assert.Multiple(() =>
         {
             Assert.That(SbpCli.Run(["kernels", "list"], TextWriter.Null, TextWriter.Null), Is.Zero);

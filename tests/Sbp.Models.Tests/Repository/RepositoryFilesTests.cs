@@ -42,6 +42,26 @@ public partial class RepositoryFilesTests
         Assert.That(missing, Is.Empty, string.Join("\n", missing));
     }
 
+    [GeneratedRegex(@"\]\((?<target>[^)\s#]+)(?:#[^)]*)?\)")]
+    private static partial Regex MarkdownLink();
+
+    [Test]
+    public void Every_relative_link_in_the_documentation_resolves()
+    {
+        var root = Root();
+        var broken = new List<string>();
+        foreach (var file in Files(root, "*.md"))
+            foreach (Match m in MarkdownLink().Matches(File.ReadAllText(file)))
+            {
+                var target = m.Groups["target"].Value;
+                if (Regex.IsMatch(target, @"^[a-z]+:")) continue;   // https:, mailto: and the like
+                var path = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(file)!, Uri.UnescapeDataString(target)));
+                if (!File.Exists(path) && !Directory.Exists(path))
+                    broken.Add($"{Path.GetRelativePath(root, file)} links to {target}: no such file or folder");
+            }
+        Assert.That(broken, Is.Empty, string.Join("\n", broken));
+    }
+
     [Test]
     public void No_script_carries_a_package_mirror_address()
     {

@@ -1,4 +1,4 @@
-using Sbp.Models.Cli;
+using Sbp.Cli;
 using Sbp.Models.Training;
 using Sbp.Stochastic;
 using static Sbp.Models.Tests.Cli.CliRun;

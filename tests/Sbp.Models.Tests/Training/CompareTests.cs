@@ -1,3 +1,4 @@
+using Sbp.Cli;
 using System.Text.Json;
 using Sbp.Models.Data;
 using Sbp.Models.Training;
@@ -75,7 +76,7 @@ public class ComparePlotTests
         var dir = Path.Combine(Path.GetTempPath(), $"sbp-plots-{Guid.NewGuid():N}");
         try
         {
-            var files = CompareRunner.Plots(rows, dir, detection: false, "tiny on synthetic-actions, 1 epoch");
+            var files = ComparePlots.Plots(rows, dir, detection: false, "tiny on synthetic-actions, 1 epoch");
             Assert.That(files.Select(Path.GetFileName), Is.EqualTo(new[] { "loss.png", "memory.png", "accuracy.png" }));
             foreach (var f in files)
                 Assert.That(File.ReadAllBytes(f).Take(4), Is.EqualTo(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }), f);

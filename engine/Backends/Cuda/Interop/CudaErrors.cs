@@ -38,7 +38,7 @@ internal static unsafe partial class CudaErrors
         }, method) ?? method);
     }
 
-    static string? ExportOf([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.NonPublicMethods)] Type type, string method) =>
+    static string? ExportOf([DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicMethods | DynamicallyAccessedMemberTypes.NonPublicMethods)] Type type, string method) =>
         type.GetMethods(BindingFlags.Static | BindingFlags.NonPublic | BindingFlags.Public).FirstOrDefault(x => x.Name == method)
             ?.GetCustomAttribute<LibraryImportAttribute>()?.EntryPoint;
 

@@ -2,7 +2,7 @@ namespace Sbp.Models.Data;
 
 /// <summary>
 /// An indexed video dataset. <see cref="Get"/> is deterministic: the same index and the same
-/// <paramref name="rng"/> state give the same sample (the loader derives rng from (seed, epoch, index)),
+/// random generator state give the same sample (the loader derives rng from (seed, epoch, index)),
 /// and with <c>rng == null</c> it makes its deterministic evaluation choice (centre clip).
 /// Implementations are safe to call from several threads at once.
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Sbp.Autograd;
 using Sbp.IO;
 using Sbp.Memory;
@@ -42,6 +43,9 @@ public sealed class Trainer
     readonly Action<string> _log;
     readonly CancellationToken _cancel;
 
+    /// <param name="config">What to train and how (checked before any work).</param>
+    /// <param name="device">Where to train; null = <see cref="Device.Default"/>.</param>
+    /// <param name="log">Where progress lines go; null = the console.</param>
     /// <param name="cancel">Checked after every step: when set (Ctrl-C), the run saves a checkpoint (with an
     /// output folder), says so, and ends with an <see cref="OperationCanceledException"/>.</param>
     public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null, CancellationToken cancel = default)
@@ -219,7 +223,7 @@ public sealed class Trainer
                     epochSteps++;
                     step++;
                     curve.Add((step, lossValue));
-                    metrics?.Write(new { type = "step", mode = c.Label, epoch = epoch + 1, step, loss = lossValue, lr = optimizer.LearningRate, step_ms = watch.Elapsed.TotalMilliseconds });
+                    metrics?.Write(new() { ["type"] = "step", ["mode"] = c.Label, ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = lossValue, ["lr"] = optimizer.LearningRate, ["step_ms"] = watch.Elapsed.TotalMilliseconds });
                     progress.Report(index, epochLossSum / epochSteps);
                     if (c.CheckpointEvery is { } every && step % every == 0) Save();
                     if (c.MaxSteps is { } max && step >= max) stopped = true;
@@ -247,7 +251,7 @@ public sealed class Trainer
             _log(val.PerFrameLabels
                 ? $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, per-frame mAP {map:P1}, frame top-1 {top1:P1}"
                 : $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, top-1 {top1:P1}, top-5 {top5:P1}");
-            metrics?.Write(new { type = "epoch", mode = c.Label, epoch = epoch + 1, step, loss = result.TrainLoss, top1, top5, map, step_ms = result.MeanStepMs });
+            metrics?.Write(new() { ["type"] = "epoch", ["mode"] = c.Label, ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = result.TrainLoss, ["top1"] = top1, ["top5"] = top5, ["map"] = map, ["step_ms"] = result.MeanStepMs });
             Save();
             if (stopped) break;
         }
@@ -360,7 +364,7 @@ public sealed class Trainer
         var kept = File.Exists(path) ? File.ReadAllLines(path).Where(l => StepOf(l) is not { } s || s <= at).ToList() : [];
         File.WriteAllLines(path, kept);
         var lines = new JsonLines(path, append: true);
-        lines.Write(new { type = "resume", step = at });
+        lines.Write(new() { ["type"] = "resume", ["step"] = at });
         return lines;
     }
 
@@ -382,13 +386,17 @@ public sealed class Trainer
 /// <summary>A training run that cannot go on (a non-finite loss): the message says what to change.</summary>
 public sealed class TrainingException(string message) : Exception(message);
 
-/// <summary>Appends one JSON object per line (flushed each line, so a killed run keeps what it wrote).</summary>
+/// <summary>
+/// Appends one JSON object per line (flushed each line, so a killed run keeps what it wrote). Records are
+/// <see cref="JsonObject"/>s, written without reflection (the library stays trim and NativeAOT safe);
+/// non-finite numbers are written as "NaN" and "Infinity" strings.
+/// </summary>
 public sealed class JsonLines(string path, bool append) : IDisposable
 {
     readonly StreamWriter _writer = new(path, append) { AutoFlush = true };
     static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    public void Write(object record) => _writer.WriteLine(JsonSerializer.Serialize(record, Options));
+    public void Write(JsonObject record) => _writer.WriteLine(record.ToJsonString(Options));
 
     public void Dispose() => _writer.Dispose();
 }

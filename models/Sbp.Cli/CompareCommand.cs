@@ -2,7 +2,7 @@ using System.CommandLine;
 using Sbp.Models.Data;
 using Sbp.Models.Training;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// `sbp compare`: the main job. Trains the same model on the same data and seed in several modes
@@ -51,7 +51,7 @@ public static class CompareCommand
                 Console.WriteLine($"wrote {path}");
             }
             if (r.GetValue(plots) is { } plotsDir)
-                foreach (var file in CompareRunner.Plots(rows, plotsDir, val.PerFrameLabels, title)) Console.WriteLine($"wrote {file}");
+                foreach (var file in ComparePlots.Plots(rows, plotsDir, val.PerFrameLabels, title)) Console.WriteLine($"wrote {file}");
             return 0;
         });
         return cmd;

@@ -3,7 +3,7 @@ using System.Globalization;
 using Sbp.Backends.Cuda;
 using Sbp.PtxSim;
 
-namespace Sbp.Models.Kernels;
+namespace Sbp.KernelProfile;
 
 /// <summary>
 /// What <c>sbp kernels list</c> and <c>sbp kernels profile ENTRY --shape d0,d1,... [--dim D] [--block N] [--seed S]</c> do:
@@ -11,7 +11,7 @@ namespace Sbp.Models.Kernels;
 /// prints its launch statistics (instructions by kind, global bytes, sectors per request, shared
 /// memory requests and bank conflicts).
 /// </summary>
-static class KernelCommand
+public static class KernelProfiler
 {
     public static int List(TextWriter o)
     {
@@ -30,7 +30,7 @@ static class KernelCommand
         var shape = ParseShape(shapeText);
         if (block is 0 or > 1024 || block % 32 != 0) throw new ArgumentException($"--block {block}: use a multiple of 32 between 32 and 1024.");
         string module = PtxLibrary.ModuleOf(entry);
-        if (!KernelRecipes.Known.Contains(entry)) throw new InvalidOperationException($"no launch recipe for '{entry}' (add one in models/Kernels/KernelRecipes.cs).");
+        if (!KernelRecipes.Known.Contains(entry)) throw new InvalidOperationException($"no launch recipe for '{entry}' (add one in kernels/Sbp.KernelProfile/KernelRecipes.cs).");
         int dim = dimOption ?? (shape.Length > 1 ? 1 : 0);
 
         var memory = new SimMemory();

@@ -4,7 +4,7 @@ using System.Globalization;
 using Sbp.Models.Data;
 using Sbp.Tensors;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// `sbp datasets list | show DATASET | make DATASET --out DIR`. DATASET is a built-in synthetic

@@ -35,6 +35,7 @@ public sealed class ListFile
     /// <param name="classes">Labels must be below this; null accepts any label >= 0.</param>
     /// <param name="root">Folder the paths are relative to; null = the list file's folder.</param>
     /// <param name="checkFiles">Report lines whose file or folder does not exist.</param>
+    /// <param name="policy">What a bad line does: skipped and reported in <see cref="Problems"/>, or thrown.</param>
     public static ListFile Load(string path, int? classes = null, string? root = null, bool checkFiles = true, BadLinePolicy policy = BadLinePolicy.Skip)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"list file not found: {path}", path);

@@ -7,7 +7,7 @@ using Sbp.Rng;
 using Sbp.Stochastic;
 using Sbp.Tensors;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// `sbp memory`: what a model's tape holds for backward at each keep ratio, per SBP region, for a

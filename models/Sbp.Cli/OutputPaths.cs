@@ -1,4 +1,4 @@
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// Output folders and files checked before any work: a folder is created (with its parents) and

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// Ctrl-C (SIGINT) while a command trains: the first asks it to stop after the current step (the

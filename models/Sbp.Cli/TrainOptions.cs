@@ -6,7 +6,7 @@ using Sbp.Models.Training;
 using Sbp.Stochastic;
 using Sbp.Tensors;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
 /// The options train, eval and compare share, in two groups: the model and its data (every command),

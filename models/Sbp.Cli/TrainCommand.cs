@@ -3,7 +3,7 @@ using Sbp.IO;
 using Sbp.Models.Data;
 using Sbp.Models.Training;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>`sbp train` (one mode, checkpoints each epoch, --resume) and `sbp eval` (a checkpoint on the held-out split).</summary>
 public static class TrainCommand

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using Sbp.Backends.Cuda;
-using Sbp.Models.Kernels;
+using Sbp.KernelProfile;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>`sbp kernels list` and `sbp kernels profile ENTRY --shape ...`: the PTX kernels on the simulator.</summary>
 public static class KernelsCommand
@@ -20,7 +20,7 @@ public static class KernelsCommand
     static Command CreateList()
     {
         var cmd = new Command("list", "every kernel of kernels/*.ptx, by module" + TrainCommand.Examples("sbp kernels list"));
-        cmd.SetAction(r => KernelCommand.List(r.InvocationConfiguration.Output));
+        cmd.SetAction(r => KernelProfiler.List(r.InvocationConfiguration.Output));
         return cmd;
     }
 
@@ -38,7 +38,7 @@ public static class KernelsCommand
         {
             entry, shape, dim, block, seed,
         };
-        cmd.SetAction(r => KernelCommand.Profile(r.GetValue(entry)!, r.GetValue(shape)!, r.GetValue(dim), r.GetValue(block), r.GetValue(seed), r.InvocationConfiguration.Output));
+        cmd.SetAction(r => KernelProfiler.Profile(r.GetValue(entry)!, r.GetValue(shape)!, r.GetValue(dim), r.GetValue(block), r.GetValue(seed), r.InvocationConfiguration.Output));
         return cmd;
     }
 }

@@ -1,9 +1,9 @@
 using Sbp.PtxSim;
 
-namespace Sbp.Models.Kernels;
+namespace Sbp.KernelProfile;
 
 /// <summary>One launch of a kernel: grid, block, dynamic shared memory and arguments.</summary>
-sealed record KernelLaunch(uint Grid, uint Block, uint SharedBytes, KernelArg[] Args, string Note);
+public sealed record KernelLaunch(uint Grid, uint Block, uint SharedBytes, KernelArg[] Args, string Note);
 
 /// <summary>
 /// How to launch each kernel of kernels/*.ptx on random inputs of a given tensor shape (for
@@ -12,7 +12,7 @@ sealed record KernelLaunch(uint Grid, uint Block, uint SharedBytes, KernelArg[] 
 /// the tensor as [rows, cols] with cols the last dimension; the SBP kernels view it as
 /// [outer, N, inner] along <c>dim</c> and keep every other position along N (a keep ratio of 1/2).
 /// </summary>
-sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int dim, uint block)
+public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int dim, uint block)
 {
     readonly Random _rng = new(seed);
     readonly List<ulong> _allocations = [];

@@ -2,10 +2,10 @@ using System.CommandLine;
 using System.Text.RegularExpressions;
 using Sbp.Models.Data;
 
-namespace Sbp.Models.Cli;
+namespace Sbp.Cli;
 
 /// <summary>
-/// The `sbp` command tree (System.CommandLine). One file per command under models/Cli/: each exposes
+/// The `sbp` command tree (System.CommandLine). One file per command in models/Sbp.Cli/: each exposes
 /// <c>static Command Create()</c> and is added to <see cref="Build"/>. Exit codes: 0 done; 2 a user
 /// error (a malformed option, a missing or unreadable file, a folder that cannot be written, a
 /// configuration the engine refuses, a command line that does not parse), printed as one line
@@ -103,7 +103,7 @@ public static partial class SbpCli
 
     static bool IsUserError(Exception e) =>
         e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException
-            or FfmpegMissingException or VideoReadException or Training.TrainingException or Stochastic.SbpRegionException
+            or FfmpegMissingException or VideoReadException or Models.Training.TrainingException or Stochastic.SbpRegionException
             or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException;
 
     [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
