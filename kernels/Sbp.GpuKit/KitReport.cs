@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Sbp.Memory;
+using Sbp.OpCases;
 
 namespace Sbp.GpuKit;
 

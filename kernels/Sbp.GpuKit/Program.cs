@@ -4,6 +4,7 @@ using System.Diagnostics;
 using Sbp.Backends.Cuda;
 using Sbp.CudaSim;
 using Sbp.GpuKit;
+using Sbp.OpCases;
 using Sbp.Stochastic;
 using Sbp.Tensors;
 
@@ -96,8 +97,8 @@ try
 {
     if (!options.SkipOps)
     {
-        Log($"ops: {OpSuite.Cases.Count} cases, {device.Name} against the CPU backend");
-        report.Ops.AddRange(OpSuite.Run(device, cpu, options.OpsFilter, Log));
+        Log($"ops: {OpTable.All.Count} cases, {device.Name} against the CPU backend");
+        report.Ops.AddRange(OpComparison.Run(device, cpu, options.OpsFilter, Log));
         Log($"ops: {report.Ops.Count(o => o.Passed)}/{report.Ops.Count} passed");
     }
 

@@ -21,6 +21,24 @@ public class TensorTests
     }
 
     [Test]
+    public void AsSpanReadsAndWritesTheTensorInPlace()
+    {
+        var device = Device.CreateCpu("span");
+        using var t = Tensor.FromArray([1f, 2f, 3f, 4f], new Shape(2, 2), device);
+        var span = t.AsSpan();
+        Assert.That(span.ToArray(), Is.EqualTo(new[] { 1f, 2f, 3f, 4f }));
+        span[3] = -7f;
+        Assert.That(t.ToArray(), Is.EqualTo(new[] { 1f, 2f, 3f, -7f }), "a write through the span is the tensor's");
+        using var view = t.Reshape(4);
+        Assert.That(view.AsSpan()[3], Is.EqualTo(-7f), "a view sees the same memory");
+        using var idx = Tensor.FromArray([5, 6], new Shape(2), device);
+        idx.AsIntSpan()[0] = 9;
+        Assert.That(idx.ToIntArray(), Is.EqualTo(new[] { 9, 6 }));
+        Assert.That(() => t.AsIntSpan(), Throws.InvalidOperationException.With.Message.Contains("Float32").And.Message.Contains("AsSpan()"));
+        Assert.That(() => idx.AsSpan(), Throws.InvalidOperationException.With.Message.Contains("Int32").And.Message.Contains("AsIntSpan()"));
+    }
+
+    [Test]
     public void ReshapeIsAViewThatKeepsMemoryAlive()
     {
         var device = Device.CreateCpu("t");

@@ -27,6 +27,14 @@ public sealed class CudaDeviceTests : CudaTest
     }
 
     [Test]
+    public void A_cuda_tensor_has_no_host_span_and_says_how_to_copy()
+    {
+        var g = Tensor.Zeros(new Shape(3), Gpu);
+        Assert.That(() => g.AsSpan(), Throws.InvalidOperationException.With.Message.Contains(Gpu.Name).And.Message.Contains("ToArray()"));
+        g.Dispose();
+    }
+
+    [Test]
     public void OutOfMemoryReportsWhoHoldsDeviceMemory()
     {
         Gpu.Pool.LimitBytes = 8192;

@@ -1,0 +1,120 @@
+using Sbp.Autograd;
+using Sbp.Optim;
+using Sbp.Rng;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.OpCases;
+
+/// <summary>
+/// Every backend op (each IBackend member, through the functional API and autograd) as a case on seeded
+/// inputs, small enough for the simulated device. The one table all devices run: the CPU against finite
+/// differences, the simulated CUDA device and a real GPU against the CPU (see the project file).
+/// </summary>
+public static class OpTable
+{
+    /// <summary>A gradient case: y = <paramref name="forward"/>(inputs) and every leaf's gradient.</summary>
+    static OpCase Grad(string name, Func<CaseInputs, Tensor> forward, double rtol = 1e-4, double atol = 1e-5) => new(name, forward, null, rtol, atol);
+
+    /// <summary>A case without autograd: <paramref name="run"/> returns its own named results.</summary>
+    static OpCase Plain(string name, Func<CaseInputs, IEnumerable<(string What, float[] Values)>> run, double rtol = 1e-4, double atol = 1e-5) => new(name, null, run, rtol, atol);
+
+    /// <summary>The gradient cases a finite-difference check applies to.</summary>
+    public static IEnumerable<OpCase> WithFiniteDifferences => All.Where(c => c.HasFiniteDifferenceCheck);
+
+    /// <summary>The cases, each small enough for the simulated device too.</summary>
+    public static IReadOnlyList<OpCase> All { get; } =
+    [
+        // Binary / Copy (broadcast) / ReduceSum (the broadcast's backward)
+        Grad("add (broadcast)", c => Ops.Add(c.F([4, 33]), c.F([33]))),
+        Grad("sub (broadcast both)", c => Ops.Sub(c.F([2, 1, 5]), c.F([3, 1]))),
+        Grad("mul (equal shapes)", c => Ops.Mul(c.F([1000]), c.F([1000]))),
+        Grad("div", c => Ops.Div(c.F([3, 5, 7]), c.F([3, 5, 7], 0.5f, 2f))),
+        Grad("pow", c => Ops.Pow(c.F([3, 5, 7], 0.5f, 2f), c.F([7], -1f, 2f)), 1e-4, 1e-4),
+        // Unary / ActivationBackward
+        Grad("exp", c => Ops.Exp(c.F([300]))),
+        Grad("log", c => Ops.Log(c.F([300], 0.5f, 2f))),
+        Grad("sqrt", c => Ops.Sqrt(c.F([300], 0.5f, 2f))),
+        Grad("relu", c => Ops.Relu(c.AwayFromZero([513]))),
+        Grad("gelu (erf)", c => Ops.Gelu(c.F([513], -3f, 3f))),
+        Grad("gelu (tanh)", c => Ops.Gelu(c.F([513], -3f, 3f), tanhApproximation: true)),
+        Grad("scale", c => Ops.Mul(c.F([257]), 0.37f)),
+        // Gemm
+        Grad("matmul", c => Ops.Matmul(c.F([5, 17]), c.F([17, 9])), 1e-4, 1e-4),
+        Grad("matmul (batched)", c => Ops.Matmul(c.F([3, 8, 16]), c.F([3, 16, 12])), 1e-4, 1e-4),
+        Grad("linear", c => Ops.Linear(c.F([6, 24]), c.F([10, 24]), c.F([10])), 1e-4, 1e-4),
+        // ReduceSum / ReduceMax
+        Grad("sum (middle axis)", c => Ops.Sum(c.F([4, 6, 8]), [1])),
+        Grad("sum (trailing axes)", c => Ops.Sum(c.F([4, 6, 8]), [1, 2])),
+        Grad("sum (leading axis)", c => Ops.Sum(c.F([40, 7]), [0])),
+        Grad("mean (all)", c => Ops.Mean(c.F([5, 66]))),
+        Grad("max (last axis)", c => Ops.Max(c.Distinct([4, 6, 8]), [2])),
+        // Permute / CopyAlongDim / Layout
+        Grad("permute", c => Ops.Permute(c.F([2, 3, 4, 5]), 0, 2, 3, 1)),
+        Grad("slice", c => Ops.Slice(c.F([4, 9, 3]), 1, 2, 5)),
+        Grad("concat", c => Ops.Concat([c.F([2, 3, 4]), c.F([2, 5, 4])], 1)),
+        Grad("roll", c => Ops.Roll(c.F([2, 4, 6, 3]), [1, -2], [1, 2])),
+        Grad("pad", c => Ops.Pad(c.F([2, 3, 5]), [1, 2, 0, 1])),
+        // IndexSelect / IndexAdd
+        Grad("index_select (inner % 4 == 0)", c => Ops.IndexSelect(c.F([10, 8]), 0, c.I([7], 0, 10))),
+        Grad("index_select (odd inner)", c => Ops.IndexSelect(c.F([3, 10, 5]), 1, c.I([6], 0, 10))),
+        Grad("index_add (repeated indices)", c => Ops.IndexAdd(c.F([6, 5]), 0, c.I([9], 0, 6), c.F([9, 5]))),
+        new OpCase("grad_mask (SBP)", c => Ops.Mul(Ops.GradMask(c.F([2, 8, 6]), 1, KeepMask.Strided(8, 2, 1)), 1.5f), null, BackwardIsDerivative: false),
+        // Softmax / SoftmaxBackward
+        Grad("softmax (last axis)", c => Ops.Softmax(c.F([7, 33], -3f, 3f))),
+        Grad("softmax (axis 1)", c => Ops.Softmax(c.F([3, 9, 4], -3f, 3f), 1)),
+        Grad("log_softmax", c => Ops.LogSoftmax(c.F([7, 33], -3f, 3f))),
+        Grad("attention (bias)", c => Ops.ScaledDotProductAttention(c.F([2, 2, 9, 8]), c.F([2, 2, 9, 8]), c.F([2, 2, 9, 8]), c.F([2, 9, 9])), 1e-4, 1e-4),
+        // LayerNorm
+        Grad("layer_norm", c => Ops.LayerNorm(c.F([6, 40]), [40], c.F([40]), c.F([40])), 1e-4, 1e-4),
+        // BatchNorm (train: cuDNN; eval: binary broadcasts)
+        Grad("batch_norm (train)", c => Ops.BatchNorm(c.F([4, 6, 5, 5]), c.F([6]), c.F([6]), c.F([6], grad: false), c.F([6], 0.5f, 2f, grad: false), BatchNormMode.Train), 1e-4, 1e-4),
+        Grad("batch_norm (eval)", c => Ops.BatchNorm(c.F([4, 6, 3, 3]), c.F([6]), c.F([6]), c.F([6], grad: false), c.F([6], 0.5f, 2f, grad: false), BatchNormMode.Eval), 1e-4, 1e-4),
+        // Conv (cuDNN forward, backward data, backward filter)
+        Grad("conv2d (stride 2, pad 1)", c => Ops.Conv2d(c.F([2, 3, 9, 9]), c.F([4, 3, 3, 3]), c.F([4]), [2, 2], [1, 1]), 1e-4, 1e-4),
+        Grad("conv2d (depthwise)", c => Ops.Conv2d(c.F([2, 4, 7, 7]), c.F([4, 1, 3, 3]), null, null, [1, 1], groups: 4), 1e-4, 1e-4),
+        Grad("conv3d (patch embed)", c => Ops.Conv3d(c.F([1, 3, 4, 8, 8]), c.F([5, 3, 2, 4, 4]), c.F([5]), [2, 4, 4]), 1e-4, 1e-4),
+        // Pool
+        Grad("max_pool3d", c => Ops.MaxPool3d(c.Distinct([1, 2, 4, 6, 6]), [2, 3, 3], [2, 2, 2], [0, 1, 1])),
+        Grad("avg_pool2d", c => Ops.AvgPool2d(c.F([2, 3, 7, 7]), [3, 3], [2, 2], [1, 1], countIncludePad: false)),
+        Grad("global_avg_pool", c => Ops.GlobalAvgPool(c.F([2, 5, 3, 4, 4]))),
+        // Losses
+        Grad("cross_entropy", c => Ops.CrossEntropy(c.F([8, 10], -3f, 3f), c.I([8], 0, 10))),
+        Grad("cross_entropy (label smoothing)", c => Ops.CrossEntropy(c.F([8, 10], -3f, 3f), c.I([8], 0, 10), labelSmoothing: 0.1f)),
+        Grad("bce_with_logits", c => Ops.BinaryCrossEntropyWithLogits(c.F([6, 7], -3f, 3f), c.F([6, 7], 0f, 1f, grad: false))),
+        // BernoulliMask (bit-identical masks on every backend)
+        Grad("dropout", c => Ops.Dropout(c.F([4, 129]), 0.3f, new RandomSource(5))),
+        // Fill / CopyFromHost / CopyToHost
+        Plain("fill + copies", c => [("full", Tensor.Full(new Shape(3, 65), 0.625f, c.Device).ToArray()), ("roundtrip", c.F([3, 65], grad: false).ToArray())]),
+        // SgdUpdate / AdamWUpdate / SumOfSquares
+        Plain("sgd (momentum, nesterov)", c => OptimizerSteps(c, p => new Sgd([("p", p)], 0.1f, momentum: 0.9f, nesterov: true, weightDecay: 0.01f))),
+        Plain("adamw", c => OptimizerSteps(c, p => new AdamW([("p", p)], 1e-2f, eps: 1e-4f, weightDecay: 0.05f))),
+        Plain("grad norm (sum of squares)", c =>
+        {
+            var a = c.F([300], grad: false);
+            var b = c.F([7, 11], grad: false);
+            return [("sum_sq", [(float)(a.Backend.SumOfSquares(a) + b.Backend.SumOfSquares(b))])];
+        }, 1e-5, 1e-5),
+    ];
+
+    /// <summary>Three optimizer steps on a [257] parameter with seeded gradients; the parameter after each.</summary>
+    static IEnumerable<(string What, float[] Values)> OptimizerSteps(CaseInputs c, Func<Tensor, Optimizer> create)
+    {
+        var p = c.F([257], grad: false);
+        p.RequiresGrad = true;
+        using var optimizer = create(p);
+        var results = new List<(string What, float[] Values)>();
+        for (int s = 0; s < 3; s++)
+        {
+            using (var tape = Tape.Begin())
+            {
+                var loss = Ops.Sum(Ops.Mul(p, c.F([257], grad: false)));
+                tape.Backward(loss);
+            }
+            optimizer.Step();
+            optimizer.ZeroGrad();
+            results.Add(($"step {s + 1}", p.ToArray()));
+        }
+        return results;
+    }
+}
