@@ -24,6 +24,9 @@ public abstract class VideoModel(Device? device) : Module(device)
     /// <summary>True when the model reads frames first, [B, T, C, H, W] (a per-frame 2-D backbone); else clips [B, C, T, H, W].</summary>
     public virtual bool FramesFirst => false;
 
+    /// <summary>True when the model predicts a class per frame (logits [B, T, K]) and trains on per-frame labels [B, T]; else one class per clip.</summary>
+    public virtual bool PerFrameLabels => false;
+
     /// <summary>The model's input from a batch of clips [B, C, T, H, W] as the loaders give them (a view or one permute).</summary>
     public Tensor InputOf(Tensor clips)
     {

@@ -80,9 +80,32 @@ public sealed class Trainer
     /// <summary>The default mask kind of a model config name (before the model exists: options are checked before any work).</summary>
     public static MaskKind DefaultMaskKind(string model, double keep) => ModelFactory.DefaultMaskKind(model, keep);
 
-    /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size.</summary>
-    public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device) =>
-        ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
+    /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size; data whose labels
+    /// the model cannot learn (per frame or per clip) is rejected here, before any work.</summary>
+    public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device)
+    {
+        var model = ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
+        try
+        {
+            CheckLabels(name, model, data);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Rejects data whose labels the model cannot learn (per-frame labels for a clip model, or the reverse), before any work.</summary>
+    static void CheckLabels(string name, VideoModel model, IVideoDataset data)
+    {
+        if (model.PerFrameLabels == data.PerFrameLabels) return;
+        string Models(bool perFrame) => string.Join(", ", ModelFactory.Names.Where(n => n.StartsWith("det-", StringComparison.Ordinal) == perFrame));
+        throw new ArgumentException(model.PerFrameLabels
+            ? $"--model {name} predicts a class per frame and trains on per-frame labels, but the data ({data.Describe()}) has one label per clip: use --data synthetic-detection or an annotation file, or a clip model ({Models(false)})."
+            : $"--model {name} predicts one class per clip, but the data ({data.Describe()}) has a label per frame: use a per-frame model ({Models(true)}) or clip data (synthetic-actions, a list file).");
+    }
 
     /// <summary>The loss of logits [B, K] against labels [B], or per frame [B, T, K] against [B, T].</summary>
     public static Tensor Loss(Tensor logits, Tensor labels)

@@ -16,7 +16,7 @@ public class RegionMemoryTests : ModelTestBase
 {
     IReadOnlyList<RegionReport> Regions(VideoModel model, double keep, MaskKind kind)
     {
-        var policy = new SbpPolicy(new KeepMaskPolicy(kind, keep, Seed: 3), model is VideoVit ? SbpPlacement.BranchOutput : SbpPlacement.BlockOutput);
+        var policy = new SbpPolicy(new KeepMaskPolicy(kind, keep, Seed: 3), model.SbpPlacement);
         var (data, shape) = Input(model, batch: 2);
         using var scope = TensorScope.Begin();
         var x = Tensor.FromArray(data, new Shape(shape), Device);

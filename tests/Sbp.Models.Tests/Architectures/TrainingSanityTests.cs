@@ -13,7 +13,7 @@ public sealed class TrainingSanityTests : ModelTestBase
     float[] Train(VideoModel model, SbpPolicy? sbp, int steps)
     {
         var input = Input(model, batch: 2, seed: 21);
-        bool perFrame = model is FrameDetector;
+        bool perFrame = model.PerFrameLabels;
         int labels = perFrame ? 2 * model.SampleShape[0] : 2;
         var targets = Rand.Ints(22, labels, 0, model.NumClasses);
         using var opt = new AdamW(model.NamedParameters(), learningRate: 1e-2f, weightDecay: 0f);

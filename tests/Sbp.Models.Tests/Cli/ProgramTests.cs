@@ -48,6 +48,24 @@ public class ProgramTests
         AssertUserError(Run(["train", .. Tiny, "--epochs", "2", "--out", run, "--resume"]), "sbp train: --resume", path);
     }
 
+    [TestCase("train", "det-nano", "synthetic-actions", "predicts a class per frame")]
+    [TestCase("compare", "det-nano", "synthetic-actions", "predicts a class per frame")]
+    [TestCase("train", "r21d-nano", "synthetic-detection", "predicts one class per clip")]
+    [TestCase("eval", "r21d-nano", "synthetic-detection", "predicts one class per clip")]
+    public void A_model_and_data_with_different_label_kinds_are_one_message_before_any_work(string command, string model, string data, string says)
+    {
+        string[] options = ["--model", model, "--data", data, "--val-count", "4", "--frames", "4", "--size", "16", "--batch", "4", "--device", "cpu"];
+        if (command == "eval")
+        {
+            File.WriteAllBytes(Path_("any.safetensors"), [1, 2, 3]);   // the labels are checked before the checkpoint is read
+            options = [.. options, "--checkpoint", Path_("any.safetensors")];
+        }
+        else options = [.. options, "--train-count", "4", "--epochs", "1", "--workers", "1"];
+        var r = Run([command, .. options]);
+        AssertUserError(r, $"sbp {command}: --model {model} {says}", "use ");
+        Assert.That(r.Out, Does.Not.Contain("epoch 1"), "nothing trained");
+    }
+
     [Test]
     public void Messages_name_the_command_that_ran_and_no_library_type()
     {

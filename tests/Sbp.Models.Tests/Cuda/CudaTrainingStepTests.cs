@@ -164,7 +164,7 @@ public sealed class CudaTrainingStepTests
         using (gpuModel)
         {
             var policy = new SbpPolicy(new KeepMaskPolicy(kind, 0.5, Seed: 42), placement, mode);
-            var (x, shape, labels) = Batch(cpuModel, 2, perFrame: cpuModel is FrameDetector);
+            var (x, shape, labels) = Batch(cpuModel, 2, perFrame: cpuModel.PerFrameLabels);
             var cpu = Step(cpuModel, x, shape, labels, policy, adamW: false);
             var gpu = Step(gpuModel, x, shape, labels, policy, adamW: false);
             AssertSameStep($"{config} {kind} {mode}", gpu, cpu);

@@ -53,6 +53,8 @@ public sealed class FrameDetector : VideoModel
     /// <summary>A 2-D backbone per frame: frames first.</summary>
     public override bool FramesFirst => true;
 
+    public override bool PerFrameLabels => true;
+
     /// <summary>Frozen batch norm trained from scratch is the identity until set from data: <see cref="CalibrateBatchNorm"/>.</summary>
     public override bool NeedsCalibration => true;
 
