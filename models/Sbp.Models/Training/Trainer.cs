@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using Sbp.Autograd;
 using Sbp.IO;
 using Sbp.Memory;
@@ -403,67 +402,5 @@ public sealed class Trainer
         {
             return null;
         }
-    }
-}
-
-/// <summary>A training run that cannot go on (a non-finite loss): the message says what to change.</summary>
-public sealed class TrainingException(string message) : Exception(message);
-
-/// <summary>
-/// Appends one JSON object per line (flushed each line, so a killed run keeps what it wrote). Records are
-/// <see cref="JsonObject"/>s, written without reflection (the library stays trim and NativeAOT safe);
-/// non-finite numbers are written as "NaN" and "Infinity" strings.
-/// </summary>
-public sealed class JsonLines(string path, bool append) : IDisposable
-{
-    readonly StreamWriter _writer = new(path, append) { AutoFlush = true };
-    static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-
-    public void Write(JsonObject record) => _writer.WriteLine(record.ToJsonString(Options));
-
-    public void Dispose() => _writer.Dispose();
-}
-
-/// <summary>
-/// Progress of an epoch: a bar redrawn in place on a terminal, plain lines (about every 10%) when output
-/// is redirected (CI logs, files). Each shows the step within the epoch (counted from the first step of
-/// the epoch, also after a resume), the epoch's mean loss so far, clips per second and time per step
-/// (of this process's steps), the time elapsed and the time left.
-/// </summary>
-public sealed class ProgressLine(string title, int total, int clipsPerStep, int start = 0)
-{
-    readonly bool _terminal = !Console.IsOutputRedirected;
-    readonly Stopwatch _watch = Stopwatch.StartNew();
-    int _lastDecile = -1;
-
-    /// <summary>The line for <paramref name="done"/> of the epoch's steps with the epoch's mean loss so far.</summary>
-    public string Format(int done, double meanLoss, TimeSpan elapsed)
-    {
-        int ran = Math.Max(done - start, 0);
-        double perStep = ran == 0 ? 0 : elapsed.TotalSeconds / ran;
-        string rate = ran == 0 ? "" : string.Create(CultureInfo.InvariantCulture, $", {clipsPerStep / perStep:0.0} clips/s, {perStep * 1000:0} ms/step");
-        string eta = ran == 0 ? "" : $", eta {TimeSpan.FromSeconds(perStep * (total - done)):mm\\:ss}";
-        return string.Create(CultureInfo.InvariantCulture, $"{done}/{total} loss {meanLoss:0.000} (epoch mean){rate}, elapsed {elapsed:mm\\:ss}{eta}");
-    }
-
-    public void Report(int done, double meanLoss)
-    {
-        string line = Format(done, meanLoss, _watch.Elapsed);
-        double fraction = total == 0 ? 1 : (double)done / total;
-        if (_terminal)
-        {
-            int width = 20, filled = (int)(fraction * width);
-            Console.Write($"\r{title} [{new string('#', filled)}{new string('.', width - filled)}] {line}   ");
-            return;
-        }
-        int decile = (int)(fraction * 10);
-        if (decile == _lastDecile && done != total) return;
-        _lastDecile = decile;
-        Console.WriteLine($"{title}: {line}");
-    }
-
-    public void Done()
-    {
-        if (_terminal) Console.WriteLine();
     }
 }
