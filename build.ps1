@@ -94,12 +94,24 @@ function Invoke-PublishGpu {
     Write-Host "publish-gpu: on a GPU machine run: $out/run.sh   (or: $program --help)"
 }
 
+# The packages: Sbp.Engine, Sbp.Models and the sbp tool (with .snupkg symbols) in bin/packages/ (or -Output),
+# at the version of version.props. The folder is emptied first so it holds exactly this build's packages.
+function Invoke-Pack {
+    $out = if ($Output) { $Output } else { Join-Path $PSScriptRoot 'bin/packages' }
+    if (Test-Path $out) { Remove-Item -Recurse -Force $out }
+    Invoke-Dotnet pack $Solution -c $Configuration -o $out
+    foreach ($file in Get-ChildItem -Path $out -File | Sort-Object Name) {
+        Write-Host ("pack: {0} ({1:N0} bytes)" -f $file.Name, $file.Length)
+    }
+}
+
 # Task table: name -> script block. Add new tasks here (bench, publish-gpu, ...).
 $Tasks = [ordered]@{
     'build'     = { Invoke-Build }
     'test'      = { Invoke-Test }
     'ptx-check' = { Invoke-PtxCheck }
     'publish-gpu' = { Invoke-PublishGpu }
+    'pack'      = { Invoke-Pack }
 }
 
 if (-not $Tasks.Contains($Task)) {
