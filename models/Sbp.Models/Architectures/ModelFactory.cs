@@ -40,6 +40,9 @@ public static class ModelFactory
     public static MaskKind DefaultMaskKind(string name, double keep) =>
         Configs.GetValueOrDefault(name) is VideoVitConfig ? VideoVit.TokenMaskKind(keep) : MaskKind.Strided;
 
+    /// <summary>Whether the model of config <paramref name="name"/> predicts a class per frame (<see cref="VideoModel.PerFrameLabels"/>), before it is built.</summary>
+    public static bool PerFrameLabels(string name) => Config(name) is FrameDetectorConfig;
+
     /// <summary>
     /// The model of config <paramref name="name"/>, its weights drawn from <paramref name="rng"/>.
     /// <paramref name="numClasses"/>, <paramref name="frames"/>, <paramref name="height"/> and

@@ -48,11 +48,13 @@ public static class CompareRunner
 
     /// <summary>
     /// Checks the model against the data (labels per clip or per frame) and every planned SBP run against the
-    /// model built for the data (its regions' mask rules), before
-    /// the first run trains: the model is built once on a CPU device of its own and freed.
+    /// model built for the data (its regions' mask rules), before the first run trains: for SBP runs the model
+    /// is built once on a CPU device of its own and freed.
     /// </summary>
     public static void CheckModel(IReadOnlyList<TrainConfig> runs, IVideoDataset train)
     {
+        Trainer.CheckLabels(runs[0].Model, train);
+        if (runs.All(r => r.Mode == TrainMode.Full)) return;
         var probe = train.Get(0, null).Clip;
         using var model = Trainer.CreateModel(runs[0].Model, train, probe.Frames, probe.Height, probe.Width, runs[0].Seed, Device.CreateCpu("sbp-check"));
         foreach (var run in runs)

@@ -83,25 +83,17 @@ public sealed class Trainer
     /// the model cannot learn (per frame or per clip) is rejected here, before any work.</summary>
     public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device)
     {
-        var model = ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
-        try
-        {
-            CheckLabels(name, model, data);
-            return model;
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        CheckLabels(name, data);
+        return ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
     }
 
-    /// <summary>Rejects data whose labels the model cannot learn (per-frame labels for a clip model, or the reverse), before any work.</summary>
-    static void CheckLabels(string name, VideoModel model, IVideoDataset data)
+    /// <summary>Rejects data whose labels the model of config <paramref name="name"/> cannot learn (per-frame labels for a clip model, or the reverse).</summary>
+    public static void CheckLabels(string name, IVideoDataset data)
     {
-        if (model.PerFrameLabels == data.PerFrameLabels) return;
-        string Models(bool perFrame) => string.Join(", ", ModelFactory.Names.Where(n => n.StartsWith("det-", StringComparison.Ordinal) == perFrame));
-        throw new ArgumentException(model.PerFrameLabels
+        bool perFrame = ModelFactory.PerFrameLabels(name);
+        if (perFrame == data.PerFrameLabels) return;
+        string Models(bool kind) => string.Join(", ", ModelFactory.Names.Where(n => ModelFactory.PerFrameLabels(n) == kind));
+        throw new ArgumentException(perFrame
             ? $"--model {name} predicts a class per frame and trains on per-frame labels, but the data ({data.Describe()}) has one label per clip: use --data synthetic-detection or an annotation file, or a clip model ({Models(false)})."
             : $"--model {name} predicts one class per clip, but the data ({data.Describe()}) has a label per frame: use a per-frame model ({Models(true)}) or clip data (synthetic-actions, a list file).");
     }

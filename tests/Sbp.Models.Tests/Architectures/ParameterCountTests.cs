@@ -165,4 +165,15 @@ public sealed class ParameterCountTests : ModelTestBase
         Assert.That(() => ModelFactory.Create("swin-xl", new RandomSource(1), Device),
             Throws.ArgumentException.With.Message.Contains("swin-xl").And.Message.Contains("swin-t"));
     }
+
+    [TestCase("swin-nano")]
+    [TestCase("vit-nano")]
+    [TestCase("det-nano")]
+    [TestCase("r21d-nano")]
+    public void What_the_factory_says_before_building_is_what_the_model_says(string name)
+    {
+        using var model = ModelFactory.Create(name, new RandomSource(1), Device);
+        Assert.That(ModelFactory.PerFrameLabels(name), Is.EqualTo(model.PerFrameLabels));
+        Assert.That(ModelFactory.DefaultMaskKind(name, 0.5), Is.EqualTo(model.DefaultMaskKind(0.5)));
+    }
 }
