@@ -13,8 +13,7 @@ namespace Sbp.Stochastic;
 internal sealed class RegionLedger : ITapeExtension
 {
     readonly Tape _tape;
-    readonly Dictionary<(PositionLayout, Device), Tensor> _indices = [];
-    readonly List<(PositionLayout Layout, Device Device)> _indexOrder = [];   // _indices' keys in the order they were made
+    readonly OrderedDictionary<(PositionLayout, Device), Tensor> _indices = [];   // in the order they were made (rollback drops the newest)
     readonly Dictionary<long, PositionLayout> _compact = [];   // tensor id -> layout of its compact gradient
     readonly Dictionary<long, string> _sealed = [];             // compact tensors of closed regions -> region name
     readonly List<RegionReport> _regions = [];
@@ -37,7 +36,7 @@ internal sealed class RegionLedger : ITapeExtension
     public IReadOnlyList<RegionReport> Regions => _regions;
 
     /// <summary>Bytes of the index buffers held; part of the tape's saved bytes.</summary>
-    public long IndexBytes { get; private set; }
+    public long IndexBytes => _indices.Values.Sum(t => t.Block.Bytes);
 
     /// <summary>The kept indices of <paramref name="layout"/> as an Int32 tensor on <paramref name="device"/>, made once per tape.</summary>
     public Tensor IndexTensor(PositionLayout layout, Device device)
@@ -47,8 +46,6 @@ internal sealed class RegionLedger : ITapeExtension
             t = Tensor.FromArray(layout.KeptArray, new Shape(layout.KeptCount), device).DetachFromScope();
         _tape.Store.HoldExtra(t);
         _indices[(layout, device)] = t;
-        _indexOrder.Add((layout, device));
-        IndexBytes += t.Block.Bytes;
         return t;
     }
 
@@ -67,7 +64,7 @@ internal sealed class RegionLedger : ITapeExtension
     /// <summary>Where the tape stands now: what <see cref="RollBack"/> returns it to.</summary>
     internal readonly record struct Mark(int Nodes, int Indices, int Regions);
 
-    public Mark Here() => new(_tape.Nodes.Count, _indexOrder.Count, _regions.Count);
+    public Mark Here() => new(_tape.Nodes.Count, _indices.Count, _regions.Count);
 
     /// <summary>
     /// Undoes what was recorded since <paramref name="mark"/> (a region that failed or runs again): its nodes and
@@ -76,15 +73,12 @@ internal sealed class RegionLedger : ITapeExtension
     public void RollBack(Mark mark)
     {
         _tape.DropNodes(mark.Nodes);
-        for (int i = _indexOrder.Count - 1; i >= mark.Indices; i--)
+        for (int i = _indices.Count - 1; i >= mark.Indices; i--)
         {
-            var key = _indexOrder[i];
-            var t = _indices[key];
-            _indices.Remove(key);
-            IndexBytes -= t.Block.Bytes;
+            var t = _indices.GetAt(i).Value;
+            _indices.RemoveAt(i);
             _tape.Store.ReleaseExtra(t);
         }
-        _indexOrder.RemoveRange(mark.Indices, _indexOrder.Count - mark.Indices);
         _regions.RemoveRange(mark.Regions, _regions.Count - mark.Regions);
     }
 
@@ -103,8 +97,6 @@ internal sealed class RegionLedger : ITapeExtension
     {
         foreach (var t in _indices.Values) _tape.Store.ReleaseExtra(t);
         _indices.Clear();
-        _indexOrder.Clear();
-        IndexBytes = 0;
     }
 }
 

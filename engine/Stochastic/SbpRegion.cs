@@ -175,7 +175,8 @@ public static partial class SbpRegion
     static Attempt SparseCacheOnce(Tape tape, string name, Tensor x, PositionLayout input, PositionLayout request, Func<Tensor, Tensor> body,
         RegionOptions options, IReadOnlyList<EagerHint>? hints)
     {
-        var mark = RegionLedger.Of(tape).Here();
+        var ledger = RegionLedger.Of(tape);
+        var mark = ledger.Here();
         var (trace, y) = Traced(tape, name, x, input, body, options, hints);
         bool handedOn = false;
         try
@@ -186,8 +187,8 @@ public static partial class SbpRegion
                 // Nothing in the body requires grad (frozen weights, an input without grad): no node, nothing held.
                 handedOn = true;
                 trace.ReleaseGathers();
-                RegionLedger.Of(tape).RollBack(mark);
-                RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
+                ledger.RollBack(mark);
+                ledger.AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, 0, 0, "nothing in the body requires grad"));
                 return new(y);
             }
             if (!output.Kept.SequenceEqual(request.Kept)) return Dropped(new(null, MovedTo: output));
@@ -196,8 +197,8 @@ public static partial class SbpRegion
             trace.CompactRest();
             var result = OutputNode(tape, name, x, y, output, Scale(options, request));
             handedOn = true;
-            RegionLedger.Of(tape).SealRegion(name, compact);
-            RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes,
+            ledger.SealRegion(name, compact);
+            ledger.AddReport(new RegionReport(name, RegionMode.SparseCache, request.KeptCount, request.Size, SavedBytesFrom(tape, trace.FirstNode), trace.FullSavedBytes,
                 input.Equals(request) ? null : $"the body rolls the dimension; kept input positions [{string.Join(", ", input.Kept.ToArray().Take(8))}]"));
             return new(result);
         }
@@ -214,7 +215,7 @@ public static partial class SbpRegion
         {
             // Nodes, saved tensors and the index buffers of layouts the next run may not use.
             trace.ReleaseGathers();
-            RegionLedger.Of(tape).RollBack(mark);
+            ledger.RollBack(mark);
             return attempt;
         }
     }
