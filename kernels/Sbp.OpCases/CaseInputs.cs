@@ -32,26 +32,23 @@ public sealed class CaseInputs
 
     /// <summary>A float input uniform in [lo, hi); a leaf that requires grad when <paramref name="grad"/>.</summary>
     public Tensor F(int[] shape, float lo = -1f, float hi = 1f, bool grad = true) =>
-        Input(shape, grad, r => (float)(lo + (hi - lo) * r.NextDouble()));
+        Input(shape, grad, (r, n) => Draw(n, () => (float)(lo + (hi - lo) * r.NextDouble())));
 
     /// <summary>A float leaf with |x| in [0.25, 1) and a random sign: no value near 0, where relu's derivative jumps.</summary>
     public Tensor AwayFromZero(int[] shape) =>
-        Input(shape, true, r => (float)((0.25 + 0.75 * r.NextDouble()) * (r.Next(2) == 0 ? -1 : 1)));
+        Input(shape, true, (r, n) => Draw(n, () => (float)((0.25 + 0.75 * r.NextDouble()) * (r.Next(2) == 0 ? -1 : 1))));
 
     /// <summary>
     /// A float leaf of distinct values 0.05 apart (a shuffled grid in about [-n/40, n/40]): no two values are
     /// near a tie, so max and max pooling choose the same element on every device and under a small step.
     /// </summary>
-    public Tensor Distinct(int[] shape)
-    {
-        int n = Numel(shape);
-        return Input(shape, true, null, r =>
+    public Tensor Distinct(int[] shape) =>
+        Input(shape, true, (r, n) =>
         {
             var order = Enumerable.Range(0, n).ToArray();
             r.Shuffle(order);
             return order.Select(k => (float)((k - (n - 1) / 2.0) * 0.05)).ToArray();
         });
-    }
 
     /// <summary>An Int32 input of values in [lo, hi).</summary>
     public Tensor I(int[] shape, int lo, int hi)
@@ -62,7 +59,8 @@ public sealed class CaseInputs
         return Tensor.FromArray(data, new Shape(shape), Device);
     }
 
-    Tensor Input(int[] shape, bool grad, Func<Random, float>? element, Func<Random, float[]>? whole = null)
+    /// <summary>The next input: <paramref name="values"/>(its seeded generator, element count), or the replayed leaf in its place.</summary>
+    Tensor Input(int[] shape, bool grad, Func<Random, int, float[]> values)
     {
         var r = new Random(1000 + _next++);
         if (grad && _replay is not null)
@@ -75,20 +73,20 @@ public sealed class CaseInputs
             _leaves.Add(($"d{_leaves.Count}", given));
             return given;
         }
-        float[] data;
-        if (whole is not null) data = whole(r);
-        else
-        {
-            data = new float[Numel(shape)];
-            for (int i = 0; i < data.Length; i++) data[i] = element!(r);
-        }
-        var t = Tensor.FromArray(data, new Shape(shape), Device);
+        var t = Tensor.FromArray(values(r, Numel(shape)), new Shape(shape), Device);
         if (grad)
         {
             t.RequiresGrad = true;
             _leaves.Add(($"d{_leaves.Count}", t));
         }
         return t;
+    }
+
+    static float[] Draw(int n, Func<float> next)
+    {
+        var data = new float[n];
+        for (int i = 0; i < n; i++) data[i] = next();
+        return data;
     }
 
     static int Numel(int[] shape) => shape.Aggregate(1, (p, d) => checked(p * d));
