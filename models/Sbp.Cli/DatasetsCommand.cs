@@ -18,7 +18,7 @@ public static class DatasetsCommand
     {
         public readonly Argument<string> Dataset = new("dataset") { Description = "synthetic-actions, synthetic-detection, a folder written by `datasets make`, a list file or an annotation file" };
         public readonly Option<int?> Frames = new("--frames") { Description = "frames per clip (synthetic actions: per video; detection: per window; files: dense clip length)" };
-        public readonly Option<int?> Size = new("--size") { Description = "frame height and width of synthetic data" };
+        public readonly Option<int?> Size = new("--size") { Description = "frame height and width: synthetic data is made at this size, files are cropped to it (default: synthetic 32, files 112)" };
         public readonly Option<int?> Height = new("--height") { Description = "frame height of synthetic data (overrides --size)" };
         public readonly Option<int?> Width = new("--width") { Description = "frame width of synthetic data (overrides --size)" };
         public readonly Option<int?> Classes = new("--classes") { Description = "number of classes (synthetic: the first N; files: labels must be below N)" };
@@ -31,14 +31,14 @@ public static class DatasetsCommand
         public readonly Option<int?> Val = new("--val") { Description = "synthetic: validation samples" };
         public readonly Option<int?> VideoFrames = new("--video-frames") { Description = "synthetic detection: frames per video" };
         public readonly Option<string?> Clip = new("--clip") { Description = "files: clip sampling, dense:FRAMES[:STRIDE] or uniform:FRAMES" };
-        public readonly Option<int> ShortSide = new("--short-side") { Description = "files: decode with this shorter side (0 = native)" };
+        public readonly InputOptions Input = new();
         public readonly Option<bool> Strict = new("--strict") { Description = "files: fail on the first bad line instead of skipping it" };
 
         public void AddTo(Command cmd)
         {
             cmd.Add(Dataset);
-            foreach (var o in new Option[] { Frames, Size, Height, Width, Classes, Seed, Noise, Speed, ObjectSize, Distractors, Train, Val, VideoFrames, Clip, ShortSide, Strict })
-                cmd.Add(o);
+            Option[] all = [Frames, Size, Height, Width, Classes, Seed, Noise, Speed, ObjectSize, Distractors, Train, Val, VideoFrames, Clip, .. Input.All, Strict];
+            foreach (var o in all) cmd.Add(o);
         }
 
         /// <summary>The dataset settings, each checked here and named by its option when malformed.</summary>
@@ -47,11 +47,10 @@ public static class DatasetsCommand
             foreach (var (option, value) in new[] { (Frames, r.GetValue(Frames)), (Size, r.GetValue(Size)), (Height, r.GetValue(Height)), (Width, r.GetValue(Width)),
                          (Classes, r.GetValue(Classes)), (Train, r.GetValue(Train)), (Val, r.GetValue(Val)), (VideoFrames, r.GetValue(VideoFrames)) })
                 if (value is < 1) throw new ArgumentException($"{option.Name} {value}: must be at least 1.");
-            if (r.GetValue(ShortSide) < 0) throw new ArgumentException($"{ShortSide.Name} {r.GetValue(ShortSide)}: must be 0 (native) or more.");
             if (r.GetValue(Clip) is { } clip)
                 try { ClipSampler.Parse(clip); }
                 catch (ArgumentException e) { throw new ArgumentException($"{Clip.Name}: {e.Message}"); }
-            return SpecOf(r);
+            return Input.Apply(r, SpecOf(r));
         }
 
         DatasetSpec SpecOf(ParseResult r) => new()
@@ -70,7 +69,6 @@ public static class DatasetsCommand
             ValCount = r.GetValue(Val),
             VideoFrames = r.GetValue(VideoFrames),
             Sampler = r.GetValue(Clip) is { } c ? ClipSampler.Parse(c) : null,
-            ShortSide = r.GetValue(ShortSide),
             BadLines = r.GetValue(Strict) ? BadLinePolicy.Fail : BadLinePolicy.Skip,
         };
     }
@@ -92,7 +90,7 @@ public static class DatasetsCommand
                 DataField.ObjectSize => d.ObjectSize.Name,
                 DataField.Distractors => d.Distractors.Name,
                 DataField.VideoFrames => d.VideoFrames.Name,
-                _ => spec.Source,
+                _ => d.Input.NameOf(e.Field) ?? spec.Source,
             };
             throw new ArgumentException($"{option}: {e.Message}.");
         }
@@ -128,8 +126,12 @@ public static class DatasetsCommand
         var batches = new Option<int>("--batches") { Description = "also read this many batches through the loader and time them" };
         var batchSize = new Option<int>("--batch-size") { Description = "batch size for --batches", DefaultValueFactory = _ => 8 };
         var workers = new Option<int>("--workers") { Description = "decoding threads for --batches", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("show", "print a dataset's size, classes and clip shape (and the bad lines of a list file)" + TrainCommand.Examples(
-            "sbp datasets show synthetic-actions", "sbp datasets show data/actions --split val --batches 4", "sbp datasets show clips.txt --strict")) { split, batches, batchSize, workers };
+        var dump = new Option<string?>("--dump") { Description = "write the first 4 samples as PNG strips to this folder: rows = training view (epochs 0 and 1: random crop and flip) and evaluation view (centre crop)" };
+        var throughput = new Option<bool>("--throughput") { Description = "time the loader (--batches, default 8) and a training step of --model on such batches: which of the two is the bottleneck" };
+        var model = new Option<string>("--model") { Description = "model for --throughput", DefaultValueFactory = _ => new Sbp.Models.Training.TrainConfig().Model };
+        var cmd = new Command("show", "print a dataset's size, classes, clip shape and input recipe (and the bad lines of a list file)" + TrainCommand.Examples(
+            "sbp datasets show synthetic-actions", "sbp datasets show data/actions --split val --batches 4", "sbp datasets show clips.txt --size 64 --dump strips",
+            "sbp datasets show clips.txt --size 128 --frames 16 --throughput --model r21d-micro")) { split, batches, batchSize, workers, dump, throughput, model };
         cmd.Aliases.Add("info");
         d.AddTo(cmd);
         cmd.SetAction(r =>
@@ -141,12 +143,16 @@ public static class DatasetsCommand
             if (r.GetValue(batches) < 0) throw new ArgumentException($"--batches {r.GetValue(batches)}: must be 0 or more.");
             if (r.GetValue(batchSize) < 1) throw new ArgumentException($"--batch-size {r.GetValue(batchSize)}: must be at least 1.");
             if (r.GetValue(workers) < 1) throw new ArgumentException($"--workers {r.GetValue(workers)}: must be at least 1.");
-            return Show(r, d, spec, which, r.GetValue(batches), r.GetValue(batchSize), r.GetValue(workers));
+            if (r.GetValue(throughput) && !Sbp.Models.Architectures.ModelFactory.Names.Contains(r.GetValue(model)!))
+                throw new ArgumentException($"--model '{r.GetValue(model)}' is not a model; use one of {string.Join(", ", Sbp.Models.Architectures.ModelFactory.Names)}.");
+            string? dumpDir = r.GetValue(dump) is { } dd ? OutputPaths.Folder("--dump", dd, "the PNG strips") : null;
+            int n = r.GetValue(throughput) && r.GetValue(batches) == 0 ? 8 : r.GetValue(batches);
+            return Show(r, d, spec, which, n, r.GetValue(batchSize), r.GetValue(workers), dumpDir, r.GetValue(throughput) ? r.GetValue(model) : null);
         });
         return cmd;
     }
 
-    static int Show(ParseResult r, DatasetOptions d, DatasetSpec spec, DataSplit split, int batches, int batchSize, int workers)
+    static int Show(ParseResult r, DatasetOptions d, DatasetSpec spec, DataSplit split, int batches, int batchSize, int workers, string? dumpDir, string? stepModel)
     {
         var o = r.InvocationConfiguration.Output;
         var data = Open(d, spec, split);
@@ -176,7 +182,9 @@ public static class DatasetsCommand
         }
         o.WriteLine($"clip: {first.Clip.Frames} frames of {first.Clip.Height}x{first.Clip.Width}x3 (uint8 RGB); batches: clips float32 [B, 3, {first.Clip.Frames}, H, W], " +
                     (data.PerFrameLabels ? $"labels int32 [B, {first.Clip.Frames}]" : "labels int32 [B]"));
-        if (batches > 0) Bench(o, data, batches, batchSize, workers, first.Clip);
+        o.WriteLine($"input: {data.Transform.Describe()}");
+        if (dumpDir is not null) DatasetStrips.Write(o, data, dumpDir, Math.Min(4, data.Count));
+        if (batches > 0) DatasetStrips.Bench(o, data, batches, batchSize, workers, stepModel);
         return 0;
     }
 
@@ -195,34 +203,6 @@ public static class DatasetsCommand
             default:
                 return null;
         }
-    }
-
-    static void Bench(TextWriter o, IVideoDataset data, int batches, int batchSize, int workers, VideoClip first)
-    {
-        var device = Device.CreateCpu("datasets-show");
-        var loader = new VideoLoader(data, new VideoLoaderOptions
-        {
-            BatchSize = Math.Min(batchSize, data.Count),
-            Workers = workers,
-            QueueCapacity = Math.Max(workers, 4),
-            Transform = ClipTransform.Resize(first.Height, first.Width),
-        }, device, new DataIssues(m => o.WriteLine(m)));
-        var sw = Stopwatch.StartNew();
-        int n = 0, samples = 0;
-        string shapes = "";
-        for (int epoch = 0; n < batches; epoch++)
-            foreach (var b in loader.Epoch(epoch))
-            {
-                using (b)
-                {
-                    shapes = $"clips {b.Clips.Shape} labels {b.Labels.Shape}";
-                    samples += b.Size;
-                }
-                if (++n == batches) break;
-            }
-        double s = sw.Elapsed.TotalSeconds;
-        o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"loaded {n} batches ({samples} clips, {shapes}) in {s:F2} s: {samples / s:F1} clips/s with {workers} workers; unreadable videos: {loader.Issues.CorruptCount}"));
     }
 
     static Command CreateMake()

@@ -77,8 +77,7 @@ public static class TrainCommand
             if (!File.Exists(path)) throw new ArgumentException($"--checkpoint {path}: no such file; train with `sbp train --out DIR` and give DIR/checkpoint.safetensors.");
             var device = options.ResolveDevice(r);
             var val = options.Open(r, spec, DataSplit.Validation, 1);
-            var probe = val.Get(0, null).Clip;
-            using var model = Trainer.CreateModel(config.Model, val, probe.Frames, probe.Height, probe.Width, config.Seed, device);
+            using var model = Trainer.CreateModel(config.Model, val, val.ClipFrames, val.Transform.Height, val.Transform.Width, config.Seed, device);
             CheckpointInfo info;
             try { info = Checkpoint.Load(path, model.StateDict(), optimizer: null); }
             catch (Exception e) when (e is InvalidDataException or IOException)
@@ -90,7 +89,7 @@ public static class TrainCommand
                 throw new ArgumentException($"--checkpoint {path} does not fit --model {config.Model} on this data: {string.Join("; ", e.Problems.Take(3))}" +
                     (e.Problems.Count > 3 ? $"; and {e.Problems.Count - 3} more" : "") + ". Give the --model, --classes and clip size the checkpoint was trained with.");
             }
-            var (top1, top5, map) = Trainer.Evaluate(model, val, config.BatchSize, probe.Height, probe.Width, config.Seed);
+            var (top1, top5, map) = Trainer.Evaluate(model, val, config.BatchSize, config.Seed);
             Console.WriteLine(map is { } mp
                 ? $"{config.Model} step {info.Step} on {spec.Source}: per-frame mAP {mp:P2}, frame top-1 {top1:P2} ({val.Count} videos)"
                 : $"{config.Model} step {info.Step} on {spec.Source}: top-1 {top1:P2}, top-5 {top5:P2} ({val.Count} clips)");

@@ -20,7 +20,7 @@ public sealed class TrainOptions
     public readonly Option<string> Model = new("--model") { Description = $"model config: {string.Join(", ", ModelFactory.Names)}", DefaultValueFactory = _ => Defaults.Model };
     public readonly Option<string> Data = new("--data") { Description = "dataset: synthetic-actions, synthetic-detection, a folder from `sbp datasets make`, a list file or an annotation file", DefaultValueFactory = _ => DatasetCatalog.Actions };
     public readonly Option<int?> Frames = new("--frames") { Description = "frames per clip" };
-    public readonly Option<int?> Size = new("--size") { Description = "frame height and width" };
+    public readonly Option<int?> Size = new("--size") { Description = "model input height and width (default: synthetic data 32, video files 112)" };
     public readonly Option<int?> Classes = new("--classes") { Description = "number of classes" };
     public readonly Option<int?> TrainCount = new("--train-count") { Description = "synthetic data: training samples" };
     public readonly Option<int?> ValCount = new("--val-count") { Description = "synthetic data: held-out samples" };
@@ -42,9 +42,10 @@ public sealed class TrainOptions
     public readonly Option<string> Device = DeviceOption();
     public readonly Option<bool> Strict = new("--strict") { Description = "list and annotation files: stop at the first bad line instead of skipping it (skipped lines are printed)" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
+    public readonly InputOptions Input = new();
 
     /// <summary>The model and data options (every command that builds a model).</summary>
-    Option[] DataOptions => [Model, Data, Frames, Size, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
+    Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
 
     /// <summary>The training and SBP options (train and compare).</summary>
     Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
@@ -116,7 +117,7 @@ public sealed class TrainOptions
         if (!DatasetCatalog.BuiltIn.Any(b => string.Equals(b.Name, source, StringComparison.OrdinalIgnoreCase)) && !Directory.Exists(source) && !File.Exists(source))
             throw new ArgumentException($"--data '{source}' is neither a built-in dataset ({string.Join(", ", DatasetCatalog.BuiltIn.Select(b => b.Name))}), " +
                 "a folder written by `sbp datasets make`, nor a list or annotation file.");
-        return SpecOf(r);
+        return Input.Apply(r, SpecOf(r));
     }
 
     DatasetSpec SpecOf(ParseResult r) => new()
@@ -161,7 +162,7 @@ public sealed class TrainOptions
                 DataField.Noise => Noise.Name,
                 DataField.Speed => Speed.Name,
                 DataField.ObjectSize => ObjectSize.Name,
-                _ => Data.Name,
+                _ => Input.NameOf(e.Field) ?? Data.Name,
             };
             throw new ArgumentException($"{option}: {e.Message}.");
         }

@@ -4,14 +4,17 @@ namespace Sbp.Models.Data;
 /// Spatial augmentation and conversion of a <see cref="VideoClip"/> (bytes [T, H, W, 3]) into the
 /// model's float layout [C, T, H, W]: one crop box and one flip per clip (all frames alike, so motion
 /// is preserved), bilinear resize, then (x / 255 - mean[c]) / std[c].
-/// Training (an rng): random resized crop (area fraction in [MinScale, MaxScale] of the frame, aspect
-/// ratio log-uniform in [MinRatio, MaxRatio]) and a horizontal flip with probability FlipProbability.
+/// Training (an rng): with <see cref="RandomCrop"/> a random resized crop (area fraction in [MinScale,
+/// MaxScale] of the frame, aspect ratio log-uniform in [MinRatio, MaxRatio]), else the centre crop; and a
+/// horizontal flip with probability FlipProbability.
 /// Evaluation (no rng): the centre crop covering CenterCropFraction of the shorter side, no flip.
 /// </summary>
 public sealed record ClipTransform
 {
     public int Height { get; init; } = 32;
     public int Width { get; init; } = 32;
+    /// <summary>Training crops a random box (torchvision's RandomResizedCrop); off: the centre crop, as in evaluation.</summary>
+    public bool RandomCrop { get; init; }
     public float MinScale { get; init; } = 1f;
     public float MaxScale { get; init; } = 1f;
     public float MinRatio { get; init; } = 3f / 4f;
@@ -26,7 +29,35 @@ public sealed record ClipTransform
     public static ClipTransform Resize(int height, int width) => new() { Height = height, Width = width };
 
     /// <summary>Kinetics-style training augmentation: random resized crop (8%..100% area) and flips.</summary>
-    public static ClipTransform KineticsTrain(int size) => new() { Height = size, Width = size, MinScale = 0.08f, FlipProbability = 0.5f };
+    public static ClipTransform KineticsTrain(int size) => new() { Height = size, Width = size, RandomCrop = true, MinScale = 0.08f, FlipProbability = 0.5f };
+
+    /// <summary>
+    /// The standard video recipe for frames decoded at a short side of <paramref name="shortSide"/> (0: native):
+    /// training takes a random resized crop of at least <paramref name="minArea"/> of the frame (1: the centre
+    /// crop) and flips with probability 0.5 when <paramref name="flip"/>; evaluation takes the centre
+    /// <paramref name="size"/> x <paramref name="size"/> pixels (Video Swin: short side 256, crop 224).
+    /// </summary>
+    public static ClipTransform Video(int size, int shortSide, float minArea, bool flip) => new()
+    {
+        Height = size,
+        Width = size,
+        RandomCrop = minArea < 1f,
+        MinScale = minArea,
+        FlipProbability = flip ? 0.5f : 0f,
+        CenterCropFraction = shortSide > 0 ? Math.Min(1f, size / (float)shortSide) : 1f,
+    };
+
+    /// <summary>The recipe in one line (for `sbp datasets show` and training logs).</summary>
+    public string Describe()
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string crop = RandomCrop
+            ? string.Create(inv, $"random resized crop (area {MinScale:0.###}..{MaxScale:0.###}, aspect {MinRatio:0.###}..{MaxRatio:0.###})")
+            : "centre crop";
+        string centre = CenterCropFraction < 1f ? string.Create(inv, $"centre {CenterCropFraction:P1} of the short side") : "centre crop of the whole short side";
+        return string.Create(inv, $"{Height}x{Width}; train: {crop}{(FlipProbability > 0 ? $", flip p={FlipProbability:0.##}" : ", no flip")}; eval: {centre}; ") +
+               string.Create(inv, $"normalize mean {string.Join(",", Mean.Select(m => m.ToString("0.###", inv)))} std {string.Join(",", Std.Select(m => m.ToString("0.###", inv)))}");
+    }
 
     public int FloatsPerClip(int frames) => VideoClip.Channels * frames * Height * Width;
 
@@ -37,7 +68,7 @@ public sealed record ClipTransform
         int T = clip.Frames, oh = Height, ow = Width, ih = clip.Height, iw = clip.Width;
         if (dst.Length != FloatsPerClip(T))
             throw new ArgumentException($"ClipTransform.Apply: destination has {dst.Length} floats, [3, {T}, {oh}, {ow}] needs {FloatsPerClip(T)}.");
-        var (cx, cy, cw, ch) = rng is null ? CenterBox(ih, iw) : RandomBox(ih, iw, rng);
+        var (cx, cy, cw, ch) = rng is not null && RandomCrop ? RandomBox(ih, iw, rng) : CenterBox(ih, iw);
         bool flip = rng is not null && FlipProbability > 0f && rng.Bernoulli(FlipProbability);
 
         // per output column / row: the two source taps and the weight of the second

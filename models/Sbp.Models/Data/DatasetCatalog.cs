@@ -23,8 +23,15 @@ public sealed record DatasetSpec
     public int? VideoFrames { get; init; }
     /// <summary>Real data: how clips are sampled (default dense over <see cref="Frames"/> or 16 frames, stride 1).</summary>
     public ClipSampler? Sampler { get; init; }
-    /// <summary>Real data: decode with this shorter side (0 = native).</summary>
-    public int ShortSide { get; init; }
+    /// <summary>Files: decode with this shorter side (0 = native); default: 8/7 of the input size (256 for 224, 128 for 112).</summary>
+    public int? ShortSide { get; init; }
+    /// <summary>Training crop: the smallest area fraction of a random resized crop; 1 = the centre crop (default: 0.08 for files, 1 for synthetic data).</summary>
+    public float? MinCropArea { get; init; }
+    /// <summary>Horizontal flips with probability 0.5 in training (default: on for files, off for synthetic data, where it changes the label).</summary>
+    public bool? Flip { get; init; }
+    /// <summary>Per-channel mean and std of the normalisation (0..1 scale; default 0.45 and 0.225 per channel, PySlowFast's Kinetics values).</summary>
+    public float[]? Mean { get; init; }
+    public float[]? Std { get; init; }
     public BadLinePolicy BadLines { get; init; } = BadLinePolicy.Skip;
 }
 
@@ -33,6 +40,35 @@ public static class DatasetCatalog
 {
     public const string Actions = "synthetic-actions";
     public const string Detection = "synthetic-detection";
+
+    /// <summary>Model input height and width for video files when no size is given (R(2+1)D's 112 from a short side of 128).</summary>
+    public const int FileInputSize = 112;
+
+    /// <summary>
+    /// How clips of a dataset become model input. Synthetic data (built in or written by `datasets make`): the
+    /// frames as generated, resized to the size asked for, no random crop unless asked, never a flip (its
+    /// classes have a left/right sense). Video files and frame folders: the standard video recipe
+    /// (<see cref="ClipTransform.Video"/>): decoded at a short side of 8/7 of the size, a random resized crop
+    /// (area 0.08..1) and flips in training, the centre crop in evaluation.
+    /// </summary>
+    public static (ClipTransform Transform, int ShortSide) Recipe(DatasetSpec s, bool synthetic, int height, int width)
+    {
+        if (synthetic && s.Flip == true)
+            throw new DataOptionException(DataField.Flip, "synthetic data has classes with a left/right sense (a flip turns 'move right' into 'move left'): leave flips off");
+        float minArea = s.MinCropArea ?? (synthetic ? 1f : 0.08f);
+        if (!(minArea > 0f && minArea <= 1f)) throw new DataOptionException(DataField.Crop, $"the smallest crop area must be in (0, 1] (got {minArea})");
+        int shortSide = s.ShortSide ?? (synthetic ? 0 : (int)Math.Round(Math.Max(height, width) * 8.0 / 7.0));
+        if (shortSide < 0) throw new DataOptionException(DataField.ShortSide, $"the short side must be 0 (native) or more (got {shortSide})");
+        if (shortSide > 0 && shortSide < Math.Max(height, width))
+            throw new DataOptionException(DataField.ShortSide, $"a short side of {shortSide} is smaller than the {height}x{width} input: the crop would be upsampled; use at least {Math.Max(height, width)}");
+        var defaults = new ClipTransform();
+        var mean = s.Mean ?? defaults.Mean;
+        var std = s.Std ?? defaults.Std;
+        if (mean.Length != 3 || std.Length != 3 || std.Any(v => !(v > 0f)) || mean.Any(v => !float.IsFinite(v)))
+            throw new DataOptionException(DataField.Normalize, "mean and std need 3 values each (R,G,B on a 0..1 scale), std above 0");
+        var tf = ClipTransform.Video(height, shortSide, minArea, flip: !synthetic && (s.Flip ?? true)) with { Width = width, Mean = mean, Std = std };
+        return (height == width ? tf : tf with { CenterCropFraction = 1f }, shortSide);
+    }
 
     public static IReadOnlyList<(string Name, string Description)> BuiltIn { get; } =
     [
@@ -102,9 +138,15 @@ public static class DatasetCatalog
     {
         string src = spec.Source;
         if (string.Equals(src, Actions, StringComparison.OrdinalIgnoreCase))
-            return new SyntheticActions(ActionsOptions(spec, split), split);
+        {
+            var o = ActionsOptions(spec, split);
+            return new SyntheticActions(o, split, Recipe(spec, synthetic: true, o.Height, o.Width).Transform);
+        }
         if (string.Equals(src, Detection, StringComparison.OrdinalIgnoreCase))
-            return new SyntheticDetection(DetectionOptions(spec, split), split, spec.Frames is int f ? ClipSampler.Dense(f) : null);
+        {
+            var o = DetectionOptions(spec, split);
+            return new SyntheticDetection(o, split, spec.Frames is int f ? ClipSampler.Dense(f) : null, Recipe(spec, synthetic: true, o.Height, o.Width).Transform);
+        }
         if (Directory.Exists(src)) return OpenWritten(src, spec, split);
         if (File.Exists(src)) return OpenFile(src, spec, null);
         throw new ArgumentException($"dataset '{src}' is neither a built-in one ({string.Join(", ", BuiltIn.Select(b => b.Name))}), " +
@@ -117,14 +159,16 @@ public static class DatasetCatalog
     {
         var info = DatasetWriter.ReadInfo(dir);
         string[]? names = File.Exists(Path.Combine(dir, "classes.txt")) ? ListFile.LoadClassNames(Path.Combine(dir, "classes.txt")) : null;
-        int? frames = info.TryGetValue("frames", out var fr) ? int.Parse(fr, System.Globalization.CultureInfo.InvariantCulture) : null;
+        int? Number(string key) => info.TryGetValue(key, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
+        // written from synthetic data: its size by default, and its classes forbid flips
+        var (tf, shortSide) = Recipe(spec, synthetic: true, spec.Height ?? Number("height") ?? 32, spec.Width ?? Number("width") ?? 32);
         if (info.GetValueOrDefault("kind") == "detection")
         {
             var ann = SegmentAnnotations.Load(Path.Combine(dir, split.Name() + "_segments.txt"), names?.Length, names, dir, policy: spec.BadLines);
-            return new SegmentDataset(ann, SamplerFor(spec, frames), spec.ShortSide, names, new FrameFolderSource(FrameRateOf(info)));
+            return new SegmentDataset(ann, SamplerFor(spec, Number("frames")), shortSide, names, new FrameFolderSource(FrameRateOf(info)), tf);
         }
         var list = ListFile.Load(Path.Combine(dir, split.Name() + ".txt"), names?.Length, dir, policy: spec.BadLines);
-        return new VideoListDataset(list, SamplerFor(spec, frames), spec.ShortSide, names);
+        return new VideoListDataset(list, SamplerFor(spec, Number("frames")), shortSide, names, transform: tf);
     }
 
     static double FrameRateOf(Dictionary<string, string> info) =>
@@ -137,12 +181,13 @@ public static class DatasetCatalog
                     ?? throw new ArgumentException($"{file} holds no entries.");
         string? classesFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", "classes.txt");
         names ??= File.Exists(classesFile) ? ListFile.LoadClassNames(classesFile) : null;
+        var (tf, shortSide) = Recipe(spec, synthetic: false, spec.Height ?? FileInputSize, spec.Width ?? FileInputSize);
         if (first.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length == 4)
         {
             var ann = SegmentAnnotations.Load(file, spec.Classes ?? names?.Length, names, policy: spec.BadLines);
-            return new SegmentDataset(ann, SamplerFor(spec, null), spec.ShortSide, names);
+            return new SegmentDataset(ann, SamplerFor(spec, null), shortSide, names, transform: tf);
         }
         var list = ListFile.Load(file, spec.Classes ?? names?.Length, policy: spec.BadLines);
-        return new VideoListDataset(list, SamplerFor(spec, null), spec.ShortSide, names);
+        return new VideoListDataset(list, SamplerFor(spec, null), shortSide, names, transform: tf);
     }
 }

@@ -2,40 +2,60 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using FFMpegCore;
 using FFMpegCore.Exceptions;
-using FFMpegCore.Pipes;
 
 namespace Sbp.Models.Data;
 
 /// <summary>
-/// Video files decoded by ffmpeg through FFMpegCore: ffprobe for the frame count, rate and size
-/// (cached per path), then one ffmpeg run per clip that decodes frames first..last of the clip
-/// (trim filter: frame-exact, no seek), scales them (area filter) and pipes raw rgb24 back.
-/// Frames = round(duration x average frame rate); a video that yields fewer repeats its last frame.
-/// Videos whose whole decoded size is at most <see cref="MaxCachedVideoBytes"/> are decoded whole
-/// once and kept in a <see cref="DecodedVideoCache"/>: starting ffmpeg costs more than decoding a
-/// small clip. Rotation metadata is ignored.
+/// Video files decoded by ffmpeg. ffprobe gives the frame count (round(duration x average frame rate)),
+/// rate and size, remembered per file across runs (<see cref="VideoInfoStore"/>). A clip is decoded by
+/// seeking to its first frame (frame k is the one shown at time k / rate: exact for constant frame rate),
+/// decoding only its range, picking the frames sampled and scaling them in ffmpeg to the short side asked
+/// for; <see cref="ReadMany"/> decodes several clips in one ffmpeg process (starting one costs ~0.15 s here,
+/// more than decoding a short clip). Decoders run one thread each: the loader's workers give the parallelism.
+/// Headers that lie: when a clip comes back short, the decodable frames are counted once, remembered, said
+/// once, and <see cref="FrameCountException"/> asks the caller to draw the clip again among them.
+/// Videos whose whole decoded size is at most <see cref="MaxCachedVideoBytes"/> are decoded whole once and
+/// kept in a <see cref="DecodedVideoCache"/>. Rotation metadata is ignored.
 /// </summary>
 public sealed class FfmpegVideoSource : IFrameSource
 {
+    /// <summary>Most clips one ffmpeg process decodes.</summary>
+    public const int MaxClipsPerProcess = 8;
+
+    static readonly Lazy<VideoInfoStore> SharedStore = new(() => new VideoInfoStore(VideoInfoStore.DefaultFile()));
     readonly ConcurrentDictionary<string, VideoInfo> _info = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, bool> _noSeek = new(StringComparer.Ordinal);
+    readonly Action<string> _warn;
     int _decodeRuns;
 
     /// <param name="cacheBytes">Decoded-video cache size (0 disables it).</param>
     /// <param name="maxCachedVideoBytes">Largest decoded video (all frames, at the output size) that is cached.</param>
-    public FfmpegVideoSource(long cacheBytes = 256L << 20, long maxCachedVideoBytes = 8L << 20)
+    /// <param name="store">Where probe results persist (default: the user's cache folder, <see cref="VideoInfoStore.DefaultFile"/>).</param>
+    /// <param name="warn">Where a header that disagrees with the decodable frames is said (default: standard error).</param>
+    public FfmpegVideoSource(long cacheBytes = 256L << 20, long maxCachedVideoBytes = 8L << 20, VideoInfoStore? store = null, Action<string>? warn = null)
     {
         FfmpegTools.Require();
         Cache = new DecodedVideoCache(cacheBytes);
         MaxCachedVideoBytes = maxCachedVideoBytes;
+        Store = store ?? SharedStore.Value;
+        _warn = warn ?? (m => Console.Error.WriteLine(m));
     }
 
     public DecodedVideoCache Cache { get; }
     public long MaxCachedVideoBytes { get; }
+    public VideoInfoStore Store { get; }
 
-    /// <summary>ffmpeg runs so far (for tests and throughput reports).</summary>
+    /// <summary>ffmpeg decoding runs so far (for tests and throughput reports).</summary>
     public int DecodeRuns => Volatile.Read(ref _decodeRuns);
 
-    public VideoInfo Probe(string path) => _info.GetOrAdd(path, ProbeUncached);
+    public VideoInfo Probe(string path) => _info.GetOrAdd(path, p => Store.TryGet(p, out var known, out _) ? known : ProbeAndStore(p));
+
+    VideoInfo ProbeAndStore(string path)
+    {
+        var info = ProbeUncached(path);
+        Store.Put(path, info, counted: false);
+        return info;
+    }
 
     static VideoInfo ProbeUncached(string path)
     {
@@ -62,59 +82,196 @@ public sealed class FfmpegVideoSource : IFrameSource
     {
         var info = Probe(path);
         var (oh, ow) = FrameSize.Scaled(info.Height, info.Width, shortSide);
-        if (Cache.CapacityBytes > 0 && (long)info.Frames * oh * ow * 3 <= Math.Min(MaxCachedVideoBytes, Cache.CapacityBytes))
-        {
-            string key = $"{path}|{oh}x{ow}";
-            if (!Cache.TryGet(key, out var whole))
-            {
-                whole = Decode(path, info, Enumerable.Range(0, info.Frames).ToArray(), oh, ow);
-                Cache.Add(key, whole);
-            }
-            return whole.Select(indices.Select(t => Math.Min(t, whole.Frames - 1)).ToArray());
-        }
-        return Decode(path, info, indices, oh, ow);
+        if (IsCached(info, oh, ow)) return ReadCached(path, info, indices, oh, ow);
+        var clip = Decode([new Request(path, info, indices, oh, ow)], seek: !_noSeek.ContainsKey(path), out string? failure)[0];
+        if (clip is not null) return clip;
+        if (failure is not null) throw new VideoReadException(path, failure);
+        return ReadShort(path, info, indices, oh, ow);
     }
 
-    VideoClip Decode(string path, VideoInfo info, IReadOnlyList<int> indices, int oh, int ow)
+    /// <summary>
+    /// Several clips, decoded by as few ffmpeg processes as <see cref="MaxClipsPerProcess"/> allows. An entry is
+    /// null where that clip could not be read this way (an unreadable file in the group, a short clip): read it
+    /// with <see cref="Read"/>, which reports its own error or corrects the frame count.
+    /// </summary>
+    public VideoClip?[] ReadMany(IReadOnlyList<(string Path, IReadOnlyList<int> Indices)> clips, int shortSide)
+    {
+        var result = new VideoClip?[clips.Count];
+        var pending = new List<(int Slot, Request Request)>();
+        for (int i = 0; i < clips.Count; i++)
+        {
+            var (path, indices) = clips[i];
+            try
+            {
+                var info = Probe(path);
+                var (oh, ow) = FrameSize.Scaled(info.Height, info.Width, shortSide);
+                if (IsCached(info, oh, ow)) result[i] = ReadCached(path, info, indices, oh, ow);
+                else if (!_noSeek.ContainsKey(path)) pending.Add((i, new Request(path, info, indices, oh, ow)));
+            }
+            catch (VideoReadException) { } // left null: Read says why
+        }
+        foreach (var group in pending.Chunk(MaxClipsPerProcess))
+        {
+            var decoded = Decode(group.Select(g => g.Request).ToArray(), seek: true, out _);
+            for (int k = 0; k < group.Length; k++) result[group[k].Slot] = decoded[k];
+        }
+        return result;
+    }
+
+    bool IsCached(VideoInfo info, int oh, int ow) =>
+        Cache.CapacityBytes > 0 && (long)info.Frames * oh * ow * 3 <= Math.Min(MaxCachedVideoBytes, Cache.CapacityBytes);
+
+    VideoClip ReadCached(string path, VideoInfo info, IReadOnlyList<int> indices, int oh, int ow)
+    {
+        string key = $"{path}|{oh}x{ow}";
+        if (!Cache.TryGet(key, out var whole))
+        {
+            var all = Enumerable.Range(0, info.Frames).ToArray();
+            whole = Decode([new Request(path, info, all, oh, ow) { Whole = true }], seek: false, out string? failure, allowShort: true)[0]
+                    ?? throw new VideoReadException(path, failure ?? $"ffmpeg decoded no frames (the video has {info.Frames} by its duration)");
+            if (whole.Frames < info.Frames) Correct(path, info, whole.Frames);
+            Cache.Add(key, whole);
+        }
+        if (indices.Max() >= whole.Frames) throw new FrameCountException(path, whole.Frames);
+        return whole.Select(indices);
+    }
+
+    /// <summary>A clip that came back short: count what decodes, then correct the count (and ask for a new draw) or decode without seeking.</summary>
+    VideoClip ReadShort(string path, VideoInfo info, IReadOnlyList<int> indices, int oh, int ow)
+    {
+        int decodable = CountDecodable(path);
+        if (decodable == 0) throw new VideoReadException(path, $"ffmpeg decoded no frames (the video has {info.Frames} by its duration)");
+        if (decodable < info.Frames || indices.Max() >= decodable)
+        {
+            Correct(path, info, decodable);
+            throw new FrameCountException(path, decodable);
+        }
+        // every frame decodes but seeking missed some: this file is read from its start from now on
+        _noSeek[path] = true;
+        return Decode([new Request(path, info, indices, oh, ow)], seek: false, out string? failure, allowShort: true)[0]
+               ?? throw new VideoReadException(path, failure ?? "ffmpeg decoded no frames");
+    }
+
+    void Correct(string path, VideoInfo info, int decodable)
+    {
+        var corrected = info with { Frames = decodable };
+        _info[path] = corrected;
+        Store.Put(path, corrected, counted: true);
+        _warn($"note: {path}: the header says {info.Frames} frames, {decodable} decode; clips are drawn from those {decodable} (counted once" +
+              (Store.File is null ? ")" : $", remembered in {Store.File})"));
+    }
+
+    /// <summary>Frames that decode, counted by decoding the whole video at 16x16 gray.</summary>
+    int CountDecodable(string path)
     {
         Interlocked.Increment(ref _decodeRuns);
-        var (first, last) = ClipSampler.Range(indices);
-        int count = last - first + 1, frameBytes = oh * ow * 3;
-        using var ms = new MemoryStream(count * frameBytes);
-        string filters = $"trim=start_frame={first}:end_frame={last + 1},setpts=PTS-STARTPTS" +
-                         (oh != info.Height || ow != info.Width ? $",scale={ow}:{oh}:flags=area" : "");
-        FFMpegResult result;
+        var r = FfmpegProcess.Run(["-v", "error", "-nostdin", "-threads", "1", "-i", path, "-map", "0:v:0",
+            "-vf", "scale=16:16,format=gray", "-vsync", "0", "-f", "rawvideo", "-"]);
+        return (int)(r.OutputBytes / 256);
+    }
+
+    sealed record Request(string Path, VideoInfo Info, IReadOnlyList<int> Indices, int Height, int Width)
+    {
+        /// <summary>All frames of the video are wanted: a short result is the video as it decodes (no repeated frames).</summary>
+        public bool Whole { get; init; }
+        public int First => Indices.Min();
+        public int Count => Indices.Max() - First + 1;
+        /// <summary>The distinct frames wanted, as offsets from <see cref="First"/>, ascending.</summary>
+        public int[] Offsets => Indices.Select(i => i - First).Distinct().Order().ToArray();
+    }
+
+    /// <summary>
+    /// One ffmpeg run for all requests, each input seeked (or trimmed from frame 0), cut to its range, thinned to
+    /// the frames wanted, scaled and written as rgb24 to a file of its own. Null entries: short clips, or all when
+    /// ffmpeg failed (<paramref name="failure"/> then says why).
+    /// </summary>
+    VideoClip?[] Decode(IReadOnlyList<Request> requests, bool seek, out string? failure, bool allowShort = false)
+    {
+        Interlocked.Increment(ref _decodeRuns);
+        string dir = Path.Combine(TempRoot(), $"sbp-decode-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
         try
         {
-            result = FFMpegArguments
-                .FromFileInput(path, verifyExists: true, _ => { })
-                .OutputToPipe(new StreamPipeSink(ms) { Format = "rawvideo" }, o => o
-                    .WithCustomArgument(string.Create(CultureInfo.InvariantCulture,
-                        $"-an -sn -dn -vf {filters} -vsync 0 -frames:v {count} -pix_fmt rgb24")))
-                .ProcessSynchronously(throwOnError: false, ffOptions: FfmpegTools.Options);
+            var args = new List<string> { "-v", "error", "-nostdin" };
+            var graph = new List<string>();
+            var outputs = new List<string>();
+            for (int k = 0; k < requests.Count; k++)
+            {
+                var r = requests[k];
+                int skip = seek ? 0 : r.First;
+                args.AddRange(["-threads", "1"]);
+                if (seek && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);
+                args.AddRange(["-i", r.Path]);
+                var offsets = r.Offsets;
+                string select = offsets.Length == r.Count ? "" : ",select=" + string.Join("+", offsets.Select(o => $"eq(n\\,{o})"));
+                string scale = r.Height != r.Info.Height || r.Width != r.Info.Width ? $",scale={r.Width}:{r.Height}:flags=area" : "";
+                graph.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"[{k}:v:0]trim=start_frame={skip}:end_frame={skip + r.Count},setpts=PTS-STARTPTS{select}{scale},format=rgb24[v{k}]"));
+                string file = Path.Combine(dir, $"{k}.rgb");
+                outputs.AddRange(["-map", $"[v{k}]", "-vsync", "0", "-f", "rawvideo", file]);
+            }
+            args.AddRange(["-filter_threads", "1", "-filter_complex", string.Join(";", graph)]);
+            args.AddRange(outputs);
+            var run = FfmpegProcess.Run(args);
+            var result = new VideoClip?[requests.Count];
+            failure = null;
+            if (run.ExitCode != 0)
+            {
+                failure = $"ffmpeg failed with exit code {run.ExitCode}: {string.Join(" | ", run.ErrorTail)}";
+                return result;
+            }
+            for (int k = 0; k < requests.Count; k++)
+                result[k] = Assemble(requests[k], Path.Combine(dir, $"{k}.rgb"), allowShort);
+            return result;
         }
-        catch (Exception e) when (e is FFMpegException or IOException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or UnauthorizedAccessException)
         {
-            throw new VideoReadException(path, $"ffmpeg cannot decode it ({FirstLine(e.Message)})", e);
+            failure = $"ffmpeg cannot decode it ({FirstLine(e.Message)})";
+            return new VideoClip?[requests.Count];
         }
-        if (!result.Success)
-            throw new VideoReadException(path, $"ffmpeg failed with exit code {result.ExitCode}: {string.Join(" | ", result.StandardError.TakeLast(3))}");
-        int got = (int)(ms.Length / frameBytes);
-        if (got == 0) throw new VideoReadException(path, $"ffmpeg decoded no frames in {first}..{last} (the video has {info.Frames} by its duration)");
+        finally
+        {
+            try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
 
-        var decoded = ms.GetBuffer();
-        var clip = new VideoClip(indices.Count, oh, ow);
-        for (int i = 0; i < indices.Count; i++)
+    /// <summary>
+    /// The clip from a decoded file; null when frames are missing, unless <paramref name="allowShort"/>: then the
+    /// last frame repeats, or for a whole-video request the clip holds the frames that decoded.
+    /// </summary>
+    static VideoClip? Assemble(Request r, string file, bool allowShort)
+    {
+        var offsets = r.Offsets;
+        int frameBytes = r.Height * r.Width * 3;
+        var bytes = File.Exists(file) ? File.ReadAllBytes(file) : [];
+        int got = bytes.Length / frameBytes;
+        if (got == 0 || (got < offsets.Length && !allowShort)) return null;
+        if (r.Whole && got < offsets.Length) return new VideoClip(got, r.Height, r.Width, bytes[..(got * frameBytes)]);
+        var clip = new VideoClip(r.Indices.Count, r.Height, r.Width);
+        for (int i = 0; i < r.Indices.Count; i++)
         {
-            int k = Math.Min(indices[i] - first, got - 1); // short video: repeat the last frame
-            decoded.AsSpan(k * frameBytes, frameBytes).CopyTo(clip.Frame(i));
+            int k = Math.Min(Array.BinarySearch(offsets, r.Indices[i] - r.First), got - 1);
+            bytes.AsSpan(k * frameBytes, frameBytes).CopyTo(clip.Frame(i));
         }
         return clip;
     }
+
+    /// <summary>Where decoded frames pass through: memory-backed /dev/shm when there is one.</summary>
+    static string TempRoot() => Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
 
     static string FirstLine(string s)
     {
         int n = s.IndexOf('\n');
         return n < 0 ? s : s[..n].TrimEnd();
     }
+}
+
+/// <summary>
+/// The video has fewer decodable frames than its header said; the source now knows the real count
+/// (<see cref="DecodableFrames"/>): draw the clip again among them.
+/// </summary>
+public sealed class FrameCountException(string path, int decodableFrames)
+    : VideoReadException(path, $"only {decodableFrames} frames decode; draw the clip among them")
+{
+    public int DecodableFrames { get; } = decodableFrames;
 }

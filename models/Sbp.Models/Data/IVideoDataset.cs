@@ -17,8 +17,24 @@ public interface IVideoDataset
     /// <summary>True for temporal detection: samples carry one label per frame.</summary>
     bool PerFrameLabels { get; }
 
+    /// <summary>Frames in every clip of <see cref="Get"/>.</summary>
+    int ClipFrames { get; }
+
+    /// <summary>
+    /// How a clip becomes model input [3, T, Height, Width]: output size, crop, flip and normalisation
+    /// (random choices in training, the centre crop in evaluation). Loaders use it unless told otherwise.
+    /// </summary>
+    ClipTransform Transform { get; }
+
     /// <summary>A short description for `sbp datasets show`.</summary>
     string Describe();
 
     VideoSample Get(int index, SampleRng? rng);
+
+    /// <summary>
+    /// The samples that can be read together more cheaply than one by one (a video decoder serving several
+    /// clips per process), each equal to what <see cref="Get"/> returns for the same index and rng; null entries
+    /// (the default: all) are read with <see cref="Get"/>, which reports their errors.
+    /// </summary>
+    VideoSample?[] TryGetMany(IReadOnlyList<int> indices, IReadOnlyList<SampleRng?> rngs) => new VideoSample?[indices.Count];
 }

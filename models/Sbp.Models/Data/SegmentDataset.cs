@@ -7,9 +7,9 @@ namespace Sbp.Models.Data;
 /// <c>ClipSampler.Dense(videoFrames)</c> or larger for whole videos (short ones repeat their last frame).
 /// </summary>
 public sealed class SegmentDataset(SegmentAnnotations annotations, ClipSampler sampler, int shortSide = 0,
-    IReadOnlyList<string>? classNames = null, FrameFolderSource? frames = null) : IVideoDataset
+    IReadOnlyList<string>? classNames = null, FrameFolderSource? frames = null, ClipTransform? transform = null, FfmpegVideoSource? videos = null) : IVideoDataset
 {
-    readonly Lazy<FfmpegVideoSource> _videos = new(() => new FfmpegVideoSource());
+    readonly Lazy<FfmpegVideoSource> _videos = new(() => videos ?? new FfmpegVideoSource());
     readonly FrameFolderSource _frames = frames ?? new FrameFolderSource();
     readonly string[] _names = ["background", .. classNames ?? Enumerable.Range(0, annotations.Classes).Select(i => $"action {i}")];
 
@@ -19,6 +19,9 @@ public sealed class SegmentDataset(SegmentAnnotations annotations, ClipSampler s
     public int Count => Annotations.Videos.Count;
     public IReadOnlyList<string> ClassNames => _names;
     public bool PerFrameLabels => true;
+    public int ClipFrames => Sampler.Frames;
+    /// <summary>How clips become model input (default: the 112-pixel video recipe).</summary>
+    public ClipTransform Transform { get; } = transform ?? ClipTransform.Video(112, shortSide, 0.08f, flip: true);
 
     public string Describe() =>
         $"annotations {Annotations.FilePath}: {Count} videos, {Annotations.Videos.Sum(v => v.Segments.Count)} segments, " +
@@ -28,10 +31,8 @@ public sealed class SegmentDataset(SegmentAnnotations annotations, ClipSampler s
     {
         var v = Annotations.Videos[index];
         IFrameSource source = Directory.Exists(v.Path) ? _frames : _videos.Value;
-        var info = source.Probe(v.Path);
+        var (clip, idx, info) = ClipReader.Read(source, v.Path, Sampler, rng, ShortSide);
         var labels = SegmentAnnotations.FrameLabels(v.Segments, info.Frames, info.FrameRate);
-        var idx = Sampler.Sample(info.Frames, rng);
-        var clip = source.Read(v.Path, idx, ShortSide);
         var frameLabels = idx.Select(t => labels[t]).ToArray();
         return new VideoSample(clip, MajorityAction(frameLabels), frameLabels, v.Path);
     }

@@ -78,11 +78,15 @@ public sealed class SyntheticActions : IVideoDataset
 
     readonly string[] _classNames;
 
-    public SyntheticActions(SyntheticActionsOptions options, DataSplit split)
+    /// <summary>The dataset; <paramref name="transform"/> says how clips become model input (default: the frames as they are, normalized).</summary>
+    public SyntheticActions(SyntheticActionsOptions options, DataSplit split, ClipTransform? transform = null)
     {
         options.Validate();
         Options = options;
         Split = split;
+        Transform = transform ?? ClipTransform.Resize(options.Height, options.Width);
+        if (Transform.FlipProbability > 0)
+            throw new ArgumentException("SyntheticActions: no flips: a horizontal flip turns 'move right' into 'move left' (and clockwise into counter-clockwise).");
         _classNames = AllClassNames.Take(options.Classes).ToArray();
     }
 
@@ -91,6 +95,8 @@ public sealed class SyntheticActions : IVideoDataset
     public int Count => Options.Count;
     public IReadOnlyList<string> ClassNames => _classNames;
     public bool PerFrameLabels => false;
+    public int ClipFrames => Options.Frames;
+    public ClipTransform Transform { get; }
 
     /// <summary>The partner class whose clips are this class's clips played backwards (itself for bounce).</summary>
     public static int ReversePartner(int cls) => cls == 10 ? 10 : cls ^ 1;

@@ -64,12 +64,16 @@ public sealed class SyntheticDetection : IVideoDataset
 
     readonly string[] _classNames;
 
-    public SyntheticDetection(SyntheticDetectionOptions options, DataSplit split, ClipSampler? sampler = null)
+    /// <summary>The dataset; <paramref name="transform"/> says how clips become model input (default: the frames as they are, normalized).</summary>
+    public SyntheticDetection(SyntheticDetectionOptions options, DataSplit split, ClipSampler? sampler = null, ClipTransform? transform = null)
     {
         options.Validate();
         Options = options;
         Split = split;
         Sampler = sampler;
+        Transform = transform ?? ClipTransform.Resize(options.Height, options.Width);
+        if (Transform.FlipProbability > 0)
+            throw new ArgumentException("SyntheticDetection: no flips: a horizontal flip turns 'move right' into 'move left' (and clockwise into counter-clockwise).");
         _classNames = ["background", .. AllActionNames.Take(options.Classes)];
     }
 
@@ -79,6 +83,8 @@ public sealed class SyntheticDetection : IVideoDataset
     public int Count => Options.Count;
     public IReadOnlyList<string> ClassNames => _classNames;
     public bool PerFrameLabels => true;
+    public int ClipFrames => Sampler?.Frames ?? Options.Frames;
+    public ClipTransform Transform { get; }
 
     public string Describe() =>
         $"synthetic detection ({Split.Name()}): {Count} videos of {Options.Frames} frames {Options.Height}x{Options.Width}x3, " +

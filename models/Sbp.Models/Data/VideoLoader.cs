@@ -16,7 +16,8 @@ public sealed record VideoLoaderOptions
     public int Workers { get; init; } = 2;
     /// <summary>Batches being prepared or waiting at most (bounds memory); raised to <see cref="Workers"/> if below.</summary>
     public int QueueCapacity { get; init; } = 4;
-    public ClipTransform Transform { get; init; } = new();
+    /// <summary>How clips become model input; null: the dataset's own (<see cref="IVideoDataset.Transform"/>).</summary>
+    public ClipTransform? Transform { get; init; }
     public CorruptVideoPolicy OnCorrupt { get; init; } = CorruptVideoPolicy.Skip;
     /// <summary>How many following samples to try in place of an unreadable one before failing.</summary>
     public int MaxReplacements { get; init; } = 16;
@@ -52,6 +53,9 @@ public sealed class VideoLoader
     public VideoLoaderOptions Options { get; }
     public Device Device { get; }
     public DataIssues Issues { get; }
+
+    /// <summary>The transform in use: the options' or the dataset's.</summary>
+    public ClipTransform Transform => Options.Transform ?? Dataset.Transform;
 
     bool DropLast => Options.DropLast ?? Options.Train;
 
@@ -97,16 +101,17 @@ public sealed class VideoLoader
 
     HostBatch Prepare(int[] indices, int epoch, CancellationToken token)
     {
-        var tf = Options.Transform;
+        var tf = Transform;
         float[]? clips = null;
         int[]? labels = null;
         int frames = 0, B = indices.Length;
         var used = new int[B];
         var names = new string[B];
+        var together = ReadTogether(indices, epoch);
         for (int k = 0; k < B; k++)
         {
             token.ThrowIfCancellationRequested();
-            var (index, sample) = Load(indices[k], epoch);
+            var (index, sample) = together[k] is { } s ? (indices[k], s) : Load(indices[k], epoch);
             var rng = Options.Train ? SampleRng.For(Options.Seed, "loader/sample", epoch, index).Fork(1) : null;
             if (clips is null)
             {
@@ -130,6 +135,19 @@ public sealed class VideoLoader
         return new HostBatch(clips!, labels!, frames, Dataset.PerFrameLabels, used, names, tf.Height, tf.Width);
     }
 
+    /// <summary>The samples of a batch the dataset reads together (null: read one by one); known-bad ones are left to <see cref="Load"/>.</summary>
+    VideoSample?[] ReadTogether(int[] indices, int epoch)
+    {
+        var good = Enumerable.Range(0, indices.Length).Where(k => !_bad.ContainsKey(indices[k])).ToArray();
+        var result = new VideoSample?[indices.Length];
+        if (good.Length < 2) return result;
+        var read = Dataset.TryGetMany(good.Select(k => indices[k]).ToArray(), good.Select(k => RngOf(indices[k], epoch)).ToArray());
+        for (int j = 0; j < good.Length; j++) result[good[j]] = read[j];
+        return result;
+    }
+
+    SampleRng? RngOf(int index, int epoch) => Options.Train ? SampleRng.For(Options.Seed, "loader/sample", epoch, index).Fork(0) : null;
+
     /// <summary>Sample <paramref name="index"/>, or with the skip policy the next readable one.</summary>
     (int Index, VideoSample Sample) Load(int index, int epoch)
     {
@@ -138,10 +156,9 @@ public sealed class VideoLoader
         {
             int i = (index + attempt) % count;
             if (_bad.ContainsKey(i)) continue;
-            var rng = Options.Train ? SampleRng.For(Options.Seed, "loader/sample", epoch, i).Fork(0) : null;
             try
             {
-                return (i, Dataset.Get(i, rng));
+                return (i, Dataset.Get(i, RngOf(i, epoch)));
             }
             catch (VideoReadException e) when (Options.OnCorrupt == CorruptVideoPolicy.Skip)
             {

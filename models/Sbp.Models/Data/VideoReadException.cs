@@ -1,7 +1,7 @@
 namespace Sbp.Models.Data;
 
 /// <summary>A video or frame folder that cannot be read (missing, corrupt, undecodable). Names the file; loaders count and skip these by policy.</summary>
-public sealed class VideoReadException(string path, string message, Exception? inner = null)
+public class VideoReadException(string path, string message, Exception? inner = null)
     : IOException($"{path}: {message}", inner)
 {
     public string Path { get; } = path;

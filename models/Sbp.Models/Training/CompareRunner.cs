@@ -55,8 +55,7 @@ public static class CompareRunner
     {
         Trainer.CheckLabels(runs[0].Model, train);
         if (runs.All(r => r.Mode == TrainMode.Full)) return;
-        var probe = train.Get(0, null).Clip;
-        using var model = Trainer.CreateModel(runs[0].Model, train, probe.Frames, probe.Height, probe.Width, runs[0].Seed, Device.CreateCpu("sbp-check"));
+        using var model = Trainer.CreateModel(runs[0].Model, train, train.ClipFrames, train.Transform.Height, train.Transform.Width, runs[0].Seed, Device.CreateCpu("sbp-check"));
         foreach (var run in runs)
             if (Trainer.PolicyFor(run, model) is { } policy && model.SbpProblem(policy) is { } problem)
                 throw new ArgumentException($"{run.Label}: {problem}");

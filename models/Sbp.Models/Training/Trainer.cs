@@ -117,14 +117,13 @@ public sealed class Trainer
     public TrainResult Run(IVideoDataset train, IVideoDataset val)
     {
         var c = _config;
-        var probe = train.Get(0, null);
-        int frames = probe.Clip.Frames, height = probe.Clip.Height, width = probe.Clip.Width;
+        int frames = train.ClipFrames, height = train.Transform.Height, width = train.Transform.Width;
         using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device);
         var policy = PolicyFor(c, model);
         if (policy is not null && model.SbpProblem(policy) is { } problem) throw new ArgumentException($"{c.Label}: {problem}");
         var loader = new VideoLoader(train, new VideoLoaderOptions
         {
-            BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Transform = ClipTransform.Resize(height, width),
+            BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers,
         }, _device);
         // What the model needs from data before its first step (a resumed checkpoint then replaces it).
         if (model.NeedsCalibration)
@@ -259,7 +258,7 @@ public sealed class Trainer
                 _log($"stopped at step {step} (--max-steps); continue with --resume");
                 break;
             }
-            var (top1, top5, map) = Evaluate(model, val, c.BatchSize, height, width, c.Seed);
+            var (top1, top5, map) = Evaluate(model, val, c.BatchSize, c.Seed);
             var result = new EpochResult(epoch + 1, step, epochLossSum / Math.Max(epochSteps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
             epochs.Add(result);
             _log(val.PerFrameLabels
@@ -287,6 +286,29 @@ public sealed class Trainer
         double mean = regions.Average(r => r.KeepRatio);
         return string.Create(CultureInfo.InvariantCulture,
             $"  note: keep {keep:0.###} rounds to no position in some regions, which keep at least one: {string.Join("; ", kinds)}. Effective keep ratio over the {regions.Count} regions: {mean:0.###}.");
+    }
+
+    /// <summary>
+    /// Milliseconds per full-backprop training step (forward, backward, AdamW) of config <paramref name="modelName"/>
+    /// on <paramref name="batch"/>, after one warm-up step: the rate a data loader must keep up with.
+    /// </summary>
+    public static double StepMilliseconds(string modelName, IVideoDataset data, VideoBatch batch, int steps, ulong seed = 1)
+    {
+        if (steps < 1) throw new ArgumentOutOfRangeException(nameof(steps), $"Trainer.StepMilliseconds: steps must be at least 1 (got {steps}).");
+        using var model = CreateModel(modelName, data, data.ClipFrames, data.Transform.Height, data.Transform.Width, seed, batch.Clips.Device);
+        if (model.NeedsCalibration)
+            using (var inputs = model.InputOf(batch.Clips))
+                model.Calibrate(inputs);
+        using var optimizer = new AdamW(model.NamedParameters(), 1e-4f);
+        var watch = new Stopwatch();
+        for (int s = 0; s <= steps; s++)
+        {
+            if (s == 1) watch.Start();
+            TrainStep(model, null, batch, s, 1, null);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        }
+        return watch.Elapsed.TotalMilliseconds / steps;
     }
 
     /// <summary>
@@ -327,10 +349,10 @@ public sealed class Trainer
     }
 
     /// <summary>Top-1 and top-5 accuracy (per frame for detection, with per-frame mAP) on a dataset, without recording.</summary>
-    public static (double Top1, double Top5, double? Map) Evaluate(VideoModel model, IVideoDataset data, int batchSize, int height, int width, ulong seed)
+    public static (double Top1, double Top5, double? Map) Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed)
     {
         var device = model.Device;
-        var loader = new VideoLoader(data, new VideoLoaderOptions { BatchSize = batchSize, Train = false, Seed = seed, Transform = ClipTransform.Resize(height, width) }, device);
+        var loader = new VideoLoader(data, new VideoLoaderOptions { BatchSize = batchSize, Train = false, Seed = seed }, device);
         long rows = 0, hit1 = 0, hit5 = 0;
         var scores = new List<float>();
         var labels = new List<int>();
