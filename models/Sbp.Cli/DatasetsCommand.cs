@@ -131,7 +131,7 @@ public static class DatasetsCommand
         var model = new Option<string>("--model") { Description = "model for --throughput", DefaultValueFactory = _ => new Sbp.Models.Training.TrainConfig().Model };
         var cmd = new Command("show", "print a dataset's size, classes, clip shape and input recipe (and the bad lines of a list file)" + TrainCommand.Examples(
             "sbp datasets show synthetic-actions", "sbp datasets show data/actions --split val --batches 4", "sbp datasets show clips.txt --size 64 --dump strips",
-            "sbp datasets show clips.txt --size 128 --frames 16 --throughput --model r21d-micro")) { split, batches, batchSize, workers, dump, throughput, model };
+            "sbp datasets show clips.txt --size 128 --frames 16 --throughput")) { split, batches, batchSize, workers, dump, throughput, model };
         cmd.Aliases.Add("info");
         d.AddTo(cmd);
         cmd.SetAction(r =>

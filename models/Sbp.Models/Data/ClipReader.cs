@@ -3,8 +3,8 @@ namespace Sbp.Models.Data;
 /// <summary>
 /// Draws a clip's frames with a sampler and reads them from a frame source. When the source finds that the
 /// video has fewer decodable frames than its header said (<see cref="FrameCountException"/>), the clip is
-/// drawn again among the real frames with the same random stream, so a sample is the same whether or not
-/// the count was already known (from an earlier epoch or run).
+/// drawn again among the real frames with the same random stream. Once the count is known (later in the run,
+/// or from the store in later runs) every draw is made among the real frames, the same in every run.
 /// </summary>
 public static class ClipReader
 {
@@ -30,5 +30,5 @@ public static class ClipReader
     }
 
     /// <summary>The random stream (of a sample's generator) that picks the frames.</summary>
-    const long StreamOfFrames = 7;
+    internal const long StreamOfFrames = 7;
 }

@@ -22,6 +22,13 @@ public sealed class FfmpegVideoSource : IFrameSource
     /// <summary>Most clips one ffmpeg process decodes.</summary>
     public const int MaxClipsPerProcess = 8;
 
+    /// <summary>
+    /// Codecs read from the start of the file, never by seeking: old vector and run-length codecs whose key frames
+    /// may update the previous picture (ffmpeg's own cinepak output does), so a decode that starts at one gives
+    /// other pixels than a decode from the start. Their files are small and low-resolution.
+    /// </summary>
+    public static readonly IReadOnlySet<string> DecodeFromStart = new HashSet<string>(StringComparer.Ordinal) { "cinepak", "msvideo1", "msrle", "qtrle", "smc", "rpza", "8bps" };
+
     static readonly Lazy<VideoInfoStore> SharedStore = new(() => new VideoInfoStore(VideoInfoStore.DefaultFile()));
     readonly ConcurrentDictionary<string, VideoInfo> _info = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, bool> _noSeek = new(StringComparer.Ordinal);
@@ -75,15 +82,17 @@ public sealed class FfmpegVideoSource : IFrameSource
         var duration = v.Duration > TimeSpan.Zero ? v.Duration : analysis.Duration;
         int frames = (int)Math.Round(duration.TotalSeconds * fps);
         if (frames <= 0 || double.IsNaN(fps)) throw new VideoReadException(path, $"no frames (duration {duration.TotalSeconds:F3} s at {fps:F3} fps)");
-        return new VideoInfo(frames, fps, h, w);
+        return new VideoInfo(frames, fps, h, w, v.CodecName ?? "");
     }
+
+    bool MaySeek(string path, VideoInfo info) => !_noSeek.ContainsKey(path) && !DecodeFromStart.Contains(info.Codec);
 
     public VideoClip Read(string path, IReadOnlyList<int> indices, int shortSide)
     {
         var info = Probe(path);
         var (oh, ow) = FrameSize.Scaled(info.Height, info.Width, shortSide);
         if (IsCached(info, oh, ow)) return ReadCached(path, info, indices, oh, ow);
-        var clip = Decode([new Request(path, info, indices, oh, ow)], seek: !_noSeek.ContainsKey(path), out string? failure)[0];
+        var clip = Decode([new Request(path, info, indices, oh, ow)], seek: MaySeek(path, info), out string? failure)[0];
         if (clip is not null) return clip;
         if (failure is not null) throw new VideoReadException(path, failure);
         return ReadShort(path, info, indices, oh, ow);
@@ -106,7 +115,7 @@ public sealed class FfmpegVideoSource : IFrameSource
                 var info = Probe(path);
                 var (oh, ow) = FrameSize.Scaled(info.Height, info.Width, shortSide);
                 if (IsCached(info, oh, ow)) result[i] = ReadCached(path, info, indices, oh, ow);
-                else if (!_noSeek.ContainsKey(path)) pending.Add((i, new Request(path, info, indices, oh, ow)));
+                else if (MaySeek(path, info)) pending.Add((i, new Request(path, info, indices, oh, ow)));
             }
             catch (VideoReadException) { } // left null: Read says why
         }

@@ -1,7 +1,7 @@
 namespace Sbp.Models.Data;
 
-/// <summary>What a decoder knows about a video before decoding it.</summary>
-public readonly record struct VideoInfo(int Frames, double FrameRate, int Height, int Width);
+/// <summary>What a decoder knows about a video before decoding it (<paramref name="Codec"/>: ffprobe's codec name, empty when unknown).</summary>
+public readonly record struct VideoInfo(int Frames, double FrameRate, int Height, int Width, string Codec = "");
 
 /// <summary>
 /// Reads frames of one video (a video file or a folder of images). Implementations throw

@@ -68,7 +68,7 @@ public sealed class VideoInfoStore
         _entries[full] = (size, time, info, counted);
         if (File is null) return;
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"{size}\t{time}\t{info.Frames}\t{info.FrameRate:R}\t{info.Height}\t{info.Width}\t{(counted ? 1 : 0)}\t{full}\n");
+            $"{size}\t{time}\t{info.Frames}\t{info.FrameRate:R}\t{info.Height}\t{info.Width}\t{(counted ? 1 : 0)}\t{info.Codec}\t{full}\n");
         lock (_writeLock)
         {
             if (_writeFailed) return;
@@ -92,13 +92,13 @@ public sealed class VideoInfoStore
 
     static (string Path, long Size, long Time, VideoInfo Info, bool Counted)? Parse(string line)
     {
-        var f = line.Split('\t', 8);
+        var f = line.Split('\t', 9);
         var inv = CultureInfo.InvariantCulture;
-        if (f.Length == 8 && long.TryParse(f[0], inv, out long size) && long.TryParse(f[1], inv, out long time) &&
+        if (f.Length == 9 && long.TryParse(f[0], inv, out long size) && long.TryParse(f[1], inv, out long time) &&
             int.TryParse(f[2], inv, out int frames) && double.TryParse(f[3], NumberStyles.Float, inv, out double fps) &&
             int.TryParse(f[4], inv, out int h) && int.TryParse(f[5], inv, out int w) && f[6] is "0" or "1" &&
             frames > 0 && fps > 0 && h > 0 && w > 0)
-            return (f[7], size, time, new VideoInfo(frames, fps, h, w), f[6] == "1");
+            return (f[8], size, time, new VideoInfo(frames, fps, h, w, f[7]), f[6] == "1");
         return null; // a torn or foreign line: ignored
     }
 }
