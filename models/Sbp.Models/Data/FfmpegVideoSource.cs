@@ -265,8 +265,16 @@ public sealed class FfmpegVideoSource : IFrameSource
         return clip;
     }
 
-    /// <summary>Where decoded frames pass through: memory-backed /dev/shm when there is one.</summary>
-    static string TempRoot() => Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+    /// <summary>Where decoded frames pass through: memory-backed /dev/shm when it has room (containers often give it 64 MB), else the temp folder.</summary>
+    static string TempRoot()
+    {
+        try
+        {
+            if (Directory.Exists("/dev/shm") && new DriveInfo("/dev/shm").AvailableFreeSpace >= 256L << 20) return "/dev/shm";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { }
+        return Path.GetTempPath();
+    }
 
     static string FirstLine(string s)
     {
