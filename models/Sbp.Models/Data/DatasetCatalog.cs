@@ -76,12 +76,16 @@ public static class DatasetCatalog
         (Detection, "temporal action detection: long videos, a shape at rest (background) between action segments; per-frame labels"),
     ];
 
+    /// <summary>Samples in a split of a synthetic dataset: the spec's, else the default (a quarter of it for validation).</summary>
+    static int CountOf(DatasetSpec s, DataSplit split, int trainDefault) =>
+        (split == DataSplit.Train ? s.TrainCount : s.ValCount) ?? (split == DataSplit.Train ? trainDefault : trainDefault / 4);
+
     public static SyntheticActionsOptions ActionsOptions(DatasetSpec s, DataSplit split)
     {
         var d = new SyntheticActionsOptions();
         return d with
         {
-            Count = (split == DataSplit.Train ? s.TrainCount : s.ValCount) ?? (split == DataSplit.Train ? d.Count : d.Count / 4),
+            Count = CountOf(s, split, d.Count),
             Frames = s.Frames ?? d.Frames,
             Height = s.Height ?? d.Height,
             Width = s.Width ?? d.Width,
@@ -99,7 +103,7 @@ public static class DatasetCatalog
         var d = new SyntheticDetectionOptions();
         return d with
         {
-            Count = (split == DataSplit.Train ? s.TrainCount : s.ValCount) ?? (split == DataSplit.Train ? d.Count : d.Count / 4),
+            Count = CountOf(s, split, d.Count),
             Frames = s.VideoFrames ?? d.Frames,
             Height = s.Height ?? d.Height,
             Width = s.Width ?? d.Width,

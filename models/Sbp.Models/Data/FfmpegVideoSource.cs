@@ -179,14 +179,28 @@ public sealed class FfmpegVideoSource : IFrameSource
         return (int)(r.OutputBytes / 256);
     }
 
-    sealed record Request(string Path, VideoInfo Info, IReadOnlyList<int> Indices, int Height, int Width)
+    /// <summary>One clip to decode: frames First..First+Count-1 of the video are read, <see cref="Offsets"/> of them kept.</summary>
+    sealed class Request
     {
+        public Request(string path, VideoInfo info, IReadOnlyList<int> indices, int height, int width)
+        {
+            (Path, Info, Indices, Height, Width) = (path, info, indices, height, width);
+            var (first, last) = ClipSampler.Range(indices);
+            (First, Count) = (first, last - first + 1);
+            Offsets = indices.Select(i => i - first).Distinct().Order().ToArray();
+        }
+
+        public string Path { get; }
+        public VideoInfo Info { get; }
+        public IReadOnlyList<int> Indices { get; }
+        public int Height { get; }
+        public int Width { get; }
+        public int First { get; }
+        public int Count { get; }
+        /// <summary>The distinct frames wanted, as offsets from <see cref="First"/>, ascending.</summary>
+        public int[] Offsets { get; }
         /// <summary>All frames of the video are wanted: a short result is the video as it decodes (no repeated frames).</summary>
         public bool Whole { get; init; }
-        public int First => Indices.Min();
-        public int Count => Indices.Max() - First + 1;
-        /// <summary>The distinct frames wanted, as offsets from <see cref="First"/>, ascending.</summary>
-        public int[] Offsets => Indices.Select(i => i - First).Distinct().Order().ToArray();
     }
 
     /// <summary>
@@ -211,8 +225,7 @@ public sealed class FfmpegVideoSource : IFrameSource
                 args.AddRange(["-threads", "1"]);
                 if (seek && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);
                 args.AddRange(["-i", r.Path]);
-                var offsets = r.Offsets;
-                string select = offsets.Length == r.Count ? "" : ",select=" + string.Join("+", offsets.Select(o => $"eq(n\\,{o})"));
+                string select = r.Offsets.Length == r.Count ? "" : ",select=" + string.Join("+", r.Offsets.Select(o => $"eq(n\\,{o})"));
                 string scale = r.Height != r.Info.Height || r.Width != r.Info.Width ? $",scale={r.Width}:{r.Height}:flags=area" : "";
                 graph.Add(string.Create(CultureInfo.InvariantCulture,
                     $"[{k}:v:0]trim=start_frame={skip}:end_frame={skip + r.Count},setpts=PTS-STARTPTS{select}{scale},format=rgb24[v{k}]"));

@@ -140,7 +140,6 @@ public sealed class VideoLoader
     {
         var good = Enumerable.Range(0, indices.Length).Where(k => !_bad.ContainsKey(indices[k])).ToArray();
         var result = new VideoSample?[indices.Length];
-        if (good.Length < 2) return result;
         var read = Dataset.TryGetMany(good.Select(k => indices[k]).ToArray(), good.Select(k => RngOf(indices[k], epoch)).ToArray());
         for (int j = 0; j < good.Length; j++) result[good[j]] = read[j];
         return result;

@@ -26,14 +26,21 @@ static class RealVideoFixtures
     /// <summary>Runs ffmpeg with the arguments; returns false (with stderr) when it fails, e.g. an encoder missing from this build.</summary>
     public static bool Ffmpeg(out string error, params string[] args)
     {
-        var psi = new ProcessStartInfo(Path.Combine(FfmpegTools.Require(), "ffmpeg")) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in (string[])["-v", "error", "-nostdin", "-y", .. args]) psi.ArgumentList.Add(a);
+        (int code, _, error) = Run(["-y", .. args]);
+        return code == 0;
+    }
+
+    /// <summary>Runs ffmpeg quietly: exit code, standard output and standard error.</summary>
+    static (int Code, byte[] Output, string Error) Run(string[] args)
+    {
+        var psi = new ProcessStartInfo(Path.Combine(FfmpegTools.Require(), "ffmpeg")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["-v", "error", "-nostdin", .. args]) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
-        p.StandardOutput.ReadToEnd();
+        using var ms = new MemoryStream();
+        p.StandardOutput.BaseStream.CopyTo(ms);
         p.WaitForExit();
-        error = err.Result;
-        return p.ExitCode == 0;
+        return (p.ExitCode, ms.ToArray(), err.Result);
     }
 
     /// <summary>Makes a codec case in <paramref name="dir"/>; null when this ffmpeg cannot encode it.</summary>
@@ -47,17 +54,10 @@ static class RealVideoFixtures
     /// <summary>Frames first..last of a video decoded from its start (trim filter, no seek), at <paramref name="height"/> x <paramref name="width"/>, rgb24.</summary>
     public static byte[] ReferenceFrames(string path, int first, int last, int height, int width)
     {
-        var psi = new ProcessStartInfo(Path.Combine(FfmpegTools.Require(), "ffmpeg")) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["-v", "error", "-nostdin", "-threads", "1", "-i", path, "-map", "0:v:0", "-vf",
-                     $"trim=start_frame={first}:end_frame={last + 1},scale={width}:{height}:flags=area,format=rgb24", "-vsync", "0", "-f", "rawvideo", "-"])
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        using var ms = new MemoryStream();
-        p.StandardOutput.BaseStream.CopyTo(ms);
-        p.WaitForExit();
-        Assert.That(p.ExitCode, Is.Zero, err.Result);
-        return ms.ToArray();
+        var (code, frames, error) = Run(["-threads", "1", "-i", path, "-map", "0:v:0", "-vf",
+            $"trim=start_frame={first}:end_frame={last + 1},scale={width}:{height}:flags=area,format=rgb24", "-vsync", "0", "-f", "rawvideo", "-"]);
+        Assert.That(code, Is.Zero, error);
+        return frames;
     }
 
     /// <summary>
@@ -69,12 +69,10 @@ static class RealVideoFixtures
         string path = Path.Combine(dir, "lying-header.avi");
         Assert.That(Ffmpeg(out var e, "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15:duration=6", "-c:v", "cinepak", path), e);
         var bytes = File.ReadAllBytes(path);
-        int index = LastIndexOf(bytes, "idx1"u8);
+        int index = bytes.AsSpan().LastIndexOf("idx1"u8);
         Assert.That(index, Is.GreaterThan(0), "the AVI has an index");
         Array.Clear(bytes, (int)(bytes.Length * 0.4), index - (int)(bytes.Length * 0.4));
         File.WriteAllBytes(path, bytes);
         return path;
     }
-
-    static int LastIndexOf(byte[] data, ReadOnlySpan<byte> needle) => data.AsSpan().LastIndexOf(needle);
 }
