@@ -32,7 +32,7 @@ public sealed record GradInput(float[] Data, int[] Shape, bool RequiresGrad = tr
 /// <param name="Atol">Absolute tolerance: |analytic - numeric| &lt;= Atol + Rtol * |numeric|.</param>
 /// <param name="Rtol">Relative tolerance.</param>
 /// <param name="Seed">Seed of the random cotangent R in loss = sum(f(x) * R).</param>
-public sealed record GradCheckOptions(double Eps = 1e-2, double Atol = 3e-3, double Rtol = 1e-2, int Seed = 9001)
+public sealed record GradCheckOptions(double Eps = 3e-2, double Atol = 3e-4, double Rtol = 1e-3, int Seed = 9001)
 {
     public static GradCheckOptions Default { get; } = new();
 }
@@ -85,14 +85,7 @@ public static class GradCheck
             var x = data[i];
             for (int e = 0; e < x.Length; e++)
             {
-                float original = x[e];
-                float plus = (float)(original + options.Eps), minus = (float)(original - options.Eps);
-                x[e] = plus;
-                double lossPlus = Loss(f, data, inputs, r, device);
-                x[e] = minus;
-                double lossMinus = Loss(f, data, inputs, r, device);
-                x[e] = original;
-                double numeric = (lossPlus - lossMinus) / ((double)plus - minus);
+                double numeric = Numeric(f, data, inputs, r, device, x, e, options.Eps);
                 double got = analytic[i]![e];
                 double tolerance = options.Atol + options.Rtol * Math.Abs(numeric);
                 checkedCount++;
@@ -108,6 +101,28 @@ public static class GradCheck
         if (failed > 0)
             Assert.Fail($"{op}: {failed} of {checkedCount} gradient elements differ from central differences (eps {options.Eps}, atol {options.Atol}, rtol {options.Rtol}):\n{failures}" +
                         (failed > MaxReported ? $"  ... and {failed - MaxReported} more\n" : ""));
+    }
+
+    /// <summary>
+    /// d loss / d x[e] by Richardson-extrapolated central differences: with D(h) the central
+    /// difference over the step actually taken in float32, (4 D(h/2) - D(h)) / 3 cancels the h^2
+    /// truncation term, so the step can stay large enough that float32 rounding of the outputs
+    /// (which differs only where x[e] reaches) stays far below the tolerance.
+    /// </summary>
+    static double Numeric(Func<Tensor[], Tensor> f, float[][] data, GradInput[] inputs, float[] r, Device device, float[] x, int e, double eps)
+    {
+        double Central(double h)
+        {
+            float original = x[e];
+            float plus = (float)(original + h), minus = (float)(original - h);
+            x[e] = plus;
+            double lossPlus = Loss(f, data, inputs, r, device);
+            x[e] = minus;
+            double lossMinus = Loss(f, data, inputs, r, device);
+            x[e] = original;
+            return (lossPlus - lossMinus) / ((double)plus - minus);
+        }
+        return (4 * Central(eps / 2) - Central(eps)) / 3;
     }
 
     /// <summary>Runs the forward under a tape, backpropagates sum(f(x) * R) and reads the gradients.</summary>
