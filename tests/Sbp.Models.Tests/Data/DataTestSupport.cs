@@ -17,10 +17,16 @@ static class DataTestSupport
         if (dir is not null && Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }
 
-    /// <summary>Skips the test with the reason when ffmpeg/ffprobe are not installed.</summary>
+    /// <summary>
+    /// Skips the test with the reason when ffmpeg/ffprobe are not installed, or fails it when
+    /// SBP_REQUIRE_FFMPEG=1 (CI sets it, so a failed install cannot hide the video tests).
+    /// </summary>
     public static void RequireFfmpeg()
     {
-        if (!FfmpegTools.IsAvailable) Assert.Ignore(FfmpegTools.MissingReason!);
+        if (FfmpegTools.IsAvailable) return;
+        if (Environment.GetEnvironmentVariable("SBP_REQUIRE_FFMPEG") == "1")
+            Assert.Fail($"SBP_REQUIRE_FFMPEG=1 but {FfmpegTools.MissingReason}");
+        Assert.Ignore(FfmpegTools.MissingReason!);
     }
 
     public static SyntheticActions SmallActions(int count = 32, int classes = 8, DataSplit split = DataSplit.Train, int frames = 8, int size = 16, ulong seed = 3) =>
