@@ -11,13 +11,17 @@ namespace Sbp.Models.Tests.Architectures;
 
 /// <summary>
 /// Finite-difference checks of whole models and a shifted Swin block (SBP off), in the manner of
-/// the engine's GradCheck (loss = sum(f(x) * R), central differences in float32 inputs, the loss
-/// in double) but with the module's parameters living on the test's device: every element of the
-/// input and of the named parameters (substituted through WithParameters) is perturbed.
+/// the engine's GradCheck (loss = sum(f(x) * R), Richardson-extrapolated central differences in
+/// float32 inputs, the loss in double, the default tolerances) but with the module's parameters
+/// living on the test's device: every element of the input and of the named parameters
+/// (substituted through WithParameters) is perturbed.
 /// </summary>
 public sealed class ModelGradCheckTests : ModelTestBase
 {
-    static readonly GradCheckOptions Options = new(Eps: 3e-3, Atol: 3e-3, Rtol: 1e-2);
+    // The default tolerances; a step of 3e-3 instead of 3e-2 because a whole model composes many
+    // nonlinearities (ReLU kinks that batch-normed activations sit within 1e-2 of, attention logits
+    // of order ten): at 1e-2 det-nano's bn2.bias crosses a kink, at 3e-2 ViT's pos_embed is 0.3% off.
+    static readonly GradCheckOptions Options = GradCheckOptions.Default with { Eps = 3e-3 };
 
     void Check(string what, Module model, Func<Tensor, Tensor> f, int[] inputShape, params string[] parameters)
     {
@@ -64,14 +68,19 @@ public sealed class ModelGradCheckTests : ModelTestBase
         {
             for (int e = 0; e < data.Length; e++)
             {
-                float original = data[e];
-                float plus = (float)(original + Options.Eps), minus = (float)(original - Options.Eps);
-                data[e] = plus;
-                double lp = Loss(input, values, false, out _);
-                data[e] = minus;
-                double lm = Loss(input, values, false, out _);
-                data[e] = original;
-                double numeric = (lp - lm) / ((double)plus - minus), got = analytic[name][e];
+                double Central(double h)
+                {
+                    float original = data[e];
+                    float plus = (float)(original + h), minus = (float)(original - h);
+                    data[e] = plus;
+                    double lp = Loss(input, values, false, out _);
+                    data[e] = minus;
+                    double lm = Loss(input, values, false, out _);
+                    data[e] = original;
+                    return (lp - lm) / ((double)plus - minus);
+                }
+                // Richardson's extrapolation of two central differences, as GradCheck does.
+                double numeric = (4 * Central(Options.Eps / 2) - Central(Options.Eps)) / 3, got = analytic[name][e];
                 count++;
                 if (Math.Abs(got - numeric) <= Options.Atol + Options.Rtol * Math.Abs(numeric)) continue;
                 if (failed++ < 6)
