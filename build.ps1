@@ -5,7 +5,9 @@ param(
     [string]$Configuration = 'Release',
     # publish-gpu: where the kit goes (default bin/gpu-kit, git-ignored) and an optional --artifacts-path for its build.
     [string]$Output = '',
-    [string]$ArtifactsPath = ''
+    [string]$ArtifactsPath = '',
+    # mutation: the engine folders whose code Stryker mutates (each run with the engine tests).
+    [string[]]$Mutate = @('Ops', 'Stochastic', 'Autograd')
 )
 
 $ErrorActionPreference = 'Stop'
@@ -105,6 +107,23 @@ function Invoke-Pack {
     }
 }
 
+# Mutation testing (outside CI: about an hour per folder on 2 cores): Stryker.NET mutates each folder
+# of engine/ named by -Mutate, runs the engine tests against every mutant, and writes the scores and
+# the surviving mutants to benchmarks/results/mutation.md (HTML and JSON reports under TestResults/mutation).
+function Invoke-Mutation {
+    Invoke-Dotnet tool restore
+    $out = Join-Path $PSScriptRoot 'TestResults/mutation'
+    foreach ($folder in $Mutate) {
+        Push-Location (Join-Path $PSScriptRoot 'tests/Sbp.Engine.Tests')
+        & dotnet stryker --config-file stryker-config.json --mutate "**/$folder/**/*.cs" --output (Join-Path $out $folder)
+        $code = $LASTEXITCODE
+        Pop-Location
+        if ($code -ne 0) { Write-Host "stryker on engine/$folder failed with exit code $code"; exit $code }
+    }
+    & (Join-Path $PSScriptRoot 'tests/mutation/summary.ps1') -Reports $out -Output (Join-Path $PSScriptRoot 'benchmarks/results/mutation.md')
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
 # Task table: name -> script block. Add new tasks here (bench, publish-gpu, ...).
 $Tasks = [ordered]@{
     'build'     = { Invoke-Build }
@@ -112,6 +131,7 @@ $Tasks = [ordered]@{
     'ptx-check' = { Invoke-PtxCheck }
     'publish-gpu' = { Invoke-PublishGpu }
     'pack'      = { Invoke-Pack }
+    'mutation'  = { Invoke-Mutation }
 }
 
 if (-not $Tasks.Contains($Task)) {

@@ -78,6 +78,7 @@ public static class GradCheck
 
         var failures = new StringBuilder();
         int failed = 0, checkedCount = 0;
+        double worst = 0;   // the largest |analytic - numeric| / tolerance: how much headroom the check had
         var data = inputs.Select(i => (float[])i.Data.Clone()).ToArray();
         for (int i = 0; i < inputs.Length; i++)
         {
@@ -89,6 +90,7 @@ public static class GradCheck
                 double got = analytic[i]![e];
                 double tolerance = options.Atol + options.Rtol * Math.Abs(numeric);
                 checkedCount++;
+                worst = Math.Max(worst, Math.Abs(got - numeric) / tolerance);
                 if (Math.Abs(got - numeric) <= tolerance) continue;   // also false for NaN
                 if (failed++ < MaxReported)
                     failures.AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -96,6 +98,8 @@ public static class GradCheck
             }
         }
 
+        TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"gradcheck {op}: {checkedCount} elements, worst |analytic - numeric| / tolerance {worst:F3}"));
         Assert.That(device.Pool.InUseBytes, Is.EqualTo(0),
             $"{op}: the gradient check left {device.Pool.InUseBytes} bytes in use on its device after disposing everything (a leak).");
         if (failed > 0)
