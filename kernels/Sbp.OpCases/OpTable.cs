@@ -28,6 +28,7 @@ public static class OpTable
         // Binary / Copy (broadcast) / ReduceSum (the broadcast's backward)
         Grad("add (broadcast)", c => Ops.Add(c.F([4, 33]), c.F([33]))),
         Grad("sub (broadcast both)", c => Ops.Sub(c.F([2, 1, 5]), c.F([3, 1]))),
+        Grad("add (equal shapes)", c => Ops.Add(c.F([3, 70]), c.F([3, 70]))),
         Grad("mul (equal shapes)", c => Ops.Mul(c.F([1000]), c.F([1000]))),
         Grad("div", c => Ops.Div(c.F([3, 5, 7]), c.F([3, 5, 7], 0.5f, 2f))),
         Grad("pow", c => Ops.Pow(c.F([3, 5, 7], 0.5f, 2f), c.F([7], -1f, 2f)), 1e-4, 1e-4),

@@ -32,18 +32,21 @@ public partial class SafeTensorsFuzzTests
         public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
     }
 
+    static SafeTensorsEntry[] Entries() =>
+    [
+        SafeTensorsEntry.FromArray("blocks.0.weight", Rand.Uniform(1, 24), new Shape(4, 6)),
+        SafeTensorsEntry.FromArray("blocks.0.bias", Rand.Uniform(2, 4), new Shape(4)),
+        SafeTensorsEntry.FromArray("step", [7], new Shape()),
+        SafeTensorsEntry.FromArray("labels", [0, 3, 1, 2, 2], new Shape(5)),
+        SafeTensorsEntry.FromArray("empty", Array.Empty<float>(), new Shape(0, 3)),
+    ];
+
+    static readonly Dictionary<string, string> Metadata = new() { ["format"] = "pt", ["epoch"] = "3" };
+
     static byte[] ValidFile(bool checksum)
     {
-        var entries = new[]
-        {
-            SafeTensorsEntry.FromArray("blocks.0.weight", Rand.Uniform(1, 24), new Shape(4, 6)),
-            SafeTensorsEntry.FromArray("blocks.0.bias", Rand.Uniform(2, 4), new Shape(4)),
-            SafeTensorsEntry.FromArray("step", [7], new Shape()),
-            SafeTensorsEntry.FromArray("labels", [0, 3, 1, 2, 2], new Shape(5)),
-            SafeTensorsEntry.FromArray("empty", Array.Empty<float>(), new Shape(0, 3)),
-        };
         var ms = new MemoryStream();
-        SafeTensors.Write(checksum ? ms : new ForwardOnly(ms), entries, new Dictionary<string, string> { ["format"] = "pt", ["epoch"] = "3" });
+        SafeTensors.Write(checksum ? ms : new ForwardOnly(ms), Entries(), Metadata);
         return ms.ToArray();
     }
 
@@ -210,27 +213,5 @@ public partial class SafeTensorsFuzzTests
         var bad = text[..at] + "\"0\"" + text[text.IndexOf(',', at)..];
         var ex = Assert.Throws<InvalidDataException>(() => SafeTensors.Read(new MemoryStream(Join(Encoding.UTF8.GetBytes(bad), data)), "x"));
         Assert.That(ex!.Message, Does.Contain("data_offsets"));
-    }
-
-    [Test]
-    public void MutatedFilesOnDiskAreLoadedOrRejected()
-    {
-        var dir = Directory.CreateTempSubdirectory("sbp-fuzz-");
-        try
-        {
-            var valid = ValidFile(checksum: true);
-            var rng = new Random(13);
-            var path = Path.Combine(dir.FullName, "m.safetensors");
-            for (int k = 0; k < 150; k++)
-            {
-                var (kind, bytes) = Mutate(valid, rng);
-                File.WriteAllBytes(path, bytes);
-                try { SafeTensors.ReadHeader(path); }
-                catch (InvalidDataException) { }
-                try { SafeTensors.Load(path, requireChecksum: true); }
-                catch (InvalidDataException) { }
-            }
-        }
-        finally { dir.Delete(recursive: true); }
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Sbp.Backends.Cuda;
 using Sbp.CudaSim;
 using Sbp.Memory;
@@ -58,12 +59,61 @@ public sealed class CudaDeviceTests : CudaTest
         }
     }
 
+    /// <summary>
+    /// The simulated device has no device clock: an event records the host clock, and a launch runs to
+    /// completion when it is issued. So the time between two events is the host time of the work issued
+    /// between them: at least that work's own duration (timed inside it), at most the time around both
+    /// records, and the launches happen in between.
+    /// </summary>
     [Test]
-    public void EventsTimeQueuedWork()
+    public void EventsOnTheSimulatorMeasureTheHostTimeOfTheLaunchesBetweenThem()
     {
-        var x = Tensor.FromArray(Rand.Uniform(1, 64), new Shape(64), Gpu);
-        float ms = ((CudaBackend)Gpu.Backend).TimeMilliseconds(() => Gpu.Backend.Unary(Sbp.Backends.UnaryOp.Exp, x, x));
-        Assert.That(ms, Is.GreaterThanOrEqualTo(0f).And.Not.NaN);
+        SimulatorOnly();
+        var x = Tensor.FromArray(Rand.Uniform(1, 4096), new Shape(4096), Gpu);
+        var y = Tensor.Empty(new Shape(4096), Gpu);
+        int before = SimulatedCuda.Launches(Gpu).GetValueOrDefault("unary_f32");
+        double workMs = 0;
+        var around = Stopwatch.StartNew();
+        float ms = ((CudaBackend)Gpu.Backend).TimeMilliseconds(() =>
+        {
+            var work = Stopwatch.StartNew();
+            for (int i = 0; i < 10; i++) Gpu.Backend.Unary(Sbp.Backends.UnaryOp.Exp, x, y);
+            workMs = work.Elapsed.TotalMilliseconds;
+            Assert.That(SimulatedCuda.Launches(Gpu)["unary_f32"], Is.EqualTo(before + 10), "the launches ran inside the timed work");
+        });
+        double aroundMs = around.Elapsed.TotalMilliseconds;
+        // ms is a float: allow its rounding (2^-24 relative) on either side.
+        Assert.That(workMs, Is.GreaterThan(0));
+        Assert.That(ms, Is.GreaterThanOrEqualTo(workMs * (1 - 1e-6)), "the events enclose the work");
+        Assert.That(ms, Is.LessThanOrEqualTo(aroundMs * (1 + 1e-6)), "the events lie inside the call");
+    }
+
+    /// <summary>Three events on the stream around two pieces of work: the two intervals are non-negative and add up to the whole (both devices).</summary>
+    [Test]
+    public void ElapsedTimesOfConsecutiveEventsAdd()
+    {
+        var api = ((CudaBackend)Gpu.Backend).Api;
+        var x = Tensor.FromArray(Rand.Uniform(2, 4096), new Shape(4096), Gpu);
+        var y = Tensor.Empty(new Shape(4096), Gpu);
+        nint[] events = [api.CreateEvent(), api.CreateEvent(), api.CreateEvent()];
+        try
+        {
+            api.RecordEvent(events[0]);
+            Gpu.Backend.Unary(Sbp.Backends.UnaryOp.Exp, x, y);
+            api.RecordEvent(events[1]);
+            for (int i = 0; i < 5; i++) Gpu.Backend.Unary(Sbp.Backends.UnaryOp.Sqrt, x, y);
+            api.RecordEvent(events[2]);
+            float first = api.ElapsedMilliseconds(events[0], events[1]), second = api.ElapsedMilliseconds(events[1], events[2]);
+            float whole = api.ElapsedMilliseconds(events[0], events[2]);
+            Assert.That(first, Is.GreaterThanOrEqualTo(0f));
+            Assert.That(second, Is.GreaterThanOrEqualTo(0f));
+            // cuEventElapsedTime resolves about 0.5 us; the simulator's floats round at 2^-24.
+            Assert.That(whole, Is.EqualTo(first + second).Within(1e-3 + 1e-6 * whole));
+        }
+        finally
+        {
+            foreach (var e in events) api.DestroyEvent(e);
+        }
     }
 
     [Test]

@@ -8,12 +8,12 @@ namespace Sbp.Engine.Tests.Backends.Cpu;
 /// <summary>
 /// The CPU's attention forward and backward (one entry at a time, score-sized blocks kept in cache)
 /// against the whole-tensor steps they replace (<see cref="AttentionSteps"/>): the same GEMMs,
-/// additions and softmax rows, so the results must be bitwise equal, for every bias and mask form
-/// (including the forms the fused forward hands back to the steps) and every set of gradients.
+/// additions and softmax rows, so the results must be bitwise equal, for every bias and mask form the
+/// fused forward takes and every set of gradients; and both paths against a float64 reference.
 /// </summary>
 public sealed class FusedAttentionTests : DeviceTest
 {
-    // name, B, H, N, M, D, Dv, bias shape, mask shape, window mask
+    // B, H, N, M, D, Dv, bias shape, mask shape, window mask: the forms the fused forward takes
     static IEnumerable<TestCaseData> Cases()
     {
         yield return new TestCaseData(2, 3, 9, 13, 5, 7, null, null, false).SetName("no bias or mask");
@@ -21,7 +21,6 @@ public sealed class FusedAttentionTests : DeviceTest
         yield return new TestCaseData(4, 2, 16, 16, 8, 8, new[] { 4, 1, 16, 16 }, new[] { 4, 2, 16, 16 }, false).SetName("bias [B, 1, N, M], mask [B, H, N, M]");
         yield return new TestCaseData(6, 2, 16, 16, 8, 8, new[] { 2, 16, 16 }, new[] { 3, 1, 16, 16 }, true).SetName("window mask [G, 1, N, M]");
         yield return new TestCaseData(6, 2, 16, 16, 8, 8, null, new[] { 2, 2, 16, 16 }, true).SetName("window mask [G, H, N, M]");
-        yield return new TestCaseData(2, 2, 10, 12, 4, 4, new[] { 12 }, new[] { 10, 1 }, false).SetName("broadcast bias and mask (the steps' path)");
         yield return new TestCaseData(1, 2, 136, 140, 16, 24, new[] { 2, 136, 140 }, null, false).SetName("N, M over 128 (packed GEMMs)");
     }
 
@@ -80,5 +79,102 @@ public sealed class FusedAttentionTests : DeviceTest
         AttentionSteps.Forward(CpuBackend.Instance, spec, q, k, v, bias, mask, wantProbs, wantOutput);
         Assert.That(probs.ToArray(), Is.EqualTo(wantProbs.ToArray()), "probabilities");
         Assert.That(output.ToArray(), Is.EqualTo(wantOutput.ToArray()), "output");
+    }
+
+    /// <summary>Every form above, and one the fused forward hands to the steps (broadcast bias and mask).</summary>
+    static IEnumerable<TestCaseData> EveryForm() =>
+        Cases().Append(new TestCaseData(2, 2, 10, 12, 4, 4, new[] { 12 }, new[] { 10, 1 }, false).SetName("broadcast bias and mask (the steps' path)"));
+
+    /// <summary>
+    /// The CPU's forward (fused or steps) and fused backward against attention computed in float64 on
+    /// the host: P = softmax(q k^T scale + bias + mask), O = P v, and from g = dL/dO: dV = P^T g,
+    /// dS = P * (g v^T - rowsum(P * g v^T)), dq = scale dS k, dk = scale dS^T q. Float32 rounds each
+    /// operation to 2^-24 relative: a sum of up to max(D, M, N) = 140 terms errs by at most 140 * 2^-24
+    /// = 8e-6 of its terms' magnitudes, and a score shifted by the -100 mask is rounded to 2^-24 * 100
+    /// = 6e-6 absolute, a relative error of P. So every result is held to 2e-5 of its scale (its largest
+    /// magnitude); seen: at most 1.6e-6 (the -100 rows), 4e-7 elsewhere. A wrong term fails it by far:
+    /// scaling the bias by 0.999 already moves P by 8e-4.
+    /// </summary>
+    [TestCaseSource(nameof(EveryForm))]
+    public void ForwardAndBackward_MatchFloat64Attention(int b, int h, int n, int m, int d, int dv, int[]? biasShape, int[]? maskShape, bool window)
+    {
+        float[] hq = Rand.Normal(1, b * h * n * d), hk = Rand.Normal(2, b * h * m * d), hv = Rand.Normal(3, b * h * m * dv), hg = Rand.Normal(6, b * h * n * dv);
+        float[]? hbias = biasShape is null ? null : Rand.Normal(4, (int)new Shape(biasShape).Numel);
+        float[]? hmask = maskShape is null ? null : [.. Rand.Uniform(5, (int)new Shape(maskShape).Numel).Select(u => u < -0.3f ? -100f : 0f)];
+        var spec = new AttentionSpec(b, h, n, m, d, dv, 1f / MathF.Sqrt(d), window);
+        using var q = T(hq, b, h, n, d);
+        using var k = T(hk, b, h, m, d);
+        using var v = T(hv, b, h, m, dv);
+        using var g = T(hg, b, h, n, dv);
+        using var bias = hbias is null ? null : T(hbias, biasShape!);
+        using var mask = hmask is null ? null : T(hmask, maskShape!);
+        using var probs = Tensor.Empty(spec.Scores, Device);
+        using var output = Tensor.Empty(new Shape(b, h, n, dv), Device);
+        using var dq = Tensor.Empty(q.Shape, Device);
+        using var dk = Tensor.Empty(k.Shape, Device);
+        using var dvT = Tensor.Empty(v.Shape, Device);
+        using var dScores = Tensor.Empty(spec.Scores, Device);
+        CpuBackend.Instance.AttentionForward(spec, q, k, v, bias, mask, probs, output);
+        CpuBackend.Instance.AttentionBackward(spec, probs, g, q, k, v, dq, dk, dvT, dScores);
+
+        // Bias and mask broadcast to [B, H, N, M]; a window mask [G, h, N, M] as [B / G, G, H, N, M] (entry b uses plane b mod G).
+        int[] scores = [b, h, n, m];
+        double[]? Full(float[]? x, int[]? shape, bool windowForm) => x is null ? null
+            : Ref.BroadcastTo(RefTensor.Of(x, shape!), windowForm ? [b / shape![0], .. shape.Take(1), h, n, m] : scores).Data;
+        var want = Float64Attention(spec, hq, hk, hv, hg, Full(hbias, biasShape, false), Full(hmask, maskShape, window));
+        (string Name, Tensor Got, double[] Want)[] results =
+            [("P", probs, want.P), ("O", output, want.O), ("dq", dq, want.Dq), ("dk", dk, want.Dk), ("dv", dvT, want.Dv), ("dS", dScores, want.DS)];
+        foreach (var (name, got, expected) in results)
+        {
+            var actual = got.ToArray();
+            double scale = expected.Max(Math.Abs), worst = actual.Select((x, i) => Math.Abs(x - expected[i])).Max();
+            Assert.That(worst, Is.LessThanOrEqualTo(2e-5 * scale), $"{name}: worst |float32 - float64| {worst:G3}, scale {scale:G3}");
+        }
+    }
+
+    /// <summary>Attention and its gradients in float64, one entry and one row at a time.</summary>
+    static (double[] P, double[] O, double[] Dq, double[] Dk, double[] Dv, double[] DS) Float64Attention(
+        AttentionSpec s, float[] q, float[] k, float[] v, float[] g, double[]? bias, double[]? mask)
+    {
+        int n = s.N, m = s.M, d = s.D, dv = s.Dv;
+        var (p, o, ds) = (new double[s.Entries * n * m], new double[s.Entries * n * dv], new double[s.Entries * n * m]);
+        var (dq, dk, dV) = (new double[q.Length], new double[k.Length], new double[v.Length]);
+        for (int e = 0; e < s.Entries; e++)
+            for (int i = 0; i < n; i++)
+            {
+                int row = (e * n + i) * m;
+                double max = double.NegativeInfinity, total = 0, dot = 0;
+                for (int j = 0; j < m; j++)
+                {
+                    double z = 0;
+                    for (int c = 0; c < d; c++) z += (double)q[(e * n + i) * d + c] * k[(e * m + j) * d + c];
+                    p[row + j] = z * s.Scale + (bias?[row + j] ?? 0) + (mask?[row + j] ?? 0);
+                    max = Math.Max(max, p[row + j]);
+                }
+                for (int j = 0; j < m; j++) total += p[row + j] = Math.Exp(p[row + j] - max);
+                for (int j = 0; j < m; j++)
+                {
+                    p[row + j] /= total;
+                    double gv = 0;   // (g v^T)_ij
+                    for (int c = 0; c < dv; c++)
+                    {
+                        o[(e * n + i) * dv + c] += p[row + j] * v[(e * m + j) * dv + c];
+                        dV[(e * m + j) * dv + c] += p[row + j] * g[(e * n + i) * dv + c];
+                        gv += (double)g[(e * n + i) * dv + c] * v[(e * m + j) * dv + c];
+                    }
+                    ds[row + j] = gv;
+                    dot += p[row + j] * gv;
+                }
+                for (int j = 0; j < m; j++)
+                {
+                    ds[row + j] = p[row + j] * (ds[row + j] - dot);
+                    for (int c = 0; c < d; c++)
+                    {
+                        dq[(e * n + i) * d + c] += s.Scale * ds[row + j] * k[(e * m + j) * d + c];
+                        dk[(e * m + j) * d + c] += s.Scale * ds[row + j] * q[(e * n + i) * d + c];
+                    }
+                }
+            }
+        return (p, o, dq, dk, dV, ds);
     }
 }
