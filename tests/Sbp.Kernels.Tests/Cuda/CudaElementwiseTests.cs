@@ -148,31 +148,3 @@ public sealed class CudaElementwiseTests : CudaTest
         Assert.That(launches.GetValueOrDefault("relu_f32"), Is.EqualTo(1));
     }
 }
-
-/// <summary>The kernels written for the CUDA backend (tensor.ptx, bce.ptx, pool.ptx) all run in these tests.</summary>
-public sealed class CudaKernelCoverageTests : CudaTest
-{
-    [Test]
-    public void TheBackendsOwnKernelsRunOnTheSimulator()
-    {
-        SimulatorOnly();
-        var x = Pair(Rand.Uniform(1, 2 * 3 * 4 * 4), 2, 3, 1, 4, 4);
-        var b = Pair(Rand.Uniform(2, 3), 3, 1, 1, 1);
-        var y = Out(2, 3, 1, 4, 4);
-        Gpu.Backend.Copy(b.Gpu, y.Gpu);                                  // strided_copy_f32
-        Gpu.Backend.Binary(BinaryOp.Sub, x.Gpu, b.Gpu, y.Gpu);           // binary_f32
-        Gpu.Backend.Unary(UnaryOp.Exp, y.Gpu, y.Gpu);                    // unary_f32
-        var r = Out(2, 1, 1, 1, 4);
-        Gpu.Backend.ReduceMax(x.Gpu, r.Gpu);                             // reduce_f32
-        Gpu.Backend.BceWithLogitsForward(x.Gpu, y.Gpu, null, y.Gpu);     // bce_f32
-        Gpu.Backend.BceWithLogitsBackward(x.Gpu, x.Gpu, null, x.Gpu, y.Gpu, null);   // bce_bwd_f32
-        var spec = new PoolSpec(PoolMode.Max, 2, 3, new Dim3(1, 4, 4), new Dim3(1, 2, 2), new Dim3(1, 2, 2), Dim3.All(0));
-        var p = Out(2, 3, 1, 2, 2);
-        using var idx = Tensor.Empty(new Shape(2, 3, 1, 2, 2), Gpu, DType.Int32);
-        Gpu.Backend.PoolForward(spec, x.Gpu, p.Gpu, idx);                // max_pool3d_f32
-        Gpu.Backend.PoolBackward(spec, p.Gpu, idx, y.Gpu);               // max_pool3d_bwd_f32
-        string[] own = ["strided_copy_f32", "binary_f32", "unary_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32"];
-        Assert.That(SimulatedCuda.Launches(Gpu).Keys, Is.SupersetOf(own));
-        Assert.That(own.Select(PtxLibrary.ModuleOf).Distinct(), Is.EquivalentTo(new[] { "tensor", "bce", "pool" }));
-    }
-}
