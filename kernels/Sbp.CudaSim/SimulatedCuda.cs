@@ -1,4 +1,5 @@
 using Sbp.Backends.Cuda;
+using Sbp.PtxSim;
 using Sbp.Tensors;
 
 namespace Sbp.CudaSim;
@@ -21,6 +22,12 @@ public static class SimulatedCuda
 
     /// <summary>cuBLAS / cuDNN calls on a simulated device so far, by exported function name.</summary>
     public static IReadOnlyDictionary<string, int> LibraryCalls(Device device) => Api(device).LibraryCalls;
+
+    /// <summary>
+    /// The PTX simulator that runs a simulated device's kernels; its <see cref="PtxSimulator.Seed"/> keys the errors of
+    /// the approximate instructions and the order of atomics, blocks and warps (SBP_PTXSIM_SEED sets the default).
+    /// </summary>
+    public static PtxSimulator Simulator(Device device) => Api(device).Simulator;
 
     /// <summary>Bytes the device's simulated memory holds (what the pool reserved, cached blocks included).</summary>
     public static long DeviceBytes(Device device) => Api(device).Memory.BytesInUse;

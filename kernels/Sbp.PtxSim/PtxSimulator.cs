@@ -6,13 +6,28 @@ namespace Sbp.PtxSim;
 
 /// <summary>
 /// Runs kernels of a <see cref="PtxModule"/> on the CPU against a <see cref="SimMemory"/>, checking every global
-/// and shared access, shared-memory races between warps, barriers and warp-collective contracts. Launches are
-/// deterministic (blocks run one after another; warps of a block in order between barriers; lanes in lane order).
-/// Not thread-safe: one launch at a time per simulator.
+/// and shared access, shared-memory races between warps, barriers and warp-collective contracts. What a GPU leaves
+/// open is seeded rather than idealised (<see cref="Seed"/>): .approx results carry an error within their documented
+/// bound, and blocks, warps between barriers and the lanes of an atomic run in seeded orders. A simulator replays the
+/// same results for the same seed and sequence of launches. Not thread-safe: one launch at a time per simulator.
 /// </summary>
 public sealed class PtxSimulator(SimMemory memory)
 {
     private readonly RaceDetector _race = new();
+    private long _launches;
+
+    /// <summary>
+    /// The seed <see cref="Seed"/> starts from: SBP_PTXSIM_SEED (decimal, or hexadecimal with 0x) when set, so a whole
+    /// test run can be repeated under another seed, else 0x5EED.
+    /// </summary>
+    public static ulong DefaultSeed { get; } = ParseSeed(Environment.GetEnvironmentVariable("SBP_PTXSIM_SEED"));
+
+    /// <summary>
+    /// Keys the hardware model: the error of each .approx / .full result (a function of seed, operation and input
+    /// bits) and the order of blocks, of warps after each barrier, and of the lanes of each atomic (a function of
+    /// seed and the launch's number on this simulator).
+    /// </summary>
+    public ulong Seed { get; set; } = DefaultSeed;
 
     /// <summary>The simulated device memory.</summary>
     public SimMemory Memory { get; } = memory ?? throw new ArgumentNullException(nameof(memory));
@@ -37,13 +52,24 @@ public sealed class PtxSimulator(SimMemory memory)
                 $"Launch of {e.Name}: {shared} bytes of shared memory per block (static {e.StaticSharedBytes} + dynamic {dynamicSharedBytes}) exceed the limit of {MaxSharedBytesPerBlock}.",
                 nameof(dynamicSharedBytes));
         var param = PackParams(e, args);
-        var m = new Machine(e, Memory, param, grid, block, (int)shared, _race, WarpInstructionLimit);
+        var m = new Machine(e, Memory, param, grid, block, (int)shared, _race, WarpInstructionLimit, Seed, _launches++);
         m.Run();
         var byKind = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int k = 0; k < e.KindNames.Length; k++)
             if (m.KindCounts[k] != 0) byKind[e.KindNames[k]] = m.KindCounts[k];
         return new LaunchStats(e.Name, grid, block, dynamicSharedBytes, (int)shared, byKind, m.Instructions, m.WarpInstructions,
             m.BytesLoaded, m.BytesStored, m.GlobalRequests, m.GlobalTransactions, m.SharedRequests, m.SharedBankConflicts);
+    }
+
+    private static ulong ParseSeed(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return 0x5EED;
+        text = text.Trim();
+        bool hex = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase);
+        var style = hex ? System.Globalization.NumberStyles.AllowHexSpecifier : System.Globalization.NumberStyles.None;
+        return ulong.TryParse(hex ? text[2..] : text, style, System.Globalization.CultureInfo.InvariantCulture, out ulong v)
+            ? v
+            : throw new InvalidOperationException($"SBP_PTXSIM_SEED='{text}' is not a decimal or 0x-hexadecimal 64-bit integer.");
     }
 
     private static void ValidateShape(PtxEntry e, Dim3 grid, Dim3 block)

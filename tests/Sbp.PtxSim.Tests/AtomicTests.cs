@@ -2,7 +2,7 @@ using Sbp.PtxSim.Tests.Support;
 
 namespace Sbp.PtxSim.Tests;
 
-/// <summary>atom / red on global and shared memory, executed lane by lane in lane order.</summary>
+/// <summary>atom / red on global and shared memory, executed lane by lane in a seeded order (OrderTests).</summary>
 public class AtomicTests
 {
     private const string Kernel = Harness.Header + """
@@ -32,7 +32,7 @@ public class AtomicTests
         """;
 
     [Test]
-    public void GlobalAtomicsAreDeterministicAndComplete()
+    public void GlobalAtomicsAreCompleteInAnyOrder()
     {
         var h = new Harness();
         ulong counter = h.Upload(new int[] { 0, -1, 0, 5 }), old = h.Alloc<uint>(96), fsum = h.Upload(new float[] { 0 });
@@ -40,10 +40,12 @@ public class AtomicTests
         var c = h.Download<int>(counter, 4);
         Assert.That(c[0], Is.EqualTo(96));                       // every ticket taken once
         Assert.That(c[1], Is.EqualTo(95));                       // max of the thread ids
-        Assert.That(c[2], Is.EqualTo(95));                       // lane order: the last thread's exchange wins
+        Assert.That(c[2], Is.InRange(0, 95));                    // the last exchange wins: any thread's, in a seeded order
         Assert.That(c[3], Is.EqualTo(1000));                     // thread 5 saw 5 and swapped
-        Assert.That(h.Download<uint>(old, 96), Is.EqualTo(Enumerable.Range(0, 96).Select(i => (uint)i)), "tickets in lane and block order");
-        Assert.That(h.Download<float>(fsum, 1)[0], Is.EqualTo(95f * 96f / 2f));
+        var tickets = h.Download<uint>(old, 96);
+        Assert.That(tickets, Is.EquivalentTo(Enumerable.Range(0, 96).Select(i => (uint)i)), "every ticket handed out once");
+        Assert.That(tickets, Is.Not.EqualTo(Enumerable.Range(0, 96).Select(i => (uint)i)), "not in lane and block order");
+        Assert.That(h.Download<float>(fsum, 1)[0], Is.EqualTo(95f * 96f / 2f));   // integers below 2^24: exact in any order
         Assert.That(s.InstructionsByKind["red.global.add.f32"], Is.EqualTo(96));
     }
 

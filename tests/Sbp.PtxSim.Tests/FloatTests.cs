@@ -2,7 +2,7 @@ using Sbp.PtxSim.Tests.Support;
 
 namespace Sbp.PtxSim.Tests;
 
-/// <summary>.f32 instructions: IEEE single results, fused multiply-add, approximations, NaN rules, .ftz and .sat.</summary>
+/// <summary>.f32 instructions: IEEE single results, fused multiply-add, NaN rules, .ftz and .sat (.approx forms: ApproxTests).</summary>
 public class FloatTests
 {
     private static readonly float[] A = [1.5f, -2.25f, 3e10f, 1e-30f, 0f, -0f, 7f, float.PositiveInfinity, 0.1f, 2f, 1e-45f, 100f];
@@ -22,14 +22,8 @@ public class FloatTests
     [Test] public void FmaIsFused() => Check("fma.rn.f32 %f3, %f1, %f2, 0f3F800000;" + Store, (a, b) => MathF.FusedMultiplyAdd(a, b, 1f));
     [Test] public void MadRnIsFused() => Check("mad.rn.f32 %f3, %f1, %f1, %f2;" + Store, (a, b) => MathF.FusedMultiplyAdd(a, a, b));
     [Test] public void Div() => Check("div.rn.f32 %f3, %f1, %f2;" + Store, (a, b) => a / b);
-    [Test] public void DivApprox() => Check("div.approx.f32 %f3, %f1, %f2;" + Store, (a, b) => a / b);
     [Test] public void Rcp() => Check("rcp.rn.f32 %f3, %f2;" + Store, (a, b) => 1f / b);
     [Test] public void Sqrt() => Check("sqrt.rn.f32 %f3, %f2;" + Store, (a, b) => MathF.Sqrt(b));
-    [Test] public void Rsqrt() => Check("rsqrt.approx.f32 %f3, %f2;" + Store, (a, b) => 1f / MathF.Sqrt(b));
-    [Test] public void Ex2() => Check("ex2.approx.f32 %f3, %f2;" + Store, (a, b) => float.Exp2(b));
-    [Test] public void Lg2() => Check("lg2.approx.f32 %f3, %f2;" + Store, (a, b) => MathF.Log2(b));
-    [Test] public void SinCosTanh() => Check("sin.approx.f32 %f4, %f2;\n cos.approx.f32 %f5, %f2;\n tanh.approx.f32 %f6, %f2;\n add.f32 %f3, %f4, %f5;\n add.f32 %f3, %f3, %f6;" + Store,
-        (a, b) => MathF.Sin(b) + MathF.Cos(b) + MathF.Tanh(b));
     [Test] public void NegAbs() => Check("neg.f32 %f4, %f1;\n abs.f32 %f5, %f2;\n sub.f32 %f3, %f4, %f5;" + Store, (a, b) => -a - MathF.Abs(b));
 
     [Test]

@@ -2,9 +2,8 @@ namespace Sbp.PtxSim.Execution;
 
 /// <summary>
 /// .f32 operators in IEEE single precision with round-to-nearest-even (C# float arithmetic), fma via
-/// MathF.FusedMultiplyAdd. The .approx / .full forms use the correctly rounded (or libm) function instead of the
-/// hardware approximation: ex2.approx = 2^x, lg2.approx = log2, rsqrt.approx = 1/sqrt, rcp.approx = 1/x,
-/// div.approx/.full = a/b, sin/cos/tanh.approx = MathF. min/max follow PTX: a NaN operand yields the other one.
+/// MathF.FusedMultiplyAdd. The .approx / .full forms are in Approx.cs (results perturbed within the documented
+/// error). min/max follow PTX: a NaN operand yields the other one.
 /// </summary>
 internal static partial class Alu
 {
@@ -17,12 +16,6 @@ internal static partial class Alu
     public struct AbsF : IUn<float> { public static float Op(float a) => MathF.Abs(a); }
     public struct RcpF : IUn<float> { public static float Op(float a) => 1f / a; }
     public struct SqrtF : IUn<float> { public static float Op(float a) => MathF.Sqrt(a); }
-    public struct RsqrtF : IUn<float> { public static float Op(float a) => 1f / MathF.Sqrt(a); }
-    public struct Ex2F : IUn<float> { public static float Op(float a) => float.Exp2(a); }
-    public struct Lg2F : IUn<float> { public static float Op(float a) => MathF.Log2(a); }
-    public struct SinF : IUn<float> { public static float Op(float a) => MathF.Sin(a); }
-    public struct CosF : IUn<float> { public static float Op(float a) => MathF.Cos(a); }
-    public struct TanhF : IUn<float> { public static float Op(float a) => MathF.Tanh(a); }
     public struct CopyF : IUn<float> { public static float Op(float a) => a; }
 
     public struct MinF : IBin<float>

@@ -1,4 +1,3 @@
-using System.Numerics;
 using Sbp.PtxSim.Model;
 
 namespace Sbp.PtxSim.Execution;
@@ -7,8 +6,9 @@ namespace Sbp.PtxSim.Execution;
 internal enum AtomOp { Add, Min, Max, And, Or, Xor, Exch, Cas, Inc, Dec }
 
 /// <summary>
-/// atom and red on .global and .shared: executed lane by lane in lane order (deterministic). atom writes the old
-/// value to D; red has no destination. Shared atomics are exempt from race detection. f32 add flushes subnormal
+/// atom and red on .global and .shared: executed lane by lane in a seeded order (<see cref="Machine.LaneOrder"/>), as
+/// the hardware promises no order among the lanes; f32 adds therefore sum in different orders under different seeds.
+/// atom writes the old value to D; red has no destination. Shared atomics are exempt from race detection. f32 add flushes subnormal
 /// inputs and results (as the hardware does).
 /// </summary>
 internal static class AtomicOps
@@ -52,17 +52,18 @@ internal static class AtomicOps
         var r = w.R;
         int size = i.Size;
         Span<ulong> sectors = stackalloc ulong[32];
-        int n = 0;
-        for (uint k = exec; k != 0; k &= k - 1)
+        Span<int> order = stackalloc int[32];
+        int n = m.LaneOrder(exec, order);
+        for (int j = 0; j < n; j++)
         {
-            int l = BitOperations.TrailingZeroCount(k);
+            int l = order[j];
             ulong addr = (i.AddrBase >= 0 ? r[i.AddrBase + l] : 0) + (ulong)i.Offset;
             if ((addr & (ulong)(size - 1)) != 0) throw m.Misaligned(w, l, i, "global", addr, size, true);
             if (!m.Memory.TryResolve(addr, size, out var a, out int off)) throw m.GlobalOutOfBounds(w, l, i, addr, size, true);
             ulong old = MemoryOps.ReadRaw(a.Data, off, size, false);
             MemoryOps.WriteRaw(a.Data, off, size, Apply(i, old, r[i.B + l], i.C >= 0 ? r[i.C + l] : 0));
             if (i.D >= 0) r[i.D + l] = old;
-            sectors[n++] = addr >> 5;
+            sectors[j] = addr >> 5;
         }
         m.GlobalRequests++;
         m.GlobalTransactions += AccessStats.DistinctSectors(sectors[..n]);
@@ -76,9 +77,11 @@ internal static class AtomicOps
         var r = w.R;
         int size = i.Size;
         Span<uint> lanes = stackalloc uint[32];
-        for (uint k = exec; k != 0; k &= k - 1)
+        Span<int> order = stackalloc int[32];
+        int n = m.LaneOrder(exec, order);
+        for (int j = 0; j < n; j++)
         {
-            int l = BitOperations.TrailingZeroCount(k);
+            int l = order[j];
             int off = MemoryOps.CheckShared(m, w, i, l, size, write: true);
             ulong old = MemoryOps.ReadRaw(m.Shared, off, size, false);
             MemoryOps.WriteRaw(m.Shared, off, size, Apply(i, old, r[i.B + l], i.C >= 0 ? r[i.C + l] : 0));

@@ -4,8 +4,8 @@ using Sbp.PtxSim.Model;
 namespace Sbp.PtxSim.Execution;
 
 /// <summary>
-/// Runs one launch. Blocks run one after another (x fastest, then y, z); within a block each warp runs until all
-/// its lanes have exited or wait at a barrier, then the next warp. A warp step executes the instruction at the
+/// Runs one launch. Blocks run one after another in a seeded order (Machine.Order.cs); within a block each warp runs
+/// until all its lanes have exited or wait at a barrier, then the next warp (in a seeded order after each barrier). A warp step executes the instruction at the
 /// smallest PC among its runnable lanes for every lane at that PC (min-PC reconvergence), so structured divergence
 /// reconverges and warp-collective instructions see the lanes that reached them together. When no warp can run,
 /// either every thread has exited (the block is done), or all waiting threads wait at the same bar.sync (they are
@@ -31,8 +31,11 @@ internal sealed partial class Machine
     private readonly int _threads;
     private readonly long _limit;
 
-    public Machine(PtxEntry entry, SimMemory memory, byte[] param, Dim3 grid, Dim3 block, int sharedSize, RaceDetector race, long warpInstructionLimit)
+    public Machine(PtxEntry entry, SimMemory memory, byte[] param, Dim3 grid, Dim3 block, int sharedSize, RaceDetector race, long warpInstructionLimit,
+        ulong seed, long launch)
     {
+        Seed = seed;
+        _stream = Approx.Mix(seed ^ Approx.Mix((ulong)launch));
         Entry = entry;
         Memory = memory;
         Param = param;
@@ -46,6 +49,7 @@ internal sealed partial class Machine
         _threads = (int)block.Volume;
         int nw = (_threads + 31) / 32;
         _warps = new Warp[nw];
+        _warpOrder = [.. Enumerable.Range(0, nw)];
         for (int wi = 0; wi < nw; wi++)
         {
             var w = new Warp(wi, entry.SlotCount);
@@ -59,13 +63,14 @@ internal sealed partial class Machine
 
     public void Run()
     {
-        for (uint z = 0; z < Grid.Z; z++)
-            for (uint y = 0; y < Grid.Y; y++)
-                for (uint x = 0; x < Grid.X; x++)
-                {
-                    BlockIdx = new Dim3(x, y, z);
-                    RunBlock();
-                }
+        ulong gx = Grid.X, gy = Grid.Y, n = gx * gy * Grid.Z;
+        var order = new Permutation(n, NextRandom());
+        for (ulong k = 0; k < n; k++)
+        {
+            ulong b = order[k];
+            BlockIdx = new Dim3((uint)(b % gx), (uint)(b / gx % gy), (uint)(b / gx / gy));
+            RunBlock();
+        }
     }
 
     private void RunBlock()
@@ -78,7 +83,8 @@ internal sealed partial class Machine
         }
         while (true)
         {
-            foreach (var w in _warps) RunWarp(w);
+            ShuffleWarps();
+            foreach (int wi in _warpOrder) RunWarp(_warps[wi]);
             if (!ReleaseBarrier()) return;
         }
     }
