@@ -54,8 +54,9 @@ public sealed class KeepMaskGenerator
     {
         if (policy.KeepRatio is <= 0 or > 1 || double.IsNaN(policy.KeepRatio))
             throw new ArgumentOutOfRangeException(nameof(policy), $"KeepMaskPolicy: keep ratio {policy.KeepRatio} must be in (0, 1].");
-        if (policy.KeepRatio < 1 && !Supports(policy.Kind, policy.KeepRatio))
-            IntegerStride(policy.Kind == MaskKind.Grid && policy.KeepRatio > 0.5 ? 1 - policy.KeepRatio : policy.KeepRatio);   // throws, saying what works
+        if (!Supports(policy.Kind, policy.KeepRatio))
+            throw new ArgumentException($"KeepMaskPolicy: {policy.Kind.ToString().ToLowerInvariant()} masks need a keep ratio of 1/s" +
+                $"{(policy.Kind == MaskKind.Grid ? " or 1 - 1/s" : "")} for an integer s, got {policy.KeepRatio}; use a random mask (MaskKind.Random) for other ratios.", nameof(policy));
         Policy = policy;
     }
 
@@ -65,13 +66,13 @@ public sealed class KeepMaskGenerator
     /// The mask for one step and layer over positions of <paramref name="dims"/>: [N] for strided and
     /// random masks, [H, W] or [T, H, W] for grid masks (positions numbered row-major). A mask that
     /// would keep nothing (a stride longer than a tiny dimension, a count that rounds to zero) keeps
-    /// the centre position, as the official LSTR sampler does: its <see cref="KeepMask.KeepRatio"/> is
+    /// the centre position (an empty dimension gives the empty mask), as the official LSTR sampler does: its <see cref="KeepMask.KeepRatio"/> is
     /// then the effective keep ratio, above the policy's.
     /// </summary>
     public KeepMask Next(long step, int layer, params int[] dims)
     {
         var mask = Draw(step, layer, dims);
-        return mask.KeptCount > 0 ? mask : KeepMask.FromIndices(mask.Size, [mask.Size / 2]);
+        return mask.KeptCount > 0 || mask.Size == 0 ? mask : KeepMask.FromIndices(mask.Size, [mask.Size / 2]);
     }
 
     KeepMask Draw(long step, int layer, int[] dims)
@@ -131,8 +132,8 @@ public sealed class KeepMaskGenerator
         return masks;
     }
 
-    static int IntegerStride(double keep) => StrideOf(keep) ??
-        throw new ArgumentException($"KeepMaskPolicy: strided and grid masks need a keep ratio of 1/s (or 1 - 1/s for grid), got {keep}; use a random mask (MaskKind.Random) for other ratios.");
+    /// <summary>The stride of a ratio the constructor accepted (<see cref="Supports"/>).</summary>
+    static int IntegerStride(double keep) => StrideOf(keep) ?? throw new InvalidOperationException($"KeepMaskPolicy: no integer stride for keep ratio {keep}.");
 
     /// <summary>s when <paramref name="keep"/> is 1/s for an integer s, else null.</summary>
     public static int? StrideOf(double keep)
