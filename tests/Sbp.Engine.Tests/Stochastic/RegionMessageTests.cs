@@ -1,0 +1,119 @@
+using Sbp.Autograd;
+using Sbp.Engine.Tests.Support;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Engine.Tests.Stochastic;
+
+/// <summary>
+/// A region's refusals are part of its interface: each names the region, what the body did, the
+/// shapes and positions involved, and the fix. These tests pin every message in full, in every
+/// caching mode (RegionFailureTests checks what a failure leaves behind, with a fragment of each).
+/// </summary>
+public class RegionMessageTests : DeviceTest
+{
+    const string Moved =
+        "SBP region 'failing': the body moves positions along the region's dimension: the kept input positions [{0}] come out at [{1}], " +
+        "not at the requested [{0}], and the movement is not a roll that the region can undo. The mask applies to the output's positions " +
+        "(docs/SBP.md): return each position where it came in (undo the movement inside the body), or end the region before the op that moves them.";
+
+    static readonly Dictionary<string, string> Expected = new()
+    {
+        ["refused_mixing_op"] =
+            "SBP region 'failing': sum mixes positions along axis 1 of its input 0 [2, 8, 4], which carries the region's dimension (it is summed, " +
+            "averaged or maximized over). Ops that mix positions along the region's dimension (convolutions with kernel > 1 along it, batch norm " +
+            "in training mode, pooling or reductions across it) cannot run inside a region: move the op out of the region (end the region before " +
+            "it), or run it over another dimension.",
+        ["refused_reshape_that_interleaves"] =
+            "SBP region 'failing': reshape to [2, 4, 2, 4] splits or interleaves the region's dimension (axis 1: 2 of 8 kept [1, 5] of [2, 8, 4]) " +
+            "so that kept positions are no longer whole slices of one axis. When the dimension is cut into windows, every window must keep the " +
+            "same offsets: use a strided mask whose stride divides the window (or a mask drawn once per window and repeated), or make the window " +
+            "cover the whole dimension.",
+        ["output_without_the_dimension"] =
+            "SBP region 'failing': the body's output [4, 4] does not carry the region's dimension: it was not computed from the region input by " +
+            "ops that keep the region dimension (a reduction, a mixing op, Detach or a tensor from outside).",
+        ["output_of_another_size"] =
+            "SBP region 'failing': the body's output [2, 10, 4] does not carry the region's dimension: it has 10 positions along the region's " +
+            "dimension (axis 1) where the input and the mask have 8; the mask applies to the output's positions, so the body must return as many " +
+            "(crop what it padded).",
+        ["output_moved_not_by_a_roll"] = string.Format(Moved, "1, 3, 5, 7", "2, 3, 6, 7"),
+        ["nested_region"] = "SBP region 'inner' was started inside region 'failing'; regions do not nest. End the outer region first.",
+    };
+
+    static IEnumerable<TestCaseData> Cases() =>
+        RegionFailureTests.Cases.Where(c => Expected.ContainsKey(c.Name)).Select(c => new TestCaseData(c).SetName($"RefusalsSayWhatAndHow({c.Name})"));
+
+    [TestCaseSource(nameof(Cases))]
+    public void RefusalsSayWhatAndHow(RegionFailureTests.FailureCase c)
+    {
+        foreach (var mode in new[] { RegionMode.SparseCache, RegionMode.Recompute, RegionMode.Checkpoint })
+        {
+            using var scope = TensorScope.Begin();
+            var (x, w) = Inputs();
+            using var tape = Tape.Begin();
+            var e = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("failing", x, 1, KeepMask.Strided(8, c.Stride, 1), h => c.Body(h, w), new RegionOptions(mode)));
+            Assert.That(e!.Message, Is.EqualTo(Expected[c.Name]), $"{c.Name} in {mode}");
+        }
+    }
+
+    (Tensor x, Tensor w) Inputs(int positions = 8)
+    {
+        var x = T(Rand.Uniform(3, 2 * positions * 4), 2, positions, 4);
+        x.RequiresGrad = true;
+        var w = T(Rand.Uniform(4, 16, -0.5f, 0.5f), 4, 4);
+        w.RequiresGrad = true;
+        return (x, w);
+    }
+
+    [Test]
+    public void ArgumentsAreCheckedBeforeAnythingRuns()
+    {
+        var (x, _) = Inputs();
+        using var tape = Tape.Begin();
+        Assert.Throws<ArgumentNullException>(() => SbpRegion.Run(null!, x, 1, null, h => h));
+        Assert.Throws<ArgumentException>(() => SbpRegion.Run(" ", x, 1, null, h => h));
+        Assert.Throws<ArgumentNullException>(() => SbpRegion.Run("r", null!, 1, null, h => h));
+        Assert.Throws<ArgumentNullException>(() => SbpRegion.Run("r", x, 1, null, null!));
+        var size = Assert.Throws<ShapeMismatchException>(() => SbpRegion.Run("r", x, 1, KeepMask.All(5), h => h));
+        Assert.That(size!.Message, Is.EqualTo("SBP region 'r': the keep mask covers 5 positions but dimension 1 of the input [2, 8, 4] has 8; draw the mask over that dimension."));
+        var none = Assert.Throws<ArgumentException>(() => SbpRegion.Run("r", x, -2, KeepMask.FromIndices(8, []), h => h));
+        Assert.That(none!.Message, Is.EqualTo("SBP region 'r': the keep mask keeps no position; keep at least one."));
+        Assert.That(tape.Nodes, Is.Empty);
+    }
+
+    [Test]
+    public void AMovedOutputListsAtMostTwelvePositions()
+    {
+        // 32 positions, kept every other one: the perfect shuffle puts the 16 kept positions elsewhere.
+        using var scope = TensorScope.Begin();
+        var (x, w) = Inputs(32);
+        using var tape = Tape.Begin();
+        var e = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("failing", x, 1, KeepMask.Strided(32, 2, 1),
+            h => Ops.Reshape(Ops.Permute(Ops.Reshape(Ops.Linear(h, w), 2, 2, 16, 4), 0, 2, 1, 3), 2, 32, 4)));
+        string requested = string.Join(", ", Enumerable.Range(0, 12).Select(i => 2 * i + 1)) + ", ...";
+        string movedTo = string.Join(", ", new[] { 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23 }) + ", ...";
+        Assert.That(e!.Message, Is.EqualTo(string.Format(Moved, requested, movedTo)));
+    }
+
+    [Test]
+    public void ARollingBodyIsUndoneAndReported()
+    {
+        // The body rolls by 3: the region runs it on the input positions that land on the requested ones.
+        using var scope = TensorScope.Begin();
+        var (x, w) = Inputs();
+        using var tape = Tape.Begin();
+        var mask = KeepMask.FromIndices(8, [0, 1, 5]);
+        var y = SbpRegion.Run("rolls", x, 1, mask, h => Ops.Linear(Ops.Roll(h, [3], [1]), w));
+        var report = tape.Regions.Single(r => r.Name == "rolls");
+        Assert.That(report.Note, Is.EqualTo("the body rolls the dimension; kept input positions [2, 5, 6]"));
+        Assert.That(report.Kept, Is.EqualTo(3));
+        tape.Backward(Ops.Sum(y));
+        // The oracle: the same body on plain backprop with the gradient masked at the output.
+        var x2 = T(x.ToArray(), 2, 8, 4);
+        x2.RequiresGrad = true;
+        using var oracle = Tape.Begin();
+        var masked = Ops.GradMask(Ops.Linear(Ops.Roll(x2, [3], [1]), w), 1, mask);
+        oracle.Backward(Ops.Sum(masked));
+        Assert.That(x.Grad!.ToArray(), Is.EqualTo(x2.Grad!.ToArray()).Within(1e-6f));
+    }
+}
