@@ -116,4 +116,29 @@ public class RegionMessageTests : DeviceTest
         oracle.Backward(Ops.Sum(masked));
         Assert.That(x.Grad!.ToArray(), Is.EqualTo(x2.Grad!.ToArray()).Within(1e-6f));
     }
+
+    [Test]
+    public void AttentionSaysWhichAxesItSupports()
+    {
+        using var scope = TensorScope.Begin();
+        using var tape = Tape.Begin();
+        static Tensor Heads(Tensor t) => Ops.Reshape(t, t.Shape[0], 1, t.Shape[1], t.Shape[2]);
+        // The region on the batch axis of q only (k and v come from outside).
+        var x = T(Rand.Uniform(5, 6 * 3 * 4), 6, 3, 4);
+        x.RequiresGrad = true;
+        var kv = T(Rand.Uniform(6, 6 * 3 * 4), 6, 1, 3, 4);
+        var batch = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("attn", x, 0, KeepMask.Strided(6, 2, 1), h => Ops.ScaledDotProductAttention(Heads(h), kv, kv)));
+        Assert.That(batch!.Message, Is.EqualTo(
+            "SBP region 'attn': scaled_dot_product_attention gets the region's dimension on axis 0 of some of q, k, v but not all (input 1 [6, 1, 3, 4]: none). " +
+            "Ops that mix positions along the region's dimension (convolutions with kernel > 1 along it, batch norm in training mode, pooling or " +
+            "reductions across it) cannot run inside a region: move the op out of the region (end the region before it), or run it over another dimension."));
+        // The region on the key rows (q comes from outside).
+        var seq = T(Rand.Uniform(7, 2 * 6 * 4), 2, 6, 4);
+        seq.RequiresGrad = true;
+        var q = T(Rand.Uniform(8, 2 * 6 * 4), 2, 1, 6, 4);
+        var keys = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("attn", seq, 1, KeepMask.Strided(6, 2, 1), h => Ops.ScaledDotProductAttention(q, Heads(h), Heads(h))));
+        Assert.That(keys!.Message, Does.StartWith(
+            "SBP region 'attn': scaled_dot_product_attention gets the region's dimension on axis 2 of its input 1 [2, 1, 6, 4]; attention supports it on the query " +
+            "rows (axis 2 of q: keys and values stay dense) or on the batch and head axes."));
+    }
 }
