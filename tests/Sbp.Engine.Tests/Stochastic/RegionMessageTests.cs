@@ -141,4 +141,48 @@ public class RegionMessageTests : DeviceTest
             "SBP region 'attn': scaled_dot_product_attention gets the region's dimension on axis 2 of its input 1 [2, 1, 6, 4]; attention supports it on the query " +
             "rows (axis 2 of q: keys and values stay dense) or on the batch and head axes."));
     }
+
+    [Test]
+    public void ReRunRegionsSayHowTheyReRun()
+    {
+        using var scope = TensorScope.Begin();
+        var (x, w) = Inputs();
+        using var tape = Tape.Begin();
+        var mask = KeepMask.Strided(8, 2, 1);
+        SbpRegion.Run("slice", x, 1, mask, h => Ops.Gelu(Ops.Linear(h, w)), new RegionOptions(RegionMode.Recompute));
+        SbpRegion.Run("rolls", x, 1, mask, h => Ops.Linear(Ops.Roll(h, [1], [1]), w), new RegionOptions(RegionMode.Recompute));
+        SbpRegion.Run("matmul", x, 1, mask, h => Ops.Matmul(h, Ops.Permute(h, 0, 2, 1)), new RegionOptions(RegionMode.Recompute));
+        SbpRegion.Run("checkpoint", x, 1, mask, h => Ops.Linear(Ops.Roll(h, [1], [1]), w), new RegionOptions(RegionMode.Checkpoint));
+        var frozen = T(Rand.Uniform(9, 2 * 8 * 4), 2, 8, 4);
+        SbpRegion.Run("frozen", frozen, 1, mask, h => Ops.Gelu(h), new RegionOptions(RegionMode.Recompute));
+        SbpRegion.Run("frozen_all", frozen, 0, null, h => Ops.Gelu(h), new RegionOptions(RegionMode.Checkpoint));
+        var notes = tape.Regions.ToDictionary(r => r.Name, r => r);
+        Assert.That(notes["slice"].Note, Is.EqualTo("input and random masks saved at kept positions; backward re-runs the body on the kept slice"));
+        Assert.That(notes["rolls"].Note, Is.EqualTo("re-run on the full input: roll reads positions outside the kept slice"));
+        Assert.That(notes["matmul"].Note, Does.StartWith("re-run on the full input: "));
+        Assert.That(notes["checkpoint"].Note, Is.EqualTo("input saved in full; backward re-runs the region with sparse caching"));
+        Assert.That((notes["frozen"].Note, notes["frozen"].Kept, notes["frozen"].Size), Is.EqualTo(("nothing in the body requires grad", 4, 8)));
+        Assert.That((notes["frozen_all"].Note, notes["frozen_all"].Kept, notes["frozen_all"].Size), Is.EqualTo(("nothing in the body requires grad", 2, 2)));
+    }
+
+    [TestCase(RegionMode.Recompute)]
+    [TestCase(RegionMode.Checkpoint)]
+    public void AReRunBodyThatReadsATensorFromOutsideGivesItTheOraclesGradient(RegionMode mode)
+    {
+        using var scope = TensorScope.Begin();
+        var (x, w) = Inputs();
+        var mask = KeepMask.Strided(8, 2, 1);
+        float[] Gradient(bool oracle)
+        {
+            var outside = T(Rand.Uniform(10, 4), 4);
+            outside.RequiresGrad = true;
+            using var tape = Tape.Begin();
+            var y = oracle
+                ? Ops.GradMask(Ops.Mul(Ops.Linear(x, w), outside), 1, mask)
+                : SbpRegion.Run("reads_outside", x, 1, mask, h => Ops.Mul(Ops.Linear(h, w), outside), new RegionOptions(mode));
+            tape.Backward(Ops.Sum(y));
+            return outside.Grad!.ToArray();
+        }
+        Assert.That(Gradient(oracle: false), Is.EqualTo(Gradient(oracle: true)).Within(1e-5f));
+    }
 }
