@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Engine.Tests.Support;
+using Sbp.Memory;
 using Sbp.Stochastic;
 using Sbp.Tensors;
 
@@ -156,7 +157,17 @@ public class RegionMessageTests : DeviceTest
         var frozen = T(Rand.Uniform(9, 2 * 8 * 4), 2, 8, 4);
         SbpRegion.Run("frozen", frozen, 1, mask, h => Ops.Gelu(h), new RegionOptions(RegionMode.Recompute));
         SbpRegion.Run("frozen_all", frozen, 0, null, h => Ops.Gelu(h), new RegionOptions(RegionMode.Checkpoint));
+        var recompute = new RegionOptions(RegionMode.Recompute);
+        SbpRegion.Run("pad_channels", x, 1, mask, h => Ops.Gelu(Ops.Pad(h, [1, 1])), recompute);
+        SbpRegion.Run("pad_crop", x, 1, mask, h => Ops.Slice(Ops.Pad(Ops.Gelu(h), [0, 0, 1, 1]), 1, 1, h.Shape[1]), recompute);
+        SbpRegion.Run("slice_whole", x, 1, mask, h => Ops.Gelu(Ops.Slice(h, 1, 0, h.Shape[1])), recompute);
+        SbpRegion.Run("concat_channels", x, 1, mask, h => Ops.Gelu(Ops.Concat([h, h], 2)), recompute);
         var notes = tape.Regions.ToDictionary(r => r.Name, r => r);
+        const string sliced = "input and random masks saved at kept positions; backward re-runs the body on the kept slice";
+        Assert.That(notes["pad_channels"].Note, Is.EqualTo(sliced));
+        Assert.That(notes["slice_whole"].Note, Is.EqualTo(sliced));
+        Assert.That(notes["concat_channels"].Note, Is.EqualTo(sliced));
+        Assert.That(notes["pad_crop"].Note, Is.EqualTo("re-run on the full input: pad reads positions outside the kept slice"));
         Assert.That(notes["slice"].Note, Is.EqualTo("input and random masks saved at kept positions; backward re-runs the body on the kept slice"));
         Assert.That(notes["rolls"].Note, Is.EqualTo("re-run on the full input: roll reads positions outside the kept slice"));
         Assert.That(notes["matmul"].Note, Does.StartWith("re-run on the full input: "));
@@ -184,5 +195,16 @@ public class RegionMessageTests : DeviceTest
             return outside.Grad!.ToArray();
         }
         Assert.That(Gradient(oracle: false), Is.EqualTo(Gradient(oracle: true)).Within(1e-5f));
+    }
+
+    [Test]
+    public void ReportsReadAsOneLine()
+    {
+        var full = new RegionReport("block0", RegionMode.SparseCache, 4, 8, 2048, 4096, "the body rolls the dimension; kept input positions [2, 5]");
+        Assert.That(full.ToString(), Is.EqualTo(
+            $"block0: SparseCache, kept 4/8, saved {MemoryPool.FormatBytes(2048)} (full backprop {MemoryPool.FormatBytes(4096)}); the body rolls the dimension; kept input positions [2, 5]"));
+        var bare = new RegionReport("block1", RegionMode.Checkpoint, 2, 8, 512, null);
+        Assert.That(bare.ToString(), Is.EqualTo($"block1: Checkpoint, kept 2/8, saved {MemoryPool.FormatBytes(512)}"));
+        Assert.That((full.KeepRatio, bare.KeepRatio, new RegionReport("empty", RegionMode.Recompute, 0, 0, 0, 0).KeepRatio), Is.EqualTo((0.5, 0.25, 1.0)));
     }
 }
