@@ -86,7 +86,7 @@ public static class GradCheck
             var x = data[i];
             for (int e = 0; e < x.Length; e++)
             {
-                double numeric = Numeric(f, data, inputs, r, device, x, e, options.Eps);
+                double numeric = Derivative(x, e, options.Eps, () => Loss(f, data, inputs, r, device));
                 double got = analytic[i]![e];
                 double tolerance = options.Atol + options.Rtol * Math.Abs(numeric);
                 checkedCount++;
@@ -111,18 +111,19 @@ public static class GradCheck
     /// d loss / d x[e] by Richardson-extrapolated central differences: with D(h) the central
     /// difference over the step actually taken in float32, (4 D(h/2) - D(h)) / 3 cancels the h^2
     /// truncation term, so the step can stay large enough that float32 rounding of the outputs
-    /// (which differs only where x[e] reaches) stays far below the tolerance.
+    /// (which differs only where x[e] reaches) stays far below the tolerance. <paramref name="loss"/>
+    /// reads x as it is when called; x[e] is restored before returning.
     /// </summary>
-    static double Numeric(Func<Tensor[], Tensor> f, float[][] data, GradInput[] inputs, float[] r, Device device, float[] x, int e, double eps)
+    public static double Derivative(float[] x, int e, double eps, Func<double> loss)
     {
         double Central(double h)
         {
             float original = x[e];
             float plus = (float)(original + h), minus = (float)(original - h);
             x[e] = plus;
-            double lossPlus = Loss(f, data, inputs, r, device);
+            double lossPlus = loss();
             x[e] = minus;
-            double lossMinus = Loss(f, data, inputs, r, device);
+            double lossMinus = loss();
             x[e] = original;
             return (lossPlus - lossMinus) / ((double)plus - minus);
         }

@@ -68,19 +68,7 @@ public sealed class ModelGradCheckTests : ModelTestBase
         {
             for (int e = 0; e < data.Length; e++)
             {
-                double Central(double h)
-                {
-                    float original = data[e];
-                    float plus = (float)(original + h), minus = (float)(original - h);
-                    data[e] = plus;
-                    double lp = Loss(input, values, false, out _);
-                    data[e] = minus;
-                    double lm = Loss(input, values, false, out _);
-                    data[e] = original;
-                    return (lp - lm) / ((double)plus - minus);
-                }
-                // Richardson's extrapolation of two central differences, as GradCheck does.
-                double numeric = (4 * Central(Options.Eps / 2) - Central(Options.Eps)) / 3, got = analytic[name][e];
+                double numeric = GradCheck.Derivative(data, e, Options.Eps, () => Loss(input, values, false, out _)), got = analytic[name][e];
                 count++;
                 if (Math.Abs(got - numeric) <= Options.Atol + Options.Rtol * Math.Abs(numeric)) continue;
                 if (failed++ < 6)
