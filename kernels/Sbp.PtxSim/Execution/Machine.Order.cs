@@ -24,20 +24,19 @@ internal sealed partial class Machine
     {
         int n = 0;
         for (uint k = exec; k != 0; k &= k - 1) order[n++] = BitOperations.TrailingZeroCount(k);
-        for (int j = n - 1; j > 0; j--)
-        {
-            int s = (int)(NextRandom() % (ulong)(j + 1));
-            (order[j], order[s]) = (order[s], order[j]);
-        }
+        Shuffle(order[..n]);
         return n;
     }
 
-    private void ShuffleWarps()
+    private void ShuffleWarps() => Shuffle(_warpOrder);
+
+    /// <summary>Fisher-Yates with the launch's stream.</summary>
+    private void Shuffle(Span<int> items)
     {
-        for (int j = _warpOrder.Length - 1; j > 0; j--)
+        for (int j = items.Length - 1; j > 0; j--)
         {
             int s = (int)(NextRandom() % (ulong)(j + 1));
-            (_warpOrder[j], _warpOrder[s]) = (_warpOrder[s], _warpOrder[j]);
+            (items[j], items[s]) = (items[s], items[j]);
         }
     }
 
