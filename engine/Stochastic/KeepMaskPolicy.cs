@@ -66,8 +66,8 @@ public sealed class KeepMaskGenerator
     /// The mask for one step and layer over positions of <paramref name="dims"/>: [N] for strided and
     /// random masks, [H, W] or [T, H, W] for grid masks (positions numbered row-major). A mask that
     /// would keep nothing (a stride longer than a tiny dimension, a count that rounds to zero) keeps
-    /// the centre position (an empty dimension gives the empty mask), as the official LSTR sampler does: its <see cref="KeepMask.KeepRatio"/> is
-    /// then the effective keep ratio, above the policy's.
+    /// the centre position, as the official LSTR sampler does: its <see cref="KeepMask.KeepRatio"/> is
+    /// then the effective keep ratio, above the policy's. An empty dimension gives the empty mask.
     /// </summary>
     public KeepMask Next(long step, int layer, params int[] dims)
     {
