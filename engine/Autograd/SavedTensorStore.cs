@@ -38,7 +38,8 @@ internal sealed class SavedTensorStore
         long bytes = 0;
         for (int i = 0; i < save.Length; i++)
         {
-            if (save[i] is not { } s) continue;
+            var s = save[i];
+            if (s is null) continue;
             held[i] = Hold(s);
             if (!Counts(s.Block) || !counted.Add(s.Block.Id)) continue;
             bytes += s.Block.Bytes;

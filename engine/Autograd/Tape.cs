@@ -240,7 +240,8 @@ public sealed partial class Tape : IDisposable
                 // Checked before any is taken out of the scope, so a rejected gradient leaks nothing.
                 for (int j = 0; j < inGrads.Length; j++)
                 {
-                    if (inGrads[j] is not { } gj || !node.Inputs[j].RequiresGrad) continue;
+                    var gj = inGrads[j];
+                    if (gj is null || !node.Inputs[j].RequiresGrad) continue;
                     var expected = node.RuleInputShape(j);
                     if (gj.Shape != expected)
                         throw new InvalidOperationException($"{node.Op}.backward: gradient of input {j} has shape {gj.Shape}, expected {expected}.");
@@ -254,7 +255,8 @@ public sealed partial class Tape : IDisposable
                 {
                     for (int j = 0; j < owned.Length; j++)
                     {
-                        if (owned[j] is not { } o) continue;
+                        var o = owned[j];
+                        if (o is null) continue;
                         owned[j] = null;
                         grads.Add(node.Inputs[j], o, node.InputForms?[j]);
                     }

@@ -74,7 +74,8 @@ public abstract class Optimizer : IDisposable
             float wd = g.WeightDecay ?? WeightDecay;
             foreach (var (name, p) in g.Parameters)
             {
-                if (p.Grad is not { } grad) continue;
+                var grad = p.Grad;
+                if (grad is null) continue;
                 if (grad.Shape != p.Shape)
                     throw new ShapeMismatchException($"{GetType().Name}.Step: parameter '{name}' {p.Shape} has a gradient of shape {grad.Shape}.");
                 if (grad.Device != p.Device)

@@ -72,6 +72,7 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
         {
             long innerB = innerOf[b], n = to[b];
             if (innerB == 0 || n <= 1) continue;
+            if (inner % innerB != 0 && innerB % inner != 0) continue; // runs that do not nest: no pattern
             Func<long, bool>? kept = null;
             long period;
             if (inner % innerB == 0)
@@ -81,7 +82,7 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
                 kept = u => Contains((int)(u / q % Size));
                 period = q * Size;
             }
-            else if (innerB % inner == 0)
+            else
             {
                 // The new axis's runs span q old positions, which must all be kept or all dropped.
                 long q = innerB / inner;
@@ -95,7 +96,6 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
                 if (!uniform) continue;
                 kept = u => Contains((int)(u * q % Size));
             }
-            else continue;
             long span = Lcm(period, n);
             if (span > 1 << 24) continue;
             bool periodic = true;

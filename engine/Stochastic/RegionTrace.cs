@@ -177,7 +177,9 @@ internal sealed class RegionTrace : IRecordObserver
     {
         for (int s = 0; s < plan.Saved.Length && s < node.SavedTensors.Length; s++)
         {
-            if (plan.Saved[s] is not { } l || node.SavedTensors[s] is not { } t || l.KeepsAll) continue;
+            var l = plan.Saved[s];
+            var t = node.SavedTensors[s];
+            if (l is null || t is null || l.KeepsAll) continue;
             if (_wholeBlocks.Contains(t.Block.Id))
             {
                 node.DeferGather(s, l);
@@ -235,7 +237,9 @@ internal sealed class RegionTrace : IRecordObserver
         for (int i = Nodes.Count - 1; i >= 0; i--)
         {
             var n = Nodes[i];
-            if (!_plans.TryGetValue(n.OutputId, out var plan) || plan.Output is not { } lo) continue;
+            if (!_plans.TryGetValue(n.OutputId, out var plan)) continue;
+            var lo = plan.Output;
+            if (lo is null) continue;
             var users = consumers.GetValueOrDefault(n.OutputId) ?? [];
             bool isOutput = n.OutputId == output.Id;
             if (!isOutput && users.Count == 0) continue;

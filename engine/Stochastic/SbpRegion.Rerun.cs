@@ -104,11 +104,12 @@ public static partial class SbpRegion
             owned.Add(xk);
             saved.Add(xk);
             var masks = new List<(string Op, int Slot)>();
+            int slot = 1; // saved: the input's kept positions, then one mask per random op
             foreach (var (op, mask, ml) in capture.Masks)
             {
                 var m = ml is null || ml.KeepsAll ? mask : Gather(tape, mask, ml, forLater: true);
                 if (!ReferenceEquals(m, mask)) owned.Add(m);
-                masks.Add((op, saved.Count));
+                masks.Add((op, slot++));
                 saved.Add(m);
             }
             float scale = Scale(options, layout);
@@ -138,9 +139,10 @@ public static partial class SbpRegion
     {
         var saved = new List<Tensor?> { x };
         var slots = new List<(string Op, int Slot)>();
+        int slot = 1; // saved: the input, then one mask per random op
         foreach (var (op, mask, _) in capture.Masks)
         {
-            slots.Add((op, saved.Count));
+            slots.Add((op, slot++));
             saved.Add(mask);
         }
         var sparse = options with { Mode = RegionMode.SparseCache };

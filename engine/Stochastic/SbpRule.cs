@@ -122,7 +122,8 @@ sealed class AxisMapRule(Func<int, int, int, int[]?>? maps, int[] mixedOutputAxe
         PositionLayout? carried = null;
         for (int i = 0; i < input.Inputs.Length; i++)
         {
-            if (input.Layouts[i] is not { } l) continue;
+            var l = input.Layouts[i];
+            if (l is null) continue;
             var map = MapOf(i, input.Inputs[i].Rank, outShape.Rank);
             int o = map is null ? -1 : map[l.Axis];
             if (o < 0)
@@ -158,7 +159,8 @@ sealed class AxisMapRule(Func<int, int, int, int[]?>? maps, int[] mixedOutputAxe
         var saved = new PositionLayout?[input.Saved.Length];
         for (int s = 0; s < input.Saved.Length; s++)
         {
-            if (input.Saved[s] is not { } t || (wholeSaved?.Contains(s) ?? false)) continue;
+            var t = input.Saved[s];
+            if (t is null || (wholeSaved?.Contains(s) ?? false)) continue;
             int asInput = Array.FindIndex(input.Inputs, x => SameData(x, t));
             if (asInput >= 0) { saved[s] = inputLayouts[asInput]; continue; }
             if (SameData(input.Output, t)) { saved[s] = output; continue; }

@@ -178,7 +178,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
     {
         Current();
         Check(CuDriver.EventSynchronize(end));
-        float ms;
+        float ms = 0;
         Check(_elapsed(&ms, start, end), _elapsedName);
         return ms;
     }
