@@ -1,13 +1,32 @@
 #!/usr/bin/env pwsh
 # Summarises Stryker.NET JSON reports (one folder per mutated engine folder, as build.ps1 mutation
-# writes them) into a Markdown table of scores and a list of the surviving mutants.
+# writes them) into a Markdown table of scores and a list of the surviving mutants, each with the
+# reason it may stay alive from alive.tsv (file, a fragment of the mutated line's code, a fragment of
+# the mutator's name or *, the reason). Survivors without a reason are counted and marked.
 # Score as Stryker defines it: (killed + timeout) / (killed + timeout + survived + no coverage).
 param(
     [Parameter(Mandatory)][string]$Reports,
-    [Parameter(Mandatory)][string]$Output
+    [Parameter(Mandatory)][string]$Output,
+    [string]$Alive = (Join-Path $PSScriptRoot 'alive.tsv')
 )
 $ErrorActionPreference = 'Stop'
 Set-StrictMode -Version Latest
+
+$reasons = @(Get-Content -LiteralPath $Alive | Where-Object { $_ -and -not $_.StartsWith('#') } | ForEach-Object {
+    $f = $_ -split "`t"
+    if ($f.Count -ne 4) { throw "alive.tsv: expected 4 tab-separated fields, got $($f.Count): $_" }
+    [pscustomobject]@{ File = $f[0]; Code = $f[1]; Mutator = $f[2]; Why = $f[3]; Used = $false }
+})
+
+function Find-Reason([string]$file, [string]$code, [string]$mutator) {
+    foreach ($r in $reasons) {
+        if ($r.File -eq $file -and $code.Contains($r.Code) -and ($r.Mutator -eq '*' -or $mutator.Contains($r.Mutator))) {
+            $r.Used = $true
+            return $r.Why
+        }
+    }
+    return $null
+}
 
 $rows = @()
 $survivors = @()
@@ -18,14 +37,17 @@ foreach ($dir in Get-ChildItem -Directory -LiteralPath $Reports | Sort-Object Na
     $counts = @{ Killed = 0; Timeout = 0; Survived = 0; NoCoverage = 0; CompileError = 0; Ignored = 0; RuntimeError = 0 }
     foreach ($file in $report.files.PSObject.Properties) {
         $path = $file.Name -replace '^.*?/engine/', 'engine/'
+        $source = $file.Value.source -split "`n"
         foreach ($m in $file.Value.mutants) {
             $counts[$m.status] = 1 + $counts[$m.status]
             if ($m.status -in 'Survived', 'NoCoverage') {
                 $replacement = ($m.replacement -replace '\s+', ' ')
                 if ($replacement.Length -gt 70) { $replacement = $replacement.Substring(0, 67) + '...' }
+                $line = $m.location.start.line
+                $why = Find-Reason $path $source[$line - 1] $m.mutatorName
                 $survivors += [pscustomobject]@{
-                    Folder = $dir.Name; Where = "$($path):$($m.location.start.line)"; Status = $m.status
-                    Mutator = $m.mutatorName; Replacement = $replacement
+                    Folder = $dir.Name; Where = "$($path):$line"; Status = $m.status
+                    Mutator = $m.mutatorName; Replacement = $replacement; Why = $why
                 }
             }
         }
@@ -33,7 +55,8 @@ foreach ($dir in Get-ChildItem -Directory -LiteralPath $Reports | Sort-Object Na
     $detected = $counts.Killed + $counts.Timeout
     $valid = $detected + $counts.Survived + $counts.NoCoverage
     $score = if ($valid -gt 0) { [math]::Round(100.0 * $detected / $valid, 1) } else { 0 }
-    $rows += "| engine/$($dir.Name) | $valid | $($counts.Killed) | $($counts.Timeout) | $($counts.Survived) | $($counts.NoCoverage) | $($counts.CompileError) | $($counts.Ignored) | **$score%** |"
+    $open = @($survivors | Where-Object { $_.Folder -eq $dir.Name -and -not $_.Why }).Count
+    $rows += "| engine/$($dir.Name) | $valid | $($counts.Killed) | $($counts.Timeout) | $($counts.Survived) | $($counts.NoCoverage) | $($counts.CompileError) | $($counts.Ignored) | **$score%** | $open |"
 }
 
 $lines = @(
@@ -42,13 +65,18 @@ $lines = @(
     'Written by `dotnet pwsh build.ps1 mutation` (Stryker.NET over the named folders of engine/, each with',
     'the engine tests, `tests/Sbp.Engine.Tests/stryker-config.json`). Score = (killed + timeout) / (killed +',
     'timeout + survived + no coverage); compile errors and ignored mutants do not count. What the surviving',
-    'mutants are and why those left alive may stay: docs/TESTING.md.',
+    'mutants are and why those left alive may stay: the last column below (from tests/mutation/alive.tsv) and',
+    'docs/TESTING.md. "unexplained" counts survivors without a reason there.',
     '',
-    '| folder | mutants | killed | timeout | survived | no coverage | compile error | ignored | score |',
-    '|---|---|---|---|---|---|---|---|---|'
-) + $rows + @('', '## Surviving mutants', '', '| folder | where | status | mutator | replacement |', '|---|---|---|---|---|')
+    '| folder | mutants | killed | timeout | survived | no coverage | compile error | ignored | score | unexplained |',
+    '|---|---|---|---|---|---|---|---|---|---|'
+) + $rows + @('', '## Surviving mutants', '', '| folder | where | status | mutator | replacement | why it may stay alive |', '|---|---|---|---|---|---|')
 foreach ($s in $survivors) {
-    $lines += "| $($s.Folder) | $($s.Where) | $($s.Status) | $($s.Mutator) | ``$($s.Replacement -replace '\|', '\|' -replace '`', "'")`` |"
+    $why = if ($s.Why) { $s.Why -replace '\|', '\|' } else { '**not explained**' }
+    $lines += "| $($s.Folder) | $($s.Where) | $($s.Status) | $($s.Mutator) | ``$($s.Replacement -replace '\|', '\|' -replace '`', "'")`` | $why |"
+}
+foreach ($r in $reasons | Where-Object { -not $_.Used }) {
+    Write-Host "alive.tsv: no surviving mutant matches '$($r.File)' / '$($r.Code)' / '$($r.Mutator)' (killed since? remove the line)"
 }
 Set-Content -LiteralPath $Output -Value $lines
 Write-Host ($rows -join "`n")
