@@ -74,6 +74,15 @@ public class RegionOpTests : DeviceTest
             var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])));
             return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), f, 4, 6);
         }),
+        // Learned attention biases that carry the region's positions (frames, query rows) or broadcast over them.
+        new("attention_per_frame_with_a_bias_per_frame", [6, 4, 6], 0, [("wq", [6, 6]), ("wk", [6, 6]), ("wv", [6, 6]), ("bias", [6, 2, 4, 4])], (x, p) =>
+            PerFrameAttention(x, p, p["bias"])),
+        new("attention_per_frame_with_a_shared_bias", [6, 4, 6], 0, [("wq", [6, 6]), ("wk", [6, 6]), ("wv", [6, 6]), ("bias", [2, 4, 4])], (x, p) =>
+            PerFrameAttention(x, p, p["bias"])),
+        new("attention_query_rows_with_a_row_bias", [2, 6, 8], 1, [("wq", [8, 8]), ("wk", [8, 8]), ("wv", [8, 8]), ("bias", [6, 6])], (x, p) =>
+            QueryRowAttention(x, p, p["bias"])),
+        new("attention_query_rows_with_a_key_bias", [2, 6, 8], 1, [("wq", [8, 8]), ("wk", [8, 8]), ("wv", [8, 8]), ("bias", [1, 1, 6])], (x, p) =>
+            QueryRowAttention(x, p, p["bias"])),
         // Ops that resize the region's dimension (review of 2026-12): exact rules instead of refusals.
         new("pad_and_crop_along_dimension", [2, 6, 5], 1, [("w", [4, 5])], (x, p) =>
         {
@@ -122,6 +131,23 @@ public class RegionOpTests : DeviceTest
             return Ops.Roll(merged, [1, 1, 1], [1, 2, 3]);
         }),
     ];
+
+    /// <summary>Attention within each frame (the region on the frames, axis 0): x [F, 4, 6], 2 heads.</summary>
+    static Tensor PerFrameAttention(Tensor x, IReadOnlyDictionary<string, Tensor> p, Tensor? bias)
+    {
+        int f = x.Shape[0];
+        Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, f, 4, 2, 3), 0, 2, 1, 3);
+        var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])), bias);
+        return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), f, 4, 6);
+    }
+
+    /// <summary>Attention over the sequence (the region on the query rows, axis 1): x [2, 6, 8], 2 heads.</summary>
+    static Tensor QueryRowAttention(Tensor x, IReadOnlyDictionary<string, Tensor> p, Tensor? bias)
+    {
+        Tensor Heads(Tensor t) => Ops.Permute(Ops.Reshape(t, 2, 6, 2, 4), 0, 2, 1, 3);
+        var a = Ops.ScaledDotProductAttention(Heads(Ops.Linear(x, p["wq"])), Heads(Ops.Linear(x, p["wk"])), Heads(Ops.Linear(x, p["wv"])), bias);
+        return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), 2, 6, 8);
+    }
 
     static KeepMask MaskFor(OpCase c) => KeepMask.Strided(c.XShape[c.Dim], c.Stride, c.Offset);
 
