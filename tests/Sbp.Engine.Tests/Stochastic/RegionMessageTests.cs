@@ -144,6 +144,25 @@ public class RegionMessageTests : DeviceTest
     }
 
     [Test]
+    public void RowWiseOpsRefuseARegionOnTheAxisTheyMix()
+    {
+        // Linear, softmax and layer norm name the axis they mix from the end (-1): a region there is refused.
+        var x = T(Rand.Uniform(11, 2 * 3 * 8), 2, 3, 8);
+        x.RequiresGrad = true;
+        var w = T(Rand.Uniform(12, 4 * 8), 4, 8);
+        w.RequiresGrad = true;
+        var mask = KeepMask.Strided(8, 2, 1);
+        using var tape = Tape.Begin();
+        string Refusal(Func<Tensor, Tensor> body) => Assert.Throws<SbpRegionException>(() => SbpRegion.Run("features", x, 2, mask, body))!.Message;
+        const string rest = " Ops that mix positions along the region's dimension (convolutions with kernel > 1 along it, batch norm in training mode, pooling or " +
+            "reductions across it) cannot run inside a region: move the op out of the region (end the region before it), or run it over another dimension.";
+        Assert.That(Refusal(h => Ops.Linear(h, w)), Is.EqualTo("SBP region 'features': linear mixes positions along axis 2 of its input 0 [2, 3, 8], which carries the region's dimension." + rest));
+        Assert.That(Refusal(h => Ops.Softmax(h, -1)), Is.EqualTo("SBP region 'features': softmax mixes positions along axis 2 of its input 0 [2, 3, 8], which carries the region's dimension." + rest));
+        Assert.That(Refusal(h => Ops.LayerNorm(h, [8])), Is.EqualTo("SBP region 'features': layer_norm mixes positions along axis 2 of its input 0 [2, 3, 8], which carries the region's dimension." + rest));
+        Assert.That(tape.Nodes, Is.Empty);
+    }
+
+    [Test]
     public void ReRunRegionsSayHowTheyReRun()
     {
         using var scope = TensorScope.Begin();
