@@ -163,6 +163,51 @@ public class RegionMessageTests : DeviceTest
     }
 
     [Test]
+    public void AnOpWithoutAnSbpRuleIsRefused()
+    {
+        // A user's op recorded without a rule: the region cannot know how it treats positions.
+        var (x, _) = Inputs();
+        using var tape = Tape.Begin();
+        static Tensor Twice(Tensor h) => Tape.Record("my_twice", Ops.Mul(h, 2f).DetachFromScope(), [h], [], ctx => [Ops.Mul(ctx.Grad, 2f)]);
+        var e = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("custom", x, 1, KeepMask.Strided(8, 2, 1), Twice));
+        Assert.That(e!.Message, Does.StartWith(
+            "SBP region 'custom': my_twice cannot run on its input 0 [2, 8, 4], which carries the region's dimension on axis 1: the op has no SBP rule."));
+    }
+
+    [Test]
+    public void AConcatOfTheDimensionWithItsTransposeIsRefused()
+    {
+        // x [2, 8, 8] with the region on axis 1; its transpose carries the region on axis 2.
+        var x = T(Rand.Uniform(13, 2 * 8 * 8), 2, 8, 8);
+        x.RequiresGrad = true;
+        using var tape = Tape.Begin();
+        var e = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("concat", x, 1, KeepMask.Strided(8, 2, 1),
+            h => Ops.Slice(Ops.Concat([h, Ops.Permute(h, 0, 2, 1)], 1), 1, 0, 8)));
+        Assert.That(e!.Message, Does.StartWith(
+            "SBP region 'concat': concat gets the region's dimension on axis 1 of some inputs and on axis 2 of its input 1 [2, 8, 8]."));
+    }
+
+    [TestCase(RegionMode.Recompute)]
+    [TestCase(RegionMode.Checkpoint)]
+    public void AReRunBodyThatReadsAComputedTensorFromOutsideIsRefused(RegionMode mode)
+    {
+        // A leaf from outside gets its gradient (the test below); a tensor computed outside would need
+        // the outer tape's backward to go on through it, which a re-run in backward cannot do.
+        using var scope = TensorScope.Begin();
+        var (x, w) = Inputs();
+        var leaf = T(Rand.Uniform(14, 4), 4);
+        leaf.RequiresGrad = true;
+        using var tape = Tape.Begin();
+        var computed = Ops.Mul(leaf, 3f);
+        var y = SbpRegion.Run("reads_computed", x, 1, KeepMask.Strided(8, 2, 1), h => Ops.Mul(Ops.Linear(h, w), computed), new RegionOptions(mode));
+        var e = Assert.Throws<SbpRegionException>(() => tape.Backward(Ops.Sum(y)));
+        Assert.That(e!.Message, Is.EqualTo(
+            "SBP region 'reads_computed': its body used 1 tensor(s) from outside the region that need a gradient (not parameters): " +
+            "a region that is re-run in backward (recompute, checkpoint) may read only its input and module parameters. " +
+            "Pass the tensor in as the region input, or compute it inside the body."));
+    }
+
+    [Test]
     public void ReRunRegionsSayHowTheyReRun()
     {
         using var scope = TensorScope.Begin();
