@@ -28,35 +28,53 @@ function Find-Reason([string]$file, [string]$code, [string]$mutator) {
     return $null
 }
 
-$rows = @()
-$survivors = @()
-foreach ($dir in Get-ChildItem -Directory -LiteralPath $Reports | Sort-Object Name) {
-    $json = Join-Path $dir.FullName 'reports/mutation-report.json'
-    if (-not (Test-Path $json)) { continue }
-    $report = Get-Content -Raw -LiteralPath $json | ConvertFrom-Json
-    $counts = @{ Killed = 0; Timeout = 0; Survived = 0; NoCoverage = 0; CompileError = 0; Ignored = 0; RuntimeError = 0 }
+# Results per engine folder (engine/<Folder>/...), from every report under $Reports; where two reports
+# mutated the same folder, the newer report's results count.
+$byFolder = [ordered]@{}
+$reportFiles = Get-ChildItem -Recurse -File -LiteralPath $Reports -Filter 'mutation-report.json' | Sort-Object LastWriteTime
+foreach ($json in $reportFiles) {
+    $report = Get-Content -Raw -LiteralPath $json.FullName | ConvertFrom-Json
+    $fresh = @{}
     foreach ($file in $report.files.PSObject.Properties) {
         $path = $file.Name -replace '^.*?/engine/', 'engine/'
+        if ($path -notmatch '^engine/([^/]+)/') { continue }
+        $folder = $Matches[1]
         $source = $file.Value.source -split "`n"
         foreach ($m in $file.Value.mutants) {
-            $counts[$m.status] = 1 + $counts[$m.status]
+            if ($m.status -eq 'Ignored' -and $m.statusReason -eq 'Removed by mutate filter') { continue }
+            if (-not $fresh.Contains($folder)) {
+                $fresh[$folder] = [pscustomobject]@{
+                    Counts = @{ Killed = 0; Timeout = 0; Survived = 0; NoCoverage = 0; CompileError = 0; Ignored = 0; RuntimeError = 0 }
+                    Survivors = [System.Collections.Generic.List[object]]::new()
+                }
+            }
+            $r = $fresh[$folder]
+            $r.Counts[$m.status] = 1 + $r.Counts[$m.status]
             if ($m.status -in 'Survived', 'NoCoverage') {
                 $replacement = ($m.replacement -replace '\s+', ' ')
                 if ($replacement.Length -gt 70) { $replacement = $replacement.Substring(0, 67) + '...' }
                 $line = $m.location.start.line
-                $why = Find-Reason $path $source[$line - 1] $m.mutatorName
-                $survivors += [pscustomobject]@{
-                    Folder = $dir.Name; Where = "$($path):$line"; Status = $m.status
-                    Mutator = $m.mutatorName; Replacement = $replacement; Why = $why
-                }
+                $r.Survivors.Add([pscustomobject]@{
+                    Folder = $folder; Where = "$($path):$line"; Status = $m.status; Mutator = $m.mutatorName
+                    Replacement = $replacement; Code = $source[$line - 1]; Path = $path; Why = $null
+                })
             }
         }
     }
-    $detected = $counts.Killed + $counts.Timeout
-    $valid = $detected + $counts.Survived + $counts.NoCoverage
+    foreach ($folder in $fresh.Keys) { $byFolder[$folder] = $fresh[$folder] }
+}
+
+$rows = @()
+$survivors = @()
+foreach ($folder in $byFolder.Keys | Sort-Object) {
+    $r = $byFolder[$folder]
+    foreach ($s in $r.Survivors) { $s.Why = Find-Reason $s.Path $s.Code $s.Mutator; $survivors += $s }
+    $c = $r.Counts
+    $detected = $c.Killed + $c.Timeout
+    $valid = $detected + $c.Survived + $c.NoCoverage
     $score = if ($valid -gt 0) { [math]::Round(100.0 * $detected / $valid, 1) } else { 0 }
-    $open = @($survivors | Where-Object { $_.Folder -eq $dir.Name -and -not $_.Why }).Count
-    $rows += "| engine/$($dir.Name) | $valid | $($counts.Killed) | $($counts.Timeout) | $($counts.Survived) | $($counts.NoCoverage) | $($counts.CompileError) | $($counts.Ignored) | **$score%** | $open |"
+    $open = @($r.Survivors | Where-Object { -not $_.Why }).Count
+    $rows += "| engine/$folder | $valid | $($c.Killed) | $($c.Timeout) | $($c.Survived) | $($c.NoCoverage) | $($c.CompileError) | $($c.Ignored) | **$score%** | $open |"
 }
 
 $lines = @(
