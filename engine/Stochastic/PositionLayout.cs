@@ -52,17 +52,18 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
     /// <summary>
     /// The layout of reshape(x, <paramref name="to"/>) for x of shape <paramref name="from"/> with
     /// this layout, or null when the kept set is not "all of every axis but one" in the new shape.
-    /// Kept-ness of a flat index f is K((f / I) mod N), I the product of the axes after Axis. On a
-    /// new axis b with inner product I', kept-ness must be a function of u = f / I' (constant on
-    /// each run of I' elements) that is periodic with the new axis size N'. The first axis that
-    /// works has the longest contiguous runs.
+    /// Kept-ness of a flat index f is K((f / I) mod N), I the product of the axes after Axis; on a new
+    /// axis b of size N' with inner product I', f has coordinate (f / I') mod N'. The axis carries the
+    /// kept set when kept-ness is a function of that coordinate. Both are constant on runs of
+    /// g = gcd(I, I') indices and repeat after lcm(I N, I' N') (or the tensor's end), so one pass over
+    /// those runs decides it. The first axis that works has the longest contiguous runs.
     /// </summary>
     public PositionLayout? Reshape(Shape from, Shape to)
     {
         long inner = 1;
         for (int i = Axis + 1; i < from.Rank; i++) inner *= from[i];
-        var innerOf = new long[to.Rank];
         long after = 1;
+        var innerOf = new long[to.Rank];
         for (int b = to.Rank - 1; b >= 0; b--)
         {
             innerOf[b] = after;
@@ -70,40 +71,22 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
         }
         for (int b = 0; b < to.Rank; b++)
         {
-            long innerB = innerOf[b], n = to[b];
+            long innerB = innerOf[b];
+            int n = to[b];
             if (innerB == 0 || n <= 1) continue;
-            if (inner % innerB != 0 && innerB % inner != 0) continue; // runs that do not nest: no pattern
-            Func<long, bool>? kept = null;
-            long period;
-            if (inner % innerB == 0)
+            long g = Gcd(inner, innerB);
+            long span = Math.Min(Lcm(inner * Size, innerB * n), from.Numel);
+            if (span / g > 1 << 24) continue;
+            var keptAt = new bool?[n];
+            bool carries = true;
+            for (long f = 0; f < span && carries; f += g)
             {
-                // The new axis is at or inside the old one's inner run: u / q is the old position.
-                long q = inner / innerB;
-                kept = u => Contains((int)(u / q % Size));
-                period = q * Size;
+                int c = (int)(f / innerB % n);
+                bool k = Contains((int)(f / inner % Size));
+                if (keptAt[c] is { } seen) carries = seen == k;
+                else keptAt[c] = k;
             }
-            else
-            {
-                // The new axis's runs span q old positions, which must all be kept or all dropped.
-                long q = innerB / inner;
-                period = Size / Gcd(Size, q);
-                bool uniform = true;
-                for (long u = 0; u < period && uniform; u++)
-                {
-                    bool first = Contains((int)(u * q % Size));
-                    for (long i = 1; i < q && uniform; i++) uniform = Contains((int)((u * q + i) % Size)) == first;
-                }
-                if (!uniform) continue;
-                kept = u => Contains((int)(u * q % Size));
-            }
-            long span = Lcm(period, n);
-            if (span > 1 << 24) continue;
-            bool periodic = true;
-            for (long u = n; u < span && periodic; u++) periodic = kept(u) == kept(u % n);
-            if (!periodic) continue;
-            var list = new List<int>();
-            for (int j = 0; j < n; j++) if (kept(j)) list.Add(j);
-            return new PositionLayout(b, (int)n, list);
+            if (carries) return new PositionLayout(b, n, Enumerable.Range(0, n).Where(c => keptAt[c] == true));
         }
         return null;
     }
