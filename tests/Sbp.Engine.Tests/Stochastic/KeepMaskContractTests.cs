@@ -161,7 +161,8 @@ public class KeepMaskContractTests
         [
             (MaskKind.Strided, 1, true), (MaskKind.Strided, 0.25, true), (MaskKind.Strided, 0.75, false),
             (MaskKind.Grid, 1, true), (MaskKind.Grid, 0.5, true), (MaskKind.Grid, 0.25, true), (MaskKind.Grid, 0.75, true),
-            (MaskKind.Grid, 2.0 / 3, true), (MaskKind.Grid, 0.6, false), (MaskKind.Grid, 0.3, false),
+            (MaskKind.Grid, 2.0 / 3, true), (MaskKind.Grid, 0.6, false), (MaskKind.Grid, 0.3, false), (MaskKind.Grid, 0, false),
+            (MaskKind.Strided, 0, false), (MaskKind.Grid, 1.5, false),
             (MaskKind.Random, 1, true), (MaskKind.Random, 0.3, true), (MaskKind.Random, 0, false), (MaskKind.Random, 1.2, false),
         ];
         foreach (var (kind, keep, ok) in table)
