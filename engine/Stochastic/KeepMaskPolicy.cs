@@ -138,8 +138,10 @@ public sealed class KeepMaskGenerator
     /// <summary>s when <paramref name="keep"/> is 1/s for an integer s, else null.</summary>
     public static int? StrideOf(double keep)
     {
-        int s = (int)Math.Round(1 / keep);
-        return s >= 1 && Math.Abs(1.0 / s - keep) <= 1e-9 ? s : null;
+        // Relative tolerance, and no cast of an out-of-range 1/keep (casts saturate: keep 0 would be stride 2^31 - 1).
+        if (!(keep > 0 && keep <= 1)) return null;
+        double s = Math.Round(1 / keep);
+        return s <= int.MaxValue && Math.Abs(s * keep - 1) <= 1e-9 ? (int)s : null;
     }
 
     /// <summary>Whether <paramref name="kind"/> can draw masks at <paramref name="keep"/> (strided: 1/s; grid: 1/s or 1 - 1/s; random: any).</summary>

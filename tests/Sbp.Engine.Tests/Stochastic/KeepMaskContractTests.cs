@@ -157,6 +157,8 @@ public class KeepMaskContractTests
         Assert.That(KeepMaskGenerator.StrideOf(1.0 / 3), Is.EqualTo(3));
         Assert.That(KeepMaskGenerator.StrideOf(0.3), Is.Null);
         Assert.That(KeepMaskGenerator.StrideOf(0.75), Is.Null);
+        Assert.That(new[] { 0, -0.5, 1e-10, 1.5, double.NaN }.Select(KeepMaskGenerator.StrideOf), Is.All.Null, "no stride outside (0, 1] or beyond int");
+        Assert.That(KeepMaskGenerator.StrideOf(1.0 / 1000003), Is.EqualTo(1000003));
         (MaskKind kind, double keep, bool ok)[] table =
         [
             (MaskKind.Strided, 1, true), (MaskKind.Strided, 0.25, true), (MaskKind.Strided, 0.75, false),
