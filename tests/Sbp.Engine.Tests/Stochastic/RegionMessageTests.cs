@@ -240,6 +240,25 @@ public class RegionMessageTests : DeviceTest
         Assert.That((notes["frozen_all"].Note, notes["frozen_all"].Kept, notes["frozen_all"].Size), Is.EqualTo(("nothing in the body requires grad", 2, 2)));
     }
 
+    [TestCase(RegionMode.SparseCache)]
+    [TestCase(RegionMode.Recompute)]
+    [TestCase(RegionMode.Checkpoint)]
+    public void AFrozenRegionHoldsNothingAndItsOutputStaysUsable(RegionMode mode)
+    {
+        // Nothing in the body requires grad: the region records nothing, says so, and hands its output on.
+        using var scope = TensorScope.Begin();
+        var frozen = T(Rand.Uniform(15, 2 * 8 * 4), 2, 8, 4);
+        using var tape = Tape.Begin();
+        var y = SbpRegion.Run("frozen", frozen, 1, KeepMask.Strided(8, 2, 1), h => Ops.Gelu(h), new RegionOptions(mode));
+        using (Tape.NoGrad())
+            Assert.That(y.ToArray(), Is.EqualTo(Ops.Gelu(frozen).ToArray()));
+        var report = tape.Regions.Single();
+        Assert.That((report.Note, report.SavedBytes, tape.SavedBytes, tape.Nodes.Count), Is.EqualTo(("nothing in the body requires grad", 0L, 0L, 0)));
+        var (x, w) = Inputs();
+        SbpRegion.Run("plain", x, 1, KeepMask.Strided(8, 2, 1), h => Ops.Linear(h, w), new RegionOptions(mode));
+        Assert.That(tape.Regions.Single(r => r.Name == "plain").Note, mode == RegionMode.SparseCache ? Is.Null : Is.Not.Null, "a body that keeps positions in place needs no note in sparse caching");
+    }
+
     [TestCase(RegionMode.Recompute)]
     [TestCase(RegionMode.Checkpoint)]
     public void AReRunBodyThatReadsATensorFromOutsideGivesItTheOraclesGradient(RegionMode mode)
