@@ -1,7 +1,7 @@
 #!/usr/bin/env pwsh
 # Summarises Stryker.NET JSON reports (one folder per mutated engine folder, as build.ps1 mutation
 # writes them) into a Markdown table of scores and a list of the surviving mutants, each with the
-# reason it may stay alive from alive.tsv (file, a fragment of the mutated line's code, a fragment of
+# reason it may stay alive from alive.tsv (file or wildcard pattern, a fragment of the mutated line's code, a fragment of
 # the mutator's name or *, the reason). Survivors without a reason are counted and marked.
 # Score as Stryker defines it: (killed + timeout) / (killed + timeout + survived + no coverage).
 param(
@@ -20,7 +20,7 @@ $reasons = @(Get-Content -LiteralPath $Alive | Where-Object { $_ -and -not $_.St
 
 function Find-Reason([string]$file, [string]$code, [string]$mutator) {
     foreach ($r in $reasons) {
-        if ($r.File -eq $file -and $code.Contains($r.Code) -and ($r.Mutator -eq '*' -or $mutator.Contains($r.Mutator))) {
+        if ($file -like $r.File -and $code.Contains($r.Code) -and ($r.Mutator -eq '*' -or $mutator.Contains($r.Mutator))) {
             $r.Used = $true
             return $r.Why
         }
