@@ -163,6 +163,31 @@ public class RegionInvariantTests : DeviceTest
     }
 
     [Test]
+    public void ConvolutionsKeepARegionOnlyAlongAxesTheirKernelDoesNotSpan()
+    {
+        // Along an axis, a convolution is position-wise only with kernel 1, stride 1 and no padding; it always mixes channels.
+        using var scope = TensorScope.Begin();
+        using var tape = Tape.Begin();
+        var clip = Tensor.FromArray(Rand.Uniform(4, 1 * 2 * 4 * 4 * 4), new Shape(1, 2, 4, 4, 4), Device);
+        var w3 = Tensor.FromArray(Rand.Uniform(5, 3 * 2 * 1 * 3 * 3), new Shape(3, 2, 1, 3, 3), Device);
+        w3.RequiresGrad = true;
+        var time = KeepMask.Strided(4, 2, 1);
+        Assert.That(SbpRegion.Run("t", clip, 2, time, h => Ops.Conv3d(h, w3, padding: [0, 1, 1])).Shape, Is.EqualTo(new Shape(1, 3, 4, 4, 4)));
+        Assert.Throws<SbpRegionException>(() => SbpRegion.Run("t_stride", clip, 2, time, h => Ops.Conv3d(h, w3, stride: [2, 1, 1], padding: [0, 1, 1])));
+        Assert.Throws<SbpRegionException>(() => SbpRegion.Run("t_pad", clip, 2, time, h => Ops.Slice(Ops.Conv3d(h, w3, padding: [1, 1, 1]), 2, 1, 4)));
+        var square = Tensor.FromArray(Rand.Uniform(8, 2 * 2 * 1 * 1 * 1), new Shape(2, 2, 1, 1, 1), Device);
+        square.RequiresGrad = true;
+        var channels = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("channels", clip, 1, KeepMask.Strided(2, 2, 1), h => Ops.Conv3d(h, square)))!;
+        Assert.That(channels.Message, Does.Contain("conv3d mixes positions along axis 1"));
+        var image = Tensor.FromArray(Rand.Uniform(6, 1 * 2 * 4 * 6), new Shape(1, 2, 4, 6), Device);
+        var w2 = Tensor.FromArray(Rand.Uniform(7, 3 * 2 * 3 * 1), new Shape(3, 2, 3, 1), Device);
+        w2.RequiresGrad = true;
+        var width = KeepMask.Strided(6, 2, 1);
+        Assert.That(SbpRegion.Run("w", image, 3, width, h => Ops.Conv2d(h, w2, padding: [1, 0])).Shape, Is.EqualTo(new Shape(1, 3, 4, 6)), "kernel 1 along the width");
+        Assert.Throws<SbpRegionException>(() => SbpRegion.Run("h", image, 2, KeepMask.Strided(4, 2, 1), h => Ops.Conv2d(h, w2, padding: [1, 0])), "kernel 3 along the height");
+    }
+
+    [Test]
     public void ATensorMadeInsideARegionCannotBeUsedOutsideIt()
     {
         using var scope = TensorScope.Begin();
