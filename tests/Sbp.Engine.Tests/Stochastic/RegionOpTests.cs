@@ -40,6 +40,9 @@ public class RegionOpTests : DeviceTest
             return Ops.Reshape(Ops.Permute(Ops.Mul(t, p["s"]), 0, 2, 1, 3), x.Shape[0], x.Shape[1], 4);
         }),
         new("sum_channels", [2, 6, 5], 1, [("w", [4, 5])], (x, p) => Ops.Mul(Ops.Sum(Ops.Linear(x, p["w"]), [-1], keepDim: true), Ops.Linear(x, p["w"]))),
+        new("sum_over_an_earlier_axis", [2, 3, 6, 5], 2, [("w", [4, 5])], (x, p) =>
+            // The region's axis moves from 2 to 1 when axis 1 is summed away, and back with the reshape.
+            Ops.Reshape(Ops.Linear(Ops.Sum(x, [1]), p["w"]), x.Shape[0], 1, x.Shape[2], 4)),
         new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
