@@ -150,6 +150,8 @@ public class OpRefusalTests : DeviceTest
             "window_partition3d: window (2, 2, 0) must be positive in every dimension. (Parameter 'window')"),
         new("window_partition_not_multiples", t => Ops.WindowPartition3d(t.Z(1, 3, 4, 5, 2), (2, 2, 2)), typeof(ShapeMismatchException),
             "window_partition3d: input [1, 3, 4, 5, 2]: T=3, H=4, W=5 must be multiples of the window (2, 2, 2). Pad first, e.g. Ops.Pad(x, [0, 0, 0, 1, 0, 0, 0, 1]) on [B, T, H, W, C]."),
+        new("window_partition_pads_to_the_next_multiple", t => Ops.WindowPartition3d(t.Z(1, 4, 4, 4, 2), (3, 3, 3)), typeof(ShapeMismatchException),
+            "window_partition3d: input [1, 4, 4, 4, 2]: T=4, H=4, W=4 must be multiples of the window (3, 3, 3). Pad first, e.g. Ops.Pad(x, [0, 0, 0, 2, 0, 2, 0, 2]) on [B, T, H, W, C]."),
         new("window_partition_width_not_a_multiple", t => Ops.WindowPartition3d(t.Z(1, 2, 2, 3, 2), (2, 2, 2)), typeof(ShapeMismatchException),
             "window_partition3d: input [1, 2, 2, 3, 2]: T=2, H=2, W=3 must be multiples of the window (2, 2, 2). Pad first, e.g. Ops.Pad(x, [0, 0, 0, 1, 0, 0, 0, 0]) on [B, T, H, W, C]."),
         new("window_reverse_not_multiples", t => Ops.WindowReverse3d(t.Z(2, 8, 3), (2, 2, 2), 1, 4, 3, 2), typeof(ShapeMismatchException),
