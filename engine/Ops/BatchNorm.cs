@@ -52,8 +52,8 @@ public static partial class Ops
             throw new ArgumentOutOfRangeException(nameof(momentum), $"{op}: momentum must be in [0, 1], got {momentum}.");
         int c = x.Shape[1];
         var channels = new Shape(c);
-        CheckNormParameter(op, x, weight, $"weight (one value per channel; the input {x.Shape} has {c} channels on axis 1)", channels);
-        CheckNormParameter(op, x, bias, $"bias (one value per channel; the input {x.Shape} has {c} channels on axis 1)", channels);
+        CheckPerChannel(op, x, weight, "weight", channels);
+        CheckPerChannel(op, x, bias, "bias", channels);
         CheckRunningStat(op, x, runningMean, "runningMean", channels);
         CheckRunningStat(op, x, runningVar, "runningVar", channels);
 
@@ -127,14 +127,20 @@ public static partial class Ops
             }, evalRule);
     }
 
+    /// <summary>A weight, bias or running statistic: Float32 on x's device, one value per channel.</summary>
+    static void CheckPerChannel(string op, Tensor x, Tensor? p, string role, Shape expected)
+    {
+        if (p is null) return;
+        CheckFloat(op, p, role);
+        CheckDevices(op, x, p);
+        if (p.Shape != expected)
+            throw new ShapeMismatchException($"{op}: {role} {p.Shape} must have shape {expected}, one value per channel of the input {x.Shape} ({expected[0]} channels on axis 1).");
+    }
+
     static void CheckRunningStat(string op, Tensor x, Tensor? stat, string role, Shape expected)
     {
-        if (stat is null) return;
-        CheckFloat(op, stat, role);
-        CheckDevices(op, x, stat);
-        if (stat.Shape != expected)
-            throw new ShapeMismatchException($"{op}: {role} {stat.Shape} must have shape {expected}, one value per channel of the input {x.Shape}.");
-        if (stat.RequiresGrad)
+        CheckPerChannel(op, x, stat, role, expected);
+        if (stat is not null && stat.RequiresGrad)
             throw new ArgumentException($"{op}: {role} {stat.Shape} requires grad; running statistics are plain buffers (set RequiresGrad = false).");
     }
 
