@@ -22,6 +22,22 @@ public class OpRefusalTests : DeviceTest
     /// <summary>An attention mask [1, 2, 2, 3] (two heads, two queries, three keys), row by row.</summary>
     Tensor Mask(params float[] values) => Tensor.FromArray(values, new Shape(1, 2, 2, 3), Device);
 
+    Tensor I(params int[] shape) => Tensor.FromArray(new int[shape.Aggregate(1, (p, d) => p * d)], new Shape(shape), Device);
+
+    Tensor Grad(params int[] shape)
+    {
+        var g = Z(shape);
+        g.RequiresGrad = true;
+        return g;
+    }
+
+    Tensor Disposed()
+    {
+        var i = Idx(0, 1);
+        i.Dispose();
+        return i;
+    }
+
     Tensor Scalar(float v) => Tensor.FromArray([v], new Shape([]), Device);
 
     public static readonly Refusal[] Cases =
@@ -170,6 +186,88 @@ public class OpRefusalTests : DeviceTest
             "Value cannot be null. (Parameter 'dims')"),
         new("pad_without_pads", t => Ops.Pad(t.Z(2, 3), null!), typeof(ArgumentNullException),
             "Value cannot be null. (Parameter 'pads')"),
+        new("attention_integer_query", t => Ops.ScaledDotProductAttention(t.I(1, 1, 2, 4), t.Z(1, 1, 3, 4), t.Z(1, 1, 3, 4)), typeof(ArgumentException),
+            "scaled_dot_product_attention: the query must be Float32, got Int32 [1, 1, 2, 4]."),
+        new("attention_integer_key", t => Ops.ScaledDotProductAttention(t.Z(1, 1, 2, 4), t.I(1, 1, 3, 4), t.Z(1, 1, 3, 4)), typeof(ArgumentException),
+            "scaled_dot_product_attention: the key must be Float32, got Int32 [1, 1, 3, 4]."),
+        new("attention_integer_value", t => Ops.ScaledDotProductAttention(t.Z(1, 1, 2, 4), t.Z(1, 1, 3, 4), t.I(1, 1, 3, 4)), typeof(ArgumentException),
+            "scaled_dot_product_attention: the value must be Float32, got Int32 [1, 1, 3, 4]."),
+        new("attention_integer_bias", t => Ops.ScaledDotProductAttention(t.Z(1, 1, 2, 4), t.Z(1, 1, 3, 4), t.Z(1, 1, 3, 4), bias: t.I(2, 3)), typeof(ArgumentException),
+            "scaled_dot_product_attention: the bias must be Float32, got Int32 [2, 3]."),
+        new("attention_integer_mask", t => Ops.ScaledDotProductAttention(t.Z(1, 1, 2, 4), t.Z(1, 1, 3, 4), t.Z(1, 1, 3, 4), mask: t.I(2, 3)), typeof(ArgumentException),
+            "scaled_dot_product_attention: the mask must be Float32, got Int32 [2, 3]."),
+        new("attention_window_mask_of_other_groups", t => Ops.ScaledDotProductAttention(t.Z(4, 1, 2, 4), t.Z(4, 1, 3, 4), t.Z(4, 1, 3, 4), mask: t.Z(3, 1, 2, 3)), typeof(ShapeMismatchException),
+            "scaled_dot_product_attention: mask [3, 1, 2, 3] must broadcast to the scores [B, H, N, M] = [4, 1, 2, 3], or be a window mask [G, h, N, M] with B = 4 a multiple of G and h 1 or 1 (e.g. Swin's [nW, 1, 2, 3])."),
+        new("cross_entropy_integer_logits", t => Ops.CrossEntropy(t.I(2, 3), t.Idx(0, 1)), typeof(ArgumentException),
+            "cross_entropy: the logits must be Float32, got Int32 [2, 3]."),
+        new("cross_entropy_label_smoothing_above_one", t => Ops.CrossEntropy(t.Z(2, 3), t.Idx(0, 1), labelSmoothing: 1.5f), typeof(ArgumentOutOfRangeException),
+            "cross_entropy: labelSmoothing must be in [0, 1], got 1.5. (Parameter 'labelSmoothing')"),
+        new("cross_entropy_integer_class_weights", t => Ops.CrossEntropy(t.Z(2, 3), t.Idx(0, 1), classWeights: t.Idx(1, 1, 1)), typeof(ArgumentException),
+            "cross_entropy: the class weights must be Float32, got Int32 [3]."),
+        new("bce_integer_logits", t => Ops.BinaryCrossEntropyWithLogits(t.I(2, 3), t.Z(2, 3)), typeof(ArgumentException),
+            "binary_cross_entropy_with_logits: the logits must be Float32, got Int32 [2, 3]."),
+        new("bce_integer_targets", t => Ops.BinaryCrossEntropyWithLogits(t.Z(2, 3), t.I(2, 3)), typeof(ArgumentException),
+            "binary_cross_entropy_with_logits: the targets must be Float32, got Int32 [2, 3]."),
+        new("bce_integer_pos_weight", t => Ops.BinaryCrossEntropyWithLogits(t.Z(2, 3), t.Z(2, 3), posWeight: t.I(3)), typeof(ArgumentException),
+            "binary_cross_entropy_with_logits: the pos_weight must be Float32, got Int32 [3]."),
+        new("batch_norm_rank_1_input", t => Ops.BatchNorm(t.Z(3), null, null, null, null, BatchNormMode.Train), typeof(ShapeMismatchException),
+            "batch_norm: the input must be [N, C, ...] (rank >= 2: [N, C], [N, C, H, W] or [N, C, T, H, W]), got [3]."),
+        new("batch_norm_one_value_per_channel", t => Ops.BatchNorm(t.Z(1, 3), null, null, null, null, BatchNormMode.Train), typeof(ShapeMismatchException),
+            "batch_norm: expected more than 1 value per channel when training, got input [1, 3] (1 value per channel); use a larger batch or BatchNormMode.Eval / Frozen."),
+        new("batch_norm_momentum_above_one", t => Ops.BatchNorm(t.Z(2, 3), null, null, null, null, BatchNormMode.Train, momentum: 1.5f), typeof(ArgumentOutOfRangeException),
+            "batch_norm: momentum must be in [0, 1], got 1.5. (Parameter 'momentum')"),
+        new("batch_norm_bias_of_other_size", t => Ops.BatchNorm(t.Z(2, 3), null, t.Z(2), null, null, BatchNormMode.Train), typeof(ShapeMismatchException),
+            "batch_norm: bias [2] must have shape [3], one value per channel of the input [2, 3] (3 channels on axis 1)."),
+        new("batch_norm_integer_running_variance", t => Ops.BatchNorm(t.Z(2, 3), null, null, t.Z(3), t.I(3), BatchNormMode.Eval), typeof(ArgumentException),
+            "batch_norm: the runningVar must be Float32, got Int32 [3]."),
+        new("batch_norm_running_mean_that_requires_grad", t => Ops.BatchNorm(t.Z(2, 3), null, null, t.Grad(3), t.Z(3), BatchNormMode.Eval), typeof(ArgumentException),
+            "batch_norm: runningMean [3] requires grad; running statistics are plain buffers (set RequiresGrad = false)."),
+        new("layer_norm_bias_of_other_size", t => Ops.LayerNorm(t.Z(2, 3), [3], null, t.Z(2)), typeof(ShapeMismatchException),
+            "layer_norm: bias [2] must have shape [3] to fit the input [2, 3]."),
+        new("layer_norm_eps_zero", t => Ops.LayerNorm(t.Z(2, 3), [3], eps: 0f), typeof(ArgumentOutOfRangeException),
+            "layer_norm: eps must be > 0, got 0. (Parameter 'eps')"),
+        new("conv2d_three_paddings", t => Ops.Conv2d(t.Z(1, 4, 5, 5), t.Z(2, 4, 3, 3), padding: [1, 1, 1]), typeof(ArgumentException),
+            "conv2d: padding [1, 1, 1] must have 2 values (h, w) or one for every axis."),
+        new("conv2d_three_dilations", t => Ops.Conv2d(t.Z(1, 4, 5, 5), t.Z(2, 4, 3, 3), dilation: [1, 1, 1]), typeof(ArgumentException),
+            "conv2d: dilation [1, 1, 1] must have 2 values (h, w) or one for every axis."),
+        new("conv2d_zero_groups", t => Ops.Conv2d(t.Z(1, 4, 5, 5), t.Z(2, 4, 3, 3), groups: 0), typeof(ArgumentOutOfRangeException),
+            "conv2d: groups must be >= 1, got 0. (Parameter 'groups')"),
+        new("conv2d_integer_bias", t => Ops.Conv2d(t.Z(1, 4, 5, 5), t.Z(2, 4, 3, 3), t.I(2)), typeof(ArgumentException),
+            "conv2d: the bias must be Float32, got Int32 [2]."),
+        new("max_pool2d_three_strides", t => Ops.MaxPool2d(t.Z(1, 1, 4, 4), [2, 2], stride: [1, 1, 1]), typeof(ArgumentException),
+            "max_pool2d: stride [1, 1, 1] must have 2 values (h, w) or one for every axis."),
+        new("max_pool2d_three_paddings", t => Ops.MaxPool2d(t.Z(1, 1, 4, 4), [2, 2], padding: [1, 1, 1]), typeof(ArgumentException),
+            "max_pool2d: padding [1, 1, 1] must have 2 values (h, w) or one for every axis."),
+        new("max_pool2d_three_kernels", t => Ops.MaxPool2d(t.Z(1, 1, 4, 4), [2, 2, 2]), typeof(ArgumentException),
+            "max_pool2d: kernel [2, 2, 2] must have 2 values (h, w) or one for every axis."),
+        new("max_pool2d_kernel_larger_than_the_input", t => Ops.MaxPool2d(t.Z(1, 1, 2, 2), [3, 3]), typeof(ShapeMismatchException),
+            "max_pool2d: input [1, 1, 2, 2] is smaller than kernel (3, 3) with padding (0, 0): the output would be (0, 0); every output size floor((in + 2 pad - k) / stride) + 1 must be >= 1."),
+        new("global_avg_pool_without_spatial_axes", t => Ops.GlobalAvgPool(t.Z(2, 3)), typeof(ShapeMismatchException),
+            "global_avg_pool: the input must be [N, C, ...] with at least one spatial axis, got [2, 3]."),
+        new("drop_path_of_a_scalar", t => Ops.DropPath(t.Scalar(1), 0.5f, new Sbp.Rng.RandomSource(1)), typeof(ShapeMismatchException),
+            "drop_path: the input must have a batch axis ([N, ...]), got a scalar []."),
+        new("index_select_disposed_indices", t => Ops.IndexSelect(t.Z(4, 3), 0, t.Disposed()), typeof(ObjectDisposedException),
+            "Cannot access a disposed object.\nObject name: 'index_select: the indices tensor [2] was disposed.'."),
+        new("grad_mask_axis_out_of_range", t => Ops.GradMask(t.Z(2, 8), 2, KeepMask.Strided(8, 2, 0)), typeof(ArgumentOutOfRangeException),
+            "grad_mask: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("permute_axis_out_of_range", t => Ops.Permute(t.Z(2, 3), 0, 2), typeof(ArgumentOutOfRangeException),
+            "permute: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("transpose_first_axis_out_of_range", t => Ops.Transpose(t.Z(2, 3), 2, 0), typeof(ArgumentOutOfRangeException),
+            "transpose: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("transpose_second_axis_out_of_range", t => Ops.Transpose(t.Z(2, 3), 0, -3), typeof(ArgumentOutOfRangeException),
+            "transpose: dimension -3 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("slice_axis_out_of_range", t => Ops.Slice(t.Z(2, 3), 2, 0, 1), typeof(ArgumentOutOfRangeException),
+            "slice: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("concat_axis_out_of_range", t => Ops.Concat([t.Z(2, 3)], 2), typeof(ArgumentOutOfRangeException),
+            "concat: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("concat_of_other_shapes", t => Ops.Concat([t.Z(2, 3), t.Z(3, 3)], 1), typeof(ShapeMismatchException),
+            "concat along 1: shapes [2, 3], [3, 3] differ outside dimension 1."),
+        new("mean_axis_out_of_range", t => Ops.Mean(t.Z(2, 3), [2]), typeof(ArgumentOutOfRangeException),
+            "mean: dimension 2 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("max_axis_out_of_range", t => Ops.Max(t.Z(2, 3), [-3]), typeof(ArgumentOutOfRangeException),
+            "max: dimension -3 is out of range for a tensor of rank 2 (valid: -2..1). (Parameter 'axis')"),
+        new("pad_odd_count", t => Ops.Pad(t.Z(2, 3), [1, 1, 1]), typeof(ArgumentException),
+            "pad: pads [1, 1, 1] must be (before, after) pairs for at most the 2 dimensions of [2, 3], last dimension first."),
     ];
 
     [TestCaseSource(nameof(Cases))]
