@@ -80,4 +80,27 @@ public class OpNameTests
         string gradients = string.Join(", ", inputs.Leaves.Select(l => $"{l.Name}={l.Tensor.Grad?.Block.Label}"));
         Assert.That((nodes, output, gradients), Is.EqualTo(Expected[c.Name]));
     }
+
+    [Test]
+    public void ScalarAndLayoutOpsNameTheirNodesAndMemory()
+    {
+        var device = Device.CreateCpu("names of scalar ops");
+        using var scope = TensorScope.Begin();
+        var x = Tensor.FromArray([1f, 2f, 3f, 4f, 5f, 6f], new Shape(2, 3), device);
+        x.RequiresGrad = true;
+        var bias = Tensor.FromArray([0.1f, 0.2f, 0.3f], new Shape(3), device);
+        (string Op, Func<Tensor> Run)[] ops =
+        [
+            ("add_scalar", () => Ops.Add(x, 1f)), ("add_scalar", () => Ops.Sub(x, 1f)), ("rsub_scalar", () => Ops.Sub(1f, x)),
+            ("mul_scalar", () => Ops.Div(x, 2f)), ("rdiv_scalar", () => Ops.Div(1f, x)), ("neg", () => Ops.Neg(x)),
+            ("pow_scalar", () => Ops.Pow(x, 3f)), ("permute", () => Ops.Transpose(x, 0, 1)), ("bias_gelu", () => Ops.BiasGelu(x, bias)),
+            ("bias_gelu_tanh", () => Ops.BiasGelu(x, bias, tanhApproximation: true)),
+        ];
+        foreach (var (op, run) in ops)
+        {
+            using var tape = Tape.Begin();
+            var y = run();
+            Assert.That((tape.Nodes.Single().Op, y.Block.Label), Is.EqualTo((op, $"{op} {y.Shape}")), op);
+        }
+    }
 }
