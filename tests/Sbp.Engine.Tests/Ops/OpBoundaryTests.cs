@@ -44,6 +44,13 @@ public class OpBoundaryTests : DeviceTest
     }
 
     [Test]
+    public void BinaryCrossEntropyOfAScalar()
+    {
+        var loss = Ops.BinaryCrossEntropyWithLogits(Tensor.FromArray([0.3f], new Shape([]), Device), Tensor.FromArray([1f], new Shape([]), Device)).Item();
+        Assert.That(loss, Is.EqualTo(Math.Log(1 + Math.Exp(-0.3))).Within(1e-6));
+    }
+
+    [Test]
     public void DropPathOnAVectorDropsWholeSamples()
     {
         var x = T([1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f], 8);
