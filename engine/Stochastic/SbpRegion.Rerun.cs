@@ -16,9 +16,9 @@ public static partial class SbpRegion
     /// only the input at kept positions (and the masks cut to them) is saved and backward re-runs the body
     /// on the kept slice. Otherwise (attention over the region dimension, a roll or pad along it, or
     /// checkpointing) the input is saved in full and backward re-runs the region, with sparse caching when
-    /// there is a mask.
+    /// there is a mask. <paramref name="size"/>: the region dimension's size (all kept without a mask).
     /// </summary>
-    static Tensor Rerun(Tape tape, string name, Tensor x, PositionLayout? request, Func<Tensor, Tensor> body, RegionOptions options, bool sliceAllowed)
+    static Tensor Rerun(Tape tape, string name, Tensor x, int size, PositionLayout? request, Func<Tensor, Tensor> body, RegionOptions options, bool sliceAllowed)
     {
         using var capture = RandomReplay.Capture();
         Tensor result;
@@ -36,16 +36,16 @@ public static partial class SbpRegion
         }
         try
         {
-            int kept = request?.KeptCount ?? x.Shape[0], size = request?.Size ?? x.Shape[0];
+            int kept = request?.KeptCount ?? size;
             if (!wouldRecord)
             {
                 RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, kept, size, 0, 0, "nothing in the body requires grad"));
                 return result;
             }
-            if (request is null || trace is null) return CheckpointNode(tape, name, x, null, null, body, options, result, capture, null, null);
+            if (request is null || trace is null) return CheckpointNode(tape, name, x, size, null, null, body, options, result, capture, null, null);
             long full = trace.FullSavedBytes;
             if (!sliceAllowed || !trace.SliceSafe || !input!.Equals(request))
-                return CheckpointNode(tape, name, x, input, request, body, options, result, capture, full,
+                return CheckpointNode(tape, name, x, size, input, request, body, options, result, capture, full,
                     sliceAllowed ? $"re-run on the full input: {trace.NotSliceSafeBecause ?? "the body rolls the dimension"}" : null);
             SliceNode(tape, name, x, request, body, options, result, capture);
             RegionLedger.Of(tape).AddReport(new RegionReport(name, RegionMode.Recompute, request.KeptCount, request.Size, SavedBytesFrom(tape, tape.Nodes.Count - 1), full,
@@ -134,7 +134,7 @@ public static partial class SbpRegion
     /// the region: the body alone, or (with a mask) the body as a sparse-cache region whose input keeps
     /// <paramref name="input"/> and whose output keeps <paramref name="request"/>: SBP + checkpointing.
     /// </summary>
-    static Tensor CheckpointNode(Tape tape, string name, Tensor x, PositionLayout? input, PositionLayout? request, Func<Tensor, Tensor> body, RegionOptions options,
+    static Tensor CheckpointNode(Tape tape, string name, Tensor x, int size, PositionLayout? input, PositionLayout? request, Func<Tensor, Tensor> body, RegionOptions options,
         Tensor y, RandomReplay capture, long? full, string? note)
     {
         var saved = new List<Tensor?> { x };
@@ -153,7 +153,7 @@ public static partial class SbpRegion
             return [InputGrad(ctx, ReRun(name, ctx.Saved(0), rerun, replay, ctx.Grad.Shape, ctx.Grad))];
         });
         node.Region = name;
-        RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, request?.KeptCount ?? x.Shape[0], request?.Size ?? x.Shape[0], node.SavedBytes, full,
+        RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, request?.KeptCount ?? size, size, node.SavedBytes, full,
             note ?? "input saved in full; backward re-runs the region" + (request is null ? "" : " with sparse caching")));
         return y;
     }

@@ -53,8 +53,8 @@ public static partial class SbpRegion
                 RegionMode.Oracle => Oracle(x, d, mask, body, options),
                 RegionMode.SparseCache when keepsAll => Plain(tape, name, x, body, x.Shape[d]),
                 RegionMode.SparseCache => SparseCache(tape, name, x, request!, null, body, options),
-                RegionMode.Recompute when !keepsAll => Rerun(tape, name, x, request, body, options, sliceAllowed: true),
-                _ => Rerun(tape, name, x, keepsAll ? null : request, body, options, sliceAllowed: false),
+                RegionMode.Recompute when !keepsAll => Rerun(tape, name, x, x.Shape[d], request, body, options, sliceAllowed: true),
+                _ => Rerun(tape, name, x, x.Shape[d], keepsAll ? null : request, body, options, sliceAllowed: false),
             };
         }
         catch
