@@ -119,4 +119,25 @@ public class RegionRuleTests : DeviceTest
         }
         Assert.That(Gradient(oracle: false), Is.EqualTo(Gradient(oracle: true)).Within(1e-5f));
     }
+
+    [Test]
+    public void AttentionNamesTheLayoutOfAnInputThatCarriesTheRegionElsewhere()
+    {
+        // B = H = 4: k is q with batch and heads swapped, so it carries the region on axis 1 where q carries it on axis 0.
+        var x = T(Rand.Uniform(36, 4 * 4 * 2 * 3), 4, 4, 2, 3);
+        x.RequiresGrad = true;
+        Assert.That(Refusal(x, 0, h => Ops.ScaledDotProductAttention(h, Ops.Permute(h, 1, 0, 2, 3), h)), Does.StartWith(
+            "SBP region 'rule': scaled_dot_product_attention gets the region's dimension on axis 0 of some of q, k, v but not all (input 1 [4, 4, 2, 3]: axis 1: 2 of 4 kept [1, 3])"));
+    }
+
+    [Test]
+    public void AMovedOutputOfTwelvePositionsListsThemAll()
+    {
+        // 24 positions, every other one kept: the perfect shuffle moves the 12 kept positions; all 12 are listed.
+        var x = T(Rand.Uniform(37, 2 * 24 * 4), 2, 24, 4);
+        x.RequiresGrad = true;
+        var message = Refusal(x, 1, h => Ops.Reshape(Ops.Permute(Ops.Reshape(Ops.Gelu(h), 2, 2, 12, 4), 0, 2, 1, 3), 2, 24, 4));
+        Assert.That(message, Does.Contain("the kept input positions [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23] come out at ["));
+        Assert.That(message, Does.Not.Contain("..."));
+    }
 }
