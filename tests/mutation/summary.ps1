@@ -2,7 +2,7 @@
 # Summarises Stryker.NET JSON reports (one folder per mutated engine folder, as build.ps1 mutation
 # writes them) into a Markdown table of scores and a list of the surviving mutants, each with the
 # reason it may stay alive from alive.tsv (file or wildcard pattern, a fragment of the mutated line's code, a fragment of
-# the mutator's name or *, the reason). Survivors without a reason are counted and marked.
+# the mutator's name or *, the reason). Survivors without a reason (or with one marked OPEN) are counted.
 # Score as Stryker defines it: (killed + timeout) / (killed + timeout + survived + no coverage).
 param(
     [Parameter(Mandatory)][string]$Reports,
@@ -73,7 +73,7 @@ foreach ($folder in $byFolder.Keys | Sort-Object) {
     $detected = $c.Killed + $c.Timeout
     $valid = $detected + $c.Survived + $c.NoCoverage
     $score = if ($valid -gt 0) { [math]::Round(100.0 * $detected / $valid, 1) } else { 0 }
-    $open = @($r.Survivors | Where-Object { -not $_.Why }).Count
+    $open = @($r.Survivors | Where-Object { -not $_.Why -or $_.Why.StartsWith('OPEN') }).Count
     $rows += "| engine/$folder | $valid | $($c.Killed) | $($c.Timeout) | $($c.Survived) | $($c.NoCoverage) | $($c.CompileError) | $($c.Ignored) | **$score%** | $open |"
 }
 
@@ -84,7 +84,7 @@ $lines = @(
     'the engine tests, `tests/Sbp.Engine.Tests/stryker-config.json`). Score = (killed + timeout) / (killed +',
     'timeout + survived + no coverage); compile errors and ignored mutants do not count. What the surviving',
     'mutants are and why those left alive may stay: the last column below (from tests/mutation/alive.tsv) and',
-    'docs/TESTING.md. "unexplained" counts survivors without a reason there.',
+    'docs/TESTING.md. "unexplained" counts survivors without a reason there or whose reason is marked OPEN.',
     '',
     '| folder | mutants | killed | timeout | survived | no coverage | compile error | ignored | score | unexplained |',
     '|---|---|---|---|---|---|---|---|---|---|'
