@@ -60,7 +60,7 @@ public sealed partial class Tape
         var region = Observer?.Name;
         var sb = new StringBuilder();
         sb.Append($"Anomaly in forward: op '{op}' produced {Describe(nan, inf)} in its output {output.Shape}; ");
-        sb.Append($"first at index {first} {Coordinates(output.Shape, first)}. ");
+        sb.Append($"first at index {first}{Coordinates(output.Shape, first)}. ");
         sb.Append($"Inputs: {FormatShapes(shapes)}");
         var badInputs = inputs.Select((t, i) => (t, i)).Where(p => !p.t.IsDisposed && !LooksFinite(p.t)).Select(p => p.i).ToList();
         sb.Append(badInputs.Count == 0 ? " (all finite)." : $"; input(s) {string.Join(", ", badInputs)} already hold NaN/Inf (made outside anomaly mode, or loaded data).");
@@ -78,7 +78,7 @@ public sealed partial class Tape
         if (nan + inf == 0) return;
         var sb = new StringBuilder();
         sb.Append($"Anomaly in backward: op '{node.Op}' (tape node #{node.Index}) returned a gradient for input {input} {grad.Shape} with {Describe(nan, inf)}; ");
-        sb.Append($"first at index {first} {Coordinates(grad.Shape, first)}. ");
+        sb.Append($"first at index {first}{Coordinates(grad.Shape, first)}. ");
         sb.Append($"Inputs: {FormatShapes(node.InputShapes)}; output {node.OutputShape}");
         sb.Append(node.IsCompact ? " (compact: SBP kept positions only)" : "");
         sb.Append(LooksFinite(outputGrad) ? "; the incoming gradient is finite." : "; the incoming gradient is already non-finite.");
@@ -120,7 +120,7 @@ public sealed partial class Tape
             c[i] = (int)(flat % shape[i]);
             flat /= shape[i];
         }
-        return $"(at [{string.Join(", ", c)}])";
+        return $" (at [{string.Join(", ", c)}])";
     }
 
     static string Hint(string op, AnomalyPhase phase) => (op, phase) switch
