@@ -47,6 +47,9 @@ public class AnomalyModeTests : DeviceTest
         Assert.That(ex.Region, Is.Null);
         Assert.That(ex.Message, Does.Contain("forward").And.Contain("'log'").And.Contain("2 NaN").And.Contain("[2, 2]")
             .And.Contain("index 1").And.Contain("(at [0, 1])").And.Contain("Hint:").And.Contain("(all finite)"));
+        Assert.That(ex.Message, Is.EqualTo(
+            "Anomaly in forward: op 'log' produced 2 non-finite value(s) (2 NaN, 0 Inf) in its output [2, 2]; first at index 1 (at [0, 1]). Inputs: [2, 2] (all finite). Not in an SBP region." +
+            " Hint: log of a value <= 0 (NaN below 0, -Inf at 0); clamp the input (Ops.Add(x, eps)) or use a log-space op (LogSoftmax, CrossEntropy)."), "the message in full");
         Assert.That(tape.Nodes.Select(n => n.Op), Is.EqualTo(new[] { "mul_scalar" }), "the failing op was not recorded");
     }
 
@@ -94,6 +97,9 @@ public class AnomalyModeTests : DeviceTest
         Assert.That((ex.Op, ex.InputIndex, ex.InfCount, ex.FirstIndex), Is.EqualTo(("sqrt", (int?)0, 1L, 0L)));
         Assert.That(ex.Message, Does.Contain("backward").And.Contain("'sqrt'").And.Contain("input 0 [3]")
             .And.Contain("incoming gradient is finite").And.Contain("Sqrt(x + eps)"));
+        Assert.That(ex.Message, Is.EqualTo(
+            "Anomaly in backward: op 'sqrt' (tape node #0) returned a gradient for input 0 [3] with 1 non-finite value(s) (0 NaN, 1 Inf); first at index 0. Inputs: [3]; output [3]; the incoming gradient is finite. Not in an SBP region." +
+            " Hint: the gradient of sqrt is g / (2 sqrt(x)): Inf at x = 0; use Sqrt(x + eps)."), "the message in full");
         Assert.That(x.Grad, Is.Null, "the bad gradient was not accumulated");
         Assert.That(tape.IsFreed, Is.True);
         Assert.That(tape.SavedBytes, Is.Zero);
@@ -145,6 +151,9 @@ public class AnomalyModeTests : DeviceTest
         Assert.That(ex.InfCount, Is.EqualTo(3));
         Assert.That(ex.TensorShape, Is.EqualTo(new Shape(2, 3)));
         Assert.That(ex.Message, Does.Contain("compact"));
+        Assert.That(ex.Message, Is.EqualTo(
+            "Anomaly in backward: op 'sqrt' (tape node #1) returned a gradient for input 0 [2, 3] with 3 non-finite value(s) (0 NaN, 3 Inf); first at index 0 (at [0, 0]). Inputs: [2, 6]; output [2, 6] (compact: SBP kept positions only); the incoming gradient is finite. In SBP region 'blk'." +
+            " Hint: the gradient of sqrt is g / (2 sqrt(x)): Inf at x = 0; use Sqrt(x + eps)."), "the message in full");
     }
 
     [Test]
