@@ -45,6 +45,7 @@ public class RegionOpTests : DeviceTest
             Ops.Reshape(Ops.Linear(Ops.Sum(x, [1]), p["w"]), x.Shape[0], 1, x.Shape[2], 4)),
         new("per_sample_scale", [6, 3, 5], 0, [("s", [6, 1, 5]), ("w", [4, 5])], (x, p) => Ops.Linear(Ops.Mul(x, p["s"]), p["w"])),
         new("roll_by_one_and_back", [2, 6, 5], 1, [("w", [5, 5])], (x, p) => Ops.Roll(Ops.Linear(Ops.Roll(x, [1], [1]), p["w"]), [-1], [1])),
+        new("roll_by_one_and_back_on_the_first_axis", [6, 3, 5], 0, [("w", [5, 5])], (x, p) => Ops.Roll(Ops.Linear(Ops.Roll(x, [1], [0]), p["w"]), [-1], [0])),
         new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
