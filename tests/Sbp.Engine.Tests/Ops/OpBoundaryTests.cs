@@ -51,6 +51,20 @@ public class OpBoundaryTests : DeviceTest
     }
 
     [Test]
+    public void AttentionWithAZeroScalarMaskIsAttentionWithoutOne()
+    {
+        var q = T(Rand.Uniform(11, 2 * 3 * 4), 1, 2, 3, 4);
+        var k = T(Rand.Uniform(12, 2 * 5 * 4), 1, 2, 5, 4);
+        var v = T(Rand.Uniform(13, 2 * 5 * 4), 1, 2, 5, 4);
+        var masked = Ops.ScaledDotProductAttention(q, k, v, mask: Tensor.FromArray([0f], new Shape([]), Device)).ToArray();
+        Assert.That(masked, Is.EqualTo(Ops.ScaledDotProductAttention(q, k, v).ToArray()));
+    }
+
+    [Test]
+    public void RollingAnEmptyAxisGivesTheEmptyTensor() =>
+        Assert.That(Ops.Roll(T([], 0, 3), [1, 1], [0, 1]).Shape, Is.EqualTo(new Shape(0, 3)));
+
+    [Test]
     public void DropPathOnAVectorDropsWholeSamples()
     {
         var x = T([1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f], 8);
@@ -98,8 +112,8 @@ public class OpBoundaryTests : DeviceTest
     public void MultiPassOpsHoldOnlyTheirOutputWhenTheyReturn()
     {
         var x = T(Rand.Uniform(8, 4 * 6 * 8), 4, 6, 8);
-        var a = T(Rand.Uniform(9, 5 * 8), 1, 5, 8);
-        var b = T(Rand.Uniform(10, 3 * 8 * 7), 3, 8, 7);
+        var a = T(Rand.Uniform(9, 2 * 5 * 8), 2, 1, 5, 8);
+        var b = T(Rand.Uniform(10, 3 * 8 * 7), 1, 3, 8, 7);
         void HoldsOnly(string what, Func<Tensor> op)
         {
             long before = Device.Pool.InUseBytes;
@@ -108,6 +122,6 @@ public class OpBoundaryTests : DeviceTest
         }
         HoldsOnly("roll over three axes", () => Ops.Roll(x, [1, 2, 3], [0, 1, 2]));
         HoldsOnly("pad over three axes", () => Ops.Pad(x, [1, 1, 2, 0, 0, 3]));
-        HoldsOnly("matmul broadcasting a batch of one", () => Ops.Matmul(a, b));
+        HoldsOnly("matmul broadcasting both batches", () => Ops.Matmul(a, b));
     }
 }

@@ -173,8 +173,14 @@ public class RegionInvariantTests : DeviceTest
         w3.RequiresGrad = true;
         var time = KeepMask.Strided(4, 2, 1);
         Assert.That(SbpRegion.Run("t", clip, 2, time, h => Ops.Conv3d(h, w3, padding: [0, 1, 1])).Shape, Is.EqualTo(new Shape(1, 3, 4, 4, 4)));
-        Assert.Throws<SbpRegionException>(() => SbpRegion.Run("t_stride", clip, 2, time, h => Ops.Conv3d(h, w3, stride: [2, 1, 1], padding: [0, 1, 1])));
-        Assert.Throws<SbpRegionException>(() => SbpRegion.Run("t_pad", clip, 2, time, h => Ops.Slice(Ops.Conv3d(h, w3, padding: [1, 1, 1]), 2, 1, 4)));
+        string Spans(string name, Func<Tensor, Tensor> body) => Assert.Throws<SbpRegionException>(() => SbpRegion.Run(name, clip, 2, time, body))!.Message;
+        const string conv = "conv3d mixes positions along axis 2 of its input 0 [1, 2, 4, 4, 4], which carries the region's dimension (its kernel, stride or padding spans the axis).";
+        Assert.That(Spans("t_stride", h => Ops.Conv3d(h, w3, stride: [2, 1, 1], padding: [0, 1, 1])), Does.Contain(conv));
+        Assert.That(Spans("t_pad", h => Ops.Slice(Ops.Conv3d(h, w3, padding: [1, 1, 1]), 2, 1, 4)), Does.Contain(conv));
+        var w333 = Tensor.FromArray(Rand.Uniform(9, 3 * 2 * 3 * 3 * 3), new Shape(3, 2, 3, 3, 3), Device);
+        w333.RequiresGrad = true;
+        Assert.That(Spans("t_kernel", h => Ops.Conv3d(h, w333, padding: [0, 1, 1])), Does.Contain(conv));
+        Assert.That(Spans("t_pool", h => Ops.MaxPool3d(h, [2, 1, 1])), Does.Contain("max_pool3d mixes positions along axis 2 of its input 0 [1, 2, 4, 4, 4], which carries the region's dimension (the pooling window spans the axis)."));
         var square = Tensor.FromArray(Rand.Uniform(8, 2 * 2 * 1 * 1 * 1), new Shape(2, 2, 1, 1, 1), Device);
         square.RequiresGrad = true;
         var channels = Assert.Throws<SbpRegionException>(() => SbpRegion.Run("channels", clip, 1, KeepMask.Strided(2, 2, 1), h => Ops.Conv3d(h, square)))!;

@@ -46,6 +46,8 @@ public class RegionOpTests : DeviceTest
         new("per_sample_scale", [6, 3, 5], 0, [("s", [6, 1, 5]), ("w", [4, 5])], (x, p) => Ops.Linear(Ops.Mul(x, p["s"]), p["w"])),
         new("roll_by_one_and_back", [2, 6, 5], 1, [("w", [5, 5])], (x, p) => Ops.Roll(Ops.Linear(Ops.Roll(x, [1], [1]), p["w"]), [-1], [1])),
         new("roll_by_one_and_back_on_the_first_axis", [6, 3, 5], 0, [("w", [5, 5])], (x, p) => Ops.Roll(Ops.Linear(Ops.Roll(x, [1], [0]), p["w"]), [-1], [0])),
+        new("sum_over_an_axis_two_before_the_region", [2, 3, 4, 6], 3, [("s", [4, 6])], (x, p) =>
+            Ops.Reshape(Ops.Mul(Ops.Sum(x, [1]), p["s"]), x.Shape[0], 1, 4, x.Shape[3])),
         new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
