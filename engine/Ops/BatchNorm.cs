@@ -128,14 +128,8 @@ public static partial class Ops
     }
 
     /// <summary>A weight, bias or running statistic: Float32 on x's device, one value per channel.</summary>
-    static void CheckPerChannel(string op, Tensor x, Tensor? p, string role, Shape expected)
-    {
-        if (p is null) return;
-        CheckFloat(op, p, role);
-        CheckDevices(op, x, p);
-        if (p.Shape != expected)
-            throw new ShapeMismatchException($"{op}: {role} {p.Shape} must have shape {expected}, one value per channel of the input {x.Shape} ({expected[0]} channels on axis 1).");
-    }
+    static void CheckPerChannel(string op, Tensor x, Tensor? p, string role, Shape expected) =>
+        CheckNormParameter(op, x, p, role, expected, $", one value per channel of the input {x.Shape} ({expected[0]} channels on axis 1)");
 
     static void CheckRunningStat(string op, Tensor x, Tensor? stat, string role, Shape expected)
     {

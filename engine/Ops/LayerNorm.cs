@@ -73,13 +73,13 @@ public static partial class Ops
         return axes.Length == 0 ? ctx.Grad : Sum(ctx.Grad, axes);
     }
 
-    /// <summary>Checks an optional per-feature affine parameter (weight or bias) against its expected shape.</summary>
-    static void CheckNormParameter(string op, Tensor x, Tensor? p, string role, Shape expected)
+    /// <summary>Checks an optional per-feature parameter (weight, bias, running statistic) against its expected shape; <paramref name="why"/> ends the message (default: "to fit the input").</summary>
+    static void CheckNormParameter(string op, Tensor x, Tensor? p, string role, Shape expected, string? why = null)
     {
         if (p is null) return;
         CheckFloat(op, p, role);
         CheckDevices(op, x, p);
         if (p.Shape != expected)
-            throw new ShapeMismatchException($"{op}: {role} {p.Shape} must have shape {expected} to fit the input {x.Shape}.");
+            throw new ShapeMismatchException($"{op}: {role} {p.Shape} must have shape {expected}{why ?? $" to fit the input {x.Shape}"}.");
     }
 }
