@@ -48,6 +48,7 @@ public class RegionOpTests : DeviceTest
         new("roll_by_one_and_back_on_the_first_axis", [6, 3, 5], 0, [("w", [5, 5])], (x, p) => Ops.Roll(Ops.Linear(Ops.Roll(x, [1], [0]), p["w"]), [-1], [0])),
         new("sum_over_an_axis_two_before_the_region", [2, 3, 4, 6], 3, [("s", [4, 6])], (x, p) =>
             Ops.Reshape(Ops.Mul(Ops.Sum(x, [1]), p["s"]), x.Shape[0], 1, 4, x.Shape[3])),
+        new("batched_matmul_on_the_heads_axis", [2, 4, 3, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
