@@ -62,8 +62,8 @@ public sealed class PositionLayout : IEquatable<PositionLayout>, ICompactForm
     {
         long inner = 1;
         for (int i = Axis + 1; i < from.Rank; i++) inner *= from[i];
-        long after = 1;
         var innerOf = new long[to.Rank];
+        long after = 1;
         for (int b = to.Rank - 1; b >= 0; b--)
         {
             innerOf[b] = after;

@@ -1,6 +1,6 @@
 #!/usr/bin/env pwsh
-# Summarises Stryker.NET JSON reports (one folder per mutated engine folder, as build.ps1 mutation
-# writes them) into a Markdown table of scores and a list of the surviving mutants, each with the
+# Summarises Stryker.NET JSON reports (any under -Reports, as build.ps1 mutation writes them) into a
+# Markdown table of scores per engine folder and a list of the surviving mutants, each with the
 # reason it may stay alive from alive.tsv (file or wildcard pattern, a fragment of the mutated line's code, a fragment of
 # the mutator's name or *, the reason). Survivors without a reason (or with one marked OPEN) are counted.
 # Score as Stryker defines it: (killed + timeout) / (killed + timeout + survived + no coverage).

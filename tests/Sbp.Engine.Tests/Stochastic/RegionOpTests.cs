@@ -14,7 +14,7 @@ public class RegionOpTests : DeviceTest
 {
     /// <summary>One op (or a short chain) inside a region: the input shape, the region dimension, parameters, the body.</summary>
     public sealed record OpCase(string Name, int[] XShape, int Dim, (string Name, int[] Shape)[] Parameters,
-        Func<Tensor, IReadOnlyDictionary<string, Tensor>, Tensor> Body, int Stride = 2, int Offset = 1)
+        Func<Tensor, IReadOnlyDictionary<string, Tensor>, Tensor> Body, int Stride = 2, int Offset = 1, int[]? Kept = null)
     {
         public Dictionary<string, float[]> Constants { get; init; } = [];
         public override string ToString() => Name;
@@ -49,6 +49,12 @@ public class RegionOpTests : DeviceTest
         new("sum_over_an_axis_two_before_the_region", [2, 3, 4, 6], 3, [("s", [4, 6])], (x, p) =>
             Ops.Reshape(Ops.Mul(Ops.Sum(x, [1]), p["s"]), x.Shape[0], 1, 4, x.Shape[3])),
         new("batched_matmul_on_the_heads_axis", [2, 4, 3, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
+        // Rolling by 3 with kept [0, 1, 5]: only the rotation the region measures (not its opposite) lands on the request.
+        new("roll_with_an_irregular_mask", [2, 8, 4], 1, [("w", [4, 4])], (x, p) => Ops.Linear(Ops.Roll(x, [3], [1]), p["w"]), Kept: [0, 1, 5]),
+        // A slice from 0 shorter than the axis is not the identity: the last positions are gone, and the
+        // pad's positions continue the kept pattern (1, 3, then 5), so the output keeps what was requested.
+        new("crop_the_end_and_pad_it_back", [2, 6, 4], 1, [("w", [4, 4])], (x, p) =>
+            Ops.Linear(Ops.Pad(Ops.Slice(Ops.Gelu(x), 1, 0, x.Shape[1] - 2), [0, 0, 0, 2]), p["w"])),
         new("matmul_weight", [2, 6, 5], 1, [("w", [5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batched_matmul", [2, 6, 5], 1, [("w", [2, 5, 3])], (x, p) => Ops.Matmul(x, p["w"])),
         new("batch_axis_region", [6, 3, 5], 0, [("w", [4, 5]), ("g", [4])], (x, p) => Ops.LayerNorm(Ops.Linear(x, p["w"]), [4], p["g"])),
@@ -158,7 +164,8 @@ public class RegionOpTests : DeviceTest
         return Ops.Reshape(Ops.Permute(a, 0, 2, 1, 3), 2, 6, 8);
     }
 
-    static KeepMask MaskFor(OpCase c) => KeepMask.Strided(c.XShape[c.Dim], c.Stride, c.Offset);
+    static KeepMask MaskFor(OpCase c) =>
+        c.Kept is null ? KeepMask.Strided(c.XShape[c.Dim], c.Stride, c.Offset) : KeepMask.FromIndices(c.XShape[c.Dim], c.Kept);
 
     RegionHarness Harness(OpCase c)
     {

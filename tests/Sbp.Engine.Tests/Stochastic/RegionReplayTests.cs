@@ -11,18 +11,9 @@ namespace Sbp.Engine.Tests.Stochastic;
 /// forward drew, gathered to the positions it re-runs on. These tests pin what a body that does not
 /// repeat itself is told, and that masks over the batch axis follow the region there too.
 /// </summary>
-public class RegionReplayTests : DeviceTest
+public class RegionReplayTests : RegionTest
 {
     const string SameRandomOps = " at this point. A region body must run the same random ops on every call (its control flow may not depend on the step).";
-
-    (Tensor x, Tensor w) Inputs()
-    {
-        var x = T(Rand.Uniform(21, 2 * 8 * 4), 2, 8, 4);
-        x.RequiresGrad = true;
-        var w = T(Rand.Uniform(22, 16, -0.5f, 0.5f), 4, 4);
-        w.RequiresGrad = true;
-        return (x, w);
-    }
 
     /// <summary>Runs a region whose body behaves differently on its second call (the re-run in backward) and returns what backward throws.</summary>
     SbpRegionException ReRunThrows(RegionMode mode, Func<Tensor, Tensor, bool, Tensor> body)
