@@ -16,18 +16,21 @@ public static class ModelFactory
         ["vit-t"] = VideoVitConfig.VitT,
         ["vit-micro"] = VideoVitConfig.VitMicro,
         ["vit-nano"] = VideoVitConfig.VitNano,
+        ["videomae-b"] = VideoVitConfig.VideoMaeB,
         ["det-r50"] = FrameDetectorConfig.DetR50,
         ["det-r18"] = FrameDetectorConfig.DetR18,
         ["det-micro"] = FrameDetectorConfig.DetMicro,
         ["det-nano"] = FrameDetectorConfig.DetNano,
         ["r21d-micro"] = R21dConfig.R21dMicro,
         ["r21d-nano"] = R21dConfig.R21dNano,
+        ["r2plus1d-18"] = VideoResNetConfig.R2Plus1d18,
+        ["r2plus1d-nano"] = VideoResNetConfig.R2Plus1dNano,
     };
 
     /// <summary>Every config name, in a stable order.</summary>
     public static IReadOnlyList<string> Names { get; } = [.. Configs.Keys];
 
-    /// <summary>The config record of <paramref name="name"/> (a <see cref="VideoSwinConfig"/>, <see cref="VideoVitConfig"/> or <see cref="FrameDetectorConfig"/>).</summary>
+    /// <summary>The config record of <paramref name="name"/> (a <see cref="VideoSwinConfig"/>, <see cref="VideoVitConfig"/>, <see cref="FrameDetectorConfig"/>, <see cref="R21dConfig"/> or <see cref="VideoResNetConfig"/>).</summary>
     public static object Config(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
@@ -77,6 +80,11 @@ public static class ModelFactory
             {
                 var shape = r.SampleShape;
                 return new R21dNet(r with { NumClasses = numClasses ?? r.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+            }
+            case VideoResNetConfig v:
+            {
+                var shape = v.SampleShape;
+                return new VideoResNet(v with { NumClasses = numClasses ?? v.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
             }
             default:
                 throw new InvalidOperationException($"ModelFactory: config '{name}' has an unknown type.");

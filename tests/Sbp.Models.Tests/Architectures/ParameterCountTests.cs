@@ -45,7 +45,8 @@ public sealed class ParameterCountTests : ModelTestBase
         long tokens = (long)(c.SampleShape[1] / tt) * (c.SampleShape[2] / th) * (c.SampleShape[3] / tw);
         long embed = 3 * d * tt * th * tw + d;
         long block = Ln(d) + Lin(d, 3 * d, c.QkvBias) + Lin(d, d) + Ln(d) + Lin(d, hidden) + Lin(hidden, d);
-        return embed + d + (1 + tokens) * d + c.Depth * block + Ln(d) + Lin(d, c.NumClasses);
+        long cls = c.HasClsToken ? d : 0, positions = c.Positions == VitPositions.Learned ? (c.HasClsToken ? 1 + tokens : tokens) * d : 0;
+        return embed + cls + positions + c.Depth * block + Ln(d) + Lin(d, c.NumClasses);
     }
 
     /// <summary>torchvision ResNet (BasicBlock or Bottleneck, BN weight and bias) without fc.</summary>
@@ -103,11 +104,29 @@ public sealed class ParameterCountTests : ModelTestBase
     [TestCase("vit-t")]
     [TestCase("vit-micro")]
     [TestCase("vit-nano")]
+    [TestCase("videomae-b")]
     public void Vit_counts_match_the_per_layer_formula(string name)
     {
         using var m = (VideoVit)ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu(name));
         Assert.That(m.ParameterCount(), Is.EqualTo(VitFormula(m.Config)));
         Assert.That(m.Summary().Total, Is.EqualTo(m.ParameterCount()));
+    }
+
+    [Test]
+    public void R2plus1d_18_has_torchvisions_count()
+    {
+        // torchvision.models.video.r2plus1d_18: 31,505,325 parameters (its weights' meta "num_params"), the 400-class fc included.
+        using var m = (VideoResNet)ModelFactory.Create("r2plus1d-18", new RandomSource(1), Device.CreateCpu("r2plus1d-18"));
+        Assert.That(m.ParameterCount(), Is.EqualTo(31_505_325L));
+        Assert.That(m.Summary().Total, Is.EqualTo(m.ParameterCount()));
+    }
+
+    [Test]
+    public void VideoMae_b_has_the_hf_count_plus_the_k_bias()
+    {
+        // HF VideoMAEForVideoClassification (ViT-B/16, K400): 86,534,800 parameters by hand (embedding 1,180,416,
+        // 12 layers of 7,087,104, fc_norm 1,536, classifier 307,600); ours also holds a zero k bias per layer.
+        Assert.That(VitFormula(VideoVitConfig.VideoMaeB), Is.EqualTo(86_534_800L + 12 * 768));
     }
 
     [TestCase("det-r50")]
@@ -150,7 +169,7 @@ public sealed class ParameterCountTests : ModelTestBase
         Assert.That(swin.SampleShape, Is.EqualTo(new[] { 3, 6, 12, 20 }));
         Assert.That(swin.ParameterCount(), Is.EqualTo(SwinFormula(swin.Config).Total));
         var vit = (VideoVit)Own(ModelFactory.Create("vit-nano", new RandomSource(1), Device, numClasses: 4, frames: 8));
-        Assert.That(vit.PosEmbed.Shape, Is.EqualTo(new Shape(1, 1 + 4 * 2 * 2, 16)), "the position embedding follows the clip size");
+        Assert.That(vit.PosEmbed!.Shape, Is.EqualTo(new Shape(1, 1 + 4 * 2 * 2, 16)), "the position embedding follows the clip size");
         Assert.That(vit.ParameterCount(), Is.EqualTo(VitFormula(vit.Config)));
         var det = (FrameDetector)Own(ModelFactory.Create("det-nano", new RandomSource(1), Device, numClasses: 9, frames: 12));
         Assert.That(det.SampleShape, Is.EqualTo(new[] { 12, 3, 8, 8 }));

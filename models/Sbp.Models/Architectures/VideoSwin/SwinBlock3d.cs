@@ -22,14 +22,14 @@ public sealed class SwinBlock3d : Module
     (((int, int, int), (int, int, int), (int, int, int)) Key, float[] Mask)? _shiftMask;
 
     public SwinBlock3d(int dim, int heads, (int T, int H, int W) window, bool shifted, float mlpRatio, bool qkvBias, float dropPath,
-        RandomSource rng, Device? device = null) : base(device)
+        RandomSource rng, Device? device = null, SwinBiasIndex biasIndex = SwinBiasIndex.Official) : base(device)
     {
         ArgumentNullException.ThrowIfNull(rng);
         Dim = dim;
         Window = window;
         Shift = shifted ? (window.T / 2, window.H / 2, window.W / 2) : (0, 0, 0);
         Norm1 = RegisterModule("norm1", new LayerNorm(dim, device: device));
-        Attn = RegisterModule("attn", new WindowAttention3d(dim, heads, window, qkvBias, rng, device));
+        Attn = RegisterModule("attn", new WindowAttention3d(dim, heads, window, qkvBias, rng, device, biasIndex));
         DropPath = RegisterModule("drop_path", new DropPath(dropPath, rng, device));
         Norm2 = RegisterModule("norm2", new LayerNorm(dim, device: device));
         Mlp = RegisterModule("mlp", new Mlp(dim, (int)(dim * mlpRatio), rng, device: device));

@@ -58,8 +58,26 @@ public static class SwinGeometry
     }
 
     /// <summary>
+    /// The bias rows an (effective) window reads from a table laid out for <paramref name="table"/>:
+    /// <see cref="SwinBiasIndex.TrueOffsets"/> gives each token pair its own offset's row
+    /// (the two-argument overload);
+    /// <see cref="SwinBiasIndex.Official"/> slices the full window's index, <c>index[:N, :N]</c>, as the official code does.
+    /// </summary>
+    public static int[] RelativePositionIndex((int T, int H, int W) window, (int T, int H, int W) table, SwinBiasIndex rule)
+    {
+        if (rule == SwinBiasIndex.TrueOffsets || window == table) return RelativePositionIndex(window, table);
+        if (window.T > table.T || window.H > table.H || window.W > table.W)
+            throw new ArgumentException($"SwinGeometry.RelativePositionIndex: window {window} is larger than the bias table's window {table}.");
+        var full = RelativePositionIndex(table, table);
+        int n = window.T * window.H * window.W, nFull = table.T * table.H * table.W;
+        var index = new int[n * n];
+        for (int i = 0; i < n; i++) Array.Copy(full, i * nFull, index, i * n, n);
+        return index;
+    }
+
+    /// <summary>
     /// Swin's relative_position_index for an (effective) window, against a bias table laid out for
-    /// <paramref name="table"/> ((2T-1)(2H-1)(2W-1) rows): [N * N], row-major [N, N].
+    /// <paramref name="table"/> ((2T-1)(2H-1)(2W-1) rows): [N * N], row-major [N, N], each pair's true offset.
     /// </summary>
     public static int[] RelativePositionIndex((int T, int H, int W) window, (int T, int H, int W) table)
     {

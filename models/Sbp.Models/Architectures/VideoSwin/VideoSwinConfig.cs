@@ -5,6 +5,10 @@ namespace Sbp.Models.Architectures;
 /// (T, H, W). SBP (CVPR 2022): block-output regions over the time axis on the first
 /// <see cref="SbpStages"/> stages, except the last <see cref="SbpSkipLastBlocks"/> blocks of the
 /// last of those stages.
+/// <para>Follows the official code (SwinTransformer/Video-Swin-Transformer) by default; <see cref="BiasIndex"/> and
+/// <see cref="SmallGridMerge"/> name the two places where a variant of ours may be chosen instead (they matter only
+/// when a stage's token grid is smaller than the window, or at most 2 x 2). The CPU presets swin-micro and
+/// swin-nano keep their grid at 2 x 2 (<see cref="SwinSmallGridMerge.WidenChannels"/>).</para>
 /// </summary>
 public sealed record VideoSwinConfig(
     string Name,
@@ -21,7 +25,9 @@ public sealed record VideoSwinConfig(
     float DropPath = 0.1f,
     float HeadDropout = 0.5f,
     int SbpStages = 3,
-    int SbpSkipLastBlocks = 2)
+    int SbpSkipLastBlocks = 2,
+    SwinBiasIndex BiasIndex = SwinBiasIndex.Official,
+    SwinSmallGridMerge SmallGridMerge = SwinSmallGridMerge.Official)
 {
     /// <summary>Video Swin-T (Kinetics-400): 28.2 M parameters.</summary>
     public static VideoSwinConfig SwinT { get; } = new("swin-t", 96, [2, 2, 6, 2], [3, 6, 12, 24], (2, 4, 4), (8, 7, 7), 400, [3, 32, 224, 224]);
@@ -30,11 +36,12 @@ public sealed record VideoSwinConfig(
     public static VideoSwinConfig SwinS { get; } = new("swin-s", 96, [2, 2, 18, 2], [3, 6, 12, 24], (2, 4, 4), (8, 7, 7), 400, [3, 32, 224, 224], DropPath: 0.2f);
 
     /// <summary>A CPU-sized Video Swin: 16 frames of 64 px, 8 x 16 x 16 tokens.</summary>
-    public static VideoSwinConfig SwinMicro { get; } = new("swin-micro", 24, [2, 2, 4, 2], [1, 2, 4, 8], (2, 4, 4), (4, 4, 4), 10, [3, 16, 64, 64]);
+    public static VideoSwinConfig SwinMicro { get; } = new("swin-micro", 24, [2, 2, 4, 2], [1, 2, 4, 8], (2, 4, 4), (4, 4, 4), 10, [3, 16, 64, 64],
+        SmallGridMerge: SwinSmallGridMerge.WidenChannels);
 
     /// <summary>The smallest Video Swin for tests: 4 x 8 x 8 tokens, shifted windows in stages 1 and 3.</summary>
     public static VideoSwinConfig SwinNano { get; } = new("swin-nano", 8, [2, 1, 3, 1], [1, 2, 2, 4], (1, 2, 2), (2, 2, 2), 5, [3, 4, 16, 16],
-        DropPath: 0f, HeadDropout: 0f);
+        DropPath: 0f, HeadDropout: 0f, SmallGridMerge: SwinSmallGridMerge.WidenChannels);
 
     public int StageCount => Depths.Length;
 

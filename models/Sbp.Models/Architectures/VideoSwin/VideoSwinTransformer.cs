@@ -8,9 +8,9 @@ namespace Sbp.Models.Architectures;
 /// <summary>
 /// Video Swin Transformer with an I3D-style classification head, on clips x [B, C, T, H, W]:
 /// patch_embed -> stages ("layers.i.blocks.j", "layers.i.downsample" on all but the last) ->
-/// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes]. A downsample whose
-/// stage grid is already at most 2 x 2 (e.g. swin-micro on 32 px clips) only widens the channels
-/// (<see cref="MergesSpatially"/>): the grid never collapses to one token.
+/// norm -> mean over (T, H, W) -> dropout -> head (Linear). Logits [B, classes]. As the official code
+/// by default; with <see cref="SwinSmallGridMerge.WidenChannels"/> a downsample whose stage grid is already
+/// at most 2 x 2 (e.g. swin-micro on 32 px clips) only widens the channels (<see cref="MergesSpatially"/>).
 /// <para>SBP (CVPR 2022): the blocks that <see cref="VideoSwinConfig.UsesSbp"/> selects (every block
 /// with <see cref="SbpCoverage.AllBlocks"/>) are regions
 /// over time with the policy's mask (block-output placement; the model uses the policy's masks,
@@ -35,7 +35,8 @@ public sealed class VideoSwinTransformer : VideoModel
             int dim = config.StageDim(s);
             var blocks = new List<SwinBlock3d>();
             for (int j = 0; j < config.Depths[s]; j++)
-                blocks.Add(new SwinBlock3d(dim, config.Heads[s], config.Window, shifted: j % 2 == 1, config.MlpRatio, config.QkvBias, rates[k++], rng, device));
+                blocks.Add(new SwinBlock3d(dim, config.Heads[s], config.Window, shifted: j % 2 == 1, config.MlpRatio, config.QkvBias, rates[k++], rng, device,
+                    config.BiasIndex));
             var down = s < config.StageCount - 1 ? new PatchMerging3d(dim, rng, device, MergesSpatially(config, s)) : null;
             var stage = new SwinStage(blocks, down, device);
             layers.Append(stage);
@@ -49,13 +50,15 @@ public sealed class VideoSwinTransformer : VideoModel
     }
 
     /// <summary>
-    /// Whether the downsample after stage <paramref name="stage"/> merges 2 x 2 neighbours: not when the
-    /// stage's token grid (from the config's sample size) is already at most 2 x 2, where merging would
-    /// leave one token with per-quadrant weights; then it only doubles the channels (see <see cref="PatchMerging3d"/>).
+    /// Whether the downsample after stage <paramref name="stage"/> merges 2 x 2 neighbours: always in the
+    /// official code; with <see cref="SwinSmallGridMerge.WidenChannels"/> not when the stage's token grid (from
+    /// the config's sample size) is already at most 2 x 2, where merging would leave one token with
+    /// per-quadrant weights; then it only doubles the channels (see <see cref="PatchMerging3d"/>).
     /// </summary>
     public static bool MergesSpatially(VideoSwinConfig config, int stage)
     {
         ArgumentNullException.ThrowIfNull(config);
+        if (config.SmallGridMerge == SwinSmallGridMerge.Official) return true;
         int h = (config.SampleShape[2] + config.Patch.H - 1) / config.Patch.H, w = (config.SampleShape[3] + config.Patch.W - 1) / config.Patch.W;
         for (int s = 0; s < stage; s++)
             if (h > 2 || w > 2) (h, w) = ((h + 1) / 2, (w + 1) / 2);

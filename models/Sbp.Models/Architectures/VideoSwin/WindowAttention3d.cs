@@ -8,13 +8,16 @@ namespace Sbp.Models.Architectures;
 /// Video Swin's WindowAttention3D on windows [B * nW, N, C]: qkv (Linear C -> 3C, run as q and k/v parts), multi-head
 /// attention with a learned relative position bias (parameter "relative_position_bias_table"
 /// [(2T-1)(2H-1)(2W-1), heads] for the configured window, read through Ops.IndexSelect on the
-/// flattened index) and an optional shifted-window mask [nW, 1, N, N], then proj (Linear C -> C).
+/// flattened index) and an optional shifted-window mask [nW, 1, N, N], then proj (Linear C -> C). For an
+/// effective window smaller than the configured one, <see cref="BiasIndex"/> picks the official
+/// <c>index[:N, :N]</c> slice or the true offsets (<see cref="SwinBiasIndex"/>).
 /// </summary>
 public sealed class WindowAttention3d : Module
 {
     readonly Dictionary<(int, int, int), int[]> _indexCache = [];
 
-    public WindowAttention3d(int dim, int heads, (int T, int H, int W) window, bool qkvBias, RandomSource rng, Device? device = null) : base(device)
+    public WindowAttention3d(int dim, int heads, (int T, int H, int W) window, bool qkvBias, RandomSource rng, Device? device = null,
+        SwinBiasIndex biasIndex = SwinBiasIndex.Official) : base(device)
     {
         ArgumentNullException.ThrowIfNull(rng);
         if (dim < 1 || heads < 1 || dim % heads != 0)
@@ -22,6 +25,7 @@ public sealed class WindowAttention3d : Module
         Dim = dim;
         Heads = heads;
         Window = window;
+        BiasIndex = biasIndex;
         Scale = 1f / MathF.Sqrt(dim / heads);
         int rows = (2 * window.T - 1) * (2 * window.H - 1) * (2 * window.W - 1);
         Init.TruncatedNormal(RegisterParameter("relative_position_bias_table", NewState(rows, heads)), 0.02f, rng);
@@ -33,6 +37,8 @@ public sealed class WindowAttention3d : Module
     public int Heads { get; }
     /// <summary>The configured window (the bias table's layout); a block may use a smaller effective window.</summary>
     public (int T, int H, int W) Window { get; }
+    /// <summary>How a smaller effective window reads the bias table.</summary>
+    public SwinBiasIndex BiasIndex { get; }
     public float Scale { get; }
     public Linear Qkv { get; }
     public Linear Proj { get; }
@@ -64,7 +70,7 @@ public sealed class WindowAttention3d : Module
     Tensor RelativeBias((int T, int H, int W) window)
     {
         if (!_indexCache.TryGetValue(window, out var index))
-            _indexCache[window] = index = SwinGeometry.RelativePositionIndex(window, Window);
+            _indexCache[window] = index = SwinGeometry.RelativePositionIndex(window, Window, BiasIndex);
         int n = window.T * window.H * window.W;
         var idx = Tensor.FromArray(index, new Shape(index.Length), Device);
         var rows = Ops.IndexSelect(RelativePositionBiasTable, 0, idx);                 // [N * N, H]

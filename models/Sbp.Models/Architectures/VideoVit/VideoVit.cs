@@ -10,9 +10,11 @@ namespace Sbp.Models.Architectures;
 /// ("patch_embed.proj", a Conv3d with kernel = stride = tubelet) to T'H'W' tokens, a CLS token
 /// ("cls_token") in front, a learned position embedding ("pos_embed" [1, 1 + N, C]), pre-norm
 /// blocks ("blocks.i"), "norm", and a linear "head" on the CLS token. Logits [B, classes].
+/// VideoMAE's variant (<see cref="VitPositions.Sinusoidal"/>, <see cref="VitPooling.MeanFcNorm"/>) has no
+/// CLS token, adds the fixed sinusoid table, and classifies the mean token through "fc_norm".
 /// <para>SBP (NeurIPS 2022): blocks selected by <see cref="VideoVitConfig.UsesSbp"/> run their
 /// attention core and MLP branch as regions over the 1 + N tokens; the mask is drawn over the token
-/// grid (grid masks over (T', H', W'); strided and random over N) and the CLS token is pinned as kept.</para>
+/// grid (grid masks over (T', H', W'); strided and random over N) and a CLS token is pinned as kept.</para>
 /// </summary>
 public sealed class VideoVit : VideoModel
 {
@@ -26,17 +28,23 @@ public sealed class VideoVit : VideoModel
         Config = config;
         var t = config.Tubelet;
         PatchEmbed = RegisterModule("patch_embed", new TubeletEmbed(config.SampleShape[0], config.EmbedDim, t, rng, device));
-        Init.TruncatedNormal(RegisterParameter("cls_token", NewState(1, 1, config.EmbedDim)), 0.02f, rng);
-        Init.TruncatedNormal(RegisterParameter("pos_embed", NewState(1, 1 + config.Tokens, config.EmbedDim)), 0.02f, rng);
+        int cls = config.HasClsToken ? 1 : 0;
+        if (config.HasClsToken) Init.TruncatedNormal(RegisterParameter("cls_token", NewState(1, 1, config.EmbedDim)), 0.02f, rng);
+        if (config.Positions == VitPositions.Learned)
+            Init.TruncatedNormal(RegisterParameter("pos_embed", NewState(1, cls + config.Tokens, config.EmbedDim)), 0.02f, rng);
+        else
+            _sinusoid = SinusoidTable(config.Tokens, config.EmbedDim);
         var rates = Inits.DropPathRates(config.DropPath, config.Depth);
         var blocks = RegisterModule("blocks", new Sequential(device));
         for (int i = 0; i < config.Depth; i++)
         {
-            var block = new VitBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.QkvBias, rates[i], rng, device: device);
+            var block = new VitBlock(config.EmbedDim, config.Heads, config.MlpRatio, config.QkvBias, rates[i], rng, device: device,
+                layerNormEps: config.LayerNormEps);
             blocks.Append(block);
             _blocks.Add(block);
         }
-        Norm = RegisterModule("norm", new LayerNorm(config.EmbedDim, device: device));
+        // The sequence norm of a CLS classifier, or the pooled-token norm of VideoMAE's mean pooling.
+        Norm = RegisterModule(config.HasClsToken ? "norm" : "fc_norm", new LayerNorm(config.EmbedDim, config.LayerNormEps, device: device));
         Head = RegisterModule("head", new Linear(config.EmbedDim, config.NumClasses, rng, device: device));
         Inits.TransformerDefaults(this, rng);
     }
@@ -55,10 +63,28 @@ public sealed class VideoVit : VideoModel
     /// <summary>The ViT's default mask kind at a keep ratio (also before a model exists, from its config).</summary>
     public static MaskKind TokenMaskKind(double keep) => KeepMaskGenerator.Supports(MaskKind.Grid, keep) ? MaskKind.Grid : MaskKind.Random;
     public TubeletEmbed PatchEmbed { get; }
-    public Tensor ClsToken => Parameter("cls_token");
-    public Tensor PosEmbed => Parameter("pos_embed");
+    /// <summary>"cls_token" [1, 1, C], or null without one (<see cref="VitPooling.MeanFcNorm"/>).</summary>
+    public Tensor? ClsToken => Config.HasClsToken ? Parameter("cls_token") : null;
+    /// <summary>The learned "pos_embed", or null with fixed sinusoidal positions.</summary>
+    public Tensor? PosEmbed => Config.Positions == VitPositions.Learned ? Parameter("pos_embed") : null;
     public IReadOnlyList<VitBlock> Blocks => _blocks;
+    /// <summary>"norm" on the sequence (CLS pooling) or "fc_norm" on the pooled token (mean pooling).</summary>
     public LayerNorm Norm { get; }
+
+    readonly float[]? _sinusoid;
+
+    /// <summary>VideoMAE's get_sinusoid_encoding_table: [N * C], row p, column j = sin or cos of p / 10000^(2 floor(j/2) / C).</summary>
+    public static float[] SinusoidTable(int tokens, int dim)
+    {
+        var table = new float[tokens * dim];
+        for (int p = 0; p < tokens; p++)
+            for (int j = 0; j < dim; j++)
+            {
+                double angle = p / Math.Pow(10000, 2.0 * (j / 2) / dim);
+                table[p * dim + j] = (float)(j % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle));
+            }
+        return table;
+    }
     public Linear Head { get; }
 
     /// <summary>The Conv3d tubelet embedding ("proj") to tokens [B, T'H'W', C], ordered (t, h, w).</summary>
@@ -89,7 +115,7 @@ public sealed class VideoVit : VideoModel
         var m = sbp.MaskPolicy.Kind == MaskKind.Grid
             ? grid.T == 1 ? sbp.Masks.Next(step, layer, grid.H, grid.W) : sbp.Masks.Next(step, layer, grid.T, grid.H, grid.W)
             : sbp.Masks.Next(step, layer, n);
-        return KeepMask.FromIndices(n + 1, m.Kept.ToArray().Select(i => i + 1).Prepend(0));
+        return Config.HasClsToken ? KeepMask.FromIndices(n + 1, m.Kept.ToArray().Select(i => i + 1).Prepend(0)) : m;
     }
 
     public override Tensor Forward(Tensor x, SbpPolicy? sbp, long step)
@@ -106,8 +132,7 @@ public sealed class VideoVit : VideoModel
             throw new ShapeMismatchException($"VideoVit '{Config.Name}': a clip {x.Shape} gives {n} tokens but the position embedding is for {Config.Tokens} (sample shape [{string.Join(", ", Config.SampleShape)}]).");
         using var scope = TensorScope.Begin();
         var tokens = PatchEmbed.Forward(x);                                               // [B, N, C]
-        var cls = Ops.BroadcastTo(ClsToken, new Shape(b, 1, Config.EmbedDim));
-        var h = Ops.Add(Ops.Concat([cls, tokens], 1), PosEmbed);                          // [B, 1 + N, C]
+        var h = Embed(tokens, b);                                                         // [B, (1 +) N, C]
         for (int i = 0; i < _blocks.Count; i++)
         {
             bool region = sbp is not null && sbp.Covers(Config.UsesSbp(i));
@@ -116,15 +141,25 @@ public sealed class VideoVit : VideoModel
             h.Dispose();
             h = next;
         }
-        var first = Ops.Reshape(Ops.Slice(Norm.Forward(h), 1, 0, 1), b, Config.EmbedDim);
-        return scope.Keep(Head.Forward(first));
+        var pooled = Config.HasClsToken
+            ? Ops.Reshape(Ops.Slice(Norm.Forward(h), 1, 0, 1), b, Config.EmbedDim)
+            : Norm.Forward(Ops.Mean(h, [1]));
+        return scope.Keep(Head.Forward(pooled));
+    }
+
+    /// <summary>The CLS token in front (when there is one) and the positions added.</summary>
+    Tensor Embed(Tensor tokens, int b)
+    {
+        var seq = ClsToken is { } cls ? Ops.Concat([Ops.BroadcastTo(cls, new Shape(b, 1, Config.EmbedDim)), tokens], 1) : tokens;
+        var positions = PosEmbed ?? Tensor.FromArray(_sinusoid!, new Shape(1, Config.Tokens, Config.EmbedDim), Device);
+        return Ops.Add(seq, positions);
     }
 
     public override ModelSummary Summary()
     {
         var parts = new List<(string, Module?)> { ("patch_embed", PatchEmbed) };
         var rows = parts.Select(p => (p.Item1, p.Item2!.ParameterCount())).ToList();
-        rows.Add(("cls_token+pos_embed", ClsToken.Numel + PosEmbed.Numel));
+        rows.Add(("cls_token+pos_embed", (ClsToken?.Numel ?? 0) + (PosEmbed?.Numel ?? 0)));
         for (int i = 0; i < _blocks.Count; i++) rows.Add(($"blocks.{i}", _blocks[i].ParameterCount()));
         rows.Add(("norm", Norm.ParameterCount()));
         rows.Add(("head", Head.ParameterCount()));

@@ -18,7 +18,8 @@ namespace Sbp.Models.Architectures;
 /// </summary>
 public sealed class VitBlock : Module
 {
-    public VitBlock(int dim, int heads, float mlpRatio, bool qkvBias, float dropPath, RandomSource rng, bool causal = false, Device? device = null) : base(device)
+    public VitBlock(int dim, int heads, float mlpRatio, bool qkvBias, float dropPath, RandomSource rng, bool causal = false, Device? device = null,
+        float layerNormEps = 1e-5f) : base(device)
     {
         ArgumentNullException.ThrowIfNull(rng);
         if (dim < 1 || heads < 1 || dim % heads != 0)
@@ -26,10 +27,10 @@ public sealed class VitBlock : Module
         Dim = dim;
         Heads = heads;
         Causal = causal;
-        Norm1 = RegisterModule("norm1", new LayerNorm(dim, device: device));
+        Norm1 = RegisterModule("norm1", new LayerNorm(dim, layerNormEps, device: device));
         Attn = RegisterModule("attn", new AttentionLayers(dim, qkvBias, rng, device));
         DropPath = RegisterModule("drop_path", new DropPath(dropPath, rng, device));
-        Norm2 = RegisterModule("norm2", new LayerNorm(dim, device: device));
+        Norm2 = RegisterModule("norm2", new LayerNorm(dim, layerNormEps, device: device));
         Mlp = RegisterModule("mlp", new Mlp(dim, (int)(dim * mlpRatio), rng, device: device));
     }
 
