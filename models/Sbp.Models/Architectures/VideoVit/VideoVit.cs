@@ -43,8 +43,11 @@ public sealed class VideoVit : VideoModel
             blocks.Append(block);
             _blocks.Add(block);
         }
-        // The sequence norm of a CLS classifier, or the pooled-token norm of VideoMAE's mean pooling.
-        Norm = RegisterModule(config.HasClsToken ? "norm" : "fc_norm", new LayerNorm(config.EmbedDim, config.LayerNormEps, device: device));
+        // The sequence norm of a CLS classifier, or the pooled-token norm of VideoMAE's mean pooling (HF builds
+        // fc_norm without its config's eps: PyTorch's default 1e-5).
+        Norm = config.HasClsToken
+            ? RegisterModule("norm", new LayerNorm(config.EmbedDim, config.LayerNormEps, device: device))
+            : RegisterModule("fc_norm", new LayerNorm(config.EmbedDim, device: device));
         Head = RegisterModule("head", new Linear(config.EmbedDim, config.NumClasses, rng, device: device));
         Inits.TransformerDefaults(this, rng);
     }

@@ -5,7 +5,7 @@ namespace Sbp.Models.Architectures;
 /// embedding, a CLS token, learned position embedding, pre-norm blocks. SBP (NeurIPS 2022):
 /// branch-output regions over tokens on the last <see cref="SbpFraction"/> of the blocks.
 /// <para>VideoMAE's ViT (HF modeling_videomae.py) is the same network with <see cref="VitPositions.Sinusoidal"/>,
-/// <see cref="VitPooling.MeanFcNorm"/> and LayerNorm eps 1e-12 (<see cref="VideoMaeB"/>); its q and v biases
+/// <see cref="VitPooling.MeanFcNorm"/> and LayerNorm eps 1e-12 in the blocks (fc_norm keeps 1e-5, as HF builds it; <see cref="VideoMaeB"/>); its q and v biases
 /// without a k bias are the fused qkv bias with a zero k part (a k bias adds q.b to every score of a query, which
 /// softmax ignores: its gradient is zero and it changes nothing).</para>
 /// </summary>

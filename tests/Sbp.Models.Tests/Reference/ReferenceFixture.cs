@@ -1,0 +1,61 @@
+using System.Text.Json;
+using Sbp.IO;
+using Sbp.Models.Pretrained;
+
+namespace Sbp.Models.Tests.Reference;
+
+/// <summary>
+/// One fixture written by tools/ReferenceFixtures from an independent libtorch implementation of an official model:
+/// the weights under the official names, an input ([B, C, T, H, W] or [B, C, H, W]), targets, logits, the
+/// cross-entropy loss and "grad.NAME" for every parameter (tools/ReferenceFixtures/README.md).
+/// </summary>
+public sealed class ReferenceFixture
+{
+    static readonly HashSet<string> Results = ["input", "target", "logits", "loss"];
+
+    ReferenceFixture(string name, SafeTensorsFile file)
+    {
+        Name = name;
+        Family = file.Metadata["model"];
+        Config = JsonDocument.Parse(file.Metadata["config"]).RootElement.Clone();
+        BatchNormMode = file.Metadata.GetValueOrDefault("bn_mode");
+        HostArray Array(string n) => new(file.Info(n).Shape.ToArray(), file.Info(n).DType == Sbp.Tensors.DType.Int32 ? [.. file.ToIntArray(n).Select(v => (float)v)] : file.ToFloatArray(n));
+        var names = file.Tensors.Select(t => t.Name).ToList();
+        Weights = names.Where(n => !Results.Contains(n) && !n.StartsWith("grad.", StringComparison.Ordinal)).ToDictionary(n => n, Array, StringComparer.Ordinal);
+        Grads = names.Where(n => n.StartsWith("grad.", StringComparison.Ordinal) && n != "grad.input").ToDictionary(n => n[5..], Array, StringComparer.Ordinal);
+        InputGrad = file.Contains("grad.input") ? Array("grad.input") : null;
+        Input = Array("input");
+        Target = file.ToIntArray("target");
+        Logits = Array("logits");
+        Loss = file.ToFloatArray("loss")[0];
+    }
+
+    /// <summary>The case name (file name without extension).</summary>
+    public string Name { get; }
+    /// <summary>"video-swin", "videomae", "resnet" or "r2plus1d".</summary>
+    public string Family { get; }
+    public JsonElement Config { get; }
+    /// <summary>"eval" or "train" for batch-norm models, else null.</summary>
+    public string? BatchNormMode { get; }
+    public IReadOnlyDictionary<string, HostArray> Weights { get; }
+    /// <summary>Parameter gradients by official name.</summary>
+    public IReadOnlyDictionary<string, HostArray> Grads { get; }
+    public HostArray? InputGrad { get; }
+    public HostArray Input { get; }
+    public int[] Target { get; }
+    public HostArray Logits { get; }
+    public float Loss { get; }
+
+    public int[] Ints(string key) => [.. Config.GetProperty(key).EnumerateArray().Select(e => e.GetInt32())];
+    public int Int(string key) => Config.GetProperty(key).GetInt32();
+    public float Float(string key) => Config.GetProperty(key).GetSingle();
+    public (int T, int H, int W) Triple(string key) => Ints(key) is [var t, var h, var w] ? (t, h, w) : throw new FormatException($"{Name}: '{key}' is not [T, H, W].");
+
+    /// <summary>The committed fixtures (copied next to the test assembly).</summary>
+    public static string Folder => Path.Combine(AppContext.BaseDirectory, "Fixtures", "Reference");
+
+    public static IEnumerable<string> Names() =>
+        Directory.Exists(Folder) ? Directory.GetFiles(Folder, "*.safetensors").Select(Path.GetFileNameWithoutExtension).OrderBy(n => n, StringComparer.Ordinal)! : [];
+
+    public static ReferenceFixture Load(string name) => new(name, SafeTensors.Load(Path.Combine(Folder, name + ".safetensors")));
+}
