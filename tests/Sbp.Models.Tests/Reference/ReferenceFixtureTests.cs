@@ -33,7 +33,11 @@ public sealed class ReferenceFixtureTests
             }
     }
 
-    static Device NewDevice(string kind, string name) => kind == "cpu" ? Device.CreateCpu(name) : SimulatedCuda.CreateDevice(name);
+    /// <summary>SBP_CUDA_TEST_DEVICE=cuda runs the CUDA cases on cuda:0 instead of the simulated device (as the other CUDA tests do).</summary>
+    static Device NewDevice(string kind, string name) =>
+        kind == "cpu" ? Device.CreateCpu(name)
+        : Environment.GetEnvironmentVariable("SBP_CUDA_TEST_DEVICE") == "cuda" ? Sbp.Backends.Cuda.CudaDevices.Get(0)
+        : SimulatedCuda.CreateDevice(name);
 
     [Test]
     public void Every_expected_fixture_is_committed() =>
