@@ -42,19 +42,6 @@ public sealed class TemporalHead : Module
     /// </summary>
     public const float PositionScale = 1f;
 
-    /// <summary>The transformer's sinusoidal encoding [T, D]: sin and cos of t / 10000^(2i/D) on even and odd channels.</summary>
-    public static float[] PositionEncoding(int t, int dim)
-    {
-        var pe = new float[t * dim];
-        for (int p = 0; p < t; p++)
-            for (int i = 0; i < dim; i++)
-            {
-                double angle = p / Math.Pow(10000, 2.0 * (i / 2) / dim);
-                pe[p * dim + i] = (float)(i % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle));
-            }
-        return pe;
-    }
-
     public override Tensor Forward(Tensor x)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -62,7 +49,7 @@ public sealed class TemporalHead : Module
             throw new ShapeMismatchException($"TemporalHead: the input must be per-frame features [B, T, {Proj.InFeatures}], got {x.Shape}.");
         using var scope = TensorScope.Begin();
         int t = x.Shape[1];
-        var pe = Tensor.FromArray(PositionEncoding(t, Dim).Select(v => v * PositionScale).ToArray(), new Shape(t, Dim), Device);
+        var pe = Tensor.FromArray(SinusoidalPositions.Table(t, Dim).Select(v => v * PositionScale).ToArray(), new Shape(t, Dim), Device);
         var h = Ops.Add(Proj.Forward(x), pe);
         foreach (var block in _blocks) h = block.Forward(h);
         return scope.Keep(Classifier.Forward(Norm.Forward(h)));

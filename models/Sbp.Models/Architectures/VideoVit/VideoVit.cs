@@ -33,7 +33,7 @@ public sealed class VideoVit : VideoModel
         if (config.Positions == VitPositions.Learned)
             Init.TruncatedNormal(RegisterParameter("pos_embed", NewState(1, cls + config.Tokens, config.EmbedDim)), 0.02f, rng);
         else
-            _sinusoid = SinusoidTable(config.Tokens, config.EmbedDim);
+            _sinusoid = SinusoidalPositions.Table(config.Tokens, config.EmbedDim);
         var rates = Inits.DropPathRates(config.DropPath, config.Depth);
         var blocks = RegisterModule("blocks", new Sequential(device));
         for (int i = 0; i < config.Depth; i++)
@@ -74,21 +74,10 @@ public sealed class VideoVit : VideoModel
     /// <summary>"norm" on the sequence (CLS pooling) or "fc_norm" on the pooled token (mean pooling).</summary>
     public LayerNorm Norm { get; }
 
-    readonly float[]? _sinusoid;
-
-    /// <summary>VideoMAE's get_sinusoid_encoding_table: [N * C], row p, column j = sin or cos of p / 10000^(2 floor(j/2) / C).</summary>
-    public static float[] SinusoidTable(int tokens, int dim)
-    {
-        var table = new float[tokens * dim];
-        for (int p = 0; p < tokens; p++)
-            for (int j = 0; j < dim; j++)
-            {
-                double angle = p / Math.Pow(10000, 2.0 * (j / 2) / dim);
-                table[p * dim + j] = (float)(j % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle));
-            }
-        return table;
-    }
     public Linear Head { get; }
+
+    /// <summary>The fixed position table (VideoMAE) or null (learned positions).</summary>
+    readonly float[]? _sinusoid;
 
     /// <summary>The Conv3d tubelet embedding ("proj") to tokens [B, T'H'W', C], ordered (t, h, w).</summary>
     public sealed class TubeletEmbed : Module
