@@ -27,6 +27,7 @@ public static partial class SbpCli
         root.Add(TrainCommand.Create());
         root.Add(TrainCommand.CreateEval());
         root.Add(MemoryCommand.Create());
+        root.Add(ConvertCommand.Create());
         // --version prints the engine's one version number (the default prints the entry assembly's, a test host's in-process).
         foreach (var option in root.Options.OfType<VersionOption>()) option.Action = new PrintVersion();
         return root;
@@ -104,7 +105,8 @@ public static partial class SbpCli
     static bool IsUserError(Exception e) =>
         e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException
             or FfmpegMissingException or VideoReadException or Models.Training.TrainingException or Stochastic.SbpRegionException
-            or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException;
+            or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException
+            or Models.Pretrained.PthFormatException or Nn.StateDictMismatchException;
 
     [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
     private static partial Regex ExpectedType();

@@ -42,13 +42,16 @@ public sealed class TrainOptions
     public readonly Option<string> Device = DeviceOption();
     public readonly Option<bool> Strict = new("--strict") { Description = "list and annotation files: stop at the first bad line instead of skipping it (skipped lines are printed)" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
+    public readonly Option<string?> Init = new("--init") { Description = "start from pretrained weights: a PyTorch checkpoint (.pth, no code in it is run) or safetensors, under our names or the official ones of the model's family (docs/MODELS.md section 0)" };
+    public readonly Option<string?> InitFormat = new("--init-format") { Description = "pth or safetensors (default: from the --init file's extension)" };
+    public readonly Option<bool> ResetHead = new("--reset-head") { Description = "with --init: keep the classifier freshly initialized (for a dataset with other classes)" };
     public readonly InputOptions Input = new();
 
     /// <summary>The model and data options (every command that builds a model).</summary>
     Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -81,8 +84,12 @@ public sealed class TrainOptions
         Require(r, Steps, v => v is null or >= 1, "at least 1");
         Require(r, ProfileStep, v => v is null or >= 0, "a step number, 0 or more");
         var (kind, randomOffset) = ParseMask(r.GetValue(Mask));
+        var (init, initFormat) = ParseInit(r);
         return EvalConfig(r) with
         {
+            InitPath = init,
+            InitFormat = initFormat,
+            ResetHead = r.GetValue(ResetHead),
             MaskKind = kind,
             MaskRandomOffset = randomOffset,
             MaskScope = ParseMaskScope(r.GetValue(MaskPer)!),
@@ -100,6 +107,20 @@ public sealed class TrainOptions
                 var other => throw new ArgumentException($"--sbp-blocks '{other}' is not model or all."),
             },
         };
+    }
+
+    /// <summary>--init's file and format, checked before any work (the file exists; the format is known).</summary>
+    (string? Path, string? Format) ParseInit(ParseResult r)
+    {
+        string? path = r.GetValue(Init), format = r.GetValue(InitFormat);
+        if (path is null)
+        {
+            if (r.GetValue(ResetHead) || format is not null) throw new ArgumentException($"{(format is null ? "--reset-head" : "--init-format")} goes with --init PATH (pretrained weights).");
+            return (null, null);
+        }
+        if (!File.Exists(path)) throw new ArgumentException($"--init {path}: no such file.");
+        format ??= Models.Pretrained.PretrainedInit.FormatOf(path);
+        return format is "pth" or "safetensors" ? (path, format) : throw new ArgumentException($"--init-format {format}: use pth or safetensors.");
     }
 
     /// <summary>The dataset settings from the options (ranges checked here; a dataset's own limits when it opens, see <see cref="Open"/>).</summary>

@@ -107,7 +107,9 @@ public sealed partial class OfficialWeights
     /// Our state dict from <paramref name="official"/>: tensors on the model's device (the caller disposes them),
     /// or a <see cref="StateDictMismatchException"/> listing every missing, unused and mis-shaped entry.
     /// </summary>
-    public Dictionary<string, Tensor> ToModel(IReadOnlyDictionary<string, HostArray> official)
+    /// <param name="official">The official state dict.</param>
+    /// <param name="keep">Our entries to load (null: all); the others, and their official entries, are left out (e.g. a head to start fresh).</param>
+    public Dictionary<string, Tensor> ToModel(IReadOnlyDictionary<string, HostArray> official, Func<string, bool>? keep = null)
     {
         ArgumentNullException.ThrowIfNull(official);
         var own = _target.StateDict();
@@ -117,6 +119,11 @@ public sealed partial class OfficialWeights
         foreach (var rule in Rules)
         {
             var target = own[rule.Ours];
+            if (keep is not null && !keep(rule.Ours))
+            {
+                foreach (var name in rule.Official) if (name is not null) used.Add(name);
+                continue;
+            }
             if (rule.Official.Count == 0) { missing.Add($"{rule.Ours} {target.Shape}: {Layout} has no counterpart"); continue; }
             foreach (var name in rule.Official) if (name is not null) used.Add(name);
             var absent = rule.Official.Where(n => n is not null && !official.ContainsKey(n)).ToList();
@@ -136,11 +143,11 @@ public sealed partial class OfficialWeights
         return values.ToDictionary(v => v.Key, v => Tensor.FromArray(v.Value, own[v.Key].Shape, _target.Device), StringComparer.Ordinal);
     }
 
-    /// <summary>Loads <paramref name="official"/> into the model (all or nothing, see <see cref="ToModel"/>).</summary>
-    public void Load(IReadOnlyDictionary<string, HostArray> official)
+    /// <summary>Loads <paramref name="official"/> into the model (all or nothing, see <see cref="ToModel"/>); entries <paramref name="keep"/> refuses keep their values.</summary>
+    public void Load(IReadOnlyDictionary<string, HostArray> official, Func<string, bool>? keep = null)
     {
-        var state = ToModel(official);
-        try { _target.LoadStateDict(state); }
+        var state = ToModel(official, keep);
+        try { _target.LoadStateDict(state, strict: keep is null); }
         finally { foreach (var t in state.Values) t.Dispose(); }
     }
 

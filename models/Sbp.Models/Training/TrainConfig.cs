@@ -43,6 +43,12 @@ public sealed record TrainConfig
     public string? OutputDir { get; init; }
     /// <summary>Continue from OutputDir/checkpoint.safetensors when it exists.</summary>
     public bool Resume { get; init; }
+    /// <summary>Pretrained weights to start from (<see cref="Pretrained.PretrainedInit"/>): a .pth or safetensors file; null: random init.</summary>
+    public string? InitPath { get; init; }
+    /// <summary>"pth" or "safetensors" (null: from the extension).</summary>
+    public string? InitFormat { get; init; }
+    /// <summary>With <see cref="InitPath"/>: keep the classifier freshly initialized.</summary>
+    public bool ResetHead { get; init; }
     public int Workers { get; init; } = 2;
     /// <summary>Also checkpoint every this many steps (null: at the end of each epoch only); resuming mid-epoch is bit-exact.</summary>
     public int? CheckpointEvery { get; init; }

@@ -5,6 +5,7 @@ using Sbp.Autograd;
 using Sbp.IO;
 using Sbp.Memory;
 using Sbp.Models.Architectures;
+using Sbp.Models.Pretrained;
 using Sbp.Models.Data;
 using Sbp.Optim;
 using Sbp.Rng;
@@ -125,8 +126,10 @@ public sealed class Trainer
         {
             BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers,
         }, _device);
-        // What the model needs from data before its first step (a resumed checkpoint then replaces it).
-        if (model.NeedsCalibration)
+        if (c.InitPath is { } init)
+            _log($"{c.Label}: initialized from {init}: {PretrainedInit.Load(model, PretrainedInit.Read(init, c.InitFormat), c.ResetHead)}");
+        // What the model needs from data before its first step (a resumed checkpoint then replaces it; pretrained weights bring their own).
+        else if (model.NeedsCalibration)
             using (var first = loader.Batch(loader.Order(0).Take(c.BatchSize).ToArray()))
             using (var firstInputs = model.InputOf(first.Clips))
                 model.Calibrate(firstInputs);

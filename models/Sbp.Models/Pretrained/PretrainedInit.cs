@@ -1,0 +1,84 @@
+using Sbp.IO;
+using Sbp.Models.Architectures;
+using Sbp.Nn;
+using Sbp.Tensors;
+
+namespace Sbp.Models.Pretrained;
+
+/// <summary>
+/// Starts a model from pretrained weights (<c>sbp train --init</c>): a PyTorch checkpoint (.pth, read by
+/// <see cref="TorchCheckpoint"/>) or a safetensors file, under our names (a checkpoint of ours) or an official
+/// layout's (<see cref="OfficialWeights"/>: the layout of the model's family). With <c>resetHead</c> the classifier
+/// keeps its fresh initialization (a new dataset's classes); without it a class-count difference is refused with that advice.
+/// </summary>
+public static class PretrainedInit
+{
+    /// <summary>"pth" or "safetensors" from the file's extension (anything but .safetensors is read as a PyTorch checkpoint).</summary>
+    public static string FormatOf(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? "safetensors" : "pth";
+
+    /// <summary>The file's tensors by name, float32 on the host.</summary>
+    public static IReadOnlyDictionary<string, HostArray> Read(string path, string? format = null)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"--init {path}: no such file.", path);
+        format ??= FormatOf(path);
+        if (format == "pth") return TorchCheckpoint.Load(path).Tensors;
+        if (format != "safetensors") throw new ArgumentException($"--init-format {format}: use pth or safetensors.");
+        var file = SafeTensors.Load(path);
+        return file.Tensors.ToDictionary(t => t.Name, t => new HostArray(t.Shape.ToArray(),
+            t.DType == DType.Int32 ? [.. file.ToIntArray(t.Name).Select(v => (float)v)] : file.ToFloatArray(t.Name)), StringComparer.Ordinal);
+    }
+
+    /// <summary>Loads <paramref name="weights"/> into <paramref name="model"/> (all or nothing) and says what was done.</summary>
+    public static string Load(VideoModel model, IReadOnlyDictionary<string, HostArray> weights, bool resetHead)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(weights);
+        var own = model.StateDict();
+        Func<string, bool> keep = k => !(resetHead && IsHead(model, k));
+        int ours = own.Keys.Count(weights.ContainsKey);
+        try
+        {
+            if (ours * 2 > own.Count)
+            {
+                var state = weights.Where(kv => own.ContainsKey(kv.Key) && keep(kv.Key))
+                    .ToDictionary(kv => kv.Key, kv => Tensor.FromArray(kv.Value.Values, new Shape(kv.Value.Shape), model.Device));
+                var unexpected = weights.Keys.Where(k => !own.ContainsKey(k)).ToList();
+                var missing = own.Keys.Where(k => keep(k) && !weights.ContainsKey(k)).ToList();
+                try
+                {
+                    if (unexpected.Count + missing.Count > 0) throw new StateDictMismatchException(model.GetType().Name, missing, unexpected, []);
+                    model.LoadStateDict(state, strict: false);
+                }
+                finally { foreach (var t in state.Values) t.Dispose(); }
+                return $"{state.Count} tensors under our names{(resetHead ? "; the head starts fresh" : "")}";
+            }
+            var layout = LayoutOf(model);
+            var mapping = OfficialWeights.For(model, layout);
+            mapping.Load(weights, keep);
+            return $"{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {layout} layout{(resetHead ? "; the head starts fresh" : "")}";
+        }
+        catch (StateDictMismatchException e) when (!resetHead && e.Mismatched.Any(m => IsHead(model, m.Split(':')[0])))
+        {
+            throw new ArgumentException($"--init: the file's classifier does not fit this model's {model.NumClasses} classes ({e.Mismatched.First(m => IsHead(model, m.Split(':')[0]))}); " +
+                "add --reset-head to start the head fresh for this dataset.", e);
+        }
+    }
+
+    /// <summary>The official layout of the model's family.</summary>
+    public static OfficialLayout LayoutOf(VideoModel model) => model switch
+    {
+        VideoSwinTransformer => OfficialLayout.VideoSwin,
+        VideoVit => OfficialLayout.VideoMae,
+        VideoResNet => OfficialLayout.TorchvisionVideoResNet,
+        FrameDetector => OfficialLayout.TorchvisionResNet,
+        _ => throw new ArgumentException($"--init: {model.ConfigName} has no official layout; give a checkpoint of ours (safetensors with our names)."),
+    };
+
+    /// <summary>Whether our state-dict entry <paramref name="key"/> is the classifier (it depends on the dataset's classes).</summary>
+    public static bool IsHead(VideoModel model, string key) => model switch
+    {
+        VideoResNet => key.StartsWith("fc.", StringComparison.Ordinal),
+        FrameDetector => key.StartsWith("head.classifier.", StringComparison.Ordinal),
+        _ => key.StartsWith("head.", StringComparison.Ordinal),
+    };
+}
