@@ -35,10 +35,12 @@ public static class PretrainedInit
         ArgumentNullException.ThrowIfNull(weights);
         var own = model.StateDict();
         Func<string, bool> keep = k => !(resetHead && IsHead(model, k));
-        int ours = own.Keys.Count(weights.ContainsKey);
+        // The official layout when most of its entries are in the file (it also knows which official buffers to skip), else our names.
+        var mapping = model is R21dNet ? null : OfficialWeights.For(model, LayoutOf(model));
+        bool official = mapping is not null && mapping.Rules.Count(r => r.Official.Count > 0 && r.Official.All(n => n is null || weights.ContainsKey(n))) * 2 > mapping.Rules.Count;
         try
         {
-            if (ours * 2 > own.Count)
+            if (!official)
             {
                 var state = weights.Where(kv => own.ContainsKey(kv.Key) && keep(kv.Key))
                     .ToDictionary(kv => kv.Key, kv => Tensor.FromArray(kv.Value.Values, new Shape(kv.Value.Shape), model.Device));
@@ -52,10 +54,8 @@ public static class PretrainedInit
                 finally { foreach (var t in state.Values) t.Dispose(); }
                 return $"{state.Count} tensors under our names{(resetHead ? "; the head starts fresh" : "")}";
             }
-            var layout = LayoutOf(model);
-            var mapping = OfficialWeights.For(model, layout);
-            mapping.Load(weights, keep);
-            return $"{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {layout} layout{(resetHead ? "; the head starts fresh" : "")}";
+            mapping!.Load(weights, keep);
+            return $"{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {mapping.Layout} layout{(resetHead ? "; the head starts fresh" : "")}";
         }
         catch (StateDictMismatchException e) when (!resetHead && e.Mismatched.Any(m => IsHead(model, m.Split(':')[0])))
         {
@@ -71,7 +71,7 @@ public static class PretrainedInit
         VideoVit => OfficialLayout.VideoMae,
         VideoResNet => OfficialLayout.TorchvisionVideoResNet,
         FrameDetector => OfficialLayout.TorchvisionResNet,
-        _ => throw new ArgumentException($"--init: {model.ConfigName} has no official layout; give a checkpoint of ours (safetensors with our names)."),
+        _ => throw new ArgumentException($"{model.ConfigName} has no official layout; give a checkpoint of ours (safetensors with our names)."),
     };
 
     /// <summary>Whether our state-dict entry <paramref name="key"/> is the classifier (it depends on the dataset's classes).</summary>

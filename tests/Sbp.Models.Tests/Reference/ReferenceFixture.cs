@@ -37,7 +37,15 @@ public sealed class ReferenceFixture
     public JsonElement Config { get; }
     /// <summary>"eval" or "train" for batch-norm models, else null.</summary>
     public string? BatchNormMode { get; }
-    public IReadOnlyDictionary<string, HostArray> Weights { get; }
+    public IReadOnlyDictionary<string, HostArray> Weights { get; private set; }
+
+    /// <summary>The same fixture with other weights under the official names (e.g. read from a .pth).</summary>
+    public ReferenceFixture WithWeights(IReadOnlyDictionary<string, HostArray> weights)
+    {
+        var copy = (ReferenceFixture)MemberwiseClone();
+        copy.Weights = weights;
+        return copy;
+    }
     /// <summary>Parameter gradients by official name.</summary>
     public IReadOnlyDictionary<string, HostArray> Grads { get; }
     public HostArray? InputGrad { get; }

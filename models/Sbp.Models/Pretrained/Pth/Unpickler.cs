@@ -28,6 +28,7 @@ public sealed class Unpickler
     readonly Stack<int> _marks = new();
     readonly Dictionary<long, object?> _memo = [];
     long _start;
+    byte _op;
 
     /// <param name="stream">Positioned at the pickle; left after its STOP.</param>
     /// <param name="file">The file's name for messages.</param>
@@ -53,6 +54,7 @@ public sealed class Unpickler
             long at = _stream.Position;
             if (at - _start > _limits.MaxPickleBytes) throw Fail(at, $"the pickle is longer than {_limits.MaxPickleBytes} bytes (PthLimits.MaxPickleBytes)");
             int op = _stream.ReadByte();
+            _op = op < 0 ? (byte)0 : (byte)op;
             if (op < 0) throw Fail(at, "the pickle ends without STOP (a truncated file)");
             if (op == '.')
             {
@@ -66,6 +68,7 @@ public sealed class Unpickler
 
     void Step(byte op, long at)
     {
+        _op = op;
         switch (op)
         {
             case 0x80: if (ReadByte(at) is not (2 or 3)) throw Fail(at, "PROTO other than 2 or 3 (torch.save writes protocol 2)"); break;
@@ -110,13 +113,25 @@ public sealed class Unpickler
         }
     }
 
-    static string Name(byte op) => op switch
+    static readonly Dictionary<byte, string> OpNames = new()
     {
-        (byte)'i' => "INST ('i')", (byte)'o' => "OBJ ('o')", 0x93 => "STACK_GLOBAL (0x93)", 0x81 => "NEWOBJ (0x81)", 0x92 => "NEWOBJ_EX (0x92)",
-        (byte)'P' => "PERSID ('P')", 0x82 or 0x83 or 0x84 => $"EXT (0x{op:x2})", 0x95 => "FRAME (0x95)", (byte)'S' => "STRING ('S')",
-        (byte)'V' => "UNICODE ('V')", (byte)'I' => "INT ('I')", (byte)'L' => "LONG ('L')", (byte)'F' => "FLOAT ('F')",
-        _ => op is >= 0x20 and < 0x7f ? $"'{(char)op}' (0x{op:x2})" : $"0x{op:x2}",
+        [0x80] = "PROTO", [(byte)'}'] = "EMPTY_DICT", [(byte)']'] = "EMPTY_LIST", [(byte)')'] = "EMPTY_TUPLE", [(byte)'('] = "MARK",
+        [(byte)'N'] = "NONE", [0x88] = "NEWTRUE", [0x89] = "NEWFALSE", [(byte)'K'] = "BININT1", [(byte)'M'] = "BININT2", [(byte)'J'] = "BININT",
+        [0x8a] = "LONG1", [0x8b] = "LONG4", [(byte)'G'] = "BINFLOAT", [(byte)'X'] = "BINUNICODE", [(byte)'U'] = "SHORT_BINSTRING",
+        [(byte)'T'] = "BINSTRING", [(byte)'B'] = "BINBYTES", [(byte)'C'] = "SHORT_BINBYTES", [(byte)'t'] = "TUPLE", [0x85] = "TUPLE1",
+        [0x86] = "TUPLE2", [0x87] = "TUPLE3", [(byte)'q'] = "BINPUT", [(byte)'r'] = "LONG_BINPUT", [(byte)'h'] = "BINGET", [(byte)'j'] = "LONG_BINGET",
+        [(byte)'c'] = "GLOBAL", [(byte)'R'] = "REDUCE", [(byte)'b'] = "BUILD", [(byte)'Q'] = "BINPERSID", [(byte)'s'] = "SETITEM",
+        [(byte)'u'] = "SETITEMS", [(byte)'a'] = "APPEND", [(byte)'e'] = "APPENDS", [(byte)'.'] = "STOP", [(byte)'i'] = "INST", [(byte)'o'] = "OBJ",
+        [0x93] = "STACK_GLOBAL", [0x81] = "NEWOBJ", [0x92] = "NEWOBJ_EX", [(byte)'P'] = "PERSID", [0x82] = "EXT1", [0x83] = "EXT2", [0x84] = "EXT4",
+        [0x95] = "FRAME", [0x94] = "MEMOIZE", [(byte)'S'] = "STRING", [(byte)'V'] = "UNICODE", [(byte)'I'] = "INT", [(byte)'L'] = "LONG",
+        [(byte)'F'] = "FLOAT", [(byte)'0'] = "POP", [(byte)'1'] = "POP_MARK", [(byte)'2'] = "DUP", [(byte)'l'] = "LIST", [(byte)'d'] = "DICT",
+        [(byte)'g'] = "GET", [(byte)'p'] = "PUT", [0x8c] = "SHORT_BINUNICODE", [0x8d] = "BINUNICODE8", [0x8e] = "BINBYTES8", [0x8f] = "EMPTY_SET",
+        [0x90] = "ADDITEMS", [0x91] = "FROZENSET", [0x96] = "BYTEARRAY8", [0x97] = "NEXT_BUFFER", [0x98] = "READONLY_BUFFER",
     };
+
+    /// <summary>An opcode as "NAME ('c')" or "NAME (0x93)".</summary>
+    static string Name(byte op) =>
+        $"{OpNames.GetValueOrDefault(op, "unknown opcode")} ({(op is >= 0x20 and < 0x7f ? $"'{(char)op}'" : $"0x{op:x2}")})";
 
     PickleGlobal Global(long at)
     {
@@ -259,5 +274,5 @@ public sealed class Unpickler
         _ => v.GetType().Name,
     };
 
-    PthFormatException Fail(long at, string what) => new($"{_file}: {what} (pickle byte {at - _start}). Nothing in the file was executed.");
+    PthFormatException Fail(long at, string what) => new($"{_file}: {what} ({Name(_op)} at pickle byte {at - _start}). Nothing in the file was executed.");
 }
