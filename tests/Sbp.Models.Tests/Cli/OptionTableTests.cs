@@ -31,7 +31,7 @@ public class OptionTableTests
     }
 
     public static IEnumerable<TestCaseData> Commands() =>
-        new[] { "", "train", "compare", "eval", "memory", "datasets", "datasets list", "datasets show", "datasets make", "kernels", "kernels list", "kernels profile" }
+        new[] { "", "train", "compare", "eval", "memory", "convert", "datasets", "datasets list", "datasets show", "datasets make", "kernels", "kernels list", "kernels profile" }
             .Select(c => new TestCaseData(c).SetName($"sbp {c} --help".Replace("  ", " ", StringComparison.Ordinal)));
 
     [TestCaseSource(nameof(Commands))]
@@ -91,7 +91,12 @@ public class OptionTableTests
             Train("--device", "gpu"), Train("--epochs", "0"), Train("--lr", "0"), Train("--weight-decay", "-1"), Train("--steps", "0"),
             Train("--mask", "stripes"), Train("--mask-per", "epoch"), Train("--caching", "lazy"), Train("--rescale", "maybe"), Train("--sbp-blocks", "some"),
             Train("--profile-step", "-1"), Train("--mode", "fast"), Train("--keep", "2"), Train("--out", file), Train("--out", Path.Combine(file, "run")),
-            Train("--resume"), Train("--checkpoint-every", "0"), Train("--max-steps", "0"), Train("--micro-batches", "9"), Train("--oom-retry", "maybe"),
+            Train("--resume"), Train("--init", Path.Combine(Scratch, "no-such.pth")), Train("--init-format", "onnx"), Train("--reset-head"),
+            Case("--init-format", ["train", .. TinyTrain, "--init", file, "--init-format", "onnx"]),
+            Case("no-such.pth", ["convert", Path.Combine(Scratch, "no-such.pth"), "--out", Path.Combine(Scratch, "x.safetensors")]),
+            Case("--out", ["convert", file, "--out", file]),
+            Case("a-file", ["convert", file, "--out", Path.Combine(folder, "x.safetensors")]),
+            Train("--checkpoint-every", "0"), Train("--max-steps", "0"), Train("--micro-batches", "9"), Train("--oom-retry", "maybe"),
             Case("--modes", ["compare", .. TinyTrain, "--modes", "full,sbp:O.5"]),
             Case("--json", ["compare", .. TinyTrain, "--json", Scratch]),
             Case("--json", ["compare", .. TinyTrain, "--json", Path.Combine(file, "r.json")]),
