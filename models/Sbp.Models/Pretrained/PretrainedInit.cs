@@ -10,6 +10,7 @@ namespace Sbp.Models.Pretrained;
 /// <see cref="TorchCheckpoint"/>) or a safetensors file, under our names (a checkpoint of ours) or an official
 /// layout's (<see cref="OfficialWeights"/>: the layout of the model's family). With <c>resetHead</c> the classifier
 /// keeps its fresh initialization (a new dataset's classes); without it a class-count difference is refused with that advice.
+/// A 2-D ImageNet Swin given to a Video Swin is inflated first (<see cref="SwinInflation"/>) and its head is not used.
 /// </summary>
 public static class PretrainedInit
 {
@@ -33,6 +34,15 @@ public static class PretrainedInit
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(weights);
+        string inflated = "";
+        if (model is VideoSwinTransformer swin && SwinInflation.IsImageSwin(weights))
+        {
+            // An ImageNet Swin: inflated to 3-D as the official code does; its 1000-class head cannot serve.
+            var dropped = new List<string>();
+            weights = SwinInflation.Inflate(weights, swin.Config, dropped);
+            inflated = $"inflated from a 2-D image Swin ({dropped.Count} entries dropped: index buffers, attention masks, the image head); ";
+            resetHead = true;
+        }
         var own = model.StateDict();
         Func<string, bool> keep = k => !(resetHead && IsHead(model, k));
         // The official layout when most of its entries are in the file (it also knows which official buffers to skip), else our names.
@@ -55,7 +65,7 @@ public static class PretrainedInit
                 return $"{state.Count} tensors under our names{(resetHead ? "; the head starts fresh" : "")}";
             }
             mapping!.Load(weights, keep);
-            return $"{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {mapping.Layout} layout{(resetHead ? "; the head starts fresh" : "")}";
+            return $"{inflated}{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {mapping.Layout} layout{(resetHead ? "; the head starts fresh" : "")}";
         }
         catch (StateDictMismatchException e) when (!resetHead && e.Mismatched.Any(m => IsHead(model, m.Split(':')[0])))
         {
