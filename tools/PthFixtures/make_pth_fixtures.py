@@ -718,7 +718,7 @@ def op_tuple(items):
 
 
 def op_tensor(storage_type, key, numel, offset, size, stride, storage_ops=None):
-    """_rebuild_tensor_v2 call without memo opcodes (PRETRAINED.md section 3's trace)."""
+    """_rebuild_tensor_v2 call without memo opcodes (the trace of a state-dict tensor in torch/serialization.py's format)."""
     if storage_ops is None:
         storage_ops = op_tuple([op_str("storage"), op_global("torch", storage_type), op_str(key), op_str("cpu"), op_int(numel)]) + b"Q"
     return (op_global("torch._utils", "_rebuild_tensor_v2") + b"(" + storage_ops + op_int(offset)

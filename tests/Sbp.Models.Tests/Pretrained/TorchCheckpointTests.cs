@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Sbp.IO;
 using Sbp.Models.Pretrained;
 using Sbp.Models.Tests.Reference;
 using Sbp.Tensors;
@@ -19,12 +18,7 @@ public sealed class TorchCheckpointTests
     static string Folder => Path.Combine(AppContext.BaseDirectory, "Fixtures", "Pth");
     static string PathOf(string name) => Path.Combine(Folder, name);
 
-    static IReadOnlyDictionary<string, HostArray> Expected(string file)
-    {
-        var f = SafeTensors.Load(file);
-        return f.Tensors.ToDictionary(t => t.Name, t => new HostArray(t.Shape.ToArray(),
-            t.DType == DType.Int32 ? [.. f.ToIntArray(t.Name).Select(v => (float)v)] : f.ToFloatArray(t.Name)));
-    }
+    static IReadOnlyDictionary<string, HostArray> Expected(string file) => PretrainedInit.Read(file, "safetensors");
 
     static void AssertSame(IReadOnlyDictionary<string, HostArray> actual, IReadOnlyDictionary<string, HostArray> expected, IEnumerable<string>? only = null)
     {

@@ -19,15 +19,14 @@ public sealed class ReferenceFixture
         Family = file.Metadata["model"];
         Config = JsonDocument.Parse(file.Metadata["config"]).RootElement.Clone();
         BatchNormMode = file.Metadata.GetValueOrDefault("bn_mode");
-        HostArray Array(string n) => new(file.Info(n).Shape.ToArray(), file.Info(n).DType == Sbp.Tensors.DType.Int32 ? [.. file.ToIntArray(n).Select(v => (float)v)] : file.ToFloatArray(n));
-        var names = file.Tensors.Select(t => t.Name).ToList();
-        Weights = names.Where(n => !Results.Contains(n) && !n.StartsWith("grad.", StringComparison.Ordinal)).ToDictionary(n => n, Array, StringComparer.Ordinal);
-        Grads = names.Where(n => n.StartsWith("grad.", StringComparison.Ordinal) && n != "grad.input").ToDictionary(n => n[5..], Array, StringComparer.Ordinal);
-        InputGrad = file.Contains("grad.input") ? Array("grad.input") : null;
-        Input = Array("input");
+        var all = PretrainedInit.Read(file.Path, "safetensors");
+        Weights = all.Where(kv => !Results.Contains(kv.Key) && !kv.Key.StartsWith("grad.", StringComparison.Ordinal)).ToDictionary(StringComparer.Ordinal);
+        Grads = all.Where(kv => kv.Key.StartsWith("grad.", StringComparison.Ordinal) && kv.Key != "grad.input").ToDictionary(kv => kv.Key[5..], kv => kv.Value, StringComparer.Ordinal);
+        InputGrad = all.GetValueOrDefault("grad.input");
+        Input = all["input"];
         Target = file.ToIntArray("target");
-        Logits = Array("logits");
-        Loss = file.ToFloatArray("loss")[0];
+        Logits = all["logits"];
+        Loss = all["loss"].Values[0];
     }
 
     /// <summary>The case name (file name without extension).</summary>
