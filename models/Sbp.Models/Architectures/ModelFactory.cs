@@ -43,6 +43,18 @@ public static class ModelFactory
     public static MaskKind DefaultMaskKind(string name, double keep) =>
         Configs.GetValueOrDefault(name) is VideoVitConfig ? VideoVit.TokenMaskKind(keep) : MaskKind.Strided;
 
+    /// <summary>
+    /// The peak learning rate `sbp train` and `compare` use for <paramref name="name"/> when none is given: 2e-3 for the
+    /// convolutional models; 1.5e-4 for Video Swin and 2e-4 for the ViTs, which stay at chance on the 8-class synthetic
+    /// task at 2e-3 and 5e-4 (benchmarks/results/transformers-8class).
+    /// </summary>
+    public static float DefaultLearningRate(string name) => Config(name) switch
+    {
+        VideoSwinConfig => 1.5e-4f,
+        VideoVitConfig => 2e-4f,
+        _ => 2e-3f,
+    };
+
     /// <summary>Whether the model of config <paramref name="name"/> predicts a class per frame (<see cref="VideoModel.PerFrameLabels"/>), before it is built.</summary>
     public static bool PerFrameLabels(string name) => Config(name) is FrameDetectorConfig;
 

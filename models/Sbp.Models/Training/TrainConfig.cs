@@ -16,7 +16,10 @@ public sealed record TrainConfig
     public string Model { get; init; } = "r21d-micro";
     public int Epochs { get; init; } = 10;
     public int BatchSize { get; init; } = 16;
-    public float LearningRate { get; init; } = 2e-3f;
+    /// <summary>Peak learning rate; null: the model's (<see cref="Architectures.ModelFactory.DefaultLearningRate"/>), see <see cref="PeakLearningRate"/>.</summary>
+    public float? LearningRate { get; init; }
+    /// <summary>The peak learning rate the run uses: <see cref="LearningRate"/> or the model's default.</summary>
+    public float PeakLearningRate => LearningRate ?? Architectures.ModelFactory.DefaultLearningRate(Model);
     public float WeightDecay { get; init; } = 0.05f;
     public int WarmupSteps { get; init; } = 20;
     public ulong Seed { get; init; } = 1;
@@ -92,7 +95,7 @@ public sealed record TrainConfig
         }
         Check(Epochs >= 1, $"--epochs {Epochs}: must be at least 1.");
         Check(BatchSize >= 1, $"--batch {BatchSize}: must be at least 1.");
-        Check(LearningRate > 0 && float.IsFinite(LearningRate), $"--lr {LearningRate}: must be a number above 0.");
+        Check(PeakLearningRate > 0 && float.IsFinite(PeakLearningRate), $"--lr {LearningRate}: must be a number above 0.");
         Check(Keep is > 0 and <= 1, $"--keep {Keep}: must be in (0, 1].");
         Check(MaxStepsPerEpoch is null or >= 1, $"--steps {MaxStepsPerEpoch}: must be at least 1.");
         Check(CheckpointEvery is null or >= 1, $"--checkpoint-every {CheckpointEvery}: must be at least 1 step.");

@@ -135,8 +135,8 @@ public sealed class Trainer
                 model.Calibrate(firstInputs);
         int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
         long totalSteps = (long)stepsPerEpoch * c.Epochs;
-        using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.LearningRate);
-        var schedule = new WarmupCosine(c.LearningRate, Math.Min(c.WarmupSteps, totalSteps / 4), totalSteps);
+        using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.PeakLearningRate);
+        var schedule = new WarmupCosine(c.PeakLearningRate, Math.Min(c.WarmupSteps, totalSteps / 4), totalSteps);
 
         string? checkpointPath = c.OutputDir is null ? null : CheckpointPath(c.OutputDir);
         long step = 0;
@@ -165,7 +165,7 @@ public sealed class Trainer
         }
         using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
 
-        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, device {_device.Name}" +
+        _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, peak lr {c.PeakLearningRate.ToString("G3", CultureInfo.InvariantCulture)}, device {_device.Name}" +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
@@ -229,7 +229,7 @@ public sealed class Trainer
                     }
                     savedMax = Math.Max(savedMax, saved);
                     if (!double.IsFinite(lossValue))
-                        throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.LearningRate}).");
+                        throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.PeakLearningRate}).");
                     schedule.Apply(optimizer, step);
                     optimizer.Step();
                     optimizer.ZeroGrad();
