@@ -28,7 +28,7 @@ public sealed class BasicBlock2d : Module
     public Sequential? Downsample { get; }
 
     /// <summary>relu(y + skip(x)), skip = identity or downsample; y and the skip are freed once read.</summary>
-    internal static Tensor AddSkip(Tensor y, Tensor x, Sequential? downsample)
+    internal static Tensor AddSkip(Tensor y, Tensor x, Module? downsample)
     {
         var skip = downsample is null ? x : downsample.Forward(x);
         var sum = y.Consume(h => Ops.Add(h, skip));

@@ -22,7 +22,7 @@ public sealed class VideoResNet : VideoModel
         ArgumentNullException.ThrowIfNull(rng);
         config.Validate();
         Config = config;
-        Stem = RegisterModule("stem", new R2Plus1dStem(config.SampleShape[0], config.StemMid, config.StemWidth, rng, device));
+        Stem = RegisterModule("stem", R2Plus1dBlock.Stem(config.SampleShape[0], config.StemMid, config.StemWidth, rng, device));
         int inPlanes = config.StemWidth;
         for (int s = 0; s < 4; s++)
         {
@@ -46,7 +46,8 @@ public sealed class VideoResNet : VideoModel
     public override string ConfigName => Config.Name;
     public override int[] SampleShape => (int[])Config.SampleShape.Clone();
     public override int NumClasses => Config.NumClasses;
-    public R2Plus1dStem Stem { get; }
+    /// <summary>"stem": torchvision's R2Plus1dStem (<see cref="R2Plus1dBlock.Stem"/>).</summary>
+    public Sequential Stem { get; }
     /// <summary>"layer1".."layer4".</summary>
     public IReadOnlyList<Sequential> Layers => _layers;
     public Linear Fc { get; }
