@@ -118,9 +118,7 @@ public sealed class TrainOptions
             if (r.GetValue(ResetHead) || format is not null) throw new ArgumentException($"{(format is null ? "--reset-head" : "--init-format")} goes with --init PATH (pretrained weights).");
             return (null, null);
         }
-        if (!File.Exists(path)) throw new ArgumentException($"--init {path}: no such file.");
-        format ??= Models.Pretrained.PretrainedInit.FormatOf(path);
-        return format is "pth" or "safetensors" ? (path, format) : throw new ArgumentException($"--init-format {format}: use pth or safetensors.");
+        return (path, Models.Pretrained.PretrainedInit.FormatOf(path, format));
     }
 
     /// <summary>The dataset settings from the options (ranges checked here; a dataset's own limits when it opens, see <see cref="Open"/>).</summary>

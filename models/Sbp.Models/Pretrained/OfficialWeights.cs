@@ -146,9 +146,15 @@ public sealed partial class OfficialWeights
     /// <summary>Loads <paramref name="official"/> into the model (all or nothing, see <see cref="ToModel"/>); entries <paramref name="keep"/> refuses keep their values.</summary>
     public void Load(IReadOnlyDictionary<string, HostArray> official, Func<string, bool>? keep = null)
     {
-        var state = ToModel(official, keep);
-        try { _target.LoadStateDict(state, strict: keep is null); }
-        finally { foreach (var t in state.Values) t.Dispose(); }
+        var made = ToModel(official, keep);
+        try
+        {
+            // Entries left out keep their values: they are given their own tensors (a no-op copy), so the load stays strict.
+            var state = new Dictionary<string, Tensor>(made);
+            foreach (var (k, t) in _target.StateDict()) state.TryAdd(k, t);
+            _target.LoadStateDict(state);
+        }
+        finally { foreach (var t in made.Values) t.Dispose(); }
     }
 
     /// <summary>

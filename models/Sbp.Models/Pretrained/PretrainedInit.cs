@@ -14,16 +14,23 @@ namespace Sbp.Models.Pretrained;
 /// </summary>
 public static class PretrainedInit
 {
-    /// <summary>"pth" or "safetensors" from the file's extension (anything but .safetensors is read as a PyTorch checkpoint).</summary>
-    public static string FormatOf(string path) => path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? "safetensors" : "pth";
+    /// <summary>
+    /// The format <paramref name="path"/> is read in: <paramref name="format"/> ("pth" or "safetensors") or, when null,
+    /// from the extension (anything but .safetensors is read as a PyTorch checkpoint). A missing file or an unknown
+    /// format is refused here, so the CLI can check --init before any work.
+    /// </summary>
+    public static string FormatOf(string path, string? format = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw new ArgumentException($"--init {path}: no such file.");
+        format ??= path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? "safetensors" : "pth";
+        return format is "pth" or "safetensors" ? format : throw new ArgumentException($"--init-format {format}: use pth or safetensors.");
+    }
 
     /// <summary>The file's tensors by name, float32 on the host.</summary>
     public static IReadOnlyDictionary<string, HostArray> Read(string path, string? format = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"--init {path}: no such file.", path);
-        format ??= FormatOf(path);
-        if (format == "pth") return TorchCheckpoint.Load(path).Tensors;
-        if (format != "safetensors") throw new ArgumentException($"--init-format {format}: use pth or safetensors.");
+        if (FormatOf(path, format) == "pth") return TorchCheckpoint.Load(path).Tensors;
         var file = SafeTensors.Load(path);
         return file.Tensors.ToDictionary(t => t.Name, t => new HostArray(t.Shape.ToArray(),
             t.DType == DType.Int32 ? [.. file.ToIntArray(t.Name).Select(v => (float)v)] : file.ToFloatArray(t.Name)), StringComparer.Ordinal);
@@ -52,17 +59,16 @@ public static class PretrainedInit
         {
             if (!official)
             {
-                var state = weights.Where(kv => own.ContainsKey(kv.Key) && keep(kv.Key))
-                    .ToDictionary(kv => kv.Key, kv => Tensor.FromArray(kv.Value.Values, new Shape(kv.Value.Shape), model.Device));
-                var unexpected = weights.Keys.Where(k => !own.ContainsKey(k)).ToList();
-                var missing = own.Keys.Where(k => keep(k) && !weights.ContainsKey(k)).ToList();
+                // Module.LoadStateDict checks names and shapes; a head that starts fresh is given its own tensors (a no-op copy).
+                var made = weights.Where(kv => keep(kv.Key)).ToDictionary(kv => kv.Key, kv => Tensor.FromArray(kv.Value.Values, new Shape(kv.Value.Shape), model.Device));
                 try
                 {
-                    if (unexpected.Count + missing.Count > 0) throw new StateDictMismatchException(model.GetType().Name, missing, unexpected, []);
-                    model.LoadStateDict(state, strict: false);
+                    var state = new Dictionary<string, Tensor>(made);
+                    foreach (var (k, t) in own) if (!keep(k)) state[k] = t;
+                    model.LoadStateDict(state);
                 }
-                finally { foreach (var t in state.Values) t.Dispose(); }
-                return $"{state.Count} tensors under our names{(resetHead ? "; the head starts fresh" : "")}";
+                finally { foreach (var t in made.Values) t.Dispose(); }
+                return $"{own.Keys.Count(keep)} tensors under our names{(resetHead ? "; the head starts fresh" : "")}";
             }
             mapping!.Load(weights, keep);
             return $"{inflated}{mapping.Rules.Count(r => keep(r.Ours))} tensors from the {mapping.Layout} layout{(resetHead ? "; the head starts fresh" : "")}";

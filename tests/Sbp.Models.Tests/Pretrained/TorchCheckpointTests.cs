@@ -89,6 +89,31 @@ public sealed class TorchCheckpointTests
         foreach (var (name, t) in model.StateDict()) Assert.That(t.ToArray(), Is.EqualTo(reference[name].Values), name);
     }
 
+    [TestCase("r2plus1d-nano")]   // the official (torchvision) layout
+    [TestCase("r21d-nano")]       // our names: no official layout
+    public void A_refused_init_loads_nothing_and_leaves_the_pool_as_it_was(string name)
+    {
+        var cpu = Device.CreateCpu("refused init");
+        using var model = Sbp.Models.Architectures.ModelFactory.Create(name, new Sbp.Rng.RandomSource(3), cpu, numClasses: 3);
+        var before = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+        long pool = cpu.Pool.InUseBytes;
+        if (name == "r2plus1d-nano")
+            Assert.That(() => PretrainedInit.Load(model, TorchCheckpoint.Load(PathOf("r2plus1d-tiny-eval.pth")).Tensors, resetHead: false),
+                Throws.ArgumentException.With.Message.Contains("--reset-head"));
+        // Every weight shifted, one missing, one more missing under another name, one unexpected: all reported, nothing loaded.
+        var shapes = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Shape.ToArray());
+        var weights = before.ToDictionary(kv => kv.Key, kv => new HostArray(shapes[kv.Key], [.. kv.Value.Select(v => v + 1)]));
+        string first = before.Keys.First(), last = before.Keys.Last(k => k.EndsWith("weight", StringComparison.Ordinal));
+        weights.Remove(first);
+        weights.Remove(last);
+        weights["extra.weight"] = new HostArray([2], [1, 2]);
+        var e = Assert.Throws<Sbp.Nn.StateDictMismatchException>(() => PretrainedInit.Load(model, weights, resetHead: false))!;
+        Assert.That(e.Missing, Has.Count.EqualTo(2).And.Some.StartsWith(first).And.Some.StartsWith(last));
+        Assert.That(e.Unexpected, Has.One.StartsWith("extra.weight"));
+        Assert.That(cpu.Pool.InUseBytes, Is.EqualTo(pool), "the tensors made for the load are freed");
+        foreach (var (key, t) in model.StateDict()) Assert.That(t.ToArray(), Is.EqualTo(before[key]), key);
+    }
+
     public static IEnumerable<TestCaseData> Hostile()
     {
         using var manifest = JsonDocument.Parse(File.ReadAllText(PathOf("MANIFEST.json")));
