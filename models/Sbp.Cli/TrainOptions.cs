@@ -31,6 +31,8 @@ public sealed class TrainOptions
     public readonly Option<int> Batch = new("--batch") { Description = "batch size", DefaultValueFactory = _ => Defaults.BatchSize };
     public readonly Option<float?> Lr = new("--lr") { Description = "peak learning rate (AdamW, warmup then cosine); default per model: 2e-3 convolutional, 1.5e-4 Video Swin, 2e-4 ViT" };
     public readonly Option<float> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay (not on norms and biases)", DefaultValueFactory = _ => Defaults.WeightDecay };
+    public readonly Option<float> LabelSmoothing = new("--label-smoothing") { Description = "label smoothing of the training loss in [0, 1): targets (1 - eps) one-hot + eps / classes", DefaultValueFactory = _ => Defaults.LabelSmoothing };
+    public readonly Option<float?> DropPath = new("--drop-path") { Description = "stochastic depth of Video Swin and the ViTs: the deepest block's drop rate, rising linearly from 0 over the blocks (default: the model's, e.g. 0.1 for swin-t and swin-micro)" };
     public readonly Option<ulong> Seed = new("--seed") { Description = "seed of weights, masks, data order and synthetic data", DefaultValueFactory = _ => Defaults.Seed };
     public readonly Option<int?> Steps = new("--steps") { Description = "stop each epoch after this many steps" };
     public readonly Option<string?> Mask = new("--mask") { Description = "SBP mask: strided (fixed centred stride, the official CVPR code), strided-random (offset drawn per step), grid (tokens) or random (the paper's wording); default: the model's (strided over frames, grid over ViT tokens)" };
@@ -51,7 +53,7 @@ public sealed class TrainOptions
     Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -81,6 +83,8 @@ public sealed class TrainOptions
         Require(r, Epochs, v => v >= 1, "at least 1");
         Require(r, Lr, v => v is null or (> 0 and < float.PositiveInfinity), "a number above 0");
         Require(r, WeightDecay, v => v >= 0 && float.IsFinite(v), "0 or more");
+        Require(r, LabelSmoothing, v => v is >= 0 and < 1, "in [0, 1)");
+        Require(r, DropPath, v => v is null or (>= 0 and < 1), "in [0, 1)");
         Require(r, Steps, v => v is null or >= 1, "at least 1");
         Require(r, ProfileStep, v => v is null or >= 0, "a step number, 0 or more");
         var (kind, randomOffset) = ParseMask(r.GetValue(Mask));
@@ -96,6 +100,8 @@ public sealed class TrainOptions
             Epochs = r.GetValue(Epochs),
             LearningRate = r.GetValue(Lr),
             WeightDecay = r.GetValue(WeightDecay),
+            LabelSmoothing = r.GetValue(LabelSmoothing),
+            DropPath = r.GetValue(DropPath),
             MaxStepsPerEpoch = r.GetValue(Steps),
             SbpCaching = ParseCaching(r.GetValue(Caching)!),
             Rescale = r.GetValue(Rescale),

@@ -55,6 +55,9 @@ public static class ModelFactory
         _ => 2e-3f,
     };
 
+    /// <summary>Whether the model of config <paramref name="name"/> has stochastic depth (drop path) to set: Video Swin and the ViTs.</summary>
+    public static bool HasDropPath(string name) => Config(name) is VideoSwinConfig or VideoVitConfig;
+
     /// <summary>Whether the model of config <paramref name="name"/> predicts a class per frame (<see cref="VideoModel.PerFrameLabels"/>), before it is built.</summary>
     public static bool PerFrameLabels(string name) => Config(name) is FrameDetectorConfig;
 
@@ -62,26 +65,31 @@ public static class ModelFactory
     /// The model of config <paramref name="name"/>, its weights drawn from <paramref name="rng"/>.
     /// <paramref name="numClasses"/>, <paramref name="frames"/>, <paramref name="height"/> and
     /// <paramref name="width"/> replace the config's class count and sample clip size when given
-    /// (the ViT's position embedding follows the clip size, which must be a multiple of its tubelet).
+    /// (the ViT's position embedding follows the clip size, which must be a multiple of its tubelet);
+    /// <paramref name="dropPath"/> replaces the stochastic depth of a transformer (<see cref="HasDropPath"/>).
     /// </summary>
     public static VideoModel Create(string name, RandomSource rng, Device? device = null, int? numClasses = null, int? frames = null,
-        int? height = null, int? width = null)
+        int? height = null, int? width = null, float? dropPath = null)
     {
         ArgumentNullException.ThrowIfNull(rng);
         if (numClasses is < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), $"ModelFactory.Create('{name}'): the class count must be >= 1, got {numClasses}.");
         if (frames is < 1 || height is < 1 || width is < 1)
             throw new ArgumentOutOfRangeException(nameof(frames), $"ModelFactory.Create('{name}'): clip sizes must be >= 1, got frames {frames}, height {height}, width {width}.");
+        if (dropPath is not null && (!HasDropPath(name) || dropPath is not (>= 0 and < 1)))
+            throw new ArgumentOutOfRangeException(nameof(dropPath), HasDropPath(name)
+                ? $"ModelFactory.Create('{name}'): the drop-path rate must be in [0, 1), got {dropPath}."
+                : $"ModelFactory.Create('{name}'): this model has no stochastic depth (Video Swin and the ViTs have it); pass no drop-path rate.");
         switch (Config(name))
         {
             case VideoSwinConfig s:
             {
                 var shape = s.SampleShape;
-                return new VideoSwinTransformer(s with { NumClasses = numClasses ?? s.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+                return new VideoSwinTransformer(s with { NumClasses = numClasses ?? s.NumClasses, DropPath = dropPath ?? s.DropPath, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
             }
             case VideoVitConfig v:
             {
                 var shape = v.SampleShape;
-                return new VideoVit(v with { NumClasses = numClasses ?? v.NumClasses, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
+                return new VideoVit(v with { NumClasses = numClasses ?? v.NumClasses, DropPath = dropPath ?? v.DropPath, SampleShape = [shape[0], frames ?? shape[1], height ?? shape[2], width ?? shape[3]] }, rng, device);
             }
             case FrameDetectorConfig d:
             {

@@ -21,6 +21,10 @@ public sealed record TrainConfig
     /// <summary>The peak learning rate the run uses: <see cref="LearningRate"/> or the model's default.</summary>
     public float PeakLearningRate => LearningRate ?? Architectures.ModelFactory.DefaultLearningRate(Model);
     public float WeightDecay { get; init; } = 0.05f;
+    /// <summary>Label smoothing of the training loss (eps in [0, 1): the target is (1 - eps) one-hot + eps / K); 0: plain cross-entropy.</summary>
+    public float LabelSmoothing { get; init; }
+    /// <summary>Stochastic depth of the transformers' deepest block (rates rise linearly from 0, as timm's); null: the model config's.</summary>
+    public float? DropPath { get; init; }
     public int WarmupSteps { get; init; } = 20;
     public ulong Seed { get; init; } = 1;
     public TrainMode Mode { get; init; } = TrainMode.Full;
@@ -97,6 +101,10 @@ public sealed record TrainConfig
         Check(BatchSize >= 1, $"--batch {BatchSize}: must be at least 1.");
         Check(PeakLearningRate > 0 && float.IsFinite(PeakLearningRate), $"--lr {LearningRate}: must be a number above 0.");
         Check(Keep is > 0 and <= 1, $"--keep {Keep}: must be in (0, 1].");
+        Check(LabelSmoothing is >= 0 and < 1, $"--label-smoothing {LabelSmoothing}: must be in [0, 1).");
+        Check(DropPath is null or (>= 0 and < 1), $"--drop-path {DropPath}: must be in [0, 1).");
+        if (DropPath is not null && !Architectures.ModelFactory.HasDropPath(Model))
+            throw new ArgumentException($"--drop-path {DropPath}: {Model} has no stochastic depth (Video Swin and the ViTs have it); leave --drop-path out.");
         Check(MaxStepsPerEpoch is null or >= 1, $"--steps {MaxStepsPerEpoch}: must be at least 1.");
         Check(CheckpointEvery is null or >= 1, $"--checkpoint-every {CheckpointEvery}: must be at least 1 step.");
         Check(MaxSteps is null or >= 1, $"--max-steps {MaxSteps}: must be at least 1.");

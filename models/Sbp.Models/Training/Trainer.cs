@@ -82,10 +82,10 @@ public sealed class Trainer
 
     /// <summary>The model for a dataset: the config's architecture with the dataset's class count and clip size; data whose labels
     /// the model cannot learn (per frame or per clip) is rejected here, before any work.</summary>
-    public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device)
+    public static VideoModel CreateModel(string name, IVideoDataset data, int frames, int height, int width, ulong seed, Device device, float? dropPath = null)
     {
         CheckLabels(name, data);
-        return ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width);
+        return ModelFactory.Create(name, new RandomSource(seed).Split("model"), device, data.ClassNames.Count, frames, height, width, dropPath);
     }
 
     /// <summary>Rejects data whose labels the model of config <paramref name="name"/> cannot learn (per-frame labels for a clip model, or the reverse).</summary>
@@ -99,17 +99,17 @@ public sealed class Trainer
             : $"--model {name} predicts one class per clip, but the data ({data.Describe()}) has a label per frame: use a per-frame model ({Models(true)}) or clip data (synthetic-actions, a list file).");
     }
 
-    /// <summary>The loss of logits [B, K] against labels [B], or per frame [B, T, K] against [B, T].</summary>
-    public static Tensor Loss(Tensor logits, Tensor labels)
+    /// <summary>The loss of logits [B, K] against labels [B], or per frame [B, T, K] against [B, T]; <paramref name="labelSmoothing"/> as in <see cref="Ops.CrossEntropy"/>.</summary>
+    public static Tensor Loss(Tensor logits, Tensor labels, float labelSmoothing = 0f)
     {
         if (logits.Rank == 3)
         {
             int rows = logits.Shape[0] * logits.Shape[1];
             using var flat = Ops.Reshape(logits, rows, logits.Shape[2]);
             using var targets = Ops.Reshape(labels, rows);
-            return Ops.CrossEntropy(flat, targets);
+            return Ops.CrossEntropy(flat, targets, labelSmoothing);
         }
-        return Ops.CrossEntropy(logits, labels);
+        return Ops.CrossEntropy(logits, labels, labelSmoothing);
     }
 
     /// <summary>The model's input from a batch [B, C, T, H, W] (<see cref="VideoModel.InputOf"/>).</summary>
@@ -119,7 +119,7 @@ public sealed class Trainer
     {
         var c = _config;
         int frames = train.ClipFrames, height = train.Transform.Height, width = train.Transform.Width;
-        using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device);
+        using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device, c.DropPath);
         var policy = PolicyFor(c, model);
         if (policy is not null && model.SbpProblem(policy) is { } problem) throw new ArgumentException($"{c.Label}: {problem}");
         var loader = new VideoLoader(train, new VideoLoaderOptions
@@ -166,6 +166,8 @@ public sealed class Trainer
         using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
 
         _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, peak lr {c.PeakLearningRate.ToString("G3", CultureInfo.InvariantCulture)}, device {_device.Name}" +
+            (c.LabelSmoothing > 0 ? string.Create(CultureInfo.InvariantCulture, $", label smoothing {c.LabelSmoothing}") : "") +
+            (c.DropPath is { } dropPath ? string.Create(CultureInfo.InvariantCulture, $", drop path {dropPath}") : "") +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
@@ -209,7 +211,7 @@ public sealed class Trainer
                         try
                         {
                             var profile = c.ProfileStep == step ? new OpProfile() : null;
-                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile);
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing);
                             if (profile is not null) _log($"  op profile of step {step} (forward and backward, ms per op kind):\n{profile.Format()}");
                             break;
                         }
@@ -320,7 +322,7 @@ public sealed class Trainer
     /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
     /// </summary>
     static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions,
-        OpProfile? profile = null)
+        OpProfile? profile = null, float labelSmoothing = 0f)
     {
         int n = batch.Size;
         double total = 0;
@@ -340,7 +342,7 @@ public sealed class Trainer
             var clips = microBatches == 1 ? batch.Clips : Ops.Slice(batch.Clips, 0, start, count);
             var y = microBatches == 1 ? batch.Labels
                 : Tensor.FromArray(labels![(start * perSample)..((start + count) * perSample)], new Shape([count, .. batch.Labels.Shape.Dims[1..]]), batch.Labels.Device);
-            var loss = Loss(model.Forward(Input(model, clips), policy, step), y);
+            var loss = Loss(model.Forward(Input(model, clips), policy, step), y, labelSmoothing);
             var weighted = microBatches == 1 ? loss : Ops.Mul(loss, (float)count / n);
             saved = Math.Max(saved, tape.SavedBytes);
             if (regions is not null && part == 0) regions.AddRange(tape.Regions);

@@ -102,6 +102,7 @@ public class OptionTableTests
             Train("--classes", "99"), Train("--train-count", "0"), Train("--val-count", "0"), Train("--noise", "2"), Train("--speed", "0"),
             Train("--object-size", "1"), Train("--strict", "maybe"), Train("--batch", "0"), Train("--batch", "100"), Train("--seed", "-1"), Train("--workers", "0"),
             Train("--device", "gpu"), Train("--epochs", "0"), Train("--lr", "0"), Train("--weight-decay", "-1"), Train("--steps", "0"),
+            Train("--label-smoothing", "1"), Train("--drop-path", "-0.1"), Train("--drop-path", "0.1"),
             Train("--mask", "stripes"), Train("--mask-per", "epoch"), Train("--caching", "lazy"), Train("--rescale", "maybe"), Train("--sbp-blocks", "some"),
             Train("--profile-step", "-1"), Train("--mode", "fast"), Train("--keep", "2"), Train("--out", file), Train("--out", Path.Combine(file, "run")),
             Train("--resume"), Train("--init", Path.Combine(Scratch, "no-such.pth")), Train("--init-format", "onnx"), Train("--reset-head"),
