@@ -89,10 +89,11 @@ public static class TrainCommand
                 throw new ArgumentException($"--checkpoint {path} does not fit --model {config.Model} on this data: {string.Join("; ", e.Problems.Take(3))}" +
                     (e.Problems.Count > 3 ? $"; and {e.Problems.Count - 3} more" : "") + ". Give the --model, --classes and clip size the checkpoint was trained with.");
             }
-            var (top1, top5, map) = Trainer.Evaluate(model, val, config.BatchSize, config.Seed);
-            Console.WriteLine(map is { } mp
-                ? $"{config.Model} step {info.Step} on {spec.Source}: per-frame mAP {mp:P2}, frame top-1 {top1:P2} ({val.Count} videos)"
-                : $"{config.Model} step {info.Step} on {spec.Source}: top-1 {top1:P2}, top-5 {top5:P2} ({val.Count} clips)");
+            var eval = Trainer.Evaluate(model, val, config.BatchSize, config.Seed);
+            Console.WriteLine(eval.Map is { } mp
+                ? $"{config.Model} step {info.Step} on {spec.Source}: per-frame mAP {mp:P2}, frame top-1 {eval.Top1:P2} ({val.Count} videos)"
+                : $"{config.Model} step {info.Step} on {spec.Source}: top-1 {eval.Top1:P2}, top-5 {eval.Top5:P2} ({val.Count} clips)");
+            if (!val.PerFrameLabels) Console.WriteLine(eval.PerClassSummary(val.ClassNames));
             return 0;
         });
         return cmd;

@@ -18,6 +18,18 @@ public static class Metrics
         return hits;
     }
 
+    /// <summary>Adds each row's (label, highest logit) to <paramref name="confusion"/> [true, predicted] (ties: the lowest class).</summary>
+    public static void AddConfusion(ReadOnlySpan<float> logits, ReadOnlySpan<int> labels, int classes, long[,] confusion)
+    {
+        for (int r = 0; r < labels.Length; r++)
+        {
+            var row = logits.Slice(r * classes, classes);
+            int best = 0;
+            for (int c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+            confusion[labels[r], best]++;
+        }
+    }
+
     /// <summary>
     /// Mean over classes (skipping <paramref name="skipClass"/>, e.g. background, and classes with no
     /// positive) of the average precision of ranking rows by that class's score: the mean of the

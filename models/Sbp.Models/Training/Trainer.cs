@@ -263,12 +263,14 @@ public sealed class Trainer
                 _log($"stopped at step {step} (--max-steps); continue with --resume");
                 break;
             }
-            var (top1, top5, map) = Evaluate(model, val, c.BatchSize, c.Seed);
+            var eval = Evaluate(model, val, c.BatchSize, c.Seed);
+            var (top1, top5, map) = (eval.Top1, eval.Top5, eval.Map);
             var result = new EpochResult(epoch + 1, step, epochLossSum / Math.Max(epochSteps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
             epochs.Add(result);
             _log(val.PerFrameLabels
                 ? $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, per-frame mAP {map:P1}, frame top-1 {top1:P1}"
                 : $"  epoch {epoch + 1}: loss {result.TrainLoss:0.000}, top-1 {top1:P1}, top-5 {top5:P1}");
+            if (epoch + 1 == c.Epochs && !val.PerFrameLabels) _log($"  {eval.PerClassSummary(val.ClassNames)}");
             metrics?.Write(new() { ["type"] = "epoch", ["mode"] = c.Label, ["epoch"] = epoch + 1, ["step"] = step, ["loss"] = result.TrainLoss, ["top1"] = top1, ["top5"] = top5, ["map"] = map, ["step_ms"] = result.MeanStepMs });
             Save();
             if (stopped) break;
@@ -353,9 +355,10 @@ public sealed class Trainer
         return (total, saved);
     }
 
-    /// <summary>Top-1 and top-5 accuracy (per frame for detection, with per-frame mAP) on a dataset, without recording.</summary>
-    public static (double Top1, double Top5, double? Map) Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed)
+    /// <summary>Top-1 and top-5 accuracy (per frame for detection, with per-frame mAP) and the confusion counts on a dataset, without recording.</summary>
+    public static Evaluation Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed)
     {
+        var confusion = new long[data.ClassNames.Count, data.ClassNames.Count];
         var device = model.Device;
         var loader = new VideoLoader(data, new VideoLoaderOptions { BatchSize = batchSize, Train = false, Seed = seed }, device);
         long rows = 0, hit1 = 0, hit5 = 0;
@@ -376,6 +379,7 @@ public sealed class Trainer
                     var y = batch.Labels.ToIntArray();
                     hit1 += Metrics.TopKHits(l, y, classes, 1);
                     hit5 += Metrics.TopKHits(l, y, classes, Math.Min(5, classes));
+                    Metrics.AddConfusion(l, y, classes, confusion);
                     rows += y.Length;
                     if (data.PerFrameLabels)
                     {
@@ -390,7 +394,7 @@ public sealed class Trainer
             model.Train();
         }
         double? map = data.PerFrameLabels ? Metrics.MeanAveragePrecision(scores.ToArray(), labels.ToArray(), data.ClassNames.Count) : null;
-        return (rows == 0 ? 0 : (double)hit1 / rows, rows == 0 ? 0 : (double)hit5 / rows, map);
+        return new Evaluation(rows == 0 ? 0 : (double)hit1 / rows, rows == 0 ? 0 : (double)hit5 / rows, map, confusion);
     }
 
     /// <summary>

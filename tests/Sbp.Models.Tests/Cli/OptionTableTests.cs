@@ -60,7 +60,9 @@ public class OptionTableTests
         Assert.Multiple(() =>
         {
             Assert.That(Run(["train", .. TinyTrain, "--out", Path.Combine(_dir, "run")]).Code, Is.Zero, "train");
-            Assert.That(Run(["eval", .. TinyEval, "--model", "r21d-nano", "--checkpoint", Path.Combine(_dir, "run", "checkpoint.safetensors")]).Code, Is.Zero, "eval");
+            var eval = Run(["eval", .. TinyEval, "--model", "r21d-nano", "--checkpoint", Path.Combine(_dir, "run", "checkpoint.safetensors")]);
+            Assert.That(eval.Code, Is.Zero, "eval");
+            Assert.That(eval.Out, Does.Contain("per class top-1: move right ").And.Contain("; most confused: "), "eval says which classes fail");
             Assert.That(Run(["compare", .. TinyTrain, "--json", csv, "--plots", Path.Combine(_dir, "plots")]).Code, Is.Zero, "compare");
             Assert.That(Run("memory", "--device", "cpu").Code, Is.Zero, "memory with its defaults (swin-nano, keep 1,0.5,0.25)");
             Assert.That(Run("datasets", "list").Code, Is.Zero, "datasets list");
