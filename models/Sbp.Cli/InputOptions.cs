@@ -13,7 +13,7 @@ public sealed class InputOptions
 {
     public readonly Option<int?> ShortSide = new("--short-side") { Description = "video files and frame folders: decode with this shorter side, 0 = native (default: 8/7 of --size, e.g. 128 for 112, 256 for 224)" };
     public readonly Option<string?> Crop = new("--crop") { Description = "training crop: random[:MIN_AREA] (random resized crop of at least MIN_AREA of the frame, default 0.08) or center; evaluation always takes the centre (default: random for files, center for synthetic data)" };
-    public readonly Option<string?> Flip = new("--flip") { Description = "horizontal flips in training: on or off (default: on for files; synthetic data refuses flips, they change its labels)" };
+    public readonly Option<string?> Flip = new("--flip") { Description = "horizontal flips in training: on or off (default: on for files, off for synthetic data; synthetic-actions relabels flipped clips: right and left, clockwise and counter-clockwise swap)" };
     public readonly Option<string?> Mean = new("--mean") { Description = "normalisation mean per channel R,G,B on a 0..1 scale (default 0.45,0.45,0.45)" };
     public readonly Option<string?> Std = new("--std") { Description = "normalisation std per channel R,G,B (default 0.225,0.225,0.225)" };
 

@@ -61,8 +61,8 @@ public sealed record ClipTransform
 
     public int FloatsPerClip(int frames) => VideoClip.Channels * frames * Height * Width;
 
-    /// <summary>Writes the clip as [C, T, Height, Width] floats into <paramref name="dst"/>.</summary>
-    public void Apply(VideoClip clip, Span<float> dst, SampleRng? rng)
+    /// <summary>Writes the clip as [C, T, Height, Width] floats into <paramref name="dst"/>; true when it flipped the clip (the label may need mirroring, <see cref="IVideoDataset.MirroredLabel"/>).</summary>
+    public bool Apply(VideoClip clip, Span<float> dst, SampleRng? rng)
     {
         Validate();
         int T = clip.Frames, oh = Height, ow = Width, ih = clip.Height, iw = clip.Width;
@@ -101,6 +101,7 @@ public sealed record ClipTransform
                 }
             }
         }
+        return flip;
     }
 
     void Validate()

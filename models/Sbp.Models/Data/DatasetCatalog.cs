@@ -46,15 +46,15 @@ public static class DatasetCatalog
 
     /// <summary>
     /// How clips of a dataset become model input. Synthetic data (built in or written by `datasets make`): the
-    /// frames as generated, resized to the size asked for, no random crop unless asked, never a flip (its
-    /// classes have a left/right sense). Video files and frame folders: the standard video recipe
+    /// frames as generated, resized to the size asked for, no random crop or flip unless asked (flips only where the
+    /// dataset relabels flipped clips: built-in synthetic actions; its classes have a left/right sense). Video files and frame folders: the standard video recipe
     /// (<see cref="ClipTransform.Video"/>): decoded at a short side of 8/7 of the size, a random resized crop
     /// (area 0.08..1) and flips in training, the centre crop in evaluation.
     /// </summary>
-    public static (ClipTransform Transform, int ShortSide) Recipe(DatasetSpec s, bool synthetic, int height, int width)
+    public static (ClipTransform Transform, int ShortSide) Recipe(DatasetSpec s, bool synthetic, int height, int width, bool mirrorsLabels = false)
     {
-        if (synthetic && s.Flip == true)
-            throw new DataOptionException(DataField.Flip, "synthetic data has classes with a left/right sense (a flip turns 'move right' into 'move left'): leave flips off");
+        if (synthetic && s.Flip == true && !mirrorsLabels)
+            throw new DataOptionException(DataField.Flip, "this synthetic data has classes with a left/right sense (a flip turns 'move right' into 'move left') and no relabelling of flipped clips: leave flips off");
         float minArea = s.MinCropArea ?? (synthetic ? 1f : 0.08f);
         if (!(minArea > 0f && minArea <= 1f)) throw new DataOptionException(DataField.Crop, $"the smallest crop area must be in (0, 1] (got {minArea})");
         int shortSide = s.ShortSide ?? (synthetic ? 0 : (int)Math.Round(Math.Max(height, width) * 8.0 / 7.0));
@@ -66,7 +66,7 @@ public static class DatasetCatalog
         var std = s.Std ?? defaults.Std;
         if (mean.Length != 3 || std.Length != 3 || std.Any(v => !(v > 0f)) || mean.Any(v => !float.IsFinite(v)))
             throw new DataOptionException(DataField.Normalize, "mean and std need 3 values each (R,G,B on a 0..1 scale), std above 0");
-        var tf = ClipTransform.Video(height, shortSide, minArea, flip: !synthetic && (s.Flip ?? true)) with { Width = width, Mean = mean, Std = std };
+        var tf = ClipTransform.Video(height, shortSide, minArea, flip: synthetic ? s.Flip == true : s.Flip ?? true) with { Width = width, Mean = mean, Std = std };
         return (height == width ? tf : tf with { CenterCropFraction = 1f }, shortSide);
     }
 
@@ -144,7 +144,7 @@ public static class DatasetCatalog
         if (string.Equals(src, Actions, StringComparison.OrdinalIgnoreCase))
         {
             var o = ActionsOptions(spec, split);
-            return new SyntheticActions(o, split, Recipe(spec, synthetic: true, o.Height, o.Width).Transform);
+            return new SyntheticActions(o, split, Recipe(spec, synthetic: true, o.Height, o.Width, mirrorsLabels: true).Transform);
         }
         if (string.Equals(src, Detection, StringComparison.OrdinalIgnoreCase))
         {

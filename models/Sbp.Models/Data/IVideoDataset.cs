@@ -32,6 +32,13 @@ public interface IVideoDataset
     VideoSample Get(int index, SampleRng? rng);
 
     /// <summary>
+    /// The label of a sample of class <paramref name="label"/> after a horizontal flip: the same class by default
+    /// (Kinetics-style classes); a dataset whose classes have a left/right sense maps them (synthetic actions:
+    /// right and left, clockwise and counter-clockwise swap). Loaders apply it to the flips they make.
+    /// </summary>
+    int MirroredLabel(int label) => label;
+
+    /// <summary>
     /// The samples that can be read together more cheaply than one by one (a video decoder serving several
     /// clips per process), each equal to what <see cref="Get"/> returns for the same index and rng; null entries
     /// (the default: all) are read with <see cref="Get"/>, which reports their errors.

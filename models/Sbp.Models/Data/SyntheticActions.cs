@@ -52,7 +52,8 @@ public sealed record SyntheticActionsOptions
 /// </para>
 /// Motions are normalized over the clip (total travel 3/4 of the frame's shorter side, half a turn,
 /// scale x2.2 at speed 1), so the frame count changes smoothness, not difficulty.
-/// Do not use horizontal flips with this dataset: a flip turns "right" into "left".
+/// A horizontal flip turns "right" into "left" and clockwise into counter-clockwise: flips (`--flip on`) relabel the
+/// clip (<see cref="MirroredLabel"/>).
 /// </summary>
 public sealed class SyntheticActions : IVideoDataset
 {
@@ -85,9 +86,10 @@ public sealed class SyntheticActions : IVideoDataset
         Options = options;
         Split = split;
         Transform = transform ?? ClipTransform.Resize(options.Height, options.Width);
-        if (Transform.FlipProbability > 0)
-            throw new ArgumentException("SyntheticActions: no flips: a horizontal flip turns 'move right' into 'move left' (and clockwise into counter-clockwise).");
         _classNames = AllClassNames.Take(options.Classes).ToArray();
+        if (Transform.FlipProbability > 0 && Enumerable.Range(0, options.Classes).FirstOrDefault(c => MirrorOf(c) >= options.Classes, -1) is var lone and >= 0)
+            throw new DataOptionException(DataField.Flip, $"synthetic-actions: a flip turns '{AllClassNames[lone]}' into '{AllClassNames[MirrorOf(lone)]}', " +
+                $"which is not among the {options.Classes} classes; use {options.Classes - 1} or {options.Classes + 1} classes, or leave flips off");
     }
 
     public SyntheticActionsOptions Options { get; }
@@ -97,6 +99,14 @@ public sealed class SyntheticActions : IVideoDataset
     public bool PerFrameLabels => false;
     public int ClipFrames => Options.Frames;
     public ClipTransform Transform { get; }
+
+    /// <summary>
+    /// The class of a horizontally flipped clip of class <paramref name="cls"/>: right and left swap, clockwise and
+    /// counter-clockwise swap; vertical motion, scaling, speed change and bounce keep their class.
+    /// </summary>
+    public static int MirrorOf(int cls) => ClassMotion[cls].Motion is Motion.Right or Motion.Clockwise ? cls ^ 1 : cls;
+
+    public int MirroredLabel(int label) => MirrorOf(label);
 
     /// <summary>The partner class whose clips are this class's clips played backwards (itself for bounce).</summary>
     public static int ReversePartner(int cls) => cls == 10 ? 10 : cls ^ 1;

@@ -122,13 +122,13 @@ public sealed class VideoLoader
             else if (sample.Clip.Frames != frames)
                 throw new InvalidOperationException($"VideoLoader: sample {index} has {sample.Clip.Frames} frames, the batch's first has {frames}; use a clip sampler with a fixed frame count.");
             int per = tf.FloatsPerClip(frames);
-            tf.Apply(sample.Clip, clips.AsSpan(k * per, per), rng);
+            bool flipped = tf.Apply(sample.Clip, clips.AsSpan(k * per, per), rng);
             if (Dataset.PerFrameLabels)
             {
                 var fl = sample.FrameLabels ?? throw new InvalidOperationException($"VideoLoader: sample {index} of a detection dataset has no per-frame labels.");
-                fl.CopyTo(labels!.AsSpan(k * frames, frames));
+                for (int t = 0; t < frames; t++) labels![k * frames + t] = flipped ? Dataset.MirroredLabel(fl[t]) : fl[t];
             }
-            else labels![k] = sample.Label;
+            else labels![k] = flipped ? Dataset.MirroredLabel(sample.Label) : sample.Label;
             used[k] = index;
             names[k] = sample.Name;
         }

@@ -38,6 +38,24 @@ public class VideoLoaderTests
     }
 
     [Test]
+    public void A_flipped_synthetic_clip_is_the_mirror_image_under_the_mirrored_label()
+    {
+        // flip p = 1 against p = 0 on the same indices: every clip mirrored in x, right/left and clockwise/counter-clockwise swapped.
+        var data = DataTestSupport.SmallActions(count: 16);
+        int[] indices = [.. Enumerable.Range(0, 8)];
+        VideoBatch Load(float p) => new VideoLoader(data, new VideoLoaderOptions { BatchSize = 8, Transform = Plain with { FlipProbability = p } }, Device.CreateCpu("loader-flip")).Batch(indices);
+        using var plain = Load(0f);
+        using var flipped = Load(1f);
+        Assert.That(flipped.Labels.ToIntArray(), Is.EqualTo(new[] { 1, 0, 2, 3, 5, 4, 6, 7 }), "classes 0-7 of synthetic actions, flipped");
+        Assert.That(Enumerable.Range(0, 11).Select(SyntheticActions.MirrorOf).Select(SyntheticActions.MirrorOf), Is.EqualTo(Enumerable.Range(0, 11)), "a flip twice is no flip");
+        var a = plain.Clips.ToArray();
+        var b = flipped.Clips.ToArray();
+        for (int row = 0; row < a.Length / 16; row++)
+            for (int x = 0; x < 16; x++)
+                Assert.That(b[row * 16 + x], Is.EqualTo(a[row * 16 + 15 - x]), $"row {row}, column {x}");
+    }
+
+    [Test]
     public void AnEpochIsTheSameWhateverTheWorkerCountAndEpochsDiffer()
     {
         var data = DataTestSupport.SmallActions(count: 16);

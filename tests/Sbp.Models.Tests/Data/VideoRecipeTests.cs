@@ -8,7 +8,8 @@ namespace Sbp.Models.Tests.Data;
 
 /// <summary>
 /// The input recipe (size, short side, crop, flip, normalisation) reaches every data source: video files are
-/// decoded at a short side and cropped to --size, synthetic data keeps its frames and refuses flips.
+/// decoded at a short side and cropped to --size, synthetic data keeps its frames and flips only where flipped
+/// clips are relabelled (synthetic actions).
 /// </summary>
 public class VideoRecipeTests
 {
@@ -46,12 +47,14 @@ public class VideoRecipeTests
     [Test]
     public void TheCommandLineNamesTheOptionOfABadRecipeValue()
     {
-        var (c1, _, e1) = Run("datasets", "show", "synthetic-actions", "--flip", "on");
+        var (c1, _, e1) = Run("datasets", "show", "synthetic-detection", "--flip", "on");
         var (c2, _, e2) = Run("datasets", "show", "synthetic-actions", "--crop", "random:2");
         var (c3, _, e3) = Run("train", "--data", "synthetic-actions", "--mean", "0.4,0.4", "--epochs", "1");
+        var (c4, _, e4) = Run("datasets", "show", "synthetic-actions", "--classes", "5", "--flip", "on");
         Assert.Multiple(() =>
         {
-            Assert.That(new[] { c1, c2, c3 }, Has.None.Zero);
+            Assert.That(new[] { c1, c2, c3, c4 }, Has.None.Zero);
+            Assert.That(e4, Does.Contain("--flip").And.Contain("'rotate clockwise' into 'rotate counter-clockwise'"), "a flip needs every class's mirror");
             Assert.That(e1, Does.Contain("--flip").And.Contain("left/right"));
             Assert.That(e2, Does.Contain("--crop"));
             Assert.That(e3, Does.Contain("--mean").And.Contain("3 values"));
