@@ -15,8 +15,13 @@ public sealed class OpProfile
 {
     public enum Phase { Forward, Backward }
 
-    /// <summary>One row; <see cref="Internal"/>: engine work that is not a recorded op (SBP's eager gathers).</summary>
-    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false);
+    /// <summary>One row; <see cref="Internal"/>: engine work that is not a recorded op (SBP's eager gathers). <see cref="Macs"/>: the
+    /// multiply-adds of its calls in this phase (<see cref="FlopCounter"/>).</summary>
+    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false, long Macs = 0)
+    {
+        /// <summary>Achieved GFLOP/s (2 FLOPs per multiply-add), 0 for rows without MACs.</summary>
+        public double GigaflopsPerSecond => Milliseconds > 0 ? 2.0 * Macs / (Milliseconds * 1e6) : 0;
+    }
 
     readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
     long _last = Stopwatch.GetTimestamp();
@@ -46,7 +51,8 @@ public sealed class OpProfile
     /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
     public IReadOnlyList<Row> Rows() =>
         _entries.GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
-            .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency))
+            .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency,
+                Macs: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs)))
             .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
                 .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
@@ -59,9 +65,15 @@ public sealed class OpProfile
         foreach (var phase in new[] { Phase.Forward, Phase.Backward })
         {
             var rows = all.Where(r => r.Phase == phase).ToList();
-            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {rows.Sum(r => r.Milliseconds):F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops\n");
+            double ms = rows.Sum(r => r.Milliseconds);
+            long macs = rows.Sum(r => r.Macs);
+            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {ms:F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops, {macs / 1e9:F3} GMAC ({(ms > 0 ? 2.0 * macs / (ms * 1e6) : 0):F1} GFLOP/s over the phase)\n");
             foreach (var r in rows.Take(top))
-                sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms\n");
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms");
+                if (r.Macs > 0) sb.Append(CultureInfo.InvariantCulture, $"  {r.Macs / 1e9,8:F3} GMAC {r.GigaflopsPerSecond,7:F1} GFLOP/s");
+                sb.Append('\n');
+            }
         }
         return sb.ToString();
     }

@@ -169,6 +169,7 @@ public sealed class Trainer
             (c.LabelSmoothing > 0 ? string.Create(CultureInfo.InvariantCulture, $", label smoothing {c.LabelSmoothing}") : "") +
             (c.DropPath is { } dropPath ? string.Create(CultureInfo.InvariantCulture, $", drop path {dropPath}") : "") +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
+        _log($"  input: {train.Transform.Describe()}");
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
         var regions = new List<RegionReport>();
