@@ -22,6 +22,7 @@ public static class QuickRunner
         new GatherRows(),
         new OpsRows(),
         new SbpStepRows(),   // SBP training steps of a small Video Swin (issue 8)
+        new SbpStepRows(new Training.StepCase("swin-t", 1, 16, 112, 400), rounds: 5, stepTargets: false),   // the Swin-T shape (issue 27)
     ];
 
     public static int Run(string[] args)

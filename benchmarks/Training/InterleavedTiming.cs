@@ -1,7 +1,15 @@
 namespace Sbp.Benchmarks.Training;
 
 /// <summary>One mode's interleaved timing: the best step and the best forward / backward / AdamW over the rounds, and its pool peak and saved bytes.</summary>
-public sealed record InterleavedResult(string Mode, double Keep, double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long PeakBytes, long SavedBytes);
+public sealed record InterleavedResult(string Mode, double Keep, double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long PeakBytes, long SavedBytes,
+    Autograd.OpCost Cost)
+{
+    /// <summary>Multiply-adds of the step (forward and backward).</summary>
+    public long Macs => Cost.ForwardMacs + Cost.BackwardMacs;
+
+    /// <summary>The step's counted FLOPs (2 per multiply-add) over its best time, in GFLOP/s.</summary>
+    public double GigaflopsPerSecond => BestMs > 0 ? 2.0 * Macs / (BestMs * 1e6) : 0;
+}
 
 /// <summary>
 /// Step times of several modes of one case measured in rounds (one step of every mode per round,
@@ -27,7 +35,8 @@ public static class InterleavedTiming
                     steps[i].Add(sessions[i].LastPhasesMs);
                 }
             return [.. modes.Select((m, i) => new InterleavedResult(m.Name, m.Keep, steps[i].Min(p => p.F + p.B + p.O),
-                steps[i].Min(p => p.F), steps[i].Min(p => p.B), steps[i].Min(p => p.O), sessions[i].Device.Pool.PeakInUseBytes, sessions[i].SavedBytes))];
+                steps[i].Min(p => p.F), steps[i].Min(p => p.B), steps[i].Min(p => p.O), sessions[i].Device.Pool.PeakInUseBytes, sessions[i].SavedBytes,
+                sessions[i].Cost ?? default))];
         }
         finally
         {

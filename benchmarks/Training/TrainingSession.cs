@@ -48,6 +48,9 @@ public sealed class TrainingSession : IDisposable
     /// <summary>Tape.SavedBytes after the last step's forward pass.</summary>
     public long SavedBytes { get; private set; }
 
+    /// <summary>The multiply-adds of a step (<see cref="Autograd.FlopCounter"/>, counted on the first step: the same for every step of a mode).</summary>
+    public OpCost? Cost { get; private set; }
+
     /// <summary>Milliseconds of the last step's forward (with the loss), backward and AdamW (with zeroing the gradients).</summary>
     public (double Forward, double Backward, double Optimizer) LastPhasesMs { get; private set; }
 
@@ -61,6 +64,7 @@ public sealed class TrainingSession : IDisposable
         {
             var l = Trainer.Loss(_model.Forward(_x, _policy, _step), _y);
             SavedBytes = tape.SavedBytes;
+            Cost ??= FlopCounter.Of(tape);   // on the first step, which the timings treat as a warm-up
             t1 = System.Diagnostics.Stopwatch.GetTimestamp();
             tape.Backward(l);
             loss = l.Item();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Sbp.Autograd;
 using Sbp.Memory;
 using Sbp.Models.Architectures;
@@ -11,7 +12,8 @@ namespace Sbp.Cli;
 
 /// <summary>
 /// `sbp memory`: what a model's tape holds for backward at each keep ratio, per SBP region, for a
-/// given input size, from one forward pass (no training, no backward).
+/// given input size, from one forward pass (no training, no backward); and the multiply-adds the step
+/// would do (<see cref="FlopCounter"/>): forward, backward, and the ideal step time against full backprop.
 /// </summary>
 public static class MemoryCommand
 {
@@ -69,9 +71,9 @@ public static class MemoryCommand
             }
             o.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
             foreach (var note in skipped) o.WriteLine(note);
-            o.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions |");
-            o.WriteLine("|---|---|---|---|---|---|");
-            long full = 0;
+            o.WriteLine("| keep | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions | forward GMAC | backward GMAC | ideal step vs full |");
+            o.WriteLine("|---|---|---|---|---|---|---|---|---|");
+            long full = 0, fullMacs = 0;
             foreach (var config in configs)
             {
                 double keep = config.Keep;
@@ -81,10 +83,13 @@ public static class MemoryCommand
                 using var tape = Tape.Begin();
                 m.Forward(x, policy, 0);
                 long saved = tape.SavedBytes;
-                if (keep >= 1) full = saved;
+                var cost = FlopCounter.Of(tape);
+                long macs = cost.ForwardMacs + cost.BackwardMacs;
+                if (keep >= 1) (full, fullMacs) = (saved, macs);
                 var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
                 o.WriteLine($"| {keep:0.###} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
-                    $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} |");
+                    $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} | " +
+                    string.Create(CultureInfo.InvariantCulture, $"{cost.ForwardMacs / 1e9:0.###} | {cost.BackwardMacs / 1e9:0.###} | {(fullMacs == 0 ? "-" : $"{(double)macs / fullMacs:0.000}x")} |"));
                 if (r.GetValue(regions))
                     foreach (var g in tape.Regions) o.WriteLine($"    {g}");
                 if (r.GetValue(ops))
