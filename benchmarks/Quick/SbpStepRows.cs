@@ -41,7 +41,7 @@ public sealed class SbpStepRows(StepCase? c = null, int rounds = 15, bool stepTa
             double? target = modes[i].Target;
             // Recompute runs regions untaped and again in backward: the tape does not hold their work, so no count.
             double idealRatio = (double)r.Macs / fullMacs, gap = r.BestMs / full - idealRatio;
-            string ideal = r.Keep >= 1 ? "" : modes[i].Mode.Caching == RegionMode.Recompute ? ", ideal: not counted (recompute)"
+            string ideal = r.Keep >= 1 ? "" : modes[i].Mode.Caching == RegionMode.Recompute ? ", ideal: not counted (recompute: regions run untaped)"
                 : string.Create(inv, $", ideal {idealRatio:F2}x, measured - ideal {gap:+0.00;-0.00} (<= 0.03: {(gap <= 0.03 ? "met" : "NOT met")})");
             string goal = target is { } t ? string.Create(inv, $", target <= {t:F1}x: {(r.BestMs / full <= t ? "met" : "NOT met")}") : "";
             string rate = modes[i].Mode.Caching == RegionMode.Recompute ? ""

@@ -46,7 +46,7 @@ static class SuitePlots
             }
         }
         var ideal = time.Add.Scatter(new[] { 0.0, 1.0 }, new[] { 1 / 3.0, 1.0 });
-        ideal.LegendText = "ideal (1 + 2 keep) / 3";
+        ideal.LegendText = "(1 + 2 keep) / 3: every op in a region, all GEMM";
         ideal.LinePattern = ScottPlot.LinePattern.Dashed;
         time.Title("Training step time vs keep ratio (relative to full backprop)");
         time.XLabel("keep ratio");
