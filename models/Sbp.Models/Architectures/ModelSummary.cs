@@ -13,6 +13,15 @@ public sealed class ModelSummary(string model, IReadOnlyList<(string Part, long 
     public IReadOnlyList<(string Part, long Parameters)> Rows { get; } = rows;
     public long Total => Rows.Sum(r => r.Parameters);
 
+    /// <summary>Forward multiply-adds for <see cref="Input"/>, when counted (<see cref="VideoModel.Summary(int)"/>).</summary>
+    public long? ForwardMacs { get; private init; }
+
+    /// <summary>The input shape <see cref="ForwardMacs"/> was counted for.</summary>
+    public int[]? Input { get; private init; }
+
+    /// <summary>This summary with the forward multiply-adds of <paramref name="cost"/> for <paramref name="input"/>.</summary>
+    public ModelSummary WithForward(Autograd.OpCost cost, int[] input) => new(Model, Rows) { ForwardMacs = cost.ForwardMacs, Input = input };
+
     /// <summary>The count of the row named <paramref name="part"/>.</summary>
     public long this[string part] => Rows.FirstOrDefault(r => r.Part == part) is { Part: not null } row
         ? row.Parameters
@@ -30,6 +39,7 @@ public sealed class ModelSummary(string model, IReadOnlyList<(string Part, long 
         sb.AppendLine(inv, $"{Model}");
         foreach (var (part, n) in Rows) sb.AppendLine(inv, $"  {part.PadRight(width)}  {n,14:N0}");
         sb.Append(inv, $"  {"total".PadRight(width)}  {Total,14:N0}  ({Total / 1e6:F2} M)");
+        if (ForwardMacs is { } macs) sb.Append(inv, $"\n  forward: {macs / 1e9:F3} G multiply-adds for input [{string.Join(", ", Input!)}]");
         return sb.ToString();
     }
 }

@@ -1,3 +1,4 @@
+using Sbp.Autograd;
 using Sbp.Nn;
 using Sbp.Stochastic;
 using Sbp.Tensors;
@@ -64,4 +65,30 @@ public abstract class VideoModel(Device? device) : Module(device)
 
     /// <summary>Parameter counts per part and in total.</summary>
     public abstract ModelSummary Summary();
+
+    /// <summary>Parameter counts, and the forward multiply-adds for <paramref name="batch"/> clips of <see cref="SampleShape"/> (<see cref="CountForward"/>).</summary>
+    public ModelSummary Summary(int batch) => Summary().WithForward(CountForward(batch), [batch, .. SampleShape]);
+
+    /// <summary>
+    /// The multiply-adds of one forward pass on <paramref name="batch"/> clips of <see cref="SampleShape"/> (zeros, evaluation
+    /// mode, no SBP), and of the backward pass it records: <see cref="FlopCounter"/> over the tape. The mode is restored.
+    /// The pass runs for real: Video Swin-T at 32 x 224² takes about 20 s and 3.6 GB on 2 CPU cores.
+    /// </summary>
+    public OpCost CountForward(int batch = 1)
+    {
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), $"{ConfigName}.CountForward: the batch must be at least 1, got {batch}.");
+        bool training = Training;
+        Eval();
+        try
+        {
+            using var scope = TensorScope.Begin();
+            using var tape = Tape.Begin();
+            Forward(Tensor.Zeros(new Shape([batch, .. SampleShape]), Device), null, 0);
+            return FlopCounter.Of(tape);
+        }
+        finally
+        {
+            if (training) Train();
+        }
+    }
 }

@@ -11,15 +11,16 @@ namespace Sbp.Models.Tests.Architectures;
 /// </summary>
 public class FlopCountTests
 {
-    static OpCost ForwardCost(string name, int batch)
+    static OpCost ForwardCost(string name, int batch, bool summary = true)
     {
-        var device = Device.CreateCpu($"flops {name}");
-        using var model = ModelFactory.Create(name, new RandomSource(1), device);
-        model.Eval();
-        using var scope = TensorScope.Begin();
-        using var tape = Tape.Begin();
-        model.Forward(Tensor.Zeros(new Shape([batch, .. model.SampleShape]), device), null, 0);
-        return FlopCounter.Of(tape);
+        using var model = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu($"flops {name}"));
+        var cost = model.CountForward(batch);
+        Assert.That(model.Training, Is.True, "the training mode is restored");
+        if (!summary) return cost;
+        var s = model.Summary(batch);
+        Assert.That(s.ForwardMacs, Is.EqualTo(cost.ForwardMacs));
+        Assert.That(s.ToString(), Does.Contain($"forward: {cost.ForwardMacs / 1e9:F3} G multiply-adds for input [{batch}, "));
+        return cost;
     }
 
     [Test]
@@ -39,7 +40,7 @@ public class FlopCountTests
     [Test]
     public void Video_swin_t_at_32x224_is_the_published_88_g_multiply_adds()
     {
-        var cost = ForwardCost("swin-t", batch: 1);
+        var cost = ForwardCost("swin-t", batch: 1, summary: false);
         Assert.That(cost.ForwardMacs / 1e9, Is.EqualTo(88.0).Within(0.5), "Video Swin-T, 32 x 224 x 224, one view: 88 G");
     }
 }
