@@ -42,7 +42,7 @@ public sealed class SbpStepRows(StepCase? c = null, int rounds = 15, bool stepTa
             // Recompute runs regions untaped and again in backward: the tape does not hold their work, so no count.
             double idealRatio = (double)r.Macs / fullMacs, gap = r.BestMs / full - idealRatio;
             string ideal = r.Keep >= 1 ? "" : modes[i].Mode.Caching == RegionMode.Recompute ? ", ideal: not counted (recompute: regions run untaped)"
-                : string.Create(inv, $", ideal {idealRatio:F2}x, measured - ideal {gap:+0.00;-0.00} (<= 0.03: {(gap <= 0.03 ? "met" : "NOT met")})");
+                : string.Create(inv, $", ideal {idealRatio:F2}x, measured - ideal {gap:+0.000;-0.000} (<= 0.03: {(gap <= 0.03 ? "met" : "NOT met")})");
             string goal = target is { } t ? string.Create(inv, $", target <= {t:F1}x: {(r.BestMs / full <= t ? "met" : "NOT met")}") : "";
             string rate = modes[i].Mode.Caching == RegionMode.Recompute ? ""
                 : string.Create(inv, $"{2.0 * r.Macs / 1e9:F1} GFLOP at {r.GigaflopsPerSecond:F0} GFLOP/s = {r.GigaflopsPerSecond / sgemm:P0} of SGEMM, ");
