@@ -17,10 +17,13 @@ public sealed class OpProfile
 
     /// <summary>One row; <see cref="Internal"/>: engine work that is not a recorded op (SBP's eager gathers). <see cref="Macs"/>: the
     /// multiply-adds of its calls in this phase (<see cref="FlopCounter"/>).</summary>
-    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false, long Macs = 0)
+    public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false, long Macs = 0, long Bytes = 0)
     {
         /// <summary>Achieved GFLOP/s (2 FLOPs per multiply-add), 0 for rows without MACs.</summary>
         public double GigaflopsPerSecond => Milliseconds > 0 ? 2.0 * Macs / (Milliseconds * 1e6) : 0;
+
+        /// <summary>Achieved GB/s of the bytes the calls read and write (<see cref="OpCost"/>), 0 for engine rows.</summary>
+        public double GigabytesPerSecond => Milliseconds > 0 ? Bytes / (Milliseconds * 1e6) : 0;
     }
 
     readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
@@ -52,7 +55,8 @@ public sealed class OpProfile
     public IReadOnlyList<Row> Rows() =>
         _entries.GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
             .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency,
-                Macs: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs)))
+                Macs: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs),
+                Bytes: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardBytes : FlopCounter.Of(e.Node).BackwardBytes)))
             .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
                 .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
@@ -72,6 +76,7 @@ public sealed class OpProfile
             {
                 sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms");
                 if (r.Macs > 0) sb.Append(CultureInfo.InvariantCulture, $"  {r.Macs / 1e9,8:F3} GMAC {r.GigaflopsPerSecond,7:F1} GFLOP/s");
+                else if (r.Bytes > 0) sb.Append(CultureInfo.InvariantCulture, $"  {r.Bytes / 1e6,8:F1} MB   {r.GigabytesPerSecond,7:F1} GB/s");
                 sb.Append('\n');
             }
         }

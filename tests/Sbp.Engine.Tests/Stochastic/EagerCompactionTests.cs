@@ -184,5 +184,11 @@ public class EagerCompactionTests : DeviceTest
         Assert.That(rows.Any(r => r.InRegion && r.Compact && r.Op == "linear"), "the region's linears run compact");
         Assert.That(rows.Any(r => r.Internal && r.Op.StartsWith("sbp.gather", StringComparison.Ordinal)), "eager gathers have their own row");
         Assert.That(rows.All(r => r.Milliseconds >= 0));
+        // The rows carry the counted work: the compact linears' backward is the kept quarter of their forward x 2 (dx and dW).
+        long Macs(OpProfile.Phase phase) => rows.Where(r => r.Op == "linear" && r.Phase == phase).Sum(r => r.Macs);
+        Assert.That(Macs(OpProfile.Phase.Forward), Is.EqualTo((long)B * N * (C * 24 + 24 * C)));
+        Assert.That(Macs(OpProfile.Phase.Backward), Is.EqualTo(2L * B * (N / 4) * (C * 24 + 24 * C)));
+        Assert.That(rows.Where(r => !r.Internal).All(r => r.Bytes > 0), "every op row moves bytes");
+        Assert.That(profile.Format(), Does.Contain("GMAC").And.Contain("GB/s"));
     }
 }

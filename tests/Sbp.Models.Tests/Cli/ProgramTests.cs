@@ -133,7 +133,9 @@ public class ProgramTests
         var run = Path_("run");
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "sbp.dll"));
-        string[] args = ["train", .. Tiny.Where((_, i) => i is not (2 or 3)), "--train-count", "400", "--epochs", "50", "--out", run];
+        // 50,000 steps (minutes): the run must still be going when the signal comes, even on a loaded machine where this
+        // test's polling thread may not run for seconds (with 5,000 steps a CI run once finished first and exited 0).
+        string[] args = ["train", .. Tiny.Where((_, i) => i is not (2 or 3)), "--train-count", "4000", "--epochs", "50", "--out", run];
         foreach (var a in args) info.ArgumentList.Add(a);
         using var child = Process.Start(info)!;
         var stdout = child.StandardOutput.ReadToEndAsync();
