@@ -48,6 +48,7 @@ public static class StepBench
             var times = new List<double>();
             var phases = new List<(double Forward, double Backward, double Optimizer)>();
             int nodes = 0;
+            OpCost cost = default;
             long saved = 0, index = 0;
             double loss = 0;
             List<RegionBytes> regions = [];
@@ -69,6 +70,7 @@ public static class StepBench
                     index = tape.IndexBytes;
                     if (s == warmup)
                         regions = [.. tape.Regions.Select(g => new RegionBytes(g.Name, g.Mode.ToString(), g.Kept, g.Size, g.SavedBytes, g.FullSavedBytes))];
+                    if (s == warmup) cost = FlopCounter.Of(tape);
                     long tb = Stopwatch.GetTimestamp();
                     tape.Backward(l);
                     tBackward = Stopwatch.GetTimestamp() - tb;
@@ -96,6 +98,7 @@ public static class StepBench
                 BackwardMs = Median([.. phases.Select(p => p.Backward).Order()]),
                 OptimizerMs = Median([.. phases.Select(p => p.Optimizer).Order()]),
                 TapeNodes = nodes,
+                Cost = cost,
             };
         }
         finally

@@ -19,6 +19,12 @@ public sealed record StepResult(StepCase Case, string Mode, double Keep, double 
     public double BackwardMs { get; init; }
     public double OptimizerMs { get; init; }
 
+    /// <summary>The step's multiply-adds, counted on the tape after the first timed forward pass (<see cref="Autograd.FlopCounter"/>).</summary>
+    public Autograd.OpCost Cost { get; init; }
+
+    /// <summary>Counted FLOPs (2 per multiply-add) over the median step, in GFLOP/s.</summary>
+    public double GigaflopsPerSecond => StepMs > 0 ? 2.0 * (Cost.ForwardMacs + Cost.BackwardMacs) / (StepMs * 1e6) : 0;
+
     /// <summary>Nodes on the tape after the forward pass.</summary>
     public int TapeNodes { get; init; }
 
