@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Sbp.Tensors;
 
 namespace Sbp.Backends.Cpu;
@@ -37,7 +38,27 @@ public sealed unsafe partial class CpuBackend
         CpuLoops.For(param.Numel, 8, (s, e) =>
         {
             float* p = (float*)pp, g = (float*)pg, m = (float*)pm, v = (float*)pv;
-            for (long i = s; i < e; i++)
+            long i = s;
+            // 8 lanes at a time: the same operations in the same order (sqrt and division are correctly rounded per
+            // lane, nothing is fused), so the same bits as the scalar tail and the GPU kernel; sqrt and division per
+            // element made the scalar loop compute-bound (16 GB/s on Swin-T's 28 M parameters).
+            if (Vector256.IsHardwareAccelerated)
+            {
+                Vector256<float> vDecay = Vector256.Create(decay), vB1 = Vector256.Create(oneMinusB1), vB2 = Vector256.Create(b2),
+                    vOneMinusB2 = Vector256.Create(oneMinusB2), vStep = Vector256.Create(stepSize), vBc2 = Vector256.Create(bc2), vEps = Vector256.Create(eps);
+                for (; i + 8 <= e; i += 8)
+                {
+                    var gi = Vector256.Load(g + i);
+                    var mOld = Vector256.Load(m + i);
+                    var pi = Vector256.Load(p + i) * vDecay;
+                    var mi = mOld + vB1 * (gi - mOld);
+                    var vi = vB2 * Vector256.Load(v + i) + vOneMinusB2 * gi * gi;
+                    mi.Store(m + i);
+                    vi.Store(v + i);
+                    (pi - vStep * (mi / (Vector256.Sqrt(vi) / vBc2 + vEps))).Store(p + i);
+                }
+            }
+            for (; i < e; i++)
             {
                 float gi = g[i];
                 float pi = p[i] * decay;
