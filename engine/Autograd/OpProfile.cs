@@ -61,7 +61,20 @@ public sealed class OpProfile
                 .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
 
-    /// <summary>A plain-text table of <see cref="Rows"/> (top <paramref name="top"/> per phase).</summary>
+    /// <summary>One SBP region's recorded ops in one phase (<see cref="RegionRows"/>); <see cref="Region"/> null: the ops outside regions.</summary>
+    public sealed record RegionRow(string? Region, Phase Phase, int Calls, double Milliseconds, long Macs)
+    {
+        public double GigaflopsPerSecond => Milliseconds > 0 ? 2.0 * Macs / (Milliseconds * 1e6) : 0;
+    }
+
+    /// <summary>Totals per (SBP region by name, phase) of the recorded ops, in the order the regions ran; the ops outside regions last.</summary>
+    public IReadOnlyList<RegionRow> RegionRows() =>
+        _entries.GroupBy(e => (e.Node.Region, e.Phase))
+            .Select(g => new RegionRow(g.Key.Region, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency,
+                g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs)))
+            .OrderBy(r => r.Region is null).ThenBy(r => r.Phase).ToList();
+
+    /// <summary>A plain-text table of <see cref="Rows"/> (top <paramref name="top"/> per phase), then one line per SBP region.</summary>
     public string Format(int top = 25)
     {
         var sb = new StringBuilder();
@@ -78,6 +91,17 @@ public sealed class OpProfile
                 if (r.Macs > 0) sb.Append(CultureInfo.InvariantCulture, $"  {r.Macs / 1e9,8:F3} GMAC {r.GigaflopsPerSecond,7:F1} GFLOP/s");
                 else if (r.Bytes > 0) sb.Append(CultureInfo.InvariantCulture, $"  {r.Bytes / 1e6,8:F1} MB   {r.GigabytesPerSecond,7:F1} GB/s");
                 sb.Append('\n');
+            }
+        }
+        var regions = RegionRows();
+        if (regions.Any(r => r.Region is not null))
+        {
+            sb.Append("Per region (forward | backward; recorded ops only):\n");
+            foreach (var g in regions.GroupBy(r => r.Region))
+            {
+                RegionRow? f = g.FirstOrDefault(r => r.Phase == Phase.Forward), b = g.FirstOrDefault(r => r.Phase == Phase.Backward);
+                string Part(RegionRow? r) => r is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{r.Milliseconds,8:F2} ms {r.Macs / 1e9,7:F3} GMAC {r.GigaflopsPerSecond,6:F1} GFLOP/s");
+                sb.Append(CultureInfo.InvariantCulture, $"  {g.Key ?? "(outside regions)",-32} {Part(f)} | {Part(b)}\n");
             }
         }
         return sb.ToString();

@@ -189,6 +189,9 @@ public class EagerCompactionTests : DeviceTest
         Assert.That(Macs(OpProfile.Phase.Forward), Is.EqualTo((long)B * N * (C * 24 + 24 * C)));
         Assert.That(Macs(OpProfile.Phase.Backward), Is.EqualTo(2L * B * (N / 4) * (C * 24 + 24 * C)));
         Assert.That(rows.Where(r => !r.Internal).All(r => r.Bytes > 0), "every op row moves bytes");
-        Assert.That(profile.Format(), Does.Contain("GMAC").And.Contain("GB/s"));
+        Assert.That(profile.Format(), Does.Contain("GMAC").And.Contain("GB/s").And.Contain("Per region"));
+        var region = profile.RegionRows().Where(r => r.Region == "mlp").ToList();
+        Assert.That(region.Select(r => r.Phase), Is.EquivalentTo(new[] { OpProfile.Phase.Forward, OpProfile.Phase.Backward }));
+        Assert.That(region.Sum(r => r.Macs), Is.EqualTo(Macs(OpProfile.Phase.Forward) + Macs(OpProfile.Phase.Backward)), "the region holds all the linears' work");
     }
 }
