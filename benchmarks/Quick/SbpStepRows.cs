@@ -33,19 +33,19 @@ public sealed class SbpStepRows(StepCase? c = null, int rounds = 15, bool stepTa
         if (!stepTargets) modes = [.. modes.Where(m => m.Mode.Caching != RegionMode.Recompute).Select(m => (m.Mode, (double?)null))];
         var results = InterleavedTiming.Run(_case, [.. modes.Select(m => m.Mode)], rounds);
         double full = results[0].BestMs, sgemm = SgemmRate(options);
-        long fullMacs = results[0].Macs;
+        long fullMacs = results[0].Cost.Macs;
         var rows = new List<QuickRow>();
         for (int i = 0; i < results.Count; i++)
         {
             var r = results[i];
             double? target = modes[i].Target;
-            // Recompute runs regions untaped and again in backward: the tape does not hold their work, so no count.
-            double idealRatio = (double)r.Macs / fullMacs, gap = r.BestMs / full - idealRatio;
-            string ideal = r.Keep >= 1 ? "" : modes[i].Mode.Caching == RegionMode.Recompute ? ", ideal: not counted (recompute: regions run untaped)"
+            bool taped = modes[i].Mode.RegionsTaped;
+            double idealRatio = (double)r.Cost.Macs / fullMacs, gap = r.BestMs / full - idealRatio;
+            string ideal = r.Keep >= 1 ? "" : !taped ? ", ideal: not counted (recompute: regions run untaped)"
                 : string.Create(inv, $", ideal {idealRatio:F2}x, measured - ideal {gap:+0.000;-0.000} (<= 0.03: {(gap <= 0.03 ? "met" : "NOT met")})");
             string goal = target is { } t ? string.Create(inv, $", target <= {t:F1}x: {(r.BestMs / full <= t ? "met" : "NOT met")}") : "";
-            string rate = modes[i].Mode.Caching == RegionMode.Recompute ? ""
-                : string.Create(inv, $"{2.0 * r.Macs / 1e9:F1} GFLOP at {r.GigaflopsPerSecond:F0} GFLOP/s = {r.GigaflopsPerSecond / sgemm:P0} of SGEMM, ");
+            string rate = !taped ? ""
+                : string.Create(inv, $"{2.0 * r.Cost.Macs / 1e9:F1} GFLOP at {r.GigaflopsPerSecond:F0} GFLOP/s = {r.GigaflopsPerSecond / sgemm:P0} of SGEMM, ");
             rows.Add(new QuickRow("sbp-step", $"{_case} {r.Mode}", r.BestMs, "ms", i == 0 ? null : full, i == 0 ? null : "full",
                 string.Create(inv, $"fwd {r.ForwardMs:F0} / bwd {r.BackwardMs:F0} / AdamW {r.OptimizerMs:F0} ms, {rate}" +
                     $"peak {MemoryPool.FormatBytes(r.PeakBytes).Split(" (")[0]}, saved {MemoryPool.FormatBytes(r.SavedBytes).Split(" (")[0]}{ideal}{goal}")));

@@ -223,10 +223,9 @@ public static class SuiteRunner
             sb.Append("| mode | best step ms | vs full | ideal | measured - ideal | GFLOP/s | forward ms | backward ms | backward vs full | AdamW ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             foreach (var r in interleaved)
             {
-                // recompute and checkpoint regions run untaped (and again in backward): the tape does not hold their work
-                bool taped = !r.Mode.Contains("-rc-", StringComparison.Ordinal) && !r.Mode.Contains("checkpoint", StringComparison.Ordinal);
+                bool taped = StepMode.Parse(r.Mode).RegionsTaped;
                 bool counted = r.Keep < 1 && taped;
-                double ideal = (double)r.Macs / f0.Macs;
+                double ideal = (double)r.Cost.Macs / f0.Cost.Macs;
                 sb.Append(inv, $"| {r.Mode} | {r.BestMs:F0} | {r.BestMs / f0.BestMs:F2} | {(counted ? ideal.ToString("F2", inv) : "")} | {(counted ? (r.BestMs / f0.BestMs - ideal).ToString("+0.00;-0.00", inv) : "")} | " +
                     $"{(taped ? r.GigaflopsPerSecond.ToString("F0", inv) : "")} | {r.ForwardMs:F0} | {r.BackwardMs:F0} | {r.BackwardMs / f0.BackwardMs:F2} | {r.OptimizerMs:F0} |\n");
             }

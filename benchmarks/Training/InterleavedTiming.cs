@@ -4,11 +4,8 @@ namespace Sbp.Benchmarks.Training;
 public sealed record InterleavedResult(string Mode, double Keep, double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long PeakBytes, long SavedBytes,
     Autograd.OpCost Cost)
 {
-    /// <summary>Multiply-adds of the step (forward and backward).</summary>
-    public long Macs => Cost.ForwardMacs + Cost.BackwardMacs;
-
     /// <summary>The step's counted FLOPs (2 per multiply-add) over its best time, in GFLOP/s.</summary>
-    public double GigaflopsPerSecond => BestMs > 0 ? 2.0 * Macs / (BestMs * 1e6) : 0;
+    public double GigaflopsPerSecond => Autograd.OpCost.Gigaflops(Cost.Macs, BestMs);
 }
 
 /// <summary>

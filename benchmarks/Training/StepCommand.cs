@@ -39,11 +39,9 @@ public static class StepCommand
                 continue;
             }
             if (m.Mode == Models.Training.TrainMode.Full) full = r;
-            long macs = r.Cost.ForwardMacs + r.Cost.BackwardMacs, fullMacs = full is null ? 0 : full.Cost.ForwardMacs + full.Cost.BackwardMacs;
-            // recompute and checkpoint regions run untaped: their work is not on the tape, so no count
-            string work = m.Caching is Stochastic.RegionMode.SparseCache
-                ? string.Create(inv, $"  {2.0 * macs / 1e9:F1} GFLOP at {r.GigaflopsPerSecond:F0} GFLOP/s") +
-                  (full is null || ReferenceEquals(full, r) ? "" : string.Create(inv, $", vs full {r.StepMs / full.StepMs:F2} (ideal {(double)macs / fullMacs:F2})"))
+            string work = m.RegionsTaped
+                ? string.Create(inv, $"  {2.0 * r.Cost.Macs / 1e9:F1} GFLOP at {r.GigaflopsPerSecond:F0} GFLOP/s") +
+                  (full is null || ReferenceEquals(full, r) ? "" : string.Create(inv, $", vs full {r.StepMs / full.StepMs:F2} (ideal {(double)r.Cost.Macs / full.Cost.Macs:F2})"))
                 : "";
             Console.WriteLine($"{m.Name,-14} step {r.StepMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0}; {r.TapeNodes} nodes){work}  peak {MemoryPool.FormatBytes(r.PeakBytes),10}  saved {MemoryPool.FormatBytes(r.SavedActivationBytes),10} ({r.SavedShareOfPeak:P0} of peak)  params {MemoryPool.FormatBytes(r.ParamBytes)}  loss {r.Loss:F4}");
         }

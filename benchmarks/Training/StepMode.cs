@@ -59,5 +59,11 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
     public SbpPolicy? PolicyFor(VideoModel model, ulong seed) =>
         Trainer.PolicyFor(new TrainConfig { Mode = Mode, Keep = Keep, SbpCaching = Caching, Seed = seed, Coverage = Coverage }, model);
 
+    /// <summary>
+    /// Whether the tape holds all of the step's work: recompute and checkpoint regions run their bodies untaped (and
+    /// again in backward), so <see cref="Autograd.FlopCounter"/> cannot count them and no ideal ratio is given.
+    /// </summary>
+    public bool RegionsTaped => Caching == RegionMode.SparseCache;
+
     public override string ToString() => Name;
 }

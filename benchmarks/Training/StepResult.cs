@@ -23,7 +23,7 @@ public sealed record StepResult(StepCase Case, string Mode, double Keep, double 
     public Autograd.OpCost Cost { get; init; }
 
     /// <summary>Counted FLOPs (2 per multiply-add) over the median step, in GFLOP/s.</summary>
-    public double GigaflopsPerSecond => StepMs > 0 ? 2.0 * (Cost.ForwardMacs + Cost.BackwardMacs) / (StepMs * 1e6) : 0;
+    public double GigaflopsPerSecond => Autograd.OpCost.Gigaflops(Cost.Macs, StepMs);
 
     /// <summary>Nodes on the tape after the forward pass.</summary>
     public int TapeNodes { get; init; }

@@ -9,6 +9,16 @@ namespace Sbp.Autograd;
 /// </summary>
 public readonly record struct OpCost(long ForwardMacs, long BackwardMacs, long ForwardBytes, long BackwardBytes)
 {
+    /// <summary>Forward and backward multiply-adds together.</summary>
+    public long Macs => ForwardMacs + BackwardMacs;
+
+    /// <summary>GFLOP/s of <paramref name="macs"/> multiply-adds (2 FLOPs each) done in <paramref name="milliseconds"/>; 0 for no time.</summary>
+    public static double Gigaflops(long macs, double milliseconds) => milliseconds > 0 ? 2.0 * macs / (milliseconds * 1e6) : 0;
+
+    /// <summary>The multiply-adds (<paramref name="phase"/> forward or backward) and bytes of one phase.</summary>
+    public (long Macs, long Bytes) InPhase(OpProfile.Phase phase) =>
+        phase == OpProfile.Phase.Forward ? (ForwardMacs, ForwardBytes) : (BackwardMacs, BackwardBytes);
+
     public static OpCost operator +(OpCost a, OpCost b) =>
         new(a.ForwardMacs + b.ForwardMacs, a.BackwardMacs + b.BackwardMacs, a.ForwardBytes + b.ForwardBytes, a.BackwardBytes + b.BackwardBytes);
 }

@@ -20,7 +20,7 @@ public sealed class OpProfile
     public sealed record Row(string Op, bool InRegion, bool Compact, Phase Phase, int Calls, double Milliseconds, bool Internal = false, long Macs = 0, long Bytes = 0)
     {
         /// <summary>Achieved GFLOP/s (2 FLOPs per multiply-add), 0 for rows without MACs.</summary>
-        public double GigaflopsPerSecond => Milliseconds > 0 ? 2.0 * Macs / (Milliseconds * 1e6) : 0;
+        public double GigaflopsPerSecond => OpCost.Gigaflops(Macs, Milliseconds);
 
         /// <summary>Achieved GB/s of the bytes the calls read and write (<see cref="OpCost"/>), 0 for engine rows.</summary>
         public double GigabytesPerSecond => Milliseconds > 0 ? Bytes / (Milliseconds * 1e6) : 0;
@@ -51,12 +51,18 @@ public sealed class OpProfile
         if (phase == Phase.Forward) _last = now;
     }
 
+    /// <summary>Each entry with the work its node does in its phase, counted once (<see cref="FlopCounter"/>).</summary>
+    List<(TapeNode Node, Phase Phase, double Ms, long Macs, long Bytes)> Counted() =>
+        [.. _entries.Select(e =>
+        {
+            var (macs, bytes) = FlopCounter.Of(e.Node).InPhase(e.Phase);
+            return (e.Node, e.Phase, e.Ticks * 1000.0 / Stopwatch.Frequency, macs, bytes);
+        })];
+
     /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
     public IReadOnlyList<Row> Rows() =>
-        _entries.GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
-            .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency,
-                Macs: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs),
-                Bytes: g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardBytes : FlopCounter.Of(e.Node).BackwardBytes)))
+        Counted().GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
+            .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ms), Macs: g.Sum(e => e.Macs), Bytes: g.Sum(e => e.Bytes)))
             .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
                 .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
@@ -64,14 +70,13 @@ public sealed class OpProfile
     /// <summary>One SBP region's recorded ops in one phase (<see cref="RegionRows"/>); <see cref="Region"/> null: the ops outside regions.</summary>
     public sealed record RegionRow(string? Region, Phase Phase, int Calls, double Milliseconds, long Macs)
     {
-        public double GigaflopsPerSecond => Milliseconds > 0 ? 2.0 * Macs / (Milliseconds * 1e6) : 0;
+        public double GigaflopsPerSecond => OpCost.Gigaflops(Macs, Milliseconds);
     }
 
     /// <summary>Totals per (SBP region by name, phase) of the recorded ops, in the order the regions ran; the ops outside regions last.</summary>
     public IReadOnlyList<RegionRow> RegionRows() =>
-        _entries.GroupBy(e => (e.Node.Region, e.Phase))
-            .Select(g => new RegionRow(g.Key.Region, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency,
-                g.Sum(e => e.Phase == Phase.Forward ? FlopCounter.Of(e.Node).ForwardMacs : FlopCounter.Of(e.Node).BackwardMacs)))
+        Counted().GroupBy(e => (e.Node.Region, e.Phase))
+            .Select(g => new RegionRow(g.Key.Region, g.Key.Phase, g.Count(), g.Sum(e => e.Ms), g.Sum(e => e.Macs)))
             .OrderBy(r => r.Region is null).ThenBy(r => r.Phase).ToList();
 
     /// <summary>A plain-text table of <see cref="Rows"/> (top <paramref name="top"/> per phase), then one line per SBP region.</summary>
@@ -84,7 +89,7 @@ public sealed class OpProfile
             var rows = all.Where(r => r.Phase == phase).ToList();
             double ms = rows.Sum(r => r.Milliseconds);
             long macs = rows.Sum(r => r.Macs);
-            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {ms:F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops, {macs / 1e9:F3} GMAC ({(ms > 0 ? 2.0 * macs / (ms * 1e6) : 0):F1} GFLOP/s over the phase)\n");
+            sb.Append(CultureInfo.InvariantCulture, $"{phase}: {ms:F1} ms over {rows.Where(r => !r.Internal).Sum(r => r.Calls)} ops, {macs / 1e9:F3} GMAC ({OpCost.Gigaflops(macs, ms):F1} GFLOP/s over the phase)\n");
             foreach (var r in rows.Take(top))
             {
                 sb.Append(CultureInfo.InvariantCulture, $"  {r.Op,-32} {(r.Internal ? "engine" : r.InRegion ? (r.Compact ? "region, compact" : "region, dense") : "outside regions"),-16} {r.Calls,5} x {r.Milliseconds,8:F2} ms");

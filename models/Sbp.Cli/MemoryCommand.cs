@@ -84,12 +84,11 @@ public static class MemoryCommand
                 m.Forward(x, policy, 0);
                 long saved = tape.SavedBytes;
                 var cost = FlopCounter.Of(tape);
-                long macs = cost.ForwardMacs + cost.BackwardMacs;
-                if (keep >= 1) (full, fullMacs) = (saved, macs);
+                if (keep >= 1) (full, fullMacs) = (saved, cost.Macs);
                 var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
                 o.WriteLine($"| {keep:0.###} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
                     $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} | " +
-                    string.Create(CultureInfo.InvariantCulture, $"{cost.ForwardMacs / 1e9:0.###} | {cost.BackwardMacs / 1e9:0.###} | {(fullMacs == 0 ? "-" : $"{(double)macs / fullMacs:0.000}x")} |"));
+                    string.Create(CultureInfo.InvariantCulture, $"{cost.ForwardMacs / 1e9:0.###} | {cost.BackwardMacs / 1e9:0.###} | {(fullMacs == 0 ? "-" : $"{(double)cost.Macs / fullMacs:0.000}x")} |"));
                 if (r.GetValue(regions))
                     foreach (var g in tape.Regions) o.WriteLine($"    {g}");
                 if (r.GetValue(ops))
