@@ -51,6 +51,9 @@ public sealed partial class Tape : IDisposable
 
     /// <summary>Set (before the forward pass) to time every recorded op's forward and backward; null: no timing (the default).</summary>
     public OpProfile? Profile { get; set; }
+
+    /// <summary>Told during <see cref="Backward"/> when each leaf's gradient is final and after every op (data parallelism); null: none.</summary>
+    public IGradientReadyObserver? GradientObserver { get; set; }
     public bool IsFreed => _state == State.Freed;
 
     /// <summary>Activation bytes held for backward now (each shared block counted once).</summary>
@@ -193,6 +196,7 @@ public sealed partial class Tape : IDisposable
                     else seed.Backend.Copy(outputGrad, seed);
                 }
                 grads.Seed(loss, seed);
+                var readiness = captureId < 0 && GradientObserver is { } observer ? new LeafReadiness(_nodes, observer) : null;
                 for (int i = _nodes.Count - 1; i >= 0; i--)
                 {
                     var node = _nodes[i];
@@ -200,6 +204,7 @@ public sealed partial class Tape : IDisposable
                     if (grads.TryTake(node.OutputId, out var g)) RunNode(node, g, grads);
                     _store.Free(node);
                     Profile?.Add(node, OpProfile.Phase.Backward, t0);
+                    readiness?.Done(node, i);
                 }
             }
             return grads;

@@ -29,6 +29,10 @@ public sealed class TapeNode
     internal Tensor?[] SavedTensors { get; private set; }
     internal BackwardRule Backward { get; private set; }
 
+    /// <summary>True when the backward rule runs a tape of its own (a recompute or checkpoint region), which may add to
+    /// the gradient of leaves this tape does not list as inputs.</summary>
+    internal bool RunsSubTape { get; set; }
+
     /// <summary>The SBP region this node was recorded in, if any.</summary>
     public string? Region { get; internal set; }
 

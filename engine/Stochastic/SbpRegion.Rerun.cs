@@ -121,6 +121,7 @@ public static partial class SbpRegion
                 return [InputGrad(ctx, ReRun(name, slice, body, replay, layout.CompactShape(ctx.Grad.Shape), g))];
             });
             node.Region = name;
+            node.RunsSubTape = true;
             node.SetInputForms([layout]);
         }
         finally
@@ -153,6 +154,7 @@ public static partial class SbpRegion
             return [InputGrad(ctx, ReRun(name, ctx.Saved(0), rerun, replay, ctx.Grad.Shape, ctx.Grad))];
         });
         node.Region = name;
+        node.RunsSubTape = true;
         RegionLedger.Of(tape).AddReport(new RegionReport(name, options.Mode, request?.KeptCount ?? size, size, node.SavedBytes, full,
             note ?? "input saved in full; backward re-runs the region" + (request is null ? "" : " with sparse caching")));
         return y;

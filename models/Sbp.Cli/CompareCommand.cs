@@ -35,24 +35,30 @@ public static class CompareCommand
             if (config.OutputDir is { } dir) OutputPaths.Folder("--out", dir, "a folder of metrics.jsonl and checkpoint.safetensors per mode");
             if (r.GetValue(json) is { } jsonPath) OutputPaths.File("--json", jsonPath);
             if (r.GetValue(plots) is { } plotDir) OutputPaths.Folder("--plots", plotDir, "loss.png, memory.png and accuracy.png");
+            var engine = options.Dist.Engine(r);
             var device = options.ResolveDevice(r);
-            var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
-            var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
-            CompareRunner.CheckModel(runs, train);
-            using var interrupt = new Interrupt();
-            var rows = CompareRunner.Run(runs, train, val, device, Console.WriteLine, interrupt.Token);
-            Console.WriteLine();
-            var title = CompareRunner.Title(config, spec.Source, train, val, device);
-            Console.WriteLine($"{title}:");
-            Console.WriteLine(CompareRunner.Table(rows, val.PerFrameLabels));
-            if (r.GetValue(json) is { } path)
+            using var comm = options.Dist.Open(r, engine);
+            return DistOptions.Guard(comm, "sbp compare", () =>
             {
-                File.WriteAllText(path, CompareRunner.Json(rows, config.Model, spec.Source, device.Name));
-                Console.WriteLine($"wrote {path}");
-            }
-            if (r.GetValue(plots) is { } plotsDir)
-                foreach (var file in ComparePlots.Plots(rows, plotsDir, val.PerFrameLabels, title)) Console.WriteLine($"wrote {file}");
-            return 0;
+                var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
+                var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
+                CompareRunner.CheckModel(runs, train);
+                using var interrupt = new Interrupt();
+                var rows = CompareRunner.Run(runs, train, val, device, comm.IsRoot ? Console.WriteLine : _ => { }, interrupt.Token, comm);
+                if (!comm.IsRoot) return 0;
+                Console.WriteLine();
+                var title = CompareRunner.Title(config, spec.Source, train, val, device);
+                Console.WriteLine($"{title}:");
+                Console.WriteLine(CompareRunner.Table(rows, val.PerFrameLabels));
+                if (r.GetValue(json) is { } path)
+                {
+                    File.WriteAllText(path, CompareRunner.Json(rows, config.Model, spec.Source, device.Name));
+                    Console.WriteLine($"wrote {path}");
+                }
+                if (r.GetValue(plots) is { } plotsDir)
+                    foreach (var file in ComparePlots.Plots(rows, plotsDir, val.PerFrameLabels, title)) Console.WriteLine($"wrote {file}");
+                return 0;
+            });
         });
         return cmd;
     }

@@ -106,7 +106,7 @@ public static partial class SbpCli
         e is ArgumentException or FormatException or IOException or UnauthorizedAccessException or InvalidDataException
             or FfmpegMissingException or VideoReadException or Models.Training.TrainingException or Stochastic.SbpRegionException
             or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException
-            or Models.Pretrained.PthFormatException or Nn.StateDictMismatchException;
+            or Models.Pretrained.PthFormatException or Nn.StateDictMismatchException or Distributed.DistributedMismatchException or Distributed.DistributedException;
 
     [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
     private static partial Regex ExpectedType();

@@ -22,7 +22,8 @@ public static class TrainCommand
         var cmd = new Command("train", "train a model in one mode; metrics as JSON lines and a checkpoint each epoch when --out is given" + Examples(
             "sbp train --model swin-micro --mode sbp --keep 0.5 --epochs 4 --out runs/swin-sbp",
             "sbp train --out runs/swin-sbp --resume            # continue from runs/swin-sbp/checkpoint.safetensors",
-            "sbp train --mode full --max-steps 100 --out runs/r21d"));
+            "sbp train --mode full --max-steps 100 --out runs/r21d",
+            "mpirun -np 2 -x DOTNET_PROCESSOR_COUNT=1 sbp train --batch 8   # data parallel: 2 ranks x batch 8"));
         options.AddTo(cmd);
         cmd.Add(mode);
         cmd.Add(keep);
@@ -44,14 +45,19 @@ public static class TrainCommand
             if (config.Resume && !File.Exists(Trainer.CheckpointPath(config.OutputDir!)))
                 throw new ArgumentException($"--resume: {config.OutputDir} holds no checkpoint.safetensors, so there is nothing to resume; " +
                     "leave out --resume to start at step 0, or give the --out of an earlier run.");
+            var engine = options.Dist.Engine(r);
             var device = options.ResolveDevice(r);
-            var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
-            var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
-            using var interrupt = new Interrupt();
-            var result = new Trainer(config, device, cancel: interrupt.Token).Run(train, val);
-            if (result.Epochs.Count == 0) return 0;   // stopped by --max-steps (or Ctrl-C) before an epoch ended
-            Console.WriteLine(CompareRunner.Table([CompareRunner.RowOf(config, result)], result.Final.Map is not null));
-            return 0;
+            using var comm = options.Dist.Open(r, engine);
+            return DistOptions.Guard(comm, "sbp train", () =>
+            {
+                var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
+                var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
+                using var interrupt = new Interrupt();
+                var result = new Trainer(config, device, cancel: interrupt.Token, communicator: comm).Run(train, val);
+                if (result.Epochs.Count == 0 || !comm.IsRoot) return 0;   // stopped by --max-steps (or Ctrl-C) before an epoch ended; rank 0 reports
+                Console.WriteLine(CompareRunner.Table([CompareRunner.RowOf(config, result)], result.Final.Map is not null));
+                return 0;
+            });
         });
         return cmd;
     }

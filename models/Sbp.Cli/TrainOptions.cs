@@ -47,13 +47,15 @@ public sealed class TrainOptions
     public readonly Option<string?> Init = new("--init") { Description = "start from pretrained weights: a PyTorch checkpoint (.pth, no code in it is run) or safetensors, under our names or the official ones of the model's family (docs/MODELS.md section 0)" };
     public readonly Option<string?> InitFormat = new("--init-format") { Description = "pth or safetensors (default: from the --init file's extension)" };
     public readonly Option<bool> ResetHead = new("--reset-head") { Description = "with --init: keep the classifier freshly initialized (for a dataset with other classes)" };
+    public readonly Option<bool> MasksPerRank = new("--masks-per-rank") { Description = "data parallel: each rank draws its own SBP masks (the rank in the seed); default: the same masks on every rank" };
     public readonly InputOptions Input = new();
+    public readonly DistOptions Dist = new();
 
     /// <summary>The model and data options (every command that builds a model).</summary>
     Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -94,6 +96,7 @@ public sealed class TrainOptions
             InitPath = init,
             InitFormat = initFormat,
             ResetHead = r.GetValue(ResetHead),
+            MasksPerRank = r.GetValue(MasksPerRank),
             MaskKind = kind,
             MaskRandomOffset = randomOffset,
             MaskScope = ParseMaskScope(r.GetValue(MaskPer)!),

@@ -21,6 +21,10 @@ public sealed record VideoLoaderOptions
     public CorruptVideoPolicy OnCorrupt { get; init; } = CorruptVideoPolicy.Skip;
     /// <summary>How many following samples to try in place of an unreadable one before failing.</summary>
     public int MaxReplacements { get; init; } = 16;
+    /// <summary>Data parallelism: this rank's shard of each epoch (0 .. <see cref="Ranks"/> - 1).</summary>
+    public int Rank { get; init; }
+    /// <summary>Data parallelism: how many ranks share each epoch (1: all samples here).</summary>
+    public int Ranks { get; init; } = 1;
 }
 
 /// <summary>
@@ -39,6 +43,8 @@ public sealed class VideoLoader
     public VideoLoader(IVideoDataset dataset, VideoLoaderOptions options, Device? device = null, DataIssues? issues = null)
     {
         if (options.BatchSize <= 0) throw new ArgumentException($"VideoLoader: batch size must be > 0 (got {options.BatchSize}).");
+        if (options.Ranks < 1 || options.Rank < 0 || options.Rank >= options.Ranks)
+            throw new ArgumentException($"VideoLoader: rank {options.Rank} of {options.Ranks} ranks: need 0 <= rank < ranks.");
         if (options.Workers <= 0 || options.QueueCapacity <= 0)
             throw new ArgumentException($"VideoLoader: workers and queue capacity must be > 0 (got {options.Workers}, {options.QueueCapacity}).");
         Dataset = dataset;
@@ -46,7 +52,9 @@ public sealed class VideoLoader
         Device = device ?? Device.Default;
         Issues = issues ?? new DataIssues();
         if (BatchesPerEpoch == 0)
-            throw new ArgumentException($"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped).");
+            throw new ArgumentException(options.Ranks == 1
+                ? $"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped)."
+                : $"VideoLoader: the dataset has {dataset.Count} samples, {SamplesPerEpoch} per rank over {options.Ranks} ranks, fewer than one batch of {options.BatchSize} per rank (and the last incomplete batch is dropped).");
     }
 
     public IVideoDataset Dataset { get; }
@@ -59,11 +67,37 @@ public sealed class VideoLoader
 
     bool DropLast => Options.DropLast ?? Options.Train;
 
-    public int BatchesPerEpoch => DropLast ? Dataset.Count / Options.BatchSize : (Dataset.Count + Options.BatchSize - 1) / Options.BatchSize;
+    public int BatchesPerEpoch => DropLast ? SamplesPerEpoch / Options.BatchSize : (SamplesPerEpoch + Options.BatchSize - 1) / Options.BatchSize;
 
-    /// <summary>The sample order of an epoch.</summary>
-    public int[] Order(int epoch) =>
-        Options.Train ? SampleRng.For(Options.Seed, "loader/shuffle", epoch).Permutation(Dataset.Count) : Enumerable.Range(0, Dataset.Count).ToArray();
+    /// <summary>
+    /// Samples this rank sees per epoch: all of them with one rank; with several, training gives each rank
+    /// ceil(N / ranks) (PyTorch's DistributedSampler) and evaluation every rank-th sample from its rank on.
+    /// </summary>
+    public int SamplesPerEpoch
+    {
+        get
+        {
+            int n = Dataset.Count, r = Options.Ranks;
+            return r == 1 ? n : Options.Train ? (n + r - 1) / r : (n - Options.Rank + r - 1) / r;
+        }
+    }
+
+    /// <summary>
+    /// The sample order of an epoch on this rank. Training: a permutation seeded by (seed, epoch), the same on every
+    /// rank; with several ranks it is padded to a multiple of the rank count by repeating its head and rank r takes
+    /// positions r, r + ranks, ... (PyTorch's DistributedSampler), so ranks' shards are disjoint but for the padding.
+    /// Evaluation: dataset order, every rank-th sample, no padding (each sample counted once over the ranks).
+    /// </summary>
+    public int[] Order(int epoch)
+    {
+        int n = Dataset.Count, ranks = Options.Ranks, rank = Options.Rank;
+        if (!Options.Train) return Enumerable.Range(0, n).Where(i => i % ranks == rank).ToArray();
+        var all = SampleRng.For(Options.Seed, "loader/shuffle", epoch).Permutation(n);
+        if (ranks == 1) return all;
+        var shard = new int[(n + ranks - 1) / ranks];
+        for (int k = 0; k < shard.Length; k++) shard[k] = all[(rank + (long)k * ranks) % n];
+        return shard;
+    }
 
     /// <summary>The batches of one epoch. Dispose each batch; leaving the loop early stops the workers.</summary>
     public IEnumerable<VideoBatch> Epoch(int epoch)

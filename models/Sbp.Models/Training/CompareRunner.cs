@@ -63,13 +63,13 @@ public static class CompareRunner
 
     /// <summary>Trains each planned run in turn (per-mode output folders under the base config's).</summary>
     public static IReadOnlyList<CompareRow> Run(IReadOnlyList<TrainConfig> runs, IVideoDataset train, IVideoDataset val, Device device, Action<string> log,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, Distributed.Communicator? communicator = null)
     {
         var rows = new List<CompareRow>();
         foreach (var run in runs)
         {
             var config = run.OutputDir is null ? run : run with { OutputDir = Path.Combine(run.OutputDir, run.Label) };
-            rows.Add(RowOf(config, new Trainer(config, device, log, cancel).Run(train, val)));
+            rows.Add(RowOf(config, new Trainer(config, device, log, cancel, communicator).Run(train, val)));
         }
         return rows;
     }

@@ -7,9 +7,9 @@ namespace Sbp.Models.Training;
 /// Progress of an epoch: a bar redrawn in place on a terminal, plain lines (about every 10%) when output
 /// is redirected (CI logs, files). Each shows the step within the epoch (counted from the first step of
 /// the epoch, also after a resume), the epoch's mean loss so far, clips per second and time per step
-/// (of this process's steps), the time elapsed and the time left.
+/// (of this process's steps), the time elapsed and the time left. Quiet: nothing (ranks but 0 of a data-parallel run).
 /// </summary>
-public sealed class ProgressLine(string title, int total, int clipsPerStep, int start = 0)
+public sealed class ProgressLine(string title, int total, int clipsPerStep, int start = 0, bool quiet = false)
 {
     readonly bool _terminal = !Console.IsOutputRedirected;
     readonly Stopwatch _watch = Stopwatch.StartNew();
@@ -27,6 +27,7 @@ public sealed class ProgressLine(string title, int total, int clipsPerStep, int 
 
     public void Report(int done, double meanLoss)
     {
+        if (quiet) return;
         string line = Format(done, meanLoss, _watch.Elapsed);
         double fraction = total == 0 ? 1 : (double)done / total;
         if (_terminal)
@@ -43,6 +44,6 @@ public sealed class ProgressLine(string title, int total, int clipsPerStep, int 
 
     public void Done()
     {
-        if (_terminal) Console.WriteLine();
+        if (_terminal && !quiet) Console.WriteLine();
     }
 }

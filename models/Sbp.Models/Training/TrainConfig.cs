@@ -65,6 +65,8 @@ public sealed record TrainConfig
     public int MicroBatches { get; init; } = 1;
     /// <summary>On device out-of-memory, free the step and retry it with twice the micro-batches (up to one sample each).</summary>
     public bool OomRetry { get; init; }
+    /// <summary>Data parallelism: each rank draws its own SBP masks (the rank in the seed); default: the same masks on every rank.</summary>
+    public bool MasksPerRank { get; init; }
 
     /// <summary>The SBP masks a run draws, for logs and results: kind, offset and how widely one is shared (docs/SBP.md section 2).</summary>
     public string MaskDescription

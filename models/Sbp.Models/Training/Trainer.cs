@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Sbp.Autograd;
+using Sbp.Distributed;
 using Sbp.IO;
 using Sbp.Memory;
 using Sbp.Models.Architectures;
@@ -36,24 +37,28 @@ public sealed record TrainResult(TrainConfig Config, string Model, long Paramete
 /// warmup + cosine, cross-entropy (per frame for detection), evaluation after each epoch, metrics
 /// as JSON lines and a checkpoint per epoch when an output folder is given, resume from it.
 /// </summary>
-public sealed class Trainer
+public sealed partial class Trainer
 {
     readonly TrainConfig _config;
     readonly Device _device;
     readonly Action<string> _log;
     readonly CancellationToken _cancel;
+    readonly Communicator _comm;
 
     /// <param name="config">What to train and how (checked before any work).</param>
     /// <param name="device">Where to train; null = <see cref="Device.Default"/>.</param>
     /// <param name="log">Where progress lines go; null = the console.</param>
     /// <param name="cancel">Checked after every step: when set (Ctrl-C), the run saves a checkpoint (with an
     /// output folder), says so, and ends with an <see cref="OperationCanceledException"/>.</param>
-    public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null, CancellationToken cancel = default)
+    /// <param name="communicator">Data parallelism: the ranks training together (each runs this with the same config; rank 0
+    /// logs, writes metrics and checkpoints); null: this process alone.</param>
+    public Trainer(TrainConfig config, Device? device = null, Action<string>? log = null, CancellationToken cancel = default, Communicator? communicator = null)
     {
         config.Validate();
         _config = config;
         _device = device ?? Device.Default;
-        _log = log ?? Console.WriteLine;
+        _comm = communicator ?? new SingleProcessCommunicator();
+        _log = !_comm.IsRoot ? _ => { } : log ?? Console.WriteLine;
         _cancel = cancel;
     }
 
@@ -61,11 +66,11 @@ public sealed class Trainer
     public static string CheckpointPath(string dir) => Path.Combine(dir, "checkpoint.safetensors");
 
     /// <summary>The SBP policy of a mode: null for full backprop; keep 1 with checkpointing for plain checkpointing.</summary>
-    public static SbpPolicy? PolicyFor(TrainConfig c, VideoModel model)
+    public static SbpPolicy? PolicyFor(TrainConfig c, VideoModel model, int rank = 0)
     {
         if (c.Mode == TrainMode.Full) return null;
         var kind = c.MaskKind ?? DefaultMaskKind(model, c.Keep);
-        var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, c.Seed)
+        var masks = new KeepMaskPolicy(kind, c.Mode == TrainMode.Checkpoint && c.Keep >= 1 ? 1 : c.Keep, DistributedRun.MaskSeed(c, rank))
         {
             RandomOffset = c.MaskRandomOffset,
             Scope = c.MaskScope,
@@ -120,11 +125,11 @@ public sealed class Trainer
         var c = _config;
         int frames = train.ClipFrames, height = train.Transform.Height, width = train.Transform.Width;
         using var model = CreateModel(c.Model, train, frames, height, width, c.Seed, _device, c.DropPath);
-        var policy = PolicyFor(c, model);
+        var policy = PolicyFor(c, model, _comm.Rank);
         if (policy is not null && model.SbpProblem(policy) is { } problem) throw new ArgumentException($"{c.Label}: {problem}");
         var loader = new VideoLoader(train, new VideoLoaderOptions
         {
-            BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers,
+            BatchSize = c.BatchSize, Train = true, Seed = c.Seed, Workers = c.Workers, Rank = _comm.Rank, Ranks = _comm.Size,
         }, _device);
         if (c.InitPath is { } init)
             _log($"{c.Label}: initialized from {init}: {PretrainedInit.Load(model, PretrainedInit.Read(init, c.InitFormat), c.ResetHead)}");
@@ -133,6 +138,7 @@ public sealed class Trainer
             using (var first = loader.Batch(loader.Order(0).Take(c.BatchSize).ToArray()))
             using (var firstInputs = model.InputOf(first.Clips))
                 model.Calibrate(firstInputs);
+        using var dist = new DistributedRun(_comm, c, model, train);   // with several ranks: checked alike, then rank 0's weights everywhere
         int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
         long totalSteps = (long)stepsPerEpoch * c.Epochs;
         using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.PeakLearningRate);
@@ -163,12 +169,13 @@ public sealed class Trainer
             }
             _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1}, step {step - (long)firstEpoch * stepsPerEpoch + 1} of {stepsPerEpoch})");
         }
-        using var metrics = c.OutputDir is null ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
+        using var metrics = c.OutputDir is null || !_comm.IsRoot ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
 
         _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, peak lr {c.PeakLearningRate.ToString("G3", CultureInfo.InvariantCulture)}, device {_device.Name}" +
             (c.LabelSmoothing > 0 ? string.Create(CultureInfo.InvariantCulture, $", label smoothing {c.LabelSmoothing}") : "") +
             (c.DropPath is { } dropPath ? string.Create(CultureInfo.InvariantCulture, $", drop path {dropPath}") : "") +
-            (policy is null ? "" : $", SBP masks {c.MaskDescription}"));
+            (policy is null ? "" : $", SBP masks {c.MaskDescription}{(c.MasksPerRank && _comm.Size > 1 ? " drawn per rank" : "")}") +
+            (_comm.Size == 1 ? "" : $", data parallel over {_comm.Size} ranks ({_comm.Engine}): batch {c.BatchSize} per rank, {c.BatchSize * _comm.Size} in all; memory figures are per rank"));
         _log($"  input: {train.Transform.Describe()}");
         var epochs = new List<EpochResult>();
         var curve = new List<(long, double)>();
@@ -189,14 +196,14 @@ public sealed class Trainer
                 ["epoch_loss_sum"] = epochLossSum.ToString("R", CultureInfo.InvariantCulture),
                 ["epoch_steps"] = epochSteps.ToString(CultureInfo.InvariantCulture),
             };
-            Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources, extra));
+            dist.Save(() => Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources, extra)), step);
         }
         for (int epoch = firstEpoch; epoch < c.Epochs; epoch++)
         {
             if (epoch != firstEpoch) (epochLossSum, epochSteps) = (0, 0);
             // Resuming mid-epoch: the epoch's order is a function of (seed, epoch); skip the batches already trained on.
             int offset = epoch == firstEpoch ? (int)(step - (long)epoch * stepsPerEpoch) : 0, index = 0;
-            var progress = new ProgressLine($"{c.Label} epoch {epoch + 1}/{c.Epochs}", stepsPerEpoch, c.BatchSize, start: offset);
+            var progress = new ProgressLine($"{c.Label} epoch {epoch + 1}/{c.Epochs}", stepsPerEpoch, c.BatchSize * _comm.Size, start: offset, quiet: !_comm.IsRoot);
             bool stopped = false;
             foreach (var batch in loader.Epoch(epoch))
             {
@@ -212,7 +219,7 @@ public sealed class Trainer
                         try
                         {
                             var profile = c.ProfileStep == step ? new OpProfile() : null;
-                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing);
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing, dist);
                             if (profile is not null) _log($"  op profile of step {step} (forward and backward, ms per op kind):\n{profile.Format()}");
                             break;
                         }
@@ -231,6 +238,7 @@ public sealed class Trainer
                         if (EffectiveKeepNote(regions, c.Keep) is { } note) _log(note);
                     }
                     savedMax = Math.Max(savedMax, saved);
+                    (lossValue, bool interrupted) = dist.AfterStep(lossValue, _cancel.IsCancellationRequested);
                     if (!double.IsFinite(lossValue))
                         throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.PeakLearningRate}).");
                     schedule.Apply(optimizer, step);
@@ -246,14 +254,14 @@ public sealed class Trainer
                     progress.Report(index, epochLossSum / epochSteps);
                     if (c.CheckpointEvery is { } every && step % every == 0) Save();
                     if (c.MaxSteps is { } max && step >= max) stopped = true;
-                    if (_cancel.IsCancellationRequested)
+                    if (interrupted)
                     {
                         progress.Done();
                         Save();
                         _log(checkpointPath is null
                             ? $"interrupted at step {step}; nothing was saved (no --out)."
                             : $"interrupted at step {step}; saved {checkpointPath}: continue with the same command and --resume.");
-                        throw new OperationCanceledException(_cancel);
+                        throw new OperationCanceledException(_cancel.IsCancellationRequested ? _cancel : new CancellationToken(true));
                     }
                 }
             }
@@ -264,7 +272,8 @@ public sealed class Trainer
                 _log($"stopped at step {step} (--max-steps); continue with --resume");
                 break;
             }
-            var eval = Evaluate(model, val, c.BatchSize, c.Seed);
+            if (dist.TimingLine() is { } timing) _log(timing);
+            var eval = Evaluate(model, val, c.BatchSize, c.Seed, _comm);
             var (top1, top5, map) = (eval.Top1, eval.Top5, eval.Map);
             var result = new EpochResult(epoch + 1, step, epochLossSum / Math.Max(epochSteps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
             epochs.Add(result);
@@ -325,7 +334,7 @@ public sealed class Trainer
     /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
     /// </summary>
     static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions,
-        OpProfile? profile = null, float labelSmoothing = 0f)
+        OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null)
     {
         int n = batch.Size;
         double total = 0;
@@ -349,53 +358,13 @@ public sealed class Trainer
             var weighted = microBatches == 1 ? loss : Ops.Mul(loss, (float)count / n);
             saved = Math.Max(saved, tape.SavedBytes);
             if (regions is not null && part == 0) regions.AddRange(tape.Regions);
+            if (part == microBatches - 1) dist?.Attach(tape);   // data parallel: average while the last micro-batch runs backward
             tape.Backward(weighted);
+            if (part == microBatches - 1) dist?.Finish();
             total += loss.Item() * count / n;
             start += count;
         }
         return (total, saved);
-    }
-
-    /// <summary>Top-1 and top-5 accuracy (per frame for detection, with per-frame mAP) and the confusion counts on a dataset, without recording.</summary>
-    public static Evaluation Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed)
-    {
-        var confusion = new long[data.ClassNames.Count, data.ClassNames.Count];
-        var device = model.Device;
-        var loader = new VideoLoader(data, new VideoLoaderOptions { BatchSize = batchSize, Train = false, Seed = seed }, device);
-        long rows = 0, hit1 = 0, hit5 = 0;
-        var scores = new List<float>();
-        var labels = new List<int>();
-        model.Eval();
-        try
-        {
-            using var noGrad = Tape.NoGrad();
-            foreach (var batch in loader.Epoch(0))
-            {
-                using (batch)
-                using (var scope = TensorScope.Begin())
-                {
-                    var logits = model.Forward(Input(model, batch.Clips), null, 0);
-                    int classes = logits.Shape[-1];
-                    var l = logits.ToArray();
-                    var y = batch.Labels.ToIntArray();
-                    hit1 += Metrics.TopKHits(l, y, classes, 1);
-                    hit5 += Metrics.TopKHits(l, y, classes, Math.Min(5, classes));
-                    Metrics.AddConfusion(l, y, classes, confusion);
-                    rows += y.Length;
-                    if (data.PerFrameLabels)
-                    {
-                        scores.AddRange(Ops.Softmax(logits, -1).ToArray());
-                        labels.AddRange(y);
-                    }
-                }
-            }
-        }
-        finally
-        {
-            model.Train();
-        }
-        double? map = data.PerFrameLabels ? Metrics.MeanAveragePrecision(scores.ToArray(), labels.ToArray(), data.ClassNames.Count) : null;
-        return new Evaluation(rows == 0 ? 0 : (double)hit1 / rows, rows == 0 ? 0 : (double)hit5 / rows, map, confusion);
     }
 
     /// <summary>
