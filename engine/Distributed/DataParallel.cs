@@ -32,6 +32,7 @@ public sealed class DataParallel : IGradientReadyObserver, IDisposable
     readonly List<GradientBucket> _buckets = [];
     readonly Dictionary<Tensor, (GradientBucket Bucket, int Slot)> _where = new(ReferenceEqualityComparer.Instance);
     readonly Tensor? _one, _zero;
+    List<(string Name, Tensor Tensor)> _buffers = [];
     int _nextLaunch;
     bool _attached;
     long _backwardStart, _backwardEnd;
@@ -85,7 +86,7 @@ public sealed class DataParallel : IGradientReadyObserver, IDisposable
     /// </summary>
     public void Start(IEnumerable<(string Name, Tensor Tensor)> buffers, IEnumerable<string> settings)
     {
-        var buffered = buffers.ToList();
+        var buffered = _buffers = buffers.ToList();
         var lines = new List<string>(settings);
         lines.AddRange(Parameters.Select(p => $"parameter {p.Name} {p.Param.DType} {p.Param.Shape}"));
         lines.AddRange(buffered.Select(b => $"buffer {b.Name} {b.Tensor.DType} {b.Tensor.Shape}"));
@@ -93,6 +94,18 @@ public sealed class DataParallel : IGradientReadyObserver, IDisposable
         using var noGrad = Tape.NoGrad();
         foreach (var (name, p) in Parameters) _comm.Broadcast(p, 0, $"parameter {name}");
         foreach (var (name, b) in buffered) _comm.Broadcast(b, 0, $"buffer {name}");
+    }
+
+    /// <summary>
+    /// Copies rank 0's buffers (batch norm's running statistics) to every rank, as DDP does before every forward
+    /// (broadcast_buffers): each rank's training-mode batch norm normalizes with its own batch, and the running statistics
+    /// all ranks carry on with, and rank 0 saves, are rank 0's. The buffers are those given to <see cref="Start"/>.
+    /// </summary>
+    public void SyncBuffers()
+    {
+        if (_comm.Size == 1) return;
+        using var noGrad = Tape.NoGrad();
+        foreach (var (name, b) in _buffers) _comm.Broadcast(b, 0, $"buffer {name}");
     }
 
     /// <summary>Averages gradients during this tape's backward (the last micro-batch of a step); <see cref="Finish"/> after it.</summary>

@@ -49,6 +49,9 @@ internal sealed partial class DistributedRun : IDisposable
     /// <summary>The seed of a rank's SBP masks: the run's seed, or with per-rank masks the rank mixed in.</summary>
     public static ulong MaskSeed(TrainConfig c, int rank) => c.MasksPerRank ? c.Seed + 0x9E3779B97F4A7C15UL * (ulong)rank : c.Seed;
 
+    /// <summary>Before a step's forward: rank 0's buffers everywhere (DDP's broadcast_buffers).</summary>
+    public void BeforeStep() => Parallel?.SyncBuffers();
+
     /// <summary>The last micro-batch's tape: gradients are averaged during its backward.</summary>
     public void Attach(Tape tape) => Parallel?.Attach(tape);
 

@@ -116,6 +116,9 @@ public sealed record TrainConfig
         if (Mode != TrainMode.Full && Keep < 1)
         {
             var kind = MaskKind ?? Trainer.DefaultMaskKind(Model, Keep);
+            if (MasksPerRank && kind == Stochastic.MaskKind.Strided && !MaskRandomOffset)
+                throw new ArgumentException($"--masks-per-rank: {Model}'s strided masks{(MaskKind is null ? " (its default)" : "")} have a fixed offset, the same on every rank whatever the seed; " +
+                    "draw them with --mask strided-random or --mask random, or leave out --masks-per-rank.");
             if (!KeepMaskGenerator.Supports(kind, Keep))
                 throw new ArgumentException($"{Label}: {kind.ToString().ToLowerInvariant()} masks{(MaskKind is null ? $" ({Model}'s default)" : "")} need a keep ratio of 1/s " +
                     $"(0.5, 0.25, 0.125, ...{(kind == Stochastic.MaskKind.Grid ? " or 1 - 1/s" : "")}); {Keep} is not. Use such a ratio, or random masks (--mask random).");

@@ -337,6 +337,7 @@ public sealed partial class Trainer
         OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null)
     {
         int n = batch.Size;
+        dist?.BeforeStep();
         double total = 0;
         long saved = 0;
         int[]? labels = microBatches > 1 ? batch.Labels.ToIntArray() : null;
