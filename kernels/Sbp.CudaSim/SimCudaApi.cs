@@ -156,6 +156,7 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
 
     public void RecordEvent(nint evt)
     {
+        ForgetCommunicationEvent(evt);
         lock (_gate) _events[evt] = Stopwatch.GetTimestamp();
     }
 
@@ -167,6 +168,7 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
 
     public void DestroyEvent(nint evt)
     {
+        ForgetCommunicationEvent(evt);
         lock (_gate) _events.Remove(evt);
     }
 

@@ -24,7 +24,7 @@ public static unsafe class DeviceReport
         return new DeviceInfo(device.Name, backend.Description, total, free, LoadedLibraries());
     }
 
-    /// <summary>libcuda, libcublas and libcudnn as mapped into this process (call after a GEMM and a convolution ran).</summary>
+    /// <summary>libcuda, libcublas, libcudnn and libnccl as mapped into this process (call after a GEMM, a convolution and the NCCL check ran).</summary>
     static List<LibraryInfo> LoadedLibraries()
     {
         var found = new List<LibraryInfo>();
@@ -41,6 +41,7 @@ public static unsafe class DeviceReport
             ("cuBLAS", "libcublas.so", CublasVersion),
             ("cuBLASLt", "libcublasLt.so", _ => null),
             ("cuDNN", "libcudnn.so", CudnnVersion),
+            ("NCCL", "libnccl.so", NcclVersion),
         })
         {
             var path = paths.FirstOrDefault(p => Path.GetFileName(p).StartsWith(prefix, StringComparison.Ordinal));
@@ -78,6 +79,14 @@ public static unsafe class DeviceReport
         int major, minor, patch;
         if (get(0, &major) != 0 || get(1, &minor) != 0 || get(2, &patch) != 0) return null;
         return $"{major}.{minor}.{patch}";
+    }
+
+    static string? NcclVersion(nint handle)
+    {
+        // ncclResult_t ncclGetVersion(int*): X*10000 + Y*100 + Z from 2.9.
+        if (!NativeLibrary.TryGetExport(handle, "ncclGetVersion", out var f)) return null;
+        int v;
+        return ((delegate* unmanaged<int*, int>)f)(&v) == 0 ? $"{v / 10000}.{v % 10000 / 100}.{v % 100}" : null;
     }
 
     static string? CudnnVersion(nint handle)

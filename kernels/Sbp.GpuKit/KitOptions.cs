@@ -8,14 +8,15 @@ public sealed class KitOptions
     public const string Usage = """
         usage: sbp-gpu [gpu-check] [options]
           gpu-check (the default): prints the device and library versions, runs every backend op on CUDA
-          against the CPU backend, a full SBP training step on both, and a step-time / peak-memory benchmark
+          against the CPU backend, a full SBP training step on both, a size-1 NCCL run, and a step-time / peak-memory benchmark
           (full backprop vs SBP); writes report.json and report.md.
         options:
           --out DIR            where the report goes (default: $OUT, else ./sbp-gpu-out)
           --device cuda:N      the GPU (default cuda:0)
           --simulate           run on the simulated CUDA device (no GPU needed; tiny shapes)
           --ops FILTER         only the op cases whose name contains FILTER
-          --skip-ops | --skip-train | --skip-bench
+          --skip-ops | --skip-train | --skip-nccl | --skip-bench
+                               (nccl: a size-1 NCCL all-reduce and broadcast when libnccl.so.2 is found; "libnccl not found" is no failure)
           --train-model NAME   model of the training-step check (default swin-micro; simulated: swin-nano)
           --train-batch N      (default 2; simulated: 1)
           --bench-model NAME   (default swin-t)    --bench-batch N|auto (default auto: ~1.5 s per full-backprop step, at most 16; simulated: 1)
@@ -34,6 +35,7 @@ public sealed class KitOptions
     public string? OpsFilter { get; private set; }
     public bool SkipOps { get; private set; }
     public bool SkipTrain { get; private set; }
+    public bool SkipNccl { get; private set; }
     public bool SkipBench { get; private set; }
     public bool Tf32 { get; private set; }
     public string TrainModel { get; private set; } = "";
@@ -67,6 +69,7 @@ public sealed class KitOptions
                 case "--ops": o.OpsFilter = Value(); break;
                 case "--skip-ops": o.SkipOps = true; break;
                 case "--skip-train": o.SkipTrain = true; break;
+                case "--skip-nccl": o.SkipNccl = true; break;
                 case "--skip-bench": o.SkipBench = true; break;
                 case "--tf32": o.Tf32 = true; break;
                 case "--train-model": trainModel = Value(); break;

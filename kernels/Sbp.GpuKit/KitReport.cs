@@ -18,10 +18,11 @@ public sealed class KitReport
     public DeviceInfo? Device { get; set; }
     public List<OpResult> Ops { get; } = [];
     public List<TrainStepResult> TrainSteps { get; } = [];
+    public NcclCheckResult? Nccl { get; set; }
     public BenchOptions? Bench { get; set; }
     public List<BenchRow> BenchRows { get; } = [];
 
-    public bool Passed => (Status is "ok" or "failed") && Ops.All(o => o.Passed) && TrainSteps.All(t => t.Passed) && BenchRows.All(b => b.Error is null);
+    public bool Passed => (Status is "ok" or "failed") && Ops.All(o => o.Passed) && TrainSteps.All(t => t.Passed) && (Nccl?.Passed ?? true) && BenchRows.All(b => b.Error is null);
 
     static string F(double v, string format = "G6") => double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
 
@@ -110,6 +111,16 @@ public sealed class KitReport
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            if (Nccl is { } n)
+            {
+                w.WriteStartObject("nccl");
+                w.WriteString("status", n.Status);
+                w.WriteBoolean("passed", n.Passed);
+                w.WriteString("library", n.Library);
+                w.WriteString("detail", n.Detail);
+                Num(w, "ms", n.Ms);
+                w.WriteEndObject();
+            }
             if (Bench is { } b)
             {
                 w.WriteStartObject("benchmark");
@@ -170,6 +181,11 @@ public sealed class KitReport
                 .AppendLine("|---|---|---:|---|---|---:|---:|---:|---:|---|");
             foreach (var t in TrainSteps)
                 s.AppendLine(inv, $"| {t.Model} | {t.Mode} | {t.Batch} | {(t.Passed ? "ok" : "**FAIL**")} | {F(t.CpuLoss)} / {F(t.DeviceLoss)} | {F(t.MaxGradDiff, "G3")} | {F(t.MaxWeightDiff, "G3")} | {t.Regions} | {F(t.DeviceMs, "0")} | {Cell(t.Error ?? t.WorstGrad ?? t.WorstWeight)} |");
+        }
+        if (Nccl is { } n)
+        {
+            s.AppendLine().AppendLine("## NCCL (one rank: all-reduce and broadcast through NcclCommunicator)").AppendLine();
+            s.AppendLine(inv, $"- {(n.Status == "failed" ? "**FAIL**" : n.Status)}: {n.Detail}{(n.Library.Length > 0 ? $" ({n.Library}, {F(n.Ms, "0")} ms)" : "")}");
         }
         if (Bench is { } b)
         {

@@ -115,6 +115,8 @@ try
         }
     }
 
+    if (!options.SkipNccl) report.Nccl = NcclCheck.Run(device, options.Simulate, Log);
+
     if (!options.SkipBench)
     {
         var b = options.Bench;
@@ -129,7 +131,7 @@ try
     if (device.Backend is CudaBackend)
     {
         report.Device = DeviceReport.Describe(device);
-        Log(report.Device.Libraries.Count == 0 ? "libraries: none of libcuda / cuBLAS / cuDNN is loaded in this process" : "libraries:");
+        Log(report.Device.Libraries.Count == 0 ? "libraries: none of libcuda / cuBLAS / cuDNN / NCCL is loaded in this process" : "libraries:");
         foreach (var l in report.Device.Libraries) Log($"  {l.Library} {l.Version} ({l.Path})");
     }
 }

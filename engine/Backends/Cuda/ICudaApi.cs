@@ -40,6 +40,19 @@ internal interface ICudaApi : IDisposable
     /// <summary>Milliseconds between two recorded events (waits for the second).</summary>
     float ElapsedMilliseconds(nint start, nint end);
     void DestroyEvent(nint evt);
+    /// <summary>cuEventQuery: true once the work before the event's record has completed; never blocks.</summary>
+    bool EventCompleted(nint evt);
+
+    // ---- the communication stream (NCCL collectives) ----
+    /// <summary>
+    /// Makes the device current on the calling thread (NCCL takes the CUDA runtime's current device) and returns the
+    /// communication stream (a CUstream, the same handle as a cudaStream_t), created on first use, after making it wait
+    /// for all work issued so far on the compute stream. Collectives wait there for the other ranks, so a host copy
+    /// (which waits for the compute stream) never waits for a lost rank.
+    /// </summary>
+    nint CommunicationStream();
+    /// <summary>Records <paramref name="evt"/> on the communication stream (then <see cref="EventCompleted"/> says when a collective is done).</summary>
+    void RecordCommunicationEvent(nint evt);
 
     // ---- cuBLAS (column-major, cublasSgemmStridedBatched semantics; alpha/beta on the host) ----
     /// <summary>tf32: cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F_FAST_TF32 (tensor cores, 10-bit mantissa inputs).</summary>

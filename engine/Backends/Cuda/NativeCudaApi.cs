@@ -13,7 +13,7 @@ namespace Sbp.Backends.Cuda;
 /// only the driver can still run the PTX kernels). Host-to-device and device-to-host copies wait
 /// for the stream (host memory is pageable).
 /// </summary>
-internal sealed unsafe class NativeCudaApi : ICudaApi
+internal sealed unsafe partial class NativeCudaApi : ICudaApi
 {
     readonly int _device;
     readonly nint _context;
@@ -435,6 +435,7 @@ internal sealed unsafe class NativeCudaApi : ICudaApi
         if (_cudnn != 0) CuDnn.Destroy(_cudnn);
         foreach (var c in _convDescriptors.Values) c.Dispose();
         foreach (var m in _moduleNames.Keys) CuDriver.ModuleUnload(m);
+        DestroyCommunicationStream();
         CuDriver.StreamDestroy(_stream);
         CuDriver.DevicePrimaryCtxRelease(_device);
         _disposed = true;

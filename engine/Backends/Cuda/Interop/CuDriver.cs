@@ -58,9 +58,11 @@ internal static unsafe partial class CuDriver
     [LibraryImport(Lib, EntryPoint = "cuStreamCreate")] internal static partial CuResult StreamCreate(out nint stream, uint flags);
     [LibraryImport(Lib, EntryPoint = "cuStreamSynchronize")] internal static partial CuResult StreamSynchronize(nint stream);
     [LibraryImport(Lib, EntryPoint = "cuStreamDestroy_v2")] internal static partial CuResult StreamDestroy(nint stream);
+    [LibraryImport(Lib, EntryPoint = "cuStreamWaitEvent")] internal static partial CuResult StreamWaitEvent(nint stream, nint evt, uint flags);
     [LibraryImport(Lib, EntryPoint = "cuEventCreate")] internal static partial CuResult EventCreate(out nint evt, uint flags);
     [LibraryImport(Lib, EntryPoint = "cuEventRecord")] internal static partial CuResult EventRecord(nint evt, nint stream);
     [LibraryImport(Lib, EntryPoint = "cuEventSynchronize")] internal static partial CuResult EventSynchronize(nint evt);
+    [LibraryImport(Lib, EntryPoint = "cuEventQuery")] internal static partial CuResult EventQuery(nint evt);
     [LibraryImport(Lib, EntryPoint = "cuEventDestroy_v2")] internal static partial CuResult EventDestroy(nint evt);
 
     [LibraryImport(Lib, EntryPoint = "cuGetErrorName")] internal static partial CuResult GetErrorName(CuResult error, out nint name);
