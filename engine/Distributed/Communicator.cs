@@ -6,7 +6,7 @@ namespace Sbp.Distributed;
 /// <summary>
 /// A group of processes that train together (one rank each): sums across ranks, broadcasts, barriers and an abort
 /// that ends every rank. Engines: <see cref="SingleProcessCommunicator"/> (size 1), <see cref="MpiCommunicator"/>
-/// (Open MPI, host memory) and <c>NcclCommunicator</c> (NCCL, GPU memory). Every rank must make the same
+/// (Open MPI, host memory) and <see cref="NcclCommunicator"/> (NCCL, GPU memory). Every rank must make the same
 /// calls in the same order (each call names what it is for, so a timeout or an error says where ranks stood).
 /// </summary>
 public abstract class Communicator : IDisposable

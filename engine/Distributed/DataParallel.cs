@@ -94,6 +94,25 @@ public sealed class DataParallel : IGradientReadyObserver, IDisposable
         using var noGrad = Tape.NoGrad();
         foreach (var (name, p) in Parameters) _comm.Broadcast(p, 0, $"parameter {name}");
         foreach (var (name, b) in buffered) _comm.Broadcast(b, 0, $"buffer {name}");
+        if (_comm.Size > 1) AllReduceMs = TimeAllReduces();
+    }
+
+    /// <summary>How long the all-reduces of every bucket take alone, with no backward to overlap (measured at <see cref="Start"/>
+    /// on zeros, after one warm-up round): the communication a step has to hide.</summary>
+    public double AllReduceMs { get; private set; }
+
+    double TimeAllReduces()
+    {
+        double ms = 0;
+        for (int round = 0; round < 2; round++)
+        {
+            foreach (var b in _buckets) b.Buffer.Backend.Fill(b.Buffer, 0f);
+            long start = Stopwatch.GetTimestamp();
+            var pending = _buckets.Select(b => _comm.StartAllReduce(b.Buffer, $"timing of gradient bucket {b.Index}")).ToList();
+            pending.ForEach(r => r.Wait());
+            ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        }
+        return ms;
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Runtime.ExceptionServices;
 using Sbp.Distributed;
 using Sbp.Tensors;
 
@@ -71,7 +70,7 @@ public sealed record SimulatedAbort(int Rank, int Code, string Message);
 /// <summary>The ranks of a simulated NCCL group: their devices, bootstraps and communicators, and what happened.</summary>
 public sealed class SimulatedNcclGroup
 {
-    readonly SimBootstrapCommunicator[] _bootstraps;
+    readonly IReadOnlyList<ThreadGroupCommunicator> _bootstraps;
     readonly SimNcclApi _api;
     readonly List<SimulatedAbort> _aborts = [];
 
@@ -79,16 +78,13 @@ public sealed class SimulatedNcclGroup
     {
         Devices = devices;
         Options = options;
-        Host = new SimRendezvous(devices.Count);
-        _bootstraps = Enumerable.Range(0, devices.Count).Select(r => new SimBootstrapCommunicator(this, r) { Timeout = options.Timeout }).ToArray();
+        _bootstraps = ThreadGroupCommunicator.CreateGroup(devices.Count, options.Timeout, Record);
         _api = new SimNcclApi(this);
     }
 
     public int Size => Devices.Count;
     public IReadOnlyList<Device> Devices { get; }
     public SimulatedNcclOptions Options { get; }
-
-    internal SimRendezvous Host { get; }
 
     /// <summary>Rank <paramref name="rank"/>'s host communicator (threads of this process meeting; what MPI is for real ranks).</summary>
     public Communicator Bootstrap(int rank) => _bootstraps[rank];
@@ -101,29 +97,16 @@ public sealed class SimulatedNcclGroup
 
     /// <summary>
     /// Runs <paramref name="body"/> once per rank, each on its own thread with its own communicator (disposed after),
-    /// and returns the results by rank; rethrows the lowest failing rank's exception.
+    /// and returns the results by rank; rethrows the exception of the rank that failed first.
     /// </summary>
     public T[] Run<T>(Func<NcclCommunicator, T> body)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var results = new T[Size];
-        var errors = new Exception?[Size];
-        var threads = Enumerable.Range(0, Size).Select(r => new Thread(() =>
+        return ThreadGroupCommunicator.RunThreads(Size, r =>
         {
-            try
-            {
-                using var comm = CreateCommunicator(r);
-                results[r] = body(comm);
-            }
-            catch (Exception e)
-            {
-                errors[r] = e;
-            }
-        }, 16 << 20) { Name = $"simulated NCCL rank {r}" }).ToList();
-        threads.ForEach(t => t.Start());
-        threads.ForEach(t => t.Join());
-        if (errors.OfType<Exception>().FirstOrDefault() is { } first) ExceptionDispatchInfo.Capture(first).Throw();
-        return results;
+            using var comm = CreateCommunicator(r);
+            return body(comm);
+        });
     }
 
     /// <summary>The aborts ranks asked for, in order.</summary>
@@ -138,10 +121,10 @@ public sealed class SimulatedNcclGroup
     /// <summary>Collectives every rank completed (all-reduces and broadcasts).</summary>
     public int CompletedCollectives => _api.Completed;
 
-    internal void Abort(int rank, int code, string message)
+    /// <summary>A rank's abort: recorded, told to <see cref="SimulatedNcclOptions.OnAbort"/> (the bootstrap then throws on that rank).</summary>
+    void Record(int rank, int code, string message)
     {
         lock (_aborts) _aborts.Add(new SimulatedAbort(rank, code, message));
-        if (Options.OnAbort is { } onAbort) onAbort(rank, code, message);
-        else throw new DistributedException($"{message} [simulated abort of rank {rank}, exit code {code}]");
+        Options.OnAbort?.Invoke(rank, code, message);
     }
 }

@@ -15,8 +15,8 @@ public sealed record NcclCheckResult(string Status, string Detail, string Librar
 /// <summary>
 /// A size-1 NCCL run on the kit's GPU through the engine's <see cref="NcclCommunicator"/> (our bindings, the nonblocking
 /// communicator, the communication stream, the completion polling): a [1000] float32 all-reduce in place, which must
-/// come back unchanged, and an int32 broadcast from rank 0. The bootstrap is one rank alone (as
-/// <see cref="SingleProcessCommunicator"/>, but its abort throws so the kit still writes its report). Without
+/// come back unchanged, and an int32 broadcast from rank 0. The bootstrap is a one-rank
+/// <see cref="ThreadGroupCommunicator"/> (its abort throws, so the kit still writes its report). Without
 /// libnccl.so.2 it reports "libnccl not found" and where it looked; --simulate runs it on the simulated NCCL.
 /// </summary>
 public static class NcclCheck
@@ -50,7 +50,8 @@ public static class NcclCheck
 
     static (string? Problem, string Library) RunOnGpu(Device device)
     {
-        using var bootstrap = new OneRank { Timeout = TimeSpan.FromSeconds(60) };
+        // One rank alone whose abort throws (SingleProcessCommunicator's ends the process), so the kit still writes its report.
+        using var bootstrap = ThreadGroupCommunicator.CreateGroup(1, TimeSpan.FromSeconds(60))[0];
         using var comm = NcclCommunicator.Create(bootstrap, device);
         return (Check(comm), comm.Library);
     }
@@ -73,20 +74,5 @@ public static class NcclCheck
         comm.Broadcast(ints, 0, "the kit's size-1 broadcast");
         var back = ints.ToIntArray();
         return back.SequenceEqual(new[] { 7, -1, 1 << 30 }) ? null : $"broadcast: got [{string.Join(", ", back)}], sent [7, -1, {1 << 30}]";
-    }
-
-    /// <summary>One rank alone, as SingleProcessCommunicator, whose Abort ends the process; this one throws instead.</summary>
-    sealed class OneRank : Communicator
-    {
-        readonly SingleProcessCommunicator _single = new();
-        public override int Rank => 0;
-        public override int Size => 1;
-        public override string Engine => "single";
-        public override PendingReduction StartAllReduce(Tensor buffer, string what) => _single.StartAllReduce(buffer, what);
-        public override void AllReduce(Span<double> values, string what) => _single.AllReduce(values, what);
-        public override void Broadcast(Tensor tensor, int root, string what) => _single.Broadcast(tensor, root, what);
-        public override void Broadcast(Span<byte> bytes, int root, string what) => _single.Broadcast(bytes, root, what);
-        public override void Barrier(string what) => _single.Barrier(what);
-        public override void Abort(int code, string message) => throw new DistributedException($"{message} (exit code {code})");
     }
 }

@@ -35,13 +35,8 @@ public static class CompareCommand
             if (config.OutputDir is { } dir) OutputPaths.Folder("--out", dir, "a folder of metrics.jsonl and checkpoint.safetensors per mode");
             if (r.GetValue(json) is { } jsonPath) OutputPaths.File("--json", jsonPath);
             if (r.GetValue(plots) is { } plotDir) OutputPaths.Folder("--plots", plotDir, "loss.png, memory.png and accuracy.png");
-            var engine = options.Dist.Engine(r);
-            var device = options.ResolveDevice(r);
-            using var comm = options.Dist.Open(r, engine);
-            return DistOptions.Guard(comm, "sbp compare", () =>
+            return options.RunRanks(r, spec, config.BatchSize, "sbp compare", (comm, device, train, val) =>
             {
-                var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
-                var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
                 CompareRunner.CheckModel(runs, train);
                 using var interrupt = new Interrupt();
                 var rows = CompareRunner.Run(runs, train, val, device, comm.IsRoot ? Console.WriteLine : _ => { }, interrupt.Token, comm);

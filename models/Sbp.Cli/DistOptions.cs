@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Sbp.Distributed;
+using Sbp.Tensors;
 
 namespace Sbp.Cli;
 
@@ -43,19 +44,31 @@ public sealed class DistOptions
         return dist;
     }
 
-    /// <summary>The ranks this process trains with (a single process for none).</summary>
-    public Communicator Open(ParseResult r, string engine)
+    /// <summary>
+    /// The ranks this process trains with (a single process for none) and the device it trains on: with nccl,
+    /// GPU cuda:&lt;local rank&gt; (one rank per GPU), Open MPI starting the ranks and carrying NCCL's unique id.
+    /// </summary>
+    public DistSession Open(ParseResult r, string engine, Device device)
     {
-        Communicator comm = engine switch
+        var timeout = TimeSpan.FromSeconds(r.GetValue(Timeout));
+        if (engine == "none") return new DistSession(new SingleProcessCommunicator(), null, device);
+        if (engine == "nccl" && device.Kind != DeviceKind.Cuda)
+            throw new ArgumentException($"--dist nccl: the device is {device.Name}; NCCL connects GPUs. Pass --device cuda (rank r uses cuda:<local rank>), or --dist mpi for CPU ranks.");
+        var mpi = new MpiCommunicator { Timeout = timeout };
+        try
         {
-            "mpi" or "nccl" => new MpiCommunicator(),
-            _ => new SingleProcessCommunicator(),
-        };
-        comm.Timeout = TimeSpan.FromSeconds(r.GetValue(Timeout));
-        if (comm.Size > 1 && comm.IsRoot && Environment.GetEnvironmentVariable("DOTNET_PROCESSOR_COUNT") is null && MpiCommunicator.LocalSize > 1)
-            Console.WriteLine($"note: {MpiCommunicator.LocalSize} ranks share this node's {Environment.ProcessorCount} cores and each uses all of them; " +
-                $"give each its share with mpirun -x DOTNET_PROCESSOR_COUNT={Math.Max(1, Environment.ProcessorCount / MpiCommunicator.LocalSize)}.");
-        return comm;
+            if (mpi.Size > 1 && mpi.IsRoot && engine == "mpi" && Environment.GetEnvironmentVariable("DOTNET_PROCESSOR_COUNT") is null && MpiCommunicator.LocalSize > 1)
+                Console.WriteLine($"note: {MpiCommunicator.LocalSize} ranks share this node's {Environment.ProcessorCount} cores and each uses all of them; " +
+                    $"give each its share with mpirun -x DOTNET_PROCESSOR_COUNT={Math.Max(1, Environment.ProcessorCount / MpiCommunicator.LocalSize)}.");
+            if (engine == "mpi") return new DistSession(mpi, null, device);
+            var gpu = Device.Resolve($"cuda:{MpiCommunicator.LocalRank}");
+            return new DistSession(NcclCommunicator.Create(mpi, gpu), mpi, gpu);
+        }
+        catch
+        {
+            mpi.Dispose();
+            throw;
+        }
     }
 
     /// <summary>
@@ -71,5 +84,18 @@ public sealed class DistOptions
             comm.Abort(code, $"{command}: rank {comm.Rank} of {comm.Size} failed; ending every rank.");
             return code;
         }
+    }
+}
+
+/// <summary>A command's ranks: the communicator, the device this rank trains on, and (NCCL) the MPI bootstrap under it, disposed after it.</summary>
+public sealed class DistSession(Communicator communicator, Communicator? bootstrap, Device device) : IDisposable
+{
+    public Communicator Comm { get; } = communicator;
+    public Device Device { get; } = device;
+
+    public void Dispose()
+    {
+        Comm.Dispose();
+        bootstrap?.Dispose();
     }
 }

@@ -45,13 +45,8 @@ public static class TrainCommand
             if (config.Resume && !File.Exists(Trainer.CheckpointPath(config.OutputDir!)))
                 throw new ArgumentException($"--resume: {config.OutputDir} holds no checkpoint.safetensors, so there is nothing to resume; " +
                     "leave out --resume to start at step 0, or give the --out of an earlier run.");
-            var engine = options.Dist.Engine(r);
-            var device = options.ResolveDevice(r);
-            using var comm = options.Dist.Open(r, engine);
-            return DistOptions.Guard(comm, "sbp train", () =>
+            return options.RunRanks(r, spec, config.BatchSize, "sbp train", (comm, device, train, val) =>
             {
-                var train = options.Open(r, spec, DataSplit.Train, config.BatchSize);
-                var val = options.Open(r, spec, DataSplit.Validation, config.BatchSize);
                 using var interrupt = new Interrupt();
                 var result = new Trainer(config, device, cancel: interrupt.Token, communicator: comm).Run(train, val);
                 if (result.Epochs.Count == 0 || !comm.IsRoot) return 0;   // stopped by --max-steps (or Ctrl-C) before an epoch ended; rank 0 reports

@@ -63,6 +63,18 @@ public sealed class TrainOptions
         foreach (var o in training ? [.. DataOptions, .. TrainingOptions] : DataOptions) command.Add(o);
     }
 
+    /// <summary>
+    /// Joins the ranks (`--dist`; one process alone by default), opens the training and held-out data, and runs
+    /// <paramref name="body"/>(ranks, device, train, val) under <see cref="DistOptions.Guard"/>: train's and compare's common start.
+    /// </summary>
+    public int RunRanks(ParseResult r, DatasetSpec spec, int batch, string command, Func<Distributed.Communicator, Device, IVideoDataset, IVideoDataset, int> body)
+    {
+        var engine = Dist.Engine(r);
+        using var session = Dist.Open(r, engine, ResolveDevice(r));
+        return DistOptions.Guard(session.Comm, command, () =>
+            body(session.Comm, session.Device, Open(r, spec, DataSplit.Train, batch), Open(r, spec, DataSplit.Validation, batch)));
+    }
+
     /// <summary>The model name (checked against the known configs).</summary>
     public string ModelName(ParseResult r)
     {

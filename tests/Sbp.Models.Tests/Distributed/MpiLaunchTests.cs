@@ -77,7 +77,7 @@ public class MpiLaunchTests
             var pair = Mpi(Common(mode, 8, two));
             Assert.That(pair.Code, Is.EqualTo(0), pair.Output);
             Assert.That(pair.Output, Does.Contain("data parallel over 2 ranks (mpi): batch 8 per rank, 16 in all").And.Contain("1 epoch x 5 steps"));
-            Assert.That(pair.Output, Does.Contain("waiting for gradients after backward"));
+            Assert.That(pair.Output, Does.Contain("hidden behind backward"));
             DataParallelTrainingTests.AssertSameWeights(one, two, 2e-6f);
         }
         finally { Delete(one, two); }
@@ -115,6 +115,18 @@ public class MpiLaunchTests
             Assert.That(File.Exists(Path.Combine(dir, "checkpoint.safetensors")), Is.False, "refused before any step");
         }
         finally { Delete(dir); }
+    }
+
+    [Test]
+    public void DistOptionsThatCannotWorkAreRefusedBeforeAnyWork()
+    {
+        var alone = Single([.. Common("full", 8, NewDir()), "--dist", "mpi"]);
+        Assert.That((alone.Code, alone.Output), Is.EqualTo((2, alone.Output)));
+        Assert.That(alone.Output, Does.Contain("--dist mpi: this process was not started by Open MPI's mpirun"));
+        RequireMpirun();
+        var cpu = Mpi([.. Common("full", 8, NewDir()), "--dist", "nccl", "--device", "cpu"]);
+        Assert.That(cpu.Code, Is.EqualTo(2), cpu.Output);
+        Assert.That(cpu.Output, Does.Contain("--dist nccl: the device is cpu; NCCL connects GPUs"));
     }
 
     [TestCase("KILL", "rank 1")]
