@@ -82,7 +82,7 @@ public sealed class NcclDataParallelTests
         });
 
         Assert.That(got[0].Buckets, Is.EqualTo(new[] { 3, 24, 8, 32 }), "four buckets of gradient elements");
-        Assert.That(group.CompletedCollectives, Is.EqualTo(4 + 2 * 4 + Steps * 4), "at start 4 parameter broadcasts and 2 timed rounds of the 4 buckets, then 4 bucket all-reduces per step");
+        Assert.That(group.CompletedCollectives, Is.EqualTo(4 + 8 * 4 + Steps * 4), "at start 4 parameter broadcasts and 8 timed rounds of the 4 buckets, then 4 bucket all-reduces per step");
         Assert.That(got[0].LastTiming.Buckets, Is.EqualTo(4));
         var launches = SimulatedCuda.Launches(group.Devices[1]);
         Assert.That(launches.Keys, Does.Contain("strided_copy_f32").And.Contain("scale_f32").And.Contain("adamw_f32"),

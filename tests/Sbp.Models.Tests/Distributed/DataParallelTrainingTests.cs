@@ -64,6 +64,28 @@ public class DataParallelTrainingTests
     }
 
     [Test]
+    public void TwoRanksStoppedMidRunAndResumedFromRankZerosCheckpointEndAsAnUninterruptedRun()
+    {
+        string whole = NewDir(), parts = NewDir();
+        try
+        {
+            var train = DatasetCatalog.Open(Spec, DataSplit.Train);
+            var val = DatasetCatalog.Open(Spec, DataSplit.Validation);
+            TrainResult[] Ranks(TrainConfig config) => ThreadGroupCommunicator.Run(2, comm =>
+                new Trainer(config, Device.CreateCpu($"rank{comm.Rank}"), _ => { }, communicator: comm).Run(train, val));
+            var config = Config(whole, TrainMode.Sbp, 4) with { Epochs = 2 };
+            Assert.That(Ranks(config).Select(r => r.Steps), Is.All.EqualTo(6L));
+            Assert.That(Ranks(config with { OutputDir = parts, MaxSteps = 4 }).Select(r => r.Steps), Is.All.EqualTo(4L), "stopped inside the second epoch");
+            Assert.That(Ranks(config with { OutputDir = parts, Resume = true }).Select(r => r.Steps), Is.All.EqualTo(6L), "both ranks resumed at step 4");
+            AssertSameWeights(whole, parts, 0f);
+        }
+        finally
+        {
+            foreach (var d in new[] { whole, parts }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    [Test]
     public void RanksWithDifferentSettingsAreRefusedBeforeTraining()
     {
         var train = DatasetCatalog.Open(Spec, DataSplit.Train);
