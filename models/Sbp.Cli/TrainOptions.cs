@@ -265,7 +265,8 @@ public sealed class TrainOptions
     public static Device ResolveDevice(ParseResult r, Option<string> option)
     {
         var device = Tensors.Device.Resolve(r.GetValue(option) ?? "auto", out var note);
-        if (note is not null) r.InvocationConfiguration.Error.WriteLine(note);
+        // Under mpirun every rank resolves its device; rank 0 alone says so.
+        if (note is not null && Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is null or "0") r.InvocationConfiguration.Error.WriteLine(note);
         return device;
     }
 

@@ -85,7 +85,7 @@ internal sealed partial class DistributedRun : IDisposable
         if (Parallel is null || _steps == 0) return null;
         double exposed = _exposedMs / _steps, alone = Parallel.AllReduceMs;
         string line = string.Create(CultureInfo.InvariantCulture,
-            $"  data parallel over {Comm.Size} ranks ({Comm.Engine}, {Parallel.BucketElements.Count} buckets): backward {_backwardMs / _steps:0} ms/step; " +
+            $"  data parallel over {Comm.Size} ranks ({Comm.Engine}, {Parallel.BucketElements.Count} bucket{(Parallel.BucketElements.Count == 1 ? "" : "s")}): backward {_backwardMs / _steps:0} ms/step; " +
             $"the gradients' all-reduces take {alone:0.0} ms alone, {exposed:0.0} ms/step were waited for after backward (for them and for a slower rank) " +
             $"({100 * Math.Clamp(1 - exposed / Math.Max(alone, 1e-9), 0, 1):0}% hidden behind backward; {100.0 * _bucketsDone / _buckets:0}% of the buckets done by its end)");
         (_backwardMs, _exposedMs, _bucketsDone, _buckets, _steps) = (0, 0, 0, 0, 0);
