@@ -118,6 +118,41 @@ public class MpiLaunchTests
     }
 
     [Test]
+    public void Sigusr1ToMpirunStopsEveryRankAfterTheSameStepWithACheckpointAndResumeContinues()
+    {
+        RequireMpirun();
+        string dir = NewDir();
+        try
+        {
+            var checkpoint = Path.Combine(dir, "checkpoint.safetensors");
+            string[] args = [.. Common("sbp", 8, dir, epochs: 50)];
+            var stopped = Mpi(args, 120, during: p =>
+            {
+                var wait = Stopwatch.StartNew();
+                while (!File.Exists(checkpoint) && wait.Elapsed.TotalSeconds < 90 && !p.HasExited) Thread.Sleep(100);
+                Start("kill", ["-USR1", p.Id.ToString()], 10);
+            });
+            Assert.That(stopped.Code, Is.EqualTo(130), stopped.Output);
+            Assert.That(stopped.Output, Does.Contain("SIGUSR1: stopping after this step").And.Contain("interrupted at step").And.Contain("--resume"));
+            var resumed = Mpi([.. Common("sbp", 8, dir, epochs: 50), "--resume", "--max-steps", "200"]);
+            Assert.That(resumed.Code, Is.EqualTo(0), resumed.Output);
+            Assert.That(resumed.Output, Does.Contain("resumed from"));
+        }
+        finally { Delete(dir); }
+    }
+
+    [Test]
+    public void CompareUnderMpirunTrainsEveryModeOnBothRanksAndRankZeroPrintsTheTable()
+    {
+        RequireMpirun();
+        var run = Mpi(["compare", "--model", "swin-nano", "--frames", "4", "--size", "16", "--classes", "3", "--train-count", "32", "--val-count", "6",
+            "--epochs", "1", "--workers", "1", "--batch", "8", "--modes", "full,sbp:0.5"]);
+        Assert.That(run.Code, Is.EqualTo(0), run.Output);
+        Assert.That(run.Output.Split('\n').Count(l => l.StartsWith("| mode |", StringComparison.Ordinal)), Is.EqualTo(1), "one table, from rank 0");
+        Assert.That(run.Output, Does.Contain("| full |").And.Contain("| sbp-0.5 |").And.Contain("data parallel over 2 ranks"));
+    }
+
+    [Test]
     public void DistOptionsThatCannotWorkAreRefusedBeforeAnyWork()
     {
         var alone = Single([.. Common("full", 8, NewDir()), "--dist", "mpi"]);
