@@ -32,7 +32,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
-        "sum_f32", "sum_rows_f32", "sum_cols_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32",
+        "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32",
     };
 
     /// <summary>A shape that shows the kernel at work, for help.</summary>
@@ -41,6 +41,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         _ when entry.StartsWith("gather", StringComparison.Ordinal) || entry.StartsWith("scatter", StringComparison.Ordinal) => "8,16,64",
         _ when entry.StartsWith("max_pool3d", StringComparison.Ordinal) => "4,8,16,16",
         "reduce_f32" => "4,8,256",
+        "reduce_part_f32" => "8,4096,24",
+        "sum_cols_part_f32" => "4096,96",
         "layer_norm_bwd_params_f32" => "64,96",
         _ when RowKernel(entry) => "256,96",
         _ => "65536",
@@ -52,6 +54,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         _ when entry.StartsWith("gather", StringComparison.Ordinal) || entry.StartsWith("scatter", StringComparison.Ordinal) => "[outer, N, inner] along --dim, every other position kept",
         _ when entry.StartsWith("max_pool3d", StringComparison.Ordinal) => "[planes..., T, H, W], 2x2x2 windows",
         "reduce_f32" => "[outer, N, inner], summed over N (--dim)",
+        "reduce_part_f32" => "[outer, N, inner], summed over N (--dim) in chunks: the first of two passes",
+        "sum_cols_part_f32" => "[rows, cols], summed over rows in chunks: the first of two passes",
         "binary_f32" or "strided_copy_f32" => "[rows, cols] (last dim cols)",
         _ when RowKernel(entry) => "[rows, cols], one block per row",
         _ => "all elements",
@@ -79,6 +83,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "sum_f32" => new KernelLaunch(Math.Min(Blocks(N), 1024u), block, 0, [Floats(N), Floats(1024), U32(N), KernelArg.F32(1f)], "first pass: one partial sum per block"),
         "sum_rows_f32" => PerRow(Floats(N), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(1f)),
         "sum_cols_f32" => Flat(Cols, Floats(N), Floats(Cols), U32(Rows), U32(Cols), KernelArg.F32(1f)),
+        "sum_cols_part_f32" => ColumnPartials(),
+        "reduce_part_f32" => ReducePartials(),
         "cross_entropy_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(0.1f)),
         "cross_entropy_bwd_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows, 2f, 3f), Floats(Rows), Floats(N), U32(Rows), U32(Cols),
             KernelArg.F32(0.1f), U32(1)),
@@ -109,14 +115,45 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     /// <summary>A sum over --dim of [outer, N, inner]: one thread per output, meta = odims, ostrides, rdims, rstrides (rank 2).</summary>
     KernelLaunch Reduce()
     {
+        var (d, outer, n, inner, meta) = OverDim();
+        long nOut = (long)outer * inner;
+        return new KernelLaunch(Blocks(nOut), block, 0, [Floats(N), Floats(nOut), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0)],
+            $"sum over dim {d}: [outer {outer}, N {n}, inner {inner}] to {nOut} outputs, one thread each");
+    }
+
+    /// <summary>--shape as [outer, N, inner] around --dim, and the reduction's meta over N (odims, ostrides, rdims, rstrides; rank 2).</summary>
+    (int Dim, int Outer, int N, int Inner, ulong Meta) OverDim()
+    {
         int d = dim < 0 ? dim + shape.Length : dim;
         if (d < 0 || d >= shape.Length) throw new ArgumentException($"--dim {dim} is out of range for a shape of rank {shape.Length}");
         int outer = checked((int)shape[..d].Aggregate(1L, (p, v) => p * v)), n = shape[d];
         int inner = checked((int)shape[(d + 1)..].Aggregate(1L, (p, v) => p * v));
-        ulong meta = Upload([outer, inner, n * inner, 1, 1, n, 0, inner]);
+        return (d, outer, n, inner, Upload([outer, inner, n * inner, 1, 1, n, 0, inner]));
+    }
+
+    /// <summary>The column sum's first pass as the CUDA backend launches it: column tiles x row chunks of at least 64 rows, about 1024 blocks.</summary>
+    KernelLaunch ColumnPartials()
+    {
+        long tiles = (Cols + 31) / 32;
+        long chunks = Math.Clamp(1024 / tiles, 1, Math.Max(1, (Rows + 63) / 64));
+        int chunkRows = (int)((Rows + chunks - 1) / chunks);
+        chunks = (Rows + chunkRows - 1) / chunkRows;
+        return new KernelLaunch((uint)Math.Min(tiles * chunks, 4096), block, 0, [Floats(N), Floats(chunks * Cols), U32(Rows), U32(Cols), U32(chunkRows)],
+            $"first pass of a column sum: {tiles} column tiles x {chunks} chunks of {chunkRows} rows into partials");
+    }
+
+    /// <summary>The general reduction's first pass over --dim of [outer, N, inner] as the CUDA backend launches it: a block per output
+    /// and chunk of at least 1024 reduced elements, about 1024 blocks.</summary>
+    KernelLaunch ReducePartials()
+    {
+        var (d, outer, n, inner, meta) = OverDim();
         long nOut = (long)outer * inner;
-        return new KernelLaunch(Blocks(nOut), block, 0, [Floats(N), Floats(nOut), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0)],
-            $"sum over dim {d}: [outer {outer}, N {n}, inner {inner}] to {nOut} outputs, one thread each");
+        long chunks = Math.Clamp(1024 / nOut, 1, Math.Max(1, (n + 1023) / 1024));
+        int chunkLen = (int)((n + chunks - 1) / chunks);
+        chunks = (n + chunkLen - 1) / chunkLen;
+        return new KernelLaunch((uint)Math.Min(nOut * chunks, 4096), block, 0,
+            [Floats(N), Floats(nOut * chunks), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0), U32(chunkLen), U32(chunks)],
+            $"first pass of a sum over dim {d}: {nOut} outputs x {chunks} chunks of {chunkLen} elements, a block each");
     }
 
     /// <summary>Max pooling 2x2x2, stride 2, over the last three dims (fewer: padded with 1s); the leading dims are planes.</summary>

@@ -50,6 +50,10 @@ public static class OpTable
         Grad("sum (leading axis)", c => Ops.Sum(c.F([40, 7]), [0])),
         Grad("mean (all)", c => Ops.Mean(c.F([5, 66]))),
         Grad("max (last axis)", c => Ops.Max(c.Distinct([4, 6, 8]), [2])),
+        // The two-stage reductions (block partials, then a pass over them) that large shapes take
+        Grad("sum (leading axis, many rows)", c => Ops.Sum(c.F([600, 40]), [0])),
+        Grad("sum (outer and inner axes, chunked)", c => Ops.Sum(c.F([4, 3, 600]), [0, 2])),
+        Grad("max (middle axis, chunked)", c => Ops.Max(c.Distinct([2, 1500, 3]), [1])),
         // Permute / CopyAlongDim / Layout
         Grad("permute", c => Ops.Permute(c.F([2, 3, 4, 5]), 0, 2, 3, 1)),
         Grad("slice", c => Ops.Slice(c.F([4, 9, 3]), 1, 2, 5)),

@@ -2,7 +2,7 @@ using Sbp.Tensors;
 
 namespace Sbp.Backends.Cuda;
 
-// Reductions: two-pass full sums, row and column sums, reduce_f32 for the rest.
+// Reductions that fill the GPU: two-pass full sums, row sums, two-stage column sums and two-stage general reductions.
 public sealed partial class CudaBackend
 {
     public void ReduceSum(Tensor source, Tensor destination) => Reduce(source, destination, max: false);
@@ -20,11 +20,18 @@ public sealed partial class CudaBackend
         ReduceRaw(source.Device, P(source), plan.Dims, plan.Reduced, P(destination), max);
     }
 
+    /// <summary>Blocks a reduction aims for: a few per SM of the largest GPUs (an H100 has 132), so none idles.</summary>
+    const long TargetBlocks = 1024;
+
     /// <summary>
     /// y = sum / max of the contiguous x [dims] over the flagged axes, y holding the kept axes in
-    /// order. A full sum runs as two sum_f32 passes (block partials, then one block), a sum over
-    /// trailing axes as sum_rows_f32, over leading axes as sum_cols_f32; anything else (and every
-    /// max) is reduce_f32, one thread per output.
+    /// order. Every shape fills the GPU, deterministically (the order depends on the shape only):
+    /// a full sum runs as two sum_f32 passes (block partials, then one block); a sum over trailing
+    /// axes as sum_rows_f32 (a block per row); over leading axes as sum_cols_part_f32 (blocks over
+    /// column tiles x row chunks) then sum_cols_f32 over the chunk partials (few rows: sum_cols_f32
+    /// alone); anything else, and every max, as reduce_part_f32 (a block per output and chunk of the
+    /// reduced elements) then, with several chunks, reduce_part_f32 over the partials (few elements
+    /// per output: reduce_f32, a thread per output).
     /// </summary>
     void ReduceRaw(Device device, ulong x, int[] dims, bool[] reduced, ulong y, bool max)
     {
@@ -56,7 +63,7 @@ public sealed partial class CudaBackend
         if (!max)
         {
             // Reduced axes all after the kept ones: a row sum (one block per row, coalesced);
-            // all before: a column sum (one thread per column, coalesced across a warp).
+            // all before: a column sum (coalesced across a warp).
             var order = Enumerable.Range(0, dims.Length).Where(i => dims[i] != 1).Select(i => reduced[i]).ToArray();
             int firstReduced = Array.IndexOf(order, true), lastKept = Array.LastIndexOf(order, false);
             int firstKept = Array.IndexOf(order, false), lastReduced = Array.LastIndexOf(order, true);
@@ -67,7 +74,7 @@ public sealed partial class CudaBackend
             }
             if (lastReduced < firstKept)
             {
-                Launch(PtxKernels.SumColsF32, nOut, Ptr(x), Ptr(y), U32(nRed), U32(nOut), F32(1f));
+                ColumnSum(device, x, y, nRed, nOut);
                 return;
             }
         }
@@ -75,7 +82,7 @@ public sealed partial class CudaBackend
         int rank = Math.Max(Math.Max(oDims.Count, rDims.Count), 1);
         while (oDims.Count < rank) { oDims.Insert(0, 1); oStrides.Insert(0, 0); }
         while (rDims.Count < rank) { rDims.Insert(0, 1); rStrides.Insert(0, 0); }
-        var meta = new int[4 * rank];
+        var meta = new int[4 * rank + 4];
         for (int i = 0; i < rank; i++)
         {
             meta[i] = oDims[i];
@@ -83,7 +90,48 @@ public sealed partial class CudaBackend
             meta[2 * rank + i] = rDims[i];
             meta[3 * rank + i] = (int)rStrides[i];
         }
+        if (nRed < 64)
+        {
+            using var few = Meta(device, meta);
+            Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(few), U32(max ? 1 : 0));
+            return;
+        }
+        // Chunks of at least 1024 reduced elements, enough of them that nOut x chunks blocks fill the GPU.
+        long chunks = Math.Clamp(TargetBlocks / nOut, 1, (nRed + 1023) / 1024);
+        long chunkLen = (nRed + chunks - 1) / chunks;
+        chunks = (nRed + chunkLen - 1) / chunkLen;
+        // The partials [nOut, chunks] reduced over their last axis (rank 1), in the same upload.
+        (meta[4 * rank], meta[4 * rank + 1], meta[4 * rank + 2], meta[4 * rank + 3]) = ((int)nOut, (int)chunks, (int)chunks, 1);
         using var m = Meta(device, meta);
-        Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0));
+        uint block = (uint)Math.Clamp((chunkLen + 31) / 32 * 32, 32, Block);
+        if (chunks == 1)
+        {
+            LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut, MaxGrid), block, 0,
+                [Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(1)]);
+            return;
+        }
+        using var parts = Work(device, checked((int)(nOut * chunks)));
+        LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut * chunks, MaxGrid), block, 0,
+            [Ptr(x), Ptr(parts), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(chunks)]);
+        LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut, MaxGrid), (uint)Math.Clamp((chunks + 31) / 32 * 32, 32, Block), 0,
+            [Ptr(parts), Ptr(y), U32(nOut), U32(chunks), U32(1), CudaArg.Ptr(P(m, 4 * rank)), U32(max ? 1 : 0), U32(chunks), U32(1)]);
+    }
+
+    /// <summary>y[j] = sum over the rows of x [rows, cols]: a thread per column for few rows; else block partials over
+    /// column tiles x row chunks (at least 64 rows each, about <see cref="TargetBlocks"/> blocks), then a thread per column over the chunks.</summary>
+    void ColumnSum(Device device, ulong x, ulong y, long rows, long cols)
+    {
+        long tiles = (cols + 31) / 32;
+        if (rows < 256 || tiles >= TargetBlocks)
+        {
+            Launch(PtxKernels.SumColsF32, cols, Ptr(x), Ptr(y), U32(rows), U32(cols), F32(1f));
+            return;
+        }
+        long chunks = Math.Clamp(TargetBlocks / tiles, 1, (rows + 63) / 64);
+        long chunkRows = (rows + chunks - 1) / chunks;
+        chunks = (rows + chunkRows - 1) / chunkRows;
+        using var partials = Work(device, checked((int)(chunks * cols)));
+        LaunchGrid(PtxKernels.SumColsPartF32, (uint)Math.Min(tiles * chunks, MaxGrid), Block, 0, [Ptr(x), Ptr(partials), U32(rows), U32(cols), U32(chunkRows)]);
+        Launch(PtxKernels.SumColsF32, cols, Ptr(partials), Ptr(y), U32(chunks), U32(cols), F32(1f));
     }
 }

@@ -45,6 +45,9 @@ internal static class PtxKernels
     public static readonly Kernel SumF32 = new("sum_f32", U64("x"), U64("out"), U32("n"), F32("scale"));
     public static readonly Kernel SumRowsF32 = new("sum_rows_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
     public static readonly Kernel SumColsF32 = new("sum_cols_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
+    public static readonly Kernel SumColsPartF32 = new("sum_cols_part_f32", U64("x"), U64("partials"), U32("rows"), U32("cols"), U32("chunk_rows"));
+    public static readonly Kernel ReducePartF32 = new("reduce_part_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"),
+        U32("chunk_len"), U32("chunks"));
 
     // kernels/sbp.ptx
     public static readonly Kernel GatherF32 = new("gather_f32", U64("gather_f32_x"), U64("gather_f32_idx"), U64("gather_f32_y"), U32("gather_f32_outer"), U32("gather_f32_nsrc"), U32("gather_f32_nidx"), U32("gather_f32_inner"));
@@ -70,7 +73,7 @@ internal static class PtxKernels
     [
         BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
         GeluErfF32, GeluErfBwdF32, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
-        AdamwF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
+        AdamwF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
         ScatterAddAtomicF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
     ];
 }
