@@ -39,10 +39,11 @@ public partial interface IBackend
     /// Backward of <see cref="BatchNormTrainForward"/> through the batch statistics: with
     /// xhat = (x - saveMean) saveInvStd and per-channel sums sdy = sum dy, sdx = sum dy xhat over M values,
     /// dx = w invstd (dy - sdy / M - xhat sdx / M), dweight = sdx, dbias = sdy. Each output may be null;
-    /// those given are overwritten.
+    /// those given are overwritten. <paramref name="eps"/> is the forward pass's (cuDNN requires the same
+    /// epsilon in forward and backward; the CPU uses the saved inverse deviation alone).
     /// </summary>
     void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
-        Tensor? dx, Tensor? dweight, Tensor? dbias);
+        Tensor? dx, Tensor? dweight, Tensor? dbias, float eps);
 
     /// <summary>
     /// Batch norm with fixed statistics (evaluation, or frozen statistics): y = (x - mean[c]) invStd[c] w[c] + b[c]

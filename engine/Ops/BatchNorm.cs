@@ -96,7 +96,7 @@ public static partial class Ops
             {
                 var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
                 var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
-                ctx.Grad.Backend.BatchNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+                ctx.Grad.Backend.BatchNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db, eps);
                 return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
             }, trainRule);
         }

@@ -181,7 +181,11 @@ internal sealed partial class SimCudaApi
                 }
             }
             WriteFloats(y, Y);
-            if (saveMean != 0) WriteFloats(saveMean, sm);
+            if (saveMean != 0)
+            {
+                WriteFloats(saveMean, sm);
+                _batchNormEps[saveMean] = eps;
+            }
             if (saveInvVar != 0) WriteFloats(saveInvVar, si);
             if (rm is not null)
             {
@@ -203,6 +207,9 @@ internal sealed partial class SimCudaApi
         Called(Fn);
         var (n, c, s) = BnDims(xDims, Fn);
         if (saveMean == 0 || saveInvVar == 0) throw CudnnError(Fn, "the simulated device implements the saved-statistics path only");
+        lock (_gate)
+            if (_batchNormEps.TryGetValue(saveMean, out double forwardEps) && forwardEps != eps)
+                throw CudnnError(Fn, $"epsilon {eps:G6} differs from the {forwardEps:G6} of the forward pass that saved these statistics (cuDNN: \"the same epsilon value should be used in forward and backward functions\")");
         lock (_gate)
         {
             var X = ReadFloats(x, n * c * s);

@@ -23,6 +23,8 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
     readonly List<PtxModule> _modules = [];
     readonly List<(PtxModule Module, string Entry)> _functions = [];
     readonly Dictionary<nint, long> _events = new();
+    /// <summary>The epsilon of the batch-norm forward pass that wrote each saved-mean address (cuDNN wants the same in backward).</summary>
+    readonly Dictionary<ulong, double> _batchNormEps = new();
     readonly long _total;
     long _nextEvent;
 

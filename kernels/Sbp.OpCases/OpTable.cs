@@ -74,6 +74,8 @@ public static class OpTable
         Grad("layer_norm", c => Ops.LayerNorm(c.F([6, 40]), [40], c.F([40]), c.F([40])), 1e-4, 1e-4),
         // BatchNorm (train: cuDNN; eval: binary broadcasts)
         Grad("batch_norm (train)", c => Ops.BatchNorm(c.F([4, 6, 5, 5]), c.F([6]), c.F([6]), c.F([6], grad: false), c.F([6], 0.5f, 2f, grad: false), BatchNormMode.Train), 1e-4, 1e-4),
+        Grad("batch_norm (train, eps 0.1: the layer's eps reaches backward)", c => Ops.BatchNorm(c.F([4, 6, 5, 5], -0.3f, 0.3f), c.F([6]), c.F([6]), c.F([6], grad: false),
+            c.F([6], 0.5f, 2f, grad: false), BatchNormMode.Train, eps: 0.1f), 1e-4, 1e-4),
         Grad("batch_norm (eval)", c => Ops.BatchNorm(c.F([4, 6, 3, 3]), c.F([6]), c.F([6]), c.F([6], grad: false), c.F([6], 0.5f, 2f, grad: false), BatchNormMode.Eval), 1e-4, 1e-4),
         // Conv (cuDNN forward, backward data, backward filter)
         Grad("conv2d (stride 2, pad 1)", c => Ops.Conv2d(c.F([2, 3, 9, 9]), c.F([4, 3, 3, 3]), c.F([4]), [2, 2], [1, 1]), 1e-4, 1e-4),

@@ -223,7 +223,7 @@ public sealed unsafe partial class CpuBackend
     }
 
     public void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
-        Tensor? dx, Tensor? dweight, Tensor? dbias)
+        Tensor? dx, Tensor? dweight, Tensor? dbias, float eps)
     {
         var (n, c, s) = NcsOf(x);
         long count = n * s;

@@ -75,7 +75,7 @@ public sealed partial class CudaBackend
     }
 
     public void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
-        Tensor? dx, Tensor? dweight, Tensor? dbias)
+        Tensor? dx, Tensor? dweight, Tensor? dbias, float eps)
     {
         var (n, c, s) = BatchNormDims(x);
         var device = x.Device;
@@ -85,7 +85,7 @@ public sealed partial class CudaBackend
         var gb = dbias ?? Work(device, c);
         try
         {
-            Api.BatchNormBackward([n, c, checked((int)s), 1], P(x), P(dy), P(gx), P(scale), P(gw), P(gb), 1e-5, P(saveMean), P(saveInvStd));
+            Api.BatchNormBackward([n, c, checked((int)s), 1], P(x), P(dy), P(gx), P(scale), P(gw), P(gb), eps, P(saveMean), P(saveInvStd));
         }
         finally
         {

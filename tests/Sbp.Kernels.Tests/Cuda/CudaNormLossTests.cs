@@ -70,8 +70,8 @@ public sealed class CudaNormLossTests : CudaTest
         Close(rv, 1e-5, 1e-6, "BatchNorm runningVar (unbiased)");
         var dy = Pair(Rand.Uniform(12, n * c * s), n, c, s);
         var (dx, dw, db) = (Out(n, c, s), Out(c), Out(c));
-        Cpu.Backend.BatchNormBackward(dy.Cpu, x.Cpu, w.Cpu, sm.Cpu, si.Cpu, dx.Cpu, dw.Cpu, db.Cpu);
-        Gpu.Backend.BatchNormBackward(dy.Gpu, x.Gpu, w.Gpu, sm.Gpu, si.Gpu, dx.Gpu, dw.Gpu, db.Gpu);
+        Cpu.Backend.BatchNormBackward(dy.Cpu, x.Cpu, w.Cpu, sm.Cpu, si.Cpu, dx.Cpu, dw.Cpu, db.Cpu, 1e-5f);
+        Gpu.Backend.BatchNormBackward(dy.Gpu, x.Gpu, w.Gpu, sm.Gpu, si.Gpu, dx.Gpu, dw.Gpu, db.Gpu, 1e-5f);
         Close(dx, 1e-4, 1e-5, "BatchNorm dx");
         Close(dw, 1e-4, 1e-5, "BatchNorm dweight");
         Close(db, 1e-4, 1e-5, "BatchNorm dbias");
