@@ -13,9 +13,21 @@ public sealed partial class CudaBackend
         LaunchRows(PtxKernels.LayerNormF32, rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps));
     }
 
-    /// <summary>Largest row the backward's per-thread column accumulators fit (8 cols bytes of 48 KiB shared memory).</summary>
-    const int LayerNormMaxParamCols = 6144;
+    /// <summary>Static shared memory of layer_norm_bwd_f32 (its two 32-float reduction arrays; a test checks it against the
+    /// simulator's reading of kernels/layernorm.ptx): where its dynamic column accumulators start.</summary>
+    internal const int LayerNormStaticShared = 2 * 32 * 4;
 
+    /// <summary>
+    /// Widest row whose weight and bias gradient accumulators (8 bytes a column) fit layer_norm_bwd_f32's dynamic shared
+    /// memory next to the static part within CUDA's 48 KiB per block (without an opt-in): 6112 columns.
+    /// </summary>
+    internal const int LayerNormMaxParamCols = (48 * 1024 - LayerNormStaticShared) / 8;
+
+    /// <summary>
+    /// dx by layer_norm_bwd_f32 (block partials of the weight and bias gradients in shared memory, then
+    /// layer_norm_bwd_params_f32); rows wider than <see cref="LayerNormMaxParamCols"/> take the weight and bias gradients
+    /// as column sums instead: dbias = sum over rows of dy, dweight = sum over rows of dy (x - mean) rstd.
+    /// </summary>
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias)
     {
         long rows = mean.Numel, cols = rows == 0 ? dy.Shape[-1] : Count(x.Numel, "LayerNormBackward") / rows;
@@ -25,18 +37,38 @@ public sealed partial class CudaBackend
             if (dbias is not null) Fill(dbias, 0f);
             return;
         }
-        bool parameters = dweight is not null || dbias is not null;
-        if (parameters && cols > LayerNormMaxParamCols)
-            throw new NotSupportedException(
-                $"CudaBackend.LayerNormBackward: weight/bias gradients over {cols} columns are not implemented on CUDA (layer_norm_bwd_f32 holds at most {LayerNormMaxParamCols} columns in shared memory).");
+        bool parameters = dweight is not null || dbias is not null, inKernel = parameters && cols <= LayerNormMaxParamCols;
         uint grid = (uint)Math.Clamp(rows, 1, 256);
         var device = dy.Device;
-        using var dwPart = dweight is null ? null : Work(device, (int)grid, (int)cols);
-        using var dbPart = dbias is null ? null : Work(device, (int)grid, (int)cols);
-        LaunchGrid(PtxKernels.LayerNormBwdF32, grid, RowBlock(cols), parameters ? (uint)(8 * cols) : 0,
-            [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols)]);
-        if (parameters)
+        using var dwPart = dweight is null || !inKernel ? null : Work(device, (int)grid, (int)cols);
+        using var dbPart = dbias is null || !inKernel ? null : Work(device, (int)grid, (int)cols);
+        if (dx is not null || inKernel)
+            LaunchGrid(PtxKernels.LayerNormBwdF32, grid, RowBlock(cols), inKernel ? (uint)(8 * cols) : 0,
+                [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols)]);
+        if (inKernel)
             Launch(PtxKernels.LayerNormBwdParamsF32, cols, Ptr(dwPart), Ptr(dbPart), Ptr(dweight), Ptr(dbias), U32(grid), U32(cols));
+        else if (parameters)
+            LayerNormParamGradsBySums(dy, x, mean, rstd, rows, cols, dweight, dbias);
+    }
+
+    void LayerNormParamGradsBySums(Tensor dy, Tensor x, Tensor mean, Tensor rstd, long rows, long cols, Tensor? dweight, Tensor? dbias)
+    {
+        var matrix = new Shape((int)rows, (int)cols);
+        var column = new Shape((int)rows, 1);
+        var row = new Shape(1, (int)cols);
+        using var g = dy.View(matrix, register: false);
+        if (dbias is not null)
+            using (var db = dbias.View(row, register: false)) ReduceSum(g, db);
+        if (dweight is null) return;
+        using var xs = x.View(matrix, register: false);
+        using var m = mean.View(column, register: false);
+        using var r = rstd.View(column, register: false);
+        using var xhat = Work(dy.Device, (int)rows, (int)cols);
+        Binary(BinaryOp.Sub, xs, m, xhat);
+        Binary(BinaryOp.Mul, xhat, r, xhat);
+        Binary(BinaryOp.Mul, xhat, g, xhat);
+        using var dw = dweight.View(row, register: false);
+        ReduceSum(xhat, dw);
     }
 
     static (int N, int C, long S) BatchNormDims(Tensor x) =>

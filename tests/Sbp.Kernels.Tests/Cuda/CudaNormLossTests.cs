@@ -50,6 +50,42 @@ public sealed class CudaNormLossTests : CudaTest
         Close(db, 1e-4, 1e-5, "LayerNorm dbias");
     }
 
+    /// <summary>
+    /// Rows up to 6112 columns keep the weight and bias gradient partials in layer_norm_bwd_f32's shared memory (8 bytes a column
+    /// next to the static 256, within CUDA's 48 KiB, which the simulator enforces as a GPU does: 6113..6144 columns used to fail);
+    /// wider rows take them as column sums.
+    /// </summary>
+    [TestCase(6112)]
+    [TestCase(6113)]
+    [TestCase(6144)]
+    [TestCase(9000)]
+    public void LayerNormBackwardMatchesCpuAtAndBeyondTheSharedMemoryLimit(int cols)
+    {
+        int rows = 3;
+        var x = Pair(Rand.Uniform(3, rows * cols, -2f, 2f), rows, cols);
+        var w = Pair(Rand.Uniform(4, cols), cols);
+        var (y, mean, rstd) = (Out(rows, cols), Out(rows), Out(rows));
+        Cpu.Backend.LayerNormForward(x.Cpu, w.Cpu, null, 1e-5f, y.Cpu, mean.Cpu, rstd.Cpu);
+        Gpu.Backend.LayerNormForward(x.Gpu, w.Gpu, null, 1e-5f, y.Gpu, mean.Gpu, rstd.Gpu);
+        var dy = Pair(Rand.Uniform(6, rows * cols), rows, cols);
+        var (dx, dw, db) = (Out(rows, cols), Out(cols), Out(cols));
+        Cpu.Backend.LayerNormBackward(dy.Cpu, x.Cpu, w.Cpu, mean.Cpu, rstd.Cpu, dx.Cpu, dw.Cpu, db.Cpu);
+        Gpu.Backend.LayerNormBackward(dy.Gpu, x.Gpu, w.Gpu, mean.Gpu, rstd.Gpu, dx.Gpu, dw.Gpu, db.Gpu);
+        Close(dx, 1e-4, 1e-5, "LayerNorm dx");
+        Close(dw, 1e-4, 1e-5, "LayerNorm dweight");
+        Close(db, 1e-4, 1e-5, "LayerNorm dbias");
+    }
+
+    [Test]
+    public void TheLayerNormColumnLimitCountsTheModulesStaticSharedMemory()
+    {
+        var module = Sbp.PtxSim.PtxModule.Parse(Sbp.Backends.Cuda.PtxLibrary.ModuleText("layernorm"), "layernorm.ptx");
+        Assert.That(module.StaticSharedBytes("layer_norm_bwd_f32"), Is.EqualTo(Sbp.Backends.Cuda.CudaBackend.LayerNormStaticShared),
+            "the static part before the dynamic accumulators (16-byte aligned already); CudaBackend.LayerNormMaxParamCols is derived from it");
+        Assert.That(Sbp.Backends.Cuda.CudaBackend.LayerNormStaticShared % 16, Is.Zero);
+        Assert.That(Sbp.Backends.Cuda.CudaBackend.LayerNormMaxParamCols * 8 + Sbp.Backends.Cuda.CudaBackend.LayerNormStaticShared, Is.LessThanOrEqualTo(48 * 1024));
+    }
+
     [TestCase(true)]
     [TestCase(false)]
     public void BatchNormTrainingMatchesCpu(bool affine)
