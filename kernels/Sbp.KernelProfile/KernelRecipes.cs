@@ -26,7 +26,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
 
     public static IReadOnlySet<string> Known { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32",
+        "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32", "check_indices_i32",
         "unary_f32", "binary_f32", "strided_copy_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
         "add_f32", "mul_f32", "scale_f32", "relu_f32", "relu_bwd_f32", "gelu_tanh_f32", "gelu_tanh_bwd_f32",
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
@@ -68,6 +68,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     public KernelLaunch Build(string entry) => entry switch
     {
         "gather_f32" or "gather_f32x4" or "scatter_add_f32" or "scatter_add_f32x4" or "scatter_add_atomic_f32" => Sbp(entry),
+        "check_indices_i32" => Flat(N, Ints(N, 1000), U32(N), U32(1000), Ints(4, 1), U32(1)) with { Note = $"{N} indices in 0..999, all in range" },
         "add_f32" or "mul_f32" => Flat(N, Floats(N), Floats(N), Floats(N), U32(N)),
         "scale_f32" => Flat(N, Floats(N), Floats(N), U32(N), KernelArg.F32(0.5f)),
         "relu_f32" or "gelu_tanh_f32" or "gelu_erf_f32" => Flat(N, Floats(N), Floats(N), U32(N)),

@@ -10,6 +10,7 @@ public sealed partial class CudaBackend
         var (outer, _, inner) = Geometry.Split(source.Shape, dim);
         long total = Count(destination.Numel, "IndexSelect");
         if (total == 0) return;
+        CheckIndicesOnDevice(indices, source.Shape[dim], "index_select");
         bool x4 = inner % 4 == 0 && (P(source) | P(destination)) % 16 == 0;
         Launch(x4 ? PtxKernels.GatherF32x4 : PtxKernels.GatherF32, x4 ? total / 4 : total,
             Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(source.Shape[dim]), U32(indices.Numel), U32(inner));
@@ -21,6 +22,7 @@ public sealed partial class CudaBackend
         var (outer, inner) = (destination.Shape.Product(0, dim), destination.Shape.Product(dim + 1, destination.Rank));
         long total = Count(source.Numel, "IndexAdd");
         if (total == 0) return;
+        CheckIndicesOnDevice(indices, destination.Shape[dim], "index_add");
         Launch(PtxKernels.ScatterAddAtomicF32, total,
             Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(destination.Shape[dim]), U32(indices.Numel), U32(inner));
     }

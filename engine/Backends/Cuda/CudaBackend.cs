@@ -136,6 +136,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     {
         if (destination.Length < source.Bytes)
             throw new ArgumentException($"CudaBackend.CopyToHost: tensor {source.Shape} has {source.Bytes} bytes; the destination holds {destination.Length}.", nameof(destination));
+        RaiseDeviceErrors();   // the host reads: errors found on the device since the last read are raised first
         fixed (byte* p = destination) Api.CopyDeviceToHost(p, P(source), source.Bytes);
     }
 

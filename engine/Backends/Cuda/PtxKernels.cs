@@ -45,6 +45,8 @@ internal static class PtxKernels
     public static readonly Kernel SumF32 = new("sum_f32", U64("x"), U64("out"), U32("n"), F32("scale"));
     public static readonly Kernel SumRowsF32 = new("sum_rows_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
     public static readonly Kernel SumColsF32 = new("sum_cols_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
+    public static readonly Kernel CheckIndicesI32 = new("check_indices_i32", U64("check_indices_i32_idx"), U32("check_indices_i32_n"), U32("check_indices_i32_size"),
+        U64("check_indices_i32_err"), U32("check_indices_i32_tag"));
     public static readonly Kernel SumColsPartF32 = new("sum_cols_part_f32", U64("x"), U64("partials"), U32("rows"), U32("cols"), U32("chunk_rows"));
     public static readonly Kernel ReducePartF32 = new("reduce_part_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"),
         U32("chunk_len"), U32("chunks"));
@@ -74,6 +76,6 @@ internal static class PtxKernels
         BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
         GeluErfF32, GeluErfBwdF32, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
         AdamwF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
-        ScatterAddAtomicF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
+        ScatterAddAtomicF32, CheckIndicesI32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
     ];
 }
