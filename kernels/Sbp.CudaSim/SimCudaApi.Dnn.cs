@@ -8,7 +8,14 @@ internal sealed partial class SimCudaApi
     /// <summary>Workspace the simulated "algorithm" asks for, so the backend's pool workspace path is exercised.</summary>
     public const long ConvWorkspaceBytes = 1024;
 
-    public ConvAlgorithm FindConvolution(ConvDirection direction, ConvDescriptor d)
+    /// <summary>Candidates the simulated heuristics rank before their own (algorithm 0, deterministic, <see cref="ConvWorkspaceBytes"/>):
+    /// a test sets them to see how the backend chooses (every algorithm computes the same reference convolution).</summary>
+    public IReadOnlyList<ConvCandidate> ExtraConvCandidates { get; set; } = [];
+
+    /// <summary>The algorithm the last convolution call ran with.</summary>
+    public int LastConvAlgorithm { get; private set; } = -1;
+
+    public IReadOnlyList<ConvCandidate> ConvolutionCandidates(ConvDirection direction, ConvDescriptor d)
     {
         Called(direction switch
         {
@@ -17,7 +24,7 @@ internal sealed partial class SimCudaApi
             _ => "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
         });
         Validate(d, "cudnnGetConvolutionAlgorithm_v7");
-        return new ConvAlgorithm(0, ConvWorkspaceBytes);
+        return [.. ExtraConvCandidates, new ConvCandidate(0, true, true, ConvWorkspaceBytes)];
     }
 
     /// <summary>cuDNN's checks: 5-D tensors, x's channels = filter's input channels x groups, O divisible by G, y = the output size per axis.</summary>
@@ -125,6 +132,7 @@ internal sealed partial class SimCudaApi
         lock (_gate)
         {
             CheckWorkspace(algo, workspace, fn);
+            LastConvAlgorithm = algo.Algo;
             var acc = new double[Volume(outputDims)];
             sum(acc);
             WriteFloats(output, acc.Select(v => (float)v).ToArray());

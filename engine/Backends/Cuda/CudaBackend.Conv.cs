@@ -11,14 +11,53 @@ public sealed partial class CudaBackend
     /// <summary>Number of cached cuDNN algorithm choices (one per shape and direction).</summary>
     public int CachedConvolutionAlgorithms { get { lock (_gate) return _algorithms.Count; } }
 
+    long _convWorkspaceLimit = 1L << 30;
+
+    /// <summary>
+    /// The most workspace a convolution algorithm may take (default 1 GiB): a faster one that needs more is passed over for the
+    /// next the heuristics rank, as PyTorch's cuDNN search does within free memory. Changing it forgets the choices made.
+    /// </summary>
+    public long ConvWorkspaceLimitBytes
+    {
+        get => _convWorkspaceLimit;
+        set
+        {
+            if (value < 0) throw new ArgumentOutOfRangeException(nameof(value), value, "CudaBackend.ConvWorkspaceLimitBytes must be >= 0.");
+            lock (_gate)
+            {
+                _convWorkspaceLimit = value;
+                _algorithms.Clear();
+            }
+        }
+    }
+
     ConvAlgorithm Algorithm(ConvDirection direction, ConvDescriptor d)
     {
         var key = (direction, d.Key);
         lock (_gate)
             if (_algorithms.TryGetValue(key, out var a)) return a;
-        var found = Api.FindConvolution(direction, d);
+        var found = Choose(Api.ConvolutionCandidates(direction, d), _convWorkspaceLimit, direction, d);
         lock (_gate) _algorithms[key] = found;
         return found;
+    }
+
+    /// <summary>
+    /// The first usable deterministic candidate within the workspace limit (reproducible runs; backward-filter ALGO_0
+    /// accumulates with atomics), else the first usable one within it; none: an error naming the limit and what the
+    /// usable ones need.
+    /// </summary>
+    internal static ConvAlgorithm Choose(IReadOnlyList<ConvCandidate> candidates, long limit, ConvDirection direction, ConvDescriptor d)
+    {
+        var fits = candidates.Where(c => c.Usable && c.WorkspaceBytes <= limit).ToList();
+        var pick = fits.FirstOrDefault(c => c.Deterministic, fits.FirstOrDefault(c => true, new ConvCandidate(-1, false, false, 0)));
+        if (pick.Algo >= 0) return new ConvAlgorithm(pick.Algo, pick.WorkspaceBytes);
+        var usable = candidates.Where(c => c.Usable).ToList();
+        throw new CudaException("cuDNN", "cudnnGetConvolution*Algorithm_v7", (int)Interop.CudnnStatus.NotSupported, "CUDNN_STATUS_NOT_SUPPORTED",
+            usable.Count == 0
+                ? $"no usable {direction} algorithm among {candidates.Count} candidates for {d.Key}"
+                : $"no usable {direction} algorithm for {d.Key} within the workspace limit of {Memory.MemoryPool.FormatBytes(limit)} " +
+                  $"(the smallest usable one needs {Memory.MemoryPool.FormatBytes(usable.Min(c => c.WorkspaceBytes))}); raise CudaBackend.ConvWorkspaceLimitBytes",
+            Memory.OpLabel.Current);
     }
 
     void Convolve(ConvDirection direction, in ConvSpec spec, Device device, Action<ConvDescriptor, ConvAlgorithm, ulong> run)

@@ -60,7 +60,9 @@ internal interface ICudaApi : IDisposable
         ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, ulong c, int ldc, long strideC, int batch, bool tf32);
 
     // ---- cuDNN (float32, fully packed NCDHW tensors) ----
-    ConvAlgorithm FindConvolution(ConvDirection direction, ConvDescriptor descriptor);
+    /// <summary>The v7 heuristics' candidates for a convolution, best first (cudnnGetConvolution*Algorithm_v7 with each usable
+    /// one's cudnnGetConvolution*WorkspaceSize); the backend chooses among them.</summary>
+    IReadOnlyList<ConvCandidate> ConvolutionCandidates(ConvDirection direction, ConvDescriptor descriptor);
     void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace);
     void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace);
     void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace);
@@ -92,3 +94,6 @@ internal enum ConvDirection { Forward, BackwardData, BackwardFilter }
 
 /// <summary>A cuDNN algorithm (the enum value of its direction) and the workspace it needs.</summary>
 internal readonly record struct ConvAlgorithm(int Algo, long WorkspaceBytes);
+
+/// <summary>One of the heuristics' algorithms: usable (CUDNN_STATUS_SUCCESS), deterministic, and the workspace it needs.</summary>
+internal readonly record struct ConvCandidate(int Algo, bool Usable, bool Deterministic, long WorkspaceBytes);

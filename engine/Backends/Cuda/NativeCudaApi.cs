@@ -274,7 +274,7 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
         }
     }
 
-    public ConvAlgorithm FindConvolution(ConvDirection direction, ConvDescriptor d)
+    public IReadOnlyList<ConvCandidate> ConvolutionCandidates(ConvDirection direction, ConvDescriptor d)
     {
         var h = Dnn();
         var c = Handles(d);
@@ -293,33 +293,28 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
                 Check(CuDnn.GetConvolutionBackwardFilterAlgorithm(h, c.X, c.Y, c.Conv, c.W, Requested, out returned, perf));
                 break;
         }
-        // The heuristics rank the candidates: take the first usable deterministic one (reproducible
-        // runs; backward-filter ALGO_0 accumulates with atomics), else the first usable one.
-        int pick = -1;
-        for (int i = 0; i < returned && pick < 0; i++)
-            if (perf[i].Status == CudnnStatus.Success && perf[i].Determinism == 1) pick = i;
-        for (int i = 0; i < returned && pick < 0; i++)
-            if (perf[i].Status == CudnnStatus.Success) pick = i;
-        if (pick >= 0)
+        var candidates = new List<ConvCandidate>(returned);
+        for (int i = 0; i < returned; i++)
         {
-            int algo = perf[pick].Algo;
-            nuint ws;
-            switch (direction)
-            {
-                case ConvDirection.Forward:
-                    Check(CuDnn.GetConvolutionForwardWorkspaceSize(h, c.X, c.W, c.Conv, c.Y, algo, out ws));
-                    break;
-                case ConvDirection.BackwardData:
-                    Check(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, c.W, c.Y, c.Conv, c.X, algo, out ws));
-                    break;
-                default:
-                    Check(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, c.X, c.Y, c.Conv, c.W, algo, out ws));
-                    break;
-            }
-            return new ConvAlgorithm(algo, (long)ws);
+            bool usable = perf[i].Status == CudnnStatus.Success;
+            int algo = perf[i].Algo;
+            nuint ws = 0;
+            if (usable)
+                switch (direction)
+                {
+                    case ConvDirection.Forward:
+                        Check(CuDnn.GetConvolutionForwardWorkspaceSize(h, c.X, c.W, c.Conv, c.Y, algo, out ws));
+                        break;
+                    case ConvDirection.BackwardData:
+                        Check(CuDnn.GetConvolutionBackwardDataWorkspaceSize(h, c.W, c.Y, c.Conv, c.X, algo, out ws));
+                        break;
+                    default:
+                        Check(CuDnn.GetConvolutionBackwardFilterWorkspaceSize(h, c.X, c.Y, c.Conv, c.W, algo, out ws));
+                        break;
+                }
+            candidates.Add(new ConvCandidate(algo, usable, perf[i].Determinism == 1, (long)ws));
         }
-        throw new CudaException("cuDNN", "cudnnGetConvolution*Algorithm_v7", (int)CudnnStatus.NotSupported, "CUDNN_STATUS_NOT_SUPPORTED",
-            $"no usable {direction} algorithm among {returned} candidates for {d.Key}", Sbp.Memory.OpLabel.Current);
+        return candidates;
     }
 
     public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace)

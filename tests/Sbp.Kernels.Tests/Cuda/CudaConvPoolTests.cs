@@ -94,4 +94,35 @@ public sealed class CudaConvPoolTests : CudaTest
         int k = (int)(Math.Ceiling(kernel.T / (double)stride.T) * Math.Ceiling(kernel.H / (double)stride.H) * Math.Ceiling(kernel.W / (double)stride.W));
         Close(dx, 1e-5, mode == PoolMode.Max ? Math.Max(1e-6, 2 * (k - 1) * Math.ScaleB(1.0, -24) * k) : 1e-6, $"PoolBackward {mode}");
     }
+
+    /// <summary>
+    /// The choice among cuDNN's ranked algorithms: deterministic first, never one whose workspace exceeds
+    /// CudaBackend.ConvWorkspaceLimitBytes (a faster one that needs more is passed over); none fitting is an error naming the limit.
+    /// </summary>
+    [Test]
+    public void AnAlgorithmWhoseWorkspaceExceedsTheLimitIsPassedOver()
+    {
+        SimulatorOnly();
+        var spec = new ConvSpec(1, 2, 2, 1, new Dim3(1, 4, 4), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1));
+        var x = Pair(Rand.Uniform(4, 32), 1, 2, 1, 4, 4);
+        var w = Pair(Rand.Uniform(5, 36), 2, 2, 1, 3, 3);
+        var y = Out(1, 2, 1, 4, 4);
+        var backend = (CudaBackend)Gpu.Backend;
+        var sim = SimulatedCuda.Api(Gpu);
+        Cpu.Backend.ConvForward(spec, x.Cpu, w.Cpu, y.Cpu);
+        // Ranked first: a non-deterministic one, then a faster one needing 64 MiB of workspace.
+        sim.ExtraConvCandidates = [new ConvCandidate(2, true, false, 0), new ConvCandidate(1, true, true, 64L << 20)];
+        backend.ConvWorkspaceLimitBytes = 32L << 20;
+        backend.ConvForward(spec, x.Gpu, w.Gpu, y.Gpu);
+        Assert.That(sim.LastConvAlgorithm, Is.Zero, "64 MiB exceeds the 32 MiB limit; the non-deterministic one is not preferred");
+        Close(y, 1e-5, 1e-5, "ConvForward");
+        backend.ConvWorkspaceLimitBytes = 128L << 20;   // forgets the choice
+        backend.ConvForward(spec, x.Gpu, w.Gpu, y.Gpu);
+        Assert.That(sim.LastConvAlgorithm, Is.EqualTo(1), "within the raised limit the heuristics' faster choice runs");
+        Close(y, 1e-5, 1e-5, "ConvForward with algorithm 1");
+        sim.ExtraConvCandidates = [new ConvCandidate(1, true, true, 64L << 20)];
+        backend.ConvWorkspaceLimitBytes = 512;   // below every usable candidate's workspace
+        var e = Assert.Throws<CudaException>(() => backend.ConvForward(spec, x.Gpu, w.Gpu, y.Gpu))!;
+        Assert.That(e.Message, Does.Contain("within the workspace limit of 512 B").And.Contain("the smallest usable one needs").And.Contain("ConvWorkspaceLimitBytes"));
+    }
 }
