@@ -1,3 +1,4 @@
+using Sbp.Backends.Cuda;
 using Sbp.PtxSim;
 
 namespace Sbp.KernelProfile;
@@ -135,11 +136,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     /// <summary>The column sum's first pass as the CUDA backend launches it: column tiles x row chunks of at least 64 rows, about 1024 blocks.</summary>
     KernelLaunch ColumnPartials()
     {
-        long tiles = (Cols + 31) / 32;
-        long chunks = Math.Clamp(1024 / tiles, 1, Math.Max(1, (Rows + 63) / 64));
-        int chunkRows = (int)((Rows + chunks - 1) / chunks);
-        chunks = (Rows + chunkRows - 1) / chunkRows;
-        return new KernelLaunch((uint)Math.Min(tiles * chunks, 4096), block, 0, [Floats(N), Floats(chunks * Cols), U32(Rows), U32(Cols), U32(chunkRows)],
+        var (tiles, chunks, chunkRows) = CudaBackend.ColumnSumPlan(Rows, Cols);
+        return new KernelLaunch(CudaBackend.GridOf(tiles * chunks), block, 0, [Floats(N), Floats(chunks * Cols), U32(Rows), U32(Cols), U32(chunkRows)],
             $"first pass of a column sum: {tiles} column tiles x {chunks} chunks of {chunkRows} rows into partials");
     }
 
@@ -149,10 +147,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     {
         var (d, outer, n, inner, meta) = OverDim();
         long nOut = (long)outer * inner;
-        long chunks = Math.Clamp(1024 / nOut, 1, Math.Max(1, (n + 1023) / 1024));
-        int chunkLen = (int)((n + chunks - 1) / chunks);
-        chunks = (n + chunkLen - 1) / chunkLen;
-        return new KernelLaunch((uint)Math.Min(nOut * chunks, 4096), block, 0,
+        var (chunks, chunkLen) = CudaBackend.ReducePlan(nOut, n);
+        return new KernelLaunch(CudaBackend.GridOf(nOut * chunks), block, 0,
             [Floats(N), Floats(nOut * chunks), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0), U32(chunkLen), U32(chunks)],
             $"first pass of a sum over dim {d}: {nOut} outputs x {chunks} chunks of {chunkLen} elements, a block each");
     }

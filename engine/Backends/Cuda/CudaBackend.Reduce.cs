@@ -24,6 +24,30 @@ public sealed partial class CudaBackend
     const long TargetBlocks = 1024;
 
     /// <summary>
+    /// How reduce_part_f32 splits <paramref name="nRed"/> elements of each of <paramref name="nOut"/> outputs: chunks of at least
+    /// 1024 elements, enough of them that nOut x chunks blocks fill the GPU (also the kernel profiler's launch).
+    /// </summary>
+    internal static (long Chunks, long ChunkLen) ReducePlan(long nOut, long nRed)
+    {
+        long chunks = Math.Clamp(TargetBlocks / nOut, 1, (nRed + 1023) / 1024);
+        long chunkLen = (nRed + chunks - 1) / chunks;
+        return ((nRed + chunkLen - 1) / chunkLen, chunkLen);
+    }
+
+    /// <summary>How sum_cols_part_f32 splits <paramref name="rows"/>: chunks of at least 64 rows, about <see cref="TargetBlocks"/>
+    /// blocks over the column tiles (also the kernel profiler's launch).</summary>
+    internal static (long Tiles, long Chunks, long ChunkRows) ColumnSumPlan(long rows, long cols)
+    {
+        long tiles = (cols + 31) / 32;
+        long chunks = Math.Clamp(TargetBlocks / tiles, 1, Math.Max(1, (rows + 63) / 64));
+        long chunkRows = (rows + chunks - 1) / chunks;
+        return (tiles, (rows + chunkRows - 1) / chunkRows, chunkRows);
+    }
+
+    /// <summary>A grid of <paramref name="blocks"/>, capped (the kernels stride over the rest).</summary>
+    internal static uint GridOf(long blocks) => (uint)Math.Clamp(blocks, 1, MaxGrid);
+
+    /// <summary>
     /// y = sum / max of the contiguous x [dims] over the flagged axes, y holding the kept axes in
     /// order. Every shape fills the GPU, deterministically (the order depends on the shape only):
     /// a full sum runs as two sum_f32 passes (block partials, then one block); a sum over trailing
@@ -96,24 +120,21 @@ public sealed partial class CudaBackend
             Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(few), U32(max ? 1 : 0));
             return;
         }
-        // Chunks of at least 1024 reduced elements, enough of them that nOut x chunks blocks fill the GPU.
-        long chunks = Math.Clamp(TargetBlocks / nOut, 1, (nRed + 1023) / 1024);
-        long chunkLen = (nRed + chunks - 1) / chunks;
-        chunks = (nRed + chunkLen - 1) / chunkLen;
+        var (chunks, chunkLen) = ReducePlan(nOut, nRed);
         // The partials [nOut, chunks] reduced over their last axis (rank 1), in the same upload.
         (meta[4 * rank], meta[4 * rank + 1], meta[4 * rank + 2], meta[4 * rank + 3]) = ((int)nOut, (int)chunks, (int)chunks, 1);
         using var m = Meta(device, meta);
         uint block = (uint)Math.Clamp((chunkLen + 31) / 32 * 32, 32, Block);
         if (chunks == 1)
         {
-            LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut, MaxGrid), block, 0,
+            LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut), block, 0,
                 [Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(1)]);
             return;
         }
         using var parts = Work(device, checked((int)(nOut * chunks)));
-        LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut * chunks, MaxGrid), block, 0,
+        LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut * chunks), block, 0,
             [Ptr(x), Ptr(parts), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(chunks)]);
-        LaunchGrid(PtxKernels.ReducePartF32, (uint)Math.Min(nOut, MaxGrid), (uint)Math.Clamp((chunks + 31) / 32 * 32, 32, Block), 0,
+        LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut), (uint)Math.Clamp((chunks + 31) / 32 * 32, 32, Block), 0,
             [Ptr(parts), Ptr(y), U32(nOut), U32(chunks), U32(1), CudaArg.Ptr(P(m, 4 * rank)), U32(max ? 1 : 0), U32(chunks), U32(1)]);
     }
 
@@ -121,17 +142,14 @@ public sealed partial class CudaBackend
     /// column tiles x row chunks (at least 64 rows each, about <see cref="TargetBlocks"/> blocks), then a thread per column over the chunks.</summary>
     void ColumnSum(Device device, ulong x, ulong y, long rows, long cols)
     {
-        long tiles = (cols + 31) / 32;
+        var (tiles, chunks, chunkRows) = ColumnSumPlan(rows, cols);
         if (rows < 256 || tiles >= TargetBlocks)
         {
             Launch(PtxKernels.SumColsF32, cols, Ptr(x), Ptr(y), U32(rows), U32(cols), F32(1f));
             return;
         }
-        long chunks = Math.Clamp(TargetBlocks / tiles, 1, (rows + 63) / 64);
-        long chunkRows = (rows + chunks - 1) / chunks;
-        chunks = (rows + chunkRows - 1) / chunkRows;
         using var partials = Work(device, checked((int)(chunks * cols)));
-        LaunchGrid(PtxKernels.SumColsPartF32, (uint)Math.Min(tiles * chunks, MaxGrid), Block, 0, [Ptr(x), Ptr(partials), U32(rows), U32(cols), U32(chunkRows)]);
+        LaunchGrid(PtxKernels.SumColsPartF32, GridOf(tiles * chunks), Block, 0, [Ptr(x), Ptr(partials), U32(rows), U32(cols), U32(chunkRows)]);
         Launch(PtxKernels.SumColsF32, cols, Ptr(partials), Ptr(y), U32(chunks), U32(cols), F32(1f));
     }
 }
