@@ -227,10 +227,13 @@ public sealed class DataParallel : IGradientReadyObserver, IDisposable
             Stopwatch.GetElapsedTime(_backwardEnd, end).TotalMilliseconds, doneBeforeEnd, _buckets.Count);
     }
 
+    /// <summary>The bucket's summed per-parameter flags (above 0: some rank had a gradient), read without its gradients.</summary>
     static float[] ReadFlags(GradientBucket bucket)
     {
-        var all = bucket.Buffer.ToArray();
-        return all[bucket.GradientElements..];
+        int n = bucket.Parameters.Count;
+        using var flags = Tensor.Empty(new Shape(n), bucket.Buffer.Device);
+        bucket.Buffer.Backend.CopyAlongDim(bucket.Buffer, bucket.GradientElements, flags, 0, 0, n, accumulate: false);
+        return flags.ToArray();
     }
 
     public void Dispose()

@@ -46,11 +46,18 @@ public sealed unsafe class MpiCommunicator : Communicator
     /// <summary>True when another MPI's launcher (MPICH's or Intel's mpiexec, Slurm's PMI) started this process.</summary>
     public static bool LaunchedByOtherMpi => !LaunchedByMpirun && (Environment.GetEnvironmentVariable("PMI_RANK") ?? Environment.GetEnvironmentVariable("PMIX_RANK")) is { Length: > 0 };
 
+    /// <summary>The rank mpirun gave this process (OMPI_COMM_WORLD_RANK), known before MPI starts; 0 when not under mpirun.</summary>
+    public static int LaunchRank => LaunchNumber("OMPI_COMM_WORLD_RANK", 0);
+
     /// <summary>This rank's index among the ranks on its node (OMPI_COMM_WORLD_LOCAL_RANK; 0 when unknown): its GPU with NCCL.</summary>
-    public static int LocalRank => int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), out int n) && n >= 0 ? n : 0;
+    public static int LocalRank => LaunchNumber("OMPI_COMM_WORLD_LOCAL_RANK", 0);
 
     /// <summary>How many ranks run on this node (OMPI_COMM_WORLD_LOCAL_SIZE; 1 when unknown).</summary>
-    public static int LocalSize => int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int n) && n > 0 ? n : 1;
+    public static int LocalSize => Math.Max(1, LaunchNumber("OMPI_COMM_WORLD_LOCAL_SIZE", 1));
+
+    /// <summary>A number mpirun puts in the environment of each rank, or <paramref name="fallback"/> when it is missing or negative.</summary>
+    static int LaunchNumber(string variable, int fallback) =>
+        int.TryParse(Environment.GetEnvironmentVariable(variable), out int n) && n >= 0 ? n : fallback;
 
     public override int Rank { get; }
     public override int Size { get; }
@@ -83,11 +90,8 @@ public sealed unsafe class MpiCommunicator : Communicator
         }
     }
 
-    public override void Broadcast(Tensor tensor, int root, string what)
-    {
-        CheckRoot(root);
+    public override void Broadcast(Tensor tensor, int root, string what) =>
         Broadcast(new Span<byte>((void*)HostPointer(tensor, "broadcast", what), checked((int)tensor.Bytes)), root, what);
-    }
 
     public override void Broadcast(Span<byte> bytes, int root, string what)
     {

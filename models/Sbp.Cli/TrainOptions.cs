@@ -266,7 +266,7 @@ public sealed class TrainOptions
     {
         var device = Tensors.Device.Resolve(r.GetValue(option) ?? "auto", out var note);
         // Under mpirun every rank resolves its device; rank 0 alone says so.
-        if (note is not null && Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_RANK") is null or "0") r.InvocationConfiguration.Error.WriteLine(note);
+        if (note is not null && Distributed.MpiCommunicator.LaunchRank == 0) r.InvocationConfiguration.Error.WriteLine(note);
         return device;
     }
 
