@@ -88,13 +88,28 @@ public sealed class PtxSimulator(SimMemory memory)
     {
         if (args.Length != e.Params.Length)
             throw new ArgumentException(
-                $"Launch of {e.Name}: {args.Length} argument(s) given, the kernel takes {e.Params.Length} ({string.Join(", ", e.Params.Select(p => $".{p.Type.Name()} {p.Name}"))}).",
+                $"Launch of {e.Name}: {args.Length} argument(s) given, the kernel takes {e.Params.Length} ({string.Join(", ", e.Params.Select(p => p.Declaration))}).",
                 nameof(args));
         var buf = new byte[Math.Max(e.ParamBytes, 1)];
         for (int k = 0; k < args.Length; k++)
         {
             var p = e.Params[k];
             var a = args[k];
+            var span = buf.AsSpan(e.ParamOffsets[k]);
+            if (p.IsArray)
+            {
+                if (a.Kind != KernelArgKind.Bytes)
+                    throw new ArgumentException(
+                        $"Launch of {e.Name}: argument {k} ({a}) does not match array parameter {k} '{p.Declaration}' (use KernelArg.Bytes with exactly {p.Bytes} bytes).",
+                        nameof(args));
+                // cuLaunchKernel copies exactly the declared size, so a shorter or longer buffer is a caller bug.
+                if (a.Size != p.Bytes)
+                    throw new ArgumentException(
+                        $"Launch of {e.Name}: argument {k} has {a.Size} bytes but parameter '{p.Declaration}' takes exactly {p.Bytes} bytes.",
+                        nameof(args));
+                a.Data.CopyTo(span);
+                continue;
+            }
             var want = p.Type switch
             {
                 PtxType.F32 => KernelArgKind.Float32,
@@ -103,10 +118,10 @@ public sealed class PtxSimulator(SimMemory memory)
             };
             if (a.Kind != want)
                 throw new ArgumentException(
-                    $"Launch of {e.Name}: argument {k} ({a}) does not match parameter {k} '.{p.Type.Name()} {p.Name}' "
-                    + $"(use KernelArg.{(want == KernelArgKind.Float32 ? "F32" : want == KernelArgKind.Int64 ? "U64/S64/Ptr" : "U32/S32")}).",
+                    $"Launch of {e.Name}: argument {k} ({a}) does not match parameter {k} '{p.Declaration}' "
+                    + $"(use KernelArg.{(want == KernelArgKind.Float32 ? "F32" : want == KernelArgKind.Int64 ? "U64/S64/Ptr" : "U32/S32")}"
+                    + $"{(a.Kind == KernelArgKind.Bytes ? "; KernelArg.Bytes binds only to array parameters" : "")}).",
                     nameof(args));
-            var span = buf.AsSpan(e.ParamOffsets[k]);
             if (a.Size == 8) BinaryPrimitives.WriteUInt64LittleEndian(span, a.Bits);
             else BinaryPrimitives.WriteUInt32LittleEndian(span, (uint)a.Bits);
         }

@@ -27,6 +27,7 @@ public class SupportedFormsTests
         cvt.u16.u32 %rs1, %r1;        cvt.s64.s16 %rd1, %rs1;     cvt.rzi.u64.f32 %rd1, %f1;    cvt.rn.f32.s64 %f1, %rd1;
         cvt.rp.f32.u64 %f1, %rd1;     cvt.ftz.sat.f32.f32 %f1, %f2; cvt.rpi.ftz.s32.f32 %r1, %f1;
         cvta.global.u64 %rd1, %rd2;   cvta.to.global.u64 %rd1, %rd2;
+        mov.b64 %rd1, pm;             ld.param.u32 %r1, [%rd1+4]; ld.param.s8 %r1, [pm+3];    ld.param.u64 %rd1, [pn];
         ld.shared::cta.v2.f32 {%f1, %f2}, [s+8]; st.shared.v2.b32 [s], {%r1, %r2}; ld.volatile.shared.u16 %rs1, [s+2];
         atom.shared.exch.b64 %rd1, [s], %rd2; atom.relaxed.gpu.shared.cas.b64 %rd1, [s+8], %rd2, %rd3; red.shared.xor.b32 [s], %r1;
         atom.shared.max.u64 %rd1, [s+16], %rd2; atom.shared.min.s64 %rd1, [s+24], %rd2; atom.shared.add.u64 %rd1, [s], 1;
@@ -39,7 +40,7 @@ public class SupportedFormsTests
     public void EveryDocumentedFormParsesAndRuns()
     {
         string ptx = Harness.Header + $$"""
-            .visible .entry k()
+            .visible .entry k(.param .align 8 .b8 pm[12], .param .u64 pn)
             {
                 .reg .pred %p<4>;
                 .reg .b16 %rs<3>;
@@ -54,7 +55,7 @@ public class SupportedFormsTests
         var module = PtxModule.Parse(ptx);
         int statements = Body.Split(';').Count(x => !string.IsNullOrWhiteSpace(x));
         Assert.That(module.InstructionKinds("k"), Has.Count.GreaterThan(statements * 8 / 10));
-        var s = new PtxSimulator(new SimMemory()).Launch(module, "k", new Dim3(1), new Dim3(32), 0);
+        var s = new PtxSimulator(new SimMemory()).Launch(module, "k", new Dim3(1), new Dim3(32), 0, KernelArg.Bytes(new byte[12]), KernelArg.U64(0));
         Assert.That(s.WarpInstructions, Is.EqualTo(statements + 1L));
     }
 }

@@ -18,6 +18,11 @@ internal sealed partial class Machine
             + $"of shared memory (static {Entry.StaticSharedBytes}, dynamic {SharedSize - Entry.DynamicSharedOffset} from offset {Entry.DynamicSharedOffset}).",
             Where(w, lane, i));
 
+    public PtxMemoryViolationException ParamOutOfBounds(Warp w, int lane, Instr i, ulong address, int size) =>
+        new($"Out-of-bounds param load in kernel {Entry.Name}: {size} bytes at param address {(long)address} are outside its {Entry.ParamBytes} bytes "
+            + $"of parameters ({string.Join(", ", Entry.Params.Select((p, k) => $"{p.Declaration} at {Entry.ParamOffsets[k]}"))}).",
+            Where(w, lane, i));
+
     public PtxRaceException SharedRace(Warp w, int lane, Instr i, RaceDetector.Conflict c, bool write)
     {
         var other = Entry.Code[c.OtherPc];

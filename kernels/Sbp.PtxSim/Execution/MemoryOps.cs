@@ -66,6 +66,23 @@ internal static class MemoryOps
         for (uint k = exec; k != 0; k &= k - 1) r[i.D + BitOperations.TrailingZeroCount(k)] = v;
     }
 
+    /// <summary>ld.param [%rd+off]: each lane reads at its own offset into the param buffer (from mov.u64 %rd, p_name),
+    /// which must lie inside the entry's parameters and be aligned to the access size.</summary>
+    public static void LdParamIndirect(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        int size = i.Size;
+        ulong limit = (ulong)m.Entry.ParamBytes;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            ulong addr = Address(r, i, l);
+            if (addr > limit || limit - addr < (ulong)size) throw m.ParamOutOfBounds(w, l, i, addr, size);
+            if ((addr & (ulong)(size - 1)) != 0) throw m.Misaligned(w, l, i, "param", addr, size, write: false);
+            r[i.D + l] = ReadRaw(m.Param, (int)addr, size, i.Signed) & i.DMask;
+        }
+    }
+
     /// <summary>What a load or a store does with one lane's bytes once the access is checked.</summary>
     private interface ILaneAccess { static abstract void Move(ulong[] r, Instr i, int l, byte[] data, int off, int es); }
 

@@ -68,6 +68,16 @@ internal sealed partial class Decoder
             return;
         }
         if (t.Bits() is not (16 or 32 or 64)) throw Unsupported($"mov.{t.Name()} is not implemented");
+        if (ops[1].Kind == OperandKind.Name && _paramOffset.TryGetValue(ops[1].Name, out int paramOffset))
+        {
+            // The param's .param-space address, modelled as its offset in the param buffer (read with ld.param [%rd]).
+            if (t is not (PtxType.U64 or PtxType.B64 or PtxType.S64))
+                throw Unsupported($"mov.{t.Name()} of parameter {ops[1].Name}: a parameter's address is 64-bit (use mov.u64/.b64/.s64)");
+            i.D = Dst(ops[0]);
+            i.A = Const((ulong)paramOffset);
+            i.Exec = Alu.Mov;
+            return;
+        }
         if (ops[1].Kind == OperandKind.Vector || ops[0].Kind == OperandKind.Vector)
         {
             if (t is not (PtxType.B32 or PtxType.B64)) throw Parse("mov pack/unpack needs .b32 or .b64");

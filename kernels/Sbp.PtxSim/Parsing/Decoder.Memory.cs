@@ -67,10 +67,14 @@ internal sealed partial class Decoder
         {
             case "param":
                 if (count != 1) throw Unsupported("vector ld.param is not implemented");
-                if (i.AddrBase >= 0) throw Unsupported("ld.param through a register address is not implemented (use [param_name])");
-                int pbytes = ParamBytes();
-                if (i.Offset < 0 || i.Offset + size > pbytes)
-                    throw Parse($"ld.param reads bytes [{i.Offset}, {i.Offset + size}) outside the {pbytes} bytes of parameters");
+                if (i.AddrBase >= 0)
+                {
+                    // A .param address from `mov.u64 %rd, p_name`: each lane's offset is checked when it runs.
+                    i.Exec = MemoryOps.LdParamIndirect;
+                    break;
+                }
+                if (i.Offset < 0 || i.Offset + size > _paramBytes)
+                    throw Parse($"ld.param reads bytes [{i.Offset}, {i.Offset + size}) outside the {_paramBytes} bytes of parameters");
                 i.Exec = MemoryOps.LdParam;
                 break;
             case "global": i.Exec = MemoryOps.LdGlobal; break;
@@ -102,17 +106,6 @@ internal sealed partial class Decoder
             i.AV = [.. ops[1].Items.Select(o => Src(o, t))];
         }
         i.Exec = space == "global" ? MemoryOps.StGlobal : MemoryOps.StShared;
-    }
-
-    private int ParamBytes()
-    {
-        int bytes = 0;
-        foreach (var p in _e.Params)
-        {
-            int s = p.Type.Bytes();
-            bytes = (bytes + s - 1) / s * s + s;
-        }
-        return bytes;
     }
 
     private void DecodeAtom(Instr i, Mods m, List<Operand> ops)

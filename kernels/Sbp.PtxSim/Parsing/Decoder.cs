@@ -16,12 +16,11 @@ internal sealed partial class Decoder
     private readonly Dictionary<ulong, int> _constIndex = [];
     private readonly List<ulong> _consts = [];
     private readonly Dictionary<string, int> _paramOffset = [];
-    private readonly Dictionary<string, PtxType> _paramType = [];
     private readonly Dictionary<string, long> _sharedAddress = [];
     private readonly Dictionary<string, int> _labels = [];
     private readonly Dictionary<string, int> _kinds = [];
     private readonly List<string> _kindNames = [];
-    private int _userSlots, _specialBase, _constBase, _sinkSlot;
+    private int _userSlots, _specialBase, _constBase, _sinkSlot, _paramBytes;
     private RawInstruction? _cur;
 
     private Decoder(RawEntry entry, string sourceName)
@@ -47,20 +46,7 @@ internal sealed partial class Decoder
         _specialBase = _userSlots;
         _constBase = _specialBase + Special.Count;
 
-        // Params: natural alignment, declaration order.
-        var offsets = new int[_e.Params.Count];
-        int pbytes = 0;
-        for (int k = 0; k < _e.Params.Count; k++)
-        {
-            var p = _e.Params[k];
-            int size = p.Type.Bytes();
-            pbytes = (pbytes + size - 1) / size * size;
-            offsets[k] = pbytes;
-            if (!_paramOffset.TryAdd(p.Name, pbytes))
-                throw Parse($"parameter {p.Name} is declared twice", p.Line);
-            _paramType[p.Name] = p.Type;
-            pbytes += size;
-        }
+        var offsets = LayoutParams();
 
         var (staticBytes, dynOffset, dynAlign) = LayoutShared(moduleShared);
 
@@ -86,12 +72,32 @@ internal sealed partial class Decoder
         return new PtxEntry
         {
             Name = _e.Name, SourceName = _source, Line = _e.Line, Code = code,
-            Params = [.. _e.Params], ParamOffsets = offsets, ParamBytes = pbytes,
+            Params = [.. _e.Params], ParamOffsets = offsets, ParamBytes = _paramBytes,
             UserSlots = _userSlots, SpecialBase = _specialBase, ConstBase = _constBase,
             ConstValues = [.. _consts], SlotCount = _constBase + _consts.Count,
             StaticSharedBytes = staticBytes, DynamicSharedOffset = dynOffset, DynamicSharedAlign = dynAlign,
             ReqNtid = _e.ReqNtid, MaxNtid = _e.MaxNtid, KindNames = [.. _kindNames],
         };
+    }
+
+    /// <summary>Param offsets in declaration order, each aligned to its declared (or natural) alignment, as the CUDA
+    /// driver lays out the parameter buffer; sets the total size (the end of the last param).</summary>
+    private int[] LayoutParams()
+    {
+        var offsets = new int[_e.Params.Count];
+        int end = 0;
+        for (int k = 0; k < offsets.Length; k++)
+        {
+            var p = _e.Params[k];
+            int offset = (end + p.Align - 1) / p.Align * p.Align;
+            if (!_paramOffset.TryAdd(p.Name, offset)) throw Parse($"parameter {p.Name} is declared twice", p.Line);
+            offsets[k] = offset;
+            end = offset + p.Bytes;
+            if (end > Parser.MaxParamBytes)
+                throw Parse($"the parameters of {_e.Name} take {end} bytes, more than CUDA's limit of {Parser.MaxParamBytes}", p.Line);
+        }
+        _paramBytes = end;
+        return offsets;
     }
 
     /// <summary>Static shared variables referenced by this entry (its own always), in declaration order, then the
@@ -205,7 +211,7 @@ internal sealed partial class Decoder
                 if (_sharedAddress.TryGetValue(o.Name, out long addr)) return Const((ulong)addr & PtxTypes.Mask(Math.Max(t.Bits(), 32)));
                 if (o.Name == "WARP_SZ") return Const(32);
                 if (_paramOffset.ContainsKey(o.Name))
-                    throw Unsupported($"taking the address of parameter {o.Name} is not supported (read it with ld.param)");
+                    throw Unsupported($"the address of parameter {o.Name} can only be taken with mov.u64/.b64/.s64 (or read the value with ld.param)");
                 if (o.Name.StartsWith('%')) throw o.Name.Contains('.') || Special.IndexOf(o.Name + ".x") >= 0 || IsKnownUnsupportedSpecial(o.Name)
                     ? Unsupported($"special register {o.Name} is not supported")
                     : Parse($"register {o.Name} is not declared");

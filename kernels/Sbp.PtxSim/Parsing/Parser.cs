@@ -8,7 +8,7 @@ namespace Sbp.PtxSim.Parsing;
 /// params, performance directives, register declarations (with ranges and nested scopes), shared declarations,
 /// labels and instruction statements. Instructions stay undecoded here (see <see cref="Decoder"/>).
 /// </summary>
-internal sealed class Parser
+internal sealed partial class Parser
 {
     private readonly List<Token> _t;
     private readonly string _source;
@@ -90,17 +90,7 @@ internal sealed class Parser
         {
             while (true)
             {
-                var pt = Cur;
-                if (!pt.IsIdent(".param")) throw Error($"expected '.param', found {pt}", pt.Line);
-                _p++;
-                if (Cur.IsIdent(".align") || Cur.IsIdent(".ptr"))
-                    throw Unsupported("only scalar .param (.u32 .s32 .b32 .f32 .u64 .s64 .b64) kernel parameters are supported", pt.Line);
-                var type = ParseTypeToken();
-                if (type.Bits() is not (32 or 64) || type == PtxType.F64)
-                    throw Unsupported($"kernel parameter type .{type.Name()} is not supported (use .u32/.s32/.b32/.f32/.u64/.s64/.b64)", pt.Line);
-                var pn = ExpectIdent("parameter name");
-                if (Cur.Is('[')) throw Unsupported("array kernel parameters are not supported", pt.Line);
-                entry.Params.Add(new ParamDecl(pn.Text, type, pt.Line));
+                entry.Params.Add(ParseParam());
                 if (Cur.Is(',')) { _p++; continue; }
                 break;
             }
