@@ -48,4 +48,12 @@ public partial interface IBackend
     /// Deterministic: the partial sums are combined in a fixed order independent of threading.
     /// </summary>
     double SumOfSquares(Tensor x);
+
+    /// <summary>
+    /// Gradient clipping by the global 2-norm without the host (PyTorch's clip_grad_norm_): writes the norm of all of
+    /// <paramref name="grads"/> into <paramref name="norm"/> (one element) and multiplies every gradient in place by
+    /// min(1, maxNorm / (norm + 1e-6)) (by NaN when the norm is NaN or infinite, as PyTorch). A GPU queues it all and
+    /// never waits; reading <paramref name="norm"/> does.
+    /// </summary>
+    void ClipGradNorm(IReadOnlyList<Tensor> grads, float maxNorm, Tensor norm);
 }

@@ -97,36 +97,30 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// Throws when a row of the mask is -inf for every key (its query would attend to nothing) or
-    /// holds a NaN: a max over the mask's last axis, read back once (the mask's size over M).
+    /// Throws when a row of the mask is -inf for every key (its query would attend to nothing) or holds a NaN: a max over
+    /// the mask's last axis, checked by the backend (on a GPU without the host waiting: raised at its next read).
     /// </summary>
     static void CheckMaskRows(string op, Tensor mask)
     {
         if (mask.Rank == 0)
         {
-            float only = mask.Item();
-            if (float.IsNegativeInfinity(only) || float.IsNaN(only))
-                throw new ArgumentException($"{op}: the scalar mask is {only}: every score would be masked and softmax undefined. Use 0 or a large finite negative value.");
+            mask.Backend.CheckAbove(mask, float.NegativeInfinity, (_, bits, note) => new ArgumentException(
+                $"{op}: the scalar mask is {BitConverter.Int32BitsToSingle(bits)}: every score would be masked and softmax undefined. Use 0 or a large finite negative value{note}."));
             return;
         }
-        var rowShape = mask.Shape.With(-1, 1);
-        float[] rowMax;
-        using (var rows = New(op, rowShape, mask))
+        var shape = mask.Shape;
+        using var rows = New(op, shape.With(-1, 1), mask);
+        mask.Backend.ReduceMax(mask, rows);
+        mask.Backend.CheckAbove(rows, float.NegativeInfinity, (r, bits, note) =>
         {
-            mask.Backend.ReduceMax(mask, rows);
-            rowMax = rows.ToArray();
-        }
-        for (long r = 0; r < rowMax.Length; r++)
-        {
-            if (!float.IsNegativeInfinity(rowMax[r]) && !float.IsNaN(rowMax[r])) continue;
-            var index = new int[mask.Rank - 1];
+            var index = new int[shape.Rank - 1];
             long rest = r;
-            for (int i = index.Length - 1; i >= 0; i--) { index[i] = (int)(rest % mask.Shape[i]); rest /= mask.Shape[i]; }
-            string at = $"mask{mask.Shape} row [{string.Join(", ", index)}, :]";
-            throw new ArgumentException(float.IsNaN(rowMax[r])
-                ? $"{op}: {at} contains NaN; masks must hold 0 and -inf (or large negative) values."
+            for (int i = index.Length - 1; i >= 0; i--) { index[i] = (int)(rest % shape[i]); rest /= shape[i]; }
+            string at = $"mask{shape} row [{string.Join(", ", index)}, :]";
+            return new ArgumentException(float.IsNaN(BitConverter.Int32BitsToSingle(bits))
+                ? $"{op}: {at} contains NaN; masks must hold 0 and -inf (or large negative) values{note}."
                 : $"{op}: {at} is -inf for every key, so its query row(s) would attend to nothing and softmax would be NaN. " +
-                  "Use a large finite negative value instead of -inf (Swin uses -100), or make sure every query keeps at least one key.");
-        }
+                  $"Use a large finite negative value instead of -inf (Swin uses -100), or make sure every query keeps at least one key{note}.");
+        });
     }
 }

@@ -94,15 +94,11 @@ public static partial class Ops
         }));
     }
 
-    /// <summary>Every target must be a class index 0..C-1; the error names the first bad one.</summary>
-    static void CheckTargets(string op, Tensor targets, int classes)
-    {
-        var t = targets.ToIntArray();
-        for (int i = 0; i < t.Length; i++)
-            if ((uint)t[i] >= (uint)classes)
-                throw new ArgumentOutOfRangeException(nameof(targets),
-                    $"{op}: target {i} is {t[i]}, outside the {classes} classes (valid: 0..{classes - 1}).");
-    }
+    /// <summary>Every target must be a class index 0..C-1; the error names the first bad one (on a GPU: a bad one, raised at the
+    /// host's next read, as the device checks them without the host waiting).</summary>
+    static void CheckTargets(string op, Tensor targets, int classes) =>
+        targets.Backend.CheckIndices(targets, classes, (i, t, note) => new ArgumentOutOfRangeException(nameof(targets),
+            $"{op}: target {i} is {t}, outside the {classes} classes (valid: 0..{classes - 1}){note}."));
 
     /// <summary>
     /// Binary cross-entropy with logits, elementwise over any shape, computed stably as

@@ -47,6 +47,9 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
     /// <summary>cuBLAS / cuDNN calls so far, by function name.</summary>
     public ConcurrentDictionary<string, int> LibraryCalls { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>Host synchronizations and host-device copies so far.</summary>
+    public SimTransfers Transfers { get; } = new();
+
     internal void Called(string function) => LibraryCalls.AddOrUpdate(function, 1, (_, c) => c + 1);
 
     public ulong Allocate(long bytes)
@@ -66,11 +69,15 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
 
     public void CopyHostToDevice(ulong destination, void* source, long bytes)
     {
+        if (bytes == 0) return;
+        Transfers.Upload(bytes);
         lock (_gate) Memory.Write(destination, new ReadOnlySpan<byte>(source, checked((int)bytes)));
     }
 
     public void CopyDeviceToHost(void* destination, ulong source, long bytes)
     {
+        if (bytes == 0) return;
+        Transfers.Download(bytes);
         lock (_gate) Memory.Read(source, new Span<byte>(destination, checked((int)bytes)));
     }
 
@@ -89,6 +96,17 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
         var words = new uint[count];
         Array.Fill(words, value);
         lock (_gate) Memory.Write<uint>(destination, words);
+    }
+
+    /// <summary>Device memory read and written by the simulated libraries themselves (not host transfers).</summary>
+    internal void ReadDeviceBytes(ulong address, Span<byte> destination)
+    {
+        lock (_gate) Memory.Read(address, destination);
+    }
+
+    internal void WriteDeviceBytes(ulong address, ReadOnlySpan<byte> source)
+    {
+        lock (_gate) Memory.Write(address, source);
     }
 
     internal float[] ReadFloats(ulong address, long count)
@@ -144,7 +162,7 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
         Launches.AddOrUpdate(entry, 1, (_, c) => c + 1);
     }
 
-    public void Synchronize() { }
+    public void Synchronize() => Transfers.Sync("stream synchronize");
 
     public nint CreateEvent()
     {
@@ -165,6 +183,7 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
     /// <summary>Host time between the two records (the simulator has no device clock).</summary>
     public float ElapsedMilliseconds(nint start, nint end)
     {
+        Transfers.Sync("event synchronize");
         lock (_gate) return (float)Stopwatch.GetElapsedTime(_events[start], _events[end]).TotalMilliseconds;
     }
 

@@ -227,7 +227,7 @@ internal sealed unsafe class SimNcclApi(SimulatedNcclGroup group) : INcclApi
         }
         foreach (var p in parts)
         {
-            fixed (byte* b = result) p.Comm.Device.CopyHostToDevice(p.Receive, b, result.Length);
+            p.Comm.Device.WriteDeviceBytes(p.Receive, result);   // the device's own work: not a host transfer
             p.Work.Complete();
         }
         _completed++;
@@ -236,7 +236,7 @@ internal sealed unsafe class SimNcclApi(SimulatedNcclGroup group) : INcclApi
     static byte[] Read(SimCudaApi device, ulong address, long bytes)
     {
         var a = new byte[bytes];
-        fixed (byte* p = a) device.CopyDeviceToHost(p, address, bytes);
+        device.ReadDeviceBytes(address, a);
         return a;
     }
 

@@ -29,6 +29,9 @@ public static class SimulatedCuda
     /// </summary>
     public static PtxSimulator Simulator(Device device) => Api(device).Simulator;
 
+    /// <summary>The host synchronizations and host-device copies of a simulated device (reset it before the work to count).</summary>
+    public static SimTransfers Transfers(Device device) => Api(device).Transfers;
+
     /// <summary>Bytes the device's simulated memory holds (what the pool reserved, cached blocks included).</summary>
     public static long DeviceBytes(Device device) => Api(device).Memory.BytesInUse;
 

@@ -27,13 +27,13 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
 
     public static IReadOnlySet<string> Known { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
-        "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32", "check_indices_i32",
+        "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32", "check_indices_i32", "check_above_f32",
         "unary_f32", "binary_f32", "strided_copy_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
         "add_f32", "mul_f32", "scale_f32", "relu_f32", "relu_bwd_f32", "gelu_tanh_f32", "gelu_tanh_bwd_f32",
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
-        "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32",
+        "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32", "clip_coef_f32", "scale_by_f32",
     };
 
     /// <summary>A shape that shows the kernel at work, for help.</summary>
@@ -70,6 +70,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     {
         "gather_f32" or "gather_f32x4" or "scatter_add_f32" or "scatter_add_f32x4" or "scatter_add_atomic_f32" => Sbp(entry),
         "check_indices_i32" => Flat(N, Ints(N, 1000), U32(N), U32(1000), Ints(4, 1), U32(1)) with { Note = $"{N} indices in 0..999, all in range" },
+        "check_above_f32" => Flat(N, Floats(N), U32(N), KernelArg.F32(float.NegativeInfinity), Ints(4, 1), U32(1)) with { Note = $"{N} finite values, all above -inf" },
         "add_f32" or "mul_f32" => Flat(N, Floats(N), Floats(N), Floats(N), U32(N)),
         "scale_f32" => Flat(N, Floats(N), Floats(N), U32(N), KernelArg.F32(0.5f)),
         "relu_f32" or "gelu_tanh_f32" or "gelu_erf_f32" => Flat(N, Floats(N), Floats(N), U32(N)),
@@ -90,6 +91,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "cross_entropy_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(0.1f)),
         "cross_entropy_bwd_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows, 2f, 3f), Floats(Rows), Floats(N), U32(Rows), U32(Cols),
             KernelArg.F32(0.1f), U32(1)),
+        "clip_coef_f32" => new(1, 1, 0, [Floats(1, 0f, 4f), KernelArg.F32(1f), Floats(1), Floats(1)], "one thread: the norm and coefficient from a sum of squares"),
+        "scale_by_f32" => Flat(N, Floats(N), U32(N), Floats(1)),
         "sgd_f32" => Flat(N, Floats(N), Floats(N), Floats(N), U32(N), KernelArg.F32(0.01f), KernelArg.F32(0.9f), KernelArg.F32(0f),
             KernelArg.F32(1e-4f), U32(1), U32(0)),
         "adamw_f32" => Flat(N, Floats(N), Floats(N), Floats(N, -0.1f, 0.1f), Floats(N, 0f, 0.01f), U32(N), KernelArg.F32(0.99999f),

@@ -102,7 +102,53 @@ public static class OpTable
             var b = c.F([7, 11], grad: false);
             return [("sum_sq", [(float)(a.Backend.SumOfSquares(a) + b.Backend.SumOfSquares(b))])];
         }, 1e-5, 1e-5),
+        // ClipGradNorm: clipped (norm above the limit) and left alone (below it)
+        Plain("grad clip (global norm)", c => ClippedGradients(c, 0.5f).Concat(ClippedGradients(c, 1e6f)), 1e-5, 1e-6),
+        // CheckIndices / CheckAbove (a GPU raises at the next read)
+        Plain("value checks (indices, floor)", c => [("failures", FirstFailures(c))], 0, 0),
     ];
+
+    /// <summary>Gradients of two parameters (4100 elements: two blocks of partial sums) clipped to maxNorm, and the norm.</summary>
+    static IEnumerable<(string What, float[] Values)> ClippedGradients(CaseInputs c, float maxNorm)
+    {
+        var a = c.F([4100], grad: false);
+        var b = c.F([7, 11], grad: false);
+        a.RequiresGrad = b.RequiresGrad = true;
+        using (var tape = Tape.Begin())
+            tape.Backward(Ops.Add(Ops.Sum(Ops.Mul(a, c.F([4100], grad: false))), Ops.Sum(Ops.Mul(b, b))));
+        using var norm = GradClip.Clip([a, b], maxNorm);
+        return [($"norm (max {maxNorm})", norm.ToArray()), ($"a.grad (max {maxNorm})", a.Grad!.ToArray()), ($"b.grad (max {maxNorm})", b.Grad!.ToArray())];
+    }
+
+    /// <summary>Position and value of each check's failure: none for good values, then a bad index and a -inf.</summary>
+    static float[] FirstFailures(CaseInputs c)
+    {
+        var found = new List<float>();
+        Exception Record(long position, int value, string note)
+        {
+            found.AddRange([position, value]);
+            return new InvalidDataException("check failed" + note);
+        }
+        var fine = c.F([300], grad: false);
+        var indices = Tensor.FromArray(Enumerable.Range(0, 300).Select(i => i == 123 ? 10 : i % 10).ToArray(), new Shape(300), c.Device);
+        var floats = Tensor.FromArray(Enumerable.Range(0, 300).Select(i => i == 77 ? float.NegativeInfinity : -1e30f * (i % 3)).ToArray(), new Shape(300), c.Device);
+        foreach (var check in new Action[]
+        {
+            () => fine.Backend.CheckAbove(fine, -2f, Record),
+            () => indices.Backend.CheckIndices(indices, 11, Record),
+            () => indices.Backend.CheckIndices(indices, 10, Record),
+            () => floats.Backend.CheckAbove(floats, float.NegativeInfinity, Record),
+        })
+        {
+            try
+            {
+                check();
+                _ = fine.ToArray();   // where a GPU raises what its check found
+            }
+            catch (InvalidDataException) { }
+        }
+        return [.. found];
+    }
 
     /// <summary>Three optimizer steps on a [257] parameter with seeded gradients; the parameter after each.</summary>
     static IEnumerable<(string What, float[] Values)> OptimizerSteps(CaseInputs c, Func<Tensor, Optimizer> create)

@@ -71,6 +71,17 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
+    public void ClipGradNorm(IReadOnlyList<Tensor> grads, float maxNorm, Tensor norm)
+    {
+        double sum = 0;
+        foreach (var g in grads) sum += SumOfSquares(g);
+        double total = Math.Sqrt(sum);
+        norm.F[0] = (float)total;
+        double coef = maxNorm / (total + 1e-6);
+        if (coef < 1.0 || double.IsNaN(coef))
+            foreach (var g in grads) Unary(UnaryOp.MulScalar, g, g, (float)coef);
+    }
+
     public double SumOfSquares(Tensor x)
     {
         const long chunk = 1 << 16;

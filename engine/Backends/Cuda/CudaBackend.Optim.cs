@@ -40,4 +40,33 @@ public sealed partial class CudaBackend
         foreach (var v in host) sum += v;
         return sum;
     }
+
+    /// <summary>
+    /// Each gradient's squares summed into its own slots of one partials buffer (mul_f32, sum_f32 with 4096-element
+    /// blocks), the partials summed by one block, then clip_coef_f32 and scale_by_f32: all queued, nothing read back.
+    /// </summary>
+    public void ClipGradNorm(IReadOnlyList<Tensor> grads, float maxNorm, Tensor norm)
+    {
+        var blocks = grads.Select(g => (int)Math.Clamp((Count(g.Numel, "ClipGradNorm") + 4095) / 4096, 1, 4096)).ToArray();
+        long largest = grads.Select(g => g.Numel).DefaultIfEmpty(1).Max();
+        using var squares = Work(norm.Device, (int)Math.Max(largest, 1));
+        using var partials = Work(norm.Device, Math.Max(blocks.Sum(), 1));
+        using var scalars = Work(norm.Device, 2);   // the sum of squares, the coefficient
+        Api.Memset32(P(partials), 0, Math.Max(blocks.Sum(), 1));
+        long at = 0;
+        for (int i = 0; i < grads.Count; i++)
+        {
+            long n = grads[i].Numel;
+            if (n > 0)
+            {
+                Launch(PtxKernels.MulF32, n, Ptr(grads[i]), Ptr(grads[i]), Ptr(squares), U32(n));
+                LaunchGrid(PtxKernels.SumF32, (uint)blocks[i], Block, 0, [Ptr(squares), Ptr(P(partials, at)), U32(n), F32(1f)]);
+            }
+            at += blocks[i];
+        }
+        LaunchGrid(PtxKernels.SumF32, 1, Block, 0, [Ptr(partials), Ptr(scalars), U32(Math.Max(at, 1)), F32(1f)]);
+        LaunchGrid(PtxKernels.ClipCoefF32, 1, 1, 0, [Ptr(scalars), F32(maxNorm), Ptr(norm), Ptr(P(scalars, 1))]);
+        foreach (var g in grads)
+            if (g.Numel > 0) Launch(PtxKernels.ScaleByF32, g.Numel, Ptr(g), U32(g.Numel), Ptr(P(scalars, 1)));
+    }
 }

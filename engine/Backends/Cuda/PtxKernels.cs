@@ -36,6 +36,8 @@ internal static class PtxKernels
     // kernels/optim.ptx
     public static readonly Kernel SgdF32 = new("sgd_f32", U64("p"), U64("g"), U64("buf"), U32("n"), F32("lr"), F32("momentum"), F32("dampening"), F32("weight_decay"), U32("nesterov"), U32("first_step"));
     public static readonly Kernel AdamwF32 = new("adamw_f32", U64("p"), U64("g"), U64("m"), U64("v"), U32("n"), F32("decay"), F32("beta1"), F32("beta2"), F32("step_size"), F32("bc2_sqrt"), F32("eps"));
+    public static readonly Kernel ClipCoefF32 = new("clip_coef_f32", U64("sumsq"), F32("max_norm"), U64("norm"), U64("coef"));
+    public static readonly Kernel ScaleByF32 = new("scale_by_f32", U64("x"), U32("n"), U64("coef"));
 
     // kernels/pool.ptx
     public static readonly Kernel MaxPool3dF32 = new("max_pool3d_f32", U64("x"), U64("y"), U64("idx"), U32("planes"), U32("t"), U32("h"), U32("w"), U32("ot"), U32("oh"), U32("ow"), U32("kt"), U32("kh"), U32("kw"), U32("st"), U32("sh"), U32("sw"), U32("pt"), U32("ph"), U32("pw"));
@@ -47,6 +49,8 @@ internal static class PtxKernels
     public static readonly Kernel SumColsF32 = new("sum_cols_f32", U64("x"), U64("y"), U32("rows"), U32("cols"), F32("scale"));
     public static readonly Kernel CheckIndicesI32 = new("check_indices_i32", U64("check_indices_i32_idx"), U32("check_indices_i32_n"), U32("check_indices_i32_size"),
         U64("check_indices_i32_err"), U32("check_indices_i32_tag"));
+    public static readonly Kernel CheckAboveF32 = new("check_above_f32", U64("check_above_f32_x"), U32("check_above_f32_n"), F32("check_above_f32_floor"),
+        U64("check_above_f32_err"), U32("check_above_f32_tag"));
     public static readonly Kernel SumColsPartF32 = new("sum_cols_part_f32", U64("x"), U64("partials"), U32("rows"), U32("cols"), U32("chunk_rows"));
     public static readonly Kernel ReducePartF32 = new("reduce_part_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"),
         U32("chunk_len"), U32("chunks"));
@@ -75,7 +79,7 @@ internal static class PtxKernels
     [
         BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
         GeluErfF32, GeluErfBwdF32, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
-        AdamwF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
-        ScatterAddAtomicF32, CheckIndicesI32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
+        AdamwF32, ClipCoefF32, ScaleByF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
+        ScatterAddAtomicF32, CheckIndicesI32, CheckAboveF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
     ];
 }
