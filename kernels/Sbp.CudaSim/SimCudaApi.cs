@@ -151,6 +151,7 @@ internal sealed unsafe partial class SimCudaApi : ICudaApi
             {
                 CudaArgKind.Float32 => KernelArg.F32(BitConverter.UInt32BitsToSingle((uint)args[i].Bits)),
                 CudaArgKind.Int64 => KernelArg.U64(args[i].Bits),
+                CudaArgKind.Bytes => KernelArg.Bytes(args[i].Data!),
                 _ => KernelArg.U32((uint)args[i].Bits),
             };
         lock (_gate)

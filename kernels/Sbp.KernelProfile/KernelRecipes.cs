@@ -99,9 +99,9 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
             KernelArg.F32(0.9f), KernelArg.F32(0.999f), KernelArg.F32(1e-3f), KernelArg.F32(0.1f), KernelArg.F32(1e-8f)),
         "unary_f32" => Flat(N, Floats(N), Floats(N), U32(N), U32(1), KernelArg.F32(0f)) with { Note = $"exp (op 1) of {N} elements, grid-stride" },
         "binary_f32" => Strided(N, [Rows, Cols], [Cols, 1], [0, 1], (meta, note) =>
-            [Floats(N), Floats(Cols), Floats(N), U32(N), U32(2), Ptr(meta), U32(0)], "a bias add: [rows, cols] + [cols] (op add)"),
+            [Floats(N), Floats(Cols), Floats(N), U32(N), U32(2), meta, U32(0)], "a bias add: [rows, cols] + [cols] (op add)"),
         "strided_copy_f32" => Strided(N, [Rows, Cols], [Cols, 1], [1, Rows], (meta, note) =>
-            [Floats(N), Floats(N), U32(N), U32(2), Ptr(meta), U32(0)], "a transpose: [rows, cols] to [cols, rows]"),
+            [Floats(N), Floats(N), U32(N), U32(2), meta, U32(0)], "a transpose: [rows, cols] to [cols, rows]"),
         "reduce_f32" => Reduce(),
         "bce_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(N), U32(N), U32(0)) with { Note = $"{N} logits and targets, no pos_weight" },
         "bce_bwd_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(1), Floats(N), Floats(N), U32(N), U32(0), U32(0))
@@ -111,9 +111,9 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     };
 
     /// <summary>A kernel over an iteration space with per-axis strides: meta = dims, then two stride rows, as Int32 (the CUDA backend's layout).</summary>
-    KernelLaunch Strided(long work, int[] dims, int[] stridesA, int[] stridesB, Func<ulong, string, KernelArg[]> args, string note)
+    KernelLaunch Strided(long work, int[] dims, int[] stridesA, int[] stridesB, Func<KernelArg, string, KernelArg[]> args, string note)
     {
-        ulong meta = Upload([.. dims, .. stridesA, .. stridesB]);
+        var meta = Meta([.. dims, .. stridesA, .. stridesB]);
         return new KernelLaunch(Blocks(work), block, 0, args(meta, note), $"{note}, {work} work items");
     }
 
@@ -122,18 +122,26 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     {
         var (d, outer, n, inner, meta) = OverDim();
         long nOut = (long)outer * inner;
-        return new KernelLaunch(Blocks(nOut), block, 0, [Floats(N), Floats(nOut), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0)],
+        return new KernelLaunch(Blocks(nOut), block, 0, [Floats(N), Floats(nOut), U32(nOut), U32(n), U32(2), meta, U32(0)],
             $"sum over dim {d}: [outer {outer}, N {n}, inner {inner}] to {nOut} outputs, one thread each");
     }
 
     /// <summary>--shape as [outer, N, inner] around --dim, and the reduction's meta over N (odims, ostrides, rdims, rstrides; rank 2).</summary>
-    (int Dim, int Outer, int N, int Inner, ulong Meta) OverDim()
+    (int Dim, int Outer, int N, int Inner, KernelArg Meta) OverDim()
     {
         int d = dim < 0 ? dim + shape.Length : dim;
         if (d < 0 || d >= shape.Length) throw new ArgumentException($"--dim {dim} is out of range for a shape of rank {shape.Length}");
         int outer = checked((int)shape[..d].Aggregate(1L, (p, v) => p * v)), n = shape[d];
         int inner = checked((int)shape[(d + 1)..].Aggregate(1L, (p, v) => p * v));
-        return (d, outer, n, inner, Upload([outer, inner, n * inner, 1, 1, n, 0, inner]));
+        return (d, outer, n, inner, Meta([outer, inner, n * inner, 1, 1, n, 0, inner]));
+    }
+
+    /// <summary>Shape metadata as the CUDA backend passes it: by value, in a 256-byte parameter.</summary>
+    static KernelArg Meta(int[] values)
+    {
+        var bytes = new byte[256];
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
+        return KernelArg.Bytes(bytes);
     }
 
     /// <summary>The column sum's first pass as the CUDA backend launches it: column tiles x row chunks of at least 64 rows, about 1024 blocks.</summary>
@@ -152,7 +160,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         long nOut = (long)outer * inner;
         var (chunks, chunkLen) = CudaBackend.ReducePlan(nOut, n);
         return new KernelLaunch(CudaBackend.GridOf(nOut * chunks), block, 0,
-            [Floats(N), Floats(nOut * chunks), U32(nOut), U32(n), U32(2), Ptr(meta), U32(0), U32(chunkLen), U32(chunks)],
+            [Floats(N), Floats(nOut * chunks), U32(nOut), U32(n), U32(2), meta, U32(0), U32(chunkLen), U32(chunks)],
             $"first pass of a sum over dim {d}: {nOut} outputs x {chunks} chunks of {chunkLen} elements, a block each");
     }
 

@@ -43,8 +43,7 @@ public sealed unsafe partial class CudaBackend
             BinaryOp.Equal => 5,
             _ => throw new NotSupportedException($"CudaBackend.Binary: op {op} is not implemented on CUDA."),
         };
-        using var m = Meta(device, meta);
-        Launch(PtxKernels.BinaryF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Ptr(m), U32(code));
+        Launch(PtxKernels.BinaryF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Meta("Binary", meta), U32(code));
     }
 
     /// <summary>x [N, C, S] op p[c] into y (y may be x): the per-channel broadcast of batch norm.</summary>

@@ -106,7 +106,7 @@ public sealed partial class CudaBackend
         int rank = Math.Max(Math.Max(oDims.Count, rDims.Count), 1);
         while (oDims.Count < rank) { oDims.Insert(0, 1); oStrides.Insert(0, 0); }
         while (rDims.Count < rank) { rDims.Insert(0, 1); rStrides.Insert(0, 0); }
-        var meta = new int[4 * rank + 4];
+        var meta = new int[4 * rank];
         for (int i = 0; i < rank; i++)
         {
             meta[i] = oDims[i];
@@ -116,26 +116,23 @@ public sealed partial class CudaBackend
         }
         if (nRed < 64)
         {
-            using var few = Meta(device, meta);
-            Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(few), U32(max ? 1 : 0));
+            Launch(PtxKernels.ReduceF32, nOut, Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Meta("Reduce", meta), U32(max ? 1 : 0));
             return;
         }
         var (chunks, chunkLen) = ReducePlan(nOut, nRed);
-        // The partials [nOut, chunks] reduced over their last axis (rank 1), in the same upload.
-        (meta[4 * rank], meta[4 * rank + 1], meta[4 * rank + 2], meta[4 * rank + 3]) = ((int)nOut, (int)chunks, (int)chunks, 1);
-        using var m = Meta(device, meta);
+        var m = Meta("Reduce", meta);
         uint block = (uint)Math.Clamp((chunkLen + 31) / 32 * 32, 32, Block);
         if (chunks == 1)
         {
             LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut), block, 0,
-                [Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(1)]);
+                [Ptr(x), Ptr(y), U32(nOut), U32(nRed), U32(rank), m, U32(max ? 1 : 0), U32(chunkLen), U32(1)]);
             return;
         }
         using var parts = Work(device, checked((int)(nOut * chunks)));
         LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut * chunks), block, 0,
-            [Ptr(x), Ptr(parts), U32(nOut), U32(nRed), U32(rank), Ptr(m), U32(max ? 1 : 0), U32(chunkLen), U32(chunks)]);
+            [Ptr(x), Ptr(parts), U32(nOut), U32(nRed), U32(rank), m, U32(max ? 1 : 0), U32(chunkLen), U32(chunks)]);
         LaunchGrid(PtxKernels.ReducePartF32, GridOf(nOut), (uint)Math.Clamp((chunks + 31) / 32 * 32, 32, Block), 0,
-            [Ptr(parts), Ptr(y), U32(nOut), U32(chunks), U32(1), CudaArg.Ptr(P(m, 4 * rank)), U32(max ? 1 : 0), U32(chunks), U32(1)]);
+            [Ptr(parts), Ptr(y), U32(nOut), U32(chunks), U32(1), Meta("Reduce", (int)nOut, (int)chunks, (int)chunks, 1), U32(max ? 1 : 0), U32(chunks), U32(1)]);
     }
 
     /// <summary>y[j] = sum over the rows of x [rows, cols]: a thread per column for few rows; else block partials over

@@ -111,12 +111,18 @@ public sealed unsafe partial class CudaBackend : IBackend
         return (int)n;
     }
 
-    /// <summary>A small Int32 array in device memory (kernel metadata), from the pool's workspace.</summary>
-    Tensor Meta(Device device, params int[] values)
+    /// <summary>
+    /// Shape metadata (Int32s) as a by-value kernel parameter of <see cref="PtxKernels.MetaBytes"/> bytes: a launch carries it,
+    /// so no host-to-device copy (and no wait for the stream) precedes the kernel.
+    /// </summary>
+    static CudaArg Meta(string op, params int[] values)
     {
-        var t = Tensor.Empty(new Shape(values.Length), device, DType.Int32, MemoryCategory.Workspace).DetachFromScope();
-        CopyFromHost(MemoryMarshal.AsBytes(values.AsSpan()), t);
-        return t;
+        if (values.Length * sizeof(int) > PtxKernels.MetaBytes)
+            throw new NotSupportedException($"CudaBackend.{op}: the shape metadata needs {values.Length} Int32s but a launch carries {PtxKernels.MetaBytes / sizeof(int)}; " +
+                "the tensor has too many axes that cannot be merged (reshape it to fewer axes).");
+        var bytes = new byte[PtxKernels.MetaBytes];
+        MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
+        return CudaArg.Bytes(bytes);
     }
 
     /// <summary>A Float32 workspace tensor on the device, outside any scope (the caller disposes it).</summary>
@@ -168,7 +174,6 @@ public sealed unsafe partial class CudaBackend : IBackend
             meta[dims.Length + i] = checked((int)xStrides[i]);
             meta[2 * dims.Length + i] = checked((int)yStrides[i]);
         }
-        using var m = Meta(device, meta);
-        Launch(PtxKernels.StridedCopyF32, n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Ptr(m), U32(accumulate ? 1 : 0));
+        Launch(PtxKernels.StridedCopyF32, n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Meta(op, meta), U32(accumulate ? 1 : 0));
     }
 }

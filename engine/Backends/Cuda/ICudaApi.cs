@@ -19,7 +19,10 @@ internal interface ICudaApi : IDisposable
     ulong Allocate(long bytes);
     void Free(ulong address);
     (long Free, long Total) MemoryInfo();
+    /// <summary>Returns as soon as <paramref name="source"/> may be reused; the copy is ordered on the stream and the host never waits
+    /// for the device (the real device stages it through pinned memory: <see cref="StagingRing"/>).</summary>
     unsafe void CopyHostToDevice(ulong destination, void* source, long bytes);
+    /// <summary>Waits for the stream (everything queued before), then copies.</summary>
     unsafe void CopyDeviceToHost(void* destination, ulong source, long bytes);
     void CopyDeviceToDevice(ulong destination, ulong source, long bytes);
     /// <summary>Sets count 32-bit words at destination to value.</summary>
@@ -79,8 +82,10 @@ internal interface ICudaApi : IDisposable
 }
 
 /// <summary>One kernel argument, by PTX parameter class (the simulator checks the class; the driver gets the bytes).</summary>
-internal readonly record struct CudaArg(CudaArgKind Kind, ulong Bits)
+internal readonly record struct CudaArg(CudaArgKind Kind, ulong Bits, byte[]? Data = null)
 {
+    /// <summary>A byte-array parameter (<c>.param .align 4 .b8 name[N]</c>), passed by value: exactly N bytes.</summary>
+    public static CudaArg Bytes(byte[] data) => new(CudaArgKind.Bytes, 0, data);
     public static CudaArg Ptr(ulong address) => new(CudaArgKind.Int64, address);
     public static CudaArg U64(ulong value) => new(CudaArgKind.Int64, value);
     public static CudaArg U32(long value) => new(CudaArgKind.Int32, checked((uint)value));
@@ -88,7 +93,7 @@ internal readonly record struct CudaArg(CudaArgKind Kind, ulong Bits)
     public static CudaArg F32(float value) => new(CudaArgKind.Float32, BitConverter.SingleToUInt32Bits(value));
 }
 
-internal enum CudaArgKind { Int32, Int64, Float32 }
+internal enum CudaArgKind { Int32, Int64, Float32, Bytes }
 
 internal enum ConvDirection { Forward, BackwardData, BackwardFilter }
 

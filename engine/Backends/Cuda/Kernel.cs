@@ -3,9 +3,10 @@ using System.Text.RegularExpressions;
 namespace Sbp.Backends.Cuda;
 
 /// <summary>One parameter of a kernel: its name in the PTX (without the <c>p_</c> prefix) and its kind.</summary>
-internal readonly record struct KernelParam(string Name, CudaArgKind Kind)
+internal readonly record struct KernelParam(string Name, CudaArgKind Kind, int Bytes = 0)
 {
-    public override string ToString() => $"{Kind switch { CudaArgKind.Int64 => ".u64", CudaArgKind.Float32 => ".f32", _ => ".u32" }} {Name}";
+    public override string ToString() => Kind == CudaArgKind.Bytes ? $".b8 {Name}[{Bytes}]"
+        : $"{Kind switch { CudaArgKind.Int64 => ".u64", CudaArgKind.Float32 => ".f32", _ => ".u32" }} {Name}";
 }
 
 /// <summary>
@@ -19,32 +20,36 @@ internal sealed partial record Kernel(string Entry, params KernelParam[] Params)
     public static KernelParam U64(string name) => new(name, CudaArgKind.Int64);
     public static KernelParam U32(string name) => new(name, CudaArgKind.Int32);
     public static KernelParam F32(string name) => new(name, CudaArgKind.Float32);
+    /// <summary>A byte array passed by value (the shape metadata of the strided kernels).</summary>
+    public static KernelParam Bytes(string name, int bytes) => new(name, CudaArgKind.Bytes, bytes);
 
     /// <summary>Throws unless <paramref name="args"/> match the parameter list in number and kind.</summary>
     public void CheckArgs(ReadOnlySpan<CudaArg> args)
     {
         bool ok = args.Length == Params.Length;
-        for (int i = 0; ok && i < args.Length; i++) ok = args[i].Kind == Params[i].Kind;
+        for (int i = 0; ok && i < args.Length; i++)
+            ok = args[i].Kind == Params[i].Kind && (args[i].Kind != CudaArgKind.Bytes || args[i].Data?.Length == Params[i].Bytes);
         if (!ok)
-            throw new InvalidOperationException($"{Entry}: launched with ({string.Join(", ", args.ToArray().Select(a => a.Kind))}) but it takes ({string.Join(", ", Params)}).");
+            throw new InvalidOperationException($"{Entry}: launched with ({string.Join(", ", args.ToArray().Select(a => a.Kind == CudaArgKind.Bytes ? $"Bytes[{a.Data?.Length}]" : a.Kind.ToString()))}) but it takes ({string.Join(", ", Params)}).");
     }
 
     [GeneratedRegex(@"\.visible\s+\.entry\s+(\w+)\s*\(([^)]*)\)")]
     private static partial Regex EntryPattern();
 
-    [GeneratedRegex(@"\.param\s+\.(\w+)\s+(\w+)")]
+    [GeneratedRegex(@"\.param\s+(?:\.align\s+\d+\s+)?\.(\w+)\s+(\w+)(?:\[(\d+)\])?")]
     private static partial Regex ParamPattern();
 
     /// <summary>The .param list of every entry of a PTX module, as kernel parameters.</summary>
     public static IReadOnlyDictionary<string, KernelParam[]> ParamsOf(string ptx) =>
         EntryPattern().Matches(ptx).ToDictionary(m => m.Groups[1].Value, m => ParamPattern().Matches(m.Groups[2].Value).Select(p => new KernelParam(
             p.Groups[2].Value.StartsWith("p_", StringComparison.Ordinal) ? p.Groups[2].Value[2..] : p.Groups[2].Value,
-            p.Groups[1].Value switch
+            p.Groups[3].Success ? CudaArgKind.Bytes : p.Groups[1].Value switch
             {
                 "u64" or "s64" or "b64" => CudaArgKind.Int64,
                 "f32" => CudaArgKind.Float32,
                 _ => CudaArgKind.Int32,
-            })).ToArray());
+            },
+            p.Groups[3].Success ? int.Parse(p.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture) : 0)).ToArray());
 
     /// <summary>
     /// Checks every kernel <see cref="PtxKernels"/> declares for <paramref name="module"/> against the module's

@@ -10,8 +10,8 @@ namespace Sbp.Backends.Cuda;
 /// <see cref="ICudaApi"/> over the real libraries: the device's primary context (retained, made
 /// current on each calling thread), one non-blocking stream that every copy, memset, launch and
 /// library call is ordered on, and cuBLAS / cuDNN handles created on first use (so a machine with
-/// only the driver can still run the PTX kernels). Host-to-device and device-to-host copies wait
-/// for the stream (host memory is pageable).
+/// only the driver can still run the PTX kernels). Host-to-device copies are staged through pinned
+/// memory and never wait (NativeCudaApi.Staging.cs); device-to-host copies wait for the stream.
 /// </summary>
 internal sealed unsafe partial class NativeCudaApi : ICudaApi
 {
@@ -81,14 +81,6 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
         return ((long)free, (long)total);
     }
 
-    public void CopyHostToDevice(ulong destination, void* source, long bytes)
-    {
-        if (bytes == 0) return;
-        Current();
-        Check(CuDriver.MemcpyHtoDAsync(destination, source, (nuint)bytes, _stream));
-        Check(CuDriver.StreamSynchronize(_stream));
-    }
-
     public void CopyDeviceToHost(void* destination, ulong source, long bytes)
     {
         if (bytes == 0) return;
@@ -143,11 +135,22 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
     public void Launch(nint function, string entry, uint grid, uint block, uint sharedBytes, ReadOnlySpan<CudaArg> args)
     {
         Current();
-        // kernelParams[i] points at argument i's value; 4-byte params read the low half (little-endian).
+        // kernelParams[i] points at argument i's value; 4-byte params read the low half (little-endian); a byte array
+        // (the shape metadata) is copied into one stack buffer, which cuLaunchKernel copies before it returns.
         var values = stackalloc ulong[args.Length];
         var pointers = stackalloc void*[args.Length];
-        for (int i = 0; i < args.Length; i++)
+        int blobBytes = 0;
+        foreach (var a in args) blobBytes += a.Data?.Length ?? 0;
+        var blobs = stackalloc byte[blobBytes];
+        for (int i = 0, at = 0; i < args.Length; i++)
         {
+            if (args[i].Data is { } data)
+            {
+                data.CopyTo(new Span<byte>(blobs + at, data.Length));
+                pointers[i] = blobs + at;
+                at += data.Length;
+                continue;
+            }
             values[i] = args[i].Bits;
             pointers[i] = &values[i];
         }
@@ -431,6 +434,7 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
         foreach (var c in _convDescriptors.Values) c.Dispose();
         foreach (var m in _moduleNames.Keys) CuDriver.ModuleUnload(m);
         DestroyCommunicationStream();
+        DestroyStaging();
         CuDriver.StreamDestroy(_stream);
         CuDriver.DevicePrimaryCtxRelease(_device);
         _disposed = true;

@@ -5,6 +5,9 @@ namespace Sbp.Backends.Cuda;
 /// <summary>Every kernel of kernels/*.ptx, by module, with its parameters (checked against the PTX when the module loads).</summary>
 internal static class PtxKernels
 {
+    /// <summary>Bytes of the by-value shape metadata of the strided kernels (<c>.param .align 4 .b8 p_meta[256]</c>): 64 Int32s.</summary>
+    public const int MetaBytes = 256;
+
     // kernels/bce.ptx
     public static readonly Kernel BceF32 = new("bce_f32", U64("x"), U64("t"), U64("pw"), U64("loss"), U32("n"), U32("pwn"));
     public static readonly Kernel BceBwdF32 = new("bce_bwd_f32", U64("x"), U64("t"), U64("pw"), U64("g"), U64("dx"), U64("dt"), U32("n"), U32("pwn"), U32("gpe"));
@@ -52,7 +55,7 @@ internal static class PtxKernels
     public static readonly Kernel CheckAboveF32 = new("check_above_f32", U64("check_above_f32_x"), U32("check_above_f32_n"), F32("check_above_f32_floor"),
         U64("check_above_f32_err"), U32("check_above_f32_tag"));
     public static readonly Kernel SumColsPartF32 = new("sum_cols_part_f32", U64("x"), U64("partials"), U32("rows"), U32("cols"), U32("chunk_rows"));
-    public static readonly Kernel ReducePartF32 = new("reduce_part_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"),
+    public static readonly Kernel ReducePartF32 = new("reduce_part_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), Bytes("meta", MetaBytes), U32("op"),
         U32("chunk_len"), U32("chunks"));
 
     // kernels/sbp.ptx
@@ -69,10 +72,10 @@ internal static class PtxKernels
     public static readonly Kernel LogSoftmaxBwdF32 = new("log_softmax_bwd_f32", U64("y"), U64("dy"), U64("dx"), U32("rows"), U32("cols"));
 
     // kernels/tensor.ptx
-    public static readonly Kernel StridedCopyF32 = new("strided_copy_f32", U64("x"), U64("y"), U32("n"), U32("rank"), U64("meta"), U32("acc"));
-    public static readonly Kernel BinaryF32 = new("binary_f32", U64("a"), U64("b"), U64("y"), U32("n"), U32("rank"), U64("meta"), U32("op"));
+    public static readonly Kernel StridedCopyF32 = new("strided_copy_f32", U64("x"), U64("y"), U32("n"), U32("rank"), Bytes("meta", MetaBytes), U32("acc"));
+    public static readonly Kernel BinaryF32 = new("binary_f32", U64("a"), U64("b"), U64("y"), U32("n"), U32("rank"), Bytes("meta", MetaBytes), U32("op"));
     public static readonly Kernel UnaryF32 = new("unary_f32", U64("x"), U64("y"), U32("n"), U32("op"), F32("alpha"));
-    public static readonly Kernel ReduceF32 = new("reduce_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), U64("meta"), U32("op"));
+    public static readonly Kernel ReduceF32 = new("reduce_f32", U64("x"), U64("y"), U32("nout"), U32("nred"), U32("rank"), Bytes("meta", MetaBytes), U32("op"));
 
     /// <summary>All of the above, in declaration order.</summary>
     public static IReadOnlyList<Kernel> All { get; } =
