@@ -28,7 +28,7 @@ namespace Sbp.Nn;
 /// e.g. to check parameter gradients with a function-style gradient check.</item>
 /// </list>
 /// </summary>
-public abstract class Module : IDisposable
+public abstract partial class Module : IDisposable
 {
     readonly List<(string Name, Tensor Tensor)> _parameters = [];
     readonly List<(string Name, Tensor Tensor)> _buffers = [];
@@ -418,6 +418,7 @@ public abstract class Module : IDisposable
         _disposed = true;
         foreach (var (_, m) in _modules) m.Dispose();
         foreach (var t in _owned) t.Dispose();
+        DisposeConstants();
         GC.SuppressFinalize(this);
     }
 

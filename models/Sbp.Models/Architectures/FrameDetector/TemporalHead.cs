@@ -49,7 +49,7 @@ public sealed class TemporalHead : Module
             throw new ShapeMismatchException($"TemporalHead: the input must be per-frame features [B, T, {Proj.InFeatures}], got {x.Shape}.");
         using var scope = TensorScope.Begin();
         int t = x.Shape[1];
-        var pe = Tensor.FromArray(SinusoidalPositions.Table(t, Dim).Select(v => v * PositionScale).ToArray(), new Shape(t, Dim), Device);
+        var pe = Constant("positions", t, () => Tensor.FromArray(SinusoidalPositions.Table(t, Dim).Select(v => v * PositionScale).ToArray(), new Shape(t, Dim), Device));
         var h = Ops.Add(Proj.Forward(x), pe);
         foreach (var block in _blocks) h = block.Forward(h);
         return scope.Keep(Classifier.Forward(Norm.Forward(h)));

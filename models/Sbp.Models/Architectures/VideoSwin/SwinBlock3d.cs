@@ -19,7 +19,6 @@ public sealed class SwinBlock3d : Module
 {
     // The last shift mask's host values by (padded size, window, shift): recomputing it every step costs
     // O(windows * N^2) host work; the tensor itself is still made inside the region body each time.
-    (((int, int, int), (int, int, int), (int, int, int)) Key, float[] Mask)? _shiftMask;
 
     public SwinBlock3d(int dim, int heads, (int T, int H, int W) window, bool shifted, float mlpRatio, bool qkvBias, float dropPath,
         RandomSource rng, Device? device = null, SwinBiasIndex biasIndex = SwinBiasIndex.Official) : base(device)
@@ -96,11 +95,12 @@ public sealed class SwinBlock3d : Module
         Tensor? attnMask = null;
         if (shifted)
         {
-            var key = ((tp, hp, wp), win, shift);
-            if (_shiftMask is not { } cached || cached.Key != key) _shiftMask = cached = (key, SwinGeometry.ShiftMask((tp, hp, wp), win, shift));
-            var m = cached.Mask;
-            int n = win.T * win.H * win.W;
-            attnMask = Tensor.FromArray(m, new Shape(m.Length / (n * n), 1, n, n), Device);
+            attnMask = Constant("shift_mask", ((tp, hp, wp), win, shift), () =>
+            {
+                var m = SwinGeometry.ShiftMask((tp, hp, wp), win, shift);
+                int n = win.T * win.H * win.W;
+                return Tensor.FromArray(m, new Shape(m.Length / (n * n), 1, n, n), Device);
+            });
         }
         y = y.Consume(z => Ops.WindowPartition3d(z, win))                                 // [B * nW, N, C]
             .Consume(z => Attn.Forward(z, win, attnMask))

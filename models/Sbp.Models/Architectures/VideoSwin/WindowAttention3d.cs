@@ -14,7 +14,6 @@ namespace Sbp.Models.Architectures;
 /// </summary>
 public sealed class WindowAttention3d : Module
 {
-    readonly Dictionary<(int, int, int), int[]> _indexCache = [];
 
     public WindowAttention3d(int dim, int heads, (int T, int H, int W) window, bool qkvBias, RandomSource rng, Device? device = null,
         SwinBiasIndex biasIndex = SwinBiasIndex.Official) : base(device)
@@ -69,10 +68,12 @@ public sealed class WindowAttention3d : Module
     /// <summary>The bias [heads, N, N] for an effective window: table rows picked by the relative position index.</summary>
     Tensor RelativeBias((int T, int H, int W) window)
     {
-        if (!_indexCache.TryGetValue(window, out var index))
-            _indexCache[window] = index = SwinGeometry.RelativePositionIndex(window, Window, BiasIndex);
         int n = window.T * window.H * window.W;
-        var idx = Tensor.FromArray(index, new Shape(index.Length), Device);
+        var idx = Constant($"relative_position_index {window}", window, () =>
+        {
+            var index = SwinGeometry.RelativePositionIndex(window, Window, BiasIndex);
+            return Tensor.FromArray(index, new Shape(index.Length), Device);
+        });
         var rows = Ops.IndexSelect(RelativePositionBiasTable, 0, idx);                 // [N * N, H]
         return Ops.Permute(Ops.Reshape(rows, n, n, Heads), 2, 0, 1);
     }

@@ -143,7 +143,7 @@ public sealed class VideoVit : VideoModel
     Tensor Embed(Tensor tokens, int b)
     {
         var seq = ClsToken is { } cls ? Ops.Concat([Ops.BroadcastTo(cls, new Shape(b, 1, Config.EmbedDim)), tokens], 1) : tokens;
-        var positions = PosEmbed ?? Tensor.FromArray(_sinusoid!, new Shape(1, Config.Tokens, Config.EmbedDim), Device);
+        var positions = PosEmbed ?? Constant("sinusoid_positions", Config.Tokens, () => Tensor.FromArray(_sinusoid!, new Shape(1, Config.Tokens, Config.EmbedDim), Device));
         return Ops.Add(seq, positions);
     }
 

@@ -85,9 +85,12 @@ public sealed class VitBlock : Module
         Tensor? mask = null;
         if (Causal)
         {
-            var m = new float[n * n];
-            for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) m[i * n + j] = float.NegativeInfinity;
-            mask = Tensor.FromArray(m, new Shape(n, n), Device);
+            mask = Constant("causal_mask", n, () =>
+            {
+                var m = new float[n * n];
+                for (int i = 0; i < n; i++) for (int j = i + 1; j < n; j++) m[i * n + j] = float.NegativeInfinity;
+                return Tensor.FromArray(m, new Shape(n, n), Device);
+            });
         }
         var o = Ops.ScaledDotProductAttention(q, k, v, null, mask, 1f / MathF.Sqrt(hd));
         return scope.Keep(Ops.Reshape(Ops.Permute(o, 0, 2, 1, 3), b, n, Dim));
