@@ -30,6 +30,21 @@ public sealed class Device
     public MemoryPool Pool { get; }
     public IBackend Backend { get; }
 
+    /// <summary>
+    /// TF32 tensor-core math for float32 GEMMs and convolutions on a GPU (cuBLAS COMPUTE_32F_FAST_TF32, cuDNN's default
+    /// math type): several times the FP32 rate on an A100 / H100, with products rounded to a 10-bit mantissa (about 1e-3
+    /// relative error). Off by default, as PyTorch's allow_tf32; the CPU computes in FP32 either way (setting it there
+    /// changes nothing). The CLI's --tf32.
+    /// </summary>
+    public bool AllowTf32
+    {
+        get => Backend is Sbp.Backends.Cuda.CudaBackend { AllowTf32: true };
+        set
+        {
+            if (Backend is Sbp.Backends.Cuda.CudaBackend cuda) cuda.AllowTf32 = value;
+        }
+    }
+
     /// <summary>The process-wide CPU device.</summary>
     public static Device Cpu { get; } = CreateCpu("cpu");
 

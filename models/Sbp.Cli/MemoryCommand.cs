@@ -32,7 +32,7 @@ public static class MemoryCommand
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)" + TrainCommand.Examples(
             "sbp memory                                        # swin-nano, keep 1, 0.5 (and 0.25 where its windows allow)",
             "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5,0.25 --regions"));
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops, options.Device }) cmd.Add(o);
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, caching, options.Mask, options.MaskPer, regions, ops, options.Device, options.Tf32 }) cmd.Add(o);
         model.Description = $"model config: {string.Join(", ", ModelFactory.Names)}";
         cmd.SetAction(r =>
         {

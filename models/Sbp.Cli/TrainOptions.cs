@@ -42,6 +42,7 @@ public sealed class TrainOptions
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<string> Device = DeviceOption();
+    public readonly Option<bool> Tf32 = Tf32Option();
     public readonly Option<bool> Strict = new("--strict") { Description = "list and annotation files: stop at the first bad line instead of skipping it (skipped lines are printed)" };
     public readonly Option<int> Workers = new("--workers") { Description = "data loading threads", DefaultValueFactory = _ => Defaults.Workers };
     public readonly Option<string?> Init = new("--init") { Description = "start from pretrained weights: a PyTorch checkpoint (.pth, no code in it is run) or safetensors, under our names or the official ones of the model's family (docs/MODELS.md section 0)" };
@@ -52,7 +53,7 @@ public sealed class TrainOptions
     public readonly DistOptions Dist = new();
 
     /// <summary>The model and data options (every command that builds a model).</summary>
-    Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device];
+    Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device, Tf32];
 
     /// <summary>The training and SBP options (train and compare).</summary>
     Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
@@ -259,8 +260,19 @@ public sealed class TrainOptions
         return option;
     }
 
-    /// <summary>The device --device names (auto: CUDA when usable, else the CPU, said once on one line).</summary>
-    public Device ResolveDevice(ParseResult r) => ResolveDevice(r, Device);
+    /// <summary>--tf32: TF32 tensor cores for float32 GEMMs and convolutions on a GPU (<see cref="Tensors.Device.AllowTf32"/>).</summary>
+    public static Option<bool> Tf32Option() => new("--tf32")
+    {
+        Description = "GPU: let cuBLAS and cuDNN use TF32 tensor cores for float32 GEMMs and convolutions (faster; products keep a 10-bit mantissa); off by default, as PyTorch; no effect on the CPU",
+    };
+
+    /// <summary>The device --device names (auto: CUDA when usable, else the CPU, said once on one line), with --tf32 applied.</summary>
+    public Device ResolveDevice(ParseResult r)
+    {
+        var device = ResolveDevice(r, Device);
+        device.AllowTf32 = r.GetValue(Tf32);
+        return device;
+    }
 
     public static Device ResolveDevice(ParseResult r, Option<string> option)
     {

@@ -28,6 +28,29 @@ public sealed class CudaDeviceTests : CudaTest
     }
 
     [Test]
+    public void Tf32_is_a_device_setting_off_by_default_that_reaches_cublas()
+    {
+        SimulatorOnly();
+        using var a = Tensor.Full(new Shape(8, 8), 1.25f, Gpu);
+        int Calls(string fn) => SimulatedCuda.LibraryCalls(Gpu).GetValueOrDefault(fn);
+        Assert.That(Gpu.AllowTf32, Is.False, "FP32 unless asked");
+        int ex = Calls("cublasGemmStridedBatchedEx");
+        Ops.Matmul(a, a).Dispose();
+        Assert.That(Calls("cublasGemmStridedBatchedEx"), Is.EqualTo(ex), "no TF32 GEMM by default");
+        Gpu.AllowTf32 = true;
+        try
+        {
+            Assert.That(((CudaBackend)Gpu.Backend).AllowTf32, Is.True);
+            Ops.Matmul(a, a).Dispose();
+            Assert.That(Calls("cublasGemmStridedBatchedEx"), Is.EqualTo(ex + 1), "cublasGemmStridedBatchedEx with COMPUTE_32F_FAST_TF32");
+        }
+        finally { Gpu.AllowTf32 = false; }
+        var cpu = Device.CreateCpu("cpu tf32");
+        cpu.AllowTf32 = true;
+        Assert.That(cpu.AllowTf32, Is.False, "the CPU computes in FP32 whatever the setting");
+    }
+
+    [Test]
     public void A_cuda_tensor_has_no_host_span_and_says_how_to_copy()
     {
         var g = Tensor.Zeros(new Shape(3), Gpu);
