@@ -27,11 +27,15 @@ internal sealed partial class SimCudaApi
         return [.. ExtraConvCandidates, new ConvCandidate(0, true, true, ConvWorkspaceBytes)];
     }
 
-    /// <summary>cuDNN's checks: 5-D tensors, x's channels = filter's input channels x groups, O divisible by G, y = the output size per axis.</summary>
-    static void Validate(ConvDescriptor d, string fn)
+    /// <summary>cuDNN's checks: 4-D or 5-D tensors with 2 or 3 spatial parameters, x's channels = filter's input channels x groups,
+    /// O divisible by G, y = the output size per axis.</summary>
+    static void Validate(ConvDescriptor described, string fn)
     {
-        if (d.X.Length != 5 || d.W.Length != 5 || d.Y.Length != 5 || d.Pad.Length != 3 || d.Stride.Length != 3 || d.Dilation.Length != 3)
-            throw CudnnError(fn, "descriptors must be 5-D (NCDHW) with 3 spatial parameters");
+        int axes = described.Pad.Length;
+        if (axes is not (2 or 3) || described.X.Length != axes + 2 || described.W.Length != axes + 2 || described.Y.Length != axes + 2
+            || described.Stride.Length != axes || described.Dilation.Length != axes)
+            throw CudnnError(fn, "descriptors must be 4-D (NCHW) with 2 spatial parameters or 5-D (NCDHW) with 3");
+        var d = described.As3d();
         if (d.Groups < 1 || d.X[1] != d.W[1] * d.Groups || d.W[0] % d.Groups != 0 || d.Y[1] != d.W[0] || d.Y[0] != d.X[0])
             throw CudnnError(fn, $"channel counts do not match (x {string.Join(',', d.X)}, w {string.Join(',', d.W)}, y {string.Join(',', d.Y)}, groups {d.Groups})");
         for (int a = 0; a < 3; a++)
@@ -53,8 +57,9 @@ internal sealed partial class SimCudaApi
     /// Walks every (n, o, output position, c within the group, kernel tap) with an in-bounds input
     /// position, calling visit(x index, w index, y index): the one loop nest the three directions share.
     /// </summary>
-    static void Taps(ConvDescriptor d, Action<long, long, long> visit)
+    static void Taps(ConvDescriptor described, Action<long, long, long> visit)
     {
+        var d = described.As3d();
         int N = d.X[0], C = d.X[1], O = d.W[0], Cg = d.W[1], G = d.Groups, Og = O / G;
         int[] inp = [d.X[2], d.X[3], d.X[4]], k = [d.W[2], d.W[3], d.W[4]], o = [d.Y[2], d.Y[3], d.Y[4]];
         for (int n = 0; n < N; n++)

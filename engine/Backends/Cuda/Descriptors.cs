@@ -4,7 +4,8 @@ namespace Sbp.Backends.Cuda;
 
 /// <summary>
 /// What the backend tells cuDNN about a convolution: x [N, C, T, H, W], the filter
-/// [O, C / G, kT, kH, kW], y [N, O, oT, oH, oW] (fully packed, float32), and per spatial axis the
+/// [O, C / G, kT, kH, kW], y [N, O, oT, oH, oW] (fully packed, float32; without T, kT, oT when the
+/// convolution is 2-D: depth 1, no depth padding, stride or dilation), and per spatial axis the
 /// padding, stride and dilation, cross-correlation mode, G groups; Tf32 lets cuDNN use TF32 tensor
 /// cores (CUDNN_DEFAULT_MATH), else CUDNN_FMA_MATH keeps full float32. <see cref="Key"/> keys the
 /// algorithm cache.
@@ -14,6 +15,16 @@ internal sealed record ConvDescriptor(int[] X, int[] W, int[] Y, int[] Pad, int[
     public static ConvDescriptor From(in ConvSpec s, bool tf32 = false)
     {
         var o = s.Output;
+        // A convolution that is 2-D (depth 1 throughout) is described as 2-D: cuDNN's 2-D kernels are its fast ones.
+        if (s.Input.T == 1 && s.Kernel.T == 1 && s.Padding.T == 0 && s.Stride.T == 1 && s.Dilation.T == 1)
+            return new ConvDescriptor(
+                [s.Batch, s.InChannels, s.Input.H, s.Input.W],
+                [s.OutChannels, s.InPerGroup, s.Kernel.H, s.Kernel.W],
+                [s.Batch, s.OutChannels, o.H, o.W],
+                [s.Padding.H, s.Padding.W],
+                [s.Stride.H, s.Stride.W],
+                [s.Dilation.H, s.Dilation.W],
+                s.Groups, tf32);
         return new ConvDescriptor(
             [s.Batch, s.InChannels, s.Input.T, s.Input.H, s.Input.W],
             [s.OutChannels, s.InPerGroup, s.Kernel.T, s.Kernel.H, s.Kernel.W],
@@ -25,6 +36,16 @@ internal sealed record ConvDescriptor(int[] X, int[] W, int[] Y, int[] Pad, int[
     }
 
     public string Key => $"x{string.Join(',', X)} w{string.Join(',', W)} p{string.Join(',', Pad)} s{string.Join(',', Stride)} d{string.Join(',', Dilation)} g{Groups}{(Tf32 ? " tf32" : "")}";
+
+    /// <summary>Spatial axes: 2 (NCHW) or 3 (NCDHW).</summary>
+    public int SpatialAxes => Pad.Length;
+
+    /// <summary>The same convolution with 3 spatial axes (a 2-D one gets depth 1), for code that handles only NCDHW.</summary>
+    public ConvDescriptor As3d() => SpatialAxes == 3 ? this : this with
+    {
+        X = [X[0], X[1], 1, .. X[2..]], W = [W[0], W[1], 1, .. W[2..]], Y = [Y[0], Y[1], 1, .. Y[2..]],
+        Pad = [0, .. Pad], Stride = [1, .. Stride], Dilation = [1, .. Dilation],
+    };
 
     /// <summary>Packed NCDHW strides of dims.</summary>
     public static int[] PackedStrides(int[] dims)

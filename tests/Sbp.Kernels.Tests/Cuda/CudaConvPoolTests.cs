@@ -43,6 +43,22 @@ public sealed class CudaConvPoolTests : CudaTest
     }
 
     [Test]
+    public void A_2d_convolution_is_described_to_cudnn_as_2d()
+    {
+        // Depth 1 throughout: NCHW tensors and 2 spatial parameters (cuDNN's fast 2-D kernels), not NCDHW with D = 1.
+        var flat = Sbp.Backends.Cuda.ConvDescriptor.From(new ConvSpec(2, 3, 4, 1, new Dim3(1, 6, 5), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1)));
+        Assert.That(flat.X, Is.EqualTo(new[] { 2, 3, 6, 5 }));
+        Assert.That(flat.W, Is.EqualTo(new[] { 4, 3, 3, 3 }));
+        Assert.That(flat.Y, Is.EqualTo(new[] { 2, 4, 6, 5 }));
+        Assert.That(flat.Pad, Is.EqualTo(new[] { 1, 1 }));
+        Assert.That(flat.As3d().X, Is.EqualTo(new[] { 2, 3, 1, 6, 5 }), "the simulator's NCDHW view");
+        // A kernel of depth 1 over a clip (T = 4) is still 3-D.
+        var video = Sbp.Backends.Cuda.ConvDescriptor.From(new ConvSpec(1, 2, 2, 1, new Dim3(4, 5, 5), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1)));
+        Assert.That(video.X, Has.Length.EqualTo(5));
+        Assert.That(video.SpatialAxes, Is.EqualTo(3));
+    }
+
+    [Test]
     public void ConvolutionAlgorithmIsChosenOncePerShapeAndWorkspaceComesFromThePool()
     {
         SimulatorOnly();
