@@ -19,6 +19,8 @@ internal static unsafe partial class CuBlas
     [LibraryImport(Lib, EntryPoint = "cublasSetWorkspace_v2")] internal static partial CublasStatus SetWorkspace(nint handle, ulong workspace, nuint bytes);
     [LibraryImport(Lib, EntryPoint = "cublasSetPointerMode_v2")] internal static partial CublasStatus SetPointerMode(nint handle, int mode);
     [LibraryImport(Lib, EntryPoint = "cublasGetVersion_v2")] internal static partial CublasStatus GetVersion(nint handle, out int version);
+    /// <summary>The CUDA runtime version cuBLAS is built with (13000 for 13.0); the loader reads it through the handle.</summary>
+    [LibraryImport(Lib, EntryPoint = "cublasGetCudartVersion")] internal static partial nuint GetCudartVersion();
     [LibraryImport(Lib, EntryPoint = "cublasGetStatusName")] internal static partial nint GetStatusName(CublasStatus status);
     [LibraryImport(Lib, EntryPoint = "cublasGetStatusString")] internal static partial nint GetStatusString(CublasStatus status);
 

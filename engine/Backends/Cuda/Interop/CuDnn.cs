@@ -16,6 +16,8 @@ internal static unsafe partial class CuDnn
     [LibraryImport(Lib, EntryPoint = "cudnnDestroy")] internal static partial CudnnStatus Destroy(nint handle);
     [LibraryImport(Lib, EntryPoint = "cudnnSetStream")] internal static partial CudnnStatus SetStream(nint handle, nint stream);
     [LibraryImport(Lib, EntryPoint = "cudnnGetVersion")] internal static partial nuint GetVersion();
+    /// <summary>The CUDA runtime version cuDNN is built with (12080 for 12.8); the loader reads it through the handle before any use.</summary>
+    [LibraryImport(Lib, EntryPoint = "cudnnGetCudartVersion")] internal static partial nuint GetCudartVersion();
     [LibraryImport(Lib, EntryPoint = "cudnnGetErrorString")] internal static partial nint GetErrorString(CudnnStatus status);
     [LibraryImport(Lib, EntryPoint = "cudnnGetLastErrorString")] internal static partial void GetLastErrorString(byte* message, nuint max);
 

@@ -9,14 +9,14 @@ namespace Sbp.Backends.Cuda.Interop;
 /// <list type="bullet">
 /// <item>the driver, libcuda.so.1, by the system's search only (never a toolkit or wheel
 /// <c>stubs/libcuda.so</c>, which answers CUDA_ERROR_STUB_LIBRARY);</item>
-/// <item>cuBLAS: libcublasLt then libcublas (.13, else .12) from the first folder holding the pair;</item>
-/// <item>cuDNN 9: the shim and all six sub-libraries from one folder, sub-libraries first; a folder
-/// missing any of them is refused before any call (the shim would abort the process later).</item>
+/// <item>cuBLAS: libcublasLt then libcublas (.13, else .12), refused before loading when the driver
+/// is older than their CUDA major;</item>
+/// <item>cuDNN 9: cuBLAS first (cuDNN opens libcublasLt by name, and in wheel layouts it sits in another
+/// folder), then the sub-libraries and the shim from one complete folder (a missing one would abort
+/// the process later); then cudnnGetCudartVersion must give cuBLAS's CUDA major, else it is refused.</item>
 /// </list>
-/// Folders searched, in order: <c>SBP_CUDA_LIB_DIRS</c> (':'-separated), the Python environments'
-/// <c>site-packages/nvidia/{cu13,cublas,cudnn}/lib</c> then <c>nvidia/*/lib</c> (VIRTUAL_ENV,
-/// CONDA_PREFIX, /opt/*/.venv, ~/.local, /usr/local/lib/python3*, /usr/lib/python3), then
-/// /usr/local/cuda/lib64. Handles are kept for the process lifetime.
+/// What to load is decided by <see cref="CudaLibraryPlan"/> over the folders of
+/// <see cref="CudaLibrarySearch"/>; this class only performs it. Handles are kept for the process lifetime.
 /// </summary>
 public static class CudaLibraries
 {
@@ -37,6 +37,9 @@ public static class CudaLibraries
     static readonly object Gate = new();
     static bool _registered;
     static nint _driver, _cublas, _cudnn;
+    static CublasFiles? _cublasFiles;
+    static int _cublasCudart;
+    static string? _cudnnRefused;
 
     /// <summary>Registers the resolver for the engine assembly (idempotent).</summary>
     internal static void EnsureResolver()
@@ -92,14 +95,31 @@ public static class CudaLibraries
         lock (Gate)
         {
             if (_cublas != 0) return _cublas;
-            var dirs = SearchDirectories();
-            var found = FindCublas(dirs) ?? throw new DllNotFoundException(
-                $"cuBLAS not found: no folder holds libcublasLt.so.13 + libcublas.so.13 (or the .12 pair). Searched: {string.Join(", ", dirs)}. " +
-                $"Install the nvidia-cublas wheel (pip install nvidia-cublas) or the CUDA toolkit, or set {DirsVariable} to the folder.");
-            NativeLibrary.Load(found.Lt);
-            _cublas = NativeLibrary.Load(found.Blas);
+            var plan = Plan(null);
+            LoadCublas(plan, plan.Cublas ?? throw new DllNotFoundException(plan.CublasNotFound()));
             return _cublas;
         }
+    }
+
+    /// <summary>The driver check (before loading anything), then libcublasLt and libcublas, then cuBLAS's CUDA version.</summary>
+    static void LoadCublas(CudaLibraryPlan plan, CublasFiles files)
+    {
+        RequireDriverFor(files);
+        var handles = LoadInOrder(plan.CublasLoadOrder());
+        Loaded(files, handles[files.Blas]);
+    }
+
+    /// <summary>Refuses libraries of a CUDA major the driver does not run (they would fail at their first call).</summary>
+    static void RequireDriverFor(CublasFiles files)
+    {
+        if (CudaLibraryPlan.CheckDriver(DriverVersion(), files.Major, files.Blas) is { } old) throw new DllNotFoundException(old);
+    }
+
+    static void Loaded(CublasFiles files, nint blas)
+    {
+        _cublasCudart = ReadVersion(blas, "cublasGetCudartVersion") ?? files.Major * 1000;
+        _cublasFiles = files;
+        _cublas = blas;
     }
 
     internal static nint LoadCudnn()
@@ -107,82 +127,65 @@ public static class CudaLibraries
         lock (Gate)
         {
             if (_cudnn != 0) return _cudnn;
-            var dirs = SearchDirectories();
-            var dir = FindCudnn(dirs, out var problems) ?? throw new DllNotFoundException(
-                "cuDNN 9 not found complete: " + (problems.Count > 0 ? string.Join("; ", problems) : "no folder holds libcudnn.so.9") +
-                $". Searched: {string.Join(", ", dirs)}. Install the nvidia-cudnn-cu13 (or -cu12) wheel, or set {DirsVariable} to a folder holding all of {string.Join(", ", CudnnFiles)}.");
-            foreach (var file in CudnnFiles) _cudnn = NativeLibrary.Load(Path.Combine(dir, file));   // the shim is last
-            return _cudnn;
+            if (_cudnnRefused is { } refused) throw new DllNotFoundException(refused);
+            var plan = Plan(_cublasFiles);
+            var folder = plan.Cudnn ?? throw new DllNotFoundException(plan.CudnnNotFound());
+            var blas = plan.Cublas ?? throw new DllNotFoundException(plan.CublasNotFound(" (cuDNN 9 needs it: it opens libcublasLt by name)"));
+            if (plan.WheelMismatch() is { } mix) throw new DllNotFoundException(mix);   // refused without loading anything
+            bool cublasLoaded = _cublas != 0;
+            if (!cublasLoaded) RequireDriverFor(blas);
+            var handles = LoadInOrder(plan.CudnnLoadOrder(cublasLoaded));   // cuBLAS (unless loaded), sub-libraries, the shim
+            if (!cublasLoaded) Loaded(blas, handles[blas.Blas]);
+            nint shim = handles[folder.Shim];
+            if (ReadVersion(shim, "cudnnGetCudartVersion") is { } cudart
+                && CudaLibraryPlan.CheckVersions(blas.Blas, _cublasCudart, folder.Shim, cudart) is { } versions)
+            {
+                _cudnnRefused = versions;   // loaded but never called: every later use gets the same refusal
+                throw new DllNotFoundException(versions);
+            }
+            return _cudnn = shim;
         }
+    }
+
+    static CudaLibraryPlan Plan(CublasFiles? loaded)
+    {
+        var search = CudaLibrarySearch.Machine;
+        return CudaLibraryPlan.Make(search.Directories(), search.Places(), loaded);
+    }
+
+    /// <summary>Loads the files by absolute path, in the order given.</summary>
+    static Dictionary<string, nint> LoadInOrder(IEnumerable<string> files)
+    {
+        var handles = new Dictionary<string, nint>(StringComparer.Ordinal);
+        foreach (var file in files) handles[file] = NativeLibrary.Load(file);
+        return handles;
+    }
+
+    /// <summary>
+    /// A version export taking no argument and returning size_t (cudnnGetCudartVersion, cublasGetCudartVersion);
+    /// null when absent. Called through the handle, not CuDnn's or CuBlas's import, which would re-enter this
+    /// resolver while it is still loading.
+    /// </summary>
+    static unsafe int? ReadVersion(nint library, string export) =>
+        NativeLibrary.TryGetExport(library, export, out var f) && (int)((delegate* unmanaged<nuint>)f)() is var v and > 0 ? v : null;
+
+    /// <summary>cuDriverGetVersion (e.g. 13000 for a CUDA 13.0 driver), or null without a driver.</summary>
+    internal static unsafe int? DriverVersion()
+    {
+        if (_driver == 0 && !NativeLibrary.TryLoad(Driver, out _driver)) return null;
+        if (!NativeLibrary.TryGetExport(_driver, "cuDriverGetVersion", out var f)) return null;
+        int version = 0;
+        return ((delegate* unmanaged<int*, int>)f)(&version) == 0 && version > 0 ? version : null;
     }
 
     /// <summary>The first folder holding the cuBLAS pair (Lt first), 13 before 12 per folder.</summary>
-    public static (string Lt, string Blas)? FindCublas(IEnumerable<string> directories)
-    {
-        foreach (var dir in directories)
-            foreach (var v in new[] { "13", "12" })
-            {
-                string lt = Path.Combine(dir, $"libcublasLt.so.{v}"), blas = Path.Combine(dir, $"libcublas.so.{v}");
-                if (File.Exists(lt) && File.Exists(blas)) return (lt, blas);
-            }
-        return null;
-    }
+    public static (string Lt, string Blas)? FindCublas(IEnumerable<string> directories) =>
+        CudaLibraryPlan.CublasPairs(directories).FirstOrDefault() is { } p ? (p.Lt, p.Blas) : null;
 
     /// <summary>The first folder holding every file of <see cref="CudnnFiles"/>; folders with only some are reported in problems.</summary>
-    public static string? FindCudnn(IEnumerable<string> directories, out List<string> problems)
-    {
-        problems = [];
-        foreach (var dir in directories)
-        {
-            if (!File.Exists(Path.Combine(dir, "libcudnn.so.9"))) continue;
-            var missing = CudnnFiles.Where(f => !File.Exists(Path.Combine(dir, f))).ToList();
-            if (missing.Count == 0) return dir;
-            problems.Add($"{dir} has libcudnn.so.9 but lacks {string.Join(", ", missing)}");
-        }
-        return null;
-    }
+    public static string? FindCudnn(IEnumerable<string> directories, out List<string> problems) =>
+        CudaLibraryPlan.CudnnFolders(directories, out problems).FirstOrDefault()?.Directory;
 
-    /// <summary>The folders searched for cuBLAS and cuDNN, in order, existing ones only.</summary>
-    public static IReadOnlyList<string> SearchDirectories()
-    {
-        var dirs = new List<string>();
-        var env = Environment.GetEnvironmentVariable(DirsVariable);
-        if (!string.IsNullOrEmpty(env)) dirs.AddRange(env.Split(':', StringSplitOptions.RemoveEmptyEntries));
-        var sitePackages = PythonSitePackages().ToList();
-        foreach (var sp in sitePackages)
-            foreach (var sub in new[] { "cu13", "cublas", "cudnn" })
-                dirs.Add(Path.Combine(sp, "nvidia", sub, "lib"));
-        foreach (var sp in sitePackages)
-        {
-            var nvidia = Path.Combine(sp, "nvidia");
-            if (Directory.Exists(nvidia))
-                dirs.AddRange(Directory.EnumerateDirectories(nvidia).Order(StringComparer.Ordinal).Select(d => Path.Combine(d, "lib")));
-        }
-        dirs.Add("/usr/local/cuda/lib64");
-        dirs.Add("/usr/local/cuda/targets/x86_64-linux/lib");
-        return dirs.Where(Directory.Exists).Distinct(StringComparer.Ordinal).ToList();
-    }
-
-    static IEnumerable<string> PythonSitePackages()
-    {
-        var roots = new List<string>();
-        foreach (var v in new[] { "VIRTUAL_ENV", "CONDA_PREFIX" })
-            if (Environment.GetEnvironmentVariable(v) is { Length: > 0 } p) roots.Add(Path.Combine(p, "lib"));
-        foreach (var opt in SafeDirs("/opt")) roots.Add(Path.Combine(opt, ".venv", "lib"));
-        var home = Environment.GetEnvironmentVariable("HOME");
-        if (!string.IsNullOrEmpty(home)) roots.Add(Path.Combine(home, ".local", "lib"));
-        roots.Add("/usr/local/lib");
-        foreach (var root in roots)
-            foreach (var py in SafeDirs(root).Where(d => Path.GetFileName(d).StartsWith("python3", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
-                foreach (var name in new[] { "site-packages", "dist-packages" })
-                    if (Directory.Exists(Path.Combine(py, name))) yield return Path.Combine(py, name);
-        if (Directory.Exists("/usr/lib/python3/dist-packages")) yield return "/usr/lib/python3/dist-packages";
-    }
-
-    static IEnumerable<string> SafeDirs(string dir)
-    {
-        try { return Directory.Exists(dir) ? Directory.GetDirectories(dir) : []; }
-        catch (UnauthorizedAccessException) { return []; }
-        catch (IOException) { return []; }
-    }
+    /// <summary>The folders searched for cuBLAS, cuDNN and NCCL on this machine, in order, existing ones only (<see cref="CudaLibrarySearch"/>).</summary>
+    public static IReadOnlyList<string> SearchDirectories() => CudaLibrarySearch.Machine.Directories();
 }
