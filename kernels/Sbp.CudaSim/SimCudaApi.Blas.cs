@@ -20,6 +20,7 @@ internal sealed partial class SimCudaApi
             throw CublasError(Fn, 7, "CUBLAS_STATUS_INVALID_VALUE",
                 $"an invalid value was used as an argument (m {m}, n {n}, k {k}, lda {lda}, ldb {ldb}, ldc {ldc}, batch {batch}, transA {transA}, transB {transB})");
         if (m == 0 || n == 0 || batch == 0) return;
+        EnsureCublasWorkspace(Fn);
         // Extents in elements: the last column's start plus its length.
         long aCount = k == 0 ? 0 : transA ? (long)lda * (m - 1) + k : (long)lda * (k - 1) + m;
         long bCount = k == 0 ? 0 : transB ? (long)ldb * (k - 1) + n : (long)ldb * (n - 1) + k;
@@ -73,5 +74,24 @@ internal sealed partial class SimCudaApi
             bits += 0x0FFF + ((bits >> 13) & 1);
             values[i] = BitConverter.UInt32BitsToSingle(bits & 0xFFFF_E000);
         }
+    }
+
+    /// <summary>Bytes of device memory cuBLAS takes for itself on its first GEMM (0: none, the default).</summary>
+    internal long CublasWorkspaceBytes { get; init; }
+
+    ulong _cublasWorkspace;
+
+    /// <summary>
+    /// cuBLAS allocates its workspace with cudaMalloc, outside the engine's pool, the first time it needs it; when the
+    /// device is full (the pool's cache included) it fails with CUBLAS_STATUS_ALLOC_FAILED, as the real one does.
+    /// </summary>
+    void EnsureCublasWorkspace(string fn)
+    {
+        if (CublasWorkspaceBytes == 0 || _cublasWorkspace != 0) return;
+        ulong p = Allocate(CublasWorkspaceBytes);
+        if (p == 0)
+            throw CublasError(fn, 3, "CUBLAS_STATUS_ALLOC_FAILED",
+                $"resource allocation failed (its {CublasWorkspaceBytes}-byte workspace does not fit the device's {MemoryInfo().Free} free bytes)");
+        _cublasWorkspace = p;
     }
 }

@@ -13,9 +13,13 @@ namespace Sbp.CudaSim;
 /// </summary>
 public static class SimulatedCuda
 {
-    /// <summary>A new simulated device with its own memory of <paramref name="memoryBytes"/> (what cuMemGetInfo reports as total).</summary>
-    public static Device CreateDevice(string name = "cuda-sim", long memoryBytes = 1L << 32) =>
-        CudaDevices.Create(name, new SimCudaApi(memoryBytes));
+    /// <summary>
+    /// A new simulated device with its own memory of <paramref name="memoryBytes"/> (what cuMemGetInfo reports as total).
+    /// With <paramref name="cublasWorkspaceBytes"/>, its cuBLAS takes that much device memory on the first GEMM, outside
+    /// the engine's pool, and fails as the real one does when it does not fit.
+    /// </summary>
+    public static Device CreateDevice(string name = "cuda-sim", long memoryBytes = 1L << 32, long cublasWorkspaceBytes = 0) =>
+        CudaDevices.Create(name, new SimCudaApi(memoryBytes) { CublasWorkspaceBytes = cublasWorkspaceBytes });
 
     /// <summary>Kernel launches on a simulated device so far, by PTX entry.</summary>
     public static IReadOnlyDictionary<string, int> Launches(Device device) => Api(device).Launches;

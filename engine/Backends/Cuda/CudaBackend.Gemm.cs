@@ -22,9 +22,21 @@ public sealed partial class CudaBackend
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
         int ldb = g.TransB ? g.K : g.N;
         int lda = g.TransA ? g.M : g.K;
-        Api.SgemmStridedBatched(g.TransB, g.TransA, g.N, g.M, g.K, g.Alpha,
-            P(b, g.OffsetB), Math.Max(1, ldb), g.StrideB,
-            P(a, g.OffsetA), Math.Max(1, lda), g.StrideA,
-            g.Beta, P(c, g.OffsetC), g.N, g.StrideC, g.Batch, AllowTf32);
+        var spec = g;
+        void Run() => Api.SgemmStridedBatched(spec.TransB, spec.TransA, spec.N, spec.M, spec.K, spec.Alpha,
+            P(b, spec.OffsetB), Math.Max(1, ldb), spec.StrideB,
+            P(a, spec.OffsetA), Math.Max(1, lda), spec.StrideA,
+            spec.Beta, P(c, spec.OffsetC), spec.N, spec.StrideC, spec.Batch, AllowTf32);
+        try
+        {
+            Run();
+        }
+        catch (CudaException e) when (e.ErrorName is "CUBLAS_STATUS_ALLOC_FAILED")
+        {
+            // cuBLAS allocates its workspace itself, outside the pool: the pool's cached free blocks may hold the memory it
+            // needs. Release them and try once more; a second failure is the device truly full.
+            c.Device.Pool.EmptyCache();
+            Run();
+        }
     }
 }

@@ -51,6 +51,26 @@ public sealed class CudaDeviceTests : CudaTest
     }
 
     [Test]
+    public void A_cublas_allocation_failure_is_retried_after_the_pool_releases_its_cache()
+    {
+        // 8 MiB of device memory; cuBLAS wants 4 MiB of its own on the first GEMM, after the pool has cached 6 MiB.
+        var device = SimulatedCuda.CreateDevice("cuda-sim cublas alloc", 8 << 20, cublasWorkspaceBytes: 4 << 20);
+        Tensor.Zeros(new Shape(6 << 18), device).Dispose();
+        long cached = device.Pool.ReservedBytes;
+        Assert.That(cached, Is.GreaterThanOrEqualTo(6 << 20), "the freed block stays cached in the pool");
+        using var a = Tensor.Full(new Shape(4, 4), 0.5f, device);
+        using (var c = Ops.Matmul(a, a))
+            Assert.That(c.ToArray(), Is.All.EqualTo(1f), "the GEMM ran after the retry");
+        Assert.That(device.Pool.ReservedBytes, Is.LessThan(cached), "the cache was released for cuBLAS");
+
+        // Truly full (the memory is held, not cached): the error says what cuBLAS reported.
+        var full = SimulatedCuda.CreateDevice("cuda-sim cublas full", 8 << 20, cublasWorkspaceBytes: 4 << 20);
+        using var held = Tensor.Zeros(new Shape(6 << 18), full);
+        using var b = Tensor.Full(new Shape(4, 4), 0.5f, full);
+        Assert.That(() => Ops.Matmul(b, b), Throws.InstanceOf<CudaException>().With.Message.Contains("CUBLAS_STATUS_ALLOC_FAILED"));
+    }
+
+    [Test]
     public void A_cuda_tensor_has_no_host_span_and_says_how_to_copy()
     {
         var g = Tensor.Zeros(new Shape(3), Gpu);
