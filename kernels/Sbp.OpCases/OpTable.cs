@@ -56,6 +56,9 @@ public static class OpTable
         Grad("max (middle axis, chunked)", c => Ops.Max(c.Distinct([2, 1500, 3]), [1])),
         // Permute / CopyAlongDim / Layout
         Grad("permute", c => Ops.Permute(c.F([2, 3, 4, 5]), 0, 2, 3, 1)),
+        // transpose_f32: the last axis moved, partial 32 x 32 tiles, a batch of tiles; and a window partition's 8-D permute
+        Grad("permute (tiled transpose)", c => Ops.Permute(c.F([3, 40, 36]), 0, 2, 1)),
+        Grad("permute (window partition)", c => Ops.Permute(c.F([1, 2, 2, 3, 17, 2, 18, 1]), 0, 1, 3, 5, 2, 4, 6, 7)),
         Grad("slice", c => Ops.Slice(c.F([4, 9, 3]), 1, 2, 5)),
         Grad("concat", c => Ops.Concat([c.F([2, 3, 4]), c.F([2, 5, 4])], 1)),
         Grad("roll", c => Ops.Roll(c.F([2, 4, 6, 3]), [1, -2], [1, 2])),

@@ -14,7 +14,7 @@ public sealed class PtxLibraryTests
     [Test]
     public void ListsEveryModuleOfTheKernelsFolder()
     {
-        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "dropout", "elementwise", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor" }));
+        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "dropout", "elementwise", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor", "transpose" }));
     }
 
     /// <summary>

@@ -174,6 +174,26 @@ public sealed unsafe partial class CudaBackend : IBackend
             meta[dims.Length + i] = checked((int)xStrides[i]);
             meta[2 * dims.Length + i] = checked((int)yStrides[i]);
         }
+        if (TransposeAxes(dims, xStrides, yStrides) is var (a, b))
+        {
+            long tilesA = (dims[a] + 31) / 32, tilesB = (dims[b] + 31) / 32, batch = n / ((long)dims[a] * dims[b]);
+            LaunchGrid(PtxKernels.TransposeF32, (uint)Math.Min(Count(tilesA * tilesB * batch, op), 65535), Block, 0,
+                [Ptr(x), Ptr(y), U32(dims.Length), Meta(op, meta), U32(a), U32(b), U32(tilesA), U32(tilesB), U32(batch), U32(accumulate ? 1 : 0)]);
+            return;
+        }
         Launch(PtxKernels.StridedCopyF32, n, Ptr(x), Ptr(y), U32(n), U32(dims.Length), Meta(op, meta), U32(accumulate ? 1 : 0));
+    }
+
+    /// <summary>
+    /// The axes of a copy that transpose_f32 tiles: y contiguous along the last axis a, x contiguous along another axis b
+    /// (neither broadcast, both at least 16 long); null when the copy reads x contiguously anyway or the tiles would be thin.
+    /// </summary>
+    static (int A, int B)? TransposeAxes(int[] dims, long[] xStrides, long[] yStrides)
+    {
+        int a = dims.Length - 1;
+        if (a < 1 || yStrides[a] != 1 || xStrides[a] is 0 or 1 || dims[a] < 16) return null;
+        for (int b = a - 1; b >= 0; b--)
+            if (xStrides[b] == 1 && yStrides[b] != 0 && dims[b] >= 16) return (a, b);
+        return null;
     }
 }

@@ -39,6 +39,8 @@ public class OpNameTests
         ["sum (outer and inner axes, chunked)"] = ("sum", "sum [1, 3, 1]", "d0=sum.backward [4, 3, 600]"),
         ["max (middle axis, chunked)"] = ("max", "max [2, 1, 3]", "d0=max.backward [2, 1500, 3]"),
         ["permute"] = ("permute", "permute [2, 4, 5, 3]", "d0=permute.backward [2, 3, 4, 5]"),
+        ["permute (tiled transpose)"] = ("permute", "permute [3, 36, 40]", "d0=permute.backward [3, 40, 36]"),
+        ["permute (window partition)"] = ("permute", "permute [1, 2, 3, 2, 2, 17, 18, 1]", "d0=permute.backward [1, 2, 2, 3, 17, 2, 18, 1]"),
         ["slice"] = ("slice", "slice [4, 5, 3]", "d0=slice.backward [4, 9, 3]"),
         ["concat"] = ("concat", "concat [2, 8, 4]", "d0=concat.backward [2, 3, 4], d1=concat.backward [2, 5, 4]"),
         ["roll"] = ("roll", "roll [2, 4, 6, 3]", "d0=roll.backward [2, 4, 6, 3]"),
