@@ -2,7 +2,7 @@
 # ptx-check: assembles every kernels/*.ptx with NVIDIA's ptxas (CUDA 11.8, from Debian's non-free
 # archive) for sm_80 and sm_90, fails on any error or warning, any spill, any local memory and any
 # stack frame, and writes kernels/RESOURCES.md (registers, shared memory, spills, stack per kernel
-# and architecture).
+# and architecture; then the hand-written kernels/roofline-notes.md).
 #
 # ptxas is fetched once into a cache folder with a PRIVATE apt configuration (the machine's apt
 # sources are never touched; see docs/TOOLCHAIN.md):
@@ -139,6 +139,8 @@ if [ "$write" = 1 ]; then
         echo "| file | kernel | arch | registers | smem (bytes) | spill stores / loads | stack | lmem |"
         echo "|---|---|---|---|---|---|---|---|"
         printf '%s\n' "${rows[@]}" | sort -t'|' -k2,2 -k3,3 -k4,4
+        # The hand-written notes on kernels below half of their modeled roofline (sbp kernels model).
+        if [ -f "$here/roofline-notes.md" ]; then echo; cat "$here/roofline-notes.md"; fi
     } > "$here/RESOURCES.md"
 fi
 echo "ptx-check: ${#files[@]} files, $nkernels kernel x arch builds, 0 spills, 0 local memory, 0 stack (${elapsed} s)"

@@ -28,7 +28,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     public static IReadOnlySet<string> Known { get; } = new HashSet<string>(StringComparer.Ordinal)
     {
         "gather_f32", "gather_f32x4", "scatter_add_f32", "scatter_add_f32x4", "scatter_add_atomic_f32", "check_indices_i32", "check_above_f32",
-        "unary_f32", "binary_f32", "strided_copy_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
+        "unary_f32", "binary_f32", "strided_copy_f32", "transpose_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
         "add_f32", "mul_f32", "scale_f32", "relu_f32", "relu_bwd_f32", "gelu_tanh_f32", "gelu_tanh_bwd_f32",
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32",
@@ -103,6 +103,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "strided_copy_f32" => Strided(N, [Rows, Cols], [Cols, 1], [1, Rows], (meta, note) =>
             [Floats(N), Floats(N), U32(N), U32(2), meta, U32(0)], "a transpose: [rows, cols] to [cols, rows]"),
         "reduce_f32" => Reduce(),
+        "transpose_f32" => Transpose(),
         "bce_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(N), U32(N), U32(0)) with { Note = $"{N} logits and targets, no pos_weight" },
         "bce_bwd_f32" => Flat(N, Floats(N, -3f, 3f), Floats(N, 0f, 1f), Ptr(0), Floats(1), Floats(N), Floats(N), U32(N), U32(0), U32(0))
             with { Note = $"{N} logits and targets, a scalar upstream gradient, both gradients" },
@@ -115,6 +116,15 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     {
         var meta = Meta([.. dims, .. stridesA, .. stridesB]);
         return new KernelLaunch(Blocks(work), block, 0, args(meta, note), $"{note}, {work} work items");
+    }
+
+    /// <summary>[rows, cols] to [cols, rows] through 32 x 32 tiles, as the CUDA backend launches a permute that moves the last axis.</summary>
+    KernelLaunch Transpose()
+    {
+        long tilesA = (Rows + 31) / 32, tilesB = (Cols + 31) / 32;
+        return new KernelLaunch((uint)Math.Min(tilesA * tilesB, 65535), 256, 0,
+            [Floats(N), Floats(N), U32(2), Meta([Cols, Rows, 1, Cols, Rows, 1]), U32(1), U32(0), U32(tilesA), U32(tilesB), U32(1), U32(0)],
+            $"a transpose of [rows, cols] in {tilesA * tilesB} tiles of 32 x 32 (block 256)");
     }
 
     /// <summary>A sum over --dim of [outer, N, inner]: one thread per output, meta = odims, ostrides, rdims, rstrides (rank 2).</summary>

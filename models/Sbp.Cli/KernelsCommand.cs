@@ -9,11 +9,13 @@ public static class KernelsCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("kernels", "PTX kernels on the simulator: list them, or profile one launch" + TrainCommand.Examples(
+        var cmd = new Command("kernels", "PTX kernels on the simulator: list them, profile one launch, or model a training step's GPU timeline" + TrainCommand.Examples(
             "sbp kernels list",
-            "sbp kernels profile gather_f32 --shape 8,16,64"));
+            "sbp kernels profile gather_f32 --shape 8,16,64",
+            "sbp kernels model --model swin-t --batch 8 --frames 16 --size 224 --modes full,sbp:0.5"));
         cmd.Add(CreateList());
         cmd.Add(CreateProfile());
+        cmd.Add(KernelsModelCommand.Create());
         return cmd;
     }
 

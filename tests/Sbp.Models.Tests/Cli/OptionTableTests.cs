@@ -31,7 +31,7 @@ public class OptionTableTests
     }
 
     public static IEnumerable<TestCaseData> Commands() =>
-        new[] { "", "train", "compare", "eval", "memory", "convert", "datasets", "datasets list", "datasets show", "datasets make", "kernels", "kernels list", "kernels profile" }
+        new[] { "", "train", "compare", "eval", "memory", "convert", "datasets", "datasets list", "datasets show", "datasets make", "kernels", "kernels list", "kernels profile", "kernels model" }
             .Select(c => new TestCaseData(c).SetName($"sbp {c} --help".Replace("  ", " ", StringComparison.Ordinal)));
 
     [TestCaseSource(nameof(Commands))]
