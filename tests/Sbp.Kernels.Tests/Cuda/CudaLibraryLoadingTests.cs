@@ -58,6 +58,17 @@ public sealed class CudaLibraryLoadingTests
     }
 
     [Test]
+    public void NewerCudnnSubLibrariesAreLoadedBeforeTheShimWhenPresent()
+    {
+        const string sp = "venv/lib/python3.12/site-packages";
+        Folder($"{sp}/nvidia/cu13/lib", Cublas(13));
+        var cudnn = Folder($"{sp}/nvidia/cudnn/lib", [.. Cudnn, "libcudnn_ext.so.9"]);
+        var order = Plan(new() { ["VIRTUAL_ENV"] = At("venv") }).CudnnLoadOrder(cublasLoaded: true).Select(Path.GetFileName).ToList();
+        Assert.That(order[^2..], Is.EqualTo(new[] { "libcudnn_ext.so.9", "libcudnn.so.9" }), "an optional sub-library the folder has, just before the shim");
+        Assert.That(order, Does.Not.Contain("libcudnn_engines_tensor_ir.so.9"), "one it lacks is not asked for");
+    }
+
+    [Test]
     public void CudnnForCuda12NextToCublas13IsRefusedNamingBoth()
     {
         const string blas = "/env/nvidia/cu13/lib/libcublas.so.13", shim = "/env/nvidia/cudnn/lib/libcudnn.so.9";

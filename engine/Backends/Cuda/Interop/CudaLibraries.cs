@@ -34,6 +34,10 @@ public static class CudaLibraries
         "libcudnn_engines_precompiled.so.9", "libcudnn_engines_runtime_compiled.so.9", "libcudnn.so.9",
     ];
 
+    /// <summary>Sub-libraries of newer cuDNN 9 releases, loaded (before the shim) when the folder has them: the shim opens them
+    /// by name too, and one missing where it expects it aborts the process as a missing required one does.</summary>
+    public static readonly IReadOnlyList<string> CudnnOptionalFiles = ["libcudnn_engines_tensor_ir.so.9", "libcudnn_ext.so.9"];
+
     static readonly object Gate = new();
     static bool _registered;
     static nint _driver, _cublas, _cudnn;

@@ -65,13 +65,16 @@ public sealed class CudaLibraryPlan
 
     /// <summary>
     /// The files to load for cuDNN, in order: cuBLAS first unless already loaded, then the cuDNN
-    /// sub-libraries, the shim last (a shim missing a sub-library aborts the process).
+    /// sub-libraries (and the optional ones the folder has), the shim last (a shim missing a sub-library aborts the process).
     /// </summary>
     public IReadOnlyList<string> CudnnLoadOrder(bool cublasLoaded)
     {
         if (Cudnn is null) return [];
         var files = cublasLoaded ? new List<string>() : CublasLoadOrder().ToList();
-        files.AddRange(CudaLibraries.CudnnFiles.Select(f => Path.Combine(Cudnn.Directory, f)));
+        var cudnn = CudaLibraries.CudnnFiles.Select(f => Path.Combine(Cudnn.Directory, f)).ToList();
+        var optional = CudaLibraries.CudnnOptionalFiles.Select(f => Path.Combine(Cudnn.Directory, f)).Where(File.Exists);
+        cudnn.InsertRange(cudnn.Count - 1, optional);   // the shim stays last
+        files.AddRange(cudnn);
         return files;
     }
 
