@@ -44,6 +44,7 @@ internal sealed class RegionLedger : ITapeExtension
         if (_indices.TryGetValue((layout, device), out var t)) return t;
         using (OpLabel.Push("sbp.indices"))
             t = Tensor.FromArray(layout.KeptArray, new Shape(layout.KeptCount), device).DetachFromScope();
+        t.IndexBound = layout.Size;   // kept positions of the layout: valid by construction, no device check needed
         _tape.Store.HoldExtra(t);
         _indices[(layout, device)] = t;
         return t;

@@ -78,6 +78,12 @@ public sealed unsafe partial class Tensor : IDisposable
     /// <summary>The name of the recorded op that produced this tensor, if any.</summary>
     public string? Producer { get; private set; }
 
+    /// <summary>
+    /// Set by the engine on Int32 index lists it made itself and never changes (SBP's kept positions): every element is in
+    /// 0..IndexBound-1, so a GPU backend need not launch a check before using them. Null for everything a user makes.
+    /// </summary>
+    internal int? IndexBound { get; set; }
+
     /// <summary>Accumulated gradient of a leaf that requires grad (memory category Gradient).</summary>
     public Tensor? Grad { get; internal set; }
 

@@ -34,9 +34,12 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>index_select / index_add's indices: the CPU backend's error, raised later.</summary>
-    void CheckIndicesOnDevice(Tensor indices, int size, string op) =>
+    void CheckIndicesOnDevice(Tensor indices, int size, string op)
+    {
+        if (indices.IndexBound <= size) return;   // the engine's own (SBP's kept positions): valid by construction
         CheckIndices(indices, size, (i, v, note) => new IndexOutOfRangeException(
             $"{op}: index {v} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}){note}."));
+    }
 
     Tensor ErrorBlock(Device device)
     {

@@ -28,6 +28,25 @@ public sealed class CudaIndexErrorTests : CudaTest
     }
 
     [Test]
+    public void The_engines_own_index_lists_are_not_checked_again()
+    {
+        SimulatorOnly();
+        var x = Tensor.FromArray(Rand.Uniform(3, 6 * 2), new Shape(6, 2), Gpu);
+        var kept = Tensor.FromArray(new[] { 1, 3, 5 }, new Shape(3), Gpu);
+        int Checks() => Sbp.CudaSim.SimulatedCuda.Launches(Gpu).GetValueOrDefault("check_indices_i32");
+        int before = Checks();
+        using (var y = Tensor.Empty(new Shape(3, 2), Gpu)) Gpu.Backend.IndexSelect(x, 0, kept, y);
+        Assert.That(Checks(), Is.EqualTo(before + 1), "a user's indices are checked");
+        kept.IndexBound = 6;   // as SBP's ledger marks its kept positions
+        using (var y = Tensor.Empty(new Shape(3, 2), Gpu)) Gpu.Backend.IndexSelect(x, 0, kept, y);
+        using (var d = Tensor.Zeros(new Shape(6, 2), Gpu)) Gpu.Backend.IndexAdd(d, 0, kept, Tensor.Zeros(new Shape(3, 2), Gpu));
+        Assert.That(Checks(), Is.EqualTo(before + 1), "SBP's kept positions are valid by construction");
+        using (var y = Tensor.Empty(new Shape(3, 2), Gpu)) Gpu.Backend.IndexSelect(Tensor.Zeros(new Shape(4, 2), Gpu), 0, kept, y);
+        Assert.That(Checks(), Is.EqualTo(before + 2), "a bound above the indexed size is checked");
+        Assert.That(() => x.ToArray(), Throws.InstanceOf<IndexOutOfRangeException>(), "index 5 of a dimension of 4, raised at the next read");
+    }
+
+    [Test]
     public void IndexAddWithAnIndexOutOfRangeRaisesAtTheNextReadOfAnyTensor()
     {
         var dst = Tensor.Zeros(new Shape(3, 2), Gpu);
