@@ -93,7 +93,7 @@ function Invoke-PublishGpu {
         Write-Host "publish-gpu: the kit is $mib MiB, over the 64 MiB that may travel to a GPU machine."
         exit 1
     }
-    Write-Host "publish-gpu: on a GPU machine run: $out/run.sh   (or: $program --help)"
+    Write-Host "publish-gpu: on a GPU machine run: OUT=<dir> bash $out/accept.sh   (all in one process: $out/run.sh; options: $program --help)"
 }
 
 # The packages: Sbp.Engine, Sbp.Models and the sbp tool (with .snupkg symbols) in bin/packages/ (or -Output),

@@ -14,28 +14,45 @@ public sealed record BenchOptions(string Model, int Batch, int Frames, int Size,
 
 /// <summary>
 /// One benchmark row: mean and best training step time (forward, backward, AdamW; device synchronized),
-/// the device pool's peak (parameters, gradients, optimizer state, activations, workspace) and the
-/// bytes the tape held for backward after the forward.
+/// the device pool's peak in use (parameters, gradients, optimizer state, activations, workspace) and peak
+/// reserved (in use plus cached blocks) over the timed steps, and the bytes the tape held for backward after the forward.
 /// </summary>
-public sealed record BenchRow(string Mode, double Keep, double MeanStepMs, double MinStepMs, long PeakBytes, long SavedBytes, double Loss, string? Error);
+public sealed record BenchRow(string Mode, double Keep, double MeanStepMs, double MinStepMs, long PeakBytes, long SavedBytes, double Loss, string? Error,
+    long PeakReservedBytes = 0);
 
-/// <summary>Training steps of a Video Swin with full backprop and with SBP at the given keep ratios.</summary>
+/// <summary>
+/// Training steps of a Video Swin with full backprop and with SBP at the given keep ratios. The pool's cache is emptied
+/// before each row, so each row's peaks are its own (not the blocks an earlier row left cached).
+/// </summary>
 public static class Benchmark
 {
-    /// <summary>The rows (full backprop first) and the options they ran with (the batch filled in when it was chosen).</summary>
-    public static (List<BenchRow> Rows, BenchOptions Options) Run(Device device, BenchOptions o, Action<string> log)
+    /// <summary>
+    /// Runs the rows (full backprop first), handing each to <paramref name="onRow"/> as it is done; returns the options they ran
+    /// with (the batch filled in when it was chosen). <paramref name="outOfTime"/>(seconds the last row took) is asked before
+    /// each row: true ends the benchmark there. A sticky CUDA error is rethrown (the context can run nothing more).
+    /// </summary>
+    public static BenchOptions Run(Device device, BenchOptions o, Action<string> log, Func<double, bool> outOfTime, Action<BenchRow> onRow)
     {
         if (o.Batch == 0)
         {
+            device.Pool.EmptyCache();
             var probe = Measure(device, o with { Batch = 1, Warmup = 1, Steps = 1 }, null, _ => { });
             int batch = probe.Error is null ? (int)Math.Clamp(Math.Round(o.TargetMs / probe.MeanStepMs), 1, o.MaxBatch) : 1;
             log($"  batch 1 takes {probe.MeanStepMs:0.0} ms per step: batch {batch} for about {o.TargetMs:0} ms (at most {o.MaxBatch})");
             o = o with { Batch = batch };
         }
-        var rows = new List<BenchRow>();
-        rows.Add(Measure(device, o, null, log));
-        foreach (double keep in o.KeepRatios) rows.Add(Measure(device, o, keep, log));
-        return (rows, o);
+        double last = 0;
+        foreach (double? keep in o.KeepRatios.Select(k => (double?)k).Prepend(null))
+        {
+            if (outOfTime(last)) break;
+            var watch = Stopwatch.StartNew();
+            device.Pool.EmptyCache();
+            device.Pool.ResetPeak();
+            onRow(Measure(device, o, keep, log));
+            last = watch.Elapsed.TotalSeconds;
+        }
+        device.Pool.EmptyCache();
+        return o;
     }
 
     static BenchRow Measure(Device device, BenchOptions o, double? keep, Action<string> log)
@@ -76,8 +93,8 @@ public static class Benchmark
                 watch.Stop();
                 if (s >= o.Warmup) times.Add(watch.Elapsed.TotalMilliseconds);
             }
-            var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null);
-            log($"  {mode,-16} step {row.MeanStepMs,9:0.0} ms (best {row.MinStepMs:0.0}), peak {MemoryPool.FormatBytes(row.PeakBytes)}, saved for backward {MemoryPool.FormatBytes(row.SavedBytes)}");
+            var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null, device.Pool.PeakReservedBytes);
+            log($"  {mode,-16} step {row.MeanStepMs,9:0.0} ms (best {row.MinStepMs:0.0}), peak {MemoryPool.FormatBytes(row.PeakBytes)} in use, {MemoryPool.FormatBytes(row.PeakReservedBytes)} reserved, saved for backward {MemoryPool.FormatBytes(row.SavedBytes)}");
             return row;
         }
         catch (DeviceOutOfMemoryException e)
@@ -85,7 +102,7 @@ public static class Benchmark
             log($"  {mode,-16} out of device memory ({MemoryPool.FormatBytes(e.RequestedBytes)} requested)");
             return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, device.Pool.PeakInUseBytes, 0, double.NaN, $"out of device memory: {e.Message}");
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException && !StickyError.Is(e))
         {
             log($"  {mode,-16} failed: {e.GetType().Name}: {e.Message}");
             return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}");

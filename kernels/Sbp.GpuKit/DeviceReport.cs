@@ -1,27 +1,38 @@
 using System.Runtime.InteropServices;
 using Sbp.Backends.Cuda;
+using Sbp.Backends.Cuda.Interop;
 using Sbp.Tensors;
 
 namespace Sbp.GpuKit;
 
-/// <summary>The device and the NVIDIA libraries the process loaded (path and version of each).</summary>
-public sealed record DeviceInfo(string Name, string Description, long TotalBytes, long FreeBytes, IReadOnlyList<LibraryInfo> Libraries);
+/// <summary>The device, the NVIDIA libraries the process loaded (path and version of each) and the engine's choice of libraries.</summary>
+public sealed record DeviceInfo(string Name, string Description, long TotalBytes, long FreeBytes, IReadOnlyList<LibraryInfo> Libraries, LibraryPlanInfo Plan);
 
-public sealed record LibraryInfo(string Library, string Path, string Version);
+public sealed record LibraryInfo(string Library, string Path, string Version)
+{
+    public string Folder => System.IO.Path.GetDirectoryName(Path) ?? "";
+}
 
 /// <summary>
 /// Describes a CUDA device. The engine's bindings are internal, so the library versions come from
 /// the libraries the engine already loaded: their paths from /proc/self/maps, then one version
-/// export each through a function pointer (no reflection, NativeAOT-safe).
+/// export each through a function pointer (no reflection, NativeAOT-safe). Called after each phase,
+/// so the report lists what that phase loaded.
 /// </summary>
 public static unsafe class DeviceReport
 {
-    public static DeviceInfo Describe(Device device)
+    /// <summary>The device now; after a sticky error its memory can no longer be read, and <paramref name="previous"/>'s figures stay.</summary>
+    public static DeviceInfo Describe(Device device, LibraryPlanInfo plan, DeviceInfo? previous = null)
     {
         var backend = device.Backend as CudaBackend
             ?? throw new ArgumentException($"DeviceReport: '{device.Name}' is not a CUDA device.", nameof(device));
-        var (free, total) = backend.MemoryInfo();
-        return new DeviceInfo(device.Name, backend.Description, total, free, LoadedLibraries());
+        long free = previous?.FreeBytes ?? -1, total = previous?.TotalBytes ?? -1;
+        try
+        {
+            (free, total) = backend.MemoryInfo();
+        }
+        catch (CudaException) { }
+        return new DeviceInfo(device.Name, backend.Description, total, free, LoadedLibraries(), plan);
     }
 
     /// <summary>libcuda, libcublas, libcudnn and libnccl as mapped into this process (call after a GEMM, a convolution and the NCCL check ran).</summary>

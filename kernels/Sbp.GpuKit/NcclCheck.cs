@@ -41,7 +41,7 @@ public static class NcclCheck
             log(result.Passed ? $"nccl: ok: {library}, {ms:0} ms (communicator start included)" : $"nccl: FAIL: {problem} ({library})");
             return result;
         }
-        catch (Exception e) when (e is DistributedException or CudaException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when ((e is DistributedException or CudaException or ArgumentException or InvalidOperationException) && !StickyError.Is(e))
         {
             log($"nccl: FAIL: {e.GetType().Name}: {e.Message}");
             return new NcclCheckResult("failed", $"{e.GetType().Name}: {e.Message}", "", clock.Elapsed.TotalMilliseconds);

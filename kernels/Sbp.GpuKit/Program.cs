@@ -1,11 +1,10 @@
 // sbp-gpu: the GPU run kit (see KitOptions.Usage). Exit codes: 0 all checks passed, 1 a check failed,
-// 2 no usable GPU (driver missing, no device, init failure), 64 bad arguments.
+// 2 no usable GPU (driver missing, no device, init failure), 3 incomplete (the time budget ran out), 64 bad arguments.
+// This file finds the device; KitRun runs the phases.
 using System.Diagnostics;
 using Sbp.Backends.Cuda;
 using Sbp.CudaSim;
 using Sbp.GpuKit;
-using Sbp.OpCases;
-using Sbp.Stochastic;
 using Sbp.Tensors;
 
 KitOptions options;
@@ -24,9 +23,14 @@ if (options.Help)
     Console.WriteLine(KitOptions.Usage);
     return 0;
 }
+if (options.Version)
+{
+    Console.WriteLine($"sbp-gpu {Sbp.EngineInfo.Version}");
+    return 0;
+}
 
-var report = new KitReport { Command = "sbp-gpu " + string.Join(' ', args) };
 var total = Stopwatch.StartNew();
+var report = new KitReport { Command = "sbp-gpu " + string.Join(' ', args), BudgetSeconds = options.BudgetSeconds };
 void Log(string line) => Console.WriteLine(line);
 int Finish(int code)
 {
@@ -85,74 +89,19 @@ if (device.Kind != DeviceKind.Cuda)
     Console.Error.WriteLine($"sbp-gpu: --device {options.Device} is not a CUDA device; the kit compares a GPU against the CPU.");
     return 64;
 }
+var plan = LibraryPlanInfo.Find();
 if (device.Backend is CudaBackend cuda)
 {
     cuda.AllowTf32 = options.Tf32;
-    var (free, totalBytes) = cuda.MemoryInfo();
-    Log($"device: {device.Name}: {cuda.Description}, {Sbp.Memory.MemoryPool.FormatBytes(totalBytes)} total, {Sbp.Memory.MemoryPool.FormatBytes(free)} free");
+    report.Device = DeviceReport.Describe(device, plan);
+    var d = report.Device;
+    Log($"device: {device.Name}: {cuda.Description}, {Sbp.Memory.MemoryPool.FormatBytes(d.TotalBytes)} total, {Sbp.Memory.MemoryPool.FormatBytes(d.FreeBytes)} free");
+    foreach (var l in d.Libraries) Log($"  {l.Library} {l.Version} in {l.Folder} ({Path.GetFileName(l.Path)})");
+    foreach (var line in plan.Describe()) Log($"  {line}");
 }
-var cpu = Device.CreateCpu("cpu reference");
+Log($"budget: {options.BudgetSeconds:0} s; phases: {string.Join(", ", (options.CudnnFirst ? ["cudnn-first"] : Array.Empty<string>()).Concat(options.Phases))}; report in {options.OutDir}");
+report.Write(options.OutDir);
 
-try
-{
-    if (!options.SkipOps)
-    {
-        Log($"ops: {OpTable.All.Count} cases, {device.Name} against the CPU backend");
-        report.Ops.AddRange(OpComparison.Run(device, cpu, options.OpsFilter, Log));
-        Log($"ops: {report.Ops.Count(o => o.Passed)}/{report.Ops.Count} passed");
-    }
-
-    if (!options.SkipTrain)
-    {
-        Log($"train step: {options.TrainModel}, batch {options.TrainBatch}, strided keep 0.5, {device.Name} against the CPU");
-        foreach (var mode in new[] { RegionMode.SparseCache, RegionMode.Recompute })
-        {
-            var t = TrainStepCheck.Run(device, cpu, options.TrainModel, options.TrainBatch, mode);
-            report.TrainSteps.Add(t);
-            Log(t.Passed
-                ? $"  ok    {mode}: loss {t.CpuLoss:G6} (CPU) / {t.DeviceLoss:G6}, max grad diff {t.MaxGradDiff:G3}, max weight diff {t.MaxWeightDiff:G3}, {t.Regions} regions, {t.DeviceMs:0} ms"
-                : $"  FAIL  {mode}: {t.Error ?? t.WorstGrad ?? t.WorstWeight ?? $"loss {t.CpuLoss} (CPU) vs {t.DeviceLoss}"}");
-        }
-    }
-
-    if (!options.SkipNccl) report.Nccl = NcclCheck.Run(device, options.Simulate, Log);
-
-    if (!options.SkipBench)
-    {
-        var b = options.Bench;
-        report.Bench = b;
-        Log($"benchmark: {b.Model}, batch {(b.Batch == 0 ? "auto" : b.Batch)}, {b.Frames} x {b.Size} x {b.Size}, {b.Warmup} warm-up + {b.Steps} timed steps{(b.Tf32 ? ", TF32" : "")}");
-        var (rows, used) = Benchmark.Run(device, b, Log);
-        report.Bench = used;
-        report.BenchRows.AddRange(rows);
-    }
-
-    // Now that GEMMs and convolutions ran, cuBLAS and cuDNN are loaded: their versions can be read.
-    if (device.Backend is CudaBackend)
-    {
-        report.Device = DeviceReport.Describe(device);
-        Log(report.Device.Libraries.Count == 0 ? "libraries: none of libcuda / cuBLAS / cuDNN / NCCL is loaded in this process" : "libraries:");
-        foreach (var l in report.Device.Libraries) Log($"  {l.Library} {l.Version} ({l.Path})");
-    }
-}
-catch (Exception e) when (e is not OutOfMemoryException)
-{
-    report.Status = "error";
-    report.Message = $"{e.GetType().Name}: {e.Message}";
-    Console.Error.WriteLine($"sbp-gpu: {report.Message}");
-    Console.Error.WriteLine(e.StackTrace);
-    if (report.Device is null && device.Backend is CudaBackend)
-    {
-        try { report.Device = DeviceReport.Describe(device); }
-        catch (Exception inner) when (inner is not OutOfMemoryException) { Console.Error.WriteLine($"sbp-gpu: could not describe the device: {inner.Message}"); }
-    }
-    return Finish(1);
-}
-
-if (!report.Passed)
-{
-    report.Status = "failed";
-    report.Message = "some checks failed; see the tables";
-}
-Log(report.Passed ? "sbp-gpu: all checks passed" : "sbp-gpu: SOME CHECKS FAILED");
-return Finish(report.Passed ? 0 : 1);
+int code = new KitRun(options, device, Device.CreateCpu("cpu reference"), report, plan, total, Log).Run();
+Log(code switch { 0 => "sbp-gpu: all checks passed", 3 => "sbp-gpu: INCOMPLETE: the time budget ran out (what ran passed)", _ => "sbp-gpu: SOME CHECKS FAILED" });
+return Finish(code);

@@ -45,7 +45,7 @@ public static class TrainStepCheck
             return new TrainStepResult(model, mode.ToString(), batch, passed, expected.Loss, actual.Loss, gradDiff, worstGrad, weightDiff, worstWeight,
                 actual.Regions, actual.Ms, expected.Ms, null);
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+        catch (Exception e) when (e is not OutOfMemoryException && !StickyError.Is(e))
         {
             return new TrainStepResult(model, mode.ToString(), batch, false, double.NaN, double.NaN, double.NaN, null, double.NaN, null, 0, 0, 0,
                 $"{e.GetType().Name}: {e.Message}");
