@@ -61,13 +61,9 @@ public static class StepProfile
     {
         using var model = ModelFactory.Create(o.Model, new RandomSource(1), device, frames: o.Frames, height: o.Size, width: o.Size);
         using var optimizer = new AdamW(model.NamedParameters(), learningRate: 1e-3f, weightDecay: 0.05f);
-        int[] shape = [o.Batch, .. model.SampleShape];
-        var r = new Random(5);
-        var x = new float[shape.Aggregate(1, (p, d) => checked(p * d))];
-        for (int i = 0; i < x.Length; i++) x[i] = (float)(2 * r.NextDouble() - 1);
-        var labels = Enumerable.Range(0, o.Batch).Select(_ => r.Next(model.NumClasses)).ToArray();
-        using var input = Tensor.FromArray(x, new Shape(shape), device);
-        using var target = Tensor.FromArray(labels, new Shape(labels.Length), device);
+        var (input, target) = RandomBatch.For(model, o.Batch, device);
+        using var inputs = input;
+        using var targets = target;
         model.Train();
         var cuda = device.Backend as CudaBackend;
         double Timed(Action work)
