@@ -27,26 +27,45 @@ public sealed class OpProfile
     }
 
     readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
-    long _last = Stopwatch.GetTimestamp();
+    readonly Func<long> _clock;
+    readonly double _ticksPerSecond;
+    long _last;
+
+    /// <summary>Wall time (the stopwatch).</summary>
+    public OpProfile() : this(Stopwatch.GetTimestamp, Stopwatch.Frequency) { }
+
+    /// <summary>
+    /// Any monotonic measure of work as the clock, in <paramref name="ticksPerSecond"/>: the GPU timeline model passes the
+    /// modeled device time of the work issued so far, which makes every row a modeled time.
+    /// </summary>
+    public OpProfile(Func<long> clock, double ticksPerSecond)
+    {
+        _clock = clock;
+        _ticksPerSecond = ticksPerSecond;
+        _last = clock();
+    }
+
+    /// <summary>The clock's reading (where a timed piece of work starts).</summary>
+    public long Now() => _clock();
 
     /// <summary>Starts the forward clock (call right before the forward pass).</summary>
-    public void Start() => _last = Stopwatch.GetTimestamp();
+    public void Start() => _last = _clock();
 
     internal void AddForward(TapeNode node)
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _clock();
         _entries.Add((node, Phase.Forward, now - _last));
         _last = now;
     }
 
-    internal void Add(TapeNode node, Phase phase, long started) => _entries.Add((node, phase, Stopwatch.GetTimestamp() - started));
+    internal void Add(TapeNode node, Phase phase, long started) => _entries.Add((node, phase, _clock() - started));
 
     readonly List<(string Name, Phase Phase, long Ticks)> _internal = [];
 
     /// <summary>Engine work between ops (SBP's gathers as ops record): its own row, and not counted in the next op's forward time.</summary>
     internal void AddInternal(string name, Phase phase, long started)
     {
-        long now = Stopwatch.GetTimestamp();
+        long now = _clock();
         _internal.Add((name, phase, now - started));
         if (phase == Phase.Forward) _last = now;
     }
@@ -56,7 +75,7 @@ public sealed class OpProfile
         [.. _entries.Select(e =>
         {
             var (macs, bytes) = FlopCounter.Of(e.Node).InPhase(e.Phase);
-            return (e.Node, e.Phase, e.Ticks * 1000.0 / Stopwatch.Frequency, macs, bytes);
+            return (e.Node, e.Phase, e.Ticks * 1000.0 / _ticksPerSecond, macs, bytes);
         })];
 
     /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
@@ -64,7 +83,7 @@ public sealed class OpProfile
         Counted().GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
             .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ms), Macs: g.Sum(e => e.Macs), Bytes: g.Sum(e => e.Bytes)))
             .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
-                .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / Stopwatch.Frequency, Internal: true)))
+                .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / _ticksPerSecond, Internal: true)))
             .OrderByDescending(r => r.Milliseconds).ToList();
 
     /// <summary>One SBP region's recorded ops in one phase (<see cref="RegionRows"/>); <see cref="Region"/> null: the ops outside regions.</summary>

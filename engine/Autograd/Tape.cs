@@ -200,7 +200,7 @@ public sealed partial class Tape : IDisposable
                 for (int i = _nodes.Count - 1; i >= 0; i--)
                 {
                     var node = _nodes[i];
-                    long t0 = Profile is null ? 0 : System.Diagnostics.Stopwatch.GetTimestamp();
+                    long t0 = Profile?.Now() ?? 0;
                     if (grads.TryTake(node.OutputId, out var g)) RunNode(node, g, grads);
                     _store.Free(node);
                     Profile?.Add(node, OpProfile.Phase.Backward, t0);

@@ -160,7 +160,7 @@ internal sealed class RegionTrace : IRecordObserver
         }
         else if (plan.Output is not null)
         {
-            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            long t0 = Tape.Profile?.Now() ?? 0;
             Gather(node, plan);
             EagerNodes.Add(index);
             Tape.Profile?.AddInternal("sbp.gather (eager)", OpProfile.Phase.Forward, t0);

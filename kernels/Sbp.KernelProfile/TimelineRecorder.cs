@@ -1,3 +1,4 @@
+using Sbp.Autograd;
 using Sbp.Backends.Cuda;
 using Sbp.Tensors;
 
@@ -26,6 +27,23 @@ public sealed class TimelineRecorder
     public IReadOnlyList<RecordedCall> Calls => _api.Calls;
     /// <summary>Host reads of device memory while recording (each one a stall on a GPU).</summary>
     public int HostSyncs => _api.HostSyncs;
+
+    /// <summary>
+    /// An op profile whose clock is the modeled GPU time of everything recorded so far: set as the recorded step's
+    /// <see cref="Tape.Profile"/>, its rows are each tape op's modeled time (forward: the launches since the previous op;
+    /// backward: each node's rule and gradient accumulation).
+    /// </summary>
+    public OpProfile ModeledProfile(GpuSpec gpu, LaunchSampler sampler)
+    {
+        int launches = 0, calls = 0;
+        double seconds = 0;
+        return new OpProfile(() =>
+        {
+            seconds += StepTimeline.ModelItems(_api.Launches.Skip(launches), _api.Calls.Skip(calls), gpu, sampler).Sum(i => i.Seconds);
+            (launches, calls) = (_api.Launches.Count, _api.Calls.Count);
+            return (long)Math.Round(seconds * 1e9);
+        }, 1e9);
+    }
 
     public void Start() => _api.Recording = true;
     public void Stop() => _api.Recording = false;

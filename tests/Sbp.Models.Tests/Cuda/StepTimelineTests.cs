@@ -18,7 +18,7 @@ namespace Sbp.Models.Tests.Cuda;
 [Category("cuda-sim")]
 public sealed class StepTimelineTests
 {
-    static void Step(VideoModel model, Device device, SbpPolicy policy, Action<string>? phase = null)
+    static void Step(VideoModel model, Device device, SbpPolicy policy, Action<string>? phase = null, OpProfile? profile = null)
     {
         int[] shape = [2, .. model.SampleShape];
         using var optimizer = new AdamW(model.NamedParameters(), learningRate: 1e-3f, weightDecay: 0.05f);
@@ -27,6 +27,7 @@ public sealed class StepTimelineTests
         var y = Tensor.FromArray(Rand.Ints(22, 2, 0, model.NumClasses), new Shape(2), device);
         using (var tape = Tape.Begin())
         {
+            tape.Profile = profile;
             phase?.Invoke("forward");
             var loss = Ops.CrossEntropy(model.Forward(x, policy, 3), y);
             phase?.Invoke("backward");
@@ -54,11 +55,14 @@ public sealed class StepTimelineTests
         }
 
         var recorder = new TimelineRecorder($"cuda-model timeline {mode}");
+        var sampler = new LaunchSampler();
+        OpProfile ops;
         using (var model = ModelFactory.Create("swin-nano", new RandomSource(7), recorder.Device))
         {
             Step(model, recorder.Device, Policy());
             recorder.Start();
-            Step(model, recorder.Device, Policy(), p => recorder.Phase = p);
+            ops = recorder.ModeledProfile(GpuSpec.H100Sxm, sampler);
+            Step(model, recorder.Device, Policy(), p => recorder.Phase = p, ops);
             recorder.Stop();
         }
         var recorded = recorder.Launches.GroupBy(l => l.Entry).ToDictionary(g => g.Key, g => g.Count());
@@ -66,7 +70,10 @@ public sealed class StepTimelineTests
         Assert.That(recorder.HostSyncs, Is.Zero);
         Assert.That(recorder.Launches.Select(l => l.Phase).Distinct(), Is.EquivalentTo(new[] { "forward", "backward", "optimizer" }));
 
-        var step = StepTimeline.Model(recorder, GpuSpec.H100Sxm, new LaunchSampler());
+        var step = StepTimeline.Model(recorder, GpuSpec.H100Sxm, sampler);
+        // Per tape op: the forward rows add up to the forward phase (every forward launch belongs to an op).
+        double opsForward = ops.Rows().Where(r => r.Phase == OpProfile.Phase.Forward).Sum(r => r.Milliseconds);
+        Assert.That(opsForward, Is.EqualTo(step.PhaseSeconds("forward") * 1e3).Within(1).Percent, "per-op forward vs the phase");
         Assert.That(step.Items, Has.Count.EqualTo(recorder.Launches.Count + recorder.Calls.Count));
         Assert.That(step.Items.All(i => i.Seconds >= GpuSpec.H100Sxm.LaunchMicroseconds * 1e-6 && double.IsFinite(i.Seconds)), Is.True);
         Assert.That(step.Items.All(i => i.RooflineSeconds <= i.Seconds), Is.True, "no item beats its own roofline");
