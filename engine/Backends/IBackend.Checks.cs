@@ -8,6 +8,14 @@ namespace Sbp.Backends;
 /// </summary>
 public delegate Exception CheckFailure(long position, int value, string note);
 
+/// <summary>The failures the backends share.</summary>
+public static class CheckFailures
+{
+    /// <summary>An index outside a dimension: <see cref="IndexOutOfRangeException"/> naming the op, the index, its position and the size.</summary>
+    public static CheckFailure IndexOutOfRange(string op, int size) => (i, v, note) => new IndexOutOfRangeException(
+        $"{op}: index {v} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}){note}.");
+}
+
 // Checks of a user's values (class targets, attention masks) that must not read device memory on the host: a read would
 // wait for every queued kernel. The CPU checks at once; a GPU runs a kernel and raises at the host's next read.
 public partial interface IBackend

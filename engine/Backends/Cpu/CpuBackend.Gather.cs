@@ -24,7 +24,7 @@ public sealed unsafe partial class CpuBackend
     {
         var (outer, srcSize, inner) = Geometry.Split(source.Shape, dim);
         int n = (int)indices.Numel;
-        CheckIndices("index_select", indices.I, n, srcSize);
+        CheckIndices(indices, srcSize, CheckFailures.IndexOutOfRange("index_select", srcSize));
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
         bool stream = forLater && outer * n * inner * sizeof(float) >= StreamingBytes && Avx.IsSupported;
@@ -64,7 +64,7 @@ public sealed unsafe partial class CpuBackend
     {
         var (outer, dstSize, inner) = Geometry.Split(destination.Shape, dim);
         int n = (int)indices.Numel;
-        CheckIndices("index_add", indices.I, n, dstSize);
+        CheckIndices(indices, dstSize, CheckFailures.IndexOutOfRange("index_add", dstSize));
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
         if (Distinct(indices.I, n, dstSize))
@@ -176,12 +176,5 @@ public sealed unsafe partial class CpuBackend
         {
             ArrayPool<bool>.Shared.Return(seen);
         }
-    }
-
-    static void CheckIndices(string op, int* idx, int n, int size)
-    {
-        for (int i = 0; i < n; i++)
-            if ((uint)idx[i] >= (uint)size)
-                throw new IndexOutOfRangeException($"{op}: index {idx[i]} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}).");
     }
 }

@@ -8,7 +8,7 @@ public sealed unsafe partial class CpuBackend
     public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor losses, Tensor logSumExp)
     {
         int n = logits.Shape[0], c = logits.Shape[1];
-        CheckIndices("cross_entropy", targets.I, n, c);
+        CheckIndices(targets, c, CheckFailures.IndexOutOfRange("cross_entropy", c));
         nint pz = logits.Pointer, py = targets.Pointer, pl = losses.Pointer, ps = logSumExp.Pointer;
         nint pw = classWeights?.Pointer ?? 0;
         double eps = labelSmoothing;
@@ -37,7 +37,7 @@ public sealed unsafe partial class CpuBackend
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor logSumExp, Tensor rowGrad, Tensor dLogits)
     {
         int n = logits.Shape[0], c = logits.Shape[1];
-        CheckIndices("cross_entropy.backward", targets.I, n, c);
+        CheckIndices(targets, c, CheckFailures.IndexOutOfRange("cross_entropy.backward", c));
         nint pz = logits.Pointer, py = targets.Pointer, ps = logSumExp.Pointer, pg = rowGrad.Pointer, pd = dLogits.Pointer;
         nint pw = classWeights?.Pointer ?? 0;
         bool perRow = rowGrad.Numel == n && n != 1;

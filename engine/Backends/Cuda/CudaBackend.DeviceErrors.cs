@@ -37,8 +37,7 @@ public sealed unsafe partial class CudaBackend
     void CheckIndicesOnDevice(Tensor indices, int size, string op)
     {
         if (indices.IndexBound <= size) return;   // the engine's own (SBP's kept positions): valid by construction
-        CheckIndices(indices, size, (i, v, note) => new IndexOutOfRangeException(
-            $"{op}: index {v} at position {i} is out of range for a dimension of size {size} (valid: 0..{size - 1}){note}."));
+        CheckIndices(indices, size, CheckFailures.IndexOutOfRange(op, size));
     }
 
     Tensor ErrorBlock(Device device)
