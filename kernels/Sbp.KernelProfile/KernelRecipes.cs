@@ -147,12 +147,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     }
 
     /// <summary>Shape metadata as the CUDA backend passes it: by value, in a 256-byte parameter.</summary>
-    static KernelArg Meta(int[] values)
-    {
-        var bytes = new byte[256];
-        System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
-        return KernelArg.Bytes(bytes);
-    }
+    static KernelArg Meta(int[] values) => KernelArg.Bytes(PtxKernels.MetaOf("kernel recipe", values));
 
     /// <summary>The column sum's first pass as the CUDA backend launches it: column tiles x row chunks of at least 64 rows, about 1024 blocks.</summary>
     KernelLaunch ColumnPartials()

@@ -115,15 +115,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     /// Shape metadata (Int32s) as a by-value kernel parameter of <see cref="PtxKernels.MetaBytes"/> bytes: a launch carries it,
     /// so no host-to-device copy (and no wait for the stream) precedes the kernel.
     /// </summary>
-    static CudaArg Meta(string op, params int[] values)
-    {
-        if (values.Length * sizeof(int) > PtxKernels.MetaBytes)
-            throw new NotSupportedException($"CudaBackend.{op}: the shape metadata needs {values.Length} Int32s but a launch carries {PtxKernels.MetaBytes / sizeof(int)}; " +
-                "the tensor has too many axes that cannot be merged (reshape it to fewer axes).");
-        var bytes = new byte[PtxKernels.MetaBytes];
-        MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
-        return CudaArg.Bytes(bytes);
-    }
+    static CudaArg Meta(string op, params int[] values) => CudaArg.Bytes(PtxKernels.MetaOf(op, values));
 
     /// <summary>A Float32 workspace tensor on the device, outside any scope (the caller disposes it).</summary>
     static Tensor Work(Device device, params int[] shape) =>

@@ -8,6 +8,18 @@ internal static class PtxKernels
     /// <summary>Bytes of the by-value shape metadata of the strided kernels (<c>.param .align 4 .b8 p_meta[256]</c>): 64 Int32s.</summary>
     public const int MetaBytes = 256;
 
+    /// <summary>Int32 shape metadata as the <see cref="MetaBytes"/>-byte parameter value (zero-padded); <paramref name="op"/> names the
+    /// op in the error when the values do not fit.</summary>
+    public static byte[] MetaOf(string op, params int[] values)
+    {
+        if (values.Length * sizeof(int) > MetaBytes)
+            throw new NotSupportedException($"CudaBackend.{op}: the shape metadata needs {values.Length} Int32s but a launch carries {MetaBytes / sizeof(int)}; " +
+                "the tensor has too many axes that cannot be merged (reshape it to fewer axes).");
+        var bytes = new byte[MetaBytes];
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
+        return bytes;
+    }
+
     // kernels/bce.ptx
     public static readonly Kernel BceF32 = new("bce_f32", U64("x"), U64("t"), U64("pw"), U64("loss"), U32("n"), U32("pwn"));
     public static readonly Kernel BceBwdF32 = new("bce_bwd_f32", U64("x"), U64("t"), U64("pw"), U64("g"), U64("dx"), U64("dt"), U32("n"), U32("pwn"), U32("gpe"));
