@@ -24,7 +24,7 @@ public sealed class LaunchSampler
 
     public LaunchCost Cost(RecordedLaunch launch)
     {
-        if (launch.Meta is not null && launch.Entry is "strided_copy_f32" or "binary_f32" or "transpose_f32") return StridedCost(launch);
+        if (launch.Entry is "strided_copy_f32" or "binary_f32" or "transpose_f32") return StridedCost(launch);
         var kernel = PtxKernels.All.First(k => k.Entry == launch.Entry);
         var size = new Dictionary<string, long>(StringComparer.Ordinal);
         for (int i = 0; i < kernel.Params.Length; i++)
@@ -55,7 +55,6 @@ public sealed class LaunchSampler
             long n = Math.Clamp(S / inner, 1, nidx), o = Math.Clamp(S / (n * inner), 1, outer);
             return ([(int)o, (int)(2 * n), (int)inner], 1, (double)outer * nidx / (o * n));
         }
-        if (entry == "transpose_f32") return ([256, 256], 1, Get("tiles_a") * Get("tiles_b") * Get("nbatch") / 64.0);
         if (s.ContainsKey("nout"))
         {
             long nout = Get("nout"), nred = Get("nred");
@@ -73,11 +72,6 @@ public sealed class LaunchSampler
         {
             long m = Math.Min(all, S / 8);
             return ([(int)m, 2, 2, 2], 1, (double)all / m);
-        }
-        if (entry is "binary_f32" or "strided_copy_f32")
-        {
-            long m = Math.Max(1, Math.Min(all, S) / 64);
-            return ([(int)m, 64], 1, (double)all / (m * 64));
         }
         long k = Math.Min(all, S);
         return ([(int)k], 0, (double)all / k);

@@ -14,7 +14,7 @@ internal static class StridedSample
     public static (uint Grid, uint Block, KernelArg[] Args, double Scale, string Key, List<ulong> Allocations) Build(RecordedLaunch l, SimMemory memory)
     {
         int rank = (int)l.Args[l.Entry switch { "binary_f32" => 4, "strided_copy_f32" => 3, _ => 2 }].Bits;
-        var meta = l.Meta!;
+        var meta = l.Meta ?? throw new ArgumentException($"{l.Entry}: the recorded launch has no shape metadata to sample with.", nameof(l));
         var dims = meta[..rank].ToArray();
         var s1 = meta[rank..(2 * rank)];
         var s2 = meta[(2 * rank)..(3 * rank)];
@@ -39,9 +39,7 @@ internal static class StridedSample
             alloc.Add(p);
             return p;
         }
-        var newMeta = new byte[PtxKernels.MetaBytes];
-        System.Runtime.InteropServices.MemoryMarshal.AsBytes(((int[])[.. dims, .. s1, .. s2]).AsSpan()).CopyTo(newMeta);
-        var m = KernelArg.Bytes(newMeta);
+        var m = KernelArg.Bytes(PtxKernels.MetaOf(l.Entry, [.. dims, .. s1, .. s2]));
         string key = $"{l.Entry} dims [{string.Join(',', dims)}] strides [{string.Join(',', s1)}] [{string.Join(',', s2)}]";
         uint Grid(long work) => (uint)Math.Clamp((work + 255) / 256, 1, 4096);
         switch (l.Entry)
