@@ -30,11 +30,9 @@ public sealed partial class CudaBackend
     {
         long n = Count(x.Numel, "SumOfSquares");
         if (n == 0) return 0;
-        int blocks = (int)Math.Clamp((n + 4095) / 4096, 1, 4096);
         using var squares = Work(x.Device, (int)n);
-        using var partials = Work(x.Device, blocks);
-        Launch(PtxKernels.MulF32, n, Ptr(x), Ptr(x), Ptr(squares), U32(n));
-        LaunchGrid(PtxKernels.SumF32, (uint)blocks, Block, 0, [Ptr(squares), Ptr(partials), U32(n), F32(1f)]);
+        using var partials = Work(x.Device, SquareBlocks(n));
+        SquarePartials(x, squares, P(partials));
         var host = partials.ToArray();
         double sum = 0;
         foreach (var v in host) sum += v;
@@ -42,31 +40,37 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>
-    /// Each gradient's squares summed into its own slots of one partials buffer (mul_f32, sum_f32 with 4096-element
-    /// blocks), the partials summed by one block, then clip_coef_f32 and scale_by_f32: all queued, nothing read back.
+    /// Each gradient's squares summed into its own slots of one partials buffer (<see cref="SquarePartials"/>), the partials
+    /// summed by one block, then clip_coef_f32 and scale_by_f32: all queued, nothing read back.
     /// </summary>
     public void ClipGradNorm(IReadOnlyList<Tensor> grads, float maxNorm, Tensor norm)
     {
-        var blocks = grads.Select(g => (int)Math.Clamp((Count(g.Numel, "ClipGradNorm") + 4095) / 4096, 1, 4096)).ToArray();
-        long largest = grads.Select(g => g.Numel).DefaultIfEmpty(1).Max();
-        using var squares = Work(norm.Device, (int)Math.Max(largest, 1));
-        using var partials = Work(norm.Device, Math.Max(blocks.Sum(), 1));
+        var blocks = grads.Select(g => g.Numel == 0 ? 0 : SquareBlocks(Count(g.Numel, "ClipGradNorm"))).ToArray();
+        int slots = Math.Max(blocks.Sum(), 1);
+        using var squares = Work(norm.Device, (int)Math.Max(grads.Select(g => g.Numel).DefaultIfEmpty(1).Max(), 1));
+        using var partials = Work(norm.Device, slots);
         using var scalars = Work(norm.Device, 2);   // the sum of squares, the coefficient
-        Api.Memset32(P(partials), 0, Math.Max(blocks.Sum(), 1));
+        Api.Memset32(P(partials), 0, slots);
         long at = 0;
         for (int i = 0; i < grads.Count; i++)
         {
-            long n = grads[i].Numel;
-            if (n > 0)
-            {
-                Launch(PtxKernels.MulF32, n, Ptr(grads[i]), Ptr(grads[i]), Ptr(squares), U32(n));
-                LaunchGrid(PtxKernels.SumF32, (uint)blocks[i], Block, 0, [Ptr(squares), Ptr(P(partials, at)), U32(n), F32(1f)]);
-            }
+            if (blocks[i] > 0) SquarePartials(grads[i], squares, P(partials, at));
             at += blocks[i];
         }
-        LaunchGrid(PtxKernels.SumF32, 1, Block, 0, [Ptr(partials), Ptr(scalars), U32(Math.Max(at, 1)), F32(1f)]);
+        LaunchGrid(PtxKernels.SumF32, 1, Block, 0, [Ptr(partials), Ptr(scalars), U32(slots), F32(1f)]);
         LaunchGrid(PtxKernels.ClipCoefF32, 1, 1, 0, [Ptr(scalars), F32(maxNorm), Ptr(norm), Ptr(P(scalars, 1))]);
         foreach (var g in grads)
             if (g.Numel > 0) Launch(PtxKernels.ScaleByF32, g.Numel, Ptr(g), U32(g.Numel), Ptr(P(scalars, 1)));
+    }
+
+    /// <summary>Blocks of a sum of squares' first pass: one per 4096 elements, at most 4096 (grid-stride beyond).</summary>
+    static int SquareBlocks(long n) => (int)Math.Clamp((n + 4095) / 4096, 1, 4096);
+
+    /// <summary>x squared into <paramref name="squares"/> (mul_f32), then one partial sum per block at <paramref name="partials"/> (sum_f32).</summary>
+    void SquarePartials(Tensor x, Tensor squares, ulong partials)
+    {
+        long n = x.Numel;
+        Launch(PtxKernels.MulF32, n, Ptr(x), Ptr(x), Ptr(squares), U32(n));
+        LaunchGrid(PtxKernels.SumF32, (uint)SquareBlocks(n), Block, 0, [Ptr(squares), Ptr(partials), U32(n), F32(1f)]);
     }
 }
