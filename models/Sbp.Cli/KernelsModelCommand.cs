@@ -41,6 +41,10 @@ public static class KernelsModelCommand
             if (!ModelFactory.Names.Contains(name)) throw new ArgumentException($"--model '{name}' is not a model; use one of {string.Join(", ", ModelFactory.Names)}.");
             int b = r.GetValue(batch);
             if (b < 1) throw new ArgumentException($"--batch {b}: must be at least 1.");
+            foreach (var (option, value) in new[] { ("--frames", r.GetValue(frames)), ("--size", r.GetValue(size)) })
+                if (value is < 1) throw new ArgumentException($"{option} {value}: must be at least 1.");
+            if (r.GetValue(kitFile) is { } target && (Directory.Exists(target) || !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(target)))))
+                throw new ArgumentException($"--kit-file '{target}': give a file path in an existing folder.");
             var spec = GpuSpec.Parse(r.GetValue(gpu)!);
             var runs = r.GetValue(modes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(m => (Text: m, Mode: ModeSpec.Parse(m, "--modes"))).ToList();
             var sampler = new LaunchSampler();

@@ -134,6 +134,10 @@ public class OptionTableTests
             Case("entry", ["kernels", "profile", "no_such_kernel", "--shape", "8"]), Case("--shape", ["kernels", "profile", "add_f32", "--shape", "8,x"]),
             Case("--block", ["kernels", "profile", "add_f32", "--shape", "8", "--block", "7"]), Case("--dim", ["kernels", "profile", "gather_f32", "--shape", "8,8", "--dim", "5"]),
             Case("--seed", ["kernels", "profile", "add_f32", "--shape", "8", "--seed", "x"]),
+            Case("--model", ["kernels", "model", "--model", "swin-q"]), Case("--batch", ["kernels", "model", "--batch", "0"]),
+            Case("--frames", ["kernels", "model", "--frames", "0"]), Case("--size", ["kernels", "model", "--size", "-3"]),
+            Case("--modes", ["kernels", "model", "--modes", "full,sbp:2"]), Case("--gpu", ["kernels", "model", "--gpu", "a100"]),
+            Case("--kit-file", ["kernels", "model", "--kit-file", Path.Combine(file, "modeled.txt")]),
         })
             yield return c;
     }
