@@ -76,6 +76,7 @@ static class DatasetStrips
         var inv = CultureInfo.InvariantCulture;
         o.WriteLine(string.Create(inv,
             $"loaded {n} batches ({samples} clips, {shapes}) in {s:F2} s: {loaderRate:F1} clips/s with {workers} workers; unreadable videos: {loader.Issues.CorruptCount}"));
+        if (data is VideoListDataset or SegmentDataset) o.WriteLine($"video files decoded {FfmpegVideoSource.DefaultDecoder}");
         if (stepModel is null) return;
         using var batch = loader.Batch(loader.Order(0).Take(loader.Options.BatchSize).ToArray());
         double ms = Trainer.StepMilliseconds(stepModel, data, batch, steps: 3);

@@ -6,12 +6,15 @@ using FFMpegCore.Exceptions;
 namespace Sbp.Models.Data;
 
 /// <summary>
-/// Video files decoded by ffmpeg. ffprobe gives the frame count (round(duration x average frame rate)),
+/// Video files decoded by FFmpeg. ffprobe gives the frame count (round(duration x average frame rate)),
 /// rate and size, remembered per file across runs (<see cref="VideoInfoStore"/>). A clip is decoded by
 /// seeking to its first frame (frame k is the one shown at time k / rate: exact for constant frame rate),
-/// decoding only its range, picking the frames sampled and scaling them in ffmpeg to the short side asked
-/// for; <see cref="ReadMany"/> decodes several clips in one ffmpeg process (starting one costs ~0.15 s here,
-/// more than decoding a short clip). Decoders run one thread each: the loader's workers give the parallelism.
+/// decoding only its range, picking the frames sampled and scaling them to the short side asked for.
+/// Decoding runs in process through FFmpeg's libraries where their version is one <see cref="Libav"/> knows
+/// (<see cref="LibavDecoder"/>: no program start, and the pre-roll before a clip skips frames nothing refers
+/// to), with the same frames, bit for bit, as the ffmpeg program gives; else <see cref="ReadMany"/> decodes
+/// several clips in one ffmpeg process (starting one costs ~0.15 s here). Decoders run one thread each: the
+/// loader's workers give the parallelism.
 /// Headers that lie: when a clip comes back short, the decodable frames are counted once, remembered, said
 /// once, and <see cref="FrameCountException"/> asks the caller to draw the clip again among them.
 /// Videos whose whole decoded size is at most <see cref="MaxCachedVideoBytes"/> are decoded whole once and
@@ -34,13 +37,18 @@ public sealed class FfmpegVideoSource : IFrameSource
     readonly ConcurrentDictionary<string, bool> _noSeek = new(StringComparer.Ordinal);
     readonly Action<string> _warn;
     int _decodeRuns;
+    volatile bool _inProcessBroken;
+    readonly bool _useLibraries;
 
     /// <param name="cacheBytes">Decoded-video cache size (0 disables it).</param>
     /// <param name="maxCachedVideoBytes">Largest decoded video (all frames, at the output size) that is cached.</param>
     /// <param name="store">Where probe results persist (default: the user's cache folder, <see cref="VideoInfoStore.DefaultFile"/>).</param>
     /// <param name="warn">Where a header that disagrees with the decodable frames is said (default: standard error).</param>
-    public FfmpegVideoSource(long cacheBytes = 256L << 20, long maxCachedVideoBytes = 8L << 20, VideoInfoStore? store = null, Action<string>? warn = null)
+    /// <param name="useLibraries">Decode in process with FFmpeg's libraries where they can be used (<see cref="Libav"/>); false: always the ffmpeg program.</param>
+    public FfmpegVideoSource(long cacheBytes = 256L << 20, long maxCachedVideoBytes = 8L << 20, VideoInfoStore? store = null, Action<string>? warn = null,
+        bool useLibraries = true)
     {
+        _useLibraries = useLibraries;
         FfmpegTools.Require();
         Cache = new DecodedVideoCache(cacheBytes);
         MaxCachedVideoBytes = maxCachedVideoBytes;
@@ -170,14 +178,41 @@ public sealed class FfmpegVideoSource : IFrameSource
               (Store.File is null ? ")" : $", remembered in {Store.File})"));
     }
 
-    /// <summary>Frames that decode, counted by decoding the whole video at 16x16 gray.</summary>
+    /// <summary>Frames that decode, counted by decoding the whole video (in process, or by ffmpeg at 16x16 gray).</summary>
     int CountDecodable(string path)
     {
         Interlocked.Increment(ref _decodeRuns);
+        if (InProcess() is { } av)
+        {
+            try
+            {
+                return LibavDecoder.Decode(av, path, null, 0, int.MaxValue, [], 0, 0, out _)?.Counted ?? 0;
+            }
+            catch (LibavLayoutException e) { GiveUpInProcess(e); }
+        }
         var r = FfmpegProcess.Run(["-v", "error", "-nostdin", "-threads", "1", "-i", path, "-map", "0:v:0",
             "-vf", "scale=16:16,format=gray", "-vsync", "0", "-f", "rawvideo", "-"]);
         return (int)(r.OutputBytes / 256);
     }
+
+    /// <summary>FFmpeg's libraries when they can be used in process (<see cref="Libav"/>), else null: the ffmpeg program decodes.</summary>
+    Libav? InProcess() => _inProcessBroken || !_useLibraries ? null : Libav.Shared;
+
+    void GiveUpInProcess(LibavLayoutException e)
+    {
+        if (!_inProcessBroken) _warn($"note: {e.Message}");
+        _inProcessBroken = true;
+    }
+
+    /// <summary>How a new source decodes: "in process (FFmpeg 5.1's libraries)", or "by the ffmpeg program (why)".</summary>
+    public static string DefaultDecoder => Libav.Shared is not null ? InProcessName : $"by the ffmpeg program ({Libav.UnavailableReason})";
+
+    /// <summary>How this source decodes (<see cref="DefaultDecoder"/>, unless asked for the program or the libraries did not match).</summary>
+    public string Decoder => InProcess() is not null ? InProcessName
+        : !_useLibraries ? "by the ffmpeg program (asked for)"
+        : _inProcessBroken ? "by the ffmpeg program (FFmpeg's structs did not match)" : DefaultDecoder;
+
+    const string InProcessName = "in process (FFmpeg 5.1's libraries)";
 
     /// <summary>One clip to decode: frames First..First+Count-1 of the video are read, <see cref="Offsets"/> of them kept.</summary>
     sealed class Request
@@ -204,13 +239,46 @@ public sealed class FfmpegVideoSource : IFrameSource
     }
 
     /// <summary>
-    /// One ffmpeg run for all requests, each input seeked (or trimmed from frame 0), cut to its range, thinned to
-    /// the frames wanted, scaled and written as rgb24 to a file of its own. Null entries: short clips, or all when
-    /// ffmpeg failed (<paramref name="failure"/> then says why).
+    /// The requests' clips, decoded in process when FFmpeg's libraries can be used, else by one ffmpeg run. Null
+    /// entries: short clips, or clips that could not be decoded (<paramref name="failure"/> then says why).
     /// </summary>
     VideoClip?[] Decode(IReadOnlyList<Request> requests, bool seek, out string? failure, bool allowShort = false)
     {
         Interlocked.Increment(ref _decodeRuns);
+        if (InProcess() is { } av)
+        {
+            try
+            {
+                return DecodeInProcess(av, requests, seek, out failure, allowShort);
+            }
+            catch (LibavLayoutException e) { GiveUpInProcess(e); }
+        }
+        return DecodeByProgram(requests, seek, out failure, allowShort);
+    }
+
+    /// <summary>The requests decoded one by one by FFmpeg's libraries; a null entry's reason is in <paramref name="failure"/>.</summary>
+    static VideoClip?[] DecodeInProcess(Libav av, IReadOnlyList<Request> requests, bool seek, out string? failure, bool allowShort)
+    {
+        failure = null;
+        var result = new VideoClip?[requests.Count];
+        for (int k = 0; k < requests.Count; k++)
+        {
+            var r = requests[k];
+            double? seekSeconds = seek && r.First > 0 ? (r.First - 0.5) / r.Info.FrameRate : null;
+            var decoded = LibavDecoder.Decode(av, r.Path, seekSeconds, seek ? 0 : r.First, r.Count, r.Offsets, r.Height, r.Width, out string? why);
+            if (decoded is { } d) result[k] = Assemble(r, d.Pixels, d.Wanted, allowShort);
+            else failure = why;
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// One ffmpeg run for all requests, each input seeked (or trimmed from frame 0), cut to its range, thinned to
+    /// the frames wanted, scaled and written as rgb24 to a file of its own. Null entries: short clips, or all when
+    /// ffmpeg failed (<paramref name="failure"/> then says why).
+    /// </summary>
+    VideoClip?[] DecodeByProgram(IReadOnlyList<Request> requests, bool seek, out string? failure, bool allowShort)
+    {
         string dir = Path.Combine(TempRoot(), $"sbp-decode-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
         try
@@ -243,7 +311,11 @@ public sealed class FfmpegVideoSource : IFrameSource
                 return result;
             }
             for (int k = 0; k < requests.Count; k++)
-                result[k] = Assemble(requests[k], Path.Combine(dir, $"{k}.rgb"), allowShort);
+            {
+                string file = Path.Combine(dir, $"{k}.rgb");
+                var bytes = File.Exists(file) ? File.ReadAllBytes(file) : [];
+                result[k] = Assemble(requests[k], bytes, bytes.Length / (requests[k].Height * requests[k].Width * 3), allowShort);
+            }
             return result;
         }
         catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or UnauthorizedAccessException)
@@ -261,12 +333,10 @@ public sealed class FfmpegVideoSource : IFrameSource
     /// The clip from a decoded file; null when frames are missing, unless <paramref name="allowShort"/>: then the
     /// last frame repeats, or for a whole-video request the clip holds the frames that decoded.
     /// </summary>
-    static VideoClip? Assemble(Request r, string file, bool allowShort)
+    static VideoClip? Assemble(Request r, byte[] bytes, int got, bool allowShort)
     {
         var offsets = r.Offsets;
         int frameBytes = r.Height * r.Width * 3;
-        var bytes = File.Exists(file) ? File.ReadAllBytes(file) : [];
-        int got = bytes.Length / frameBytes;
         if (got == 0 || (got < offsets.Length && !allowShort)) return null;
         if (r.Whole && got < offsets.Length) return new VideoClip(got, r.Height, r.Width, bytes[..(got * frameBytes)]);
         var clip = new VideoClip(r.Indices.Count, r.Height, r.Width);

@@ -20,6 +20,9 @@ static class RealVideoFixtures
         ("mpeg4.avi", ["-c:v", "mpeg4", "-g", "24", "-q:v", "4", "-c:a", "mp2", "-shortest"], true),
         ("msmpeg4v3.avi", ["-c:v", "msmpeg4", "-g", "24", "-q:v", "4"], false),
         ("cinepak.avi", ["-c:v", "cinepak"], false),
+        // colour tags the scaler must honour as ffmpeg's scale filter does: BT.709 limited range, and full-range JPEG
+        ("h264-bt709.mkv", ["-c:v", "libx264", "-g", "24", "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"], false),
+        ("mjpeg-full-range.avi", ["-c:v", "mjpeg", "-pix_fmt", "yuvj422p", "-q:v", "3"], false),
         ("vp9.webm", ["-c:v", "libvpx-vp9", "-g", "24", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-c:a", "libopus", "-shortest"], true),
     ];
 
