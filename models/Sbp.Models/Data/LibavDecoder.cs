@@ -10,8 +10,11 @@ namespace Sbp.Models.Data;
 /// </summary>
 internal static unsafe class LibavDecoder
 {
-    /// <summary>What one decode gave: the wanted frames decoded (in <c>Pixels</c>, rgb24, in offset order) and every frame counted.</summary>
-    public readonly record struct Result(byte[] Pixels, int Wanted, int Counted);
+    /// <summary>
+    /// What one decode gave: the wanted frames decoded (in <c>Pixels</c>, rgb24, in offset order), every frame counted
+    /// in the range, and the frames decoded before the seek point and dropped (the pre-roll that could not be skipped).
+    /// </summary>
+    public readonly record struct Result(byte[] Pixels, int Wanted, int Counted, int PreRoll);
 
     /// <param name="av">The bound libraries.</param>
     /// <param name="path">The video file.</param>
@@ -63,7 +66,7 @@ internal static unsafe class LibavDecoder
             frame = av.FrameAlloc();
             int frameBytes = height * width * 3;
             var pixels = new byte[offsets.Length * frameBytes];
-            int counted = 0, wanted = 0, discard = Libav.DiscardDefault;
+            int counted = 0, wanted = 0, preRoll = 0, discard = Libav.DiscardDefault;
             bool done = count <= 0, flushed = false;
             while (!done)
             {
@@ -85,7 +88,7 @@ internal static unsafe class LibavDecoder
                 while (!done && (rc = av.ReceiveFrame(context, frame)) >= 0)
                 {
                     long shown = *(long*)(frame + Libav.FrameBestEffortTimestamp);
-                    if (seekSeconds is double s && shown != Libav.NoPts && shown * timeBase - startSeconds < s) continue;
+                    if (seekSeconds is double s && shown != Libav.NoPts && shown * timeBase - startSeconds < s) { preRoll++; continue; }
                     int offset = counted++ - skip;
                     if (offset < 0) continue;
                     if (offset >= count) { done = true; break; }
@@ -95,7 +98,7 @@ internal static unsafe class LibavDecoder
                 }
                 if (flushed && rc != Libav.ErrorAgain) done = true; // drained
             }
-            return new Result(pixels, wanted, Math.Max(0, counted - skip));
+            return new Result(pixels, wanted, Math.Max(0, counted - skip), preRoll);
         }
         finally
         {

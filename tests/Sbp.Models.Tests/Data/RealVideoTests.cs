@@ -24,20 +24,24 @@ public class RealVideoTests
     [TearDown]
     public void TearDown() => DataTestSupport.Delete(_dir);
 
-    FfmpegVideoSource Source(VideoInfoStore? store = null, long cacheBytes = 0) =>
-        new(cacheBytes: cacheBytes, store: store ?? new VideoInfoStore(null), warn: _notes.Add);
+    FfmpegVideoSource Source(VideoInfoStore? store = null, long cacheBytes = 0, bool useLibraries = true) =>
+        new(cacheBytes: cacheBytes, store: store ?? new VideoInfoStore(null), warn: _notes.Add, useLibraries: useLibraries);
 
+    /// <summary>Every codec, decoded in process (where FFmpeg's libraries can be used) and by the ffmpeg program.</summary>
     static IEnumerable<TestCaseData> CodecCases() =>
-        RealVideoFixtures.Codecs.Select(c => new TestCaseData(c.File).SetName($"SeekedClipsAreTheFramesADecodeFromTheStartGives({c.File})"));
+        from c in RealVideoFixtures.Codecs
+        from libraries in new[] { true, false }
+        select new TestCaseData(c.File, libraries).SetName($"SeekedClipsAreTheFramesADecodeFromTheStartGives({c.File}, {(libraries ? "in process" : "program")})");
 
     [TestCaseSource(nameof(CodecCases))]
-    public void SeekedClipsAreTheFramesADecodeFromTheStartGives(string file)
+    public void SeekedClipsAreTheFramesADecodeFromTheStartGives(string file, bool useLibraries)
     {
         var codec = RealVideoFixtures.Codecs.Single(c => c.File == file);
         string? path = RealVideoFixtures.Make(_dir, codec);
         if (path is null && file.EndsWith(".webm", StringComparison.Ordinal)) Assert.Ignore("this ffmpeg has no VP9 encoder (libvpx-vp9)");
         Assert.That(path, Is.Not.Null, $"ffmpeg could not write {file}");
-        var source = Source();
+        var source = Source(useLibraries: useLibraries);
+        if (!useLibraries) Assert.That(source.Decoder, Is.EqualTo("by the ffmpeg program (asked for)"));
         var info = source.Probe(path!);
         Assert.That((info.Frames, info.Height, info.Width), Is.EqualTo((RealVideoFixtures.PatternFrames, 64, 96)));
         // clips across keyframes (every 24 frames), one with a stride, one at the very end; at short side 32
@@ -58,6 +62,28 @@ public class RealVideoTests
         for (int k = 0; k < clips.Length; k++)
             Assert.That(many[k]?.Data, fromStart ? Is.Null : Is.EqualTo(source.Read(path!, clips[k], 32).Data));
         Assert.That(_notes, Is.Empty, "an honest header is not reported");
+    }
+
+    [Test]
+    public void WhereFfmpeg51LibrariesAreInstalledClipsDecodeInProcessAndThePreRollSkipsUnreferencedFrames()
+    {
+        if (!System.Runtime.InteropServices.NativeLibrary.TryLoad("libavformat.so.59", out _))
+            Assert.Ignore("FFmpeg 5.1's shared libraries are not installed: clips are decoded by the ffmpeg program");
+        Assert.That(Libav.Shared, Is.Not.Null, Libav.UnavailableReason);
+        Assert.That(Source().Decoder, Is.EqualTo("in process (FFmpeg 5.1's libraries)"));
+
+        // frames 45..48 of an H.264 file with 3 B-frames and a key frame every 24: 21 frames lie between key frame 24
+        // and the clip; the ones nothing refers to are not decoded, and the clip is still the reference's frames
+        var path = RealVideoFixtures.Make(_dir, RealVideoFixtures.Codecs.Single(c => c.File == "h264-bframes.mp4"))!;
+        var fps = Source().Probe(path).FrameRate;
+        var d = LibavDecoder.Decode(Libav.Shared!, path, (45 - 0.5) / fps, 0, 4, [0, 1, 2, 3], 32, 48, out var failure);
+        Assert.That(d, Is.Not.Null, failure);
+        Assert.Multiple(() =>
+        {
+            Assert.That(d!.Value.Pixels, Is.EqualTo(RealVideoFixtures.ReferenceFrames(path, 45, 48, 32, 48)));
+            Assert.That((d.Value.Wanted, d.Value.Counted), Is.EqualTo((4, 4)));
+            Assert.That(d.Value.PreRoll, Is.InRange(1, 20), "key frame 24 and the frames referred to are decoded, not all 21 (13 with this x264)");
+        });
     }
 
     [Test]
