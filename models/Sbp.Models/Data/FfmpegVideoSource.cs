@@ -186,7 +186,7 @@ public sealed class FfmpegVideoSource : IFrameSource
         {
             try
             {
-                return LibavDecoder.Decode(av, path, null, 0, int.MaxValue, [], 0, 0, out _)?.Counted ?? 0;
+                if (LibavDecoder.Decode(av, path, null, 0, int.MaxValue, [], 0, 0, out _) is { } d) return d.Counted;
             }
             catch (LibavLayoutException e) { GiveUpInProcess(e); }
         }
@@ -249,25 +249,31 @@ public sealed class FfmpegVideoSource : IFrameSource
         {
             try
             {
-                return DecodeInProcess(av, requests, seek, out failure, allowShort);
+                var result = DecodeInProcess(av, requests, seek, allowShort, out var unopened);
+                failure = null;
+                if (unopened.Count == 0) return result;
+                // what the libraries could not open (a codec this build of them lacks, say) goes to the ffmpeg program
+                var retried = DecodeByProgram([.. unopened.Select(k => requests[k])], seek, out failure, allowShort);
+                for (int i = 0; i < unopened.Count; i++) result[unopened[i]] = retried[i];
+                return result;
             }
             catch (LibavLayoutException e) { GiveUpInProcess(e); }
         }
         return DecodeByProgram(requests, seek, out failure, allowShort);
     }
 
-    /// <summary>The requests decoded one by one by FFmpeg's libraries; a null entry's reason is in <paramref name="failure"/>.</summary>
-    static VideoClip?[] DecodeInProcess(Libav av, IReadOnlyList<Request> requests, bool seek, out string? failure, bool allowShort)
+    /// <summary>The requests decoded one by one by FFmpeg's libraries; <paramref name="unopened"/>: those they could not open or decode at all.</summary>
+    static VideoClip?[] DecodeInProcess(Libav av, IReadOnlyList<Request> requests, bool seek, bool allowShort, out List<int> unopened)
     {
-        failure = null;
+        unopened = [];
         var result = new VideoClip?[requests.Count];
         for (int k = 0; k < requests.Count; k++)
         {
             var r = requests[k];
             double? seekSeconds = seek && r.First > 0 ? (r.First - 0.5) / r.Info.FrameRate : null;
-            var decoded = LibavDecoder.Decode(av, r.Path, seekSeconds, seek ? 0 : r.First, r.Count, r.Offsets, r.Height, r.Width, out string? why);
+            var decoded = LibavDecoder.Decode(av, r.Path, seekSeconds, seek ? 0 : r.First, r.Count, r.Offsets, r.Height, r.Width, out _);
             if (decoded is { } d) result[k] = Assemble(r, d.Pixels, d.Wanted, allowShort);
-            else failure = why;
+            else unopened.Add(k);
         }
         return result;
     }
