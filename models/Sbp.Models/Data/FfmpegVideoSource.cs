@@ -186,7 +186,7 @@ public sealed class FfmpegVideoSource : IFrameSource
         {
             try
             {
-                if (LibavDecoder.Decode(av, path, null, 0, int.MaxValue, [], 0, 0, out _) is { } d) return d.Counted;
+                if (LibavDecoder.Decode(av, path, Probe(path).FrameRate, null, 0, int.MaxValue, [], 0, 0, out _) is { } d) return d.Counted;
             }
             catch (LibavLayoutException e) { GiveUpInProcess(e); }
         }
@@ -271,7 +271,7 @@ public sealed class FfmpegVideoSource : IFrameSource
         {
             var r = requests[k];
             double? seekSeconds = seek && r.First > 0 ? (r.First - 0.5) / r.Info.FrameRate : null;
-            var decoded = LibavDecoder.Decode(av, r.Path, seekSeconds, seek ? 0 : r.First, r.Count, r.Offsets, r.Height, r.Width, out _);
+            var decoded = LibavDecoder.Decode(av, r.Path, r.Info.FrameRate, seekSeconds, seek ? 0 : r.First, r.Count, r.Offsets, r.Height, r.Width, out _);
             if (decoded is { } d) result[k] = Assemble(r, d.Pixels, d.Wanted, allowShort);
             else unopened.Add(k);
         }
@@ -295,9 +295,10 @@ public sealed class FfmpegVideoSource : IFrameSource
             for (int k = 0; k < requests.Count; k++)
             {
                 var r = requests[k];
-                int skip = seek ? 0 : r.First;
+                bool seekThis = seek && !WithoutIndex(r.Path);
+                int skip = seekThis ? 0 : r.First;
                 args.AddRange(["-threads", "1"]);
-                if (seek && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);
+                if (seekThis && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);
                 args.AddRange(["-i", r.Path]);
                 string select = r.Offsets.Length == r.Count ? "" : ",select=" + string.Join("+", r.Offsets.Select(o => $"eq(n\\,{o})"));
                 string scale = r.Height != r.Info.Height || r.Width != r.Info.Width ? $",scale={r.Width}:{r.Height}:flags=area" : "";
@@ -333,6 +334,26 @@ public sealed class FfmpegVideoSource : IFrameSource
         {
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    /// <summary>
+    /// MPEG transport and program streams (by their first bytes) have no index: ffmpeg seeks them by searching
+    /// timestamps and can land after the key frame before the clip, so the program decodes them from the start
+    /// (in process, <see cref="LibavDecoder"/> sees an overshoot and seeks earlier).
+    /// </summary>
+    static bool WithoutIndex(string path)
+    {
+        Span<byte> head = stackalloc byte[392];
+        try
+        {
+            using var f = File.OpenRead(path);
+            head = head[..f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false)];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+        bool ts = head.Length >= 377 && head[0] == 0x47 && head[188] == 0x47 && head[376] == 0x47;
+        bool m2ts = head.Length >= 389 && head[4] == 0x47 && head[196] == 0x47 && head[388] == 0x47;
+        bool ps = head.Length >= 4 && head[0] == 0 && head[1] == 0 && head[2] == 1 && head[3] == 0xBA;
+        return ts || m2ts || ps;
     }
 
     /// <summary>

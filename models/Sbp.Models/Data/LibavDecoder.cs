@@ -16,6 +16,7 @@ internal static unsafe class LibavDecoder
     /// </summary>
     public readonly record struct Result(byte[] Pixels, int Wanted, int Counted, int PreRoll);
 
+    /// <param name="frameRate">The video's rate: a first frame more than one frame after the seek point means the seek overshot.</param>
     /// <param name="av">The bound libraries.</param>
     /// <param name="path">The video file.</param>
     /// <param name="seekSeconds">Where to seek (from the file's start time); null: decode from the start.</param>
@@ -26,9 +27,25 @@ internal static unsafe class LibavDecoder
     /// <param name="width">Output width.</param>
     /// <param name="failure">Why nothing was decoded.</param>
     /// <returns>The frames, or null with <paramref name="failure"/> when the file cannot be opened or has no decodable video stream.</returns>
-    public static Result? Decode(Libav av, string path, double? seekSeconds, int skip, int count, int[] offsets, int height, int width, out string? failure)
+    public static Result? Decode(Libav av, string path, double frameRate, double? seekSeconds, int skip, int count, int[] offsets, int height, int width, out string? failure)
+    {
+        // A container without an index (MPEG-TS, MPEG-PS) seeks by searching timestamps and may land after the key
+        // frame before the clip: then seek earlier, and at last decode from the start, dropping the same frames.
+        double[] earlier = seekSeconds is null ? [0] : [0, 1, 4, 16];
+        foreach (double back in earlier)
+        {
+            double? target = seekSeconds is double s ? s - back : null;
+            var result = DecodeOnce(av, path, frameRate, seekSeconds, target > 0 ? target : null, skip, count, offsets, height, width, out failure, out bool overshot);
+            if (!overshot || target <= 0) return result;
+        }
+        return DecodeOnce(av, path, frameRate, seekSeconds, null, skip, count, offsets, height, width, out failure, out _);
+    }
+
+    static Result? DecodeOnce(Libav av, string path, double frameRate, double? seekSeconds, double? seekTo, int skip, int count, int[] offsets, int height, int width,
+        out string? failure, out bool overshot)
     {
         failure = null;
+        overshot = false;
         IntPtr format = IntPtr.Zero, context = IntPtr.Zero, packet = IntPtr.Zero, frame = IntPtr.Zero, scaler = IntPtr.Zero;
         try
         {
@@ -56,7 +73,7 @@ internal static unsafe class LibavDecoder
             if (context == IntPtr.Zero || av.ParametersToContext(context, parameters) < 0) { failure = "libavcodec cannot set up its decoder"; return null; }
             av.SetOption(context, "threads", 1); // the loader's workers give the parallelism
             if ((rc = av.Open(context, codec, IntPtr.Zero)) < 0) { failure = $"libavcodec cannot open its decoder ({av.ErrorText(rc)})"; return null; }
-            if (seekSeconds is double seek)
+            if (seekTo is double seek)
             {
                 long target = (long)Math.Round(seek * Libav.TimeBase) + (start == Libav.NoPts ? 0 : start);
                 av.SeekFile(format, -1, long.MinValue, target, target, 0); // as ffmpeg -ss: on failure decode from where it is
@@ -88,7 +105,13 @@ internal static unsafe class LibavDecoder
                 while (!done && (rc = av.ReceiveFrame(context, frame)) >= 0)
                 {
                     long shown = *(long*)(frame + Libav.FrameBestEffortTimestamp);
-                    if (seekSeconds is double s && shown != Libav.NoPts && shown * timeBase - startSeconds < s) { preRoll++; continue; }
+                    double time = shown == Libav.NoPts ? double.NaN : shown * timeBase - startSeconds;
+                    if (seekSeconds is double s && time < s) { preRoll++; continue; }
+                    if (seekTo is not null && counted == 0 && preRoll == 0 && time > seekSeconds + 1.0 / frameRate)
+                    {
+                        overshot = true; // the first frame comes after the one wanted: the frames between were never decoded
+                        return null;
+                    }
                     int offset = counted++ - skip;
                     if (offset < 0) continue;
                     if (offset >= count) { done = true; break; }
@@ -98,7 +121,9 @@ internal static unsafe class LibavDecoder
                 }
                 if (flushed && rc != Libav.ErrorAgain) done = true; // drained
             }
-            return new Result(pixels, wanted, Math.Max(0, counted - skip), preRoll);
+            // nothing at all after a seek: it landed past the last key frame (a video that truly ends there has frames before)
+            overshot = seekTo is not null && counted == 0 && preRoll == 0;
+            return overshot ? null : new Result(pixels, wanted, Math.Max(0, counted - skip), preRoll);
         }
         finally
         {

@@ -55,7 +55,7 @@ public class LibavDecoderFuzzTests
                 string? failure;
                 try
                 {
-                    r = LibavDecoder.Decode(Libav.Shared!, mutated, seek, 0, 8, [0, 3, 7], 32, 48, out failure);
+                    r = LibavDecoder.Decode(Libav.Shared!, mutated, 15, seek, 0, 8, [0, 3, 7], 32, 48, out failure);
                 }
                 catch (VideoReadException e) { r = null; failure = e.Message; }
                 if (r is { } d)

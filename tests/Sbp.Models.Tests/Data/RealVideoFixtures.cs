@@ -23,6 +23,9 @@ static class RealVideoFixtures
         // colour tags the scaler must honour as ffmpeg's scale filter does: BT.709 limited range, and full-range JPEG
         ("h264-bt709.mkv", ["-c:v", "libx264", "-g", "24", "-pix_fmt", "yuv420p", "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"], false),
         ("mjpeg-full-range.avi", ["-c:v", "mjpeg", "-pix_fmt", "yuvj422p", "-q:v", "3"], false),
+        // MPEG-TS starts its clock at 1.4 s (seeks are relative to the file's start); HEVC 10-bit (a 16-bit pixel format)
+        ("h264.ts", ["-c:v", "libx264", "-bf", "2", "-g", "24", "-pix_fmt", "yuv420p", "-c:a", "mp2", "-shortest"], true),
+        ("hevc-10bit.mp4", ["-c:v", "libx265", "-x265-params", "log-level=error:keyint=24:min-keyint=24:bframes=3", "-pix_fmt", "yuv420p10le", "-tag:v", "hvc1"], false),
         ("vp9.webm", ["-c:v", "libvpx-vp9", "-g", "24", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-c:a", "libopus", "-shortest"], true),
     ];
 

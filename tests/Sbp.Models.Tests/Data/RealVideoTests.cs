@@ -38,7 +38,7 @@ public class RealVideoTests
     {
         var codec = RealVideoFixtures.Codecs.Single(c => c.File == file);
         string? path = RealVideoFixtures.Make(_dir, codec);
-        if (path is null && file.EndsWith(".webm", StringComparison.Ordinal)) Assert.Ignore("this ffmpeg has no VP9 encoder (libvpx-vp9)");
+        if (path is null && file is "vp9.webm" or "hevc-10bit.mp4") Assert.Ignore($"this ffmpeg cannot write {file} (no libvpx-vp9 or libx265)");
         Assert.That(path, Is.Not.Null, $"ffmpeg could not write {file}");
         var source = Source(useLibraries: useLibraries);
         if (!useLibraries) Assert.That(source.Decoder, Is.EqualTo("by the ffmpeg program (asked for)"));
@@ -76,7 +76,7 @@ public class RealVideoTests
         // and the clip; the ones nothing refers to are not decoded, and the clip is still the reference's frames
         var path = RealVideoFixtures.Make(_dir, RealVideoFixtures.Codecs.Single(c => c.File == "h264-bframes.mp4"))!;
         var fps = Source().Probe(path).FrameRate;
-        var d = LibavDecoder.Decode(Libav.Shared!, path, (45 - 0.5) / fps, 0, 4, [0, 1, 2, 3], 32, 48, out var failure);
+        var d = LibavDecoder.Decode(Libav.Shared!, path, fps, (45 - 0.5) / fps, 0, 4, [0, 1, 2, 3], 32, 48, out var failure);
         Assert.That(d, Is.Not.Null, failure);
         Assert.Multiple(() =>
         {
