@@ -297,7 +297,7 @@ public sealed class FfmpegVideoSource : IFrameSource
                 var r = requests[k];
                 bool seekThis = seek && !WithoutIndex(r.Path);
                 int skip = seekThis ? 0 : r.First;
-                args.AddRange(["-threads", "1"]);
+                args.AddRange(["-threads", "1", "-noautorotate"]); // rotation metadata is ignored, as in process
                 if (seekThis && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);
                 args.AddRange(["-i", r.Path]);
                 string select = r.Offsets.Length == r.Count ? "" : ",select=" + string.Join("+", r.Offsets.Select(o => $"eq(n\\,{o})"));

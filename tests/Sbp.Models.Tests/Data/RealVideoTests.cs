@@ -87,6 +87,23 @@ public class RealVideoTests
     }
 
     [Test]
+    public void RotationMetadataIsIgnoredAlikeByBothDecoders()
+    {
+        // a phone-style file: 96x64 coded, displayed rotated by 90 degrees; clips keep the coded orientation and size
+        string plain = RealVideoFixtures.Make(_dir, RealVideoFixtures.Codecs[0])!, path = Path.Combine(_dir, "rotated.mp4");
+        Assert.That(RealVideoFixtures.Ffmpeg(out var e, "-i", plain, "-c", "copy", "-metadata:s:v:0", "rotate=90", path), e);
+        int[] idx = [30, 31, 32];
+        var inProcess = Source().Read(path, idx, 32);
+        var program = Source(useLibraries: false).Read(path, idx, 32);
+        Assert.Multiple(() =>
+        {
+            Assert.That((inProcess.Height, inProcess.Width), Is.EqualTo((32, 48)));
+            Assert.That(program.Data, Is.EqualTo(inProcess.Data));
+            Assert.That(inProcess.Data, Is.EqualTo(Source().Read(plain, idx, 32).Data), "the same pixels as the file without the tag");
+        });
+    }
+
+    [Test]
     public void AVariableFrameRateVideoGivesClipsOfItsFrames()
     {
         // frames kept at irregular times (every 3rd and every 5th of a 30 fps source): timestamps are not a grid
