@@ -10,6 +10,9 @@ namespace Sbp.Models.Data;
 /// </summary>
 internal static unsafe class LibavDecoder
 {
+    /// <summary>Largest frame decoded in process (8192 x 8192): a header claiming more goes to the ffmpeg program, whose memory is its own.</summary>
+    public const long MaxPixels = 8192L * 8192;
+
     /// <summary>
     /// What one decode gave: the wanted frames decoded (in <c>Pixels</c>, rgb24, in offset order), every frame counted
     /// in the range, and the frames decoded before the seek point and dropped (the pre-roll that could not be skipped).
@@ -49,7 +52,8 @@ internal static unsafe class LibavDecoder
         IntPtr format = IntPtr.Zero, context = IntPtr.Zero, packet = IntPtr.Zero, frame = IntPtr.Zero, scaler = IntPtr.Zero;
         try
         {
-            var name = System.Text.Encoding.UTF8.GetBytes(path + "\0");
+            // "file:" so a list entry is always a local file, never a protocol ("http:", "concat:", ...) libavformat would follow
+            var name = System.Text.Encoding.UTF8.GetBytes("file:" + Path.GetFullPath(path) + "\0");
             int rc;
             fixed (byte* p = name) rc = av.OpenInput(&format, p, IntPtr.Zero, IntPtr.Zero);
             if (rc < 0) { failure = $"libavformat cannot open it ({av.ErrorText(rc)})"; return null; }
@@ -63,6 +67,8 @@ internal static unsafe class LibavDecoder
             int tbNum = *(int*)(stream + Libav.StreamTimeBase), tbDen = *(int*)(stream + Libav.StreamTimeBase + 4);
             if (*(int*)(stream + Libav.StreamIndex) != index || parameters == IntPtr.Zero || *(int*)(parameters + Libav.ParCodecType) != Libav.MediaVideo || tbNum <= 0 || tbDen <= 0)
                 throw new LibavLayoutException(path);
+            long area = (long)*(int*)(parameters + Libav.ParWidth) * *(int*)(parameters + Libav.ParHeight);
+            if (area > MaxPixels) { failure = $"frames of {area} pixels are over the in-process limit of {MaxPixels}"; return null; }
             double timeBase = (double)tbNum / tbDen;
             long start = *(long*)(format + Libav.FormatStartTime);
             double startSeconds = start == Libav.NoPts ? 0 : (double)start / Libav.TimeBase;
