@@ -66,4 +66,10 @@ public partial interface IBackend
 
     /// <summary>dst = src, where src's shape broadcasts to dst's (equal shapes: a plain copy).</summary>
     void Copy(Tensor source, Tensor destination);
+
+    /// <summary>
+    /// dst = src converted between Float32, BFloat16 and Float16 (same element count, different types), with
+    /// <see cref="HalfPrecision"/>'s rounding: to nearest even, NaN kept.
+    /// </summary>
+    void Cast(Tensor source, Tensor destination);
 }

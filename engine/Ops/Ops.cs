@@ -12,7 +12,15 @@ namespace Sbp;
 public static partial class Ops
 {
     /// <summary>Allocates an op's output on the device of <paramref name="like"/>, labelled with the op.</summary>
-    static Tensor New(string op, Shape shape, Tensor like) => Tensor.Empty(op, shape, like.Device);
+    static Tensor New(string op, Shape shape, Tensor like)
+    {
+        if (like.DType.Is16Bit()) throw SixteenBit(op, like);
+        return Tensor.Empty(op, shape, like.Device);
+    }
+
+    /// <summary>16-bit tensors are storage for now: ops compute on Float32 and say how to get there.</summary>
+    static ArgumentException SixteenBit(string op, Tensor t) =>
+        new($"{op}: got a {t.DType} tensor {t.Shape}; ops compute on Float32: cast it first with Ops.To(x, DType.Float32) (or x.To(DType.Float32)).");
 
     /// <summary>Runs a kernel that may reject its input (bad indices); the output is freed if it does.</summary>
     static void RunOrDispose(Tensor output, Action kernel)
@@ -33,6 +41,7 @@ public static partial class Ops
     static void CheckFloat(string op, Tensor t, string role = "input")
     {
         CheckAlive(op, t, role);
+        if (t.DType.Is16Bit()) throw SixteenBit(op, t);
         if (t.DType != DType.Float32)
             throw new ArgumentException($"{op}: the {role} must be Float32, got {t.DType} {t.Shape}.");
     }

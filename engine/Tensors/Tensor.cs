@@ -140,6 +140,22 @@ public sealed unsafe partial class Tensor : IDisposable
         return t;
     }
 
+    /// <summary>A tensor of <paramref name="dtype"/> (Float32, BFloat16 or Float16) from floats, rounded to nearest even for 16 bits.</summary>
+    public static Tensor FromArray(float[] data, Shape shape, DType dtype, Device? device = null, MemoryCategory category = MemoryCategory.Temporary)
+    {
+        if (!dtype.IsFloating()) throw new ArgumentException($"Tensor.FromArray: floats make Float32, BFloat16 or Float16 tensors, not {dtype}.", nameof(dtype));
+        if (dtype == DType.Float32) return FromArray(data, shape, device, category);
+        CheckLength(data.Length, shape);
+        var bits = new ushort[data.Length];
+        HalfPrecision.Narrow(data, bits, dtype);
+        var t = Empty(shape, device, dtype, category);
+        t.Backend.CopyFromHost(MemoryMarshal.AsBytes(bits.AsSpan()), t);
+        return t;
+    }
+
+    /// <summary>This tensor as <paramref name="dtype"/> (<see cref="Ops.To"/>): Float32, BFloat16 or Float16.</summary>
+    public Tensor To(DType dtype) => Ops.To(this, dtype);
+
     public static Tensor FromArray(int[] data, Shape shape, Device? device = null)
     {
         CheckLength(data.Length, shape);
@@ -193,10 +209,18 @@ public sealed unsafe partial class Tensor : IDisposable
 
     // ---- reading back ------------------------------------------------------------------------
 
+    /// <summary>The values as floats (a BFloat16 or Float16 tensor's widened exactly).</summary>
     public float[] ToArray()
     {
-        if (DType != DType.Float32) throw new InvalidOperationException($"Tensor.ToArray: tensor is {DType}; use ToIntArray().");
+        if (DType == DType.Int32) throw new InvalidOperationException($"Tensor.ToArray: tensor is {DType}; use ToIntArray().");
         var a = new float[Numel];
+        if (DType.Is16Bit())
+        {
+            var bits = new ushort[Numel];
+            Backend.CopyToHost(this, MemoryMarshal.AsBytes(bits.AsSpan()));
+            HalfPrecision.Widen(bits, a, DType);
+            return a;
+        }
         Backend.CopyToHost(this, MemoryMarshal.AsBytes(a.AsSpan()));
         return a;
     }

@@ -107,9 +107,37 @@ public static class OpTable
         }, 1e-5, 1e-5),
         // ClipGradNorm: clipped (norm above the limit) and left alone (below it)
         Plain("grad clip (global norm)", c => ClippedGradients(c, 0.5f).Concat(ClippedGradients(c, 1e6f)), 1e-5, 1e-6),
+        // Cast: Float32 <-> BFloat16 / Float16, bit patterns (specials, ties, subnormals, overflow); and through autograd
+        Plain("casts (bfloat16, float16 bits)", CastBits, 0, 0),
+        new OpCase("to (bfloat16 and back)", c => Ops.Mul(Ops.To(Ops.To(c.F([5, 67], -3f, 3f), DType.BFloat16), DType.Float32), 1.5f), null, 0, 0, BackwardIsDerivative: false),
         // CheckIndices / CheckAbove (a GPU raises at the next read)
         Plain("value checks (indices, floor)", c => [("failures", FirstFailures(c))], 0, 0),
     ];
+
+    /// <summary>
+    /// Float32 values cast to BFloat16 and Float16, as bit patterns (a float16 NaN as -1: the GPU's canonical NaN has
+    /// other bits than the CPU's), and cast back: zeros, infinities, NaN, the largest finite values and just past
+    /// them, halfway ties, subnormals of both types, and 2000 values spread over 2^-30..2^20 with random signs.
+    /// </summary>
+    static IEnumerable<(string What, float[] Values)> CastBits(CaseInputs c)
+    {
+        var values = new List<float> { 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.NaN, 65504f, 65520f, -65536f, 3.3895314e38f,
+            float.MaxValue, 1f + 1f / 256, 1f + 3f / 256, 1f + 1f / 2048, 1f + 3f / 2048, 5.96e-8f, 2.98e-8f, 6.1e-5f, 1e-40f, -1e-45f, 1.17549435e-38f };
+        var rng = new Random(11);
+        for (int i = 0; i < 2000; i++) values.Add((float)(Math.Pow(2, -30 + 50 * rng.NextDouble()) * (rng.Next(2) == 0 ? -1 : 1)));
+        using var x = Tensor.FromArray([.. values], new Shape(values.Count), c.Device);
+        var results = new List<(string, float[])>();
+        foreach (var dtype in new[] { DType.BFloat16, DType.Float16 })
+        {
+            using var y = Ops.To(x, dtype);
+            using var back = Ops.To(y, DType.Float32);
+            var wide = back.ToArray();
+            results.Add(($"{dtype} bits", [.. wide.Select(v => dtype == DType.BFloat16 ? BitConverter.SingleToUInt32Bits(v) >> 16
+                : float.IsNaN(v) ? -1f : BitConverter.HalfToUInt16Bits((Half)v))]));
+            results.Add(($"{dtype} widened", [.. wide.Select(v => float.IsNaN(v) ? -1f : v)]));
+        }
+        return results;
+    }
 
     /// <summary>Gradients of two parameters (4100 elements: two blocks of partial sums) clipped to maxNorm, and the norm.</summary>
     static IEnumerable<(string What, float[] Values)> ClippedGradients(CaseInputs c, float maxNorm)

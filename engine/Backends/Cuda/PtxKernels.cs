@@ -83,6 +83,12 @@ internal static class PtxKernels
     public static readonly Kernel LogSoftmaxF32 = new("log_softmax_f32", U64("x"), U64("y"), U32("rows"), U32("cols"));
     public static readonly Kernel LogSoftmaxBwdF32 = new("log_softmax_bwd_f32", U64("y"), U64("dy"), U64("dx"), U32("rows"), U32("cols"));
 
+    // kernels/cast.ptx
+    public static readonly Kernel ToBf16F32 = new("to_bf16_f32", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel ToF32Bf16 = new("to_f32_bf16", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel ToF16F32 = new("to_f16_f32", U64("x"), U64("y"), U32("n"));
+    public static readonly Kernel ToF32F16 = new("to_f32_f16", U64("x"), U64("y"), U32("n"));
+
     // kernels/transpose.ptx
     public static readonly Kernel TransposeF32 = new("transpose_f32", U64("x"), U64("y"), U32("rank"), Bytes("meta", MetaBytes), U32("a"), U32("b"), U32("tiles_a"),
         U32("tiles_b"), U32("nbatch"), U32("acc"));
@@ -99,6 +105,6 @@ internal static class PtxKernels
         BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
         GeluErfF32, GeluErfBwdF32, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
         AdamwF32, ClipCoefF32, ScaleByF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
-        ScatterAddAtomicF32, CheckIndicesI32, CheckAboveF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, TransposeF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
+        ScatterAddAtomicF32, CheckIndicesI32, CheckAboveF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, ToBf16F32, ToF32Bf16, ToF16F32, ToF32F16, TransposeF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
     ];
 }

@@ -116,6 +116,29 @@ internal static partial class Alu
         }
     }
 
+    /// <summary>cvt.rn.f16.f32: IEEE round to nearest even (subnormals kept); a NaN becomes the canonical 0x7FFF, as the hardware gives.</summary>
+    public static void CvtF32ToF16(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            float x = F(r[i.A + l]);
+            r[i.D + l] = (float.IsNaN(x) ? 0x7FFFUL : BitConverter.HalfToUInt16Bits((Half)x)) & i.DMask;
+        }
+    }
+
+    /// <summary>cvt.f32.f16: exact.</summary>
+    public static void CvtF16ToF32(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            r[i.D + l] = Fb((float)BitConverter.UInt16BitsToHalf((ushort)r[i.A + l]));
+        }
+    }
+
     private static double RoundIntegral(float x, Rounding mode) => mode switch
     {
         Rounding.Rni => Math.Round((double)x, MidpointRounding.ToEven),

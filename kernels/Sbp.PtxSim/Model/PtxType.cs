@@ -1,6 +1,6 @@
 namespace Sbp.PtxSim.Model;
 
-/// <summary>PTX fundamental types (f16/f64 are recognised only to be refused).</summary>
+/// <summary>PTX fundamental types (f64 is recognised only to be refused; f16 only in cvt to and from f32).</summary>
 internal enum PtxType : byte { None, Pred, B8, B16, B32, B64, U8, U16, U32, U64, S8, S16, S32, S64, F16, F32, F64 }
 
 internal static class PtxTypes

@@ -133,7 +133,7 @@ internal sealed partial class Decoder
         };
         i.Ftz = m.Take("ftz");
         i.Sat = m.Take("sat");
-        var ts = Types(m, 2);
+        var ts = Types(m, 2, halfAllowed: true);
         PtxType dt = ts[0], st = ts[1];
         if (dt == PtxType.Pred || st == PtxType.Pred) throw Parse("cvt does not convert predicates (use selp / setp)");
         Count(ops, 2);
@@ -144,7 +144,14 @@ internal sealed partial class Decoder
         i.A = Src(ops[1], st);
         i.DMask = PtxTypes.Mask(RegBits(ops[0]));
         bool di = dt.IsInt(), si = st.IsInt();
-        if (di && si)
+        if (dt == PtxType.F16 || st == PtxType.F16)
+        {
+            // the 16-bit storage casts: cvt.rn.f16.f32 and cvt.f32.f16, nothing else with .f16
+            if (dt == PtxType.F16 && st == PtxType.F32 && rnd == Rounding.Rn && !i.Ftz && !i.Sat) i.Exec = Alu.CvtF32ToF16;
+            else if (dt == PtxType.F32 && st == PtxType.F16 && rnd == Rounding.None && !i.Ftz && !i.Sat) i.Exec = Alu.CvtF16ToF32;
+            else throw Unsupported($"cvt.{dt.Name()}.{st.Name()} with these modifiers is not implemented (supported: cvt.rn.f16.f32, cvt.f32.f16)");
+        }
+        else if (di && si)
         {
             if (rnd != Rounding.None) throw Parse("integer-to-integer cvt takes no rounding modifier");
             if (i.Ftz) throw Parse(".ftz is for float conversions");

@@ -86,13 +86,16 @@ internal sealed partial class Decoder
     }
 
     /// <summary>Takes exactly <paramref name="n"/> type suffixes; each must be one of <paramref name="allowed"/> (any if empty).</summary>
-    private List<PtxType> Types(Mods m, int n, params PtxType[] allowed)
+    private List<PtxType> Types(Mods m, int n, params PtxType[] allowed) => Types(m, n, false, allowed);
+
+    /// <summary>As above; <paramref name="halfAllowed"/>: .f16 is accepted (cvt's 16-bit storage conversions).</summary>
+    private List<PtxType> Types(Mods m, int n, bool halfAllowed, params PtxType[] allowed)
     {
         var ts = m.TakeTypes();
         if (ts.Count != n) throw Parse($"'{m.Base}' needs {n} type suffix(es), found {ts.Count}");
         foreach (var t in ts)
         {
-            if (t is PtxType.F16 or PtxType.F64) throw Unsupported($".{t.Name()} is not supported (the simulator implements .f32 only)");
+            if ((t == PtxType.F16 && !halfAllowed) || t == PtxType.F64) throw Unsupported($".{t.Name()} is not supported (the simulator implements .f32 only)");
             if (allowed.Length > 0 && Array.IndexOf(allowed, t) < 0)
                 throw Unsupported($"'{m.Base}' with type .{t.Name()} is not implemented (supported: {string.Join(" ", allowed.Select(a => "." + a.Name()))})");
         }

@@ -1,0 +1,31 @@
+using Sbp.Autograd;
+using Sbp.Tensors;
+
+namespace Sbp;
+
+// Casts between the floating types: Float32 and the 16-bit storage types.
+public static partial class Ops
+{
+    /// <summary>
+    /// x converted to <paramref name="dtype"/> (Float32, BFloat16 or Float16), rounding to nearest even with NaN kept
+    /// (<see cref="HalfPrecision"/>); x itself when it already has that type. Backward: the gradient cast back to x's
+    /// type. No SBP rule yet: inside a region it is refused by name.
+    /// </summary>
+    public static Tensor To(Tensor x, DType dtype)
+    {
+        const string op = "to";
+        CheckAlive(op, x, "input");
+        if (!x.DType.IsFloating() || !dtype.IsFloating())
+            throw new ArgumentException($"{op}: casts convert between Float32, BFloat16 and Float16; got {x.DType} {x.Shape} to {dtype}.");
+        if (x.DType == dtype) return x;
+        var from = x.DType;
+        return Tape.Record(op, CastTo(op, x, dtype), [x], [], ctx => [CastTo(op + ".backward", ctx.Grad, from)]);
+    }
+
+    static Tensor CastTo(string label, Tensor x, DType dtype)
+    {
+        var y = Tensor.Empty(label, x.Shape, x.Device, dtype);
+        y.Backend.Cast(x, y);
+        return y;
+    }
+}
