@@ -182,6 +182,8 @@ public static class SafeTensors
     {
         DType.Float32 => "F32",
         DType.Int32 => "I32",
+        DType.BFloat16 => "BF16",
+        DType.Float16 => "F16",
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "SafeTensors: unsupported dtype."),
     };
 
@@ -353,7 +355,9 @@ public static class SafeTensors
         {
             "F32" => DType.Float32,
             "I32" => DType.Int32,
-            _ => throw Bad(file, $"tensor '{name}' has dtype '{dtypeName}'; this engine reads F32 and I32 only"),
+            "BF16" => DType.BFloat16,
+            "F16" => DType.Float16,
+            _ => throw Bad(file, $"tensor '{name}' has dtype '{dtypeName}'; this engine reads F32, BF16, F16 and I32"),
         };
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw Bad(file, $"tensor '{name}' has no 'shape' array");

@@ -36,11 +36,15 @@ public sealed class SafeTensorsFile
         return _data[name];
     }
 
+    /// <summary>A Float32, BFloat16 or Float16 tensor's values as floats (16-bit ones widened exactly).</summary>
     public float[] ToFloatArray(string name)
     {
         var info = Info(name);
-        if (info.DType != DType.Float32) throw new InvalidOperationException($"safetensors file '{Path}': tensor '{name}' is {info.DType}, not Float32.");
-        return MemoryMarshal.Cast<byte, float>(_data[name]).ToArray();
+        if (!info.DType.IsFloating()) throw new InvalidOperationException($"safetensors file '{Path}': tensor '{name}' is {info.DType}, not a float type (F32, BF16, F16).");
+        if (info.DType == DType.Float32) return MemoryMarshal.Cast<byte, float>(_data[name]).ToArray();
+        var values = new float[info.Shape.Numel];
+        HalfPrecision.Widen(MemoryMarshal.Cast<byte, ushort>(_data[name]), values, info.DType);
+        return values;
     }
 
     public int[] ToIntArray(string name)
@@ -59,12 +63,29 @@ public sealed class SafeTensorsFile
         return t;
     }
 
-    /// <summary>Copies the named tensor into <paramref name="destination"/> (same shape and dtype, or throws).</summary>
+    /// <summary>
+    /// Copies the named tensor into <paramref name="destination"/>: the same shape, and the same dtype or another float
+    /// type (converted as <see cref="Ops.To"/> does: a BF16 or F16 file loads into Float32 parameters), or throws.
+    /// </summary>
     public void CopyTo(string name, Tensor destination)
     {
         var info = Info(name);
-        if (info.Shape != destination.Shape || info.DType != destination.DType)
+        bool convertible = info.DType == destination.DType || (info.DType.IsFloating() && destination.DType.IsFloating());
+        if (info.Shape != destination.Shape || !convertible)
             throw new ShapeMismatchException($"safetensors file '{Path}': tensor '{name}' is {info.DType} {info.Shape} but the destination is {destination.DType} {destination.Shape}.");
-        destination.Backend.CopyFromHost(_data[name], destination);
+        if (info.DType == destination.DType)
+        {
+            destination.Backend.CopyFromHost(_data[name], destination);
+            return;
+        }
+        var values = ToFloatArray(name);
+        if (destination.DType == DType.Float32)
+        {
+            destination.Backend.CopyFromHost(MemoryMarshal.AsBytes(values.AsSpan()), destination);
+            return;
+        }
+        var bits = new ushort[values.Length];
+        HalfPrecision.Narrow(values, bits, destination.DType);
+        destination.Backend.CopyFromHost(MemoryMarshal.AsBytes(bits.AsSpan()), destination);
     }
 }
