@@ -88,7 +88,7 @@ for f in "${files[@]}"; do
         continue
     fi
     while read -r entry; do
-        if ! [[ "$entry" =~ ^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32)$ ]]; then
+        if ! [[ "$entry" =~ ^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32|bf16|f16)$ ]]; then
             echo "ptx-check: FAIL $name: entry '$entry' is not named <op>_<dtype> (e.g. gather_f32, gather_f32x4)" >&2
             failures=$((failures + 1))
         fi
