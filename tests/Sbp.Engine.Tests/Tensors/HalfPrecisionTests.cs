@@ -146,6 +146,25 @@ public class HalfPrecisionTests
     }
 
     [Test]
+    public void EveryKindOfOpRefusesASixteenBitInputBeforeReadingIt()
+    {
+        var device = Device.CreateCpu("half-every-op");
+        using var h = Tensor.FromArray(new float[2 * 4 * 6], new Shape(2, 4, 6), DType.Float16, device);
+        using var f = Tensor.Zeros(new Shape(2, 4, 6), device);
+        using var w = Tensor.Zeros(new Shape(3, 6), device);
+        var ops = new (string Name, Func<Tensor> Run)[]
+        {
+            ("slice", () => Ops.Slice(h, 1, 0, 2)), ("concat", () => Ops.Concat([h, h], 0)), ("pad", () => Ops.Pad(h, [1, 1])),
+            ("roll", () => Ops.Roll(h, [1], [2])), ("transpose", () => Ops.Transpose(h, 0, 1)), ("index_select", () => Ops.IndexSelect(h, 1, Tensor.Indices(0, 2))),
+            ("sum", () => Ops.Sum(h)), ("softmax", () => Ops.Softmax(h)), ("layer_norm", () => Ops.LayerNorm(h, [6])),
+            ("linear", () => Ops.Linear(h, w)), ("matmul", () => Ops.Matmul(f, Ops.Transpose(h, 1, 2))), ("mul", () => Ops.Mul(f, h)),
+            ("dropout", () => Ops.Dropout(h, 0.5f, new Sbp.Rng.RandomSource(1))), ("grad_mask", () => Ops.GradMask(h, 1, KeepMask.Strided(4, 2, 0))),
+        };
+        foreach (var (name, run) in ops)
+            Assert.That(() => run(), Throws.ArgumentException.With.Message.Contains("Float16"), name);
+    }
+
+    [Test]
     public void GradientsFlowThroughCastsInTheSourceType()
     {
         var device = Device.CreateCpu("half-grad");
