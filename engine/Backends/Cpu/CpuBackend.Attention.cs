@@ -10,7 +10,7 @@ public sealed unsafe partial class CpuBackend
     /// <summary>
     /// Attention's forward one (batch, head) entry at a time, in parallel over entries (each worker with
     /// its GEMM slot of one pool workspace): the scores GEMM writes the entry's probabilities, bias and
-    /// mask planes are added, the rows normalized and the output GEMM run while the N x M block is still
+    /// mask rows are added to each row just before it is normalized, and the output GEMM runs while the N x M block is still
     /// in cache (the whole-tensor steps pass over the scores five times). Same GEMMs, additions and softmax rows as <see cref="AttentionSteps"/>,
     /// so the same bits. Bias or mask planes that are not whole [N, M] matrices take those steps.
     /// </summary>
@@ -38,9 +38,17 @@ public sealed unsafe partial class CpuBackend
             int bi = (int)(e / s.H), hi = (int)(e % s.H);
             float* p = (float*)pp + e * plane;
             SgemmDriver.Run(scores, (float*)pq + e * n * d, (float*)pk + e * m * d, p, ws, 1);
-            if (pb != 0) AddPlane(p, (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane, plane);
-            if (pm != 0) AddPlane(p, (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane, plane);
-            for (int r = 0; r < n; r++) SoftmaxRow(p + (long)r * m, p + (long)r * m, m);
+            float* biasPlane = pb == 0 ? null : (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane;
+            float* maskPlane = pm == 0 ? null : (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane;
+            // row by row: bias and mask are added just before the row's softmax, while it is in L1 (the same
+            // additions in the same order as whole planes, so the same bits, without two passes over the plane)
+            for (int r = 0; r < n; r++)
+            {
+                float* row = p + (long)r * m;
+                if (biasPlane != null) AddPlane(row, biasPlane + (long)r * m, m);
+                if (maskPlane != null) AddPlane(row, maskPlane + (long)r * m, m);
+                SoftmaxRow(row, row, m);
+            }
             SgemmDriver.Run(values, p, (float*)pv + e * m * dv, (float*)po + e * n * dv, ws, 1);
         });
     }
