@@ -77,4 +77,21 @@ public class ConvertTests
             [2.5f, -1.5f, 0.25f], [0f, 0f, 0f]);
         Assert.That(got, Is.EqualTo(new[] { 2f + 2f + 1f, -2f - 2f + 0f, 0f + 0f + 0.25f }));
     }
+
+    // 1, a bfloat16 tie that rounds down to even, one that rounds up, overflow, a float subnormal, -0, NaN, -infinity
+    private static readonly uint[] Wide = [0x3F800000, 0x3F808000, 0x3F818000, 0x7F7FFFFF, 0x00012345, 0x80000000, 0x7FC00001, 0xFF800000];
+
+    [Test]
+    public void SixteenBitStorageCasts()
+    {
+        var h = new Harness();
+        uint[] Narrow(string cvt) => h.RunElementwise($"{cvt} %h1, %f1;\n cvt.u32.u16 %r3, %h1;", Wide, new uint[Wide.Length]);
+        Assert.That(Narrow("cvt.rn.bf16.f32"), Is.EqualTo(new uint[] { 0x3F80, 0x3F80, 0x3F82, 0x7F80, 0x0001, 0x8000, 0x7FFF, 0xFF80 }));
+        Assert.That(Narrow("cvt.rn.f16.f32"), Is.EqualTo(new uint[] { 0x3C00, 0x3C04, 0x3C0C, 0x7C00, 0x0000, 0x8000, 0x7FFF, 0xFC00 }), "1 + 2^-8 and 1 + 3 x 2^-8 are float16 values");
+        uint[] halves = [0x3F80, 0xC020, 0x7FC0, 0x0001, 0x3C00, 0xC100, 0x7BFF, 0x0001];
+        uint[] Widen(string cvt) => h.RunElementwise($"cvt.u16.u32 %h1, %r1;\n {cvt} %f3, %h1;\n mov.b32 %r3, %f3;", halves, new uint[halves.Length]);
+        Assert.That(Widen("cvt.f32.bf16").Take(4), Is.EqualTo(new uint[] { 0x3F800000, 0xC0200000, 0x7FC00000, 0x00010000 }));
+        Assert.That(Widen("cvt.f32.f16").Skip(4).Select(BitConverter.UInt32BitsToSingle), Is.EqualTo(new[] { 1f, -2.5f, 65504f, 5.9604645e-8f }));
+        Assert.That(() => h.RunElementwise("add.bf16 %h1, %h1, %h1;", Wide, new uint[Wide.Length]), Throws.Exception.With.Message.Contains("bf16"));
+    }
 }

@@ -139,6 +139,29 @@ internal static partial class Alu
         }
     }
 
+    /// <summary>cvt.rn.bf16.f32: round to nearest even on the bits (overflow to infinity, subnormals kept); a NaN becomes the canonical 0x7FFF.</summary>
+    public static void CvtF32ToBf16(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            uint u = (uint)r[i.A + l];
+            r[i.D + l] = (float.IsNaN(BitConverter.UInt32BitsToSingle(u)) ? 0x7FFFUL : (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16) & i.DMask;
+        }
+    }
+
+    /// <summary>cvt.f32.bf16: exact (the bits shifted up).</summary>
+    public static void CvtBf16ToF32(Machine m, Warp w, Instr i, uint exec)
+    {
+        var r = w.R;
+        for (uint k = exec; k != 0; k &= k - 1)
+        {
+            int l = BitOperations.TrailingZeroCount(k);
+            r[i.D + l] = ((r[i.A + l] & 0xFFFFUL) << 16);
+        }
+    }
+
     private static double RoundIntegral(float x, Rounding mode) => mode switch
     {
         Rounding.Rni => Math.Round((double)x, MidpointRounding.ToEven),

@@ -144,12 +144,15 @@ internal sealed partial class Decoder
         i.A = Src(ops[1], st);
         i.DMask = PtxTypes.Mask(RegBits(ops[0]));
         bool di = dt.IsInt(), si = st.IsInt();
-        if (dt == PtxType.F16 || st == PtxType.F16)
+        if (dt is PtxType.F16 or PtxType.BF16 || st is PtxType.F16 or PtxType.BF16)
         {
-            // the 16-bit storage casts: cvt.rn.f16.f32 and cvt.f32.f16, nothing else with .f16
-            if (dt == PtxType.F16 && st == PtxType.F32 && rnd == Rounding.Rn && !i.Ftz && !i.Sat) i.Exec = Alu.CvtF32ToF16;
-            else if (dt == PtxType.F32 && st == PtxType.F16 && rnd == Rounding.None && !i.Ftz && !i.Sat) i.Exec = Alu.CvtF16ToF32;
-            else throw Unsupported($"cvt.{dt.Name()}.{st.Name()} with these modifiers is not implemented (supported: cvt.rn.f16.f32, cvt.f32.f16)");
+            // the 16-bit storage casts: cvt.rn.{f16,bf16}.f32 and cvt.f32.{f16,bf16}, nothing else with .f16 / .bf16
+            bool plain = !i.Ftz && !i.Sat;
+            if (dt == PtxType.F16 && st == PtxType.F32 && rnd == Rounding.Rn && plain) i.Exec = Alu.CvtF32ToF16;
+            else if (dt == PtxType.F32 && st == PtxType.F16 && rnd == Rounding.None && plain) i.Exec = Alu.CvtF16ToF32;
+            else if (dt == PtxType.BF16 && st == PtxType.F32 && rnd == Rounding.Rn && plain) i.Exec = Alu.CvtF32ToBf16;
+            else if (dt == PtxType.F32 && st == PtxType.BF16 && rnd == Rounding.None && plain) i.Exec = Alu.CvtBf16ToF32;
+            else throw Unsupported($"cvt.{dt.Name()}.{st.Name()} with these modifiers is not implemented (supported: cvt.rn.f16.f32, cvt.f32.f16, cvt.rn.bf16.f32, cvt.f32.bf16)");
         }
         else if (di && si)
         {

@@ -95,7 +95,7 @@ internal sealed partial class Decoder
         if (ts.Count != n) throw Parse($"'{m.Base}' needs {n} type suffix(es), found {ts.Count}");
         foreach (var t in ts)
         {
-            if ((t == PtxType.F16 && !halfAllowed) || t == PtxType.F64) throw Unsupported($".{t.Name()} is not supported (the simulator implements .f32 only)");
+            if ((t is PtxType.F16 or PtxType.BF16 && !halfAllowed) || t == PtxType.F64) throw Unsupported($".{t.Name()} is not supported (the simulator implements .f32 only)");
             if (allowed.Length > 0 && Array.IndexOf(allowed, t) < 0)
                 throw Unsupported($"'{m.Base}' with type .{t.Name()} is not implemented (supported: {string.Join(" ", allowed.Select(a => "." + a.Name()))})");
         }

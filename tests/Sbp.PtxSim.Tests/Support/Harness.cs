@@ -40,6 +40,7 @@ internal sealed class Harness
         .visible .entry k(.param .u64 p_out, .param .u64 p_a, .param .u64 p_b)
         {
             .reg .pred %p<8>;
+            .reg .b16 %h<8>;
             .reg .b32 %r<32>;
             .reg .b64 %rd<16>;
             .reg .f32 %f<32>;
