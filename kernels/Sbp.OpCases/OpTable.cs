@@ -99,6 +99,7 @@ public static class OpTable
         // SgdUpdate / AdamWUpdate / SumOfSquares
         Plain("sgd (momentum, nesterov)", c => OptimizerSteps(c, p => new Sgd([("p", p)], 0.1f, momentum: 0.9f, nesterov: true, weightDecay: 0.01f))),
         Plain("adamw", c => OptimizerSteps(c, p => new AdamW([("p", p)], 1e-2f, eps: 1e-4f, weightDecay: 0.05f))),
+        Plain("grad scaler (skip, back-off, growth)", ScaledSteps),
         Plain("grad norm (sum of squares)", c =>
         {
             var a = c.F([300], grad: false);
@@ -182,6 +183,35 @@ public static class OpTable
     }
 
     /// <summary>Three optimizer steps on a [257] parameter with seeded gradients; the parameter after each.</summary>
+    /// <summary>
+    /// Four AdamW steps under a GradScaler (scale 1024, growth every 2 clean steps); the second step's loss is infinite,
+    /// so it is skipped and the scale backs off: the weights after each step and the scales 1024, 512, 512, 1024.
+    /// </summary>
+    static IEnumerable<(string What, float[] Values)> ScaledSteps(CaseInputs c)
+    {
+        var p = c.F([300], grad: false);
+        p.RequiresGrad = true;
+        using var optimizer = new AdamW([("p", p)], 1e-2f, eps: 1e-4f, weightDecay: 0.05f);
+        var scaler = new GradScaler(initScale: 1024f, growthInterval: 2);
+        var results = new List<(string What, float[] Values)>();
+        var scales = new List<float>();
+        for (int s = 0; s < 4; s++)
+        {
+            using (var tape = Tape.Begin())
+            {
+                var loss = Ops.Sum(Ops.Mul(p, c.F([300], grad: false)));
+                tape.Backward(scaler.ScaleLoss(s == 1 ? Ops.Mul(loss, float.PositiveInfinity) : loss));
+            }
+            scaler.Step(optimizer);
+            scaler.Update();
+            optimizer.ZeroGrad();
+            results.Add(($"step {s + 1}", p.ToArray()));
+            scales.Add(scaler.Scale);
+        }
+        results.Add(("scales", [.. scales]));
+        return results;
+    }
+
     static IEnumerable<(string What, float[] Values)> OptimizerSteps(CaseInputs c, Func<Tensor, Optimizer> create)
     {
         var p = c.F([257], grad: false);
