@@ -13,6 +13,7 @@ public sealed class BackwardContext
     readonly TapeNode _node;
     readonly Tape _tape;
     Tensor?[]? _gathered;
+    Tensor?[]? _widened;
 
     internal BackwardContext(TapeNode node, Tensor grad, Tape tape)
     {
@@ -27,6 +28,12 @@ public sealed class BackwardContext
     public Tensor Saved(int index)
     {
         var t = _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
+        // Saved as 16 bits (Tape.SaveActivationsAs): widened for the rule, once per node.
+        if (t.DType.Is16Bit())
+        {
+            _widened ??= new Tensor?[_node.SavedTensors.Length];
+            t = _widened[index] ??= Widen(t);
+        }
         // A compact node that shares a tensor kept whole by another node of its SBP region gathers
         // the kept positions now instead of holding a second, compact copy since the forward pass.
         if (_node.DeferredGathers?[index] is not { } form) return t;
@@ -34,12 +41,20 @@ public sealed class BackwardContext
         return _gathered[index] ??= form.Gather(_tape, t);
     }
 
-    /// <summary>Frees the gathers <see cref="Saved"/> made (after the rule returned).</summary>
+    static Tensor Widen(Tensor packed)
+    {
+        var wide = Tensor.Empty(packed.Shape, packed.Device).DetachFromScope();
+        wide.Backend.Cast(packed, wide);
+        return wide;
+    }
+
+    /// <summary>Frees the gathers and widened copies <see cref="Saved"/> made (after the rule returned).</summary>
     internal void DisposeGathered()
     {
-        if (_gathered is null) return;
-        foreach (var g in _gathered) g?.Dispose();
+        foreach (var g in _gathered ?? []) g?.Dispose();
+        foreach (var w in _widened ?? []) w?.Dispose();
         _gathered = null;
+        _widened = null;
     }
 
     /// <summary>

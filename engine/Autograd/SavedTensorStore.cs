@@ -72,6 +72,41 @@ internal sealed class SavedTensorStore
         NotePeak();
     }
 
+    // packed copies by source block, so an activation saved by several nodes is packed once (valid while both live)
+    readonly Dictionary<MemoryBlock, (MemoryBlock Packed, DType DType)> _packed = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// Replaces each Float32 activation <paramref name="node"/> holds by a <paramref name="dtype"/> copy (the counts
+    /// follow: the copy's bytes instead of the source's); <see cref="BackwardContext.Saved"/> widens it again.
+    /// </summary>
+    public void Pack(TapeNode node, DType dtype)
+    {
+        if (KeepsFloat32(node.Op)) return;
+        foreach (var stale in _packed.Where(e => e.Key.IsFreed || e.Value.Packed.IsFreed).Select(e => e.Key).ToList()) _packed.Remove(stale);
+        for (int s = 0; s < node.SavedTensors.Length; s++)
+        {
+            var t = node.SavedTensors[s];
+            if (t is null || t.DType != DType.Float32 || !Counts(t.Block)) continue;
+            Tensor packed;
+            if (_packed.TryGetValue(t.Block, out var known) && known.DType == dtype) packed = Tensor.OverBlock(known.Packed, t.Shape, dtype, t.Device);
+            else
+            {
+                packed = Tensor.Empty("saved " + dtype, t.Shape, t.Device, dtype).DetachFromScope();
+                packed.Backend.Cast(t, packed);
+                _packed[t.Block] = (packed.Block, dtype);
+            }
+            using (packed) Replace(node, s, packed);
+        }
+    }
+
+    /// <summary>
+    /// Normalisations and losses keep their saved tensors in Float32, as autocast keeps these ops in float32: their
+    /// backward subtracts statistics computed from the exact input (x - mean), which rounding the input alone would
+    /// spoil where the mean is large against the spread.
+    /// </summary>
+    static bool KeepsFloat32(string op) => op.Contains("norm", StringComparison.Ordinal) || op.Contains("cross_entropy", StringComparison.Ordinal) ||
+        op.StartsWith("bce", StringComparison.Ordinal) || op.Contains("loss", StringComparison.Ordinal);
+
     /// <summary>Releases what <paramref name="node"/> holds (once).</summary>
     public void Free(TapeNode node)
     {

@@ -26,6 +26,39 @@ public sealed partial class Tape
         }
     }
 
+    [ThreadStatic] static DType? _saveAs;
+
+    /// <summary>The type activations are saved in for backward inside <see cref="SaveActivationsAs"/>; null: as computed (Float32).</summary>
+    public static DType? SavedActivationType => _saveAs;
+
+    /// <summary>
+    /// Until the scope ends, the Float32 activations ops save for backward are held as <paramref name="dtype"/>
+    /// (BFloat16 or Float16: half the bytes) and widened when backward reads them, as PyTorch's saved-tensor
+    /// hooks do with a cast in pack and unpack. Parameters are not copied; an activation saved by several ops is
+    /// held once; inside an SBP region the kept positions are packed when the region ends; normalisations and losses
+    /// keep theirs in Float32 (as autocast runs them in float32). The forward still
+    /// computes in Float32, so only backward sees the rounded values (relative error 2^-9 for bfloat16).
+    /// </summary>
+    public static SaveAsScope SaveActivationsAs(DType dtype)
+    {
+        if (!dtype.Is16Bit()) throw new ArgumentException($"Tape.SaveActivationsAs: activations are packed as BFloat16 or Float16, not {dtype}.", nameof(dtype));
+        var scope = new SaveAsScope(_saveAs);
+        _saveAs = dtype;
+        return scope;
+    }
+
+    /// <summary>Ends a <see cref="SaveActivationsAs"/> scope (the type before it applies again).</summary>
+    public readonly struct SaveAsScope(DType? previous) : IDisposable
+    {
+        public void Dispose() => _saveAs = previous;
+    }
+
+    /// <summary>Packs the saved activations of the nodes recorded from <paramref name="from"/> on (an SBP region that ended).</summary>
+    internal void PackSavedFrom(int from, DType dtype)
+    {
+        for (int i = from; i < _nodes.Count; i++) _store.Pack(_nodes[i], dtype);
+    }
+
     /// <summary>Recording on again inside backward (a region re-run builds its own tape), until disposed.</summary>
     internal static GradScope EnableGrad()
     {

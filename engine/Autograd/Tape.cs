@@ -110,6 +110,7 @@ public sealed partial class Tape : IDisposable
             node.Region = observer.Name;
             observer.OnRecorded(node, plan);
         }
+        else if (_saveAs is { } dtype) _current._store.Pack(node, dtype);   // a region's nodes are packed when it ends
         return output;
     }
 

@@ -46,9 +46,10 @@ public static partial class SbpRegion
         var request = mask is null ? null : new PositionLayout(d, mask.Size, mask.Kept.ToArray());
         var ledger = RegionLedger.Of(tape);
         var mark = ledger.Here();
+        int firstNode = tape.Nodes.Count;
         try
         {
-            return options.Mode switch
+            var y = options.Mode switch
             {
                 RegionMode.Oracle => Oracle(x, d, mask, body, options),
                 RegionMode.SparseCache when keepsAll => Plain(tape, name, x, body, x.Shape[d]),
@@ -56,6 +57,9 @@ public static partial class SbpRegion
                 RegionMode.Recompute when !keepsAll => Rerun(tape, name, x, x.Shape[d], request, body, options, sliceAllowed: true),
                 _ => Rerun(tape, name, x, x.Shape[d], keepsAll ? null : request, body, options, sliceAllowed: false),
             };
+            // with Tape.SaveActivationsAs: the region's saved tensors (compact where they are) packed now that it has ended
+            if (Tape.SavedActivationType is { } packed) tape.PackSavedFrom(firstNode, packed);
+            return y;
         }
         catch
         {

@@ -182,6 +182,15 @@ public sealed unsafe partial class Tensor : IDisposable
         return new Tensor(b, shape, DType, Device, register);
     }
 
+    /// <summary>A new handle on a live block (its reference count raised), as <paramref name="dtype"/> of <paramref name="shape"/>, not in any scope.</summary>
+    internal static Tensor OverBlock(MemoryBlock block, Shape shape, DType dtype, Device device)
+    {
+        if (block.IsFreed || shape.Numel * dtype.Size() > block.Bytes)
+            throw new InvalidOperationException($"Tensor.OverBlock: {block} cannot hold {dtype} {shape}.");
+        block.Pool.AddRef(block);
+        return new Tensor(block, shape, dtype, device, register: false);
+    }
+
     /// <summary>A leaf over the same memory that does not require grad and is not recorded.</summary>
     public Tensor Detach() => View(Shape);
 
