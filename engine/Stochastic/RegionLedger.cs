@@ -62,6 +62,16 @@ internal sealed class RegionLedger : ITapeExtension
 
     public void AddReport(RegionReport report) => _regions.Add(report);
 
+    /// <summary>The region reported since <paramref name="mark"/> holds <paramref name="bytes"/> fewer (its saved tensors were packed).</summary>
+    internal void ShrinkReportsSince(Mark mark, long bytes)
+    {
+        for (int i = mark.Regions; i < _regions.Count && bytes != 0; i++)
+        {
+            _regions[i] = _regions[i] with { SavedBytes = _regions[i].SavedBytes - bytes };
+            bytes = 0;   // one region reports once
+        }
+    }
+
     /// <summary>Where the tape stands now: what <see cref="RollBack"/> returns it to.</summary>
     internal readonly record struct Mark(int Nodes, int Indices, int Regions);
 

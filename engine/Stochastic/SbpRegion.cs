@@ -58,7 +58,12 @@ public static partial class SbpRegion
                 _ => Rerun(tape, name, x, x.Shape[d], keepsAll ? null : request, body, options, sliceAllowed: false),
             };
             // with Tape.SaveActivationsAs: the region's saved tensors (compact where they are) packed now that it has ended
-            if (Tape.SavedActivationType is { } packed) tape.PackSavedFrom(firstNode, packed);
+            if (Tape.SavedActivationType is { } packed)
+            {
+                long before = SavedBytesFrom(tape, firstNode);
+                tape.PackSavedFrom(firstNode, packed);
+                ledger.ShrinkReportsSince(mark, before - SavedBytesFrom(tape, firstNode));
+            }
             return y;
         }
         catch

@@ -39,6 +39,7 @@ public sealed class TrainOptions
     public readonly Option<string> MaskPer = new("--mask-per") { Description = "draw a new SBP mask per layer (independent masks compose: an early layer's input gradient survives only where every later mask kept the position), per step (all layers share it) or per model (one mask for the whole run)", DefaultValueFactory = _ => "step" };
     public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
+    public readonly Option<string> SaveActivations = SaveActivationsOption();
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<string> Device = DeviceOption();
@@ -56,7 +57,7 @@ public sealed class TrainOptions
     Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device, Tf32];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, SaveActivations, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -121,6 +122,7 @@ public sealed class TrainOptions
             MaxStepsPerEpoch = r.GetValue(Steps),
             SbpCaching = ParseCaching(r.GetValue(Caching)!),
             Rescale = r.GetValue(Rescale),
+            SaveActivationsAs = ParseSaveActivations(r.GetValue(SaveActivations)!),
             ProfileStep = r.GetValue(ProfileStep),
             Coverage = r.GetValue(Coverage) switch
             {
@@ -214,6 +216,22 @@ public sealed class TrainOptions
             throw new ArgumentException($"{Batch.Name} {batch}: the training split of {spec.Source} has {data.Count} clips, fewer than one batch; lower {Batch.Name} or give more data ({TrainCount.Name} for synthetic data).");
         return data;
     }
+
+    /// <summary>--save-activations: the type saved activations are held in for backward.</summary>
+    public static Option<string> SaveActivationsOption() => new("--save-activations")
+    {
+        Description = "hold the activations saved for backward as fp32, bf16 or fp16 (half the bytes; forward stays fp32, backward reads the rounded values; norms and losses keep fp32)",
+        DefaultValueFactory = _ => "fp32",
+    };
+
+    /// <summary>--save-activations: null for fp32, else the 16-bit type.</summary>
+    public static DType? ParseSaveActivations(string s) => s.Trim().ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => null,
+        "bf16" or "bfloat16" => DType.BFloat16,
+        "fp16" or "float16" => DType.Float16,
+        var other => throw new ArgumentException($"--save-activations '{other}' is not fp32, bf16 or fp16."),
+    };
 
     /// <summary>--caching: sparse-cache or recompute.</summary>
     public static RegionMode ParseCaching(string s) => s switch

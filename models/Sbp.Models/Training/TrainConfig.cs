@@ -40,6 +40,8 @@ public sealed record TrainConfig
     public RegionMode SbpCaching { get; init; } = RegionMode.SparseCache;
     /// <summary>Scale gradients in SBP regions by 1/keep.</summary>
     public bool Rescale { get; init; }
+    /// <summary>Hold saved activations as BFloat16 or Float16 (Tape.SaveActivationsAs; half the bytes); null: Float32.</summary>
+    public Sbp.Tensors.DType? SaveActivationsAs { get; init; }
     /// <summary>Time every op of this step (0-based global step) and log the table (Tape.Profile); null: no profiling.</summary>
     public long? ProfileStep { get; init; }
     /// <summary>Which blocks are SBP regions: the model's (paper's) choice or every block.</summary>

@@ -174,6 +174,7 @@ public sealed partial class Trainer
         _log($"{c.Label}: {c.Model} ({model.ParameterCount():N0} parameters) on {train.Describe()}, {c.Epochs} epoch{(c.Epochs == 1 ? "" : "s")} x {stepsPerEpoch} steps, batch {c.BatchSize}, peak lr {c.PeakLearningRate.ToString("G3", CultureInfo.InvariantCulture)}, device {_device.Name}" +
             (c.LabelSmoothing > 0 ? string.Create(CultureInfo.InvariantCulture, $", label smoothing {c.LabelSmoothing}") : "") +
             (c.DropPath is { } dropPath ? string.Create(CultureInfo.InvariantCulture, $", drop path {dropPath}") : "") +
+            (c.SaveActivationsAs is { } saveAs ? $", activations saved as {saveAs}" : "") +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}{(c.MasksPerRank && _comm.Size > 1 ? " drawn per rank" : "")}") +
             (_comm.Size == 1 ? "" : $", data parallel over {_comm.Size} ranks ({_comm.Engine}): batch {c.BatchSize} per rank, {c.BatchSize * _comm.Size} in all; memory figures are per rank"));
         _log($"  input: {train.Transform.Describe()}");
@@ -219,7 +220,7 @@ public sealed partial class Trainer
                         try
                         {
                             var profile = c.ProfileStep == step ? new OpProfile() : null;
-                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing, dist);
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing, dist, c.SaveActivationsAs);
                             if (profile is not null) _log($"  op profile of step {step} (forward and backward, ms per op kind):\n{profile.Format()}");
                             break;
                         }
@@ -334,7 +335,7 @@ public sealed partial class Trainer
     /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
     /// </summary>
     static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions,
-        OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null)
+        OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null, DType? saveAs = null)
     {
         int n = batch.Size;
         dist?.BeforeStep();
@@ -347,6 +348,7 @@ public sealed partial class Trainer
             int count = (n - start) / (microBatches - part);
             using var scope = TensorScope.Begin();
             using var tape = Tape.Begin();
+            using var packing = saveAs is { } packed ? Tape.SaveActivationsAs(packed) : default;
             if (profile is not null && part == 0)
             {
                 tape.Profile = profile;
