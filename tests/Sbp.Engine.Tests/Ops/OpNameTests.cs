@@ -49,6 +49,7 @@ public class OpNameTests
         ["index_select (odd inner)"] = ("index_select", "index_select [3, 6, 5]", "d0=index_select.backward [3, 10, 5]"),
         ["index_add (repeated indices)"] = ("index_add", "index_add [6, 5]", "d0=index_add.backward [6, 5], d1=index_add.backward [9, 5]"),
         ["grad_mask (SBP)"] = ("grad_mask, mul_scalar", "mul_scalar [2, 8, 6]", "d0=grad_mask.backward [2, 8, 6]"),
+        ["saved as bfloat16 (gelu, linear)"] = ("gelu, linear", "linear [6, 10]", "d0=gelu.backward [6, 33], d1=linear.backward [10, 33]"),
         ["to (bfloat16 and back)"] = ("to, to, mul_scalar", "mul_scalar [5, 67]", "d0=to.backward [5, 67]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),
         ["softmax (axis 1)"] = ("softmax", "softmax [3, 9, 4]", "d0=softmax.backward [3, 9, 4]"),
