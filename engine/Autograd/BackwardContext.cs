@@ -41,6 +41,9 @@ public sealed class BackwardContext
         return _gathered[index] ??= form.Gather(_tape, t);
     }
 
+    /// <summary>Whether saved tensor <paramref name="index"/> is held in 16 bits (<see cref="Tape.SaveActivationsAs"/>): <see cref="Saved"/> gives it widened.</summary>
+    public bool IsPacked(int index) => _node.SavedTensors[index]?.DType.Is16Bit() == true;
+
     static Tensor Widen(Tensor packed)
     {
         var wide = Tensor.Empty(packed.Shape, packed.Device).DetachFromScope();

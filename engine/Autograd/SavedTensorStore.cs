@@ -100,12 +100,13 @@ internal sealed class SavedTensorStore
     }
 
     /// <summary>
-    /// Normalisations and losses keep their saved tensors in Float32, as autocast keeps these ops in float32: their
-    /// backward subtracts statistics computed from the exact input (x - mean), which rounding the input alone would
-    /// spoil where the mean is large against the spread.
+    /// Batch norm and the losses keep their saved tensors in Float32, as autocast keeps them in float32: batch norm's
+    /// backward subtracts the batch mean of the exact input, which rounding the input alone would spoil where the
+    /// mean is large against the spread. (Layer norm is packed: its backward recomputes the row statistics from the
+    /// rounded input.)
     /// </summary>
-    static bool KeepsFloat32(string op) => op.Contains("norm", StringComparison.Ordinal) || op.Contains("cross_entropy", StringComparison.Ordinal) ||
-        op.StartsWith("bce", StringComparison.Ordinal) || op.Contains("loss", StringComparison.Ordinal);
+    static bool KeepsFloat32(string op) => op.Contains("batch_norm", StringComparison.Ordinal) || op.Contains("group_norm", StringComparison.Ordinal) ||
+        op.Contains("cross_entropy", StringComparison.Ordinal) || op.StartsWith("binary_cross_entropy", StringComparison.Ordinal) || op.Contains("loss", StringComparison.Ordinal);
 
     /// <summary>Releases what <paramref name="node"/> holds (once).</summary>
     public void Free(TapeNode node)

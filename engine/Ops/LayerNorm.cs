@@ -58,7 +58,19 @@ public static partial class Ops
         {
             var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
             var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
-            ctx.Grad.Backend.LayerNormBackward(ctx.Grad, ctx.Saved(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+            var xs = ctx.Saved(0);
+            if (!ctx.IsPacked(0))
+            {
+                ctx.Grad.Backend.LayerNormBackward(ctx.Grad, xs, w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+                return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
+            }
+            // x was saved in 16 bits (Tape.SaveActivationsAs): statistics of the rounded x, so x - mean stays exact
+            // (as a layer norm on a 16-bit input); the exact ones would not match the rounded x where |mean| >> std
+            var stats = ctx.Saved(1).Shape;
+            using var m = New(op + ".backward", stats, xs);
+            using var r = New(op + ".backward", stats, xs);
+            using (var scratch = New(op + ".backward", xs.Shape, xs)) xs.Backend.LayerNormForward(xs, null, null, eps, scratch, m, r);
+            ctx.Grad.Backend.LayerNormBackward(ctx.Grad, xs, w, m, r, dx, dw, db);
             return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
         }, SbpRule.RowWise(normalizedAxes, 1, 2));
     }

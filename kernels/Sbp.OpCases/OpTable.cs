@@ -110,10 +110,10 @@ public static class OpTable
         Plain("grad clip (global norm)", c => ClippedGradients(c, 0.5f).Concat(ClippedGradients(c, 1e6f)), 1e-5, 1e-6),
         // Cast: Float32 <-> BFloat16 / Float16, bit patterns (specials, ties, subnormals, overflow); and through autograd
         Plain("casts (bfloat16, float16 bits)", CastBits, 0, 0),
-        new OpCase("saved as bfloat16 (gelu, linear)", c =>
+        new OpCase("saved as bfloat16 (layer_norm, gelu, linear)", c =>
         {
             using var packed = Tape.SaveActivationsAs(DType.BFloat16);   // backward reads the packed activations, widened
-            return Ops.Linear(Ops.Gelu(c.F([6, 33])), c.F([10, 33]));
+            return Ops.Linear(Ops.Gelu(Ops.LayerNorm(c.F([6, 33]), [33], c.F([33], 0.5f, 1.5f))), c.F([10, 33]));
         }, null, 1e-4, 1e-5, BackwardIsDerivative: false),
         new OpCase("to (bfloat16 and back)", c => Ops.Mul(Ops.To(Ops.To(c.F([5, 67], -3f, 3f), DType.BFloat16), DType.Float32), 1.5f), null, 0, 0, BackwardIsDerivative: false),
         // CheckIndices / CheckAbove (a GPU raises at the next read)
