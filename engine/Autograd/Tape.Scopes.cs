@@ -35,8 +35,8 @@ public sealed partial class Tape
     /// Until the scope ends, the Float32 activations ops save for backward are held as <paramref name="dtype"/>
     /// (BFloat16 or Float16: half the bytes) and widened when backward reads them, as PyTorch's saved-tensor
     /// hooks do with a cast in pack and unpack. Parameters are not copied; an activation saved by several ops is
-    /// held once; inside an SBP region the kept positions are packed when the region ends; normalisations and losses
-    /// keep theirs in Float32 (as autocast runs them in float32). The forward still
+    /// held once; inside an SBP region the kept positions are packed when the region ends; batch norm and the losses
+    /// keep theirs in Float32 (as autocast runs them in float32), layer norm recomputes its statistics from the rounded input. The forward still
     /// computes in Float32, so only backward sees the rounded values (relative error 2^-9 for bfloat16).
     /// </summary>
     public static SaveAsScope SaveActivationsAs(DType dtype)

@@ -220,7 +220,7 @@ public sealed class TrainOptions
     /// <summary>--save-activations: the type saved activations are held in for backward.</summary>
     public static Option<string> SaveActivationsOption() => new("--save-activations")
     {
-        Description = "hold the activations saved for backward as fp32, bf16 or fp16 (half the bytes; forward stays fp32, backward reads the rounded values; norms and losses keep fp32)",
+        Description = "hold the activations saved for backward as fp32, bf16 or fp16 (half the bytes; forward stays fp32, backward reads the rounded values; batch norm and losses keep fp32)",
         DefaultValueFactory = _ => "fp32",
     };
 
