@@ -1,3 +1,4 @@
+using Sbp.Memory;
 using Sbp.Tensors;
 
 namespace Sbp.Autograd;
@@ -32,7 +33,7 @@ public sealed class BackwardContext
         if (t.DType.Is16Bit())
         {
             _widened ??= new Tensor?[_node.SavedTensors.Length];
-            t = _widened[index] ??= Widen(t);
+            t = _widened[index] ??= Ops.CastTo(OpLabel.Current, t, DType.Float32).DetachFromScope();
         }
         // A compact node that shares a tensor kept whole by another node of its SBP region gathers
         // the kept positions now instead of holding a second, compact copy since the forward pass.
@@ -43,13 +44,6 @@ public sealed class BackwardContext
 
     /// <summary>Whether saved tensor <paramref name="index"/> is held in 16 bits (<see cref="Tape.SaveActivationsAs"/>): <see cref="Saved"/> gives it widened.</summary>
     public bool IsPacked(int index) => _node.SavedTensors[index]?.DType.Is16Bit() == true;
-
-    static Tensor Widen(Tensor packed)
-    {
-        var wide = Tensor.Empty(packed.Shape, packed.Device).DetachFromScope();
-        wide.Backend.Cast(packed, wide);
-        return wide;
-    }
 
     /// <summary>Frees the gathers and widened copies <see cref="Saved"/> made (after the rule returned).</summary>
     internal void DisposeGathered()

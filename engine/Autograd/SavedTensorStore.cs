@@ -81,7 +81,7 @@ internal sealed class SavedTensorStore
     /// </summary>
     public void Pack(TapeNode node, DType dtype)
     {
-        if (KeepsFloat32(node.Op)) return;
+        if (KeptInFloat32.Contains(node.Op)) return;
         foreach (var stale in _packed.Where(e => e.Key.IsFreed || e.Value.Packed.IsFreed).Select(e => e.Key).ToList()) _packed.Remove(stale);
         for (int s = 0; s < node.SavedTensors.Length; s++)
         {
@@ -91,8 +91,7 @@ internal sealed class SavedTensorStore
             if (_packed.TryGetValue(t.Block, out var known) && known.DType == dtype) packed = Tensor.OverBlock(known.Packed, t.Shape, dtype, t.Device);
             else
             {
-                packed = Tensor.Empty("saved " + dtype, t.Shape, t.Device, dtype).DetachFromScope();
-                packed.Backend.Cast(t, packed);
+                packed = Ops.CastTo("saved " + dtype, t, dtype).DetachFromScope();
                 _packed[t.Block] = (packed.Block, dtype);
             }
             using (packed) Replace(node, s, packed);
@@ -105,8 +104,7 @@ internal sealed class SavedTensorStore
     /// mean is large against the spread. (Layer norm is packed: its backward recomputes the row statistics from the
     /// rounded input.)
     /// </summary>
-    static bool KeepsFloat32(string op) => op.Contains("batch_norm", StringComparison.Ordinal) || op.Contains("group_norm", StringComparison.Ordinal) ||
-        op.Contains("cross_entropy", StringComparison.Ordinal) || op.StartsWith("binary_cross_entropy", StringComparison.Ordinal) || op.Contains("loss", StringComparison.Ordinal);
+    static readonly HashSet<string> KeptInFloat32 = new(StringComparer.Ordinal) { "batch_norm", "cross_entropy", "binary_cross_entropy_with_logits", "mse_loss" };
 
     /// <summary>Releases what <paramref name="node"/> holds (once).</summary>
     public void Free(TapeNode node)

@@ -22,7 +22,8 @@ public static partial class Ops
         return Tape.Record(op, CastTo(op, x, dtype), [x], [], ctx => [CastTo(op + ".backward", ctx.Grad, from)]);
     }
 
-    static Tensor CastTo(string label, Tensor x, DType dtype)
+    /// <summary>A new tensor (labelled <paramref name="label"/>) holding x converted to <paramref name="dtype"/>; not recorded.</summary>
+    internal static Tensor CastTo(string label, Tensor x, DType dtype)
     {
         var y = Tensor.Empty(label, x.Shape, x.Device, dtype);
         y.Backend.Cast(x, y);

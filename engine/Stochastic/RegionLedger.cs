@@ -65,11 +65,7 @@ internal sealed class RegionLedger : ITapeExtension
     /// <summary>The region reported since <paramref name="mark"/> holds <paramref name="bytes"/> fewer (its saved tensors were packed).</summary>
     internal void ShrinkReportsSince(Mark mark, long bytes)
     {
-        for (int i = mark.Regions; i < _regions.Count && bytes != 0; i++)
-        {
-            _regions[i] = _regions[i] with { SavedBytes = _regions[i].SavedBytes - bytes };
-            bytes = 0;   // one region reports once
-        }
+        if (mark.Regions < _regions.Count) _regions[mark.Regions] = _regions[mark.Regions] with { SavedBytes = _regions[mark.Regions].SavedBytes - bytes };   // one region reports once
     }
 
     /// <summary>Where the tape stands now: what <see cref="RollBack"/> returns it to.</summary>

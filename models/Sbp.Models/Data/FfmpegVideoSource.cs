@@ -35,6 +35,7 @@ public sealed class FfmpegVideoSource : IFrameSource
     static readonly Lazy<VideoInfoStore> SharedStore = new(() => new VideoInfoStore(VideoInfoStore.DefaultFile()));
     readonly ConcurrentDictionary<string, VideoInfo> _info = new(StringComparer.Ordinal);
     readonly ConcurrentDictionary<string, bool> _noSeek = new(StringComparer.Ordinal);
+    readonly ConcurrentDictionary<string, bool> _withoutIndex = new(StringComparer.Ordinal);   // the program's answer per file, read once
     readonly Action<string> _warn;
     int _decodeRuns;
     volatile bool _inProcessBroken;
@@ -295,7 +296,7 @@ public sealed class FfmpegVideoSource : IFrameSource
             for (int k = 0; k < requests.Count; k++)
             {
                 var r = requests[k];
-                bool seekThis = seek && !WithoutIndex(r.Path);
+                bool seekThis = seek && !_withoutIndex.GetOrAdd(r.Path, WithoutIndex);
                 int skip = seekThis ? 0 : r.First;
                 args.AddRange(["-threads", "1", "-noautorotate"]); // rotation metadata is ignored, as in process
                 if (seekThis && r.First > 0) args.AddRange(["-ss", ((r.First - 0.5) / r.Info.FrameRate).ToString("F6", CultureInfo.InvariantCulture)]);

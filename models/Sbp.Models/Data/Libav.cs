@@ -29,11 +29,12 @@ internal sealed unsafe class Libav
     static readonly Lazy<(Libav? Api, string? Why)> Loaded = new(Load);
 
     /// <summary>The bound libraries, or null (see <see cref="UnavailableReason"/>).</summary>
-    public static Libav? Shared => Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER") == "process" ? null : Loaded.Value.Api;
+    public static Libav? Shared => AskedForProgram ? null : Loaded.Value.Api;
 
     /// <summary>Why <see cref="Shared"/> is null; null when the libraries are in use.</summary>
-    public static string? UnavailableReason =>
-        Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER") == "process" ? "SBP_VIDEO_DECODER=process" : Loaded.Value.Why;
+    public static string? UnavailableReason => AskedForProgram ? "SBP_VIDEO_DECODER=process" : Loaded.Value.Why;
+
+    static bool AskedForProgram => Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER") == "process";
 
     public delegate* unmanaged<IntPtr*, byte*, IntPtr, IntPtr, int> OpenInput;
     public delegate* unmanaged<IntPtr, IntPtr, int> FindStreamInfo;
