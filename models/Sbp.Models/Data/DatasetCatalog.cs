@@ -161,6 +161,7 @@ public static class DatasetCatalog
 
     static IVideoDataset OpenWritten(string dir, DatasetSpec spec, DataSplit split)
     {
+        Libav.CheckSetting();
         var info = DatasetWriter.ReadInfo(dir);
         string[]? names = File.Exists(Path.Combine(dir, "classes.txt")) ? ListFile.LoadClassNames(Path.Combine(dir, "classes.txt")) : null;
         int? Number(string key) => info.TryGetValue(key, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : null;
@@ -181,6 +182,7 @@ public static class DatasetCatalog
     /// <summary>A list file (2-3 fields per line) or an annotation file (4 fields), told apart by its first data line.</summary>
     static IVideoDataset OpenFile(string file, DatasetSpec spec, string[]? names)
     {
+        Libav.CheckSetting();   // before any file is read
         var first = File.ReadLines(file).Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0 && !l.StartsWith('#'))
                     ?? throw new ArgumentException($"{file} holds no entries.");
         string? classesFile = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file)) ?? ".", "classes.txt");

@@ -50,6 +50,7 @@ public sealed class FfmpegVideoSource : IFrameSource
         bool useLibraries = true)
     {
         _useLibraries = useLibraries;
+        Libav.CheckSetting();
         FfmpegTools.Require();
         Cache = new DecodedVideoCache(cacheBytes);
         MaxCachedVideoBytes = maxCachedVideoBytes;

@@ -36,6 +36,15 @@ internal sealed unsafe class Libav
 
     static bool AskedForProgram => Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER") == "process";
 
+    /// <summary>SBP_VIDEO_DECODER is unset, empty, "auto" (the default) or "process"; anything else is refused by value.</summary>
+    public static void CheckSetting()
+    {
+        var v = Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER");
+        if (v is null or "" or "auto" or "process") return;
+        throw new ArgumentException($"SBP_VIDEO_DECODER='{v}' is not a decoder setting: use 'process' (always the ffmpeg program) or 'auto' " +
+            "(FFmpeg's libraries in process where they can be used, the default).");
+    }
+
     public delegate* unmanaged<IntPtr*, byte*, IntPtr, IntPtr, int> OpenInput;
     public delegate* unmanaged<IntPtr, IntPtr, int> FindStreamInfo;
     public delegate* unmanaged<IntPtr, int, int, int, IntPtr*, int, int> FindBestStream;

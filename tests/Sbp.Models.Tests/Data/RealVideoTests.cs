@@ -87,6 +87,23 @@ public class RealVideoTests
     }
 
     [Test]
+    public void AnUnknownDecoderSettingIsRefusedByValueBeforeAnyFileIsRead()
+    {
+        string list = Path.Combine(_dir, "list.txt");
+        File.WriteAllText(list, "missing.mp4 0\n");
+        var before = Environment.GetEnvironmentVariable("SBP_VIDEO_DECODER");
+        try
+        {
+            Environment.SetEnvironmentVariable("SBP_VIDEO_DECODER", "libs");
+            Assert.That(() => new FfmpegVideoSource(), Throws.ArgumentException.With.Message.Contains("SBP_VIDEO_DECODER='libs'").And.Message.Contains("'process'"));
+            Assert.That(() => DatasetCatalog.Open(new DatasetSpec { Source = list }, DataSplit.Train), Throws.ArgumentException.With.Message.Contains("'libs'"));
+            Environment.SetEnvironmentVariable("SBP_VIDEO_DECODER", "process");
+            Assert.That(new FfmpegVideoSource().Decoder, Is.EqualTo("by the ffmpeg program (SBP_VIDEO_DECODER=process)"));
+        }
+        finally { Environment.SetEnvironmentVariable("SBP_VIDEO_DECODER", before); }
+    }
+
+    [Test]
     public void RotationMetadataIsIgnoredAlikeByBothDecoders()
     {
         // a phone-style file: 96x64 coded, displayed rotated by 90 degrees; clips keep the coded orientation and size
