@@ -40,7 +40,17 @@ internal sealed class GradientAccumulator(Tape tape, long captureId) : IDisposab
     /// </summary>
     public void Add(Tensor input, Tensor grad, ICompactForm? form)
     {
-        try { AddOwned(input, grad, form); }
+        try
+        {
+            // A 16-bit gradient (autocast's casts round them as PyTorch's) is summed in Float32.
+            if (grad.DType.Is16Bit())
+            {
+                var wide = Ops.CastTo("grad.float32", grad, DType.Float32).DetachFromScope();
+                grad.Dispose();
+                grad = wide;
+            }
+            AddOwned(input, grad, form);
+        }
         catch
         {
             // A failed allocation (out of memory) must not leak the gradient unless it was already stored.

@@ -98,6 +98,30 @@ internal sealed class SavedTensorStore
         }
     }
 
+    /// <summary>Records that <paramref name="wide"/> holds the exact widening of <paramref name="narrow"/> (a 16-bit block).</summary>
+    public void NoteNarrow(MemoryBlock wide, MemoryBlock narrow, DType dtype) => _packed[wide] = (narrow, dtype);
+
+    /// <summary>
+    /// Replaces each saved Float32 activation of <paramref name="node"/> whose 16-bit form is known exactly (the widening
+    /// of a 16-bit tensor, <see cref="NoteNarrow"/>) by that form: no rounding, half the bytes.
+    /// </summary>
+    public void PackKnown(TapeNode node)
+    {
+        if (_packed.Count == 0) return;
+        for (int s = 0; s < node.SavedTensors.Length; s++)
+        {
+            var t = node.SavedTensors[s];
+            if (t is null || t.DType != DType.Float32 || !Counts(t.Block) || !_packed.TryGetValue(t.Block, out var known)) continue;
+            if (known.Packed.IsFreed)
+            {
+                _packed.Remove(t.Block);
+                continue;
+            }
+            using var narrow = Tensor.OverBlock(known.Packed, t.Shape, known.DType, t.Device);
+            Replace(node, s, narrow);
+        }
+    }
+
     /// <summary>
     /// Batch norm and the losses keep their saved tensors in Float32, as autocast keeps them in float32: batch norm's
     /// backward subtracts the batch mean of the exact input, which rounding the input alone would spoil where the

@@ -53,6 +53,15 @@ public sealed partial class Tape
         public void Dispose() => _saveAs = previous;
     }
 
+    /// <summary>
+    /// <paramref name="wide"/> is the exact Float32 widening of the 16-bit <paramref name="narrow"/> (a recorded cast):
+    /// a node recorded on the current tape that saves it holds <paramref name="narrow"/>'s memory instead (autocast).
+    /// </summary>
+    internal static void NoteExactWidening(Tensor narrow, Tensor wide)
+    {
+        if (_current is { _state: State.Recording } tape && wide.Producer is not null) tape._store.NoteNarrow(wide.Block, narrow.Block, narrow.DType);
+    }
+
     /// <summary>Packs the saved activations of the nodes recorded from <paramref name="from"/> on (an SBP region that ended).</summary>
     internal void PackSavedFrom(int from, DType dtype)
     {

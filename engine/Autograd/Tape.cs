@@ -111,6 +111,7 @@ public sealed partial class Tape : IDisposable
             observer.OnRecorded(node, plan);
         }
         else if (_saveAs is { } dtype) _current._store.Pack(node, dtype);   // a region's nodes are packed when it ends
+        else _current._store.PackKnown(node);
         return output;
     }
 

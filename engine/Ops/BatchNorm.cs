@@ -42,6 +42,7 @@ public static partial class Ops
     public static Tensor BatchNorm(Tensor x, Tensor? weight, Tensor? bias, Tensor? runningMean, Tensor? runningVar,
         BatchNormMode mode, float momentum = 0.1f, float eps = 1e-5f)
     {
+        if (AutocastWidens(x, weight, bias, runningMean, runningVar)) return Widening([x, weight, bias, runningMean, runningVar], wide => BatchNorm(wide[0]!, wide[1], wide[2], wide[3], wide[4], mode, momentum, eps));
         const string op = "batch_norm";
         CheckFloat(op, x);
         if (x.Rank < 2)

@@ -10,6 +10,7 @@ public static partial class Ops
     /// <summary>Copies x into a tensor of <paramref name="shape"/> by NumPy broadcasting. Backward: SumTo.</summary>
     public static Tensor BroadcastTo(Tensor x, Shape shape)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => BroadcastTo(wide[0]!, shape));
         CheckFloat("broadcast_to", x);
         if (!x.Shape.BroadcastsTo(shape))
             throw new ShapeMismatchException($"broadcast_to: shape {x.Shape} cannot be broadcast to {shape} (each dimension must be 1 or equal, aligned from the right).");
@@ -24,6 +25,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor SumTo(Tensor x, Shape shape)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => SumTo(wide[0]!, shape));
         CheckFloat("sum_to", x);
         if (!shape.BroadcastsTo(x.Shape))
             throw new ShapeMismatchException($"sum_to: shape {x.Shape} cannot be summed down to {shape} ({shape} must broadcast to {x.Shape}).");

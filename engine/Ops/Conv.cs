@@ -22,6 +22,7 @@ public static partial class Ops
         int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
     {
         const string op = "conv3d";
+        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => Conv3d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
         CheckConvOperands(op, x, weight, bias, rank: 5, "[N, C, T, H, W]", "[O, C/groups, kT, kH, kW]");
         var spec = ConvSpecFor(op, x, weight, groups, 3,
             new Dim3(x.Shape[2], x.Shape[3], x.Shape[4]), new Dim3(weight.Shape[2], weight.Shape[3], weight.Shape[4]),
@@ -38,6 +39,7 @@ public static partial class Ops
         int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
     {
         const string op = "conv2d";
+        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => Conv2d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
         CheckConvOperands(op, x, weight, bias, rank: 4, "[N, C, H, W]", "[O, C/groups, kH, kW]");
         var spec = ConvSpecFor(op, x, weight, groups, 2,
             new Dim3(1, x.Shape[2], x.Shape[3]), new Dim3(1, weight.Shape[2], weight.Shape[3]),

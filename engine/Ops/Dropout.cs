@@ -20,6 +20,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Dropout(Tensor x, float p, RandomSource rng, bool training = true)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Dropout(wide[0]!, p, rng, training));
         const string op = "dropout";
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(rng);
@@ -36,6 +37,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor DropPath(Tensor x, float p, RandomSource rng, bool training = true)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => DropPath(wide[0]!, p, rng, training));
         const string op = "drop_path";
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(rng);

@@ -17,40 +17,53 @@ public static partial class Ops
     }
 
     /// <summary>a + b. Backward: the gradient, summed over broadcast axes.</summary>
-    public static Tensor Add(Tensor a, Tensor b) =>
-        Tape.Record("add", Binary("add", BinaryOp.Add, a, b), [a, b], [], ctx =>
+    public static Tensor Add(Tensor a, Tensor b)
+    {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => Add(wide[0]!, wide[1]!));
+        return Tape.Record("add", Binary("add", BinaryOp.Add, a, b), [a, b], [], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(ctx.Grad, ctx.InputShape(1)) : null,
         ], SbpRule.Elementwise);
+    }
 
     /// <summary>a - b.</summary>
-    public static Tensor Sub(Tensor a, Tensor b) =>
-        Tape.Record("sub", Binary("sub", BinaryOp.Sub, a, b), [a, b], [], ctx =>
+    public static Tensor Sub(Tensor a, Tensor b)
+    {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => Sub(wide[0]!, wide[1]!));
+        return Tape.Record("sub", Binary("sub", BinaryOp.Sub, a, b), [a, b], [], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Neg(ctx.Grad), ctx.InputShape(1)) : null,
         ], SbpRule.Elementwise);
+    }
 
     /// <summary>a * b. Saves each operand only if the other one needs its gradient.</summary>
-    public static Tensor Mul(Tensor a, Tensor b) =>
-        Tape.Record("mul", Binary("mul", BinaryOp.Mul, a, b), [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
+    public static Tensor Mul(Tensor a, Tensor b)
+    {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => Mul(wide[0]!, wide[1]!));
+        return Tape.Record("mul", Binary("mul", BinaryOp.Mul, a, b), [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(Mul(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Mul(ctx.Grad, ctx.Saved(0)), ctx.InputShape(1)) : null,
         ], SbpRule.Elementwise);
+    }
 
     /// <summary>a / b. Backward: g / b and -g * a / b^2.</summary>
-    public static Tensor Div(Tensor a, Tensor b) =>
-        Tape.Record("div", Binary("div", BinaryOp.Div, a, b), [a, b], [b.RequiresGrad ? a : null, b], ctx =>
+    public static Tensor Div(Tensor a, Tensor b)
+    {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => Div(wide[0]!, wide[1]!));
+        return Tape.Record("div", Binary("div", BinaryOp.Div, a, b), [a, b], [b.RequiresGrad ? a : null, b], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(Div(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,
             ctx.NeedsGrad(1) ? GradTo(Neg(Div(Mul(ctx.Grad, ctx.Saved(0)), Mul(ctx.Saved(1), ctx.Saved(1)))), ctx.InputShape(1)) : null,
         ], SbpRule.Elementwise);
+    }
 
     /// <summary>a ^ b elementwise. Backward: g * b * a^(b-1) and g * a^b * log(a).</summary>
     public static Tensor Pow(Tensor a, Tensor b)
     {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => Pow(wide[0]!, wide[1]!));
         var c = Binary("pow", BinaryOp.Pow, a, b);
         return Tape.Record("pow", c, [a, b], [a, b, b.RequiresGrad ? c : null], ctx =>
         [
@@ -68,19 +81,28 @@ public static partial class Ops
     }
 
     /// <summary>x + s.</summary>
-    public static Tensor Add(Tensor x, float s) =>
-        Tape.Record("add_scalar", Scalar("add_scalar", UnaryOp.AddScalar, x, s), [x], [], ctx => [ctx.Grad], SbpRule.Elementwise);
+    public static Tensor Add(Tensor x, float s)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Add(wide[0]!, s));
+        return Tape.Record("add_scalar", Scalar("add_scalar", UnaryOp.AddScalar, x, s), [x], [], ctx => [ctx.Grad], SbpRule.Elementwise);
+    }
 
     /// <summary>x - s.</summary>
     public static Tensor Sub(Tensor x, float s) => Add(x, -s);
 
     /// <summary>s - x.</summary>
-    public static Tensor Sub(float s, Tensor x) =>
-        Tape.Record("rsub_scalar", Scalar("rsub_scalar", UnaryOp.RSubScalar, x, s), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
+    public static Tensor Sub(float s, Tensor x)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Sub(s, wide[0]!));
+        return Tape.Record("rsub_scalar", Scalar("rsub_scalar", UnaryOp.RSubScalar, x, s), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
+    }
 
     /// <summary>x * s.</summary>
-    public static Tensor Mul(Tensor x, float s) =>
-        Tape.Record("mul_scalar", Scalar("mul_scalar", UnaryOp.MulScalar, x, s), [x], [], ctx => [Mul(ctx.Grad, s)], SbpRule.Elementwise);
+    public static Tensor Mul(Tensor x, float s)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Mul(wide[0]!, s));
+        return Tape.Record("mul_scalar", Scalar("mul_scalar", UnaryOp.MulScalar, x, s), [x], [], ctx => [Mul(ctx.Grad, s)], SbpRule.Elementwise);
+    }
 
     /// <summary>x / s (as x * (1/s)).</summary>
     public static Tensor Div(Tensor x, float s) => Mul(x, 1f / s);
@@ -88,11 +110,15 @@ public static partial class Ops
     /// <summary>s / x. Backward: -g * s / x^2 = -g * y / x.</summary>
     public static Tensor Div(float s, Tensor x)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Div(s, wide[0]!));
         var y = Scalar("rdiv_scalar", UnaryOp.RDivScalar, x, s);
         return Tape.Record("rdiv_scalar", y, [x], [x, y], ctx => [Neg(Div(Mul(ctx.Grad, ctx.Saved(1)), ctx.Saved(0)))], SbpRule.Elementwise);
     }
 
     /// <summary>-x.</summary>
-    public static Tensor Neg(Tensor x) =>
-        Tape.Record("neg", Scalar("neg", UnaryOp.Neg, x, 0f), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
+    public static Tensor Neg(Tensor x)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Neg(wide[0]!));
+        return Tape.Record("neg", Scalar("neg", UnaryOp.Neg, x, 0f), [x], [], ctx => [Neg(ctx.Grad)], SbpRule.Elementwise);
+    }
 }

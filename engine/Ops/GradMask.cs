@@ -15,6 +15,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor GradMask(Tensor x, int dim, KeepMask mask, float scale = 1f)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => GradMask(wide[0]!, dim, mask, scale));
         CheckFloat("grad_mask", x);
         int d = Shape.NormalizeAxis(dim, x.Rank, "grad_mask");
         if (x.Shape[d] != mask.Size)

@@ -23,6 +23,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor IndexSelect(Tensor x, int dim, Tensor indices)
     {
+        if (AutocastWidens(x, indices)) return Widening([x, indices], wide => IndexSelect(wide[0]!, dim, wide[1]!));
         int d = CheckIndexArgs("index_select", x, dim, indices);
         var y = New("index_select", x.Shape.With(d, (int)indices.Numel), x);
         RunOrDispose(y, () => x.Backend.IndexSelect(x, d, indices, y));
@@ -41,6 +42,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor IndexAdd(Tensor x, int dim, Tensor indices, Tensor source)
     {
+        if (AutocastWidens(x, indices, source)) return Widening([x, indices, source], wide => IndexAdd(wide[0]!, dim, wide[1]!, wide[2]!));
         int d = CheckIndexArgs("index_add", x, dim, indices);
         CheckFloats("index_add", x, source);
         var expected = x.Shape.With(d, (int)indices.Numel);

@@ -17,6 +17,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
     {
+        if (AutocastWidens(x, weight, bias)) return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps));
         const string op = "layer_norm";
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(normalizedShape);

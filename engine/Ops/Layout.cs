@@ -46,6 +46,7 @@ public static partial class Ops
     /// <summary>Reorders axes: output axis i is input axis perm[i]. Copies. Backward: the inverse permutation.</summary>
     public static Tensor Permute(Tensor x, params int[] perm)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Permute(wide[0]!, perm));
         CheckFloat("permute", x);
         if (perm.Length != x.Rank)
             throw new ShapeMismatchException($"permute: {perm.Length} axes given for a tensor of rank {x.Rank} ({x.Shape}).");
@@ -82,6 +83,7 @@ public static partial class Ops
     /// <summary>Swaps two axes (a permute).</summary>
     public static Tensor Transpose(Tensor x, int dim0, int dim1)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Transpose(wide[0]!, dim0, dim1));
         var perm = Enumerable.Range(0, x.Rank).ToArray();
         int a = Shape.NormalizeAxis(dim0, x.Rank, "transpose"), b = Shape.NormalizeAxis(dim1, x.Rank, "transpose");
         (perm[a], perm[b]) = (perm[b], perm[a]);
@@ -91,6 +93,7 @@ public static partial class Ops
     /// <summary>x[..., start : start + length, ...] along dim (a copy). Backward: the gradient placed into zeros.</summary>
     public static Tensor Slice(Tensor x, int dim, int start, int length)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Slice(wide[0]!, dim, start, length));
         CheckFloat("slice", x);
         int d = Shape.NormalizeAxis(dim, x.Rank, "slice");
         if (start < 0 || length < 0 || start + length > x.Shape[d])
@@ -112,6 +115,7 @@ public static partial class Ops
     /// <summary>Joins tensors along dim; all other dimensions must match. Backward: slices of the gradient.</summary>
     public static Tensor Concat(IReadOnlyList<Tensor> tensors, int dim)
     {
+        if (AutocastWidens([.. tensors])) return Widening([.. tensors], wide => Concat([.. wide.Select(t => t!)], dim));
         if (tensors.Count == 0) throw new ArgumentException("concat: needs at least one tensor.");
         var first = tensors[0];
         int d = Shape.NormalizeAxis(dim, first.Rank, "concat");

@@ -29,6 +29,7 @@ public static partial class Ops
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, float labelSmoothing = 0f, Tensor? classWeights = null,
         Reduction reduction = Reduction.Mean)
     {
+        if (AutocastWidens(logits, targets, classWeights)) return Widening([logits, targets, classWeights], wide => CrossEntropy(wide[0]!, wide[1]!, labelSmoothing, wide[2], reduction));
         const string op = "cross_entropy";
         CheckFloat(op, logits, "logits");
         CheckAlive(op, targets, "targets");
@@ -110,6 +111,7 @@ public static partial class Ops
     public static Tensor BinaryCrossEntropyWithLogits(Tensor logits, Tensor targets, Tensor? posWeight = null,
         Reduction reduction = Reduction.Mean)
     {
+        if (AutocastWidens(logits, targets, posWeight)) return Widening([logits, targets, posWeight], wide => BinaryCrossEntropyWithLogits(wide[0]!, wide[1]!, wide[2], reduction));
         const string op = "binary_cross_entropy_with_logits";
         CheckFloat(op, logits, "logits");
         CheckFloat(op, targets, "targets");
@@ -142,6 +144,7 @@ public static partial class Ops
     /// <summary>Mean squared error (a - b)^2 of two tensors of one shape, reduced; a composition of recorded ops.</summary>
     public static Tensor MseLoss(Tensor a, Tensor b, Reduction reduction = Reduction.Mean)
     {
+        if (AutocastWidens(a, b)) return Widening([a, b], wide => MseLoss(wide[0]!, wide[1]!, reduction));
         const string op = "mse_loss";
         CheckFloats(op, a, b);
         if (a.Shape != b.Shape)

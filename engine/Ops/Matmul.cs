@@ -15,6 +15,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Matmul(Tensor a, Tensor b)
     {
+        if (Autocast.Type is { } low) return AutocastLow("matmul", low, [a, b], t => Matmul(t[0]!, t[1]!));
         CheckFloats("matmul", a, b);
         if (a.Rank == 0 || b.Rank == 0)
             throw new ShapeMismatchException($"matmul: both operands need at least one dimension, got {a.Shape} @ {b.Shape}; use Mul for scalars.");
@@ -134,6 +135,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
+        if (Autocast.Type is { } low) return AutocastLow("linear", low, [x, weight, bias], t => Linear(t[0]!, t[1]!, t[2]));
         var (outF, inF) = CheckLinear("linear", x, weight, bias);
         return LinearOnRows("linear", x, weight, bias, inF, 0, outF);
     }
@@ -147,6 +149,7 @@ public static partial class Ops
     public static Tensor LinearRows(Tensor x, Tensor weight, Tensor? bias, int start, int count)
     {
         const string op = "linear_rows";
+        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => LinearRows(t[0]!, t[1]!, t[2], start, count));
         var (allOut, inF) = CheckLinear(op, x, weight, bias);
         if (start < 0 || count < 1 || start + count > allOut)
             throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");

@@ -18,9 +18,76 @@ public static partial class Ops
         return Tensor.Empty(op, shape, like.Device);
     }
 
-    /// <summary>16-bit tensors are storage for now: ops compute on Float32 and say how to get there.</summary>
+    /// <summary>Outside autocast 16-bit tensors are storage: ops compute on Float32 and say how to get there.</summary>
     static ArgumentException SixteenBit(string op, Tensor t) =>
-        new($"{op}: got a {t.DType} tensor {t.Shape}; ops compute on Float32: cast it first with Ops.To(x, DType.Float32) (or x.To(DType.Float32)).");
+        new($"{op}: got a {t.DType} tensor {t.Shape}; outside autocast ops compute on Float32: cast it first with Ops.To(x, DType.Float32) " +
+            "(or x.To(DType.Float32)), or run the op inside Autocast.Begin(...).");
+
+    /// <summary>Autocast's Float32 policy applies: autocast is on and an input is 16-bit.</summary>
+    static bool AutocastWidens(params ReadOnlySpan<Tensor?> inputs)
+    {
+        if (Autocast.Type is null) return false;
+        foreach (var t in inputs) if (t is { IsDisposed: false } && t.DType.Is16Bit()) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// Autocast's Float32 policy: <paramref name="op"/> run on the inputs with each 16-bit one replaced by its exact
+    /// widening (a recorded cast; an op that saves it holds the 16-bit tensor, see <see cref="Autocast"/>).
+    /// </summary>
+    static Tensor Widening(Tensor?[] inputs, Func<Tensor?[], Tensor> op)
+    {
+        var wide = (Tensor?[])inputs.Clone();
+        try
+        {
+            for (int i = 0; i < wide.Length; i++)
+                if (wide[i] is { } t && t.DType.Is16Bit()) wide[i] = To(t, DType.Float32);
+            return op(wide);
+        }
+        finally
+        {
+            for (int i = 0; i < wide.Length; i++)
+                if (!ReferenceEquals(wide[i], inputs[i])) wide[i]!.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A lower-precision op under autocast: its floating inputs rounded to <paramref name="low"/> (a parameter's cast
+    /// cached, see <see cref="Autocast"/>), <paramref name="float32Op"/> run on their exact widenings (Float32
+    /// accumulation, autocast suspended) and the output rounded to <paramref name="low"/>. Null inputs and Int32 ones pass through.
+    /// </summary>
+    static Tensor AutocastLow(string op, DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> float32Op)
+    {
+        var lowered = new Tensor?[inputs.Length];
+        var owned = new bool[inputs.Length];
+        var wide = new Tensor?[inputs.Length];
+        try
+        {
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                if (inputs[i] is not { } t) continue;
+                CheckAlive(op, t, "input");
+                if (!t.DType.IsFloating())
+                {
+                    wide[i] = t;
+                    continue;
+                }
+                lowered[i] = Autocast.Lower(t, low, out owned[i]);
+                wide[i] = To(lowered[i]!, DType.Float32);
+            }
+            Tensor y;
+            using (Autocast.Suspend()) y = float32Op(wide);
+            using (y) return To(y, low);
+        }
+        finally
+        {
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                if (wide[i] is { } w && !ReferenceEquals(w, inputs[i])) w.Dispose();
+                if (owned[i]) lowered[i]!.Dispose();
+            }
+        }
+    }
 
     /// <summary>Runs a kernel that may reject its input (bad indices); the output is freed if it does.</summary>
     static void RunOrDispose(Tensor output, Action kernel)

@@ -15,12 +15,18 @@ public static partial class Ops
     /// (t, h, w) or one value for all. Saves the Int32 argmax indices (not x); backward adds each
     /// gradient at its window's first maximum.
     /// </summary>
-    public static Tensor MaxPool3d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null) =>
-        Pooling("max_pool3d", PoolMode.Max, x, kernel, stride, padding, countIncludePad: true, twoD: false);
+    public static Tensor MaxPool3d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => MaxPool3d(wide[0]!, kernel, stride, padding));
+        return Pooling("max_pool3d", PoolMode.Max, x, kernel, stride, padding, countIncludePad: true, twoD: false);
+    }
 
     /// <summary>max_pool2d over x [N, C, H, W]; kernel, stride and padding are (h, w) or one value. See <see cref="MaxPool3d"/>.</summary>
-    public static Tensor MaxPool2d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null) =>
-        Pooling("max_pool2d", PoolMode.Max, x, kernel, stride, padding, countIncludePad: true, twoD: true);
+    public static Tensor MaxPool2d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => MaxPool2d(wide[0]!, kernel, stride, padding));
+        return Pooling("max_pool2d", PoolMode.Max, x, kernel, stride, padding, countIncludePad: true, twoD: true);
+    }
 
     /// <summary>
     /// torch.nn.functional.avg_pool3d (ceil_mode off): the mean of each window, padding counted as
@@ -28,16 +34,23 @@ public static partial class Ops
     /// number of input elements in the window). Padding must be at most kernel / 2. Saves nothing;
     /// backward spreads each gradient evenly over its window.
     /// </summary>
-    public static Tensor AvgPool3d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null, bool countIncludePad = true) =>
-        Pooling("avg_pool3d", PoolMode.Average, x, kernel, stride, padding, countIncludePad, twoD: false);
+    public static Tensor AvgPool3d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null, bool countIncludePad = true)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => AvgPool3d(wide[0]!, kernel, stride, padding, countIncludePad));
+        return Pooling("avg_pool3d", PoolMode.Average, x, kernel, stride, padding, countIncludePad, twoD: false);
+    }
 
     /// <summary>avg_pool2d over x [N, C, H, W]; kernel, stride and padding are (h, w) or one value. See <see cref="AvgPool3d"/>.</summary>
-    public static Tensor AvgPool2d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null, bool countIncludePad = true) =>
-        Pooling("avg_pool2d", PoolMode.Average, x, kernel, stride, padding, countIncludePad, twoD: true);
+    public static Tensor AvgPool2d(Tensor x, int[] kernel, int[]? stride = null, int[]? padding = null, bool countIncludePad = true)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => AvgPool2d(wide[0]!, kernel, stride, padding, countIncludePad));
+        return Pooling("avg_pool2d", PoolMode.Average, x, kernel, stride, padding, countIncludePad, twoD: true);
+    }
 
     /// <summary>The mean over every axis after the first two: [N, C, ...] to [N, C] (Ops.Mean, so its backward too).</summary>
     public static Tensor GlobalAvgPool(Tensor x)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => GlobalAvgPool(wide[0]!));
         CheckFloat("global_avg_pool", x);
         if (x.Rank < 3)
             throw new ShapeMismatchException($"global_avg_pool: the input must be [N, C, ...] with at least one spatial axis, got {x.Shape}.");

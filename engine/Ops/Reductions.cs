@@ -32,6 +32,7 @@ public static partial class Ops
     /// <summary>Sum over <paramref name="dims"/> (all when empty). Backward: the gradient broadcast back.</summary>
     public static Tensor Sum(Tensor x, int[] dims, bool keepDim = false)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Sum(wide[0]!, dims, keepDim));
         CheckFloat("sum", x);
         var axes = Axes("sum", x, dims);
         var kept = KeptShape(x, axes);
@@ -51,6 +52,7 @@ public static partial class Ops
     /// <summary>Mean over <paramref name="dims"/> (all when empty).</summary>
     public static Tensor Mean(Tensor x, int[] dims, bool keepDim = false)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Mean(wide[0]!, dims, keepDim));
         CheckFloat("mean", x);
         var axes = Axes("mean", x, dims);
         long count = axes.Aggregate(1L, (p, a) => p * x.Shape[a]);
@@ -67,6 +69,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Max(Tensor x, int[] dims, bool keepDim = false)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Max(wide[0]!, dims, keepDim));
         CheckFloat("max", x);
         var axes = Axes("max", x, dims);
         if (axes.Any(a => x.Shape[a] == 0)) throw new ArgumentException($"max: cannot reduce over an empty dimension of {x.Shape}.");

@@ -8,10 +8,18 @@ namespace Sbp;
 public static partial class Ops
 {
     /// <summary>softmax(x) along dim (max-subtracted). Backward: y * (g - sum(g * y)).</summary>
-    public static Tensor Softmax(Tensor x, int dim = -1) => SoftmaxOp("softmax", x, dim, log: false);
+    public static Tensor Softmax(Tensor x, int dim = -1)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Softmax(wide[0]!, dim));
+        return SoftmaxOp("softmax", x, dim, log: false);
+    }
 
     /// <summary>log(softmax(x)) along dim, computed stably. Backward: g - exp(y) * sum(g).</summary>
-    public static Tensor LogSoftmax(Tensor x, int dim = -1) => SoftmaxOp("log_softmax", x, dim, log: true);
+    public static Tensor LogSoftmax(Tensor x, int dim = -1)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => LogSoftmax(wide[0]!, dim));
+        return SoftmaxOp("log_softmax", x, dim, log: true);
+    }
 
     static Tensor SoftmaxOp(string op, Tensor x, int dim, bool log)
     {

@@ -11,35 +11,50 @@ public static partial class Ops
     /// <summary>e^x. Backward: g * y (saves the output).</summary>
     public static Tensor Exp(Tensor x)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Exp(wide[0]!));
         var y = Scalar("exp", UnaryOp.Exp, x, 0f);
         return Tape.Record("exp", y, [x], [y], ctx => [Mul(ctx.Grad, ctx.Saved(0))], SbpRule.Elementwise);
     }
 
     /// <summary>Natural logarithm. Backward: g / x.</summary>
-    public static Tensor Log(Tensor x) =>
-        Tape.Record("log", Scalar("log", UnaryOp.Log, x, 0f), [x], [x], ctx => [Div(ctx.Grad, ctx.Saved(0))], SbpRule.Elementwise);
+    public static Tensor Log(Tensor x)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Log(wide[0]!));
+        return Tape.Record("log", Scalar("log", UnaryOp.Log, x, 0f), [x], [x], ctx => [Div(ctx.Grad, ctx.Saved(0))], SbpRule.Elementwise);
+    }
 
     /// <summary>Square root. Backward: g / (2 y) (saves the output).</summary>
     public static Tensor Sqrt(Tensor x)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Sqrt(wide[0]!));
         var y = Scalar("sqrt", UnaryOp.Sqrt, x, 0f);
         return Tape.Record("sqrt", y, [x], [y], ctx => [Div(Mul(ctx.Grad, 0.5f), ctx.Saved(0))], SbpRule.Elementwise);
     }
 
     /// <summary>x ^ p. Backward: g * p * x^(p-1).</summary>
-    public static Tensor Pow(Tensor x, float p) =>
-        Tape.Record("pow_scalar", Scalar("pow_scalar", UnaryOp.PowScalar, x, p), [x], [x], ctx =>
+    public static Tensor Pow(Tensor x, float p)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Pow(wide[0]!, p));
+        return Tape.Record("pow_scalar", Scalar("pow_scalar", UnaryOp.PowScalar, x, p), [x], [x], ctx =>
             [Mul(ctx.Grad, Mul(Pow(ctx.Saved(0), p - 1f), p))], SbpRule.Elementwise);
+    }
 
     /// <summary>max(x, 0). Backward: g where x &gt; 0, else 0.</summary>
-    public static Tensor Relu(Tensor x) => Activation("relu", UnaryOp.Relu, x);
+    public static Tensor Relu(Tensor x)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Relu(wide[0]!));
+        return Activation("relu", UnaryOp.Relu, x);
+    }
 
     /// <summary>
     /// GELU, x * Phi(x): the exact erf form by default, or the tanh approximation
     /// (<paramref name="tanhApproximation"/>, as GPT-2 and PyTorch's approximate="tanh").
     /// </summary>
-    public static Tensor Gelu(Tensor x, bool tanhApproximation = false) =>
-        tanhApproximation ? Activation("gelu_tanh", UnaryOp.GeluTanh, x) : Activation("gelu", UnaryOp.Gelu, x);
+    public static Tensor Gelu(Tensor x, bool tanhApproximation = false)
+    {
+        if (AutocastWidens(x)) return Widening([x], wide => Gelu(wide[0]!, tanhApproximation));
+        return tanhApproximation ? Activation("gelu_tanh", UnaryOp.GeluTanh, x) : Activation("gelu", UnaryOp.Gelu, x);
+    }
 
     /// <summary>
     /// gelu(x + bias) for x [..., C] and bias [C]: a linear layer's bias and its GELU in one pass (the
@@ -48,6 +63,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor BiasGelu(Tensor x, Tensor bias, bool tanhApproximation = false)
     {
+        if (AutocastWidens(x, bias)) return Widening([x, bias], wide => BiasGelu(wide[0]!, wide[1]!, tanhApproximation));
         string op = tanhApproximation ? "bias_gelu_tanh" : "bias_gelu";
         var kind = tanhApproximation ? UnaryOp.GeluTanh : UnaryOp.Gelu;
         CheckFloats(op, x, bias);

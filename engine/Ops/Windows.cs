@@ -14,6 +14,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Roll(Tensor x, int[] shifts, int[] dims)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Roll(wide[0]!, shifts, dims));
         const string op = "roll";
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(shifts);
@@ -70,6 +71,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Pad(Tensor x, int[] pads, float value = 0f)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => Pad(wide[0]!, pads, value));
         const string op = "pad";
         CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(pads);
@@ -134,6 +136,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor WindowPartition3d(Tensor x, (int T, int H, int W) window)
     {
+        if (AutocastWidens(x)) return Widening([x], wide => WindowPartition3d(wide[0]!, window));
         const string op = "window_partition3d";
         CheckFloat(op, x);
         if (x.Rank != 5)
@@ -152,6 +155,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor WindowReverse3d(Tensor windows, (int T, int H, int W) window, int batch, int t, int h, int w)
     {
+        if (AutocastWidens(windows)) return Widening([windows], wide => WindowReverse3d(wide[0]!, window, batch, t, h, w));
         const string op = "window_reverse3d";
         CheckFloat(op, windows);
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), $"{op}: batch must be positive, got {batch}.");

@@ -113,6 +113,7 @@ public static partial class SbpRegion
                 saved.Add(m);
             }
             float scale = Scale(options, layout);
+            body = Autocast.Keeping(body);
             var node = tape.AddNode("sbp.recompute", result, [x], [.. saved], ctx =>
             {
                 var slice = ctx.Saved(0);
@@ -148,6 +149,7 @@ public static partial class SbpRegion
         }
         var sparse = options with { Mode = RegionMode.SparseCache };
         Func<Tensor, Tensor> rerun = request is null ? body : h => SparseCache(Tape.Current!, name, h, request, input, body, sparse);
+        rerun = Autocast.Keeping(rerun);
         var node = tape.AddNode(request is null ? "checkpoint" : "sbp.checkpoint", y, [x], [.. saved], ctx =>
         {
             var replay = slots.Select(m => (m.Op, ctx.Saved(m.Slot))).ToList();

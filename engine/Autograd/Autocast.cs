@@ -1,0 +1,120 @@
+using Sbp.Tensors;
+
+namespace Sbp.Autograd;
+
+/// <summary>
+/// Mixed precision as PyTorch's autocast. Inside <see cref="Begin"/> (BFloat16 or Float16):
+/// <list type="bullet">
+/// <item>matmul, linear, convolutions and attention take their floating inputs rounded to the 16-bit type,
+/// accumulate in Float32 and give a 16-bit output (policy lower_precision_fp);</item>
+/// <item>every other op given a 16-bit input computes on its exact Float32 widening and gives Float32 (PyTorch's fp32
+/// policy, applied here to the ops PyTorch leaves in the input's type too: this engine computes in Float32, so a
+/// 16-bit result would only add a rounding). Mixed inputs therefore promote to Float32, as PyTorch's promote rule.</item>
+/// </list>
+/// Parameters stay Float32 (leaves that require grad): each one's 16-bit copy is made once per tape and reused until
+/// the outermost scope ends. Gradients reaching parameters are Float32, and gradients of 16-bit tensors are summed in
+/// Float32. What the tape saves is 16-bit where the op's input is 16-bit: an op saving the widening of a 16-bit tensor
+/// holds the 16-bit tensor instead (exact). Wrap the forward pass and the loss, not backward or the optimizer step.
+/// <code>using (Autocast.Begin(DType.BFloat16)) loss = Ops.CrossEntropy(model.Forward(x), labels);</code>
+/// </summary>
+public static class Autocast
+{
+    [ThreadStatic] static DType _type;          // Float32: off
+    [ThreadStatic] static int _depth;
+    [ThreadStatic] static int _suspended;
+    [ThreadStatic] static Dictionary<Tensor, CachedCast>? _cache;
+
+    sealed record CachedCast(Tensor Cast, Tape? Tape, bool Recording);
+
+    /// <summary>The 16-bit type ops run in now; null outside autocast (or inside a Float32 scope).</summary>
+    public static DType? Type => _type.Is16Bit() && _suspended == 0 ? _type : null;
+
+    /// <summary>
+    /// Until the returned scope is disposed, ops follow the autocast policy with <paramref name="dtype"/> (BFloat16 or
+    /// Float16); Float32 turns autocast off inside (PyTorch's <c>autocast(enabled=False)</c>). Scopes nest.
+    /// </summary>
+    public static Scope Begin(DType dtype = DType.BFloat16)
+    {
+        if (dtype != DType.Float32 && !dtype.Is16Bit())
+            throw new ArgumentException($"Autocast.Begin: autocast runs in BFloat16 or Float16 (Float32 turns it off), not {dtype}.", nameof(dtype));
+        var scope = new Scope(_type);
+        _type = dtype;
+        _depth++;
+        return scope;
+    }
+
+    /// <summary>Ends a <see cref="Begin"/> scope (once); the outermost one drops the parameter casts.</summary>
+    public sealed class Scope : IDisposable
+    {
+        readonly DType _previous;
+        bool _disposed;
+
+        internal Scope(DType previous) => _previous = previous;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _type = _previous;
+            if (--_depth == 0) ClearCache();
+        }
+    }
+
+    /// <summary>Ops run as written (Float32) until disposed: the Float32 body of a lower-precision op.</summary>
+    internal static SuspendScope Suspend()
+    {
+        _suspended++;
+        return new SuspendScope();
+    }
+
+    internal readonly struct SuspendScope : IDisposable
+    {
+        public void Dispose() => _suspended--;
+    }
+
+    /// <summary>
+    /// <paramref name="body"/> bound to the autocast state of now: a region body re-run in backward (recompute,
+    /// checkpoint) computes the forward it recomputes in the same precision, as PyTorch's checkpoint restores autocast.
+    /// </summary>
+    public static Func<Tensor, Tensor> Keeping(Func<Tensor, Tensor> body)
+    {
+        var type = Type ?? DType.Float32;
+        return x =>
+        {
+            using (Begin(type)) return body(x);
+        };
+    }
+
+    /// <summary>
+    /// x rounded to <paramref name="dtype"/> for a lower-precision op (recorded cast); a Float32 parameter's cast is
+    /// cached. <paramref name="owned"/> is false for a cached cast (the caller must not dispose it).
+    /// </summary>
+    internal static Tensor Lower(Tensor x, DType dtype, out bool owned)
+    {
+        owned = false;
+        if (x.DType == dtype) return x;
+        bool cacheable = x.IsLeaf && x.RequiresGrad && x.DType == DType.Float32;
+        var tape = Tape.Current;
+        bool recording = Tape.IsRecording([x]);
+        if (cacheable && _cache is not null && _cache.TryGetValue(x, out var hit) && !hit.Cast.IsDisposed
+            && hit.Cast.DType == dtype && hit.Tape == tape && hit.Recording == recording)
+            return hit.Cast;
+        var cast = Ops.To(x, dtype);
+        if (!cacheable)
+        {
+            owned = true;
+            return cast;
+        }
+        _cache ??= new(ReferenceEqualityComparer.Instance);
+        if (_cache.Remove(x, out var stale)) stale.Cast.Dispose();
+        _cache[x] = new CachedCast(cast.DetachFromScope(), tape, recording);
+        return cast;
+    }
+
+    static void ClearCache()
+    {
+        if (_cache is null) return;
+        foreach (var c in _cache.Values) c.Cast.Dispose();
+        _cache.Clear();
+    }
+}

@@ -1,0 +1,225 @@
+using Sbp.Autograd;
+using Sbp.Engine.Tests.Stochastic;
+using Sbp.Engine.Tests.Support;
+using Sbp.Memory;
+using Sbp.Stochastic;
+using Sbp.Tensors;
+
+namespace Sbp.Engine.Tests.Autograd;
+
+/// <summary>
+/// Autocast: lower-precision ops bit for bit as "round the inputs, compute in Float32, round the output" and within a
+/// stated tolerance of Float32; the Float32 policy for every other op; the parameter cast cache; gradients against
+/// Float32 finite differences; what the tape saves; the SBP oracle and re-run regions under autocast.
+/// </summary>
+public class AutocastTests : DeviceTest
+{
+    /// <summary>Relative tolerance against the Float32 result, scaled by the output's largest magnitude: two input roundings and one output rounding.</summary>
+    static double Tolerance(DType dt) => dt == DType.BFloat16 ? 2e-2 : 3e-3;
+
+    public sealed record LowCase(string Name, int[][] Shapes, Func<Tensor[], Tensor> Op)
+    {
+        public override string ToString() => Name;
+    }
+
+    static readonly LowCase[] LowCases =
+    [
+        new("matmul 2-D", [[3, 5], [5, 4]], t => Ops.Matmul(t[0], t[1])),
+        new("matmul batched", [[2, 3, 5], [2, 5, 4]], t => Ops.Matmul(t[0], t[1])),
+        new("linear with bias", [[2, 3, 6], [4, 6], [4]], t => Ops.Linear(t[0], t[1], t[2])),
+        new("linear rows", [[3, 6], [8, 6], [8]], t => Ops.LinearRows(t[0], t[1], t[2], 2, 3)),
+        new("conv3d", [[1, 2, 3, 5, 5], [4, 2, 2, 3, 3], [4]], t => Ops.Conv3d(t[0], t[1], t[2], padding: [1])),
+        new("conv2d grouped", [[2, 4, 5, 5], [4, 2, 3, 3]], t => Ops.Conv2d(t[0], t[1], null, stride: [2], padding: [1], groups: 2)),
+        new("attention with bias", [[1, 2, 4, 8], [1, 2, 6, 8], [1, 2, 6, 3], [2, 4, 6]], t => Ops.ScaledDotProductAttention(t[0], t[1], t[2], t[3])),
+    ];
+
+    static IEnumerable<TestCaseData> LowCasesByType() =>
+        from c in LowCases from dt in new[] { DType.BFloat16, DType.Float16 } select new TestCaseData(c, dt).SetArgDisplayNames(c.Name, dt.ToString());
+
+    Tensor[] Inputs(LowCase c, int seed) => [.. c.Shapes.Select((s, i) => T(Rand.Uniform(seed + i, Ref.Numel(s), -1.5f, 1.5f), s))];
+
+    [TestCaseSource(nameof(LowCasesByType))]
+    public void LowerPrecisionOpsRoundInputsAccumulateInFloat32AndRoundTheOutput(LowCase c, DType dt)
+    {
+        var x = Inputs(c, 11);
+        Tensor y;
+        using (Autocast.Begin(dt)) y = c.Op(x);
+        var float32 = c.Op(x).ToArray();
+        // the reference: the Float32 op on the rounded inputs, its output rounded
+        var rounded = x.Select(t => t.To(dt).To(DType.Float32)).ToArray();
+        var expected = c.Op(rounded).To(dt).ToArray();
+        double scale = float32.Max(Math.Abs);
+        Assert.Multiple(() =>
+        {
+            Assert.That(y.DType, Is.EqualTo(dt), "a lower-precision op gives the autocast type");
+            Assert.That(y.ToArray(), Is.EqualTo(expected), "bit for bit: rounded inputs, Float32 accumulation, rounded output");
+            Assert.That(y.ToArray(), Is.EqualTo(float32).Within(Tolerance(dt) * scale), $"within {Tolerance(dt)} x {scale:G3} of Float32");
+            Assert.That(y.ToArray(), Is.Not.EqualTo(float32), "the inputs were rounded");
+        });
+    }
+
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void OtherOpsComputeOnTheExactFloat32WideningAndPromoteMixedInputs(DType dt)
+    {
+        var a = T(Rand.Uniform(1, 24, -2f, 2f), 4, 6);
+        var b16 = T(Rand.Uniform(2, 24, -2f, 2f), 4, 6).To(dt);
+        var b32 = b16.To(DType.Float32);
+        Func<Tensor, Tensor>[] unary =
+        [
+            t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Gelu(t), t => Ops.Relu(t), t => Ops.Exp(t), t => Ops.Sum(t),
+            t => Ops.Mean(t, [1]), t => Ops.LayerNorm(t, [6]), t => Ops.Permute(t, 1, 0), t => Ops.Slice(t, 1, 1, 3), t => Ops.Mul(t, 3f),
+        ];
+        foreach (var f in unary)
+        {
+            Tensor y;
+            using (Autocast.Begin(dt)) y = f(b16);
+            Assert.That(y.DType, Is.EqualTo(DType.Float32));
+            Assert.That(y.ToArray(), Is.EqualTo(f(b32).ToArray()));
+        }
+        Tensor sum;
+        using (Autocast.Begin(dt)) sum = Ops.Add(a, b16);
+        Assert.That(sum.DType, Is.EqualTo(DType.Float32), "Float32 and 16-bit inputs promote to Float32");
+        Assert.That(sum.ToArray(), Is.EqualTo(Ops.Add(a, b32).ToArray()));
+        var logits = b16;
+        using var labels = Idx(0, 5, 2, 3);
+        Tensor loss;
+        using (Autocast.Begin(dt)) loss = Ops.CrossEntropy(logits, labels);
+        Assert.That(loss.Item(), Is.EqualTo(Ops.CrossEntropy(b32, labels).Item()));
+        Assert.That(() => Ops.Softmax(b16), Throws.ArgumentException.With.Message.Contains("Autocast.Begin"), "outside autocast 16-bit inputs are refused by name");
+    }
+
+    [Test]
+    public void AFloat32ScopeTurnsAutocastOffInsideAndScopesRestoreTheirType()
+    {
+        var x = T(Rand.Uniform(3, 12), 3, 4);
+        var w = T(Rand.Uniform(4, 8), 2, 4);
+        using (Autocast.Begin(DType.Float16))
+        {
+            using (Autocast.Begin(DType.BFloat16)) Assert.That(Ops.Linear(x, w).DType, Is.EqualTo(DType.BFloat16));
+            using (Autocast.Begin(DType.Float32)) Assert.That(Ops.Linear(x, w).DType, Is.EqualTo(DType.Float32));
+            Assert.That(Ops.Linear(x, w).DType, Is.EqualTo(DType.Float16));
+        }
+        Assert.That(Autocast.Type, Is.Null);
+        Assert.That(() => Autocast.Begin(DType.Int32), Throws.ArgumentException.With.Message.Contains("Int32"));
+    }
+
+    [Test]
+    public void AParameterIsCastOncePerTapeAndTheCastIsDroppedWhenTheOutermostScopeEnds()
+    {
+        var w = T(Rand.Uniform(5, 16), 4, 4);
+        w.RequiresGrad = true;
+        var x = T(Rand.Uniform(6, 8), 2, 4);
+        using (var tape = Tape.Begin())
+        {
+            Tensor y;
+            using (Autocast.Begin(DType.BFloat16))
+            {
+                var h = Ops.Linear(x, w);
+                y = Ops.Sum(Ops.Linear(h, w));        // the same parameter again: its cast is reused
+            }
+            Assert.That(tape.Nodes.Count(n => n.Op == "to" && ReferenceEquals(n.Inputs[0], w)), Is.EqualTo(1), "one cast of w on the tape");
+            tape.Backward(y);
+        }
+        Assert.That(w.Grad!.DType, Is.EqualTo(DType.Float32), "the gradient reaching a parameter is Float32");
+        // a new scope casts the parameter's current values
+        w.AsSpan().Fill(0.25f);
+        Tensor z;
+        using (Autocast.Begin(DType.BFloat16)) z = Ops.Linear(x, w);
+        using (Tape.NoGrad())
+            Assert.That(z.ToArray(), Is.EqualTo(Ops.Linear(x.To(DType.BFloat16).To(DType.Float32), w).To(DType.BFloat16).ToArray()), "w = 0.25 everywhere now");
+    }
+
+    [TestCase(DType.BFloat16, 3e-2)]
+    [TestCase(DType.Float16, 5e-3)]
+    public void GradientsOfASmallNetworkUnderAutocastMatchFloat32FiniteDifferences(DType dt, double rtol)
+    {
+        int n = 5, c = 6, hidden = 8, classes = 3;
+        var values = new[] { Rand.Uniform(21, n * c), Rand.Uniform(22, hidden * c, -0.6f, 0.6f), Rand.Uniform(23, hidden), Rand.Uniform(24, classes * hidden, -0.6f, 0.6f) };
+        int[][] shapes = [[n, c], [hidden, c], [hidden], [classes, hidden]];
+        using var labels = Idx(0, 2, 1, 1, 0);
+        var ps = values.Select((v, i) => T(v, shapes[i])).ToArray();
+        foreach (var p in ps) p.RequiresGrad = true;
+        Tensor Loss(Tensor[] t) =>
+            Ops.CrossEntropy(Ops.Linear(Ops.LayerNorm(Ops.Gelu(Ops.Linear(t[0], t[1], t[2])), [hidden]), t[3]), labels);
+        using (var tape = Tape.Begin())
+        {
+            Tensor loss;
+            using (Autocast.Begin(dt)) loss = Loss(ps);
+            Assert.That(loss.DType, Is.EqualTo(DType.Float32));
+            tape.Backward(loss);
+        }
+        for (int i = 0; i < ps.Length; i++)
+        {
+            Assert.That(ps[i].Grad!.DType, Is.EqualTo(DType.Float32));
+            var g = ps[i].Grad!.ToArray();
+            var data = values[i];
+            double scale = 0;
+            var fd = new double[data.Length];
+            for (int e = 0; e < data.Length; e++)
+            {
+                fd[e] = GradCheck.Derivative(data, e, 1e-2, () =>
+                {
+                    using var scope = TensorScope.Begin();
+                    var t = values.Select((v, j) => T(v, shapes[j])).ToArray();
+                    return Loss(t).Item();
+                });
+                scale = Math.Max(scale, Math.Abs(fd[e]));
+            }
+            for (int e = 0; e < data.Length; e++)
+                Assert.That(g[e], Is.EqualTo(fd[e]).Within(rtol * scale + 1e-3), $"input {i} element {e} under {dt}");
+        }
+    }
+
+    [Test]
+    public void WhatTheTapeSavesIsSixteenBitWhereTheOpsInputIsSixteenBit()
+    {
+        int n = 6, c = 8, hidden = 12;
+        var x = T(Rand.Uniform(31, n * c), n, c);
+        var w1 = Tensor.FromArray(Rand.Uniform(32, hidden * c), new Shape(hidden, c), Device, MemoryCategory.Parameter);
+        var w2 = Tensor.FromArray(Rand.Uniform(33, c * hidden), new Shape(c, hidden), Device, MemoryCategory.Parameter);
+        x.RequiresGrad = w1.RequiresGrad = w2.RequiresGrad = true;
+        long plain, mixed;
+        using (var tape = Tape.Begin())
+        {
+            Ops.Linear(Ops.Gelu(Ops.Linear(x, w1)), w2);
+            plain = tape.SavedBytes;
+        }
+        using (var tape = Tape.Begin())
+        using (Autocast.Begin(DType.BFloat16))
+        {
+            Ops.Linear(Ops.Gelu(Ops.Linear(x, w1)), w2);
+            mixed = tape.SavedBytes;
+            Assert.That(tape.Nodes.Where(nd => nd.SavedBytes > 0).SelectMany(nd => nd.SavedTensors).Where(t => t is not null).Select(t => t!.DType).Distinct(),
+                Is.EqualTo(new[] { DType.BFloat16 }), "every saved activation is 16-bit");
+        }
+        // Float32: x, the hidden pre-activation and the GELU output, 4 bytes each (parameters referenced);
+        // bfloat16: the same three at 2 bytes plus the 16-bit weight casts linear's backward reads (as PyTorch's)
+        Assert.That(plain, Is.EqualTo(4L * (n * c + 2 * n * hidden)));
+        Assert.That(mixed, Is.EqualTo(2L * (n * c + 2 * n * hidden) + 2L * (hidden * c + c * hidden)));
+    }
+
+    RegionHarness Harness() => new(Device, 5, [2, 8, 12], RegionHarness.MlpParameters(12, 20));
+
+    static RegionHarness.Result Run(RegionHarness h, RunMode mode, DType dt) =>
+        h.Run((x, p) =>
+        {
+            using (Autocast.Begin(dt))
+                return RegionHarness.Region(mode, "mlp", x, 1, mode == RunMode.Plain ? null : KeepMask.Strided(8, 2, 0), z => RegionHarness.Mlp(z, p)).To(DType.Float32);
+        });
+
+    [TestCase(RunMode.SparseCache)]
+    [TestCase(RunMode.Recompute)]
+    [TestCase(RunMode.Checkpoint)]
+    public void TheSbpOracleHoldsUnderAutocast(RunMode mode)
+    {
+        var h = Harness();
+        var oracle = Run(h, RunMode.Oracle, DType.BFloat16);
+        var sbp = Run(h, mode, DType.BFloat16);
+        RegionHarness.AssertSameGradients(oracle, sbp, $"{mode} vs GradMask, both under bfloat16 autocast");
+        var plain = Run(h, RunMode.Plain, DType.BFloat16);
+        var float32 = h.Run((x, p) => RegionHarness.Mlp(x, p));
+        Assert.That(plain.Output, Is.EqualTo(oracle.Output), "the oracle's forward is the plain autocast forward");
+        Assert.That(plain.Output, Is.Not.EqualTo(float32.Output), "autocast changed the forward");
+    }
+}
