@@ -30,12 +30,14 @@ public static class MemoryCommand
         var ops = new Option<bool>("--ops") { Description = "print what ops outside SBP regions save (what SBP does not reduce)" };
         var saveAs = TrainOptions.SaveActivationsOption();
         saveAs.Description = "comma-separated types the saved activations are held in: fp32, bf16, fp16 (a row per type and keep)";
+        var precision = new Option<string>("--precision") { Description = "comma-separated autocast precisions of the forward pass: fp32 (off), bf16, fp16 (a row per precision, saved type and keep)", DefaultValueFactory = _ => "fp32" };
         var options = new TrainOptions();
         var cmd = new Command("memory", "per-region saved-activation bytes of a model at several keep ratios (one forward pass, no training)" + TrainCommand.Examples(
             "sbp memory                                        # swin-nano, keep 1, 0.5 (and 0.25 where its windows allow)",
             "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5,0.25 --regions",
-            "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5 --save-activations fp32,bf16"));
-        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, saveAs, caching, options.Mask, options.MaskPer, regions, ops, options.Device, options.Tf32 }) cmd.Add(o);
+            "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5 --save-activations fp32,bf16",
+            "sbp memory --model swin-t --batch 1 --frames 32 --size 224 --keep 1,0.5 --precision fp32,bf16"));
+        foreach (var o in new Option[] { model, batch, frames, size, classes, keeps, saveAs, precision, caching, options.Mask, options.MaskPer, regions, ops, options.Device, options.Tf32 }) cmd.Add(o);
         model.Description = $"model config: {string.Join(", ", ModelFactory.Names)}";
         cmd.SetAction(r =>
         {
@@ -55,6 +57,8 @@ public static class MemoryCommand
             }).Select(c => c with { Mode = c.Keep < 1 ? TrainMode.Sbp : TrainMode.Full }).ToList();
             var precisions = r.GetValue(saveAs)!.Split(',', StringSplitOptions.TrimEntries).Select(TrainOptions.ParseSaveActivations).ToList();
             configs = [.. precisions.SelectMany(p => configs.Select(c => c with { SaveActivationsAs = p }))];
+            var autocast = r.GetValue(precision)!.Split(',', StringSplitOptions.TrimEntries).Select(p => ModeSpec.ParsePrecision(p, "--precision")).ToList();
+            configs = [.. autocast.SelectMany(p => configs.Select(c => c with { Precision = p }))];
             foreach (var c in configs) c.Validate();
             var device = options.ResolveDevice(r);
             using var probe = ModelFactory.Create(name, new RandomSource(1), Device.CreateCpu("probe"));
@@ -76,8 +80,8 @@ public static class MemoryCommand
             }
             o.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
             foreach (var note in skipped) o.WriteLine(note);
-            o.WriteLine("| keep | saved as | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions | forward GMAC | backward GMAC | ideal step vs full |");
-            o.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+            o.WriteLine("| keep | autocast | saved as | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions | forward GMAC | backward GMAC | ideal step vs full |");
+            o.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
             long full = 0, fullMacs = 0;
             foreach (var config in configs)
             {
@@ -87,12 +91,13 @@ public static class MemoryCommand
                 using var x = Tensor.Zeros(input, device);
                 using var tape = Tape.Begin();
                 using (config.SaveActivationsAs is { } packed ? Tape.SaveActivationsAs(packed) : default)
+                using (Autocast.Begin(config.Precision))
                     m.Forward(x, policy, 0);
                 long saved = tape.SavedBytes;
                 var cost = FlopCounter.Of(tape);
                 if (keep >= 1 && full == 0) (full, fullMacs) = (saved, cost.Macs);   // the first full-backprop row is the baseline
                 var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
-                o.WriteLine($"| {keep:0.###} | {config.SaveActivationsAs?.ToString() ?? "Float32"} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
+                o.WriteLine($"| {keep:0.###} | {ModeSpec.PrecisionName(config.Precision)} | {config.SaveActivationsAs?.ToString() ?? "Float32"} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
                     $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} | " +
                     string.Create(CultureInfo.InvariantCulture, $"{cost.ForwardMacs / 1e9:0.###} | {cost.BackwardMacs / 1e9:0.###} | {(fullMacs == 0 ? "-" : $"{(double)cost.Macs / fullMacs:0.000}x")} |"));
                 if (r.GetValue(regions))

@@ -40,6 +40,12 @@ public sealed class TrainOptions
     public readonly Option<string> Caching = new("--caching") { Description = "SBP caching: sparse-cache or recompute", DefaultValueFactory = _ => "sparse-cache" };
     public readonly Option<bool> Rescale = new("--rescale") { Description = "scale SBP gradients by 1/keep" };
     public readonly Option<string> SaveActivations = SaveActivationsOption();
+    public readonly Option<string> Precision = new("--precision")
+    {
+        Description = "autocast the forward pass and loss (evaluation too): fp32 (off), bf16 (matmul, linear, convolution, attention on bf16 inputs with fp32 accumulation), " +
+            "or fp16 (the same, with dynamic loss scaling); compare --modes entries may lead with their own, as bf16/sbp:0.5",
+        DefaultValueFactory = _ => "fp32",
+    };
     public readonly Option<long?> ProfileStep = new("--profile-step") { Description = "time every op of this step (0-based) and print the table: forward and backward, per op, in SBP regions or not" };
     public readonly Option<string> Coverage = new("--sbp-blocks") { Description = "which blocks are SBP regions: model (the paper's choice) or all", DefaultValueFactory = _ => "model" };
     public readonly Option<string> Device = DeviceOption();
@@ -57,7 +63,7 @@ public sealed class TrainOptions
     Option[] DataOptions => [Model, Data, Frames, Size, .. Input.All, Classes, ValCount, Noise, Speed, ObjectSize, Strict, Batch, Seed, Workers, Device, Tf32];
 
     /// <summary>The training and SBP options (train and compare).</summary>
-    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, SaveActivations, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
+    Option[] TrainingOptions => [TrainCount, Epochs, Lr, WeightDecay, LabelSmoothing, DropPath, Steps, Mask, MaskPer, Caching, Rescale, SaveActivations, Precision, Coverage, ProfileStep, Init, InitFormat, ResetHead, MasksPerRank, .. Dist.All];
 
     /// <summary>Adds the model and data options, and with <paramref name="training"/> the training and SBP options.</summary>
     public void AddTo(Command command, bool training = true)
@@ -123,6 +129,7 @@ public sealed class TrainOptions
             SbpCaching = ParseCaching(r.GetValue(Caching)!),
             Rescale = r.GetValue(Rescale),
             SaveActivationsAs = ParseSaveActivations(r.GetValue(SaveActivations)!),
+            Precision = ModeSpec.ParsePrecision(r.GetValue(Precision)!, "--precision"),
             ProfileStep = r.GetValue(ProfileStep),
             Coverage = r.GetValue(Coverage) switch
             {

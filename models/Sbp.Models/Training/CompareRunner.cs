@@ -21,7 +21,8 @@ public static class CompareRunner
     /// <summary>The run of one mode ("full", "checkpoint", "sbp:0.5", "sbp+checkpoint:0.25"; see <see cref="ModeSpec"/>).</summary>
     public static TrainConfig ConfigFor(TrainConfig baseConfig, string mode) => ConfigFor(baseConfig, ModeSpec.Parse(mode, "--modes"));
 
-    public static TrainConfig ConfigFor(TrainConfig baseConfig, ModeSpec mode) => baseConfig with { Mode = mode.Mode, Keep = mode.Keep };
+    public static TrainConfig ConfigFor(TrainConfig baseConfig, ModeSpec mode) =>
+        baseConfig with { Mode = mode.Mode, Keep = mode.Keep, Precision = mode.Precision ?? baseConfig.Precision };
 
     /// <summary>
     /// Parses every mode of a comparison and checks each run's settings, so that a bad value stops the

@@ -7,12 +7,14 @@ namespace Sbp.Models.Training;
 /// `train --mode sbp --keep 0.5`, run labels (<see cref="TrainConfig.Label"/>, "sbp-0.5") and the
 /// benchmarks' mode names. Forms: <c>full</c>, <c>checkpoint</c>, <c>sbp:KEEP</c>,
 /// <c>sbp+checkpoint:KEEP</c>, with KEEP a number in (0, 1] ("0.25") or a fraction ("1/4"); "-" may
-/// stand for ":" so that labels read back. Every malformed value is an error that names it.
+/// stand for ":" so that labels read back. A precision may lead, as <c>bf16/sbp:0.5</c> (label
+/// "bf16-sbp-0.5"): fp32, bf16 or fp16 (<see cref="Precision"/>). Every malformed value is an error that names it.
 /// </summary>
-public readonly record struct ModeSpec(TrainMode Mode, double Keep)
+public readonly record struct ModeSpec(TrainMode Mode, double Keep, Sbp.Tensors.DType? Precision = null)
 {
     /// <summary>The accepted forms, for error messages and help.</summary>
-    public const string Forms = "full, checkpoint, sbp:KEEP or sbp+checkpoint:KEEP, with KEEP in (0, 1] (e.g. sbp:0.5 or sbp:1/4)";
+    public const string Forms = "full, checkpoint, sbp:KEEP or sbp+checkpoint:KEEP, with KEEP in (0, 1] (e.g. sbp:0.5 or sbp:1/4), " +
+        "each optionally led by a precision fp32/, bf16/ or fp16/ (e.g. bf16/sbp:0.5)";
 
     public static ModeSpec Full { get; } = new(TrainMode.Full, 1);
 
@@ -21,6 +23,9 @@ public readonly record struct ModeSpec(TrainMode Mode, double Keep)
     {
         ArgumentNullException.ThrowIfNull(text);
         var t = text.Trim();
+        foreach (var name in new[] { "fp32", "bf16", "fp16" })
+            if (t.Length > 5 && t.StartsWith(name, StringComparison.OrdinalIgnoreCase) && t[4] is '/' or '-')
+                return Parse(t[5..], what) with { Precision = ParsePrecision(name, what) };
         foreach (var (name, mode) in new[] { ("sbp+checkpoint", TrainMode.Checkpoint), ("sbp", TrainMode.Sbp), ("checkpoint", TrainMode.Checkpoint), ("full", TrainMode.Full) })
         {
             if (!t.StartsWith(name, StringComparison.OrdinalIgnoreCase)) continue;
@@ -72,8 +77,27 @@ public readonly record struct ModeSpec(TrainMode Mode, double Keep)
         return value;
     }
 
-    /// <summary>The label of runs, files and tables: full, checkpoint, sbp-0.5, sbp+checkpoint-0.25.</summary>
-    public string Label => Mode switch
+    /// <summary>A precision: fp32 (Float32), bf16 (BFloat16) or fp16 (Float16); <paramref name="what"/> names the option in errors.</summary>
+    public static Sbp.Tensors.DType ParsePrecision(string text, string what = "--precision") => text.Trim().ToLowerInvariant() switch
+    {
+        "fp32" or "float32" => Sbp.Tensors.DType.Float32,
+        "bf16" or "bfloat16" => Sbp.Tensors.DType.BFloat16,
+        "fp16" or "float16" => Sbp.Tensors.DType.Float16,
+        var other => throw new ArgumentException($"{what}: precision '{other}' is not fp32, bf16 or fp16."),
+    };
+
+    /// <summary>fp32, bf16 or fp16.</summary>
+    public static string PrecisionName(Sbp.Tensors.DType precision) => precision switch
+    {
+        Sbp.Tensors.DType.BFloat16 => "bf16",
+        Sbp.Tensors.DType.Float16 => "fp16",
+        _ => "fp32",
+    };
+
+    /// <summary>The label of runs, files and tables: full, checkpoint, sbp-0.5, sbp+checkpoint-0.25; led by bf16- or fp16- under autocast.</summary>
+    public string Label => (Precision is { } p && p != Sbp.Tensors.DType.Float32 ? PrecisionName(p) + "-" : "") + ModeLabel;
+
+    string ModeLabel => Mode switch
     {
         TrainMode.Full => "full",
         TrainMode.Checkpoint when Keep < 1 => string.Create(CultureInfo.InvariantCulture, $"sbp+checkpoint-{Keep:0.###}"),

@@ -42,6 +42,11 @@ public sealed record TrainConfig
     public bool Rescale { get; init; }
     /// <summary>Hold saved activations as BFloat16 or Float16 (Tape.SaveActivationsAs; half the bytes); null: Float32.</summary>
     public Sbp.Tensors.DType? SaveActivationsAs { get; init; }
+    /// <summary>
+    /// The forward pass and loss run under autocast in this type (Sbp.Autograd.Autocast): BFloat16, or Float16 with dynamic
+    /// loss scaling (GradScaler); Float32: no autocast. Evaluation runs in it too.
+    /// </summary>
+    public Sbp.Tensors.DType Precision { get; init; } = Sbp.Tensors.DType.Float32;
     /// <summary>Time every op of this step (0-based global step) and log the table (Tape.Profile); null: no profiling.</summary>
     public long? ProfileStep { get; init; }
     /// <summary>Which blocks are SBP regions: the model's (paper's) choice or every block.</summary>
@@ -87,9 +92,9 @@ public sealed record TrainConfig
     }
 
     /// <summary>The mode and keep ratio as one value (<see cref="ModeSpec"/>).</summary>
-    public ModeSpec Spec => new(Mode, Keep);
+    public ModeSpec Spec => new(Mode, Keep, Precision);
 
-    /// <summary>A short name for tables and files: full, checkpoint, sbp-0.5, sbp+checkpoint-0.25.</summary>
+    /// <summary>A short name for tables and files: full, checkpoint, sbp-0.5, sbp+checkpoint-0.25 (bf16-sbp-0.5 under autocast).</summary>
     public string Label => Spec.Label;
 
     public string ModeName => Spec.Name;

@@ -14,7 +14,7 @@ public sealed partial class Trainer
     /// With a <paramref name="communicator"/> of several ranks, each evaluates every rank-th clip and the counts are summed
     /// (detection's mAP needs every score: each rank evaluates all of it); every rank gets the same result.
     /// </summary>
-    public static Evaluation Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed, Communicator? communicator = null)
+    public static Evaluation Evaluate(VideoModel model, IVideoDataset data, int batchSize, ulong seed, Communicator? communicator = null, DType precision = DType.Float32)
     {
         var confusion = new long[data.ClassNames.Count, data.ClassNames.Count];
         var device = model.Device;
@@ -35,7 +35,8 @@ public sealed partial class Trainer
                 using (batch)
                 using (var scope = TensorScope.Begin())
                 {
-                    var logits = model.Forward(Input(model, batch.Clips), null, 0);
+                    Tensor logits;
+                    using (Autocast.Begin(precision)) logits = model.Forward(Input(model, batch.Clips), null, 0);
                     int classes = logits.Shape[-1];
                     var l = logits.ToArray();
                     var y = batch.Labels.ToIntArray();

@@ -142,6 +142,8 @@ public sealed partial class Trainer
         int stepsPerEpoch = Math.Min(loader.BatchesPerEpoch, c.MaxStepsPerEpoch ?? int.MaxValue);
         long totalSteps = (long)stepsPerEpoch * c.Epochs;
         using var optimizer = new AdamW(ParamGroup.SplitDecay(model.NamedParameters(), c.WeightDecay), c.PeakLearningRate);
+        var scaler = c.Precision == DType.Float16 ? new GradScaler() : null;
+        int skippedSteps = 0;
         var schedule = new WarmupCosine(c.PeakLearningRate, Math.Min(c.WarmupSteps, totalSteps / 4), totalSteps);
 
         string? checkpointPath = c.OutputDir is null ? null : CheckpointPath(c.OutputDir);
@@ -167,6 +169,8 @@ public sealed partial class Trainer
                 epochLossSum = double.Parse(sum, CultureInfo.InvariantCulture);
                 epochSteps = int.Parse(n, CultureInfo.InvariantCulture);
             }
+            if (scaler is not null && info.Extra.TryGetValue("grad_scale", out var scale) && info.Extra.TryGetValue("grad_scale_growth", out var growth))
+                scaler.Restore(float.Parse(scale, CultureInfo.InvariantCulture), int.Parse(growth, CultureInfo.InvariantCulture));
             _log($"resumed from {checkpointPath} at step {step} (epoch {firstEpoch + 1}, step {step - (long)firstEpoch * stepsPerEpoch + 1} of {stepsPerEpoch})");
         }
         using var metrics = c.OutputDir is null || !_comm.IsRoot ? null : OpenMetrics(c.OutputDir, c.Resume ? step : null);
@@ -175,6 +179,7 @@ public sealed partial class Trainer
             (c.LabelSmoothing > 0 ? string.Create(CultureInfo.InvariantCulture, $", label smoothing {c.LabelSmoothing}") : "") +
             (c.DropPath is { } dropPath ? string.Create(CultureInfo.InvariantCulture, $", drop path {dropPath}") : "") +
             (c.SaveActivationsAs is { } saveAs ? $", activations saved as {saveAs}" : "") +
+            (c.Precision == DType.Float32 ? "" : $", autocast {c.Precision}{(scaler is null ? "" : " with dynamic loss scaling")}") +
             (policy is null ? "" : $", SBP masks {c.MaskDescription}{(c.MasksPerRank && _comm.Size > 1 ? " drawn per rank" : "")}") +
             (_comm.Size == 1 ? "" : $", data parallel over {_comm.Size} ranks ({_comm.Engine}): batch {c.BatchSize} per rank, {c.BatchSize * _comm.Size} in all; memory figures are per rank"));
         _log($"  input: {train.Transform.Describe()}");
@@ -197,6 +202,11 @@ public sealed partial class Trainer
                 ["epoch_loss_sum"] = epochLossSum.ToString("R", CultureInfo.InvariantCulture),
                 ["epoch_steps"] = epochSteps.ToString(CultureInfo.InvariantCulture),
             };
+            if (scaler is not null)
+            {
+                extra["grad_scale"] = scaler.Scale.ToString("R", CultureInfo.InvariantCulture);
+                extra["grad_scale_growth"] = scaler.GrowthTracker.ToString(CultureInfo.InvariantCulture);
+            }
             dist.Save(() => Checkpoint.Save(checkpointPath, model.StateDict(), optimizer, new CheckpointInfo(step, step, sources, extra)), step);
         }
         for (int epoch = firstEpoch; epoch < c.Epochs; epoch++)
@@ -220,7 +230,8 @@ public sealed partial class Trainer
                         try
                         {
                             var profile = c.ProfileStep == step ? new OpProfile() : null;
-                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing, dist, c.SaveActivationsAs);
+                            (lossValue, saved) = TrainStep(model, policy, batch, step, microBatches, regions.Count == 0 ? regions : null, profile, c.LabelSmoothing, dist, c.SaveActivationsAs,
+                                c.Precision, scaler);
                             if (profile is not null) _log($"  op profile of step {step} (forward and backward, ms per op kind):\n{profile.Format()}");
                             break;
                         }
@@ -243,7 +254,13 @@ public sealed partial class Trainer
                     if (!double.IsFinite(lossValue))
                         throw new TrainingException($"train: the loss became {lossValue} at step {step} (epoch {epoch + 1}); lower the learning rate ({c.PeakLearningRate}).");
                     schedule.Apply(optimizer, step);
-                    optimizer.Step();
+                    if (scaler is null) optimizer.Step();
+                    else
+                    {
+                        // fp16: gradients unscaled once; a step with an infinite or NaN gradient is skipped and the scale backs off
+                        if (!scaler.Step(optimizer)) skippedSteps++;
+                        scaler.Update();
+                    }
                     optimizer.ZeroGrad();
                     watch.Stop();
                     if (timedSteps > 0 || curve.Count > 0) { stepMsSum += watch.Elapsed.TotalMilliseconds; timedSteps++; }
@@ -274,7 +291,8 @@ public sealed partial class Trainer
                 break;
             }
             if (dist.TimingLine() is { } timing) _log(timing);
-            var eval = Evaluate(model, val, c.BatchSize, c.Seed, _comm);
+            if (scaler is not null) _log($"  loss scale {scaler.Scale:G}; {skippedSteps} step{(skippedSteps == 1 ? "" : "s")} skipped for infinite or NaN gradients so far");
+            var eval = Evaluate(model, val, c.BatchSize, c.Seed, _comm, c.Precision);
             var (top1, top5, map) = (eval.Top1, eval.Top5, eval.Map);
             var result = new EpochResult(epoch + 1, step, epochLossSum / Math.Max(epochSteps, 1), top1, top5, map, timedSteps == 0 ? 0 : stepMsSum / timedSteps);
             epochs.Add(result);
@@ -335,7 +353,7 @@ public sealed partial class Trainer
     /// bytes a tape held. Everything the step allocates is freed when it returns or throws.
     /// </summary>
     static (double Loss, long Saved) TrainStep(VideoModel model, SbpPolicy? policy, VideoBatch batch, long step, int microBatches, List<RegionReport>? regions,
-        OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null, DType? saveAs = null)
+        OpProfile? profile = null, float labelSmoothing = 0f, DistributedRun? dist = null, DType? saveAs = null, DType precision = DType.Float32, GradScaler? scaler = null)
     {
         int n = batch.Size;
         dist?.BeforeStep();
@@ -357,8 +375,10 @@ public sealed partial class Trainer
             var clips = microBatches == 1 ? batch.Clips : Ops.Slice(batch.Clips, 0, start, count);
             var y = microBatches == 1 ? batch.Labels
                 : Tensor.FromArray(labels![(start * perSample)..((start + count) * perSample)], new Shape([count, .. batch.Labels.Shape.Dims[1..]]), batch.Labels.Device);
-            var loss = Loss(model.Forward(Input(model, clips), policy, step), y, labelSmoothing);
+            Tensor loss;
+            using (Autocast.Begin(precision)) loss = Loss(model.Forward(Input(model, clips), policy, step), y, labelSmoothing);
             var weighted = microBatches == 1 ? loss : Ops.Mul(loss, (float)count / n);
+            if (scaler is not null) weighted = scaler.ScaleLoss(weighted);
             saved = Math.Max(saved, tape.SavedBytes);
             if (regions is not null && part == 0) regions.AddRange(tape.Regions);
             if (part == microBatches - 1) dist?.Attach(tape);   // data parallel: average while the last micro-batch runs backward

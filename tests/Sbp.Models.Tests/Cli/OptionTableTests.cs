@@ -107,6 +107,7 @@ public class OptionTableTests
             Train("--label-smoothing", "1"), Train("--drop-path", "-0.1"), Train("--drop-path", "0.1"),
             Train("--mask", "stripes"), Train("--mask-per", "epoch"), Train("--caching", "lazy"), Train("--rescale", "maybe"), Train("--sbp-blocks", "some"),
             Train("--save-activations", "fp8"), Case("--save-activations", ["memory", "--save-activations", "fp32,int8"]),
+            Train("--precision", "fp8"), Case("--precision", ["memory", "--precision", "fp32,tf32"]), Case("--modes", ["compare", .. TinyTrain, "--modes", "full,bf8/sbp:0.5"]),
             Train("--profile-step", "-1"), Train("--mode", "fast"), Train("--keep", "2"), Train("--out", file), Train("--out", Path.Combine(file, "run")),
             Train("--resume"), Train("--init", Path.Combine(Scratch, "no-such.pth")), Train("--init-format", "onnx"), Train("--reset-head"),
             Case("--init-format", ["train", .. TinyTrain, "--init", file, "--init-format", "onnx"]),
