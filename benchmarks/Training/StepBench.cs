@@ -62,8 +62,8 @@ public static class StepBench
                     // SBP_BENCH_PROFILE=1: per-op forward and backward times of the last step, on stderr.
                     if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile(); tape.Profile.Start(); }
                     // The detector already takes [B, T, C, H, W]: x is passed as is.
-                    var logits = model.Forward(x, policy, s);
-                    var l = Trainer.Loss(logits, y);
+                    Tensor l;
+                    using (Autocast.Begin(mode.Precision)) l = Trainer.Loss(model.Forward(x, policy, s), y);
                     tForward = Stopwatch.GetTimestamp();
                     saved = tape.SavedBytes;
                     nodes = tape.Nodes.Count;

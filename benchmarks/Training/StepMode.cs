@@ -11,6 +11,9 @@ namespace Sbp.Benchmarks.Training;
 /// </summary>
 public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMode Caching = RegionMode.SparseCache, SbpCoverage Coverage = SbpCoverage.Model)
 {
+    /// <summary>The autocast type of the forward pass and loss (Float32: none); a mode name led by bf16- or fp16- (bf16-sbp-0.5).</summary>
+    public global::Sbp.Tensors.DType Precision { get; init; } = global::Sbp.Tensors.DType.Float32;
+
     public static StepMode Full { get; } = new("full", TrainMode.Full, 1);
     public static StepMode Checkpoint { get; } = new("checkpoint", TrainMode.Checkpoint, 1, RegionMode.Checkpoint);
 
@@ -26,11 +29,18 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
 
     /// <summary>
     /// A benchmark mode by name: the modes of `sbp compare` (<see cref="ModeSpec"/>: full, checkpoint, sbp-0.5 or sbp:0.5,
-    /// sbp+checkpoint-0.25) and two SBP variants of the benchmarks, recompute caching (sbp-rc-K) and every block a region (sbp-all-K).
+    /// sbp+checkpoint-0.25), each optionally led by a precision (bf16-full, fp16/sbp:0.5), and two SBP variants of the benchmarks, recompute caching (sbp-rc-K) and every block a region (sbp-all-K).
     /// </summary>
     public static StepMode Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
+        foreach (var prefix in new[] { "fp32", "bf16", "fp16" })
+            if (name.Length > 5 && name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name[4] is '-' or '/')
+            {
+                var inner = Parse(name[5..]);
+                var precision = ModeSpec.ParsePrecision(prefix, $"mode '{name}'");
+                return inner with { Name = precision == global::Sbp.Tensors.DType.Float32 ? inner.Name : $"{prefix.ToLowerInvariant()}-{inner.Name}", Precision = precision };
+            }
         foreach (var (qualifier, make) in new (string, Func<double, StepMode>)[] { ("rc", k => Sbp(k, RegionMode.Recompute)), ("all", SbpAll) })
             if (name.StartsWith($"sbp-{qualifier}-", StringComparison.OrdinalIgnoreCase))
                 return make(ModeSpec.ParseKeep(name[(qualifier.Length + 5)..], $"mode '{name}'"));
