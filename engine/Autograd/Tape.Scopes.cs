@@ -63,9 +63,17 @@ public sealed partial class Tape
     }
 
     /// <summary>Packs the saved activations of the nodes recorded from <paramref name="from"/> on (an SBP region that ended).</summary>
-    internal void PackSavedFrom(int from, DType dtype)
+    internal void PackSavedFrom(int from, DType? dtype)
     {
-        for (int i = from; i < _nodes.Count; i++) _store.Pack(_nodes[i], dtype);
+        for (int i = from; i < _nodes.Count; i++)
+            if ((dtype ?? _nodes[i].PackAs) is { } packAs) _store.Pack(_nodes[i], packAs);
+    }
+
+    /// <summary>Whether a node from <paramref name="from"/> on was recorded under <see cref="SaveActivationsAs"/> (and is packed when its region ends).</summary>
+    internal bool PacksFrom(int from)
+    {
+        for (int i = from; i < _nodes.Count; i++) if (_nodes[i].PackAs is not null) return true;
+        return false;
     }
 
     /// <summary>Recording on again inside backward (a region re-run builds its own tape), until disposed.</summary>

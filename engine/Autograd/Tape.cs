@@ -108,6 +108,7 @@ public sealed partial class Tape : IDisposable
         if (observer is not null)
         {
             node.Region = observer.Name;
+            node.PackAs = _saveAs;
             observer.OnRecorded(node, plan);
         }
         else if (_saveAs is { } dtype) _current._store.Pack(node, dtype);   // a region's nodes are packed when it ends

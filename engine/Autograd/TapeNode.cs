@@ -36,6 +36,9 @@ public sealed class TapeNode
     /// <summary>The SBP region this node was recorded in, if any.</summary>
     public string? Region { get; internal set; }
 
+    /// <summary>Recorded in a region under <see cref="Tape.SaveActivationsAs"/>: its saved tensors are packed as this type when the region ends.</summary>
+    internal Sbp.Tensors.DType? PackAs { get; set; }
+
     /// <summary>
     /// True when the node runs backward on compact tensors inside an SBP region: its output gradient
     /// and the saved tensors with a layout hold only the kept positions.

@@ -75,8 +75,12 @@ public static partial class Ops
                 lowered[i] = Autocast.Lower(t, low, out owned[i]);
                 wide[i] = To(lowered[i]!, DType.Float32);
             }
+            // What the Float32 body saves besides its (exact) inputs, attention's probabilities, is held in the 16-bit type too,
+            // as a 16-bit op would have saved it; the forward keeps the Float32 values.
             Tensor y;
-            using (Autocast.Suspend()) y = float32Op(wide);
+            using (Autocast.Suspend())
+            using (Tape.SaveActivationsAs(low))
+                y = float32Op(wide);
             using (y) return To(y, low);
         }
         finally

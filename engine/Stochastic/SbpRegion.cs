@@ -57,11 +57,12 @@ public static partial class SbpRegion
                 RegionMode.Recompute when !keepsAll => Rerun(tape, name, x, x.Shape[d], request, body, options, sliceAllowed: true),
                 _ => Rerun(tape, name, x, x.Shape[d], keepsAll ? null : request, body, options, sliceAllowed: false),
             };
-            // with Tape.SaveActivationsAs: the region's saved tensors (compact where they are) packed now that it has ended
-            if (Tape.SavedActivationType is { } packed)
+            // with Tape.SaveActivationsAs (around the region, or around some of its ops, as autocast's attention): the region's
+            // saved tensors (compact where they are) packed now that it has ended
+            if (Tape.SavedActivationType is { } || tape.PacksFrom(firstNode))
             {
                 long before = SavedBytesFrom(tape, firstNode);
-                tape.PackSavedFrom(firstNode, packed);
+                tape.PackSavedFrom(firstNode, Tape.SavedActivationType);
                 ledger.ShrinkReportsSince(mark, before - SavedBytesFrom(tape, firstNode));
             }
             return y;
