@@ -12,8 +12,8 @@ namespace Sbp.Autograd;
 /// 16-bit result would only add a rounding). Mixed inputs therefore promote to Float32, as PyTorch's promote rule.</item>
 /// </list>
 /// Parameters stay Float32 (leaves that require grad): each one's 16-bit copy is made once per tape and reused until
-/// the outermost scope ends. Gradients reaching parameters are Float32, and gradients of 16-bit tensors are summed in
-/// Float32. What the tape saves is 16-bit where the op's input is 16-bit: an op saving the widening of a 16-bit tensor
+/// the outermost scope ends. Gradients are Float32 throughout: those of 16-bit tensors are kept and summed in Float32
+/// (PyTorch rounds them to the tensor's type; keeping them costs no pass and loses nothing). What the tape saves is 16-bit where the op's input is 16-bit: an op saving the widening of a 16-bit tensor
 /// holds the 16-bit tensor instead (exact). Wrap the forward pass and the loss, not backward or the optimizer step.
 /// <code>using (Autocast.Begin(DType.BFloat16)) loss = Ops.CrossEntropy(model.Forward(x), labels);</code>
 /// </summary>

@@ -42,7 +42,7 @@ internal sealed class GradientAccumulator(Tape tape, long captureId) : IDisposab
     {
         try
         {
-            // A 16-bit gradient (autocast's casts round them as PyTorch's) is summed in Float32.
+            // A 16-bit gradient (a user rule may give one) is summed in Float32.
             if (grad.DType.Is16Bit())
             {
                 var wide = Ops.CastTo("grad.float32", grad, DType.Float32).DetachFromScope();
