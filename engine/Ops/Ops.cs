@@ -67,9 +67,10 @@ public static partial class Ops
             {
                 if (inputs[i] is not { } t) continue;
                 CheckAlive(op, t, "input");
-                if (!t.DType.IsFloating())
+                int same = Array.FindIndex(inputs, 0, i, u => ReferenceEquals(u, t));
+                if (same >= 0 || !t.DType.IsFloating())
                 {
-                    wide[i] = t;
+                    wide[i] = same >= 0 ? wide[same] : t;   // attention's q = k = v: one cast
                     continue;
                 }
                 lowered[i] = Autocast.Lower(t, low, out owned[i]);
@@ -87,7 +88,8 @@ public static partial class Ops
         {
             for (int i = 0; i < inputs.Length; i++)
             {
-                if (wide[i] is { } w && !ReferenceEquals(w, inputs[i])) w.Dispose();
+                bool repeated = Array.FindIndex(inputs, 0, i, u => ReferenceEquals(u, inputs[i])) >= 0;
+                if (!repeated && wide[i] is { } w && !ReferenceEquals(w, inputs[i])) w.Dispose();
                 if (owned[i]) lowered[i]!.Dispose();
             }
         }

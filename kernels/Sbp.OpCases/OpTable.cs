@@ -115,6 +115,12 @@ public static class OpTable
             using var packed = Tape.SaveActivationsAs(DType.BFloat16);   // backward reads the packed activations, widened
             return Ops.Linear(Ops.Gelu(Ops.LayerNorm(c.F([6, 33]), [33], c.F([33], 0.5f, 1.5f))), c.F([10, 33]));
         }, null, 1e-4, 1e-5, BackwardIsDerivative: false),
+        new OpCase("autocast bfloat16 (linear, gelu, attention)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.BFloat16);   // 16-bit inputs, Float32 accumulation, 16-bit outputs
+            var h = Ops.Gelu(Ops.Linear(c.F([2, 2, 9, 8]), c.F([8, 8], -0.5f, 0.5f), c.F([8])));
+            return Ops.To(Ops.ScaledDotProductAttention(h, h, h), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
         new OpCase("to (bfloat16 and back)", c => Ops.Mul(Ops.To(Ops.To(c.F([5, 67], -3f, 3f), DType.BFloat16), DType.Float32), 1.5f), null, 0, 0, BackwardIsDerivative: false),
         // CheckIndices / CheckAbove (a GPU raises at the next read)
         Plain("value checks (indices, floor)", c => [("failures", FirstFailures(c))], 0, 0),
