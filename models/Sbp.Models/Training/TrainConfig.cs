@@ -111,6 +111,7 @@ public sealed record TrainConfig
         Check(PeakLearningRate > 0 && float.IsFinite(PeakLearningRate), $"--lr {LearningRate}: must be a number above 0.");
         Check(Keep is > 0 and <= 1, $"--keep {Keep}: must be in (0, 1].");
         Check(LabelSmoothing is >= 0 and < 1, $"--label-smoothing {LabelSmoothing}: must be in [0, 1).");
+        Check(Precision is Sbp.Tensors.DType.Float32 or Sbp.Tensors.DType.BFloat16 or Sbp.Tensors.DType.Float16, $"--precision {Precision}: must be fp32, bf16 or fp16.");
         Check(DropPath is null or (>= 0 and < 1), $"--drop-path {DropPath}: must be in [0, 1).");
         if (DropPath is not null && !Architectures.ModelFactory.HasDropPath(Model))
             throw new ArgumentException($"--drop-path {DropPath}: {Model} has no stochastic depth (Video Swin and the ViTs have it); leave --drop-path out.");

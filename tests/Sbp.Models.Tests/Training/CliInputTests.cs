@@ -1,6 +1,7 @@
 using Sbp.Cli;
 using Sbp.Models.Training;
 using Sbp.Stochastic;
+using Sbp.Tensors;
 using static Sbp.Models.Tests.Cli.CliRun;
 
 namespace Sbp.Models.Tests.Training;
@@ -88,11 +89,36 @@ public class CliInputTests
     [TestCase("SBP:1/4", TrainMode.Sbp, 0.25, "sbp-0.25")]
     [TestCase("sbp-0.125", TrainMode.Sbp, 0.125, "sbp-0.125")]
     [TestCase("sbp+checkpoint:0.25", TrainMode.Checkpoint, 0.25, "sbp+checkpoint-0.25")]
+    [TestCase("bf16/sbp:0.5", TrainMode.Sbp, 0.5, "bf16-sbp-0.5")]
+    [TestCase("FP16/full", TrainMode.Full, 1.0, "fp16-full")]
+    [TestCase("bf16-sbp+checkpoint-0.25", TrainMode.Checkpoint, 0.25, "bf16-sbp+checkpoint-0.25")]
     public void Modes_parse_and_their_labels_read_back(string text, TrainMode mode, double keep, string label)
     {
         var spec = ModeSpec.Parse(text);
         Assert.That((spec.Mode, spec.Keep, spec.Label), Is.EqualTo((mode, keep, label)));
         Assert.That(ModeSpec.Parse(spec.Label), Is.EqualTo(spec), "a label is a mode");
+    }
+
+    [Test]
+    public void A_precision_in_a_mode_overrides_the_runs_and_fp32_names_none()
+    {
+        var base16 = new TrainConfig { Precision = DType.BFloat16 };
+        var runs = CompareRunner.Plan(base16, "full,fp32/full,fp16/sbp:0.5");
+        Assert.That(runs.Select(r => (r.Label, r.Precision)), Is.EqualTo(new[]
+        {
+            ("bf16-full", DType.BFloat16), ("full", DType.Float32), ("fp16-sbp-0.5", DType.Float16),
+        }));
+        Assert.That(() => ModeSpec.Parse("bf16/"), Throws.ArgumentException.With.Message.Contains("'bf16/' is not a mode"));
+        Assert.That(() => ModeSpec.ParsePrecision("tf32"), Throws.ArgumentException.With.Message.Contains("--precision: precision 'tf32' is not fp32, bf16 or fp16"));
+    }
+
+    [Test]
+    public void Fp16_training_runs_under_autocast_with_loss_scaling_and_says_so()
+    {
+        var (code, o, e) = Run(["train", "--val-count", "4", "--frames", "4", "--size", "16", "--batch", "4", "--workers", "1", "--device", "cpu",
+            "--train-count", "8", "--model", "r21d-nano", "--epochs", "1", "--precision", "fp16", "--mode", "sbp", "--keep", "0.5"]);
+        Assert.That(code, Is.Zero, e);
+        Assert.That(o, Does.Contain("autocast Float16 with dynamic loss scaling").And.Contain("loss scale 65536; 0 steps skipped"));
     }
 
     [Test]
