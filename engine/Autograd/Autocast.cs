@@ -24,6 +24,8 @@ public static class Autocast
     [ThreadStatic] static int _suspended;
     [ThreadStatic] static Dictionary<Tensor, CachedCast>? _cache;
 
+    [ThreadStatic] static (Tensor Source, CachedCast Cast)? _last;
+
     sealed record CachedCast(Tensor Cast, Tape? Tape, bool Recording);
 
     /// <summary>The 16-bit type ops run in now; null outside autocast (or inside a Float32 scope).</summary>
@@ -86,33 +88,41 @@ public static class Autocast
     }
 
     /// <summary>
-    /// x rounded to <paramref name="dtype"/> for a lower-precision op (recorded cast); a Float32 parameter's cast is
-    /// cached. <paramref name="owned"/> is false for a cached cast (the caller must not dispose it).
+    /// x rounded to <paramref name="dtype"/> for a lower-precision op (recorded cast). A Float32 parameter's cast is
+    /// cached until the outermost scope ends; the last activation's cast is kept until the next one, so an activation
+    /// read by consecutive ops (Swin's q and k/v projections of one input) is cast and saved once. The caller must not
+    /// dispose the result.
     /// </summary>
-    internal static Tensor Lower(Tensor x, DType dtype, out bool owned)
+    internal static Tensor Lower(Tensor x, DType dtype)
     {
-        owned = false;
         if (x.DType == dtype) return x;
-        bool cacheable = x.IsLeaf && x.RequiresGrad && x.DType == DType.Float32;
-        var tape = Tape.Current;
-        bool recording = Tape.IsRecording([x]);
-        if (cacheable && _cache is not null && _cache.TryGetValue(x, out var hit) && !hit.Cast.IsDisposed
-            && hit.Cast.DType == dtype && hit.Tape == tape && hit.Recording == recording)
-            return hit.Cast;
-        var cast = Ops.To(x, dtype);
-        if (!cacheable)
+        bool parameter = x.IsLeaf && x.RequiresGrad && x.DType == DType.Float32;
+        var key = new CachedCast(x, Tape.Current, Tape.IsRecording([x]));   // Cast = the source here: the key's other fields
+        if (parameter && _cache is not null && _cache.TryGetValue(x, out var hit) && Fits(hit, key, dtype)) return hit.Cast;
+        if (!parameter && _last is { } last && ReferenceEquals(last.Source, x) && !x.IsDisposed && Fits(last.Cast, key, dtype)) return last.Cast.Cast;
+        var cast = Ops.To(x, dtype).DetachFromScope();
+        var entry = new CachedCast(cast, key.Tape, key.Recording);
+        if (parameter)
         {
-            owned = true;
-            return cast;
+            _cache ??= new(ReferenceEqualityComparer.Instance);
+            if (_cache.Remove(x, out var stale)) stale.Cast.Dispose();
+            _cache[x] = entry;
         }
-        _cache ??= new(ReferenceEqualityComparer.Instance);
-        if (_cache.Remove(x, out var stale)) stale.Cast.Dispose();
-        _cache[x] = new CachedCast(cast.DetachFromScope(), tape, recording);
+        else
+        {
+            _last?.Cast.Cast.Dispose();
+            _last = (x, entry);
+        }
         return cast;
     }
 
+    static bool Fits(CachedCast hit, CachedCast key, DType dtype) =>
+        !hit.Cast.IsDisposed && hit.Cast.DType == dtype && hit.Tape == key.Tape && hit.Recording == key.Recording;
+
     static void ClearCache()
     {
+        _last?.Cast.Cast.Dispose();
+        _last = null;
         if (_cache is null) return;
         foreach (var c in _cache.Values) c.Cast.Dispose();
         _cache.Clear();

@@ -58,8 +58,6 @@ public static partial class Ops
     /// </summary>
     static Tensor AutocastLow(string op, DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> float32Op)
     {
-        var lowered = new Tensor?[inputs.Length];
-        var owned = new bool[inputs.Length];
         var wide = new Tensor?[inputs.Length];
         try
         {
@@ -73,8 +71,7 @@ public static partial class Ops
                     wide[i] = same >= 0 ? wide[same] : t;   // attention's q = k = v: one cast
                     continue;
                 }
-                lowered[i] = Autocast.Lower(t, low, out owned[i]);
-                wide[i] = To(lowered[i]!, DType.Float32);
+                wide[i] = To(Autocast.Lower(t, low), DType.Float32);
             }
             // What the Float32 body saves besides its (exact) inputs, attention's probabilities, is held in the 16-bit type too,
             // as a 16-bit op would have saved it; the forward keeps the Float32 values.
@@ -90,7 +87,6 @@ public static partial class Ops
             {
                 bool repeated = Array.FindIndex(inputs, 0, i, u => ReferenceEquals(u, inputs[i])) >= 0;
                 if (!repeated && wide[i] is { } w && !ReferenceEquals(w, inputs[i])) w.Dispose();
-                if (owned[i]) lowered[i]!.Dispose();
             }
         }
     }
