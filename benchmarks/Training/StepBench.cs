@@ -63,7 +63,9 @@ public static class StepBench
                     if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile(); tape.Profile.Start(); }
                     // The detector already takes [B, T, C, H, W]: x is passed as is.
                     Tensor l;
-                    using (Autocast.Begin(mode.Precision)) l = Trainer.Loss(model.Forward(x, policy, s), y);
+                    using (mode.SaveAs is { } packed ? Tape.SaveActivationsAs(packed) : default)
+                    using (Autocast.Begin(mode.Precision))
+                        l = Trainer.Loss(model.Forward(x, policy, s), y);
                     tForward = Stopwatch.GetTimestamp();
                     saved = tape.SavedBytes;
                     nodes = tape.Nodes.Count;

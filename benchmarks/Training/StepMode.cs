@@ -14,6 +14,9 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
     /// <summary>The autocast type of the forward pass and loss (Float32: none); a mode name led by bf16- or fp16- (bf16-sbp-0.5).</summary>
     public global::Sbp.Tensors.DType Precision { get; init; } = global::Sbp.Tensors.DType.Float32;
 
+    /// <summary>Saved activations held in this 16-bit type (Tape.SaveActivationsAs); a mode name led by save-bf16- or save-fp16- (save-bf16-full).</summary>
+    public global::Sbp.Tensors.DType? SaveAs { get; init; }
+
     public static StepMode Full { get; } = new("full", TrainMode.Full, 1);
     public static StepMode Checkpoint { get; } = new("checkpoint", TrainMode.Checkpoint, 1, RegionMode.Checkpoint);
 
@@ -29,11 +32,17 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
 
     /// <summary>
     /// A benchmark mode by name: the modes of `sbp compare` (<see cref="ModeSpec"/>: full, checkpoint, sbp-0.5 or sbp:0.5,
-    /// sbp+checkpoint-0.25), each optionally led by a precision (bf16-full, fp16/sbp:0.5), and two SBP variants of the benchmarks, recompute caching (sbp-rc-K) and every block a region (sbp-all-K).
+    /// sbp+checkpoint-0.25), each optionally led by a precision (bf16-full, fp16/sbp:0.5) or a saved-activation type (save-bf16-full), and two SBP variants of the benchmarks, recompute caching (sbp-rc-K) and every block a region (sbp-all-K).
     /// </summary>
     public static StepMode Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
+        foreach (var prefix in new[] { "save-bf16", "save-fp16" })
+            if (name.Length > 10 && name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name[9] is '-' or '/')
+            {
+                var inner = Parse(name[10..]);
+                return inner with { Name = $"{prefix.ToLowerInvariant()}-{inner.Name}", SaveAs = ModeSpec.ParsePrecision(prefix[5..], $"mode '{name}'") };
+            }
         foreach (var prefix in new[] { "fp32", "bf16", "fp16" })
             if (name.Length > 5 && name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name[4] is '-' or '/')
             {
