@@ -24,7 +24,8 @@ public static class Autocast
     [ThreadStatic] static int _suspended;
     [ThreadStatic] static Dictionary<Tensor, CachedCast>? _cache;
 
-    [ThreadStatic] static (Tensor Source, CachedCast Cast)? _last;
+    // activation casts of the op running now and of the one before it (see Lower)
+    [ThreadStatic] static List<(Tensor Source, CachedCast Cast)>? _thisOp, _lastOp;
 
     sealed record CachedCast(Tensor Cast, Tape? Tape, bool Recording);
 
@@ -88,10 +89,20 @@ public static class Autocast
     }
 
     /// <summary>
+    /// A lower-precision op begins: the activation casts of the op before the last one are dropped, so an activation read
+    /// by consecutive ops (Swin's q and k/v projections of one input) is cast and saved once, and casts live two ops at most.
+    /// </summary>
+    internal static void NextOp()
+    {
+        foreach (var (_, c) in _lastOp ?? []) c.Cast.Dispose();
+        (_lastOp, _thisOp) = (_thisOp, _lastOp);
+        _thisOp?.Clear();
+    }
+
+    /// <summary>
     /// x rounded to <paramref name="dtype"/> for a lower-precision op (recorded cast). A Float32 parameter's cast is
-    /// cached until the outermost scope ends; the last activation's cast is kept until the next one, so an activation
-    /// read by consecutive ops (Swin's q and k/v projections of one input) is cast and saved once. The caller must not
-    /// dispose the result.
+    /// cached until the outermost scope ends, an activation's for this op and the next (<see cref="NextOp"/>). The caller
+    /// must not dispose the result.
     /// </summary>
     internal static Tensor Lower(Tensor x, DType dtype)
     {
@@ -99,7 +110,20 @@ public static class Autocast
         bool parameter = x.IsLeaf && x.RequiresGrad && x.DType == DType.Float32;
         var key = new CachedCast(x, Tape.Current, Tape.IsRecording([x]));   // Cast = the source here: the key's other fields
         if (parameter && _cache is not null && _cache.TryGetValue(x, out var hit) && Fits(hit, key, dtype)) return hit.Cast;
-        if (!parameter && _last is { } last && ReferenceEquals(last.Source, x) && !x.IsDisposed && Fits(last.Cast, key, dtype)) return last.Cast.Cast;
+        _thisOp ??= [];
+        if (!parameter)
+        {
+            int here = _thisOp.FindIndex(e => ReferenceEquals(e.Source, x) && Fits(e.Cast, key, dtype));
+            if (here >= 0) return _thisOp[here].Cast.Cast;
+            int before = _lastOp?.FindIndex(e => ReferenceEquals(e.Source, x) && Fits(e.Cast, key, dtype)) ?? -1;
+            if (before >= 0)
+            {
+                var kept = _lastOp![before];
+                _lastOp.RemoveAt(before);
+                _thisOp.Add(kept);
+                return kept.Cast.Cast;
+            }
+        }
         var cast = Ops.To(x, dtype).DetachFromScope();
         var entry = new CachedCast(cast, key.Tape, key.Recording);
         if (parameter)
@@ -108,11 +132,7 @@ public static class Autocast
             if (_cache.Remove(x, out var stale)) stale.Cast.Dispose();
             _cache[x] = entry;
         }
-        else
-        {
-            _last?.Cast.Cast.Dispose();
-            _last = (x, entry);
-        }
+        else _thisOp.Add((x, entry));
         return cast;
     }
 
@@ -121,8 +141,8 @@ public static class Autocast
 
     static void ClearCache()
     {
-        _last?.Cast.Cast.Dispose();
-        _last = null;
+        NextOp();
+        NextOp();
         if (_cache is null) return;
         foreach (var c in _cache.Values) c.Cast.Dispose();
         _cache.Clear();

@@ -48,7 +48,16 @@ public readonly record struct GemmSpec(
     bool TransA, bool TransB, int M, int N, int K,
     int Batch = 1, long StrideA = 0, long StrideB = 0, long StrideC = 0,
     float Alpha = 1f, float Beta = 0f,
-    long OffsetA = 0, long OffsetB = 0, long OffsetC = 0);
+    long OffsetA = 0, long OffsetB = 0, long OffsetC = 0)
+{
+    /// <summary>A and B of one type (Float32 or 16-bit); C Float32 or A's type: the combinations cuBLAS GemmEx runs with Float32 compute.</summary>
+    internal static void CheckTypes(Tensor a, Tensor b, Tensor c)
+    {
+        if (a.DType != b.DType || !a.DType.IsFloating() || (c.DType != DType.Float32 && c.DType != a.DType))
+            throw new ArgumentException($"gemm: A {a.DType} {a.Shape}, B {b.DType} {b.Shape} and C {c.DType} {c.Shape}: A and B must have one floating type, " +
+                "and C be Float32 or that type; cast the odd one with Ops.To.");
+    }
+}
 
 /// <summary>
 /// The kernels a device provides. Ops (forward and backward) are written once on top of these;

@@ -15,8 +15,11 @@ public static partial class Ops
     /// </summary>
     public static Tensor Matmul(Tensor a, Tensor b)
     {
-        if (Autocast.Type is { } low) return AutocastLow("matmul", low, [a, b], t => Matmul(t[0]!, t[1]!));
-        CheckFloats("matmul", a, b);
+        if (Autocast.Type is { } low)
+            return a.Rank >= 2 && b.Rank >= 2 && (a.Rank == 2 || b.Rank == 2 || a.Shape.ToArray()[..^2].SequenceEqual(b.Shape.ToArray()[..^2]))
+                ? AutocastGemm(low, [a, b], t => Matmul(t[0]!, t[1]!))
+                : AutocastLow("matmul", low, [a, b], t => Matmul(t[0]!, t[1]!));   // a 1-D or broadcast operand: the Float32 op on widenings
+        CheckGemmOperands("matmul", a, b);
         if (a.Rank == 0 || b.Rank == 0)
             throw new ShapeMismatchException($"matmul: both operands need at least one dimension, got {a.Shape} @ {b.Shape}; use Mul for scalars.");
         if (a.Rank == 1)
@@ -57,7 +60,7 @@ public static partial class Ops
         int rows = checked((int)(a.Numel / k));
         var outDims = a.Shape.ToArray();
         outDims[^1] = n;
-        var c = New("matmul", new Shape(outDims), a);
+        var c = NewOfType("matmul", new Shape(outDims), a);
         Gemm(new GemmSpec(false, false, rows, n, k), a, b, c);
         return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
         {
@@ -94,7 +97,7 @@ public static partial class Ops
             int count = checked((int)batch.Numel);
             long sa = a.Numel == (long)m * k ? 0 : (long)m * k;
             long sb = b.Numel == (long)k * n ? 0 : (long)k * n;
-            var c = New("matmul", new Shape([.. batch, m, n]), a);
+            var c = NewOfType("matmul", new Shape([.. batch, m, n]), a);
             Gemm(new GemmSpec(false, false, m, n, k, count, sa, sb, (long)m * n), a, b, c);
             return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
             {
@@ -135,7 +138,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
-        if (Autocast.Type is { } low) return AutocastLow("linear", low, [x, weight, bias], t => Linear(t[0]!, t[1]!, t[2]));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => Linear(t[0]!, t[1]!, t[2]));
         var (outF, inF) = CheckLinear("linear", x, weight, bias);
         return LinearOnRows("linear", x, weight, bias, inF, 0, outF);
     }
@@ -149,7 +152,7 @@ public static partial class Ops
     public static Tensor LinearRows(Tensor x, Tensor weight, Tensor? bias, int start, int count)
     {
         const string op = "linear_rows";
-        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => LinearRows(t[0]!, t[1]!, t[2], start, count));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => LinearRows(t[0]!, t[1]!, t[2], start, count));
         var (allOut, inF) = CheckLinear(op, x, weight, bias);
         if (start < 0 || count < 1 || start + count > allOut)
             throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");
@@ -159,13 +162,13 @@ public static partial class Ops
     /// <summary>Checks x [..., in], W [out, in] and b [out] for a linear op; returns (out, in).</summary>
     static (int Out, int In) CheckLinear(string op, Tensor x, Tensor weight, Tensor? bias)
     {
-        CheckFloats(op, x, weight);
+        CheckGemmOperands(op, x, weight);
         if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
             throw new ShapeMismatchException($"{op}: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
         int outF = weight.Shape[0];
         if (bias is not null)
         {
-            CheckFloats(op, x, bias);
+            CheckGemmOperands(op, x, bias);
             if (bias.Rank != 1 || bias.Shape[0] != outF)
                 throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{outF}] for weight {weight.Shape}.");
         }
@@ -183,15 +186,24 @@ public static partial class Ops
         int rows = checked((int)(x.Numel / inF));
         var outDims = x.Shape.ToArray();
         outDims[^1] = count;
-        var y = New(op, new Shape(outDims), x);
+        // 16-bit operands (autocast): a 16-bit output straight from the GEMM, or with a bias, the Float32 sum rounded once
+        bool roundAfterBias = x.DType.Is16Bit() && bias is not null;
+        var y = roundAfterBias ? Tensor.Empty(op, new Shape(outDims), x.Device) : NewOfType(op, new Shape(outDims), x);
         Gemm(new GemmSpec(false, true, rows, count, inF, OffsetB: offset), x, weight, y);
-        if (bias is not null && whole) y.Backend.Binary(BinaryOp.Add, y, bias, y);
-        else if (bias is not null)
-            using (var b = New(op, new Shape(count), x))
-            {
-                b.Backend.CopyAlongDim(bias, start, b, 0, 0, count, accumulate: false);
-                y.Backend.Binary(BinaryOp.Add, y, b, y);
-            }
+        using (var wideBias = roundAfterBias ? CastTo(op, bias!, DType.Float32) : null)
+        {
+            var b32 = wideBias ?? bias;
+            if (b32 is not null && whole) y.Backend.Binary(BinaryOp.Add, y, b32, y);
+            else if (b32 is not null)
+                using (var b = New(op, new Shape(count), y))
+                {
+                    b.Backend.CopyAlongDim(b32, start, b, 0, 0, count, accumulate: false);
+                    y.Backend.Binary(BinaryOp.Add, y, b, y);
+                }
+        }
+        if (roundAfterBias)
+            using (var sum = y)
+                y = CastTo(op, sum, x.DType);
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {

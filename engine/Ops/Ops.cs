@@ -18,6 +18,37 @@ public static partial class Ops
         return Tensor.Empty(op, shape, like.Device);
     }
 
+    /// <summary>An op's output in <paramref name="like"/>'s floating type (16-bit for a GEMM on 16-bit operands).</summary>
+    static Tensor NewOfType(string op, Shape shape, Tensor like) => Tensor.Empty(op, shape, like.Device, like.DType);
+
+    /// <summary>The operands of a GEMM op: one floating type, Float32 or 16-bit (Float32 accumulation, a 16-bit output), on one device.</summary>
+    static void CheckGemmOperands(string op, Tensor a, Tensor b)
+    {
+        CheckAlive(op, a, "first input");
+        CheckAlive(op, b, "second input");
+        if (!a.DType.Is16Bit() && !b.DType.Is16Bit())
+        {
+            CheckFloats(op, a, b);
+            return;
+        }
+        if (a.DType != b.DType)
+            throw new ArgumentException($"{op}: got {a.DType} {a.Shape} and {b.DType} {b.Shape}; 16-bit operands must share one type: " +
+                "cast one with Ops.To, or run the op inside Autocast.Begin(...), which casts both.");
+        CheckDevices(op, a, b);
+    }
+
+    /// <summary>
+    /// A GEMM op under autocast (matmul, linear): its floating inputs rounded to <paramref name="low"/> (a parameter's cast
+    /// cached, see <see cref="Autocast"/>) and <paramref name="op16"/> run on them as they are: the backend's GEMM on 16-bit
+    /// operands (cuBLAS GemmEx on CUDA) accumulates in Float32 and writes the 16-bit output; the op saves the 16-bit inputs.
+    /// </summary>
+    static Tensor AutocastGemm(DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> op16)
+    {
+        Autocast.NextOp();
+        var lowered = inputs.Select(t => t is { DType: DType.Float32 or DType.BFloat16 or DType.Float16, IsDisposed: false } ? Autocast.Lower(t, low) : t).ToArray();
+        using (Autocast.Suspend()) return op16(lowered);
+    }
+
     /// <summary>Outside autocast 16-bit tensors are storage: ops compute on Float32 and say how to get there.</summary>
     static ArgumentException SixteenBit(string op, Tensor t) =>
         new($"{op}: got a {t.DType} tensor {t.Shape}; outside autocast ops compute on Float32: cast it first with Ops.To(x, DType.Float32) " +
@@ -59,6 +90,7 @@ public static partial class Ops
     static Tensor AutocastLow(string op, DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> float32Op)
     {
         var wide = new Tensor?[inputs.Length];
+        Autocast.NextOp();
         try
         {
             for (int i = 0; i < inputs.Length; i++)

@@ -257,8 +257,16 @@ public static partial class SbpRegion
         var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
         try
         {
-            if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
-            else g.Backend.IndexSelect(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
+            // The gather copies whole rows: 16-bit elements with an even last axis (not the region's) go as pairs, one float each.
+            bool pairs = t.DType.Is16Bit() && l.Axis < t.Rank - 1 && t.Shape[-1] % 2 == 0;
+            if (t.DType.Is16Bit() && !pairs) throw new SbpRegionException(
+                $"SBP region: a saved {t.DType} tensor {t.Shape} cannot be gathered along axis {l.Axis}: 16-bit tensors are gathered as pairs of elements, " +
+                "which needs an even last axis other than the region's; keep that op's inputs in Float32 (outside autocast).");
+            using var source = pairs ? Tensor.OverBlock(t.Block, Pairs(t.Shape), DType.Float32, t.Device) : null;
+            using var target = pairs ? Tensor.OverBlock(g.Block, Pairs(g.Shape), DType.Float32, g.Device) : null;
+            var (from, to) = (source ?? t, target ?? g);
+            if (forLater) to.Backend.IndexSelectForLater(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
+            else to.Backend.IndexSelect(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
         }
         catch
         {
@@ -267,6 +275,8 @@ public static partial class SbpRegion
         }
         return g;
     }
+
+    static Shape Pairs(Shape s) => new([.. s.ToArray()[..^1], s[-1] / 2]);
 
     /// <summary>
     /// The region boundary: y' = y (a view); backward gathers the incoming gradient at the kept

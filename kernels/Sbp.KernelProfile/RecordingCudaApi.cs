@@ -8,7 +8,8 @@ public sealed record RecordedLaunch(string Entry, uint Grid, uint Block, uint Sh
     int[]? Meta = null);
 
 /// <summary>One cuBLAS / cuDNN call or copy of a recorded step: its work in FLOPs and bytes, and tiles for GEMM-like calls.</summary>
-public sealed record RecordedCall(string Function, double Flops, double Bytes, long Tiles, bool Tf32, string Detail, string Op, string Phase, long K = 0);
+/// <summary>A library call's counts; <see cref="Half"/>: 16-bit inputs on tensor cores (the 16-bit rate), <see cref="Tf32"/>: TF32 tensor cores.</summary>
+public sealed record RecordedCall(string Function, double Flops, double Bytes, long Tiles, bool Tf32, string Detail, string Op, string Phase, long K = 0, bool Half = false);
 
 /// <summary>
 /// A CUDA device that runs nothing: memory is address space only, launches and library calls are recorded with their
@@ -86,6 +87,11 @@ internal sealed unsafe class RecordingCudaApi(long totalBytes) : ICudaApi
         Call(batch == 1 ? "cublasSgemm" : "cublasSgemmStridedBatched", 2.0 * m * n * k * batch, 4.0 * batch * ((double)m * k + (double)k * n + (beta == 0 ? 1 : 2.0) * m * n),
             Tiles(m, n) * batch, tf32, $"m {m} n {n} k {k} batch {batch}", k);
 
+    public void GemmHalfStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha, Tensors.DType abType,
+        ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, Tensors.DType cType, ulong c, int ldc, long strideC, int batch) =>
+        Call("cublasGemmStridedBatchedEx", 2.0 * m * n * k * batch, batch * (2.0 * ((double)m * k + (double)k * n) + Tensors.DTypeExtensions.Size(cType) * (beta == 0 ? 1 : 2.0) * m * n),
+            Tiles(m, n) * batch, false, $"m {m} n {n} k {k} batch {batch} {abType}", k, half: true);
+
     public IReadOnlyList<ConvCandidate> ConvolutionCandidates(ConvDirection direction, ConvDescriptor descriptor) => [new ConvCandidate(0, true, true, 0)];
 
     public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace) => Conv("cudnnConvolutionForward", d);
@@ -116,9 +122,9 @@ internal sealed unsafe class RecordingCudaApi(long totalBytes) : ICudaApi
         Call(fn, flops, bytes, Tiles(m, n) * d.Groups, d.Tf32, $"x {string.Join('x', d.X)} w {string.Join('x', d.W)}", k);
     }
 
-    void Call(string fn, double flops, double bytes, long tiles, bool tf32, string detail, long k = 0)
+    void Call(string fn, double flops, double bytes, long tiles, bool tf32, string detail, long k = 0, bool half = false)
     {
-        if (Recording) Calls.Add(new RecordedCall(fn, flops, bytes, tiles, tf32, detail, OpLabel.Current, Phase, k));
+        if (Recording) Calls.Add(new RecordedCall(fn, flops, bytes, tiles, tf32, detail, OpLabel.Current, Phase, k, half));
     }
 
     /// <summary>Output tiles of 128 x 128 (cuBLAS's and cuDNN's usual CTA tile for FP32/TF32 on sm_90).</summary>

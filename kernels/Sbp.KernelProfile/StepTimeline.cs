@@ -52,7 +52,7 @@ public static class StepTimeline
             double seconds = bytes, roofline = bytes;
             if (c.Flops > 0)
             {
-                double peak = c.Tf32 ? gpu.Tf32Flops : gpu.Fp32Flops;
+                double peak = c.Half ? gpu.Bf16Flops : c.Tf32 ? gpu.Tf32Flops : gpu.Fp32Flops;
                 // Few output tiles over a long K: the libraries split K across CTAs (split-K), at least 512 of K each.
                 long units = c.Tiles * Math.Clamp(gpu.Sms / Math.Max(c.Tiles, 1), 1, Math.Max(1, c.K / 512));
                 double waves = Math.Ceiling((double)units / gpu.Sms);

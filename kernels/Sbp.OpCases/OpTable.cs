@@ -121,6 +121,18 @@ public static class OpTable
             var h = Ops.Gelu(Ops.Linear(c.F([2, 2, 9, 8]), c.F([8, 8], -0.5f, 0.5f), c.F([8])));
             return Ops.To(Ops.ScaledDotProductAttention(h, h, h), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        Plain("gemm on 16-bit operands (bfloat16, float16)", c =>
+        {
+            var results = new List<(string, float[])>();
+            foreach (var dt in new[] { DType.BFloat16, DType.Float16 })
+            {
+                var a = c.F([3, 37, 70], -2f, 2f, grad: false).To(dt);
+                var b = c.F([70, 45], -2f, 2f, grad: false).To(dt);
+                results.Add(($"{dt} out", Ops.Matmul(a, b).ToArray()));                          // 16-bit output
+                results.Add(($"{dt} linear", Ops.Linear(a, Ops.Transpose(b.To(DType.Float32), 0, 1).To(dt), c.F([45], grad: false).To(dt)).ToArray()));
+            }
+            return results;
+        }, 2e-2, 2e-2),
         new OpCase("to (bfloat16 and back)", c => Ops.Mul(Ops.To(Ops.To(c.F([5, 67], -3f, 3f), DType.BFloat16), DType.Float32), 1.5f), null, 0, 0, BackwardIsDerivative: false),
         // CheckIndices / CheckAbove (a GPU raises at the next read)
         Plain("value checks (indices, floor)", c => [("failures", FirstFailures(c))], 0, 0),

@@ -26,9 +26,34 @@ public sealed unsafe partial class CpuBackend
     public void Gemm(in GemmSpec g, Tensor a, Tensor b, Tensor c)
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
+        if (a.DType.Is16Bit() || c.DType.Is16Bit())
+        {
+            GemmHalf(g, a, b, c);
+            return;
+        }
         int threads = _gemmThreads;
         using var workspace = Workspace(OpLabel.Current, c.Device, SgemmDriver.WorkspaceFloats(g, threads));
         SgemmDriver.Run(g, a.F + g.OffsetA, b.F + g.OffsetB, c.F + g.OffsetC, workspace is null ? null : workspace.F, threads);
+    }
+
+    /// <summary>
+    /// 16-bit operands (cuBLAS GemmEx with CUBLAS_COMPUTE_32F): the same Float32 GEMM on the exact widenings of A and B
+    /// (and of C where beta reads it), a 16-bit C rounded to nearest even at the end.
+    /// </summary>
+    void GemmHalf(in GemmSpec g, Tensor a, Tensor b, Tensor c)
+    {
+        string label = OpLabel.Current;
+        Tensor Wide(Tensor t)
+        {
+            var w = Workspace(label, t.Device, t.Numel)!;
+            Cast(t, w);
+            return w;
+        }
+        using var wa = a.DType.Is16Bit() ? Wide(a) : null;
+        using var wb = b.DType.Is16Bit() ? Wide(b) : null;
+        using var wc = !c.DType.Is16Bit() ? null : g.Beta != 0 ? Wide(c) : Workspace(label, c.Device, c.Numel);
+        Gemm(g, wa ?? a, wb ?? b, wc ?? c);
+        if (wc is not null) Cast(wc, c);
     }
 
     /// <summary>

@@ -23,20 +23,35 @@ public sealed partial class CudaBackend
         int ldb = g.TransB ? g.K : g.N;
         int lda = g.TransA ? g.M : g.K;
         var spec = g;
+        if (a.DType.Is16Bit())
+        {
+            // 16-bit A and B on tensor cores, Float32 accumulation; C Float32 or 16-bit (cuBLAS GemmEx, CUBLAS_COMPUTE_32F)
+            DType ab = a.DType, ct = c.DType;
+            Action half = () => Api.GemmHalfStridedBatched(spec.TransB, spec.TransA, spec.N, spec.M, spec.K, spec.Alpha, ab,
+                P(b, spec.OffsetB), Math.Max(1, ldb), spec.StrideB, P(a, spec.OffsetA), Math.Max(1, lda), spec.StrideA,
+                spec.Beta, ct, P(c, spec.OffsetC), spec.N, spec.StrideC, spec.Batch);
+            RunGemm(half, c);
+            return;
+        }
         void Run() => Api.SgemmStridedBatched(spec.TransB, spec.TransA, spec.N, spec.M, spec.K, spec.Alpha,
             P(b, spec.OffsetB), Math.Max(1, ldb), spec.StrideB,
             P(a, spec.OffsetA), Math.Max(1, lda), spec.StrideA,
             spec.Beta, P(c, spec.OffsetC), spec.N, spec.StrideC, spec.Batch, AllowTf32);
+        RunGemm(Run, c);
+    }
+
+    static void RunGemm(Action run, Tensor c)
+    {
         try
         {
-            Run();
+            run();
         }
         catch (CudaException e) when (e.ErrorName is "CUBLAS_STATUS_ALLOC_FAILED")
         {
             // cuBLAS allocates its workspace itself, outside the pool: the pool's cached free blocks may hold the memory it
             // needs. Release them and try once more; a second failure is the device truly full.
             c.Device.Pool.EmptyCache();
-            Run();
+            run();
         }
     }
 }

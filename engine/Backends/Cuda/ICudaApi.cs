@@ -61,6 +61,12 @@ internal interface ICudaApi : IDisposable
     /// <summary>tf32: cublasGemmStridedBatchedEx with CUBLAS_COMPUTE_32F_FAST_TF32 (tensor cores, 10-bit mantissa inputs).</summary>
     void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
         ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, ulong c, int ldc, long strideC, int batch, bool tf32);
+    /// <summary>
+    /// cublasGemmStridedBatchedEx on 16-bit A and B of <paramref name="abType"/> (BFloat16 or Float16: tensor cores) with
+    /// CUBLAS_COMPUTE_32F (Float32 accumulation); C is <paramref name="cType"/>: Float32 or the inputs' type.
+    /// </summary>
+    void GemmHalfStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha, Tensors.DType abType,
+        ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, Tensors.DType cType, ulong c, int ldc, long strideC, int batch);
 
     // ---- cuDNN (float32, fully packed NCDHW tensors) ----
     /// <summary>The v7 heuristics' candidates for a convolution, best first (cudnnGetConvolution*Algorithm_v7 with each usable

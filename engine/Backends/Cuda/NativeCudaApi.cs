@@ -218,6 +218,21 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
             Check(CuBlas.SgemmStridedBatched(h, ta, tb, m, n, k, &alpha, a, lda, strideA, b, ldb, strideB, &beta, c, ldc, strideC, batch));
     }
 
+    public void GemmHalfStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha, Tensors.DType abType,
+        ulong a, int lda, long strideA, ulong b, int ldb, long strideB, float beta, Tensors.DType cType, ulong c, int ldc, long strideC, int batch)
+    {
+        var h = Blas();
+        static CudaDataType TypeOf(Tensors.DType t) => t switch
+        {
+            Tensors.DType.BFloat16 => CudaDataType.R16BF,
+            Tensors.DType.Float16 => CudaDataType.R16F,
+            _ => CudaDataType.R32F,
+        };
+        Check(CuBlas.GemmStridedBatchedEx(h, transA ? CublasOperation.T : CublasOperation.N, transB ? CublasOperation.T : CublasOperation.N, m, n, k,
+            &alpha, a, TypeOf(abType), lda, strideA, b, TypeOf(abType), ldb, strideB, &beta, c, TypeOf(cType), ldc, strideC, batch,
+            CublasComputeType.Compute32F, CublasGemmAlgo.Default));
+    }
+
     // ---- cuDNN --------------------------------------------------------------------------------
 
     nint Dnn()

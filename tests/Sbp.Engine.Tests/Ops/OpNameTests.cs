@@ -52,9 +52,9 @@ public class OpNameTests
         ["saved as bfloat16 (layer_norm, gelu, linear)"] = ("layer_norm, gelu, linear", "linear [6, 10]",
             "d0=layer_norm.backward [6, 33], d1=layer_norm.backward [33], d2=linear.backward [10, 33]"),
         ["to (bfloat16 and back)"] = ("to, to, mul_scalar", "mul_scalar [5, 67]", "d0=to.backward [5, 67]"),
-        // autocast: x, W, b rounded and widened; linear's output rounded, widened for gelu; gelu's output rounded and
+        // autocast: x, W, b rounded for linear's 16-bit GEMM; its 16-bit output widened for gelu; gelu's output rounded and
         // widened once for q = k = v; attention's output rounded, then cast to Float32 by the case
-        ["autocast bfloat16 (linear, gelu, attention)"] = ("to, to, to, to, to, to, linear, to, to, gelu, to, to, scaled_dot_product_attention, to, to",
+        ["autocast bfloat16 (linear, gelu, attention)"] = ("to, to, to, linear, to, gelu, to, to, scaled_dot_product_attention, to, to",
             "to [2, 2, 9, 8]", "d0=to.backward [2, 2, 9, 8], d1=to.backward [8, 8], d2=to.backward [8]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),
         ["softmax (axis 1)"] = ("softmax", "softmax [3, 9, 4]", "d0=softmax.backward [3, 9, 4]"),
