@@ -14,6 +14,7 @@ public sealed class BackwardContext
     readonly TapeNode _node;
     readonly Tape _tape;
     Tensor?[]? _gathered;
+    Tensor?[]? _gatheredHeld;
     Tensor?[]? _widened;
 
     internal BackwardContext(TapeNode node, Tensor grad, Tape tape)
@@ -26,11 +27,20 @@ public sealed class BackwardContext
     /// <summary>Gradient of the loss with respect to the node's output.</summary>
     public Tensor Grad { get; }
 
-    public Tensor Saved(int index)
+    /// <summary>Saved tensor <paramref name="index"/> in Float32 (one held in 16 bits is widened, once per node).</summary>
+    public Tensor Saved(int index) => Get(index, widen: true);
+
+    /// <summary>
+    /// Saved tensor <paramref name="index"/> in the type it is held in: a GEMM op's 16-bit input under autocast, read as
+    /// it is by the 16-bit GEMMs of its backward.
+    /// </summary>
+    public Tensor SavedAsHeld(int index) => Get(index, widen: false);
+
+    Tensor Get(int index, bool widen)
     {
         var t = _node.SavedTensors[index] ?? throw new InvalidOperationException($"{_node.Op}.backward: saved tensor {index} was not saved (its gradient was not needed at record time).");
-        // Saved as 16 bits (Tape.SaveActivationsAs): widened for the rule, once per node.
-        if (t.DType.Is16Bit())
+        // Saved as 16 bits (Tape.SaveActivationsAs, autocast): widened for the rule, once per node.
+        if (widen && t.DType.Is16Bit())
         {
             _widened ??= new Tensor?[_node.SavedTensors.Length];
             t = _widened[index] ??= Ops.CastTo(OpLabel.Current, t, DType.Float32).DetachFromScope();
@@ -38,8 +48,8 @@ public sealed class BackwardContext
         // A compact node that shares a tensor kept whole by another node of its SBP region gathers
         // the kept positions now instead of holding a second, compact copy since the forward pass.
         if (_node.DeferredGathers?[index] is not { } form) return t;
-        _gathered ??= new Tensor?[_node.SavedTensors.Length];
-        return _gathered[index] ??= form.Gather(_tape, t);
+        var gathered = widen ? _gathered ??= new Tensor?[_node.SavedTensors.Length] : _gatheredHeld ??= new Tensor?[_node.SavedTensors.Length];
+        return gathered[index] ??= form.Gather(_tape, t);
     }
 
     /// <summary>Whether saved tensor <paramref name="index"/> is held in 16 bits (<see cref="Tape.SaveActivationsAs"/>): <see cref="Saved"/> gives it widened.</summary>
@@ -48,9 +58,10 @@ public sealed class BackwardContext
     /// <summary>Frees the gathers and widened copies <see cref="Saved"/> made (after the rule returned).</summary>
     internal void DisposeGathered()
     {
-        foreach (var g in _gathered ?? []) g?.Dispose();
+        foreach (var g in (_gathered ?? []).Concat(_gatheredHeld ?? [])) g?.Dispose();
         foreach (var w in _widened ?? []) w?.Dispose();
         _gathered = null;
+        _gatheredHeld = null;
         _widened = null;
     }
 

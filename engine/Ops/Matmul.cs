@@ -1,5 +1,6 @@
 using Sbp.Autograd;
 using Sbp.Backends;
+using Sbp.Memory;
 using Sbp.Stochastic;
 using Sbp.Tensors;
 
@@ -43,6 +44,16 @@ public static partial class Ops
         return b.Rank == 2 ? MatmulRows(a, b, m, k, n) : MatmulBatched(a, b, m, k, n);
     }
 
+    /// <summary>
+    /// The output gradient rounded to the 16-bit type <paramref name="dt"/> of a GEMM op's operands (autocast), as the
+    /// 16-bit GEMMs of backward read it (PyTorch's backward runs them on the 16-bit gradient); null for Float32 operands.
+    /// The GEMMs accumulate in Float32 and write Float32 input gradients.
+    /// </summary>
+    static Tensor? HalfGrad(BackwardContext ctx, DType dt) => dt.Is16Bit() ? CastTo(OpLabel.Current, ctx.Grad, dt) : null;
+
+    /// <summary>A saved operand of a GEMM op's backward: as held (16-bit) for 16-bit operands, else in Float32.</summary>
+    static Tensor GemmOperand(BackwardContext ctx, int index, DType dt) => dt.Is16Bit() ? ctx.SavedAsHeld(index) : ctx.Saved(index);
+
     /// <summary>The GEMM kernel; its packing workspace may run out of memory, then the output c is freed.</summary>
     static void Gemm(GemmSpec spec, Tensor a, Tensor b, Tensor c)
     {
@@ -62,19 +73,22 @@ public static partial class Ops
         outDims[^1] = n;
         var c = NewOfType("matmul", new Shape(outDims), a);
         Gemm(new GemmSpec(false, false, rows, n, k), a, b, c);
+        var dt = a.DType;
         return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
         {
             Tensor? da = null, db = null;
             int rows = checked((int)(ctx.Grad.Numel / n));   // compact inside an SBP region
+            using var g16 = HalfGrad(ctx, dt);
+            var g = g16 ?? ctx.Grad;
             if (ctx.NeedsGrad(0))
             {
                 da = New("matmul.backward", ctx.InputShape(0), ctx.Grad);
-                Gemm(new GemmSpec(false, true, rows, k, n), ctx.Grad, ctx.Saved(1), da);
+                Gemm(new GemmSpec(false, true, rows, k, n), g, GemmOperand(ctx, 1, dt), da);
             }
             if (ctx.NeedsGrad(1))
             {
                 db = New("matmul.backward", ctx.InputShape(1), ctx.Grad);
-                Gemm(new GemmSpec(true, false, k, n, rows), ctx.Saved(0), ctx.Grad, db);
+                Gemm(new GemmSpec(true, false, k, n, rows), GemmOperand(ctx, 0, dt), g, db);
             }
             return [da, db];
         }, SbpRule.Matmul);
@@ -99,9 +113,12 @@ public static partial class Ops
             long sb = b.Numel == (long)k * n ? 0 : (long)k * n;
             var c = NewOfType("matmul", new Shape([.. batch, m, n]), a);
             Gemm(new GemmSpec(false, false, m, n, k, count, sa, sb, (long)m * n), a, b, c);
+            var dt = a.DType;
             return Tape.Record("matmul", c, [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
             {
                 Tensor? da = null, db = null;
+                using var g16 = HalfGrad(ctx, dt);
+                var g = g16 ?? ctx.Grad;
                 // Sizes from the gradient: inside an SBP region the rows or a batch axis may be compact.
                 var gs = ctx.Grad.Shape;
                 int m = gs[-2];
@@ -113,13 +130,13 @@ public static partial class Ops
                 {
                     // Per batch entry first; an operand reused across the batch sums its gradients.
                     var d = New("matmul.backward", new Shape([.. batch, m, k]), ctx.Grad);
-                    Gemm(new GemmSpec(false, true, m, k, n, count, (long)m * n, sb, (long)m * k), ctx.Grad, ctx.Saved(1), d);
+                    Gemm(new GemmSpec(false, true, m, k, n, count, (long)m * n, sb, (long)m * k), g, GemmOperand(ctx, 1, dt), d);
                     da = GradTo(d, ctx.InputShape(0));
                 }
                 if (ctx.NeedsGrad(1))
                 {
                     var d = New("matmul.backward", new Shape([.. batch, k, n]), ctx.Grad);
-                    Gemm(new GemmSpec(true, false, k, n, m, count, sa, (long)m * n, (long)k * n), ctx.Saved(0), ctx.Grad, d);
+                    Gemm(new GemmSpec(true, false, k, n, m, count, sa, (long)m * n, (long)k * n), GemmOperand(ctx, 0, dt), g, d);
                     db = GradTo(d, ctx.InputShape(1));
                 }
                 return [da, db];
@@ -205,19 +222,22 @@ public static partial class Ops
             using (var sum = y)
                 y = CastTo(op, sum, x.DType);
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        var dt = x.DType;
         return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {
             Tensor? dx = null, dw = null, db = null;
             int rows = checked((int)(ctx.Grad.Numel / count));   // compact inside an SBP region
+            using var g16 = HalfGrad(ctx, dt);
+            var g = g16 ?? ctx.Grad;
             if (ctx.NeedsGrad(0))
             {
                 dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
-                Gemm(new GemmSpec(false, false, rows, inF, count, OffsetB: offset), ctx.Grad, ctx.Saved(1), dx);
+                Gemm(new GemmSpec(false, false, rows, inF, count, OffsetB: offset), g, GemmOperand(ctx, 1, dt), dx);
             }
             if (ctx.NeedsGrad(1))
             {
                 dw = whole ? New(op + ".backward", ctx.InputShape(1), ctx.Grad) : Tensor.Zeros(ctx.InputShape(1), ctx.Grad.Device);
-                Gemm(new GemmSpec(true, false, count, inF, rows, OffsetC: offset), ctx.Grad, ctx.Saved(0), dw);
+                Gemm(new GemmSpec(true, false, count, inF, rows, OffsetC: offset), g, GemmOperand(ctx, 0, dt), dw);
             }
             if (inputs.Length == 3 && ctx.NeedsGrad(2))
             {

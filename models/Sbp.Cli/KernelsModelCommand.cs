@@ -23,7 +23,7 @@ public static class KernelsModelCommand
         var batch = new Option<int>("--batch") { Description = "clips per step", DefaultValueFactory = _ => 8 };
         var frames = new Option<int?>("--frames") { Description = "frames per clip (default: the model's)" };
         var size = new Option<int?>("--size") { Description = "frame height and width (default: the model's)" };
-        var modes = new Option<string>("--modes") { Description = "training modes to model, comma-separated: full, sbp:KEEP", DefaultValueFactory = _ => "full" };
+        var modes = new Option<string>("--modes") { Description = "training modes to model, comma-separated: full, sbp:KEEP, each optionally led by bf16/ or fp16/ (autocast)", DefaultValueFactory = _ => "full" };
         var gpu = new Option<string>("--gpu") { Description = "h100-sxm, h100-pcie or h200", DefaultValueFactory = _ => "h100-sxm" };
         var tf32 = TrainOptions.Tf32Option();
         var kitFile = new Option<string?>("--kit-file") { Description = "also write the first mode's modeled times (phases and ops) as the GPU kit's --modeled file" };
@@ -128,9 +128,13 @@ public static class KernelsModelCommand
             {
                 if (step == 1) tape.Profile = ops = recorder.ModeledProfile(gpu, sampler);
                 recorder.Phase = "forward";
-                var logits = m.Forward(x, policy, step);
-                var flat = logits.Rank == 3 ? Ops.Reshape(logits, logits.Shape[0] * logits.Shape[1], logits.Shape[2]) : logits;
-                var loss = Ops.CrossEntropy(flat, y);
+                Tensor loss;
+                using (Autocast.Begin(mode.Precision ?? DType.Float32))
+                {
+                    var logits = m.Forward(x, policy, step);
+                    var flat = logits.Rank == 3 ? Ops.Reshape(logits, logits.Shape[0] * logits.Shape[1], logits.Shape[2]) : logits;
+                    loss = Ops.CrossEntropy(flat, y);
+                }
                 recorder.Phase = "backward";
                 tape.Backward(loss);
             }
