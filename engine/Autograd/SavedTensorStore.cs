@@ -28,7 +28,7 @@ internal sealed class SavedTensorStore
         return bytes;
     }
 
-    static bool Counts(MemoryBlock block) => block.BaseCategory == MemoryCategory.Temporary;
+    internal static bool Counts(MemoryBlock block) => block.BaseCategory == MemoryCategory.Temporary;
 
     /// <summary>Holds a node's saved tensors; returns the held views and the node's bytes (its distinct counted blocks).</summary>
     public (Tensor?[] Held, long Bytes) HoldAll(Tensor?[] save)

@@ -64,6 +64,21 @@ public sealed partial class Tape : IDisposable
 
     internal SavedTensorStore Store => _store;
 
+    /// <summary>
+    /// The activation bytes nodes hold now, by the type they are held in (Float32, BFloat16, Float16), each memory block
+    /// once as <see cref="SavedBytes"/> counts them; SBP index buffers (the tape's IndexBytes) apart.
+    /// </summary>
+    public IReadOnlyList<(DType DType, long Bytes)> SavedBytesByType()
+    {
+        var seen = new HashSet<long>();
+        var bytes = new SortedDictionary<DType, long>();
+        foreach (var n in _nodes)
+            foreach (var t in n.SavedTensors)
+                if (t is not null && SavedTensorStore.Counts(t.Block) && seen.Add(t.Block.Id))
+                    bytes[t.DType] = bytes.GetValueOrDefault(t.DType) + t.Block.Bytes;
+        return [.. bytes.Select(e => (e.Key, e.Value))];
+    }
+
     /// <summary>Saved bytes summed per op name, largest first.</summary>
     public IReadOnlyList<(string Op, int Count, long Bytes)> SavedBytesByOp() =>
         _nodes.GroupBy(n => n.Op).Select(g => (g.Key, g.Count(), g.Sum(n => n.SavedBytes)))

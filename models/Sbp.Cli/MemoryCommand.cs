@@ -80,8 +80,8 @@ public static class MemoryCommand
             }
             o.WriteLine($"{name}: {m.ParameterCount():N0} parameters, input {input}, device {device.Name}");
             foreach (var note in skipped) o.WriteLine(note);
-            o.WriteLine("| keep | autocast | saved as | saved activations | vs full | SBP regions | held by SBP regions | full backprop in those regions | forward GMAC | backward GMAC | ideal step vs full |");
-            o.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+            o.WriteLine("| keep | autocast | saved as | saved activations | by type | vs full | SBP regions | held by SBP regions | full backprop in those regions | forward GMAC | backward GMAC | ideal step vs full |");
+            o.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
             long full = 0, fullMacs = 0;
             foreach (var config in configs)
             {
@@ -97,7 +97,7 @@ public static class MemoryCommand
                 var cost = FlopCounter.Of(tape);
                 if (keep >= 1 && full == 0) (full, fullMacs) = (saved, cost.Macs);   // the first full-backprop row is the baseline
                 var reports = tape.Regions.Where(g => g.Kept < g.Size).ToList();
-                o.WriteLine($"| {keep:0.###} | {ModeSpec.PrecisionName(config.Precision)} | {config.SaveActivationsAs?.ToString() ?? "Float32"} | {MemoryPool.FormatBytes(saved)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
+                o.WriteLine($"| {keep:0.###} | {ModeSpec.PrecisionName(config.Precision)} | {config.SaveActivationsAs?.ToString() ?? "Float32"} | {MemoryPool.FormatBytes(saved)} | {ByType(tape)} | {(full == 0 ? "-" : $"{(double)saved / full:0.00}x")} | {reports.Count} | " +
                     $"{MemoryPool.FormatBytes(reports.Sum(g => g.SavedBytes))} (+{MemoryPool.FormatBytes(tape.IndexBytes)} indices) | {MemoryPool.FormatBytes(reports.Sum(g => g.FullSavedBytes ?? 0))} | " +
                     string.Create(CultureInfo.InvariantCulture, $"{cost.ForwardMacs / 1e9:0.###} | {cost.BackwardMacs / 1e9:0.###} | {(fullMacs == 0 ? "-" : $"{(double)cost.Macs / fullMacs:0.000}x")} |"));
                 if (r.GetValue(regions))
@@ -111,4 +111,8 @@ public static class MemoryCommand
         });
         return cmd;
     }
+
+    /// <summary>"fp32 1200.0 MiB, bf16 300.0 MiB": the saved activations by the type they are held in.</summary>
+    static string ByType(Tape tape) => string.Join(", ", tape.SavedBytesByType().Select(e =>
+        string.Create(CultureInfo.InvariantCulture, $"{(e.DType == DType.Int32 ? "int32" : ModeSpec.PrecisionName(e.DType))} {e.Bytes / 1048576.0:0.0} MiB")));
 }
