@@ -10,7 +10,17 @@ using Sbp.Tensors;
 namespace Sbp.GpuKit;
 
 /// <summary>What the benchmark measures and on what; <see cref="Batch"/> 0: chosen so a full-backprop step takes about <see cref="TargetMs"/>.</summary>
-public sealed record BenchOptions(string Model, int Batch, int Frames, int Size, int Warmup, int Steps, double[] KeepRatios, bool Tf32, double TargetMs = 1500, int MaxBatch = 16);
+public sealed record BenchOptions(string Model, int Batch, int Frames, int Size, int Warmup, int Steps, double[] KeepRatios, bool Tf32, double TargetMs = 1500, int MaxBatch = 16)
+{
+    /// <summary>The autocast types of the rows (Float32: none): each runs full backprop and every keep ratio.</summary>
+    public DType[] Precisions { get; init; } = [DType.Float32, DType.BFloat16];
+
+    /// <summary>Rows of a complete benchmark.</summary>
+    public int RowCount => Precisions.Length * (KeepRatios.Length + 1);
+
+    /// <summary>fp32, bf16 or fp16.</summary>
+    public static string Name(DType precision) => precision switch { DType.BFloat16 => "bf16", DType.Float16 => "fp16", _ => "fp32" };
+}
 
 /// <summary>
 /// One benchmark row: mean and best training step time (forward, backward, AdamW; device synchronized),
@@ -18,7 +28,7 @@ public sealed record BenchOptions(string Model, int Batch, int Frames, int Size,
 /// reserved (in use plus cached blocks) over the timed steps, and the bytes the tape held for backward after the forward.
 /// </summary>
 public sealed record BenchRow(string Mode, double Keep, double MeanStepMs, double MinStepMs, long PeakBytes, long SavedBytes, double Loss, string? Error,
-    long PeakReservedBytes = 0);
+    long PeakReservedBytes = 0, string Precision = "fp32");
 
 /// <summary>
 /// Training steps of a Video Swin with full backprop and with SBP at the given keep ratios. The pool's cache is emptied
@@ -42,22 +52,27 @@ public static class Benchmark
             o = o with { Batch = batch };
         }
         double last = 0;
-        foreach (double? keep in o.KeepRatios.Select(k => (double?)k).Prepend(null))
-        {
-            if (outOfTime(last)) break;
-            var watch = Stopwatch.StartNew();
-            device.Pool.EmptyCache();
-            device.Pool.ResetPeak();
-            onRow(Measure(device, o, keep, log));
-            last = watch.Elapsed.TotalSeconds;
-        }
+        foreach (var precision in o.Precisions)
+            foreach (double? keep in o.KeepRatios.Select(k => (double?)k).Prepend(null))
+            {
+                if (outOfTime(last)) goto done;
+                var watch = Stopwatch.StartNew();
+                device.Pool.EmptyCache();
+                device.Pool.ResetPeak();
+                onRow(Measure(device, o, keep, precision, log));
+                last = watch.Elapsed.TotalSeconds;
+            }
+        done:
         device.Pool.EmptyCache();
         return o;
     }
 
-    static BenchRow Measure(Device device, BenchOptions o, double? keep, Action<string> log)
+    static BenchRow Measure(Device device, BenchOptions o, double? keep, Action<string> log) => Measure(device, o, keep, DType.Float32, log);
+
+    /// <summary>One row; <paramref name="precision"/>: the forward pass and loss under autocast in that type (Float32: none).</summary>
+    static BenchRow Measure(Device device, BenchOptions o, double? keep, DType precision, Action<string> log)
     {
-        string mode = keep is null ? "full backprop" : $"SBP keep {keep:0.##}";
+        string mode = (precision == DType.Float32 ? "" : BenchOptions.Name(precision) + " ") + (keep is null ? "full backprop" : $"SBP keep {keep:0.##}");
         try
         {
             using var model = ModelFactory.Create(o.Model, new RandomSource(1), device, frames: o.Frames, height: o.Size, width: o.Size);
@@ -78,7 +93,8 @@ public static class Benchmark
                 using (var scope = TensorScope.Begin())
                 using (var tape = Tape.Begin())
                 {
-                    var l = Ops.CrossEntropy(model.Forward(input, policy, s), target);
+                    Tensor l;
+                    using (Autocast.Begin(precision)) l = Ops.CrossEntropy(model.Forward(input, policy, s), target);
                     saved = Math.Max(saved, tape.SavedBytes);
                     tape.Backward(l);
                     loss = l.Item();
@@ -89,19 +105,21 @@ public static class Benchmark
                 watch.Stop();
                 if (s >= o.Warmup) times.Add(watch.Elapsed.TotalMilliseconds);
             }
-            var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null, device.Pool.PeakReservedBytes);
+            var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null, device.Pool.PeakReservedBytes,
+                BenchOptions.Name(precision));
             log($"  {mode,-16} step {row.MeanStepMs,9:0.0} ms (best {row.MinStepMs:0.0}), peak {MemoryPool.FormatBytes(row.PeakBytes)} in use, {MemoryPool.FormatBytes(row.PeakReservedBytes)} reserved, saved for backward {MemoryPool.FormatBytes(row.SavedBytes)}");
             return row;
         }
         catch (DeviceOutOfMemoryException e)
         {
             log($"  {mode,-16} out of device memory ({MemoryPool.FormatBytes(e.RequestedBytes)} requested)");
-            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, device.Pool.PeakInUseBytes, 0, double.NaN, $"out of device memory: {e.Message}");
+            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, device.Pool.PeakInUseBytes, 0, double.NaN, $"out of device memory: {e.Message}",
+                Precision: BenchOptions.Name(precision));
         }
         catch (Exception e) when (e is not OutOfMemoryException && !StickyError.Is(e))
         {
             log($"  {mode,-16} failed: {e.GetType().Name}: {e.Message}");
-            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}");
+            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}", Precision: BenchOptions.Name(precision));
         }
     }
 }

@@ -41,6 +41,8 @@ public sealed class KitOptions
           --bench-target-ms T  step time the automatic batch aims at (default 1500)
           --bench-warmup N     (default 1)         --bench-steps N (default 3)
           --keep LIST          SBP keep ratios to benchmark (default 0.5,0.25; simulated: 0.5)
+          --precision LIST     autocast types of the benchmark rows, each with full backprop and every keep ratio: fp32, bf16,
+                               fp16 (default fp32,bf16)
           --profile-model NAME (default swin-t; simulated: swin-nano)   --profile-batch N (default 8; simulated: 1)
           --modeled FILE       modeled times for the profile (`config MODEL BATCH FRAMES SIZE`, then `forward|backward|optimizer|op/phase MS`
                                lines), shown next to the measured ones when the config is the profiled one
@@ -91,6 +93,7 @@ public sealed class KitOptions
         double targetMs = 1500;
         int? trainBatch = null, profileBatch = null, batch = null, frames = null, size = null, warmup = null, steps = null;
         double[]? keeps = null;
+        Sbp.Tensors.DType[]? precisions = null;
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
@@ -150,6 +153,16 @@ public sealed class KitOptions
                         .ToArray();
                     break;
                 }
+                case "--precision":
+                    precisions = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant() switch
+                    {
+                        "fp32" => Sbp.Tensors.DType.Float32,
+                        "bf16" => Sbp.Tensors.DType.BFloat16,
+                        "fp16" => Sbp.Tensors.DType.Float16,
+                        _ => throw new ArgumentException($"--precision: '{p}' is not fp32, bf16 or fp16."),
+                    }).Distinct().ToArray();
+                    if (precisions.Length == 0) throw new ArgumentException("--precision: give fp32, bf16 or fp16 (comma-separated).");
+                    break;
                 default: throw new ArgumentException($"unknown argument '{a}'.");
             }
         }
@@ -162,7 +175,7 @@ public sealed class KitOptions
         o.Bench = new BenchOptions(benchModel ?? (sim ? "swin-nano" : "swin-t"), batch ?? (sim ? 1 : 0), frames ?? (sim ? 4 : 16),
             size ?? (sim ? 16 : 224), warmup ?? (sim ? 0 : 1), Math.Max(1, steps ?? (sim ? 1 : 3)),
             // swin-nano's temporal windows hold 2 frames: keep 1/4 cannot keep the same count in each.
-            keeps ?? (sim && benchModel is null ? [0.5] : [0.5, 0.25]), o.Tf32, targetMs);
+            keeps ?? (sim && benchModel is null ? [0.5] : [0.5, 0.25]), o.Tf32, targetMs) { Precisions = precisions ?? [Sbp.Tensors.DType.Float32, Sbp.Tensors.DType.BFloat16] };
         if (o.Bench.Frames < 1 || o.Bench.Size < 1) throw new ArgumentException("--bench-frames and --bench-size must be >= 1.");
         o.Profile = new ProfileOptions(profileModel ?? (sim ? "swin-nano" : "swin-t"), Math.Max(1, profileBatch ?? (sim ? 1 : 8)), o.Bench.Frames, o.Bench.Size, modeled);
         return o;

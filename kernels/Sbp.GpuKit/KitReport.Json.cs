@@ -156,6 +156,7 @@ public sealed partial class KitReport
             w.WriteStartObject();
             w.WriteString("mode", r.Mode);
             w.WriteNumber("keep", r.Keep);
+            w.WriteString("precision", r.Precision);
             Num(w, "mean_step_ms", r.MeanStepMs);
             Num(w, "min_step_ms", r.MinStepMs);
             w.WriteNumber("peak_bytes", r.PeakBytes);

@@ -91,7 +91,7 @@ public sealed partial class KitReport
         s.AppendLine("The pool's cache is emptied before each row; peaks are over that row's timed steps.").AppendLine();
         s.AppendLine("| mode | step (mean) ms | step (best) ms | peak in use MiB | peak reserved MiB | saved for backward MiB | vs full: time | vs full: peak |")
             .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-        var full = BenchRows.FirstOrDefault(r => r.Keep == 1 && r.Error is null);
+        var full = BenchRows.FirstOrDefault(r => r.Keep == 1 && r.Error is null);   // Float32 full backprop: every row against it
         foreach (var r in BenchRows)
         {
             string time = full is null || r.Error is not null ? "-" : (r.MeanStepMs / full.MeanStepMs).ToString("0.00x", Inv);

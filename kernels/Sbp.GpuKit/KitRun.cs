@@ -173,8 +173,8 @@ public sealed class KitRun
             Save();
         });
         _report.Bench = used;
-        if (_report.BenchRows.Count < b.KeepRatios.Length + 1)
-            _phases.Incomplete($"the budget ran out after {_report.BenchRows.Count} of {b.KeepRatios.Length + 1} rows");
+        if (_report.BenchRows.Count < b.RowCount)
+            _phases.Incomplete($"the budget ran out after {_report.BenchRows.Count} of {b.RowCount} rows");
     }
 
     void Profile()

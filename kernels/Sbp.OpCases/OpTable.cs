@@ -129,7 +129,10 @@ public static class OpTable
                 var a = c.F([3, 37, 70], -2f, 2f, grad: false).To(dt);
                 var b = c.F([70, 45], -2f, 2f, grad: false).To(dt);
                 results.Add(($"{dt} out", Ops.Matmul(a, b).ToArray()));                          // 16-bit output
-                results.Add(($"{dt} linear", Ops.Linear(a, Ops.Transpose(b.To(DType.Float32), 0, 1).To(dt), c.F([45], grad: false).To(dt)).ToArray()));
+                var w = Ops.Transpose(b.To(DType.Float32), 0, 1).To(dt);
+                var bias = c.F([45], grad: false).To(dt);
+                results.Add(($"{dt} linear", Ops.Linear(a, w, bias).ToArray()));
+                results.Add(($"{dt} linear rows", Ops.LinearRows(a, w, bias, 7, 20).ToArray()));   // an offset into a 16-bit weight
             }
             return results;
         }, 2e-2, 2e-2),

@@ -98,7 +98,7 @@ public sealed unsafe partial class CudaBackend : IBackend
     static uint RowBlock(long cols) => (uint)Math.Clamp((cols + 31) / 32 * 32, 32, 256);
 
     static ulong P(Tensor t) => (ulong)t.Pointer;
-    static ulong P(Tensor t, long elementOffset) => (ulong)t.Pointer + (ulong)(elementOffset * 4);
+    static ulong P(Tensor t, long elementOffset) => (ulong)t.Pointer + (ulong)(elementOffset * t.DType.Size());
     static CudaArg Ptr(Tensor? t) => CudaArg.Ptr(t is null ? 0 : P(t));
     static CudaArg Ptr(ulong address) => CudaArg.Ptr(address);
     static CudaArg U32(long v) => CudaArg.U32(v);
