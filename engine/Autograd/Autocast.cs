@@ -27,7 +27,9 @@ public static class Autocast
     // activation casts of the op running now and of the one before it (see Lower)
     [ThreadStatic] static List<(Tensor Source, CachedCast Cast)>? _thisOp, _lastOp;
 
-    sealed record CachedCast(Tensor Cast, Tape? Tape, bool Recording);
+    // Drops: the tape's count of dropped nodes when the cast was made (a region that runs its body again drops the first
+    // run's nodes, the casts' included: a cast made before is no longer on the tape)
+    sealed record CachedCast(Tensor Cast, Tape? Tape, bool Recording, int Drops);
 
     /// <summary>The 16-bit type ops run in now; null outside autocast (or inside a Float32 scope).</summary>
     public static DType? Type => _type.Is16Bit() && _suspended == 0 ? _type : null;
@@ -108,7 +110,7 @@ public static class Autocast
     {
         if (x.DType == dtype) return x;
         bool parameter = x.IsLeaf && x.RequiresGrad && x.DType == DType.Float32;
-        var key = new CachedCast(x, Tape.Current, Tape.IsRecording([x]));   // Cast = the source here: the key's other fields
+        var key = new CachedCast(x, Tape.Current, Tape.IsRecording([x]), Tape.Current?.Drops ?? 0);   // Cast = the source here: the key's other fields
         if (parameter && _cache is not null && _cache.TryGetValue(x, out var hit) && Fits(hit, key, dtype)) return hit.Cast;
         _thisOp ??= [];
         if (!parameter)
@@ -125,7 +127,7 @@ public static class Autocast
             }
         }
         var cast = Ops.To(x, dtype).DetachFromScope();
-        var entry = new CachedCast(cast, key.Tape, key.Recording);
+        var entry = key with { Cast = cast };
         if (parameter)
         {
             _cache ??= new(ReferenceEqualityComparer.Instance);
@@ -137,7 +139,7 @@ public static class Autocast
     }
 
     static bool Fits(CachedCast hit, CachedCast key, DType dtype) =>
-        !hit.Cast.IsDisposed && hit.Cast.DType == dtype && hit.Tape == key.Tape && hit.Recording == key.Recording;
+        !hit.Cast.IsDisposed && hit.Cast.DType == dtype && hit.Tape == key.Tape && hit.Recording == key.Recording && hit.Drops == key.Drops;
 
     static void ClearCache()
     {

@@ -152,9 +152,13 @@ public sealed partial class Tape : IDisposable
     /// <summary>Replaces a node's saved tensor (owned by the tape from now on; the old one is released), keeping the exact byte counts.</summary>
     internal void ReplaceSaved(TapeNode node, int slot, Tensor replacement) => _store.Replace(node, slot, replacement);
 
+    /// <summary>How many times nodes were dropped (<see cref="DropNodes"/>): a tensor recorded before may have lost its node.</summary>
+    internal int Drops { get; private set; }
+
     /// <summary>Frees and removes the nodes recorded from <paramref name="from"/> on (a region that failed or runs again).</summary>
     internal void DropNodes(int from)
     {
+        if (from < _nodes.Count) Drops++;
         for (int i = _nodes.Count - 1; i >= from; i--)
         {
             _store.Free(_nodes[i]);

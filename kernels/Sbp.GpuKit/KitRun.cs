@@ -144,7 +144,7 @@ public sealed class KitRun
     {
         _log($"train step: {_options.TrainModel}, batch {_options.TrainBatch}, strided keep 0.5, {_device.Name} against the CPU");
         double last = 0;
-        foreach (var mode in new[] { RegionMode.SparseCache, RegionMode.Recompute })
+        foreach (var (mode, precision) in new[] { (RegionMode.SparseCache, DType.Float32), (RegionMode.Recompute, DType.Float32), (RegionMode.SparseCache, DType.BFloat16) })
         {
             if (_report.TrainSteps.Count > 0 && _phases.OutOfTime(Math.Max(Estimate(10), 1.2 * last)))
             {
@@ -152,12 +152,12 @@ public sealed class KitRun
                 return;
             }
             var watch = Stopwatch.StartNew();
-            var t = TrainStepCheck.Run(_device, _cpu, _options.TrainModel, _options.TrainBatch, mode);
+            var t = TrainStepCheck.Run(_device, _cpu, _options.TrainModel, _options.TrainBatch, mode, precision);
             last = watch.Elapsed.TotalSeconds;
             _report.TrainSteps.Add(t);
             _log(t.Passed
-                ? $"  ok    {mode}: loss {t.CpuLoss:G6} (CPU) / {t.DeviceLoss:G6}, max grad diff {t.MaxGradDiff:G3}, max weight diff {t.MaxWeightDiff:G3}, {t.Regions} regions, {t.DeviceMs:0} ms"
-                : $"  FAIL  {mode}: {t.Error ?? t.WorstGrad ?? t.WorstWeight ?? $"loss {t.CpuLoss} (CPU) vs {t.DeviceLoss}"}");
+                ? $"  ok    {t.Mode}: loss {t.CpuLoss:G6} (CPU) / {t.DeviceLoss:G6}, max grad diff {t.MaxGradDiff:G3}, max weight diff {t.MaxWeightDiff:G3}, {t.Regions} regions, {t.DeviceMs:0} ms"
+                : $"  FAIL  {t.Mode}: {t.Error ?? t.WorstGrad ?? t.WorstWeight ?? $"loss {t.CpuLoss} (CPU) vs {t.DeviceLoss}"}");
             Save();
         }
     }

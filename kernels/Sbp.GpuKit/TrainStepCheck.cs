@@ -21,8 +21,15 @@ public static class TrainStepCheck
 {
     sealed record Step(double Loss, Dictionary<string, float[]> Grads, Dictionary<string, float[]> Weights, int Regions, double Ms);
 
-    public static TrainStepResult Run(Device device, Device cpu, string model, int batch, RegionMode mode)
+    /// <summary>
+    /// One step in each place; <paramref name="precision"/> BFloat16 or Float16 runs the forward pass and loss under autocast
+    /// on both, with 16-bit tolerances: the GEMMs round their outputs to 16 bits, and the devices' different summation orders
+    /// may round an element one 16-bit step apart (2^-8 of it for bfloat16), which later layers carry on.
+    /// </summary>
+    public static TrainStepResult Run(Device device, Device cpu, string model, int batch, RegionMode mode, DType precision = DType.Float32)
     {
+        string name = precision == DType.Float32 ? mode.ToString() : $"{mode}, autocast {precision}";
+        double scale = precision == DType.Float32 ? 1 : precision == DType.BFloat16 ? 100 : 20;   // tolerance multiplier
         try
         {
             using var reference = ModelFactory.Create(model, new RandomSource(7), cpu);
@@ -34,25 +41,25 @@ public static class TrainStepCheck
             for (int i = 0; i < x.Length; i++) x[i] = (float)(2 * r.NextDouble() - 1);
             var labels = Enumerable.Range(0, batch).Select(_ => r.Next(reference.NumClasses)).ToArray();
             var policy = new SbpPolicy(new KeepMaskPolicy(MaskKind.Strided, 0.5, Seed: 42), SbpPlacement.BlockOutput, mode);
-            var expected = Run(reference, x, shape, labels, policy);
-            var actual = Run(onDevice, x, shape, labels, policy);
+            var expected = Run(reference, x, shape, labels, policy, precision);
+            var actual = Run(onDevice, x, shape, labels, policy, precision);
 
             double largest = expected.Grads.Values.SelectMany(g => g).DefaultIfEmpty(0).Max(v => Math.Abs(v));
-            var (gradDiff, worstGrad, gradOk) = Worst(expected.Grads, actual.Grads, 1e-3, 1e-4 * Math.Max(largest, 1e-3));
-            var (weightDiff, worstWeight, weightOk) = Worst(expected.Weights, actual.Weights, 1e-4, 1e-5);
-            bool lossOk = Math.Abs(expected.Loss - actual.Loss) <= 1e-4 * Math.Max(1, Math.Abs(expected.Loss));
+            var (gradDiff, worstGrad, gradOk) = Worst(expected.Grads, actual.Grads, 1e-3 * scale, 1e-4 * scale * Math.Max(largest, 1e-3));
+            var (weightDiff, worstWeight, weightOk) = Worst(expected.Weights, actual.Weights, 1e-4 * scale, 1e-5 * scale);
+            bool lossOk = Math.Abs(expected.Loss - actual.Loss) <= 1e-4 * scale * Math.Max(1, Math.Abs(expected.Loss));
             bool passed = lossOk && gradOk && weightOk && actual.Regions == expected.Regions && expected.Regions > 0;
-            return new TrainStepResult(model, mode.ToString(), batch, passed, expected.Loss, actual.Loss, gradDiff, worstGrad, weightDiff, worstWeight,
+            return new TrainStepResult(model, name, batch, passed, expected.Loss, actual.Loss, gradDiff, worstGrad, weightDiff, worstWeight,
                 actual.Regions, actual.Ms, expected.Ms, null);
         }
         catch (Exception e) when (e is not OutOfMemoryException && !StickyError.Is(e))
         {
-            return new TrainStepResult(model, mode.ToString(), batch, false, double.NaN, double.NaN, double.NaN, null, double.NaN, null, 0, 0, 0,
+            return new TrainStepResult(model, name, batch, false, double.NaN, double.NaN, double.NaN, null, double.NaN, null, 0, 0, 0,
                 $"{e.GetType().Name}: {e.Message}");
         }
     }
 
-    static Step Run(VideoModel model, float[] x, int[] shape, int[] labels, SbpPolicy policy)
+    static Step Run(VideoModel model, float[] x, int[] shape, int[] labels, SbpPolicy policy, DType precision)
     {
         var device = model.Device;
         var watch = Stopwatch.StartNew();
@@ -64,8 +71,9 @@ public static class TrainStepCheck
         using (var scope = TensorScope.Begin())
         using (var tape = Tape.Begin())
         {
-            var logits = model.Forward(Tensor.FromArray(x, new Shape(shape), device), policy, 3);
-            var l = Ops.CrossEntropy(logits, Tensor.FromArray(labels, new Shape(labels.Length), device));
+            Tensor l;
+            using (Autocast.Begin(precision))
+                l = Ops.CrossEntropy(model.Forward(Tensor.FromArray(x, new Shape(shape), device), policy, 3), Tensor.FromArray(labels, new Shape(labels.Length), device));
             regions = tape.Regions.Count;
             tape.Backward(l);
             loss = l.Item();

@@ -222,4 +222,33 @@ public class AutocastTests : DeviceTest
         Assert.That(plain.Output, Is.EqualTo(oracle.Output), "the oracle's forward is the plain autocast forward");
         Assert.That(plain.Output, Is.Not.EqualTo(float32.Output), "autocast changed the forward");
     }
+
+    [Test]
+    public void AParameterCastMadeInARegionRunThatIsDroppedIsMadeAgain()
+    {
+        // A body that rolls its positions: the region's first run is dropped and run again with the roll undone; the
+        // weight's cast from the dropped run left the tape with it, so the second run must cast the weight anew.
+        var w = T(Rand.Uniform(41, 36, -0.5f, 0.5f), 6, 6);
+        w.RequiresGrad = true;
+        var x = T(Rand.Uniform(42, 96), 2, 8, 6);
+        x.RequiresGrad = true;
+        float[] Grad(RegionMode mode, string name)
+        {
+            using (var tape = Tape.Begin())
+            {
+                Tensor loss;
+                using (Autocast.Begin(DType.BFloat16))
+                    loss = Ops.Sum(SbpRegion.Run(name, x, 1, KeepMask.Strided(8, 2, 0), z => Ops.Roll(Ops.Linear(z, w), [1], [1]), new RegionOptions(mode)));
+                tape.Backward(loss);
+            }
+            var g = w.Grad?.ToArray() ?? [];
+            w.ZeroGrad();
+            x.ZeroGrad();
+            return g;
+        }
+        var oracle = Grad(RegionMode.Oracle, "rolled");
+        var sbp = Grad(RegionMode.SparseCache, $"rolled {Guid.NewGuid()}");   // a name never seen: no hint learned yet
+        Assert.That(sbp, Has.Length.EqualTo(36), "the weight got a gradient");
+        Assert.That(sbp, Is.EqualTo(oracle).Within(1e-5));
+    }
 }
