@@ -46,11 +46,14 @@ public static partial class Ops
     /// <summary>Reorders axes: output axis i is input axis perm[i]. Copies. Backward: the inverse permutation.</summary>
     public static Tensor Permute(Tensor x, params int[] perm)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Permute(wide[0]!, perm));
-        CheckFloat("permute", x);
+        CheckAlive("permute", x, "input");
         if (perm.Length != x.Rank)
             throw new ShapeMismatchException($"permute: {perm.Length} axes given for a tensor of rank {x.Rank} ({x.Shape}).");
         var p = perm.Select(d => Shape.NormalizeAxis(d, x.Rank, "permute")).ToArray();
+        // A 16-bit tensor whose last axis stays last (attention's head split and merge) is copied as it is, in pairs.
+        bool pairs = MovesPairs(x) && p[^1] == x.Rank - 1;
+        if (!pairs && AutocastWidens(x)) return Widening([x], wide => Permute(wide[0]!, perm));
+        if (!pairs) CheckFloat("permute", x);
         if (p.Distinct().Count() != p.Length)
             throw new ArgumentException($"permute: [{string.Join(", ", perm)}] repeats an axis; it must be a permutation of 0..{x.Rank - 1}.");
         var shape = new Shape(p.Select(d => x.Shape[d]).ToArray());
@@ -59,13 +62,18 @@ public static partial class Ops
         if (KeepsMemoryOrder(x.Shape, p)) y = x.View(shape);
         else
         {
-            y = New("permute", shape, x);
-            x.Backend.Permute(x, p, y);
+            y = NewOfType("permute", shape, x);
+            using var from = pairs ? x.AsFloatPairs() : null;
+            using var to = pairs ? y.AsFloatPairs() : null;
+            x.Backend.Permute(from ?? x, p, to ?? y);
         }
         var inverse = new int[p.Length];
         for (int i = 0; i < p.Length; i++) inverse[p[i]] = i;
         return Tape.Record("permute", y, [x], [], ctx => [Permute(ctx.Grad, inverse)], SbpRule.Permute(p));
     }
+
+    /// <summary>A 16-bit tensor with an even last axis: a copy that keeps that axis whole moves Float32 pairs (<see cref="Tensor.AsFloatPairs"/>).</summary>
+    static bool MovesPairs(Tensor x) => x.DType.Is16Bit() && x.Rank > 0 && x.Shape[-1] % 2 == 0;
 
     /// <summary>Whether permuting by p leaves the axes of size above 1 in their order (then the elements do not move).</summary>
     static bool KeepsMemoryOrder(Shape shape, int[] p)
@@ -93,14 +101,18 @@ public static partial class Ops
     /// <summary>x[..., start : start + length, ...] along dim (a copy). Backward: the gradient placed into zeros.</summary>
     public static Tensor Slice(Tensor x, int dim, int start, int length)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Slice(wide[0]!, dim, start, length));
-        CheckFloat("slice", x);
+        CheckAlive("slice", x, "input");
         int d = Shape.NormalizeAxis(dim, x.Rank, "slice");
+        bool pairs = MovesPairs(x) && d < x.Rank - 1;   // a 16-bit tensor sliced along another axis than its last: in pairs
+        if (!pairs && AutocastWidens(x)) return Widening([x], wide => Slice(wide[0]!, dim, start, length));
+        if (!pairs) CheckFloat("slice", x);
         if (start < 0 || length < 0 || start + length > x.Shape[d])
             throw new ArgumentOutOfRangeException(nameof(start),
                 $"slice: [{start}, {start + length}) is outside dimension {d} of {x.Shape} (size {x.Shape[d]}).");
-        var y = New("slice", x.Shape.With(d, length), x);
-        x.Backend.CopyAlongDim(x, start, y, 0, d, length, accumulate: false);
+        var y = NewOfType("slice", x.Shape.With(d, length), x);
+        using (var from = pairs ? x.AsFloatPairs() : null)
+        using (var to = pairs ? y.AsFloatPairs() : null)
+            x.Backend.CopyAlongDim(from ?? x, start, to ?? y, 0, d, length, accumulate: false);
         return Tape.Record("slice", y, [x], [], SliceBackward(d, start), SbpRule.Slice(d, start, length, compactStart => SliceBackward(d, compactStart)));
     }
 

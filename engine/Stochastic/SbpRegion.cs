@@ -262,8 +262,8 @@ public static partial class SbpRegion
             if (t.DType.Is16Bit() && !pairs) throw new SbpRegionException(
                 $"SBP region: a saved {t.DType} tensor {t.Shape} cannot be gathered along axis {l.Axis}: 16-bit tensors are gathered as pairs of elements, " +
                 "which needs an even last axis other than the region's; keep that op's inputs in Float32 (outside autocast).");
-            using var source = pairs ? Tensor.OverBlock(t.Block, Pairs(t.Shape), DType.Float32, t.Device) : null;
-            using var target = pairs ? Tensor.OverBlock(g.Block, Pairs(g.Shape), DType.Float32, g.Device) : null;
+            using var source = pairs ? t.AsFloatPairs() : null;
+            using var target = pairs ? g.AsFloatPairs() : null;
             var (from, to) = (source ?? t, target ?? g);
             if (forLater) to.Backend.IndexSelectForLater(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
             else to.Backend.IndexSelect(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
@@ -275,8 +275,6 @@ public static partial class SbpRegion
         }
         return g;
     }
-
-    static Shape Pairs(Shape s) => new([.. s.ToArray()[..^1], s[-1] / 2]);
 
     /// <summary>
     /// The region boundary: y' = y (a view); backward gathers the incoming gradient at the kept

@@ -191,6 +191,17 @@ public sealed unsafe partial class Tensor : IDisposable
         return new Tensor(block, shape, dtype, device, register: false);
     }
 
+    /// <summary>
+    /// A 16-bit tensor's memory as Float32 pairs of elements (the last axis halved; it must be even), not recorded: a copy
+    /// that keeps the last axis whole moves pairs, so the Float32 copy kernels move 16-bit tensors too.
+    /// </summary>
+    internal Tensor AsFloatPairs()
+    {
+        if (!DType.Is16Bit() || Rank == 0 || Shape[-1] % 2 != 0)
+            throw new InvalidOperationException($"Tensor.AsFloatPairs: a {DType} {Shape} tensor is not 16-bit with an even last axis.");
+        return OverBlock(Block, new Shape([.. Shape.ToArray()[..^1], Shape[-1] / 2]), DType.Float32, Device);
+    }
+
     /// <summary>A leaf over the same memory that does not require grad and is not recorded.</summary>
     public Tensor Detach() => View(Shape);
 

@@ -69,6 +69,7 @@ public class AutocastTests : DeviceTest
         [
             t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Gelu(t), t => Ops.Relu(t), t => Ops.Exp(t), t => Ops.Sum(t),
             t => Ops.Mean(t, [1]), t => Ops.LayerNorm(t, [6]), t => Ops.Permute(t, 1, 0), t => Ops.Slice(t, 1, 1, 3), t => Ops.Mul(t, 3f),
+            t => Ops.Permute(Ops.Reshape(t, 2, 2, 6), 1, 0, 2).To(DType.Float32), t => Ops.Slice(t, 0, 1, 2).To(DType.Float32),
         ];
         foreach (var f in unary)
         {
@@ -76,6 +77,12 @@ public class AutocastTests : DeviceTest
             using (Autocast.Begin(dt)) y = f(b16);
             Assert.That(y.DType, Is.EqualTo(DType.Float32));
             Assert.That(y.ToArray(), Is.EqualTo(f(b32).ToArray()));
+        }
+        // copies that keep the last axis whole move the 16-bit elements as they are (in pairs)
+        using (Autocast.Begin(dt))
+        {
+            Assert.That(Ops.Permute(Ops.Reshape(b16, 2, 2, 6), 1, 0, 2).DType, Is.EqualTo(dt));
+            Assert.That(Ops.Slice(b16, 0, 1, 2).DType, Is.EqualTo(dt));
         }
         Tensor sum;
         using (Autocast.Begin(dt)) sum = Ops.Add(a, b16);

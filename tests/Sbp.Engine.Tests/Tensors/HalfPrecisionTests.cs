@@ -154,14 +154,33 @@ public class HalfPrecisionTests
         using var w = Tensor.Zeros(new Shape(3, 6), device);
         var ops = new (string Name, Func<Tensor> Run)[]
         {
-            ("slice", () => Ops.Slice(h, 1, 0, 2)), ("concat", () => Ops.Concat([h, h], 0)), ("pad", () => Ops.Pad(h, [1, 1])),
-            ("roll", () => Ops.Roll(h, [1], [2])), ("transpose", () => Ops.Transpose(h, 0, 1)), ("index_select", () => Ops.IndexSelect(h, 1, Tensor.Indices(0, 2))),
+            ("slice (last axis)", () => Ops.Slice(h, 2, 0, 2)), ("concat", () => Ops.Concat([h, h], 0)), ("pad", () => Ops.Pad(h, [1, 1])),
+            ("roll", () => Ops.Roll(h, [1], [2])), ("transpose (last axis)", () => Ops.Transpose(h, 1, 2)), ("index_select", () => Ops.IndexSelect(h, 1, Tensor.Indices(0, 2))),
             ("sum", () => Ops.Sum(h)), ("softmax", () => Ops.Softmax(h)), ("layer_norm", () => Ops.LayerNorm(h, [6])),
             ("linear", () => Ops.Linear(h, w)), ("matmul", () => Ops.Matmul(f, Ops.Transpose(h, 1, 2))), ("mul", () => Ops.Mul(f, h)),
             ("dropout", () => Ops.Dropout(h, 0.5f, new Sbp.Rng.RandomSource(1))), ("grad_mask", () => Ops.GradMask(h, 1, KeepMask.Strided(4, 2, 0))),
         };
         foreach (var (name, run) in ops)
             Assert.That(() => run(), Throws.ArgumentException.With.Message.Contains("Float16"), name);
+    }
+
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void CopiesThatKeepTheLastAxisWholeMoveSixteenBitTensorsAsTheyAre(DType dt)
+    {
+        var device = Device.CreateCpu("half-copies");
+        var values = Enumerable.Range(0, 2 * 3 * 4 * 6).Select(i => 0.37f * i - 20f).ToArray();
+        using var x32 = Tensor.FromArray(values, new Shape(2, 3, 4, 6), device);
+        using var x = x32.To(dt);
+        using var permuted = Ops.Permute(x, 2, 0, 1, 3);
+        using var sliced = Ops.Slice(x, 1, 1, 2);
+        Assert.Multiple(() =>
+        {
+            Assert.That(permuted.DType, Is.EqualTo(dt));
+            Assert.That(permuted.ToArray(), Is.EqualTo(Ops.Permute(x.To(DType.Float32), 2, 0, 1, 3).ToArray()), "the same elements, moved");
+            Assert.That(sliced.DType, Is.EqualTo(dt));
+            Assert.That(sliced.ToArray(), Is.EqualTo(Ops.Slice(x.To(DType.Float32), 1, 1, 2).ToArray()));
+        });
     }
 
     [Test]
