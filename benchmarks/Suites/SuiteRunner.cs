@@ -34,6 +34,9 @@ public static class SuiteRunner
         new("det-micro-long", "memory target: per-frame detector over a long clip, keep 0.2 = strided mask with stride 5",
             new StepCase("det-micro", 1, quick ? 64 : 256, 64),
             [StepMode.Full, StepMode.Checkpoint, StepMode.Sbp(0.5), StepMode.Sbp(0.2), StepMode.Sbp(0.2, Rc)], 1, 1),
+        new("precision", "mixed precision: bf16 autocast (bf16-) and saved activations held in bf16 (save-bf16-), full backprop and SBP 0.5",
+            new StepCase("swin-t", 1, quick ? 8 : 16, 112),
+            [.. new[] { "full", "bf16-full", "save-bf16-full", "sbp-0.5", "bf16-sbp-0.5", "save-bf16-sbp-0.5" }.Select(StepMode.Parse)], 1, quick ? 1 : 3),
     ];
 
     public static int Run(string[] args)
