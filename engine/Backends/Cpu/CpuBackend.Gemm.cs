@@ -26,6 +26,7 @@ public sealed unsafe partial class CpuBackend
     public void Gemm(in GemmSpec g, Tensor a, Tensor b, Tensor c)
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
+        GemmSpec.CheckTypes(a, b, c);
         if (a.DType.Is16Bit() || c.DType.Is16Bit())
         {
             GemmHalf(g, a, b, c);

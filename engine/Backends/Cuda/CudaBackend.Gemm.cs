@@ -20,6 +20,7 @@ public sealed partial class CudaBackend
     public void Gemm(in GemmSpec g, Tensor a, Tensor b, Tensor c)
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
+        GemmSpec.CheckTypes(a, b, c);
         int ldb = g.TransB ? g.K : g.N;
         int lda = g.TransA ? g.M : g.K;
         var spec = g;

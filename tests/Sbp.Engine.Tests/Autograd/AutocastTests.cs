@@ -191,12 +191,14 @@ public class AutocastTests : DeviceTest
         {
             Ops.Linear(Ops.Gelu(Ops.Linear(x, w1)), w2);
             plain = tape.SavedBytes;
+            Assert.That(tape.SavedBytesByType(), Is.EqualTo(new[] { (DType.Float32, plain) }));
         }
         using (var tape = Tape.Begin())
         using (Autocast.Begin(DType.BFloat16))
         {
             Ops.Linear(Ops.Gelu(Ops.Linear(x, w1)), w2);
             mixed = tape.SavedBytes;
+            Assert.That(tape.SavedBytesByType(), Is.EqualTo(new[] { (DType.BFloat16, mixed) }), "the bytes by type add up to the total");
             Assert.That(tape.Nodes.Where(nd => nd.SavedBytes > 0).SelectMany(nd => nd.SavedTensors).Where(t => t is not null).Select(t => t!.DType).Distinct(),
                 Is.EqualTo(new[] { DType.BFloat16 }), "every saved activation is 16-bit");
         }

@@ -42,6 +42,39 @@ public sealed class CudaLinearAlgebraTests : CudaTest
     }
 
     /// <summary>
+    /// 16-bit A and B (cuBLAS GemmEx, CUBLAS_COMPUTE_32F) with a 16-bit C read (beta) and written, and with a Float32 C, at
+    /// element offsets: the same as the Float32 GEMM on the exact widenings, C rounded once. The CPU and the simulated
+    /// device differ only in their summation order, so a 16-bit C may land one rounding step apart.
+    /// </summary>
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void SixteenBitGemmMatchesTheFloat32GemmOnItsWidenings(DType dt)
+    {
+        int m = 5, n = 7, k = 9, batch = 2;
+        var spec = new GemmSpec(true, false, m, n, k, batch, m * k, k * n, m * n, Alpha: 0.5f, Beta: 0.25f, OffsetA: 3, OffsetC: 1);
+        var a = Pair(Rand.Uniform(6, 3 + batch * m * k), 3 + batch * m * k);
+        var b = Pair(Rand.Uniform(7, batch * k * n), batch * k * n);
+        var c = Pair(Rand.Uniform(8, 1 + batch * m * n), 1 + batch * m * n);
+        (Tensor Cpu, Tensor Gpu) Half((Tensor Cpu, Tensor Gpu) t) => (t.Cpu.To(dt), t.Gpu.To(dt));
+        var (a16, b16, c16) = (Half(a), Half(b), Half(c));
+        var c32 = (Cpu: c16.Cpu.To(DType.Float32), Gpu: c16.Gpu.To(DType.Float32));
+        Cpu.Backend.Gemm(spec, a16.Cpu, b16.Cpu, c16.Cpu);
+        Gpu.Backend.Gemm(spec, a16.Gpu, b16.Gpu, c16.Gpu);
+        Cpu.Backend.Gemm(spec, a16.Cpu, b16.Cpu, c32.Cpu);   // Float32 C
+        Gpu.Backend.Gemm(spec, a16.Gpu, b16.Gpu, c32.Gpu);
+        // the reference: the Float32 GEMM on the widenings
+        var (aw, bw) = (a16.Cpu.To(DType.Float32), b16.Cpu.To(DType.Float32));
+        var reference = c.Cpu.To(dt).To(DType.Float32);
+        Cpu.Backend.Gemm(spec, aw, bw, reference);
+        Assert.That(c32.Cpu.ToArray(), Is.EqualTo(reference.ToArray()), "the CPU: the Float32 GEMM on the widenings, bit for bit");
+        Assert.That(c16.Cpu.ToArray(), Is.EqualTo(reference.To(dt).ToArray()), "a 16-bit C: that result rounded once");
+        Support.Check.Close(c32.Cpu.ToArray(), c32.Gpu.ToArray(), 1e-5, 1e-6, "16-bit GEMM, Float32 C");
+        Support.Check.Close(c16.Cpu.ToArray(), c16.Gpu.ToArray(), dt == DType.BFloat16 ? 8e-3 : 1e-3, 1e-3, "16-bit GEMM, 16-bit C");
+        if (!OnRealGpu) Assert.That(SimulatedCuda.LibraryCalls(Gpu).Keys, Has.Some.EqualTo("cublasGemmStridedBatchedEx"));
+        Assert.That(() => Cpu.Backend.Gemm(spec, a16.Cpu, b.Cpu, c32.Cpu), Throws.ArgumentException.With.Message.Contains("A and B must have one floating type"));
+    }
+
+    /// <summary>
     /// C = A B^T (8 x 64 by 6 x 64) against a float64 reference R, element by element, with bounds in
     /// units of S = sum_l |a_il| |b_jl|. Float32 (TF32 off, and the CPU): |C - R| &lt;= (k + 1) 2^-24 S
     /// (k products summed in float32, then one rounding). TF32 keeps 10 explicit mantissa bits, so
