@@ -50,10 +50,21 @@ public sealed unsafe partial class CpuBackend
             Cast(t, w);
             return w;
         }
-        using var wa = a.DType.Is16Bit() ? Wide(a) : null;
-        using var wb = b.DType.Is16Bit() ? Wide(b) : null;
         using var wc = !c.DType.Is16Bit() ? null : g.Beta != 0 ? Wide(c) : Workspace(label, c.Device, c.Numel);
-        Gemm(g, wa ?? a, wb ?? b, wc ?? c);
+        var cf = wc ?? c;
+        if (a.DType.Is16Bit() && g.K > 0 && (g.StrideC != 0 || g.Batch == 1))
+        {
+            // 16-bit A and B widened block by block while packing (SgemmDriver.RunHalf): read once, at 2 bytes an element
+            int threads = _gemmThreads;
+            using var workspace = Workspace(label, c.Device, SgemmDriver.WorkspaceFloats(g, threads, half: true));
+            SgemmDriver.RunHalf(g, (ushort*)a.Pointer + g.OffsetA, (ushort*)b.Pointer + g.OffsetB, a.DType, cf.F + g.OffsetC, workspace is null ? null : workspace.F, threads);
+        }
+        else
+        {
+            using var wa = a.DType.Is16Bit() ? Wide(a) : null;
+            using var wb = b.DType.Is16Bit() ? Wide(b) : null;
+            Gemm(g, wa ?? a, wb ?? b, cf);
+        }
         if (wc is not null) Cast(wc, c);
     }
 

@@ -55,7 +55,7 @@ static unsafe class SgemmDriver
 
     static int SplitKBlocks(in GemmSpec g) => (g.K + KC - 1) / KC;
 
-    static Plan MakePlan(in GemmSpec g, int threads)
+    static Plan MakePlan(in GemmSpec g, int threads, Half16? half = null)
     {
         int mTiles = (g.M + MR - 1) / MR, nTiles = (g.N + NR - 1) / NR;
         int batch = g.StrideC == 0 ? 1 : g.Batch;
@@ -72,10 +72,11 @@ static unsafe class SgemmDriver
         int workers = (int)Math.Min(maxWorkers, tasks);
         int kc = KcBlock(g.K);
         int rows = splitM ? chunkTiles * MR : mTiles * MR, cols = splitM ? nTiles * NR : chunkTiles * NR;
-        if (UsesDirect(g)) return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, 0, g.TransB ? RoundUp((long)g.K * cols, 16) : 0, true);
+        if (half is null && UsesDirect(g)) return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, 0, g.TransB ? RoundUp((long)g.K * cols, 16) : 0, true);
         long slotA = RoundUp((long)Math.Min(MC, rows) * kc + SgemmPacking.Slack, 16);
         long slotB = RoundUp((long)Math.Min(NC, cols) * kc, 16);
-        return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, slotA, slotA + slotB, false);
+        // 16-bit operands: each packing block is widened into scratch after the packed blocks (as large as they are)
+        return new Plan(splits, splitM, chunkTiles, checked((int)tasks), workers, kc, slotA, (half is null ? 1 : 2) * (slotA + slotB), false);
     }
 
     static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
@@ -89,13 +90,51 @@ static unsafe class SgemmDriver
         return (k + blocks - 1) / blocks;
     }
 
-    /// <summary>Floats of packing workspace <see cref="Run"/> needs for this call (0 when K is 0).</summary>
-    public static long WorkspaceFloats(in GemmSpec g, int threads)
+    /// <summary>Floats of packing workspace <see cref="Run"/> (or, with <paramref name="half"/>, <see cref="RunHalf"/>) needs for this call (0 when K is 0).</summary>
+    public static long WorkspaceFloats(in GemmSpec g, int threads, bool half = false)
     {
         if (g.M <= 0 || g.N <= 0 || g.K <= 0 || g.Batch <= 0) return 0;
-        if (UsesSplitK(g)) return (long)SplitKBlocks(g) * g.M * g.N;
-        var plan = MakePlan(g, threads);
+        if (!half && UsesSplitK(g)) return (long)SplitKBlocks(g) * g.M * g.N;
+        var plan = MakePlan(g, threads, half ? default(Half16) : null);
         return plan.Workers * plan.SlotFloats;
+    }
+
+    /// <summary>16-bit A and B (BFloat16 or Float16) of a <see cref="RunHalf"/> call: addresses of entry 0 and the type.</summary>
+    internal readonly record struct Half16(nint A, nint B, Sbp.Tensors.DType Type);
+
+    /// <summary>
+    /// <see cref="Run"/> on 16-bit A and B: the packed path, each block of A and B widened (exactly) into the worker's scratch
+    /// right before the Float32 packing, so each operand is read once from memory at 2 bytes an element and the sums are the
+    /// packed path's (the same as widening the whole operands first).
+    /// </summary>
+    public static void RunHalf(in GemmSpec g, ushort* a, ushort* b, Sbp.Tensors.DType type, float* c, float* workspace, int threads)
+    {
+        if (g.M <= 0 || g.N <= 0 || g.Batch <= 0) return;
+        if (g.K <= 0 || (g.StrideC == 0 && g.Batch > 1))
+            throw new ArgumentException($"gemm: 16-bit operands need K > 0 and one C per batch entry (M {g.M}, N {g.N}, K {g.K}, batch {g.Batch}, C stride {g.StrideC}).");
+        var half = new Half16((nint)a, (nint)b, type);
+        var plan = MakePlan(g, threads, half);
+        var spec = g;
+        nint pc = (nint)c, pw = (nint)workspace;
+        if (plan.Workers == 1)
+        {
+            for (int t = 0; t < plan.Tasks; t++) RunTask(spec, plan, t, null, null, c, workspace, half);
+            return;
+        }
+        int next = -1;
+        Parallel.For(0, plan.Workers, new ParallelOptions { MaxDegreeOfParallelism = plan.Workers }, w =>
+        {
+            float* slot = (float*)pw + w * plan.SlotFloats;
+            for (int t = Interlocked.Increment(ref next); t < plan.Tasks; t = Interlocked.Increment(ref next))
+                RunTask(spec, plan, t, null, null, (float*)pc, slot, half);
+        });
+    }
+
+    /// <summary>Widens rows x cols of a 16-bit matrix (row stride ld, from src) into a dense Float32 [rows, cols] at dst.</summary>
+    static void WidenBlock(ushort* src, long ld, int rows, int cols, float* dst, Sbp.Tensors.DType type)
+    {
+        for (int r = 0; r < rows; r++)
+            Sbp.Tensors.HalfPrecision.Widen(new ReadOnlySpan<ushort>(src + r * ld, cols), new Span<float>(dst + (long)r * cols, cols), type);
     }
 
     /// <summary>
@@ -187,7 +226,7 @@ static unsafe class SgemmDriver
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first call; no tier-0 code
-    static void RunTask(in GemmSpec g, in Plan plan, int task, float* a, float* b, float* c, float* slot)
+    static void RunTask(in GemmSpec g, in Plan plan, int task, float* a, float* b, float* c, float* slot, Half16? half = null)
     {
         int entry = task / plan.Splits, split = task % plan.Splits;
         int m0 = 0, m1 = g.M, n0 = 0, n1 = g.N;
@@ -204,6 +243,15 @@ static unsafe class SgemmDriver
         a += entry * g.StrideA;
         b += entry * g.StrideB;
         c += entry * g.StrideC;
+        ushort* a16 = null, b16 = null;
+        float* scratchA = null, scratchB = null;
+        if (half is { } h)
+        {
+            a16 = (ushort*)h.A + entry * g.StrideA;
+            b16 = (ushort*)h.B + entry * g.StrideB;
+            scratchA = slot + plan.SlotFloats / 2;
+            scratchB = scratchA + plan.SlotA;
+        }
         if (plan.Direct)
         {
             // op(A)(i, p) = A[i * K + p], or A[p * M + i] when transposed; B row-major [K, N].
@@ -240,11 +288,25 @@ static unsafe class SgemmDriver
             {
                 int kc = Math.Min(kcMax, k - pc);
                 float beta = pc == 0 ? g.Beta : 1f;
-                SgemmPacking.PackB(b, g.TransB, k, n, pc, kc, jc, nc, bp);
+                if (half is { } hb)
+                {
+                    // B [K, N] (or [N, K] transposed): its [kc, nc] (or [nc, kc]) block widened, then packed from there
+                    if (g.TransB) WidenBlock(b16 + (long)jc * k + pc, k, nc, kc, scratchB, hb.Type);
+                    else WidenBlock(b16 + (long)pc * n + jc, n, kc, nc, scratchB, hb.Type);
+                    SgemmPacking.PackB(scratchB, g.TransB, kc, nc, 0, kc, 0, nc, bp);
+                }
+                else SgemmPacking.PackB(b, g.TransB, k, n, pc, kc, jc, nc, bp);
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
-                    SgemmPacking.PackA(a, g.TransA, g.M, k, ic, mc, pc, kc, ap);
+                    if (half is { } ha)
+                    {
+                        // A [M, K] (or [K, M] transposed): its [mc, kc] (or [kc, mc]) block widened, then packed from there
+                        if (g.TransA) WidenBlock(a16 + (long)pc * g.M + ic, g.M, kc, mc, scratchA, ha.Type);
+                        else WidenBlock(a16 + (long)ic * k + pc, k, mc, kc, scratchA, ha.Type);
+                        SgemmPacking.PackA(scratchA, g.TransA, mc, kc, 0, mc, 0, kc, ap);
+                    }
+                    else SgemmPacking.PackA(a, g.TransA, g.M, k, ic, mc, pc, kc, ap);
                     for (int jr = 0; jr < nc; jr += NR)
                     {
                         int nr = Math.Min(NR, nc - jr);

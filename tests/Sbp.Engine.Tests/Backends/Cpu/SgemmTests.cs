@@ -238,6 +238,49 @@ public sealed unsafe class SgemmTests : DeviceTest
                     }
     }
 
+    /// <summary>
+    /// 16-bit A and B, widened block by block while packing (SgemmDriver.RunHalf), give the packed path's Float32 GEMM on
+    /// the widened operands bit for bit: several K blocks (K > KC), M blocks (M > MC), every transpose, a batch with a
+    /// shared A and offsets, beta, one and two threads.
+    /// </summary>
+    [TestCase(DType.BFloat16, false, false)]
+    [TestCase(DType.BFloat16, true, true)]
+    [TestCase(DType.Float16, true, false)]
+    [TestCase(DType.Float16, false, true)]
+    public void SixteenBitOperandsWidenedWhilePackingGiveThePackedFloat32Result(DType dt, bool transA, bool transB)
+    {
+        int m = 150, n = 37, k = 600, batch = 2;
+        var g = new GemmSpec(transA, transB, m, n, k, batch, 0, (long)k * n + 5, (long)m * n, Alpha: 0.75f, Beta: 0.5f, OffsetA: 3, OffsetB: 1, OffsetC: 2);
+        var (la, lb, lc) = Lengths(g);
+        // values with at most 8 (bfloat16) or 11 (float16) significant bits: their 16-bit and Float32 forms are equal
+        float[] Exact(int seed, int length) => Tensor.FromArray(Rand.Uniform(seed, length), new Shape(length), Device).To(dt).ToArray();
+        var a = Exact(31, la);
+        var b = Exact(32, lb);
+        var c = Rand.Uniform(33, lc);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var backend = CpuBackend.Instance;
+            int saved = backend.GemmThreads;
+            try
+            {
+                backend.GemmThreads = threads;
+                using var ta = T(a, la).To(dt);
+                using var tb = T(b, lb).To(dt);
+                using var tc = T(c, lc);
+                backend.Gemm(g, ta, tb, tc);
+                SgemmDriver.ForcePacked = true;
+                float[] want;
+                try { want = Fast(g, a, b, c, threads); }
+                finally { SgemmDriver.ForcePacked = false; }
+                Assert.That(tc.ToArray(), Is.EqualTo(want), $"{dt} {g}, {threads} thread(s)");
+            }
+            finally
+            {
+                backend.GemmThreads = saved;
+            }
+        }
+    }
+
     [Test]
     public void GemmThreads_RejectsZero() =>
         Assert.That(() => CpuBackend.Instance.GemmThreads = 0, Throws.TypeOf<ArgumentOutOfRangeException>());
