@@ -6,15 +6,19 @@ namespace Sbp.Autograd;
 /// Mixed precision as PyTorch's autocast. Inside <see cref="Begin"/> (BFloat16 or Float16):
 /// <list type="bullet">
 /// <item>matmul, linear, convolutions and attention take their floating inputs rounded to the 16-bit type,
-/// accumulate in Float32 and give a 16-bit output (policy lower_precision_fp);</item>
+/// accumulate in Float32 and give a 16-bit output (policy lower_precision_fp). Matmul and linear run the backend's GEMM
+/// on the 16-bit operands (cuBLAS GemmEx on CUDA) and save them; their backward GEMMs read the gradient rounded to the
+/// 16-bit type, as PyTorch's do.</item>
 /// <item>every other op given a 16-bit input computes on its exact Float32 widening and gives Float32 (PyTorch's fp32
 /// policy, applied here to the ops PyTorch leaves in the input's type too: this engine computes in Float32, so a
-/// 16-bit result would only add a rounding). Mixed inputs therefore promote to Float32, as PyTorch's promote rule.</item>
+/// 16-bit result would only add a rounding). Mixed inputs therefore promote to Float32, as PyTorch's promote rule.
+/// Copies that keep the last axis whole (permute, slice) move 16-bit tensors as they are.</item>
 /// </list>
 /// Parameters stay Float32 (leaves that require grad): each one's 16-bit copy is made once per tape and reused until
 /// the outermost scope ends. Gradients are Float32 throughout: those of 16-bit tensors are kept and summed in Float32
-/// (PyTorch rounds them to the tensor's type; keeping them costs no pass and loses nothing). What the tape saves is 16-bit where the op's input is 16-bit: an op saving the widening of a 16-bit tensor
-/// holds the 16-bit tensor instead (exact). Wrap the forward pass and the loss, not backward or the optimizer step.
+/// (PyTorch rounds them to the tensor's type). What the tape saves is 16-bit where the op's input is 16-bit: an op
+/// saving the widening of a 16-bit tensor holds the 16-bit tensor instead (exact). Wrap the forward pass and the loss,
+/// not backward or the optimizer step.
 /// <code>using (Autocast.Begin(DType.BFloat16)) loss = Ops.CrossEntropy(model.Forward(x), labels);</code>
 /// </summary>
 public static class Autocast
