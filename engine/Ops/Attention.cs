@@ -28,7 +28,8 @@ public static partial class Ops
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? bias = null, Tensor? mask = null, float? scale = null)
     {
         const string op = "scaled_dot_product_attention";
-        if (Autocast.Type is { } low) return AutocastLow(op, low, [q, k, v, bias, mask], t => ScaledDotProductAttention(t[0]!, t[1]!, t[2]!, t[3], t[4], scale));
+        // Under autocast the mask is no operand: it stays as given (float16 would turn a large negative such as -1e9 into -inf).
+        if (Autocast.Type is { } low) return AutocastLow(op, low, [q, k, v, bias], t => ScaledDotProductAttention(t[0]!, t[1]!, t[2]!, t[3], mask, scale));
         CheckFloat(op, q, "query");
         CheckFloat(op, k, "key");
         CheckFloat(op, v, "value");

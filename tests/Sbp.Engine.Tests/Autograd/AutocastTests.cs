@@ -58,6 +58,18 @@ public class AutocastTests : DeviceTest
         });
     }
 
+    [Test]
+    public void AnAttentionMaskIsNotRoundedUnderFloat16Autocast()
+    {
+        // -1e9 is -inf in float16: a row masked with it everywhere would be refused as attending to nothing
+        var q = T(Rand.Uniform(51, 2 * 4 * 8), 1, 2, 4, 8);
+        var mask = T(Enumerable.Range(0, 16).Select(i => i / 4 == 1 ? -1e9f : i % 4 == 0 ? 0f : -1e9f).ToArray(), 1, 1, 4, 4);
+        Tensor y;
+        using (Autocast.Begin(DType.Float16)) y = Ops.ScaledDotProductAttention(q, q, q, mask: mask);
+        var q16 = q.To(DType.Float16).To(DType.Float32);
+        Assert.That(y.ToArray(), Is.EqualTo(Ops.ScaledDotProductAttention(q16, q16, q16, mask: mask).To(DType.Float16).ToArray()));
+    }
+
     [TestCase(DType.BFloat16)]
     [TestCase(DType.Float16)]
     public void OtherOpsComputeOnTheExactFloat32WideningAndPromoteMixedInputs(DType dt)
