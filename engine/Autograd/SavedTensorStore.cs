@@ -98,8 +98,24 @@ internal sealed class SavedTensorStore
         }
     }
 
+    // exact 16-bit forms of Float32 blocks that are widenings of 16-bit tensors (autocast); _packed also holds rounded copies
+    readonly Dictionary<MemoryBlock, (MemoryBlock Narrow, DType DType)> _exact = new(ReferenceEqualityComparer.Instance);
+
     /// <summary>Records that <paramref name="wide"/> holds the exact widening of <paramref name="narrow"/> (a 16-bit block).</summary>
-    public void NoteNarrow(MemoryBlock wide, MemoryBlock narrow, DType dtype) => _packed[wide] = (narrow, dtype);
+    public void NoteNarrow(MemoryBlock wide, MemoryBlock narrow, DType dtype)
+    {
+        _exact[wide] = (narrow, dtype);
+        _packed[wide] = (narrow, dtype);   // a packed form as good as a rounded copy, and free
+    }
+
+    /// <summary>The 16-bit tensor whose exact widening <paramref name="t"/> is (a new handle), or null when none is known.</summary>
+    public Tensor? ExactNarrow(Tensor t)
+    {
+        if (t.DType != DType.Float32 || !_exact.TryGetValue(t.Block, out var known)) return null;
+        if (!known.Narrow.IsFreed) return Tensor.OverBlock(known.Narrow, t.Shape, known.DType, t.Device);
+        _exact.Remove(t.Block);
+        return null;
+    }
 
     /// <summary>
     /// Replaces each saved Float32 activation of <paramref name="node"/> whose 16-bit form is known exactly (the widening
@@ -107,18 +123,13 @@ internal sealed class SavedTensorStore
     /// </summary>
     public void PackKnown(TapeNode node)
     {
-        if (_packed.Count == 0) return;
+        if (_exact.Count == 0) return;
         for (int s = 0; s < node.SavedTensors.Length; s++)
         {
             var t = node.SavedTensors[s];
-            if (t is null || t.DType != DType.Float32 || !Counts(t.Block) || !_packed.TryGetValue(t.Block, out var known)) continue;
-            if (known.Packed.IsFreed)
-            {
-                _packed.Remove(t.Block);
-                continue;
-            }
-            using var narrow = Tensor.OverBlock(known.Packed, t.Shape, known.DType, t.Device);
-            Replace(node, s, narrow);
+            if (t is null || !Counts(t.Block)) continue;
+            using var narrow = ExactNarrow(t);
+            if (narrow is not null) Replace(node, s, narrow);
         }
     }
 

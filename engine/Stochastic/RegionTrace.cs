@@ -186,7 +186,12 @@ internal sealed class RegionTrace : IRecordObserver
                 continue;
             }
             var key = (t.Block.Id, t.Shape, l);
-            if (!_gathered.TryGetValue(key, out var g)) _gathered[key] = g = SbpRegion.Gather(Tape, t, l, forLater: true);
+            if (!_gathered.TryGetValue(key, out var g))
+            {
+                // the widening of a 16-bit tensor (autocast): its kept positions gathered from the 16-bit tensor, exact and half the bytes
+                using var narrow = l.Axis < t.Rank - 1 && t.Shape[-1] % 2 == 0 ? Tape.Store.ExactNarrow(t) : null;
+                _gathered[key] = g = SbpRegion.Gather(Tape, narrow ?? t, l, forLater: true);
+            }
             if (!_gatheredFrom.TryGetValue(t.Block.Id, out var users)) _gatheredFrom[t.Block.Id] = users = [];
             users.Add((node, s, t.Shape, l));
             Tape.ReplaceSaved(node, s, g);

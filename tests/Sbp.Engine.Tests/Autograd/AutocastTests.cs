@@ -238,6 +238,13 @@ public class AutocastTests : DeviceTest
         var oracle = Run(h, RunMode.Oracle, DType.BFloat16);
         var sbp = Run(h, mode, DType.BFloat16);
         RegionHarness.AssertSameGradients(oracle, sbp, $"{mode} vs GradMask, both under bfloat16 autocast");
+        if (mode == RunMode.SparseCache)
+        {
+            // GELU saves the widening of fc1's 16-bit output: its kept positions are gathered from the 16-bit tensor
+            var gelu = sbp.Nodes.Single(nd => nd.Op == "gelu");
+            Assert.That(gelu.Compact, Is.True);
+            Assert.That(gelu.Bytes, Is.EqualTo(2L * gelu.Saved.Single().Numel), "2 bytes per kept element");
+        }
         var plain = Run(h, RunMode.Plain, DType.BFloat16);
         var float32 = h.Run((x, p) => RegionHarness.Mlp(x, p));
         Assert.That(plain.Output, Is.EqualTo(oracle.Output), "the oracle's forward is the plain autocast forward");
