@@ -82,14 +82,20 @@ internal sealed class SavedTensorStore
     public void Pack(TapeNode node, DType dtype)
     {
         if (KeptInFloat32.Contains(node.Op)) return;
-        foreach (var stale in _packed.Where(e => e.Key.IsFreed || e.Value.Packed.IsFreed).Select(e => e.Key).ToList()) _packed.Remove(stale);
         for (int s = 0; s < node.SavedTensors.Length; s++)
         {
             var t = node.SavedTensors[s];
             if (t is null || t.DType != DType.Float32 || !Counts(t.Block)) continue;
-            Tensor packed;
-            if (_packed.TryGetValue(t.Block, out var known) && known.DType == dtype) packed = Tensor.OverBlock(known.Packed, t.Shape, dtype, t.Device);
-            else
+            // t holds its block, so a key found is live; the packed copy may have been freed since (its last holder gone)
+            var packed = ExactNarrow(t);
+            if (packed is not null && packed.DType != dtype)
+            {
+                packed.Dispose();
+                packed = null;
+            }
+            if (packed is null && _packed.TryGetValue(t.Block, out var known) && known.DType == dtype && !known.Packed.IsFreed)
+                packed = Tensor.OverBlock(known.Packed, t.Shape, dtype, t.Device);
+            if (packed is null)
             {
                 packed = Ops.CastTo("saved " + dtype, t, dtype).DetachFromScope();
                 _packed[t.Block] = (packed.Block, dtype);
@@ -98,15 +104,12 @@ internal sealed class SavedTensorStore
         }
     }
 
-    // exact 16-bit forms of Float32 blocks that are widenings of 16-bit tensors (autocast); _packed also holds rounded copies
+    // exact 16-bit forms of Float32 blocks that are widenings of 16-bit tensors (autocast), apart from the rounded copies
+    // of _packed: Pack uses both, PackKnown and the SBP gathers only these
     readonly Dictionary<MemoryBlock, (MemoryBlock Narrow, DType DType)> _exact = new(ReferenceEqualityComparer.Instance);
 
     /// <summary>Records that <paramref name="wide"/> holds the exact widening of <paramref name="narrow"/> (a 16-bit block).</summary>
-    public void NoteNarrow(MemoryBlock wide, MemoryBlock narrow, DType dtype)
-    {
-        _exact[wide] = (narrow, dtype);
-        _packed[wide] = (narrow, dtype);   // a packed form as good as a rounded copy, and free
-    }
+    public void NoteNarrow(MemoryBlock wide, MemoryBlock narrow, DType dtype) => _exact[wide] = (narrow, dtype);
 
     /// <summary>The 16-bit tensor whose exact widening <paramref name="t"/> is (a new handle), or null when none is known.</summary>
     public Tensor? ExactNarrow(Tensor t)

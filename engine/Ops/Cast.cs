@@ -30,7 +30,6 @@ public static partial class Ops
         return y;
     }
 
-
     /// <summary>A new tensor (labelled <paramref name="label"/>) holding x converted to <paramref name="dtype"/>; not recorded.</summary>
     internal static Tensor CastTo(string label, Tensor x, DType dtype)
     {

@@ -27,7 +27,7 @@ public sealed unsafe partial class CpuBackend
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
         GemmSpec.CheckTypes(a, b, c);
-        if (a.DType.Is16Bit() || c.DType.Is16Bit())
+        if (a.DType.Is16Bit())   // (a 16-bit C has A's type: CheckTypes)
         {
             GemmHalf(g, a, b, c);
             return;
@@ -38,7 +38,7 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// 16-bit operands (cuBLAS GemmEx with CUBLAS_COMPUTE_32F): the same Float32 GEMM on the exact widenings of A and B
+    /// 16-bit A and B (cuBLAS GemmEx with CUBLAS_COMPUTE_32F): the same Float32 GEMM on the exact widenings of A and B
     /// (and of C where beta reads it), a 16-bit C rounded to nearest even at the end.
     /// </summary>
     void GemmHalf(in GemmSpec g, Tensor a, Tensor b, Tensor c)
@@ -52,7 +52,7 @@ public sealed unsafe partial class CpuBackend
         }
         using var wc = !c.DType.Is16Bit() ? null : g.Beta != 0 ? Wide(c) : Workspace(label, c.Device, c.Numel);
         var cf = wc ?? c;
-        if (a.DType.Is16Bit() && g.K > 0 && (g.StrideC != 0 || g.Batch == 1))
+        if (g.K > 0 && (g.StrideC != 0 || g.Batch == 1))
         {
             // 16-bit A and B widened block by block while packing (SgemmDriver.RunHalf): read once, at 2 bytes an element
             int threads = _gemmThreads;
@@ -61,9 +61,9 @@ public sealed unsafe partial class CpuBackend
         }
         else
         {
-            using var wa = a.DType.Is16Bit() ? Wide(a) : null;
-            using var wb = b.DType.Is16Bit() ? Wide(b) : null;
-            Gemm(g, wa ?? a, wb ?? b, cf);
+            using var wa = Wide(a);
+            using var wb = Wide(b);
+            Gemm(g, wa, wb, cf);
         }
         if (wc is not null) Cast(wc, c);
     }
