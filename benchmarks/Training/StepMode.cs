@@ -37,19 +37,17 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
     public static StepMode Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        foreach (var prefix in new[] { "save-bf16", "save-fp16" })
-            if (name.Length > 10 && name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name[9] is '-' or '/')
-            {
-                var inner = Parse(name[10..]);
-                return inner with { Name = $"{prefix.ToLowerInvariant()}-{inner.Name}", SaveAs = ModeSpec.ParsePrecision(prefix[5..], $"mode '{name}'") };
-            }
-        foreach (var prefix in new[] { "fp32", "bf16", "fp16" })
-            if (name.Length > 5 && name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) && name[4] is '-' or '/')
-            {
-                var inner = Parse(name[5..]);
-                var precision = ModeSpec.ParsePrecision(prefix, $"mode '{name}'");
-                return inner with { Name = precision == global::Sbp.Tensors.DType.Float32 ? inner.Name : $"{prefix.ToLowerInvariant()}-{inner.Name}", Precision = precision };
-            }
+        if (name.StartsWith("save-", StringComparison.OrdinalIgnoreCase) && ModeSpec.SplitPrecision(name[5..], $"mode '{name}'") is ({ } saveAs, var saved)
+            && saveAs != global::Sbp.Tensors.DType.Float32)
+        {
+            var inner = Parse(saved);
+            return inner with { Name = $"save-{ModeSpec.PrecisionName(saveAs)}-{inner.Name}", SaveAs = saveAs };
+        }
+        if (ModeSpec.SplitPrecision(name, $"mode '{name}'") is ({ } precision, var rest))
+        {
+            var inner = Parse(rest);
+            return inner with { Name = precision == global::Sbp.Tensors.DType.Float32 ? inner.Name : $"{ModeSpec.PrecisionName(precision)}-{inner.Name}", Precision = precision };
+        }
         foreach (var (qualifier, make) in new (string, Func<double, StepMode>)[] { ("rc", k => Sbp(k, RegionMode.Recompute)), ("all", SbpAll) })
             if (name.StartsWith($"sbp-{qualifier}-", StringComparison.OrdinalIgnoreCase))
                 return make(ModeSpec.ParseKeep(name[(qualifier.Length + 5)..], $"mode '{name}'"));

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Sbp.Autograd;
 using Sbp.Memory;
 using Sbp.Models.Architectures;
+using Sbp.Models.Training;
 using Sbp.Optim;
 using Sbp.Rng;
 using Sbp.Stochastic;
@@ -18,8 +19,6 @@ public sealed record BenchOptions(string Model, int Batch, int Frames, int Size,
     /// <summary>Rows of a complete benchmark.</summary>
     public int RowCount => Precisions.Length * (KeepRatios.Length + 1);
 
-    /// <summary>fp32, bf16 or fp16.</summary>
-    public static string Name(DType precision) => precision switch { DType.BFloat16 => "bf16", DType.Float16 => "fp16", _ => "fp32" };
 }
 
 /// <summary>
@@ -72,7 +71,7 @@ public static class Benchmark
     /// <summary>One row; <paramref name="precision"/>: the forward pass and loss under autocast in that type (Float32: none).</summary>
     static BenchRow Measure(Device device, BenchOptions o, double? keep, DType precision, Action<string> log)
     {
-        string mode = (precision == DType.Float32 ? "" : BenchOptions.Name(precision) + " ") + (keep is null ? "full backprop" : $"SBP keep {keep:0.##}");
+        string mode = (precision == DType.Float32 ? "" : ModeSpec.PrecisionName(precision) + " ") + (keep is null ? "full backprop" : $"SBP keep {keep:0.##}");
         try
         {
             using var model = ModelFactory.Create(o.Model, new RandomSource(1), device, frames: o.Frames, height: o.Size, width: o.Size);
@@ -106,7 +105,7 @@ public static class Benchmark
                 if (s >= o.Warmup) times.Add(watch.Elapsed.TotalMilliseconds);
             }
             var row = new BenchRow(mode, keep ?? 1, times.Average(), times.Min(), device.Pool.PeakInUseBytes, saved, loss, null, device.Pool.PeakReservedBytes,
-                BenchOptions.Name(precision));
+                ModeSpec.PrecisionName(precision));
             log($"  {mode,-16} step {row.MeanStepMs,9:0.0} ms (best {row.MinStepMs:0.0}), peak {MemoryPool.FormatBytes(row.PeakBytes)} in use, {MemoryPool.FormatBytes(row.PeakReservedBytes)} reserved, saved for backward {MemoryPool.FormatBytes(row.SavedBytes)}");
             return row;
         }
@@ -114,12 +113,12 @@ public static class Benchmark
         {
             log($"  {mode,-16} out of device memory ({MemoryPool.FormatBytes(e.RequestedBytes)} requested)");
             return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, device.Pool.PeakInUseBytes, 0, double.NaN, $"out of device memory: {e.Message}",
-                Precision: BenchOptions.Name(precision));
+                Precision: ModeSpec.PrecisionName(precision));
         }
         catch (Exception e) when (e is not OutOfMemoryException && !StickyError.Is(e))
         {
             log($"  {mode,-16} failed: {e.GetType().Name}: {e.Message}");
-            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}", Precision: BenchOptions.Name(precision));
+            return new BenchRow(mode, keep ?? 1, double.NaN, double.NaN, 0, 0, double.NaN, $"{e.GetType().Name}: {e.Message}", Precision: ModeSpec.PrecisionName(precision));
         }
     }
 }

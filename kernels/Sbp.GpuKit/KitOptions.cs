@@ -154,13 +154,8 @@ public sealed class KitOptions
                     break;
                 }
                 case "--precision":
-                    precisions = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(p => p.ToLowerInvariant() switch
-                    {
-                        "fp32" => Sbp.Tensors.DType.Float32,
-                        "bf16" => Sbp.Tensors.DType.BFloat16,
-                        "fp16" => Sbp.Tensors.DType.Float16,
-                        _ => throw new ArgumentException($"--precision: '{p}' is not fp32, bf16 or fp16."),
-                    }).Distinct().ToArray();
+                    precisions = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                        .Select(p => Sbp.Models.Training.ModeSpec.ParsePrecision(p, "--precision")).Distinct().ToArray();
                     if (precisions.Length == 0) throw new ArgumentException("--precision: give fp32, bf16 or fp16 (comma-separated).");
                     break;
                 default: throw new ArgumentException($"unknown argument '{a}'.");

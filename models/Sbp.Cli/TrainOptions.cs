@@ -232,13 +232,7 @@ public sealed class TrainOptions
     };
 
     /// <summary>--save-activations: null for fp32, else the 16-bit type.</summary>
-    public static DType? ParseSaveActivations(string s) => s.Trim().ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => null,
-        "bf16" or "bfloat16" => DType.BFloat16,
-        "fp16" or "float16" => DType.Float16,
-        var other => throw new ArgumentException($"--save-activations '{other}' is not fp32, bf16 or fp16."),
-    };
+    public static DType? ParseSaveActivations(string s) => ModeSpec.ParsePrecision(s, "--save-activations") is var p && p == DType.Float32 ? null : p;
 
     /// <summary>--caching: sparse-cache or recompute.</summary>
     public static RegionMode ParseCaching(string s) => s switch

@@ -23,9 +23,7 @@ public readonly record struct ModeSpec(TrainMode Mode, double Keep, Sbp.Tensors.
     {
         ArgumentNullException.ThrowIfNull(text);
         var t = text.Trim();
-        foreach (var name in new[] { "fp32", "bf16", "fp16" })
-            if (t.Length > 5 && t.StartsWith(name, StringComparison.OrdinalIgnoreCase) && t[4] is '/' or '-')
-                return Parse(t[5..], what) with { Precision = ParsePrecision(name, what) };
+        if (SplitPrecision(t, what) is ({ } precision, var unprefixed)) return Parse(unprefixed, what) with { Precision = precision };
         foreach (var (name, mode) in new[] { ("sbp+checkpoint", TrainMode.Checkpoint), ("sbp", TrainMode.Sbp), ("checkpoint", TrainMode.Checkpoint), ("full", TrainMode.Full) })
         {
             if (!t.StartsWith(name, StringComparison.OrdinalIgnoreCase)) continue;
@@ -75,6 +73,18 @@ public readonly record struct ModeSpec(TrainMode Mode, double Keep, Sbp.Tensors.
         if (!(value > 0 && value <= 1))
             throw new ArgumentException($"{what}: keep ratio '{text}' is not a number in (0, 1]; write it like 0.5, 0.25 or 1/4.");
         return value;
+    }
+
+    /// <summary>
+    /// A precision leading a mode name, as "bf16/sbp:0.5" or "bf16-sbp-0.5" (fp32, bf16 or fp16): the precision and the rest;
+    /// null and the text itself when none leads.
+    /// </summary>
+    public static (Sbp.Tensors.DType? Precision, string Remainder) SplitPrecision(string text, string what = "mode")
+    {
+        foreach (var name in new[] { "fp32", "bf16", "fp16" })
+            if (text.Length > 5 && text.StartsWith(name, StringComparison.OrdinalIgnoreCase) && text[4] is '/' or '-')
+                return (ParsePrecision(name, what), text[5..]);
+        return (null, text);
     }
 
     /// <summary>A precision: fp32 (Float32), bf16 (BFloat16) or fp16 (Float16); <paramref name="what"/> names the option in errors.</summary>
