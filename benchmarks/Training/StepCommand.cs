@@ -10,20 +10,23 @@ public static class StepCommand
     {
         if (args.Length < 4)
         {
-            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-all-0.25 sbp+checkpoint-0.25 ...] [--steps N] [--limit-mib M]");
+            Console.Error.WriteLine("usage: step MODEL BATCH FRAMES SIZE [full checkpoint sbp-0.5 sbp-rc-0.25 sbp-all-0.25 sbp+checkpoint-0.25 ...] [--steps N] [--limit-mib M] [--rounds R]");
             return 2;
         }
         var inv = CultureInfo.InvariantCulture;
         int steps = 2;
         long? limit = null;
+        int rounds = 0;
         var rest = new List<string>();
         for (int i = 4; i < args.Length; i++)
             if (args[i] == "--steps" && i + 1 < args.Length) steps = int.Parse(args[++i], inv);
             else if (args[i] == "--limit-mib" && i + 1 < args.Length) limit = (long)(double.Parse(args[++i], inv) * 1048576);
+            else if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], inv);
             else rest.Add(args[i]);
         var c = new StepCase(args[0], int.Parse(args[1], inv), int.Parse(args[2], inv), int.Parse(args[3], inv));
         var modes = rest.Count == 0 ? StepMode.All : rest.Select(StepMode.Parse).ToList();
         Console.WriteLine($"{c}");
+        if (rounds > 0) return Interleaved(c, modes, rounds);
         StepResult? full = null;
         foreach (var m in modes)
         {
@@ -45,6 +48,23 @@ public static class StepCommand
                 : "";
             Console.WriteLine($"{m.Name,-14} step {r.StepMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0}; {r.TapeNodes} nodes){work}  peak {MemoryPool.FormatBytes(r.PeakBytes),10}  saved {MemoryPool.FormatBytes(r.SavedActivationBytes),10} ({r.SavedShareOfPeak:P0} of peak)  params {MemoryPool.FormatBytes(r.ParamBytes)}  loss {r.Loss:F4}");
         }
+        return 0;
+    }
+
+    /// <summary>
+    /// --rounds R: one step of every mode per round (<see cref="InterleavedTiming"/>), each mode's best step, and its
+    /// ratio to the first mode's: the way to compare modes on a shared machine, where load shifts between runs.
+    /// </summary>
+    static int Interleaved(StepCase c, IReadOnlyList<StepMode> modes, int rounds)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var results = InterleavedTiming.Run(c, modes, rounds);
+        var first = results[0];
+        Console.WriteLine($"{rounds} interleaved rounds after 1 warm-up step; best step of each mode; ratio to {first.Mode}");
+        foreach (var r in results)
+            Console.WriteLine(string.Create(inv,
+                $"{r.Mode,-16} step {r.BestMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0})  {r.BestMs / first.BestMs:F3}x  ") +
+                $"peak {MemoryPool.FormatBytes(r.PeakBytes),10}  saved {MemoryPool.FormatBytes(r.SavedBytes),10}");
         return 0;
     }
 }

@@ -20,10 +20,12 @@ public sealed class TrainingSession : IDisposable
     readonly SbpPolicy? _policy;
     readonly Tensor _x, _y;
     readonly AdamW _optimizer;
+    readonly StepMode _mode;
     long _step;
 
     public TrainingSession(StepCase c, StepMode mode, Device? device = null)
     {
+        _mode = mode;
         Device = device ?? Device.CreateCpu($"session-{c.Model}-{mode.Name}-{Guid.NewGuid():N}");
         _model = ModelFactory.Create(c.Model, new RandomSource(c.Seed).Split("model"), Device, c.Classes, c.Frames, c.Size, c.Size);
         _model.Train();
@@ -62,7 +64,11 @@ public sealed class TrainingSession : IDisposable
         using (TensorScope.Begin())
         using (var tape = Tape.Begin())
         {
-            var l = Trainer.Loss(_model.Forward(_x, _policy, _step), _y);
+            Tensor l;
+            // the mode's precision and saved-activation type, as StepBench runs them
+            using (_mode.SaveAs is { } packed ? Tape.SaveActivationsAs(packed) : default)
+            using (Autocast.Begin(_mode.Precision))
+                l = Trainer.Loss(_model.Forward(_x, _policy, _step), _y);
             SavedBytes = tape.SavedBytes;
             Cost ??= FlopCounter.Of(tape);   // on the first step, which the timings treat as a warm-up
             t1 = System.Diagnostics.Stopwatch.GetTimestamp();
