@@ -7,11 +7,26 @@ namespace Sbp.Backends;
 /// mask added over the whole score tensor, a softmax, a batched GEMM for the output; backward: batched
 /// GEMMs around one softmax backward. The defaults of <see cref="IBackend.AttentionForward"/> and
 /// <see cref="IBackend.AttentionBackward"/>, and the CPU's path for bias or mask shapes its fused loop does not take.
+/// 16-bit q, k, v, bias or saved probabilities (autocast) are widened into Float32 temporaries first, and 16-bit probs
+/// or output are computed in Float32 and rounded: the contract every backend keeps, whether or not it fuses the casts.
 /// </summary>
 public static class AttentionSteps
 {
     public static void Forward(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
     {
+        if (Any16(q, k, v, bias, probs, output))
+        {
+            using var wq = Widened(backend, q);
+            using var wk = Widened(backend, k);
+            using var wv = Widened(backend, v);
+            using var wb = Widened(backend, bias);
+            using var p32 = Float32Like(probs);
+            using var o32 = Float32Like(output);
+            Forward(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, o32 ?? output);
+            if (p32 is not null) backend.Cast(p32, probs);
+            if (o32 is not null) backend.Cast(o32, output);
+            return;
+        }
         int n = s.N, m = s.M, d = s.D, dv = s.Dv, batch = s.Entries;
         using var logits = Tensor.Empty(s.Scores, probs.Device);
         logits.DetachFromScope();
@@ -34,6 +49,15 @@ public static class AttentionSteps
     public static void Backward(IBackend backend, in AttentionSpec s, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
         Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores)
     {
+        if (Any16(probs, q, k, v))
+        {
+            using var wp = Widened(backend, probs);
+            using var wq = Widened(backend, q);
+            using var wk = Widened(backend, k);
+            using var wv = Widened(backend, v);
+            Backward(backend, s, wp ?? probs, grad, wq ?? q, wk ?? k, wv ?? v, dq, dk, dv, dScores);
+            return;
+        }
         int n = s.N, m = s.M, d = s.D, dvd = s.Dv, batch = s.Entries;
         if (dv is not null)
             backend.Gemm(new GemmSpec(true, false, m, dvd, n, batch, (long)n * m, (long)n * dvd, (long)m * dvd), probs, grad, dv);
@@ -56,4 +80,18 @@ public static class AttentionSteps
             if (dScores is null) ds.Dispose();
         }
     }
+
+    static bool Any16(params Tensor?[] tensors) => tensors.Any(t => t is not null && t.DType.Is16Bit());
+
+    /// <summary>The exact Float32 widening of a 16-bit <paramref name="t"/> (a temporary), or null for a Float32 or absent one.</summary>
+    static Tensor? Widened(IBackend backend, Tensor? t)
+    {
+        if (t is null || !t.DType.Is16Bit()) return null;
+        var wide = Float32Like(t)!;
+        backend.Cast(t, wide);
+        return wide;
+    }
+
+    /// <summary>A Float32 temporary of a 16-bit <paramref name="t"/>'s shape, or null for a Float32 one.</summary>
+    static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
 }

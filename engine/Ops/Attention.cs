@@ -24,15 +24,16 @@ public static partial class Ops
     /// <para>One tape node, saving exactly q, k, v and P = softmax(S) [B, H, N, M] (each only when a
     /// gradient needs it); never S. Backward: dV = P^T dO, dP = dO V^T, dS = P (dP - rowsum(dP P)),
     /// dQ = scale dS K, dK = scale dS^T Q, dbias = dS summed to bias's shape.</para>
+    /// <para>16-bit q, k, v (one type; autocast rounds them and the bias to its type): the Float32 computation on their exact
+    /// widenings, the output and the saved P rounded to that type; gradients are Float32. Under <see cref="Tape.SaveActivationsAs"/>
+    /// P is saved in that type too. Backends widen 16-bit operands where they read them (the CPU entry by entry, in cache).</para>
     /// </summary>
     public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? bias = null, Tensor? mask = null, float? scale = null)
     {
         const string op = "scaled_dot_product_attention";
         // Under autocast the mask is no operand: it stays as given (float16 would turn a large negative such as -1e9 into -inf).
-        if (Autocast.Type is { } low) return AutocastLow(op, low, [q, k, v, bias], t => ScaledDotProductAttention(t[0]!, t[1]!, t[2]!, t[3], mask, scale));
-        CheckFloat(op, q, "query");
-        CheckFloat(op, k, "key");
-        CheckFloat(op, v, "value");
+        if (Autocast.Type is { } low) return AutocastGemm(low, [q, k, v, bias], t => ScaledDotProductAttention(t[0]!, t[1]!, t[2]!, t[3], mask, scale));
+        CheckAttentionTypes(op, q, k, v, bias);
         CheckDevices(op, q, k);
         CheckDevices(op, q, v);
         if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4)
@@ -48,7 +49,6 @@ public static partial class Ops
         var scores = new Shape(b, h, n, m);
         if (bias is not null)
         {
-            CheckFloat(op, bias, "bias");
             CheckDevices(op, q, bias);
             if (!bias.Shape.BroadcastsTo(scores))
                 throw new ShapeMismatchException($"{op}: bias {bias.Shape} must broadcast to the scores [B, H, N, M] = {scores} (e.g. [H, N, M] or [1, H, N, M]).");
@@ -69,11 +69,14 @@ public static partial class Ops
         float s = scale ?? 1f / MathF.Sqrt(d);
         var backend = q.Backend;
 
-        using var probs = New(op, scores, q);
-        var output = New(op, new Shape(b, h, n, dv), q);
+        bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
+        // P is written in the type it is saved in: q's 16-bit type, or SaveActivationsAs's when P is saved (the same rounding packing would do)
+        var probsType = q.DType.Is16Bit() ? q.DType
+            : Tape.SavedActivationType is { } saveAs && (needScores || v.RequiresGrad) ? saveAs : DType.Float32;
+        using var probs = Tensor.Empty(op, scores, q.Device, probsType);
+        var output = NewOfType(op, new Shape(b, h, n, dv), q);
         RunOrDispose(output, () => backend.AttentionForward(new AttentionSpec(b, h, n, m, d, dv, s, windowMask), q, k, v, bias, mask, probs, output));
 
-        bool needScores = q.RequiresGrad || k.RequiresGrad || (bias?.RequiresGrad ?? false);
         bool hasBias = bias is not null;
         Tensor[] inputs = bias is null ? [q, k, v] : [q, k, v, bias];
         Tensor?[] save = [k.RequiresGrad ? q : null, q.RequiresGrad ? k : null, needScores ? v : null, probs];
@@ -90,12 +93,35 @@ public static partial class Ops
             var dvalue = ctx.NeedsGrad(2) ? New(bop, ctx.InputShape(2), g) : null;
             var ds = needBias ? New(bop, scores, g) : null;
             bool needV = dq is not null || dk is not null || needBias;         // v enters every score gradient
-            g.Backend.AttentionBackward(new AttentionSpec(g.Shape[0], g.Shape[1], n, m, d, dv, s, false), ctx.Saved(3), g,
-                dk is null ? null : ctx.Saved(0), dq is null ? null : ctx.Saved(1), needV ? ctx.Saved(2) : null, dq, dk, dvalue, ds);
+            // saved tensors as held (16-bit ones are widened by the backend where it reads them)
+            g.Backend.AttentionBackward(new AttentionSpec(g.Shape[0], g.Shape[1], n, m, d, dv, s, false), ctx.SavedAsHeld(3), g,
+                dk is null ? null : ctx.SavedAsHeld(0), dq is null ? null : ctx.SavedAsHeld(1), needV ? ctx.SavedAsHeld(2) : null, dq, dk, dvalue, ds);
             var dbias = needBias ? GradTo(ds!, ctx.InputShape(3)) : null;
             if (!ReferenceEquals(dbias, ds)) ds?.Dispose();                 // dS is the bias gradient when shapes match
             return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
         }, SbpRule.Attention);
+    }
+
+    /// <summary>q, k, v all Float32, or all of one 16-bit type with a Float32 or same-typed bias.</summary>
+    static void CheckAttentionTypes(string op, Tensor q, Tensor k, Tensor v, Tensor? bias)
+    {
+        CheckAlive(op, q, "query");
+        if (!q.DType.Is16Bit())
+        {
+            CheckFloat(op, q, "query");
+            CheckFloat(op, k, "key");
+            CheckFloat(op, v, "value");
+            if (bias is not null) CheckFloat(op, bias, "bias");
+            return;
+        }
+        foreach (var (t, role) in new[] { (k, "key"), (v, "value"), (bias, "bias") })
+        {
+            if (t is null) continue;
+            CheckAlive(op, t, role);
+            if (t.DType != q.DType && !(role == "bias" && t.DType == DType.Float32))
+                throw new ArgumentException($"{op}: the query is {q.DType} {q.Shape} but the {role} is {t.DType} {t.Shape}; 16-bit q, k and v must share one type " +
+                    "(the bias that type or Float32): cast with Ops.To, or run the op inside Autocast.Begin(...), which casts them all.");
+        }
     }
 
     /// <summary>

@@ -257,16 +257,13 @@ public static partial class SbpRegion
         var g = Tensor.Empty(l.CompactShape(t.Shape), t.Device, t.DType).DetachFromScope();
         try
         {
-            // The gather copies whole rows: 16-bit elements with an even last axis (not the region's) go as pairs, one float each.
-            bool pairs = t.DType.Is16Bit() && l.Axis < t.Rank - 1 && t.Shape[-1] % 2 == 0;
-            if (t.DType.Is16Bit() && !pairs) throw new SbpRegionException(
-                $"SBP region: a saved {t.DType} tensor {t.Shape} cannot be gathered along axis {l.Axis}: 16-bit tensors are gathered as pairs of elements, " +
-                "which needs an even last axis other than the region's; keep that op's inputs in Float32 (outside autocast).");
-            using var source = pairs ? t.AsFloatPairs() : null;
-            using var target = pairs ? g.AsFloatPairs() : null;
-            var (from, to) = (source ?? t, target ?? g);
-            if (forLater) to.Backend.IndexSelectForLater(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
-            else to.Backend.IndexSelect(from, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), to);
+            if (t.DType.Is16Bit())
+            {
+                Gather16(tape, t, l, forLater, g);
+                return g;
+            }
+            if (forLater) g.Backend.IndexSelectForLater(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
+            else g.Backend.IndexSelect(t, l.Axis, RegionLedger.Of(tape).IndexTensor(l, t.Device), g);
         }
         catch
         {
@@ -274,6 +271,33 @@ public static partial class SbpRegion
             throw;
         }
         return g;
+    }
+
+    /// <summary>
+    /// The gather of a 16-bit tensor into <paramref name="g"/>. Rows of an even number of elements (the elements after the
+    /// region's axis) move as Float32 pairs; odd rows (attention probabilities over 7x7 windows, the region's axis last)
+    /// through an exact Float32 widening, gathered and rounded back (the same bits, two more passes).
+    /// </summary>
+    static void Gather16(Tape tape, Tensor t, PositionLayout l, bool forLater, Tensor g)
+    {
+        long outer = 1, inner = 1;
+        for (int i = 0; i < l.Axis; i++) outer *= t.Shape[i];
+        for (int i = l.Axis + 1; i < t.Rank; i++) inner *= t.Shape[i];
+        var index = RegionLedger.Of(tape).IndexTensor(l, t.Device);
+        var backend = g.Backend;
+        if (inner % 2 == 0)
+        {
+            using var from = Tensor.OverBlock(t.Block, new Shape(checked((int)outer), t.Shape[l.Axis], checked((int)(inner / 2))), DType.Float32, t.Device);
+            using var to = Tensor.OverBlock(g.Block, new Shape(checked((int)outer), g.Shape[l.Axis], checked((int)(inner / 2))), DType.Float32, g.Device);
+            if (forLater) backend.IndexSelectForLater(from, 1, index, to);
+            else backend.IndexSelect(from, 1, index, to);
+            return;
+        }
+        using var wide = Tensor.Empty(t.Shape, t.Device).DetachFromScope();
+        using var picked = Tensor.Empty(g.Shape, g.Device).DetachFromScope();
+        backend.Cast(t, wide);
+        backend.IndexSelect(wide, l.Axis, index, picked);
+        backend.Cast(picked, g);
     }
 
     /// <summary>

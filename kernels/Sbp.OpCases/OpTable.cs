@@ -121,6 +121,17 @@ public static class OpTable
             var h = Ops.Gelu(Ops.Linear(c.F([2, 2, 9, 8]), c.F([8, 8], -0.5f, 0.5f), c.F([8])));
             return Ops.To(Ops.ScaledDotProductAttention(h, h, h), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast float16 attention (bias, window mask)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // q, k, v and the bias rounded; P saved in float16; 9 keys (odd rows)
+            var mask = c.F([3, 1, 9, 9], -3f, 0f, grad: false);
+            return Ops.To(Ops.ScaledDotProductAttention(c.F([6, 2, 9, 8]), c.F([6, 2, 9, 8]), c.F([6, 2, 9, 6]), c.F([2, 9, 9]), mask), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("saved as bfloat16 (attention)", c =>
+        {
+            using var packed = Tape.SaveActivationsAs(DType.BFloat16);   // P written in bfloat16 by the forward
+            return Ops.ScaledDotProductAttention(c.F([2, 2, 9, 8]), c.F([2, 2, 9, 8]), c.F([2, 2, 9, 8]), c.F([2, 9, 9]));
+        }, null, 1e-4, 1e-5, BackwardIsDerivative: false),
         Plain("gemm on 16-bit operands (bfloat16, float16)", c =>
         {
             var results = new List<(string, float[])>();

@@ -25,31 +25,41 @@ public sealed unsafe partial class CpuBackend
         int n = s.N, m = s.M, d = s.D, dv = s.Dv, plane = n * m;
         var scores = new GemmSpec(false, true, n, m, d, Alpha: s.Scale);
         var values = new GemmSpec(false, false, n, dv, m);
-        long slot = RoundUp16(Math.Max(SgemmDriver.WorkspaceFloats(scores, 1), SgemmDriver.WorkspaceFloats(values, 1)));
+        long gemmSlot = RoundUp16(Math.Max(SgemmDriver.WorkspaceFloats(scores, 1), SgemmDriver.WorkspaceFloats(values, 1)));
+        // 16-bit operands (autocast) are widened entry by entry into the worker's slot, and 16-bit probs and output computed
+        // there in Float32 and rounded: the Float32 steps on the same values, so the same bits as widening whole tensors first
+        var slot = new EntrySlot(gemmSlot);
+        long sq = slot.Take(q, (long)n * d), sk = slot.Take(k, (long)m * d), sv = slot.Take(v, (long)m * dv), sb = slot.Take(bias, m);
+        long sp = slot.Take(probs, plane), so = slot.Take(output, (long)n * dv);
         nint pq = q.Pointer, pk = k.Pointer, pv = v.Pointer, pp = probs.Pointer, po = output.Pointer;
         nint pb = bias?.Pointer ?? 0, pm = mask?.Pointer ?? 0;
+        DType tq = q.DType, tk = k.DType, tv = v.DType, tb = bias?.DType ?? DType.Float32, tp = probs.DType, to = output.DType;
         int[] biasDims = Padded(bias), maskDims = Padded(mask);
         int workers = CpuLoops.Workers(s.Entries, (long)plane * (2L * d + 2L * dv + 16));
-        using var workspace = Workspace(OpLabel.Current, probs.Device, workers * slot);     // each worker's GEMM slot
+        using var workspace = Workspace(OpLabel.Current, probs.Device, workers * slot.Floats);
         nint pw = workspace is null ? 0 : (nint)workspace.F;
         CpuLoops.ForWorkers(s.Entries, workers, (w, e) =>
         {
-            float* ws = pw == 0 ? null : (float*)pw + w * slot;
+            float* ws = pw == 0 ? null : (float*)pw + w * slot.Floats;
             int bi = (int)(e / s.H), hi = (int)(e % s.H);
-            float* p = (float*)pp + e * plane;
-            SgemmDriver.Run(scores, (float*)pq + e * n * d, (float*)pk + e * m * d, p, ws, 1);
-            float* biasPlane = pb == 0 ? null : (float*)pb + PlaneOffset(biasDims, bi, hi, false) * plane;
+            float* qe = Entry(pq, tq, e * n * d, n * d, ws, sq), ke = Entry(pk, tk, e * m * d, m * d, ws, sk);
+            float* p = sp < 0 ? (float*)pp + e * plane : ws + sp;
+            SgemmDriver.Run(scores, qe, ke, p, ws, 1);
+            long biasOffset = pb == 0 ? 0 : PlaneOffset(biasDims, bi, hi, false) * plane;
             float* maskPlane = pm == 0 ? null : (float*)pm + PlaneOffset(maskDims, bi, hi, s.WindowMask) * plane;
             // row by row: bias and mask are added just before the row's softmax, while it is in L1 (the same
             // additions in the same order as whole planes, so the same bits, without two passes over the plane)
             for (int r = 0; r < n; r++)
             {
                 float* row = p + (long)r * m;
-                if (biasPlane != null) AddPlane(row, biasPlane + (long)r * m, m);
+                if (pb != 0) AddPlane(row, Entry(pb, tb, biasOffset + (long)r * m, m, ws, sb), m);
                 if (maskPlane != null) AddPlane(row, maskPlane + (long)r * m, m);
                 SoftmaxRow(row, row, m);
             }
-            SgemmDriver.Run(values, p, (float*)pv + e * m * dv, (float*)po + e * n * dv, ws, 1);
+            if (sp >= 0) Narrow(p, (ushort*)pp + e * plane, plane, tp);
+            float* oe = so < 0 ? (float*)po + e * n * dv : ws + so;
+            SgemmDriver.Run(values, p, Entry(pv, tv, e * m * dv, m * dv, ws, sv), oe, ws, 1);
+            if (so >= 0) Narrow(oe, (ushort*)po + e * n * dv, (long)n * dv, to);
         });
     }
 
@@ -57,7 +67,8 @@ public sealed unsafe partial class CpuBackend
     /// Attention's gradients one (batch, head) entry at a time, in parallel over entries: dv, then dP = g v^T
     /// and dS into the worker's slot of one pool workspace (or the entry's block of <paramref name="dScores"/>) while they are in
     /// cache, then dq and dk from dS. The same GEMMs and softmax-backward rows as <see cref="AttentionSteps.Backward"/>,
-    /// so the same bits, without its passes over the two score-sized tensors.
+    /// so the same bits, without its passes over the two score-sized tensors. 16-bit probs, q, k or v (autocast) are
+    /// widened entry by entry into the slot.
     /// </summary>
     public void AttentionBackward(in AttentionSpec spec, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
         Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores)
@@ -70,27 +81,62 @@ public sealed unsafe partial class CpuBackend
         var gradQ = new GemmSpec(false, false, n, d, m, Alpha: s.Scale);
         var gradK = new GemmSpec(true, false, m, d, n, Alpha: s.Scale);
         long gemmSlot = RoundUp16(new[] { values, gradP, gradQ, gradK }.Max(g => SgemmDriver.WorkspaceFloats(g, 1)));
-        long scoreFloats = scores ? (dScores is null ? 2L : 1L) * RoundUp16(plane) : 0;
+        // Each worker's slot: the GEMMs' workspace, then dP, then dS when dScores does not hold it, then widened 16-bit operands.
+        var slot = new EntrySlot(gemmSlot);
+        long sdp = scores ? slot.Take(plane) : 0, sds = scores && dScores is null ? slot.Take(plane) : -1;
+        long sp = slot.Take(probs, plane), sq = slot.Take(dk is null ? null : q, (long)n * d);
+        long sk = slot.Take(dq is null ? null : k, (long)m * d), sv = slot.Take(scores ? v : null, (long)m * dvd);
         nint pp = probs.Pointer, pg = grad.Pointer, pq = q?.Pointer ?? 0, pk = k?.Pointer ?? 0, pv = v?.Pointer ?? 0;
         nint pdq = dq?.Pointer ?? 0, pdk = dk?.Pointer ?? 0, pdv = dv?.Pointer ?? 0, pds = dScores?.Pointer ?? 0;
-        // Each worker's slot: the GEMMs' workspace, then dP, then dS when dScores does not hold it.
-        long slot = gemmSlot + scoreFloats;
+        DType tp = probs.DType, tq = q?.DType ?? DType.Float32, tk = k?.DType ?? DType.Float32, tv = v?.DType ?? DType.Float32;
         int workers = CpuLoops.Workers(s.Entries, (long)plane * (4L * d + 2L * dvd + 8));
-        using var workspace = Workspace(OpLabel.Current, grad.Device, workers * slot);
+        using var workspace = Workspace(OpLabel.Current, grad.Device, workers * slot.Floats);
         nint pw = workspace is null ? 0 : (nint)workspace.F;
         CpuLoops.ForWorkers(s.Entries, workers, (w, e) =>
         {
-            float* ws = pw == 0 ? null : (float*)pw + w * slot;
-            float* p = (float*)pp + e * plane, g = (float*)pg + e * n * dvd;
+            float* ws = pw == 0 ? null : (float*)pw + w * slot.Floats;
+            float* p = Entry(pp, tp, e * plane, plane, ws, sp), g = (float*)pg + e * n * dvd;
             if (pdv != 0) SgemmDriver.Run(values, p, g, (float*)pdv + e * m * dvd, ws, 1);
             if (!scores) return;
-            float* dp = ws + gemmSlot, ds = pds != 0 ? (float*)pds + e * plane : dp + RoundUp16(plane);
-            SgemmDriver.Run(gradP, g, (float*)pv + e * m * dvd, dp, ws, 1);
+            float* dp = ws + sdp, ds = pds != 0 ? (float*)pds + e * plane : ws + sds;
+            SgemmDriver.Run(gradP, g, Entry(pv, tv, e * m * dvd, m * dvd, ws, sv), dp, ws, 1);
             for (int r = 0; r < n; r++) SoftmaxBackwardRow(p + (long)r * m, dp + (long)r * m, ds + (long)r * m, m);
-            if (pdq != 0) SgemmDriver.Run(gradQ, ds, (float*)pk + e * m * d, (float*)pdq + e * n * d, ws, 1);
-            if (pdk != 0) SgemmDriver.Run(gradK, ds, (float*)pq + e * n * d, (float*)pdk + e * m * d, ws, 1);
+            if (pdq != 0) SgemmDriver.Run(gradQ, ds, Entry(pk, tk, e * m * d, m * d, ws, sk), (float*)pdq + e * n * d, ws, 1);
+            if (pdk != 0) SgemmDriver.Run(gradK, ds, Entry(pq, tq, e * n * d, n * d, ws, sq), (float*)pdk + e * m * d, ws, 1);
         });
     }
+
+    /// <summary>
+    /// A worker's slot of an attention workspace: the GEMMs' packing space first, then regions taken for score planes and
+    /// for widened 16-bit operands (a Float32 operand takes none: -1).
+    /// </summary>
+    sealed class EntrySlot(long gemmFloats)
+    {
+        public long Floats { get; private set; } = gemmFloats;
+
+        public long Take(long floats)
+        {
+            long at = Floats;
+            Floats += RoundUp16(floats);
+            return at;
+        }
+
+        public long Take(Tensor? t, long floats) => t is not null && t.DType.Is16Bit() ? Take(floats) : -1;
+    }
+
+    /// <summary>
+    /// count floats of an operand from element <paramref name="offset"/>: in place for Float32 (slot offset -1), or widened
+    /// from 16 bits into the slot region at <paramref name="at"/>.
+    /// </summary>
+    static float* Entry(nint data, DType type, long offset, long count, float* slot, long at)
+    {
+        if (at < 0) return (float*)data + offset;
+        HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)data + offset, checked((int)count)), new Span<float>(slot + at, (int)count), type);
+        return slot + at;
+    }
+
+    static void Narrow(float* from, ushort* to, long count, DType type) =>
+        HalfPrecision.Narrow(new ReadOnlySpan<float>(from, checked((int)count)), new Span<ushort>(to, (int)count), type);
 
     static long RoundUp16(long floats) => (floats + 15) / 16 * 16;
 

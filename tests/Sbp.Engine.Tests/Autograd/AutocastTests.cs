@@ -251,6 +251,36 @@ public class AutocastTests : DeviceTest
         Assert.That(plain.Output, Is.Not.EqualTo(float32.Output), "autocast changed the forward");
     }
 
+    [TestCase(RunMode.SparseCache)]
+    [TestCase(RunMode.Recompute)]
+    public void TheSbpOracleHoldsForAttentionOverAnOddNumberOfKeysUnderAutocast(RunMode mode)
+    {
+        // 9 keys: the 16-bit P saved by attention has odd rows, so its kept query rows cannot move as Float32 pairs
+        var h = new RegionHarness(Device, 7, [2, 9, 8], ("wq", [8, 8]), ("wk", [8, 8]));
+        RegionHarness.Result Attend(RunMode m) => h.Run((x, p) =>
+        {
+            using (Autocast.Begin(DType.BFloat16))
+                return RegionHarness.Region(m, $"attention {m}", x, 1, m == RunMode.Plain ? null : KeepMask.Strided(9, 2, 0), z =>
+                {
+                    var q = Ops.Reshape(Ops.Linear(z, p["wq"]), 2, 1, 9, 8);
+                    var kv = Ops.Reshape(Ops.Linear(z, p["wk"]), 2, 1, 9, 8);
+                    return Ops.Reshape(Ops.ScaledDotProductAttention(q, kv, kv), 2, 9, 8);
+                }).To(DType.Float32);
+        });
+        var oracle = Attend(RunMode.Oracle);
+        var sbp = Attend(mode);
+        RegionHarness.AssertSameGradients(oracle, sbp, $"{mode} vs GradMask, both under bfloat16 autocast");
+        if (mode == RunMode.SparseCache)
+        {
+            var attention = sbp.Nodes.Single(nd => nd.Op == "scaled_dot_product_attention");
+            Assert.That(attention.Compact, Is.True);
+            // saved: q and P at the kept query rows, k = v whole (one block), all at 2 bytes an element
+            var saved = attention.Saved;
+            Assert.That(saved[3], Is.EqualTo(new Shape(2, 1, 5, 9)), "P at the kept rows");
+            Assert.That(attention.Bytes, Is.EqualTo(2L * (saved[0].Numel + saved[1].Numel + saved[3].Numel)), "q, k = v and P held in 16 bits");
+        }
+    }
+
     [Test]
     public void AParameterCastMadeInARegionRunThatIsDroppedIsMadeAgain()
     {

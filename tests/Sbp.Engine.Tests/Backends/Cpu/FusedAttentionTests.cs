@@ -81,6 +81,101 @@ public sealed class FusedAttentionTests : DeviceTest
         Assert.That(output.ToArray(), Is.EqualTo(wantOutput.ToArray()), "output");
     }
 
+    // 16-bit type; q, k, v in it or Float32; the bias in it or Float32; P saved in it or Float32 (odd N, M: 9 x 9)
+    static IEnumerable<TestCaseData> Cases16()
+    {
+        foreach (var type in new[] { DType.BFloat16, DType.Float16 })
+        {
+            yield return new TestCaseData(type, true, true, true).SetName($"{type}: q, k, v, bias and P");
+            yield return new TestCaseData(type, true, false, true).SetName($"{type}: q, k, v and P, Float32 bias");
+            yield return new TestCaseData(type, true, true, false).SetName($"{type}: q, k, v and bias, Float32 P");
+            yield return new TestCaseData(type, false, false, true).SetName($"{type}: P only (saved activations)");
+        }
+    }
+
+    /// <summary>
+    /// 16-bit operands (autocast) and 16-bit saved probabilities: the fused CPU paths widen each entry in cache and round
+    /// P and the output there; <see cref="AttentionSteps"/> widens whole tensors first and rounds after. Both must give the
+    /// bits of the Float32 steps on explicit widenings with P and the output rounded, forward and backward (window mask, bias).
+    /// </summary>
+    [TestCaseSource(nameof(Cases16))]
+    public void SixteenBit_FusedAndSteps_EqualTheFloat32StepsOnWidenings_Bitwise(DType type, bool lowQkv, bool lowBias, bool lowProbs)
+    {
+        int b = 6, h = 2, n = 9, m = 9, d = 8, dv = 6;
+        var spec = new AttentionSpec(b, h, n, m, d, dv, 1f / MathF.Sqrt(d), true);
+        Tensor Input(int seed, bool low, params int[] shape)
+        {
+            var t = T(Rand.Normal(seed, (int)new Shape(shape).Numel), shape);
+            if (!low) return t;
+            using (t) return t.To(type);
+        }
+        using var q = Input(21, lowQkv, b, h, n, d);
+        using var k = Input(22, lowQkv, b, h, m, d);
+        using var v = Input(23, lowQkv, b, h, m, dv);
+        using var bias = Input(24, lowBias, h, n, m);
+        using var mask = T([.. Rand.Uniform(25, 3 * n * m).Select(u => u < -0.3f ? -100f : 0f)], 3, 1, n, m);
+        using var g = T(Rand.Normal(26, b * h * n * dv), b, h, n, dv);
+        var probsType = lowProbs ? type : DType.Float32;
+        var outType = lowQkv ? type : DType.Float32;
+
+        // the reference: Float32 steps on widenings, P and the output rounded
+        using var wq = As(q, DType.Float32);
+        using var wk = As(k, DType.Float32);
+        using var wv = As(v, DType.Float32);
+        using var wb = As(bias, DType.Float32);
+        using var p32 = Tensor.Empty(spec.Scores, Device);
+        using var o32 = Tensor.Empty(new Shape(b, h, n, dv), Device);
+        AttentionSteps.Forward(CpuBackend.Instance, spec, wq, wk, wv, wb, mask, p32, o32);
+        using var wantP = As(p32, probsType);
+        using var wantO = As(o32, outType);
+        using var wantPWide = As(wantP, DType.Float32);
+        var want = new[] { wantP.ToArray(), wantO.ToArray() };
+        var wantGrads = Grads((s, p, gr, a, bb, c, o) => AttentionSteps.Backward(CpuBackend.Instance, s, p, gr, a, bb, c, o[0], o[1], o[2], o[3]),
+            spec, wantPWide, g, wq, wk, wv);
+
+        foreach (var fused in new[] { true, false })
+        {
+            using var probs = Tensor.Empty(spec.Scores, Device, probsType);
+            using var output = Tensor.Empty(new Shape(b, h, n, dv), Device, outType);
+            if (fused) CpuBackend.Instance.AttentionForward(spec, q, k, v, bias, mask, probs, output);
+            else AttentionSteps.Forward(CpuBackend.Instance, spec, q, k, v, bias, mask, probs, output);
+            string path = fused ? "fused" : "steps";
+            Assert.That(probs.ToArray(), Is.EqualTo(want[0]), $"{path}: P");
+            Assert.That(output.ToArray(), Is.EqualTo(want[1]), $"{path}: output");
+            var grads = Grads(fused
+                ? (s, p, gr, a, bb, c, o) => CpuBackend.Instance.AttentionBackward(s, p, gr, a, bb, c, o[0], o[1], o[2], o[3])
+                : (s, p, gr, a, bb, c, o) => AttentionSteps.Backward(CpuBackend.Instance, s, p, gr, a, bb, c, o[0], o[1], o[2], o[3]),
+                spec, probs, g, q, k, v);
+            for (int i = 0; i < grads.Length; i++) Assert.That(grads[i], Is.EqualTo(wantGrads[i]), $"{path}: gradient {i} (dq, dk, dv, dS)");
+        }
+    }
+
+    /// <summary>A new tensor of t's values in <paramref name="type"/> (a cast, or a copy for the same type; t is kept).</summary>
+    Tensor As(Tensor t, DType type)
+    {
+        if (t.DType != type) return t.To(type);
+        var copy = T(t.ToArray(), t.Shape.ToArray());   // 16-bit values widen exactly and round back to themselves
+        if (type == DType.Float32) return copy;
+        using (copy) return copy.To(type);
+    }
+
+    delegate void BackwardCall(AttentionSpec s, Tensor probs, Tensor g, Tensor q, Tensor k, Tensor v, Tensor[] outputs);
+
+    /// <summary>dq, dk, dv and dS of one backward call, as host arrays.</summary>
+    float[][] Grads(BackwardCall call, AttentionSpec s, Tensor probs, Tensor g, Tensor q, Tensor k, Tensor v)
+    {
+        Tensor[] outputs = [Tensor.Empty(q.Shape, Device), Tensor.Empty(k.Shape, Device), Tensor.Empty(v.Shape, Device), Tensor.Empty(s.Scores, Device)];
+        try
+        {
+            call(s, probs, g, q, k, v, outputs);
+            return [.. outputs.Select(o => o.ToArray())];
+        }
+        finally
+        {
+            foreach (var o in outputs) o.Dispose();
+        }
+    }
+
     /// <summary>Every form above, and one the fused forward hands to the steps (broadcast bias and mask).</summary>
     static IEnumerable<TestCaseData> EveryForm() =>
         Cases().Append(new TestCaseData(2, 2, 10, 12, 4, 4, new[] { 12 }, new[] { 10, 1 }, false).SetName("broadcast bias and mask (the steps' path)"));
