@@ -14,14 +14,14 @@ public static class AttentionSteps
 {
     public static void Forward(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
     {
-        if (Any16(q, k, v, bias, probs, output))
+        if (SixteenBitOperands.Any(q, k, v, bias, probs, output))
         {
-            using var wq = Widened(backend, q);
-            using var wk = Widened(backend, k);
-            using var wv = Widened(backend, v);
-            using var wb = Widened(backend, bias);
-            using var p32 = Float32Like(probs);
-            using var o32 = Float32Like(output);
+            using var wq = SixteenBitOperands.Widened(backend, q);
+            using var wk = SixteenBitOperands.Widened(backend, k);
+            using var wv = SixteenBitOperands.Widened(backend, v);
+            using var wb = SixteenBitOperands.Widened(backend, bias);
+            using var p32 = SixteenBitOperands.Float32Like(probs);
+            using var o32 = SixteenBitOperands.Float32Like(output);
             Forward(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, o32 ?? output);
             if (p32 is not null) backend.Cast(p32, probs);
             if (o32 is not null) backend.Cast(o32, output);
@@ -49,12 +49,12 @@ public static class AttentionSteps
     public static void Backward(IBackend backend, in AttentionSpec s, Tensor probs, Tensor grad, Tensor? q, Tensor? k, Tensor? v,
         Tensor? dq, Tensor? dk, Tensor? dv, Tensor? dScores)
     {
-        if (Any16(probs, q, k, v))
+        if (SixteenBitOperands.Any(probs, q, k, v))
         {
-            using var wp = Widened(backend, probs);
-            using var wq = Widened(backend, q);
-            using var wk = Widened(backend, k);
-            using var wv = Widened(backend, v);
+            using var wp = SixteenBitOperands.Widened(backend, probs);
+            using var wq = SixteenBitOperands.Widened(backend, q);
+            using var wk = SixteenBitOperands.Widened(backend, k);
+            using var wv = SixteenBitOperands.Widened(backend, v);
             Backward(backend, s, wp ?? probs, grad, wq ?? q, wk ?? k, wv ?? v, dq, dk, dv, dScores);
             return;
         }
@@ -80,18 +80,4 @@ public static class AttentionSteps
             if (dScores is null) ds.Dispose();
         }
     }
-
-    static bool Any16(params Tensor?[] tensors) => tensors.Any(t => t is not null && t.DType.Is16Bit());
-
-    /// <summary>The exact Float32 widening of a 16-bit <paramref name="t"/> (a temporary), or null for a Float32 or absent one.</summary>
-    static Tensor? Widened(IBackend backend, Tensor? t)
-    {
-        if (t is null || !t.DType.Is16Bit()) return null;
-        var wide = Float32Like(t)!;
-        backend.Cast(t, wide);
-        return wide;
-    }
-
-    /// <summary>A Float32 temporary of a 16-bit <paramref name="t"/>'s shape, or null for a Float32 one.</summary>
-    static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
 }

@@ -15,17 +15,32 @@ public partial interface IBackend
 
     /// <summary>
     /// y = f(x + bias) for x [rows, C] and bias [C] (Relu, Gelu, GeluTanh): a linear layer's bias and its
-    /// activation in one pass. The default adds, then activates in place.
+    /// activation in one pass. The default adds, then activates in place. x and y may be of one 16-bit type (autocast;
+    /// bias Float32): computed in Float32 on x's widening and rounded (the default through Float32 temporaries).
     /// </summary>
     void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
     {
+        if (x.DType.Is16Bit())
+        {
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            using var y32 = SixteenBitOperands.Float32Like(y)!;
+            BiasActivation(op, wide, bias, y32);
+            Cast(y32, y);
+            return;
+        }
         Binary(BinaryOp.Add, x, bias, y);
         Unary(op, y, y);
     }
 
-    /// <summary>dx = dy * f'(x + bias), x, dy and dx [rows, C], bias [C]. The default adds into dx first.</summary>
+    /// <summary>dx = dy * f'(x + bias), x, dy and dx [rows, C], bias [C]; x may be 16-bit (read widened). The default adds into dx first.</summary>
     void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
     {
+        if (x.DType.Is16Bit())
+        {
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            BiasActivationBackward(op, wide, bias, dy, dx);
+            return;
+        }
         using var pre = Tensor.Empty(x.Shape, x.Device).DetachFromScope();
         Binary(BinaryOp.Add, x, bias, pre);
         ActivationBackward(op, pre, dy, dx);

@@ -50,12 +50,17 @@ public readonly record struct GemmSpec(
     float Alpha = 1f, float Beta = 0f,
     long OffsetA = 0, long OffsetB = 0, long OffsetC = 0)
 {
-    /// <summary>A and B of one type (Float32 or 16-bit); C Float32 or A's type: the combinations cuBLAS GemmEx runs with Float32 compute.</summary>
+    /// <summary>
+    /// A and B of one type (Float32 or 16-bit), or one 16-bit and the other Float32 (read rounded to that type); C Float32 or
+    /// the operands' 16-bit type: the combinations cuBLAS GemmEx runs with Float32 compute (a Float32 operand cast first).
+    /// </summary>
     internal static void CheckTypes(Tensor a, Tensor b, Tensor c)
     {
-        if (a.DType != b.DType || !a.DType.IsFloating() || (c.DType != DType.Float32 && c.DType != a.DType))
-            throw new ArgumentException($"gemm: A {a.DType} {a.Shape}, B {b.DType} {b.Shape} and C {c.DType} {c.Shape}: A and B must have one floating type, " +
-                "and C be Float32 or that type; cast the odd one with Ops.To.");
+        var low = a.DType.Is16Bit() ? a.DType : b.DType;
+        bool operands = a.DType.IsFloating() && b.DType.IsFloating() && (a.DType == b.DType || !a.DType.Is16Bit() || !b.DType.Is16Bit());
+        if (!operands || (c.DType != DType.Float32 && c.DType != low))
+            throw new ArgumentException($"gemm: A {a.DType} {a.Shape}, B {b.DType} {b.Shape} and C {c.DType} {c.Shape}: A and B must have one floating type " +
+                "(or one 16-bit type and Float32, read rounded to it), and C be Float32 or that type; cast the odd one with Ops.To.");
     }
 }
 
@@ -68,6 +73,14 @@ public readonly record struct GemmSpec(
 public partial interface IBackend
 {
     string Name { get; }
+
+    /// <summary>
+    /// Whether <see cref="Gemm"/> rounds a Float32 operand beside a 16-bit one while it reads it (the CPU, in packing), so
+    /// autocast hands it parameters in Float32 instead of casting them first: no cast pass and no 16-bit copy. Backends
+    /// that cast such an operand into a temporary (cuBLAS needs both in 16 bits) say false: autocast's cast, made once per
+    /// step, serves their every use.
+    /// </summary>
+    bool RoundsGemmOperands => false;
 
     void CopyFromHost(ReadOnlySpan<byte> source, Tensor destination);
     void CopyToHost(Tensor source, Span<byte> destination);

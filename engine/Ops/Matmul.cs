@@ -155,7 +155,7 @@ public static partial class Ops
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
     {
-        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => Linear(t[0]!, t[1]!, t[2]));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => Linear(t[0]!, t[1]!, t[2]), floatWeight: 1);
         var (outF, inF) = CheckLinear("linear", x, weight, bias);
         return LinearOnRows("linear", x, weight, bias, inF, 0, outF);
     }
@@ -169,17 +169,23 @@ public static partial class Ops
     public static Tensor LinearRows(Tensor x, Tensor weight, Tensor? bias, int start, int count)
     {
         const string op = "linear_rows";
-        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => LinearRows(t[0]!, t[1]!, t[2], start, count));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => LinearRows(t[0]!, t[1]!, t[2], start, count), floatWeight: 1);
         var (allOut, inF) = CheckLinear(op, x, weight, bias);
         if (start < 0 || count < 1 || start + count > allOut)
             throw new ArgumentOutOfRangeException(nameof(start), $"{op}: rows [{start}, {start + count}) are outside the weight {weight.Shape} (rows 0..{allOut}).");
         return LinearOnRows(op, x, weight, bias, inF, start, count);
     }
 
-    /// <summary>Checks x [..., in], W [out, in] and b [out] for a linear op; returns (out, in).</summary>
+    /// <summary>
+    /// Checks x [..., in], W [out, in] and b [out] for a linear op; returns (out, in). A Float32 weight beside a 16-bit x is
+    /// read rounded to x's type by the GEMMs (autocast keeps parameters in Float32 where the backend rounds while it packs).
+    /// </summary>
     static (int Out, int In) CheckLinear(string op, Tensor x, Tensor weight, Tensor? bias)
     {
-        CheckGemmOperands(op, x, weight);
+        CheckAlive(op, weight, "weight");
+        if (x.DType.Is16Bit() && weight.DType == DType.Float32) CheckGemmOperands(op, x, x);
+        else CheckGemmOperands(op, x, weight);
+        CheckDevices(op, x, weight);
         if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])
             throw new ShapeMismatchException($"{op}: input {x.Shape} and weight {weight.Shape} do not fit; the weight must be [out, in] with in = the input's last dimension ({(x.Rank == 0 ? "none" : x.Shape[-1].ToString())}).");
         int outF = weight.Shape[0];

@@ -41,11 +41,16 @@ public static partial class Ops
     /// A GEMM op under autocast (matmul, linear): its floating inputs rounded to <paramref name="low"/> (a parameter's cast
     /// cached, see <see cref="Autocast"/>) and <paramref name="op16"/> run on them as they are: the backend's GEMM on 16-bit
     /// operands (cuBLAS GemmEx on CUDA) accumulates in Float32 and writes the 16-bit output; the op saves the 16-bit inputs.
+    /// <para><paramref name="floatWeight"/>: the input that is a linear op's weight; a Float32 parameter there stays Float32 where the
+    /// backend rounds GEMM operands as it reads them (<see cref="Backends.IBackend.RoundsGemmOperands"/>): the same bits, no
+    /// cast, and no 16-bit copy held for backward.</para>
     /// </summary>
-    static Tensor AutocastGemm(DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> op16)
+    static Tensor AutocastGemm(DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> op16, int floatWeight = -1)
     {
         Autocast.NextOp();
-        var lowered = inputs.Select(t => t is { DType: DType.Float32 or DType.BFloat16 or DType.Float16, IsDisposed: false } ? Autocast.Lower(t, low) : t).ToArray();
+        var lowered = inputs.Select((t, i) => t is not { DType: DType.Float32 or DType.BFloat16 or DType.Float16, IsDisposed: false } ? t
+            : i == floatWeight && t is { IsLeaf: true, RequiresGrad: true, DType: DType.Float32 } && t.Backend.RoundsGemmOperands ? t
+            : Autocast.Lower(t, low)).ToArray();
         using (Autocast.Suspend()) return op16(lowered);
     }
 

@@ -60,21 +60,26 @@ public static partial class Ops
     /// gelu(x + bias) for x [..., C] and bias [C]: a linear layer's bias and its GELU in one pass (the
     /// sum is never stored; backward recomputes it row by row). Same values and gradients as
     /// Gelu(x + bias). Saves x (and references bias); db is dx summed over the rows.
+    /// <para>Under autocast a 16-bit x (a linear layer's output) with a Float32 bias gives a 16-bit output, computed in
+    /// Float32 and rounded once, as PyTorch runs GELU in its input's type: the MLP's next linear reads it as it is, and no
+    /// cast pass is made either side (the backend converts where it reads and writes).</para>
     /// </summary>
     public static Tensor BiasGelu(Tensor x, Tensor bias, bool tanhApproximation = false)
     {
-        if (AutocastWidens(x, bias)) return Widening([x, bias], wide => BiasGelu(wide[0]!, wide[1]!, tanhApproximation));
         string op = tanhApproximation ? "bias_gelu_tanh" : "bias_gelu";
+        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit() && bias is { IsDisposed: false, DType: DType.Float32 };
+        if (!sixteen && AutocastWidens(x, bias)) return Widening([x, bias], wide => BiasGelu(wide[0]!, wide[1]!, tanhApproximation));
         var kind = tanhApproximation ? UnaryOp.GeluTanh : UnaryOp.Gelu;
-        CheckFloats(op, x, bias);
+        if (!sixteen) CheckFloats(op, x, bias);
+        else CheckDevices(op, x, bias);
         if (x.Rank == 0 || bias.Rank != 1 || bias.Shape[0] != x.Shape[-1])
             throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [C] with C = the input's last dimension ({(x.Rank == 0 ? "none: the input is a scalar" : x.Shape[-1].ToString())}), input {x.Shape}.");
-        var y = New(op, x.Shape, x);
+        var y = NewOfType(op, x.Shape, x);
         y.Backend.BiasActivation(kind, x, bias, y);
         return Tape.Record(op, y, [x, bias], [x, bias], ctx =>
         {
             var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);     // compact inside an SBP region
-            dx.Backend.BiasActivationBackward(kind, ctx.Saved(0), ctx.Saved(1), ctx.Grad, dx);
+            dx.Backend.BiasActivationBackward(kind, ctx.SavedAsHeld(0), ctx.Saved(1), ctx.Grad, dx);   // a 16-bit x read as it is
             var db = ctx.NeedsGrad(1) ? SumTo(dx, ctx.InputShape(1)) : null;
             if (!ctx.NeedsGrad(0))
             {

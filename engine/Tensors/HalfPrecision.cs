@@ -72,6 +72,19 @@ public static class HalfPrecision
         for (; i < source.Length; i++) destination[i] = FromBFloat16(source[i]);
     }
 
+    /// <summary>Floats rounded to the 16-bit <paramref name="dtype"/> and widened back (exact: a Float32 holds every 16-bit value), in place or not.</summary>
+    public static void Round(ReadOnlySpan<float> source, Span<float> destination, DType dtype)
+    {
+        Check(source.Length, destination.Length, dtype);
+        Span<ushort> chunk = stackalloc ushort[256];
+        for (int i = 0; i < source.Length; i += chunk.Length)
+        {
+            int n = Math.Min(chunk.Length, source.Length - i);
+            Narrow(source.Slice(i, n), chunk[..n], dtype);
+            Widen(chunk[..n], destination.Slice(i, n), dtype);
+        }
+    }
+
     /// <summary>(u + 0x7FFF + bit 16 of u) >> 16, and 0x7FC0 for NaN: the scalar rule on 8 lanes (upper halves kept in the low 16 bits).</summary>
     static Vector256<uint> Round(Vector256<uint> u, Vector256<uint> bias, Vector256<uint> one, Vector256<uint> nan)
     {

@@ -127,6 +127,11 @@ public static class OpTable
             var mask = c.F([3, 1, 9, 9], -3f, 0f, grad: false);
             return Ops.To(Ops.ScaledDotProductAttention(c.F([6, 2, 9, 8]), c.F([6, 2, 9, 8]), c.F([6, 2, 9, 6]), c.F([2, 9, 9]), mask), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast bfloat16 (bias_gelu)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.BFloat16);   // a 16-bit input with a Float32 bias: a 16-bit output
+            return Ops.To(Ops.BiasGelu(Ops.To(c.F([6, 40], -3f, 3f), DType.BFloat16), c.F([40])), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
         new OpCase("saved as bfloat16 (attention)", c =>
         {
             using var packed = Tape.SaveActivationsAs(DType.BFloat16);   // P written in bfloat16 by the forward
@@ -144,6 +149,8 @@ public static class OpTable
                 var bias = c.F([45], grad: false).To(dt);
                 results.Add(($"{dt} linear", Ops.Linear(a, w, bias).ToArray()));
                 results.Add(($"{dt} linear rows", Ops.LinearRows(a, w, bias, 7, 20).ToArray()));   // an offset into a 16-bit weight
+                var w32 = Ops.Transpose(b.To(DType.Float32), 0, 1);
+                results.Add(($"{dt} linear rows, Float32 weight", Ops.LinearRows(a, w32, bias, 7, 20).ToArray()));   // read rounded to dt
             }
             return results;
         }, 2e-2, 2e-2),

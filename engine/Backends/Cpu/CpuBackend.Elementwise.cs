@@ -167,13 +167,28 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>Row by row: the bias added into y's row (in L1), then the activation in place: one pass over memory.</summary>
+    /// <summary>Row by row: x + bias, then f in place; a 16-bit x is widened into a row buffer and the row rounded into y.</summary>
     public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
     {
         int c = bias.Shape[0];
         if (x.Numel == 0) return;
         nint px = x.Pointer, pb = bias.Pointer, py = y.Pointer;
+        var type = x.DType;
         CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
         {
+            if (type.Is16Bit())
+            {
+                var row = new float[c];
+                fixed (float* buffer = row)
+                    for (long r = s; r < e; r++)
+                    {
+                        HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)px + r * c, c), row, type);
+                        AddRow(buffer, (float*)pb, buffer, c);
+                        ActivationRun(op, buffer, buffer, c);
+                        HalfPrecision.Narrow(row, new Span<ushort>((ushort*)py + r * c, c), type);
+                    }
+                return;
+            }
             for (long r = s; r < e; r++)
             {
                 float* yr = (float*)py + r * c;
@@ -183,18 +198,24 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>Row by row: x + bias into dx's row, then dx = dy * f'(dx) in place.</summary>
+    /// <summary>Row by row: x + bias into dx's row (a 16-bit x widened there), then dx = dy * f'(dx) in place.</summary>
     public void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
     {
         int c = bias.Shape[0];
         if (x.Numel == 0) return;
         nint px = x.Pointer, pb = bias.Pointer, pg = dy.Pointer, pd = dx.Pointer;
+        var type = x.DType;
         CpuLoops.For(x.Numel / c, 8L * c, (s, e) =>
         {
             for (long r = s; r < e; r++)
             {
                 float* d = (float*)pd + r * c;
-                AddRow((float*)px + r * c, (float*)pb, d, c);
+                if (type.Is16Bit())
+                {
+                    HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)px + r * c, c), new Span<float>(d, c), type);
+                    AddRow(d, (float*)pb, d, c);
+                }
+                else AddRow((float*)px + r * c, (float*)pb, d, c);
                 ActivationBackwardRun(op, d, (float*)pg + r * c, d, c);
             }
         });

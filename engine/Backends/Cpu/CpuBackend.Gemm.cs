@@ -23,11 +23,13 @@ public sealed unsafe partial class CpuBackend
     /// (AVX2/FMA, portable fallback), parallel over tiles of C; packing buffers are workspace
     /// from the pool. See <see cref="SgemmDriver"/> for the design.
     /// </summary>
+    public bool RoundsGemmOperands => true;
+
     public void Gemm(in GemmSpec g, Tensor a, Tensor b, Tensor c)
     {
         if (g.M == 0 || g.N == 0 || g.Batch == 0) return;
         GemmSpec.CheckTypes(a, b, c);
-        if (a.DType.Is16Bit())   // (a 16-bit C has A's type: CheckTypes)
+        if (a.DType.Is16Bit() || b.DType.Is16Bit())   // (a 16-bit C has the operands' 16-bit type: CheckTypes)
         {
             GemmHalf(g, a, b, c);
             return;
@@ -39,15 +41,18 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// 16-bit A and B (cuBLAS GemmEx with CUBLAS_COMPUTE_32F): the same Float32 GEMM on the exact widenings of A and B
-    /// (and of C where beta reads it), a 16-bit C rounded to nearest even at the end.
+    /// (and of C where beta reads it), a 16-bit C rounded to nearest even at the end. A Float32 operand beside a 16-bit one
+    /// is rounded to that type block by block while packing (autocast's parameters: no cast pass, no 16-bit copy).
     /// </summary>
     void GemmHalf(in GemmSpec g, Tensor a, Tensor b, Tensor c)
     {
         string label = OpLabel.Current;
+        var type = a.DType.Is16Bit() ? a.DType : b.DType;
         Tensor Wide(Tensor t)
         {
             var w = Workspace(label, t.Device, t.Numel)!;
-            Cast(t, w);
+            if (t.DType.Is16Bit()) Cast(t, w);
+            else HalfPrecision.Round(new ReadOnlySpan<float>(t.F, checked((int)t.Numel)), new Span<float>(w.F, (int)t.Numel), type);
             return w;
         }
         using var wc = !c.DType.Is16Bit() ? null : g.Beta != 0 ? Wide(c) : Workspace(label, c.Device, c.Numel);
@@ -57,7 +62,8 @@ public sealed unsafe partial class CpuBackend
             // 16-bit A and B widened block by block while packing (SgemmDriver.RunHalf): read once, at 2 bytes an element
             int threads = _gemmThreads;
             using var workspace = Workspace(label, c.Device, SgemmDriver.WorkspaceFloats(g, threads, half: true));
-            SgemmDriver.RunHalf(g, (ushort*)a.Pointer + g.OffsetA, (ushort*)b.Pointer + g.OffsetB, a.DType, cf.F + g.OffsetC, workspace is null ? null : workspace.F, threads);
+            SgemmDriver.RunHalf(g, Element(a, g.OffsetA), Element(b, g.OffsetB), type, cf.F + g.OffsetC, workspace is null ? null : workspace.F, threads,
+                roundA: !a.DType.Is16Bit(), roundB: !b.DType.Is16Bit());
         }
         else
         {
@@ -67,6 +73,9 @@ public sealed unsafe partial class CpuBackend
         }
         if (wc is not null) Cast(wc, c);
     }
+
+    /// <summary>The address of element <paramref name="offset"/> of t (2 or 4 bytes an element).</summary>
+    static void* Element(Tensor t, long offset) => (byte*)t.Pointer + offset * t.DType.Size();
 
     /// <summary>
     /// Scratch of <paramref name="floats"/> floats from the pool, counted as workspace of <paramref name="label"/>'s op,

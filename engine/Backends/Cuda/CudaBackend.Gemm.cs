@@ -24,6 +24,15 @@ public sealed partial class CudaBackend
         int ldb = g.TransB ? g.K : g.N;
         int lda = g.TransA ? g.M : g.K;
         var spec = g;
+        if (a.DType != b.DType)
+        {
+            // a Float32 operand beside a 16-bit one: rounded into a 16-bit temporary (GemmEx takes one operand type)
+            var (wide, low) = a.DType.Is16Bit() ? (b, a.DType) : (a, b.DType);
+            using var rounded = Tensor.Empty(wide.Shape, wide.Device, low).DetachFromScope();
+            Cast(wide, rounded);
+            Gemm(g, ReferenceEquals(wide, a) ? rounded : a, ReferenceEquals(wide, b) ? rounded : b, c);
+            return;
+        }
         if (a.DType.Is16Bit())
         {
             // 16-bit A and B on tensor cores, Float32 accumulation; C Float32 or 16-bit (cuBLAS GemmEx, CUBLAS_COMPUTE_32F)

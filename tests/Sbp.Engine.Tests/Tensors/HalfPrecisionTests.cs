@@ -157,7 +157,7 @@ public class HalfPrecisionTests
             ("slice (last axis)", () => Ops.Slice(h, 2, 0, 2)), ("concat", () => Ops.Concat([h, h], 0)), ("pad", () => Ops.Pad(h, [1, 1])),
             ("roll", () => Ops.Roll(h, [1], [2])), ("transpose (last axis)", () => Ops.Transpose(h, 1, 2)), ("index_select", () => Ops.IndexSelect(h, 1, Tensor.Indices(0, 2))),
             ("sum", () => Ops.Sum(h)), ("softmax", () => Ops.Softmax(h)), ("layer_norm", () => Ops.LayerNorm(h, [6])),
-            ("linear", () => Ops.Linear(h, w)), ("matmul", () => Ops.Matmul(f, Ops.Transpose(h, 1, 2))), ("mul", () => Ops.Mul(f, h)),
+            ("linear (Float32 bias)", () => Ops.Linear(h, w, Tensor.Zeros(new Shape(3), device))), ("matmul", () => Ops.Matmul(f, Ops.Transpose(h, 1, 2))), ("mul", () => Ops.Mul(f, h)),
             ("dropout", () => Ops.Dropout(h, 0.5f, new Sbp.Rng.RandomSource(1))), ("grad_mask", () => Ops.GradMask(h, 1, KeepMask.Strided(4, 2, 0))),
         };
         foreach (var (name, run) in ops)

@@ -71,7 +71,15 @@ public sealed class CudaLinearAlgebraTests : CudaTest
         Support.Check.Close(c32.Cpu.ToArray(), c32.Gpu.ToArray(), 1e-5, 1e-6, "16-bit GEMM, Float32 C");
         Support.Check.Close(c16.Cpu.ToArray(), c16.Gpu.ToArray(), dt == DType.BFloat16 ? 8e-3 : 1e-3, 1e-3, "16-bit GEMM, 16-bit C");
         if (!OnRealGpu) Assert.That(SimulatedCuda.LibraryCalls(Gpu).Keys, Has.Some.EqualTo("cublasGemmStridedBatchedEx"));
-        Assert.That(() => Cpu.Backend.Gemm(spec, a16.Cpu, b.Cpu, c32.Cpu), Throws.ArgumentException.With.Message.Contains("A and B must have one floating type"));
+        // a Float32 B beside a 16-bit A is read rounded to A's type (the CPU while packing, the device through a cast)
+        var (mixedCpu, mixedGpu, both16) = (c.Cpu.To(dt).To(DType.Float32), c.Gpu.To(dt).To(DType.Float32), c.Cpu.To(dt).To(DType.Float32));
+        Cpu.Backend.Gemm(spec, a16.Cpu, b.Cpu, mixedCpu);
+        Gpu.Backend.Gemm(spec, a16.Gpu, b.Gpu, mixedGpu);
+        Cpu.Backend.Gemm(spec, a16.Cpu, b16.Cpu, both16);
+        Assert.That(mixedCpu.ToArray(), Is.EqualTo(both16.ToArray()), "a Float32 B: the GEMM on B cast first, bit for bit");
+        Support.Check.Close(mixedCpu.ToArray(), mixedGpu.ToArray(), 1e-5, 1e-6, "16-bit A, Float32 B");
+        var other = dt == DType.BFloat16 ? DType.Float16 : DType.BFloat16;
+        Assert.That(() => Cpu.Backend.Gemm(spec, a16.Cpu, b.Cpu.To(other), c32.Cpu), Throws.ArgumentException.With.Message.Contains("A and B must have one floating type"));
     }
 
     /// <summary>

@@ -99,20 +99,25 @@ static unsafe class SgemmDriver
         return plan.Workers * plan.SlotFloats;
     }
 
-    /// <summary>16-bit A and B (BFloat16 or Float16) of a <see cref="RunHalf"/> call: addresses of entry 0 and the type.</summary>
-    internal readonly record struct Half16(nint A, nint B, Sbp.Tensors.DType Type);
+    /// <summary>
+    /// The operands of a <see cref="RunHalf"/> call: addresses of entry 0, the 16-bit type, and which operands are Float32
+    /// to be rounded to it (the others are 16-bit).
+    /// </summary>
+    internal readonly record struct Half16(nint A, nint B, Sbp.Tensors.DType Type, bool RoundA = false, bool RoundB = false);
 
     /// <summary>
     /// <see cref="Run"/> on 16-bit A and B: the packed path, each block of A and B widened (exactly) into the worker's scratch
     /// right before the Float32 packing, so each operand is read once from memory at 2 bytes an element and the sums are the
-    /// packed path's (the same as widening the whole operands first).
+    /// packed path's (the same as widening the whole operands first). An operand flagged in <paramref name="roundA"/> or
+    /// <paramref name="roundB"/> is Float32 instead, each block rounded to the type there (the same as casting it first).
     /// </summary>
-    public static void RunHalf(in GemmSpec g, ushort* a, ushort* b, Sbp.Tensors.DType type, float* c, float* workspace, int threads)
+    public static void RunHalf(in GemmSpec g, void* a, void* b, Sbp.Tensors.DType type, float* c, float* workspace, int threads,
+        bool roundA = false, bool roundB = false)
     {
         if (g.M <= 0 || g.N <= 0 || g.Batch <= 0) return;
         if (g.K <= 0 || (g.StrideC == 0 && g.Batch > 1))
             throw new ArgumentException($"gemm: 16-bit operands need K > 0 and one C per batch entry (M {g.M}, N {g.N}, K {g.K}, batch {g.Batch}, C stride {g.StrideC}).");
-        var half = new Half16((nint)a, (nint)b, type);
+        var half = new Half16((nint)a, (nint)b, type, roundA, roundB);
         var plan = MakePlan(g, threads, half);
         var spec = g;
         nint pc = (nint)c, pw = (nint)workspace;
@@ -130,11 +135,18 @@ static unsafe class SgemmDriver
         });
     }
 
-    /// <summary>Widens rows x cols of a 16-bit matrix (row stride ld, from src) into a dense Float32 [rows, cols] at dst.</summary>
-    static void WidenBlock(ushort* src, long ld, int rows, int cols, float* dst, Sbp.Tensors.DType type)
+    /// <summary>
+    /// Rows x cols of an operand (row stride ld, from element <paramref name="at"/>) into a dense Float32 [rows, cols] at dst:
+    /// widened from 16 bits, or, with <paramref name="round"/>, Float32 rounded to the 16-bit type.
+    /// </summary>
+    static void WidenBlock(nint operand, bool round, long at, long ld, int rows, int cols, float* dst, Sbp.Tensors.DType type)
     {
         for (int r = 0; r < rows; r++)
-            Sbp.Tensors.HalfPrecision.Widen(new ReadOnlySpan<ushort>(src + r * ld, cols), new Span<float>(dst + (long)r * cols, cols), type);
+        {
+            var to = new Span<float>(dst + (long)r * cols, cols);
+            if (round) Sbp.Tensors.HalfPrecision.Round(new ReadOnlySpan<float>((float*)operand + at + r * ld, cols), to, type);
+            else Sbp.Tensors.HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)operand + at + r * ld, cols), to, type);
+        }
     }
 
     /// <summary>
@@ -243,12 +255,12 @@ static unsafe class SgemmDriver
         a += entry * g.StrideA;
         b += entry * g.StrideB;
         c += entry * g.StrideC;
-        ushort* a16 = null, b16 = null;
+        long a16 = 0, b16 = 0;   // element offsets of this entry into the 16-bit (or rounded) operands
         float* scratchA = null, scratchB = null;
         if (half is { } h)
         {
-            a16 = (ushort*)h.A + entry * g.StrideA;
-            b16 = (ushort*)h.B + entry * g.StrideB;
+            a16 = entry * g.StrideA;
+            b16 = entry * g.StrideB;
             scratchA = slot + plan.SlotFloats / 2;
             scratchB = scratchA + plan.SlotA;
         }
@@ -291,8 +303,8 @@ static unsafe class SgemmDriver
                 if (half is { } hb)
                 {
                     // B [K, N] (or [N, K] transposed): its [kc, nc] (or [nc, kc]) block widened, then packed from there
-                    if (g.TransB) WidenBlock(b16 + (long)jc * k + pc, k, nc, kc, scratchB, hb.Type);
-                    else WidenBlock(b16 + (long)pc * n + jc, n, kc, nc, scratchB, hb.Type);
+                    if (g.TransB) WidenBlock(hb.B, hb.RoundB, b16 + (long)jc * k + pc, k, nc, kc, scratchB, hb.Type);
+                    else WidenBlock(hb.B, hb.RoundB, b16 + (long)pc * n + jc, n, kc, nc, scratchB, hb.Type);
                     SgemmPacking.PackB(scratchB, g.TransB, kc, nc, 0, kc, 0, nc, bp);
                 }
                 else SgemmPacking.PackB(b, g.TransB, k, n, pc, kc, jc, nc, bp);
@@ -302,8 +314,8 @@ static unsafe class SgemmDriver
                     if (half is { } ha)
                     {
                         // A [M, K] (or [K, M] transposed): its [mc, kc] (or [kc, mc]) block widened, then packed from there
-                        if (g.TransA) WidenBlock(a16 + (long)pc * g.M + ic, g.M, kc, mc, scratchA, ha.Type);
-                        else WidenBlock(a16 + (long)ic * k + pc, k, mc, kc, scratchA, ha.Type);
+                        if (g.TransA) WidenBlock(ha.A, ha.RoundA, a16 + (long)pc * g.M + ic, g.M, kc, mc, scratchA, ha.Type);
+                        else WidenBlock(ha.A, ha.RoundA, a16 + (long)ic * k + pc, k, mc, kc, scratchA, ha.Type);
                         SgemmPacking.PackA(scratchA, g.TransA, mc, kc, 0, mc, 0, kc, ap);
                     }
                     else SgemmPacking.PackA(a, g.TransA, g.M, k, ic, mc, pc, kc, ap);

@@ -281,6 +281,53 @@ public sealed unsafe class SgemmTests : DeviceTest
         }
     }
 
+    /// <summary>
+    /// A Float32 operand beside a 16-bit one is rounded to that type block by block while packing (autocast's linear weights):
+    /// bit for bit the GEMM on the operand cast first, with either operand Float32, transposes, a batch with offsets, one and
+    /// two threads, and a batch summed into one C (the path that widens whole operands).
+    /// </summary>
+    [TestCase(DType.BFloat16, true, false, false)]
+    [TestCase(DType.BFloat16, false, true, true)]
+    [TestCase(DType.Float16, false, false, true)]
+    [TestCase(DType.Float16, true, true, false)]
+    public void AFloat32OperandBesideA16BitOneIsRoundedWhilePacking(DType dt, bool floatA, bool transA, bool transB)
+    {
+        int m = 150, n = 37, k = 600;
+        foreach (var g in new[]
+        {
+            new GemmSpec(transA, transB, m, n, k, 2, 0, (long)k * n + 5, (long)m * n, Alpha: 0.75f, Beta: 0.5f, OffsetA: 3, OffsetB: 1, OffsetC: 2),
+            new GemmSpec(transA, transB, m, n, 70, 3, (long)m * 70, (long)70 * n, 0, Beta: 1f),
+        })
+        {
+            var (la, lb, lc) = Lengths(g);
+            var a = Rand.Uniform(41, la);
+            var b = Rand.Uniform(42, lb);
+            var c = Rand.Uniform(43, lc);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                var backend = CpuBackend.Instance;
+                int saved = backend.GemmThreads;
+                try
+                {
+                    backend.GemmThreads = threads;
+                    using var a32 = T(a, la);
+                    using var b32 = T(b, lb);
+                    using var a16 = a32.To(dt);
+                    using var b16 = b32.To(dt);
+                    using var got = T(c, lc);
+                    using var want = T(c, lc);
+                    backend.Gemm(g, floatA ? a32 : a16, floatA ? b16 : b32, got);
+                    backend.Gemm(g, a16, b16, want);
+                    Assert.That(got.ToArray(), Is.EqualTo(want.ToArray()), $"{dt} {g}, {(floatA ? "A" : "B")} Float32, {threads} thread(s)");
+                }
+                finally
+                {
+                    backend.GemmThreads = saved;
+                }
+            }
+        }
+    }
+
     [Test]
     public void GemmThreads_RejectsZero() =>
         Assert.That(() => CpuBackend.Instance.GemmThreads = 0, Throws.TypeOf<ArgumentOutOfRangeException>());

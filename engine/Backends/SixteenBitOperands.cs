@@ -1,0 +1,25 @@
+using Sbp.Tensors;
+
+namespace Sbp.Backends;
+
+/// <summary>
+/// How a backend without a 16-bit kernel serves 16-bit operands (autocast): each widened exactly into a Float32
+/// temporary, the Float32 kernel run, and a 16-bit result rounded from a Float32 temporary. The same bits as a kernel
+/// that converts where it reads and writes (the CPU's), at two more passes over memory.
+/// </summary>
+public static class SixteenBitOperands
+{
+    public static bool Any(params Tensor?[] tensors) => tensors.Any(t => t is not null && t.DType.Is16Bit());
+
+    /// <summary>The exact Float32 widening of a 16-bit <paramref name="t"/> (a temporary), or null for a Float32 or absent one.</summary>
+    public static Tensor? Widened(IBackend backend, Tensor? t)
+    {
+        if (t is null || !t.DType.Is16Bit()) return null;
+        var wide = Float32Like(t)!;
+        backend.Cast(t, wide);
+        return wide;
+    }
+
+    /// <summary>A Float32 temporary of a 16-bit <paramref name="t"/>'s shape, or null for a Float32 one.</summary>
+    public static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
+}
