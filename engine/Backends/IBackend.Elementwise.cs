@@ -8,9 +8,10 @@ public partial interface IBackend
     /// <summary>c = a op b with a and b broadcast to c's shape. c may alias a or b when shapes equal.</summary>
     void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c);
 
+    /// <summary>y = op(x). x and y Float32, or, for Relu only (autocast), both of one 16-bit type (exact).</summary>
     void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f);
 
-    /// <summary>dx = dy * f'(x) for Relu, Gelu and GeluTanh.</summary>
+    /// <summary>dx = dy * f'(x) for Relu, Gelu and GeluTanh; x may be 16-bit (read widened), dy and dx are Float32.</summary>
     void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx);
 
     /// <summary>

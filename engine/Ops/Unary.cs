@@ -39,9 +39,13 @@ public static partial class Ops
             [Mul(ctx.Grad, Mul(Pow(ctx.Saved(0), p - 1f), p))], SbpRule.Elementwise);
     }
 
-    /// <summary>max(x, 0). Backward: g where x &gt; 0, else 0.</summary>
+    /// <summary>
+    /// max(x, 0). Backward: g where x &gt; 0, else 0. Under autocast a 16-bit x gives a 16-bit output (exact; PyTorch runs
+    /// ReLU in its input's type): a convolution's 16-bit output reaches the next one without a cast either side.
+    /// </summary>
     public static Tensor Relu(Tensor x)
     {
+        if (Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit()) return Activation("relu", UnaryOp.Relu, x);
         if (AutocastWidens(x)) return Widening([x], wide => Relu(wide[0]!));
         return Activation("relu", UnaryOp.Relu, x);
     }
@@ -90,12 +94,24 @@ public static partial class Ops
         }, SbpRule.RowWise([], 1));
     }
 
-    /// <summary>An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input.</summary>
-    static Tensor Activation(string op, UnaryOp kind, Tensor x) =>
-        Tape.Record(op, Scalar(op, kind, x, 0f), [x], [x], ctx =>
+    /// <summary>
+    /// An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input. A 16-bit x (ReLU under autocast)
+    /// gives an output of its type; a 16-bit saved x (that, or SaveActivationsAs) is read as it is, widened by the backend.
+    /// </summary>
+    static Tensor Activation(string op, UnaryOp kind, Tensor x)
+    {
+        Tensor y;
+        if (x.DType.Is16Bit())
+        {
+            y = NewOfType(op, x.Shape, x);
+            x.Backend.Unary(kind, x, y);
+        }
+        else y = Scalar(op, kind, x, 0f);
+        return Tape.Record(op, y, [x], [x], ctx =>
         {
             var dx = New(op + ".backward", ctx.Grad.Shape, ctx.Grad);
-            dx.Backend.ActivationBackward(kind, ctx.Saved(0), ctx.Grad, dx);
+            dx.Backend.ActivationBackward(kind, ctx.SavedAsHeld(0), ctx.Grad, dx);
             return [dx];
         }, SbpRule.Elementwise);
+    }
 }

@@ -132,6 +132,11 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.BFloat16);   // a 16-bit input with a Float32 bias: a 16-bit output
             return Ops.To(Ops.BiasGelu(Ops.To(c.F([6, 40], -3f, 3f), DType.BFloat16), c.F([40])), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast float16 (relu)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output
+            return Ops.To(Ops.Relu(Ops.To(c.F([7, 33], -2f, 2f), DType.Float16)), DType.Float32);
+        }, null, 1e-6, 1e-6, BackwardIsDerivative: false),
         new OpCase("saved as bfloat16 (attention)", c =>
         {
             using var packed = Tape.SaveActivationsAs(DType.BFloat16);   // P written in bfloat16 by the forward

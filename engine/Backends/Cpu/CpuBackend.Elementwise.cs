@@ -142,6 +142,11 @@ public sealed unsafe partial class CpuBackend
 
     public void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f)
     {
+        if (x.DType.Is16Bit())
+        {
+            Relu16(op, x, y);
+            return;
+        }
         nint px = x.Pointer, py = y.Pointer;
         long work = op is UnaryOp.Gelu or UnaryOp.GeluTanh or UnaryOp.Exp or UnaryOp.Log or UnaryOp.PowScalar ? 8 : 1;
         CpuLoops.For(x.Numel, work, (s, e) =>
@@ -166,7 +171,6 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>Row by row: the bias added into y's row (in L1), then the activation in place: one pass over memory.</summary>
     /// <summary>Row by row: x + bias, then f in place; a 16-bit x is widened into a row buffer and the row rounded into y.</summary>
     public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
     {
@@ -227,10 +231,41 @@ public sealed unsafe partial class CpuBackend
         else TensorPrimitives.Add(new ReadOnlySpan<float>(a, n), new ReadOnlySpan<float>(b, n), new Span<float>(c, n));
     }
 
+    /// <summary>dx = dy * f'(x); a 16-bit x (ReLU under autocast) is widened into dx first, run by run.</summary>
     public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
     {
         nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;
-        CpuLoops.For(x.Numel, 8, (s, e) => ActivationBackwardRun(op, (float*)px + s, (float*)pg + s, (float*)pd + s, (int)(e - s)));
+        var type = x.DType;
+        CpuLoops.For(x.Numel, 8, (s, e) =>
+        {
+            float* from = (float*)px + s;
+            if (type.Is16Bit())
+            {
+                HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)px + s, (int)(e - s)), new Span<float>((float*)pd + s, (int)(e - s)), type);
+                from = (float*)pd + s;
+            }
+            ActivationBackwardRun(op, from, (float*)pg + s, (float*)pd + s, (int)(e - s));
+        });
+    }
+
+    /// <summary>ReLU of a 16-bit x into y of its type (autocast): widened in chunks, max(x, 0) as for Float32, narrowed back (exact).</summary>
+    static void Relu16(UnaryOp op, Tensor x, Tensor y)
+    {
+        if (op != UnaryOp.Relu) throw new ArgumentException($"Unary: {op} takes Float32; of the unary ops only ReLU reads 16-bit {x.DType} (autocast).");
+        nint px = x.Pointer, py = y.Pointer;
+        var type = x.DType;
+        CpuLoops.For(x.Numel, 1, (s, e) =>
+        {
+            Span<float> chunk = stackalloc float[512];
+            fixed (float* buffer = chunk)
+                for (long i = s; i < e; i += chunk.Length)
+                {
+                    int n = (int)Math.Min(chunk.Length, e - i);
+                    HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)px + i, n), chunk[..n], type);
+                    ActivationRun(op, buffer, buffer, n);
+                    HalfPrecision.Narrow(chunk[..n], new Span<ushort>((ushort*)py + i, n), type);
+                }
+        });
     }
 
     /// <summary>y = f(x) on one run for the activations with a fused backward (y may alias x); Unary and BiasActivation run it.</summary>
@@ -245,12 +280,22 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    /// <summary>dx = x &gt; 0 ? dy : 0 (NaN and -0 give 0), 8 lanes at a time: the scalar rule's bits.</summary>
+    static void ReluBackward(float* x, float* dy, float* dx, int n)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+                Vector256.ConditionalSelect(Vector256.GreaterThan(Vector256.Load(x + i), Vector256<float>.Zero), Vector256.Load(dy + i), Vector256<float>.Zero).Store(dx + i);
+        for (; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f;
+    }
+
     /// <summary>dx = dy * f'(x) on one run (dx may alias x or dy); ActivationBackward and BiasActivationBackward run it.</summary>
     static void ActivationBackwardRun(UnaryOp op, float* x, float* dy, float* dx, int n)
     {
         switch (op)
         {
-            case UnaryOp.Relu: for (int i = 0; i < n; i++) dx[i] = x[i] > 0f ? dy[i] : 0f; break;
+            case UnaryOp.Relu: ReluBackward(x, dy, dx, n); break;
             case UnaryOp.Gelu: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: false); break;
             case UnaryOp.GeluTanh: CpuMath.GeluBackward(x, dy, dx, n, tanhForm: true); break;
             default: throw new ArgumentOutOfRangeException(nameof(op), op, "ActivationBackward supports Relu, Gelu and GeluTanh.");

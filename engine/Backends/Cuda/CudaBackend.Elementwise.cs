@@ -57,6 +57,15 @@ public sealed unsafe partial class CudaBackend
     {
         long n = Count(x.Numel, "Unary");
         if (n == 0) return;
+        if (x.DType.Is16Bit())
+        {
+            // ReLU of a 16-bit x (autocast): the Float32 kernel on its widening, rounded back (exact) into y
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            using var y32 = SixteenBitOperands.Float32Like(y)!;
+            Unary(op, wide, y32, alpha);
+            Cast(y32, y);
+            return;
+        }
         switch (op)
         {
             case UnaryOp.Relu: Launch(PtxKernels.ReluF32, n, Ptr(x), Ptr(y), U32(n)); return;
@@ -83,6 +92,12 @@ public sealed unsafe partial class CudaBackend
     {
         long n = Count(x.Numel, "ActivationBackward");
         if (n == 0) return;
+        if (x.DType.Is16Bit())
+        {
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            ActivationBackward(op, wide, dy, dx);
+            return;
+        }
         var kernel = op switch
         {
             UnaryOp.Relu => PtxKernels.ReluBwdF32,

@@ -79,7 +79,7 @@ public class AutocastTests : DeviceTest
         var b32 = b16.To(DType.Float32);
         Func<Tensor, Tensor>[] unary =
         [
-            t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Gelu(t), t => Ops.Relu(t), t => Ops.Exp(t), t => Ops.Sum(t),
+            t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Gelu(t), t => Ops.Relu(t).To(DType.Float32), t => Ops.Exp(t), t => Ops.Sum(t),
             t => Ops.Mean(t, [1]), t => Ops.LayerNorm(t, [6]), t => Ops.Permute(t, 1, 0), t => Ops.Slice(t, 1, 1, 3), t => Ops.Mul(t, 3f),
             t => Ops.Permute(Ops.Reshape(t, 2, 2, 6), 1, 0, 2).To(DType.Float32), t => Ops.Slice(t, 0, 1, 2).To(DType.Float32),
         ];
@@ -90,9 +90,10 @@ public class AutocastTests : DeviceTest
             Assert.That(y.DType, Is.EqualTo(DType.Float32));
             Assert.That(y.ToArray(), Is.EqualTo(f(b32).ToArray()));
         }
-        // copies that keep the last axis whole move the 16-bit elements as they are (in pairs)
+        // copies that keep the last axis whole move the 16-bit elements as they are (in pairs); ReLU is exact in 16 bits
         using (Autocast.Begin(dt))
         {
+            Assert.That(Ops.Relu(b16).DType, Is.EqualTo(dt));
             Assert.That(Ops.Permute(Ops.Reshape(b16, 2, 2, 6), 1, 0, 2).DType, Is.EqualTo(dt));
             Assert.That(Ops.Slice(b16, 0, 1, 2).DType, Is.EqualTo(dt));
         }
@@ -147,6 +148,32 @@ public class AutocastTests : DeviceTest
             Assert.That(dx, Is.EqualTo(wide.Grad!.ToArray()), "dx: Float32, from the 16-bit input read as it is");
             Assert.That(db, Is.EqualTo(bias.Grad!.ToArray()), "dbias");
         });
+    }
+
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void ReluKeepsA16BitInputIn16BitsAndItsGradientIsTheFloat32Ones(DType dt)
+    {
+        var source = T([.. Rand.Uniform(71, 200, -2f, 2f), 0f, -0f], 202);
+        var upstream = T(Rand.Uniform(72, 202), 202);
+        source.RequiresGrad = true;
+        Tensor y;
+        using (var tape = Tape.Begin())
+        {
+            using (Autocast.Begin(dt)) y = Ops.Relu(source.To(dt));
+            tape.Backward(Ops.Sum(Ops.Mul(y.To(DType.Float32), upstream)));
+        }
+        var wide = source.To(dt).To(DType.Float32).Detach();
+        wide.RequiresGrad = true;
+        Tensor want;
+        using (var tape = Tape.Begin())
+        {
+            want = Ops.Relu(wide);
+            tape.Backward(Ops.Sum(Ops.Mul(want, upstream)));
+        }
+        Assert.That(y.DType, Is.EqualTo(dt));
+        Assert.That(y.ToArray(), Is.EqualTo(want.ToArray()), "exact");
+        Assert.That(source.Grad!.ToArray(), Is.EqualTo(wide.Grad!.ToArray()), "dx from the 16-bit input");
     }
 
     [Test]

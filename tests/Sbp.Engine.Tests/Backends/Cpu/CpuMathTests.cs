@@ -1,9 +1,11 @@
+using Sbp.Backends;
 using Sbp.Backends.Cpu;
 using Sbp.Engine.Tests.Support;
+using Sbp.Tensors;
 
 namespace Sbp.Engine.Tests.Backends.Cpu;
 
-/// <summary>The vectorized exp and GELU span forms against float64, element by element.</summary>
+/// <summary>The vectorized exp and GELU span forms against float64, element by element; ReLU's vectorized backward against its scalar rule.</summary>
 public sealed unsafe class CpuMathTests
 {
     static float[] Inputs() =>
@@ -86,5 +88,21 @@ public sealed unsafe class CpuMathTests
         fixed (float* px = x, pg = dy, pd = dx) CpuMath.GeluBackward(px, pg, pd, x.Length, tanhForm);
         for (int i = 0; i < x.Length; i++)
             Near(dx[i], dy[i] * (tanhForm ? CpuMath.GeluTanhGrad(x[i]) : CpuMath.GeluGrad(x[i])), x[i], tanhForm ? "gelu_tanh'" : "gelu'");
+    }
+
+    [Test]
+    public void ReluBackward_IsTheScalarRuleBitForBit_NaNAndSignedZerosIncluded()
+    {
+        float[] x = [.. Inputs(), float.NaN, float.NegativeInfinity, float.Epsilon, -float.Epsilon, -0f];   // a tail past the 8 lanes
+        var dy = Rand.Uniform(2, x.Length, -3f, 3f);
+        dy[^1] = -0f;
+        var device = Device.CreateCpu("relu-backward");
+        using var tx = Tensor.FromArray(x, new Shape(x.Length), device);
+        using var tdy = Tensor.FromArray(dy, new Shape(x.Length), device);
+        using var tdx = Tensor.Empty(new Shape(x.Length), device);
+        CpuBackend.Instance.ActivationBackward(UnaryOp.Relu, tx, tdy, tdx);
+        var got = tdx.ToArray().Select(BitConverter.SingleToInt32Bits);
+        var want = x.Select((v, i) => BitConverter.SingleToInt32Bits(v > 0f ? dy[i] : 0f));
+        Assert.That(got, Is.EqualTo(want));
     }
 }
