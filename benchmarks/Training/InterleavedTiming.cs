@@ -2,8 +2,15 @@ namespace Sbp.Benchmarks.Training;
 
 /// <summary>One mode's interleaved timing: the best step and the best forward / backward / AdamW over the rounds, and its pool peak and saved bytes.</summary>
 public sealed record InterleavedResult(string Mode, double Keep, double BestMs, double ForwardMs, double BackwardMs, double OptimizerMs, long PeakBytes, long SavedBytes,
-    Autograd.OpCost Cost)
+    Autograd.OpCost Cost, IReadOnlyList<double> StepsMs)
 {
+    /// <summary>The median over rounds of this mode's step over <paramref name="reference"/>'s step of the same round: robust to load that shifts between rounds.</summary>
+    public double PairedRatio(InterleavedResult reference)
+    {
+        var ratios = StepsMs.Select((ms, r) => ms / reference.StepsMs[r]).Order().ToArray();
+        return ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[ratios.Length / 2 - 1] + ratios[ratios.Length / 2]) / 2;
+    }
+
     /// <summary>The step's counted FLOPs (2 per multiply-add) over its best time, in GFLOP/s.</summary>
     public double GigaflopsPerSecond => Autograd.OpCost.Gigaflops(Cost.Macs, BestMs);
 }
@@ -33,7 +40,7 @@ public static class InterleavedTiming
                 }
             return [.. modes.Select((m, i) => new InterleavedResult(m.Name, m.Keep, steps[i].Min(p => p.F + p.B + p.O),
                 steps[i].Min(p => p.F), steps[i].Min(p => p.B), steps[i].Min(p => p.O), sessions[i].Device.Pool.PeakInUseBytes, sessions[i].SavedBytes,
-                sessions[i].Cost ?? default))];
+                sessions[i].Cost ?? default, [.. steps[i].Select(p => p.F + p.B + p.O)]))];
         }
         finally
         {

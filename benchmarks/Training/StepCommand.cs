@@ -60,10 +60,10 @@ public static class StepCommand
         var inv = CultureInfo.InvariantCulture;
         var results = InterleavedTiming.Run(c, modes, rounds);
         var first = results[0];
-        Console.WriteLine($"{rounds} interleaved rounds after 1 warm-up step; best step of each mode; ratio to {first.Mode}");
+        Console.WriteLine($"{rounds} interleaved rounds after 1 warm-up step; best step of each mode and its ratio to {first.Mode}'s best; paired: the median over rounds of the ratio within a round");
         foreach (var r in results)
             Console.WriteLine(string.Create(inv,
-                $"{r.Mode,-16} step {r.BestMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0})  {r.BestMs / first.BestMs:F3}x  ") +
+                $"{r.Mode,-16} step {r.BestMs,8:F0} ms (fwd {r.ForwardMs:F0}, bwd {r.BackwardMs:F0}, opt {r.OptimizerMs:F0})  {r.BestMs / first.BestMs:F3}x  paired {r.PairedRatio(first):F3}x  ") +
                 $"peak {MemoryPool.FormatBytes(r.PeakBytes),10}  saved {MemoryPool.FormatBytes(r.SavedBytes),10}");
         return 0;
     }

@@ -4,6 +4,8 @@ namespace Sbp.Backends;
 
 // Convolution and pooling: what cuDNN's convolution and pooling calls do, over NCDHW tensors.
 // Tensors are contiguous and [N, C, T, H, W]-shaped as the spec describes (2-D ops pass views with T = 1).
+// x, w and y may be of one 16-bit type (autocast): the Float32 convolution on the exact widenings, y rounded once;
+// gradients (dy, dx, dw) are Float32.
 public partial interface IBackend
 {
     /// <summary>y = conv(x, w) as <see cref="ConvSpec"/> defines it (no bias); y is overwritten.</summary>

@@ -33,7 +33,7 @@ public static partial class Ops
         const string op = "scaled_dot_product_attention";
         // Under autocast the mask is no operand: it stays as given (float16 would turn a large negative such as -1e9 into -inf).
         if (Autocast.Type is { } low) return AutocastGemm(low, [q, k, v, bias], t => ScaledDotProductAttention(t[0]!, t[1]!, t[2]!, t[3], mask, scale));
-        CheckAttentionTypes(op, q, k, v, bias);
+        CheckOperandTypes(op, [(q, "query"), (k, "key"), (v, "value"), (bias, "bias")], float32Beside16: "bias");
         CheckDevices(op, q, k);
         CheckDevices(op, q, v);
         if (q.Rank != 4 || k.Rank != 4 || v.Rank != 4)
@@ -100,28 +100,6 @@ public static partial class Ops
             if (!ReferenceEquals(dbias, ds)) ds?.Dispose();                 // dS is the bias gradient when shapes match
             return hasBias ? [dq, dk, dvalue, dbias] : [dq, dk, dvalue];
         }, SbpRule.Attention);
-    }
-
-    /// <summary>q, k, v all Float32, or all of one 16-bit type with a Float32 or same-typed bias.</summary>
-    static void CheckAttentionTypes(string op, Tensor q, Tensor k, Tensor v, Tensor? bias)
-    {
-        CheckAlive(op, q, "query");
-        if (!q.DType.Is16Bit())
-        {
-            CheckFloat(op, q, "query");
-            CheckFloat(op, k, "key");
-            CheckFloat(op, v, "value");
-            if (bias is not null) CheckFloat(op, bias, "bias");
-            return;
-        }
-        foreach (var (t, role) in new[] { (k, "key"), (v, "value"), (bias, "bias") })
-        {
-            if (t is null) continue;
-            CheckAlive(op, t, role);
-            if (t.DType != q.DType && !(role == "bias" && t.DType == DType.Float32))
-                throw new ArgumentException($"{op}: the query is {q.DType} {q.Shape} but the {role} is {t.DType} {t.Shape}; 16-bit q, k and v must share one type " +
-                    "(the bias that type or Float32): cast with Ops.To, or run the op inside Autocast.Begin(...), which casts them all.");
-        }
     }
 
     /// <summary>

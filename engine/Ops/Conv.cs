@@ -22,7 +22,7 @@ public static partial class Ops
         int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
     {
         const string op = "conv3d";
-        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => Conv3d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => Conv3d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
         CheckConvOperands(op, x, weight, bias, rank: 5, "[N, C, T, H, W]", "[O, C/groups, kT, kH, kW]");
         var spec = ConvSpecFor(op, x, weight, groups, 3,
             new Dim3(x.Shape[2], x.Shape[3], x.Shape[4]), new Dim3(weight.Shape[2], weight.Shape[3], weight.Shape[4]),
@@ -39,7 +39,7 @@ public static partial class Ops
         int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1)
     {
         const string op = "conv2d";
-        if (Autocast.Type is { } low) return AutocastLow(op, low, [x, weight, bias], t => Conv2d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
+        if (Autocast.Type is { } low) return AutocastGemm(low, [x, weight, bias], t => Conv2d(t[0]!, t[1]!, t[2], stride, padding, dilation, groups));
         CheckConvOperands(op, x, weight, bias, rank: 4, "[N, C, H, W]", "[O, C/groups, kH, kW]");
         var spec = ConvSpecFor(op, x, weight, groups, 2,
             new Dim3(1, x.Shape[2], x.Shape[3]), new Dim3(1, weight.Shape[2], weight.Shape[3]),
@@ -65,10 +65,10 @@ public static partial class Ops
 
     static string SpatialText(Dim3 d, bool twoD) => twoD ? $"({d.H}, {d.W})" : d.ToString();
 
+    /// <summary>x and the weight (and the bias) Float32, or of one 16-bit type (autocast rounds them all).</summary>
     static void CheckConvOperands(string op, Tensor x, Tensor weight, Tensor? bias, int rank, string xLayout, string wLayout)
     {
-        CheckFloat(op, x);
-        CheckFloat(op, weight, "weight");
+        CheckOperandTypes(op, [(x, "input"), (weight, "weight"), (bias, "bias")]);
         CheckDevices(op, x, weight);
         if (x.Rank != rank)
             throw new ShapeMismatchException($"{op}: the input must be {xLayout} (rank {rank}), got {x.Shape}; add the missing axes with Reshape.");
@@ -76,7 +76,6 @@ public static partial class Ops
             throw new ShapeMismatchException($"{op}: the weight must be {wLayout} (rank {rank}), got {weight.Shape}.");
         if (bias is not null)
         {
-            CheckFloat(op, bias, "bias");
             CheckDevices(op, x, bias);
             if (bias.Rank != 1 || bias.Shape[0] != weight.Shape[0])
                 throw new ShapeMismatchException($"{op}: bias {bias.Shape} must be [{weight.Shape[0]}], one value per output channel of weight {weight.Shape}.");
@@ -146,7 +145,9 @@ public static partial class Ops
         var spec = spec0;
         var o = spec.Output;
         var outShape = twoD ? new Shape(spec.Batch, spec.OutChannels, o.H, o.W) : new Shape(spec.Batch, spec.OutChannels, o.T, o.H, o.W);
-        var y = New(op, outShape, x);
+        // 16-bit operands (autocast): a 16-bit output from the backend, or with a bias, the Float32 sum rounded once (as linear)
+        bool roundAfterBias = x.DType.Is16Bit() && bias is not null;
+        var y = roundAfterBias ? Tensor.Empty(op, outShape, x.Device) : NewOfType(op, outShape, x);
         RunOrDispose(y, () =>
         {
             using var x5 = View5(x, twoD);
@@ -157,9 +158,13 @@ public static partial class Ops
         var biasShape = new Shape([spec.OutChannels, .. Enumerable.Repeat(1, outShape.Rank - 2)]);
         if (bias is not null)
         {
-            using var b = bias.View(biasShape, register: false);
+            using var wide = roundAfterBias ? CastTo(op, bias, DType.Float32) : null;
+            using var b = (wide ?? bias).View(biasShape, register: false);
             y.Backend.Binary(BinaryOp.Add, y, b, y);
         }
+        if (roundAfterBias)
+            using (var sum = y)
+                y = CastTo(op, sum, x.DType);
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {
@@ -170,14 +175,14 @@ public static partial class Ops
             {
                 dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
                 using var dx5 = View5(dx, twoD);
-                using var w5 = View5(ctx.Saved(1), twoD);
+                using var w5 = View5(ctx.SavedAsHeld(1), twoD);   // 16-bit operands read as they are (the backend widens them)
                 dx.Backend.ConvBackwardData(spec, g5, w5, dx5);
             }
             if (ctx.NeedsGrad(1))
             {
                 dw = New(op + ".backward", ctx.InputShape(1), ctx.Grad);
                 using var dw5 = View5(dw, twoD);
-                using var x5 = View5(ctx.Saved(0), twoD);
+                using var x5 = View5(ctx.SavedAsHeld(0), twoD);
                 dw.Backend.ConvBackwardFilter(spec, x5, g5, dw5);
             }
             if (inputs.Length == 3 && ctx.NeedsGrad(2))

@@ -152,6 +152,26 @@ public static partial class Ops
             throw new ArgumentException($"{op}: the {role} must be Float32, got {t.DType} {t.Shape}.");
     }
 
+    /// <summary>
+    /// Operands all Float32 (each named by its role when it is not), or all of the first one's 16-bit type (autocast rounds
+    /// them all), where the role <paramref name="float32Beside16"/> may also stay Float32. Absent operands are skipped.
+    /// </summary>
+    static void CheckOperandTypes(string op, (Tensor? Tensor, string Role)[] operands, string? float32Beside16 = null)
+    {
+        var (first, firstRole) = operands[0];
+        CheckAlive(op, first!, firstRole);
+        foreach (var (t, role) in operands)
+        {
+            if (t is null) continue;
+            CheckAlive(op, t, role);
+            if (!first!.DType.Is16Bit()) CheckFloat(op, t, role);
+            else if (t.DType != first.DType && !(role == float32Beside16 && t.DType == DType.Float32))
+                throw new ArgumentException($"{op}: the {firstRole} is {first.DType} {first.Shape} but the {role} is {t.DType} {t.Shape}; 16-bit operands " +
+                    $"must share one type{(float32Beside16 is null ? "" : $" (the {float32Beside16} that type or Float32)")}: cast with Ops.To, or run the op inside " +
+                    "Autocast.Begin(...), which casts them all.");
+        }
+    }
+
     static void CheckDevices(string op, Tensor a, Tensor b)
     {
         if (a.Device != b.Device)

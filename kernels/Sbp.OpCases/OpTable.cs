@@ -132,6 +132,11 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.BFloat16);   // a 16-bit input with a Float32 bias: a 16-bit output
             return Ops.To(Ops.BiasGelu(Ops.To(c.F([6, 40], -3f, 3f), DType.BFloat16), c.F([40])), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast bfloat16 (conv3d, relu)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.BFloat16);   // 16-bit x, weight and bias; the Float32 sum with the bias rounded once
+            return Ops.To(Ops.Relu(Ops.Conv3d(c.F([2, 3, 3, 6, 6]), c.F([4, 3, 3, 3, 3], -0.5f, 0.5f), c.F([4]), stride: [1, 2, 2], padding: [1])), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

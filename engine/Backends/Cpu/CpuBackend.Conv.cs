@@ -22,6 +22,25 @@ public sealed unsafe partial class CpuBackend
     /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
+        if (!SixteenBitOperands.Any(x, weight, y))
+        {
+            ConvForwardFloat32(spec, x, weight, y);
+            return;
+        }
+        // 16-bit operands (autocast): the Float32 convolution on their exact widenings, y rounded once. The weight (small) is
+        // widened whole; vol2col widens x's rows as it copies them, the other paths (pointwise, depthwise, patches) widen x first.
+        using var w32 = SixteenBitOperands.Widened(this, weight);
+        using var y32 = SixteenBitOperands.Float32Like(y);
+        using var x32 = ReadsSixteenBit(spec) ? null : SixteenBitOperands.Widened(this, x);
+        ConvForwardFloat32(spec, x32 ?? x, w32 ?? weight, y32 ?? y);
+        if (y32 is not null) Cast(y32, y);
+    }
+
+    /// <summary>Whether the convolution's column matrix comes from <see cref="Vol2Col"/>'s general path, which widens a 16-bit input as it copies.</summary>
+    static bool ReadsSixteenBit(in ConvSpec s) => !IsDepthwise(s) && !s.IsPointwise && !IsPatchify(s);
+
+    void ConvForwardFloat32(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
+    {
         var s = spec;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
@@ -51,7 +70,9 @@ public sealed unsafe partial class CpuBackend
     /// <summary>dcol[n, g] = W_g^T @ dy[n, g], then col2vol adds every column entry back to its input element.</summary>
     public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
     {
+        using var w32 = SixteenBitOperands.Widened(this, weight);   // a 16-bit weight (autocast), widened whole
         var s = spec;
+        weight = w32 ?? weight;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
         if (s.Batch == 0) return;
@@ -86,6 +107,8 @@ public sealed unsafe partial class CpuBackend
     /// <summary>dW_g = sum over samples of dy[n, g] [O/G, P] @ col[n, g]^T [P, C/G kvol].</summary>
     public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
     {
+        using var x32 = ReadsSixteenBit(spec) ? null : SixteenBitOperands.Widened(this, x);   // a 16-bit x: see ConvForward
+        x = x32 ?? x;
         var s = spec;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
@@ -189,7 +212,9 @@ public sealed unsafe partial class CpuBackend
         }
         Dim3 inp = s.Input, k = s.Kernel, o = s.Output, st = s.Stride, pd = s.Padding, dl = s.Dilation;
         long inVol = inp.Volume, p = o.Volume, kvol = k.Volume;
-        nint px = x.Pointer + (nint)((long)n0 * s.InChannels * inVol * sizeof(float)), pc = col.Pointer;
+        var type = x.DType;                                   // Float32, or 16-bit (autocast) widened as it is copied
+        int size = type.Size();
+        nint px = x.Pointer + (nint)((long)n0 * s.InChannels * inVol * size), pc = col.Pointer;
         long rows = (long)count * s.InChannels * kvol;
         CpuLoops.For(rows, p, (start, end) =>
         {
@@ -201,7 +226,7 @@ public sealed unsafe partial class CpuBackend
                 q /= k.H;
                 int kt = (int)(q % k.T);
                 long plane = q / k.T;
-                float* src = (float*)px + plane * inVol;
+                nint src = px + (nint)(plane * inVol * size);
                 float* dst = (float*)pc + r * p;
                 int offW = kw * dl.W - pd.W;
                 var (wLo, wHi) = ValidRange(o.W, inp.W, st.W, offW);
@@ -222,15 +247,30 @@ public sealed unsafe partial class CpuBackend
                             new Span<float>(dst, o.W).Clear();
                             continue;
                         }
-                        float* row = src + ((long)it * inp.H + ih) * inp.W + offW;
+                        long row = ((long)it * inp.H + ih) * inp.W + offW;
                         new Span<float>(dst, wLo).Clear();
                         new Span<float>(dst + wHi, o.W - wHi).Clear();
-                        if (st.W == 1) new ReadOnlySpan<float>(row + wLo, wHi - wLo).CopyTo(new Span<float>(dst + wLo, wHi - wLo));
-                        else for (int ow = wLo; ow < wHi; ow++) dst[ow] = row[(long)ow * st.W];
+                        CopyRow(src, type, row + (long)wLo * st.W, st.W, dst + wLo, wHi - wLo);
                     }
                 }
             }
         });
+    }
+
+    /// <summary>dst[j] = x[at + j stride] for j in [0, count), x Float32 or 16-bit (widened).</summary>
+    static void CopyRow(nint x, DType type, long at, int stride, float* dst, int count)
+    {
+        if (type == DType.Float32)
+        {
+            float* row = (float*)x + at;
+            if (stride == 1) new ReadOnlySpan<float>(row, count).CopyTo(new Span<float>(dst, count));
+            else for (int j = 0; j < count; j++) dst[j] = row[(long)j * stride];
+            return;
+        }
+        ushort* half = (ushort*)x + at;
+        if (stride == 1) HalfPrecision.Widen(new ReadOnlySpan<ushort>(half, count), new Span<float>(dst, count), type);
+        else if (type == DType.BFloat16) for (int j = 0; j < count; j++) dst[j] = HalfPrecision.FromBFloat16(half[(long)j * stride]);
+        else for (int j = 0; j < count; j++) dst[j] = HalfPrecision.FromFloat16(half[(long)j * stride]);
     }
 
     /// <summary>

@@ -71,20 +71,37 @@ public sealed partial class CudaBackend
         run(d, algo, workspace is null ? 0 : P(workspace));
     }
 
+    /// <summary>
+    /// 16-bit operands (autocast) go through Float32 temporaries (widened, y rounded once): cuDNN's bf16/fp16 convolutions
+    /// are not wired yet, and these give the CPU's bits.
+    /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
+        if (SixteenBitOperands.Any(x, weight, y))
+        {
+            using var x32 = SixteenBitOperands.Widened(this, x);
+            using var w32 = SixteenBitOperands.Widened(this, weight);
+            using var y32 = SixteenBitOperands.Float32Like(y);
+            ConvForward(spec, x32 ?? x, w32 ?? weight, y32 ?? y);
+            if (y32 is not null) Cast(y32, y);
+            return;
+        }
         if (x.Numel == 0 || weight.Numel == 0) { if (y.Numel > 0) Fill(y, 0f); return; }
         Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws));
     }
 
     public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
     {
+        using var w32 = SixteenBitOperands.Widened(this, weight);
+        weight = w32 ?? weight;
         if (dy.Numel == 0 || weight.Numel == 0) { if (dx.Numel > 0) Fill(dx, 0f); return; }
         Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, P(weight), P(dy), P(dx), ws));
     }
 
     public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
     {
+        using var x32 = SixteenBitOperands.Widened(this, x);
+        x = x32 ?? x;
         if (x.Numel == 0 || dy.Numel == 0) { if (dweight.Numel > 0) Fill(dweight, 0f); return; }
         Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, P(x), P(dy), P(dweight), ws));
     }

@@ -60,6 +60,8 @@ public class OpNameTests
         ["autocast float16 attention (bias, window mask)"] = ("to, to, to, to, scaled_dot_product_attention, to", "to [6, 2, 9, 6]",
             "d0=to.backward [6, 2, 9, 8], d1=to.backward [6, 2, 9, 8], d2=to.backward [6, 2, 9, 6], d3=to.backward [2, 9, 9]"),
         ["autocast bfloat16 (bias_gelu)"] = ("to, bias_gelu, to", "to [6, 40]", "d0=to.backward [6, 40], d1=bias_gelu.backward [40]"),
+        ["autocast bfloat16 (conv3d, relu)"] = ("to, to, to, conv3d, relu, to", "to [2, 4, 3, 3, 3]",
+            "d0=to.backward [2, 3, 3, 6, 6], d1=to.backward [4, 3, 3, 3, 3], d2=to.backward [4]"),
         ["autocast float16 (relu)"] = ("to, relu, to", "to [7, 33]", "d0=to.backward [7, 33]"),
         ["saved as bfloat16 (attention)"] = ("scaled_dot_product_attention", "scaled_dot_product_attention [2, 2, 9, 8]", "d0=scaled_dot_product_attention.backward [2, 2, 9, 8], d1=scaled_dot_product_attention.backward [2, 2, 9, 8], d2=scaled_dot_product_attention.backward [2, 2, 9, 8], d3=scaled_dot_product_attention.backward [2, 9, 9]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),
