@@ -27,17 +27,14 @@ public sealed unsafe partial class CpuBackend
             ConvForwardFloat32(spec, x, weight, y);
             return;
         }
-        // 16-bit operands (autocast): the Float32 convolution on their exact widenings, y rounded once. The weight (small) is
-        // widened whole; vol2col widens x's rows as it copies them, the other paths (pointwise, depthwise, patches) widen x first.
+        // 16-bit operands (autocast): the Float32 convolution on their exact widenings, y rounded once. x is widened whole
+        // once: vol2col reads each element once per kernel offset (27 times for 3x3x3), so widening there would repeat the work.
         using var w32 = SixteenBitOperands.Widened(this, weight);
         using var y32 = SixteenBitOperands.Float32Like(y);
-        using var x32 = ReadsSixteenBit(spec) ? null : SixteenBitOperands.Widened(this, x);
+        using var x32 = SixteenBitOperands.Widened(this, x);
         ConvForwardFloat32(spec, x32 ?? x, w32 ?? weight, y32 ?? y);
         if (y32 is not null) Cast(y32, y);
     }
-
-    /// <summary>Whether the convolution's column matrix comes from <see cref="Vol2Col"/>'s general path, which widens a 16-bit input as it copies.</summary>
-    static bool ReadsSixteenBit(in ConvSpec s) => !IsDepthwise(s) && !s.IsPointwise && !IsPatchify(s);
 
     void ConvForwardFloat32(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
@@ -107,7 +104,7 @@ public sealed unsafe partial class CpuBackend
     /// <summary>dW_g = sum over samples of dy[n, g] [O/G, P] @ col[n, g]^T [P, C/G kvol].</summary>
     public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
     {
-        using var x32 = ReadsSixteenBit(spec) ? null : SixteenBitOperands.Widened(this, x);   // a 16-bit x: see ConvForward
+        using var x32 = SixteenBitOperands.Widened(this, x);   // a 16-bit x (autocast), widened whole: see ConvForward
         x = x32 ?? x;
         var s = spec;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
@@ -212,9 +209,7 @@ public sealed unsafe partial class CpuBackend
         }
         Dim3 inp = s.Input, k = s.Kernel, o = s.Output, st = s.Stride, pd = s.Padding, dl = s.Dilation;
         long inVol = inp.Volume, p = o.Volume, kvol = k.Volume;
-        var type = x.DType;                                   // Float32, or 16-bit (autocast) widened as it is copied
-        int size = type.Size();
-        nint px = x.Pointer + (nint)((long)n0 * s.InChannels * inVol * size), pc = col.Pointer;
+        nint px = x.Pointer + (nint)((long)n0 * s.InChannels * inVol * sizeof(float)), pc = col.Pointer;
         long rows = (long)count * s.InChannels * kvol;
         CpuLoops.For(rows, p, (start, end) =>
         {
@@ -226,7 +221,7 @@ public sealed unsafe partial class CpuBackend
                 q /= k.H;
                 int kt = (int)(q % k.T);
                 long plane = q / k.T;
-                nint src = px + (nint)(plane * inVol * size);
+                float* src = (float*)px + plane * inVol;
                 float* dst = (float*)pc + r * p;
                 int offW = kw * dl.W - pd.W;
                 var (wLo, wHi) = ValidRange(o.W, inp.W, st.W, offW);
@@ -247,30 +242,15 @@ public sealed unsafe partial class CpuBackend
                             new Span<float>(dst, o.W).Clear();
                             continue;
                         }
-                        long row = ((long)it * inp.H + ih) * inp.W + offW;
+                        float* row = src + ((long)it * inp.H + ih) * inp.W + offW;
                         new Span<float>(dst, wLo).Clear();
                         new Span<float>(dst + wHi, o.W - wHi).Clear();
-                        CopyRow(src, type, row + (long)wLo * st.W, st.W, dst + wLo, wHi - wLo);
+                        if (st.W == 1) new ReadOnlySpan<float>(row + wLo, wHi - wLo).CopyTo(new Span<float>(dst + wLo, wHi - wLo));
+                        else for (int ow = wLo; ow < wHi; ow++) dst[ow] = row[(long)ow * st.W];
                     }
                 }
             }
         });
-    }
-
-    /// <summary>dst[j] = x[at + j stride] for j in [0, count), x Float32 or 16-bit (widened).</summary>
-    static void CopyRow(nint x, DType type, long at, int stride, float* dst, int count)
-    {
-        if (type == DType.Float32)
-        {
-            float* row = (float*)x + at;
-            if (stride == 1) new ReadOnlySpan<float>(row, count).CopyTo(new Span<float>(dst, count));
-            else for (int j = 0; j < count; j++) dst[j] = row[(long)j * stride];
-            return;
-        }
-        ushort* half = (ushort*)x + at;
-        if (stride == 1) HalfPrecision.Widen(new ReadOnlySpan<ushort>(half, count), new Span<float>(dst, count), type);
-        else if (type == DType.BFloat16) for (int j = 0; j < count; j++) dst[j] = HalfPrecision.FromBFloat16(half[(long)j * stride]);
-        else for (int j = 0; j < count; j++) dst[j] = HalfPrecision.FromFloat16(half[(long)j * stride]);
     }
 
     /// <summary>

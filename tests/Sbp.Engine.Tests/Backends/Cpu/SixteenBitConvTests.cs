@@ -5,9 +5,9 @@ using Sbp.Tensors;
 namespace Sbp.Engine.Tests.Backends.Cpu;
 
 /// <summary>
-/// Convolutions on 16-bit input and weight (autocast): the CPU widens x's rows inside vol2col (the general path) or widens x
-/// first (pointwise, depthwise, patches); either way the output must be the Float32 convolution on the exact widenings,
-/// rounded once, and the input and weight gradients those of that Float32 convolution, bit for bit.
+/// Convolutions on 16-bit input and weight (autocast) on every CPU path (vol2col, pointwise, depthwise, patches, groups): the
+/// output must be the Float32 convolution on the exact widenings, rounded once, and the input and weight gradients those of
+/// that Float32 convolution, bit for bit.
 /// </summary>
 public sealed class SixteenBitConvTests : DeviceTest
 {
