@@ -29,11 +29,14 @@ public sealed unsafe partial class CpuBackend
         // 16-bit operands (autocast) are widened entry by entry into the worker's slot, and 16-bit probs and output computed
         // there in Float32 and rounded: the Float32 steps on the same values, so the same bits as widening whole tensors first
         var slot = new EntrySlot(gemmSlot);
-        long sq = slot.Take(q, (long)n * d), sk = slot.Take(k, (long)m * d), sv = slot.Take(v, (long)m * dv), sb = slot.Take(bias, m);
+        long sq = slot.Take(q, (long)n * d), sk = slot.Take(k, (long)m * d), sv = slot.Take(v, (long)m * dv);
+        // a 16-bit bias (Swin's [H, N, M], read by every window) is widened once, not once per entry
+        using var wideBias = SixteenBitOperands.Widened(this, bias);
+        bias = wideBias ?? bias;
         long sp = slot.Take(probs, plane), so = slot.Take(output, (long)n * dv);
         nint pq = q.Pointer, pk = k.Pointer, pv = v.Pointer, pp = probs.Pointer, po = output.Pointer;
         nint pb = bias?.Pointer ?? 0, pm = mask?.Pointer ?? 0;
-        DType tq = q.DType, tk = k.DType, tv = v.DType, tb = bias?.DType ?? DType.Float32, tp = probs.DType, to = output.DType;
+        DType tq = q.DType, tk = k.DType, tv = v.DType, tp = probs.DType, to = output.DType;
         int[] biasDims = Padded(bias), maskDims = Padded(mask);
         int workers = CpuLoops.Workers(s.Entries, (long)plane * (2L * d + 2L * dv + 16));
         using var workspace = Workspace(OpLabel.Current, probs.Device, workers * slot.Floats);
@@ -52,7 +55,7 @@ public sealed unsafe partial class CpuBackend
             for (int r = 0; r < n; r++)
             {
                 float* row = p + (long)r * m;
-                if (pb != 0) AddPlane(row, Entry(pb, tb, biasOffset + (long)r * m, m, ws, sb), m);
+                if (pb != 0) AddPlane(row, (float*)pb + biasOffset + (long)r * m, m);
                 if (maskPlane != null) AddPlane(row, maskPlane + (long)r * m, m);
                 SoftmaxRow(row, row, m);
             }

@@ -78,6 +78,25 @@ public class HalfPrecisionTests
         Assert.That(back.Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(vector.Select(b => (uint)b << 16)), "widening is the bits shifted up");
     }
 
+    [TestCase(DType.BFloat16)]
+    [TestCase(DType.Float16)]
+    public void RoundingInFloat32IsNarrowingThenWidening(DType dtype)
+    {
+        // the GEMM rounds autocast's Float32 weights this way while packing: it must be the cast's bits, NaN included
+        var x = Inputs();
+        var half = new ushort[x.Length];
+        var want = new float[x.Length];
+        HalfPrecision.Narrow(x, half, dtype);
+        HalfPrecision.Widen(half, want, dtype);
+        var got = new float[x.Length];
+        HalfPrecision.Round(x, got, dtype);
+        var inPlace = (float[])x.Clone();
+        HalfPrecision.Round(inPlace, inPlace, dtype);
+        var wantBits = want.Select(BitConverter.SingleToUInt32Bits).ToArray();
+        Assert.That(got.Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(wantBits));
+        Assert.That(inPlace.Select(BitConverter.SingleToUInt32Bits), Is.EqualTo(wantBits), "in place");
+    }
+
     [Test]
     public void Float16RoundsToNearestEvenWithSubnormalsOverflowToInfinityAndNaNKept()
     {
