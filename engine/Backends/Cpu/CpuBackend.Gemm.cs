@@ -41,7 +41,7 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// 16-bit A and B (cuBLAS GemmEx with CUBLAS_COMPUTE_32F): the same Float32 GEMM on the exact widenings of A and B
-    /// (and of C where beta reads it), a 16-bit C rounded to nearest even at the end. A Float32 operand beside a 16-bit one
+    /// (and of C where beta reads it), a 16-bit C rounded to nearest even (block by block as they complete). A Float32 operand beside a 16-bit one
     /// is rounded to that type block by block while packing (autocast's parameters: no cast pass, no 16-bit copy).
     /// </summary>
     void GemmHalf(in GemmSpec g, Tensor a, Tensor b, Tensor c)
@@ -62,15 +62,14 @@ public sealed unsafe partial class CpuBackend
             // 16-bit A and B widened block by block while packing (SgemmDriver.RunHalf): read once, at 2 bytes an element
             int threads = _gemmThreads;
             using var workspace = Workspace(label, c.Device, SgemmDriver.WorkspaceFloats(g, threads, half: true));
+            // a 16-bit C: each block rounded into it from the Float32 scratch as the block completes (in cache)
             SgemmDriver.RunHalf(g, Element(a, g.OffsetA), Element(b, g.OffsetB), type, cf.F + g.OffsetC, workspace is null ? null : workspace.F, threads,
-                roundA: !a.DType.Is16Bit(), roundB: !b.DType.Is16Bit());
+                roundA: !a.DType.Is16Bit(), roundB: !b.DType.Is16Bit(), c16: wc is null ? null : (ushort*)c.Pointer + g.OffsetC);
+            return;
         }
-        else
-        {
-            using var wa = Wide(a);
-            using var wb = Wide(b);
+        using (var wa = Wide(a))
+        using (var wb = Wide(b))
             Gemm(g, wa, wb, cf);
-        }
         if (wc is not null) Cast(wc, c);
     }
 

@@ -103,21 +103,23 @@ static unsafe class SgemmDriver
     /// The operands of a <see cref="RunHalf"/> call: addresses of entry 0, the 16-bit type, and which operands are Float32
     /// to be rounded to it (the others are 16-bit).
     /// </summary>
-    internal readonly record struct Half16(nint A, nint B, Sbp.Tensors.DType Type, bool RoundA = false, bool RoundB = false);
+    internal readonly record struct Half16(nint A, nint B, Sbp.Tensors.DType Type, bool RoundA = false, bool RoundB = false, nint C16 = 0);
 
     /// <summary>
     /// <see cref="Run"/> on 16-bit A and B: the packed path, each block of A and B widened (exactly) into the worker's scratch
     /// right before the Float32 packing, so each operand is read once from memory at 2 bytes an element and the sums are the
     /// packed path's (the same as widening the whole operands first). An operand flagged in <paramref name="roundA"/> or
     /// <paramref name="roundB"/> is Float32 instead, each block rounded to the type there (the same as casting it first).
+    /// With <paramref name="c16"/>, C (Float32, laid out as the 16-bit C) is scratch: each block of it is rounded into
+    /// c16 as soon as its last K block is summed, while it is in cache, instead of in a pass over the whole C afterwards.
     /// </summary>
     public static void RunHalf(in GemmSpec g, void* a, void* b, Sbp.Tensors.DType type, float* c, float* workspace, int threads,
-        bool roundA = false, bool roundB = false)
+        bool roundA = false, bool roundB = false, ushort* c16 = null)
     {
         if (g.M <= 0 || g.N <= 0 || g.Batch <= 0) return;
         if (g.K <= 0 || (g.StrideC == 0 && g.Batch > 1))
             throw new ArgumentException($"gemm: 16-bit operands need K > 0 and one C per batch entry (M {g.M}, N {g.N}, K {g.K}, batch {g.Batch}, C stride {g.StrideC}).");
-        var half = new Half16((nint)a, (nint)b, type, roundA, roundB);
+        var half = new Half16((nint)a, (nint)b, type, roundA, roundB, (nint)c16);
         var plan = MakePlan(g, threads, half);
         var spec = g;
         nint pc = (nint)c, pw = (nint)workspace;
@@ -255,12 +257,13 @@ static unsafe class SgemmDriver
         a += entry * g.StrideA;
         b += entry * g.StrideB;
         c += entry * g.StrideC;
-        long a16 = 0, b16 = 0;   // element offsets of this entry into the 16-bit (or rounded) operands
+        long a16 = 0, b16 = 0, c16 = 0;   // element offsets of this entry into the 16-bit (or rounded) operands and the 16-bit C
         float* scratchA = null, scratchB = null;
         if (half is { } h)
         {
             a16 = entry * g.StrideA;
             b16 = entry * g.StrideB;
+            c16 = entry * g.StrideC;
             scratchA = slot + plan.SlotFloats / 2;
             scratchB = scratchA + plan.SlotA;
         }
@@ -328,6 +331,11 @@ static unsafe class SgemmDriver
                             SgemmKernel.Tile(kc, ap + (long)ir * kc, bPanel, cCol + (long)ir * n, n,
                                 Math.Min(MR, mc - ir), nr, g.Alpha, beta);
                     }
+                    // the block's last K step is summed: rounded into the 16-bit C while the block is in cache
+                    if (half is { C16: not 0 } hc && pc + kc == k)
+                        for (int r = ic; r < ic + mc; r++)
+                            Sbp.Tensors.HalfPrecision.Narrow(new ReadOnlySpan<float>(c + (long)r * n + jc, nc),
+                                new Span<ushort>((ushort*)hc.C16 + c16 + (long)r * n + jc, nc), hc.Type);
                 }
             }
         }

@@ -328,6 +328,44 @@ public sealed unsafe class SgemmTests : DeviceTest
         }
     }
 
+    /// <summary>
+    /// A 16-bit C is rounded block by block as each block's last K step completes: bit for bit the Float32 C (read widened
+    /// where beta reads it) rounded once, over several K, M and N blocks, a batch with offsets, one and two threads.
+    /// </summary>
+    [TestCase(DType.BFloat16, 0f)]
+    [TestCase(DType.BFloat16, 0.5f)]
+    [TestCase(DType.Float16, 0.5f)]
+    public void ASixteenBitCIsRoundedBlockByBlockAsTheFloat32ResultRoundedOnce(DType dt, float beta)
+    {
+        int m = 150, n = 300, k = 600, batch = 2;
+        var g = new GemmSpec(false, true, m, n, k, batch, (long)m * k, (long)n * k, (long)m * n + 3, Beta: beta, OffsetA: 1, OffsetC: 2);
+        var (la, lb, lc) = Lengths(g);
+        var a = Rand.Uniform(51, la);
+        var b = Rand.Uniform(52, lb);
+        var c = Rand.Uniform(53, lc);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            var backend = CpuBackend.Instance;
+            int saved = backend.GemmThreads;
+            try
+            {
+                backend.GemmThreads = threads;
+                using var a16 = T(a, la).To(dt);
+                using var b16 = T(b, lb).To(dt);
+                using var c16 = T(c, lc).To(dt);
+                using var c32 = c16.To(DType.Float32);
+                backend.Gemm(g, a16, b16, c16);
+                backend.Gemm(g, a16, b16, c32);
+                using var want = c32.To(dt);
+                Assert.That(c16.ToArray(), Is.EqualTo(want.ToArray()), $"{dt} beta {beta}, {threads} thread(s)");
+            }
+            finally
+            {
+                backend.GemmThreads = saved;
+            }
+        }
+    }
+
     [Test]
     public void GemmThreads_RejectsZero() =>
         Assert.That(() => CpuBackend.Instance.GemmThreads = 0, Throws.TypeOf<ArgumentOutOfRangeException>());
