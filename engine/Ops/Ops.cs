@@ -91,6 +91,7 @@ public static partial class Ops
     /// A lower-precision op under autocast: its floating inputs rounded to <paramref name="low"/> (a parameter's cast
     /// cached, see <see cref="Autocast"/>), <paramref name="float32Op"/> run on their exact widenings (Float32
     /// accumulation, autocast suspended) and the output rounded to <paramref name="low"/>. Null inputs and Int32 ones pass through.
+    /// Used where no kernel takes the 16-bit operands (matmul with a 1-D or broadcast operand).
     /// </summary>
     static Tensor AutocastLow(string op, DType low, Tensor?[] inputs, Func<Tensor?[], Tensor> float32Op)
     {
@@ -105,13 +106,13 @@ public static partial class Ops
                 int same = Array.FindIndex(inputs, 0, i, u => ReferenceEquals(u, t));
                 if (same >= 0 || !t.DType.IsFloating())
                 {
-                    wide[i] = same >= 0 ? wide[same] : t;   // attention's q = k = v: one cast
+                    wide[i] = same >= 0 ? wide[same] : t;   // one tensor given twice: one cast
                     continue;
                 }
                 wide[i] = To(Autocast.Lower(t, low), DType.Float32);
             }
-            // What the Float32 body saves besides its (exact) inputs, attention's probabilities, is held in the 16-bit type too,
-            // as a 16-bit op would have saved it; the forward keeps the Float32 values.
+            // What the Float32 body saves besides its (exact) inputs is held in the 16-bit type too, as a 16-bit op would have
+            // saved it; the forward keeps the Float32 values.
             Tensor y;
             using (Autocast.Suspend())
             using (Tape.SaveActivationsAs(low))
