@@ -23,10 +23,7 @@ public partial interface IBackend
     {
         if (x.DType.Is16Bit())
         {
-            using var wide = SixteenBitOperands.Widened(this, x)!;
-            using var y32 = SixteenBitOperands.Float32Like(y)!;
-            BiasActivation(op, wide, bias, y32);
-            Cast(y32, y);
+            SixteenBitOperands.OnFloat32(this, x, y, (x32, y32) => BiasActivation(op, x32, bias, y32));
             return;
         }
         Binary(BinaryOp.Add, x, bias, y);

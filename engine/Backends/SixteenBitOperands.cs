@@ -22,4 +22,13 @@ public static class SixteenBitOperands
 
     /// <summary>A Float32 temporary of a 16-bit <paramref name="t"/>'s shape, or null for a Float32 one.</summary>
     public static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
+
+    /// <summary><paramref name="run"/> on Float32 forms of x and y: x widened if 16-bit, y a Float32 temporary rounded into y after.</summary>
+    public static void OnFloat32(IBackend backend, Tensor x, Tensor y, Action<Tensor, Tensor> run)
+    {
+        using var wide = Widened(backend, x);
+        using var y32 = Float32Like(y);
+        run(wide ?? x, y32 ?? y);
+        if (y32 is not null) backend.Cast(y32, y);
+    }
 }

@@ -60,10 +60,7 @@ public sealed unsafe partial class CudaBackend
         if (x.DType.Is16Bit())
         {
             // ReLU of a 16-bit x (autocast): the Float32 kernel on its widening, rounded back (exact) into y
-            using var wide = SixteenBitOperands.Widened(this, x)!;
-            using var y32 = SixteenBitOperands.Float32Like(y)!;
-            Unary(op, wide, y32, alpha);
-            Cast(y32, y);
+            SixteenBitOperands.OnFloat32(this, x, y, (x32, y32) => Unary(op, x32, y32, alpha));
             return;
         }
         switch (op)
