@@ -27,6 +27,26 @@ public sealed unsafe partial class CpuBackend
         CheckIndices(indices, srcSize, CheckFailures.IndexOutOfRange("index_select", srcSize));
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        if (inner == 1)
+        {
+            // single elements (along the last axis: Swin's relative position bias, [H, T] read at N*N positions): a plain loop
+            CpuLoops.For(outer * n, 1, (s, e) =>
+            {
+                int* idx = (int*)pi;
+                int i = (int)(s % n);
+                float* from = (float*)ps + s / n * srcSize, to = (float*)pd;
+                for (long r = s; r < e; r++)
+                {
+                    to[r] = from[idx[i]];
+                    if (++i == n)
+                    {
+                        i = 0;
+                        from += srcSize;
+                    }
+                }
+            });
+            return;
+        }
         bool stream = forLater && outer * n * inner * sizeof(float) >= StreamingBytes && Avx.IsSupported;
         // Parallel over the rows of dst ([outer, n] of them); each run of rows is one copy.
         CpuLoops.For(outer * n, inner, (s, e) =>
@@ -67,6 +87,20 @@ public sealed unsafe partial class CpuBackend
         CheckIndices(indices, dstSize, CheckFailures.IndexOutOfRange("index_add", dstSize));
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        if (inner == 1)
+        {
+            // single elements: each outer row adds its n values in index order (the order the general path keeps), rows in parallel
+            CpuLoops.For(outer, n, (s, e) =>
+            {
+                int* idx = (int*)pi;
+                for (long o = s; o < e; o++)
+                {
+                    float* to = (float*)pd + o * dstSize, from = (float*)ps + o * n;
+                    for (int i = 0; i < n; i++) to[idx[i]] += from[i];
+                }
+            });
+            return;
+        }
         if (Distinct(indices.I, n, dstSize))
         {
             // Every dst row receives at most one src row: all rows in parallel.

@@ -7,7 +7,7 @@ namespace Sbp.Models.Architectures;
 /// <summary>
 /// Video Swin's WindowAttention3D on windows [B * nW, N, C]: qkv (Linear C -> 3C, run as q and k/v parts), multi-head
 /// attention with a learned relative position bias (parameter "relative_position_bias_table"
-/// [(2T-1)(2H-1)(2W-1), heads] for the configured window, read through Ops.IndexSelect on the
+/// [(2T-1)(2H-1)(2W-1), heads] for the configured window, read transposed through Ops.IndexSelect on the
 /// flattened index) and an optional shifted-window mask [nW, 1, N, N], then proj (Linear C -> C). For an
 /// effective window smaller than the configured one, <see cref="BiasIndex"/> picks the official
 /// <c>index[:N, :N]</c> slice or the true offsets (<see cref="SwinBiasIndex"/>).
@@ -74,7 +74,9 @@ public sealed class WindowAttention3d : Module
             var index = SwinGeometry.RelativePositionIndex(window, Window, BiasIndex);
             return Tensor.FromArray(index, new Shape(index.Length), Device);
         });
-        var rows = Ops.IndexSelect(RelativePositionBiasTable, 0, idx);                 // [N * N, H]
-        return Ops.Permute(Ops.Reshape(rows, n, n, Heads), 2, 0, 1);
+        // the table [T, H] transposed first (small), so the gather writes [H, N * N] directly: no permute of the N * N
+        // rows, and its backward adds each head's gradient into one row of the table (the same sums in the same order)
+        var columns = Ops.IndexSelect(Ops.Permute(RelativePositionBiasTable, 1, 0), 1, idx);   // [H, N * N]
+        return Ops.Reshape(columns, Heads, n, n);
     }
 }

@@ -15,6 +15,7 @@ public sealed class GatherTests : DeviceTest
     {
         yield return (3, 40, 5, [0, 1, 2, 3, 10, 11, 12, 39, 5, 6]);          // runs, then jumps
         yield return (2, 50, 1, [49, 48, 0, 1, 2, 3, 4, 7]);                  // inner 1
+        yield return (7, 13, 1, [.. Enumerable.Range(0, 5000).Select(i => i * 7919 % 13)]);   // inner 1, repeated, split between workers
         yield return (1, 300, 96, Rand.DistinctInts(1, 300, 150).Order().ToArray()); // sorted kept tokens
         yield return (2, 64, 33, Rand.DistinctInts(2, 64, 40));               // shuffled distinct
         yield return (2, 20, 7, [3, 3, 5, 3, 19, 0, 5]);                      // repeated indices
