@@ -14,19 +14,28 @@ public static class AttentionSteps
 {
     public static void Forward(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
     {
-        if (SixteenBitOperands.Any(q, k, v, bias, probs, output))
+        if (!SixteenBitOperands.Any(q, k, v, bias, probs, output))
         {
-            using var wq = SixteenBitOperands.Widened(backend, q);
-            using var wk = SixteenBitOperands.Widened(backend, k);
-            using var wv = SixteenBitOperands.Widened(backend, v);
-            using var wb = SixteenBitOperands.Widened(backend, bias);
-            using var p32 = SixteenBitOperands.Float32Like(probs);
-            using var o32 = SixteenBitOperands.Float32Like(output);
-            Forward(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, o32 ?? output);
-            if (p32 is not null) backend.Cast(p32, probs);
-            if (o32 is not null) backend.Cast(o32, output);
+            Compute(backend, s, q, k, v, bias, mask, probs, output);
             return;
         }
+        // q and k of one 16-bit type go to the scores GEMM as they are (cuBLAS GemmEx: Float32 sums of exact products, as the
+        // Float32 GEMM on their widenings); v is widened, as P v takes the Float32 P
+        bool qk16 = q.DType.Is16Bit() && k.DType == q.DType;
+        using var wq = qk16 ? null : SixteenBitOperands.Widened(backend, q);
+        using var wk = qk16 ? null : SixteenBitOperands.Widened(backend, k);
+        using var wv = SixteenBitOperands.Widened(backend, v);
+        using var wb = SixteenBitOperands.Widened(backend, bias);
+        using var p32 = SixteenBitOperands.Float32Like(probs);
+        using var o32 = SixteenBitOperands.Float32Like(output);
+        Compute(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, o32 ?? output);
+        if (p32 is not null) backend.Cast(p32, probs);
+        if (o32 is not null) backend.Cast(o32, output);
+    }
+
+    /// <summary>The forward on Float32 tensors, q and k possibly of one 16-bit type (the scores GEMM reads them).</summary>
+    static void Compute(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
+    {
         int n = s.N, m = s.M, d = s.D, dv = s.Dv, batch = s.Entries;
         using var logits = Tensor.Empty(s.Scores, probs.Device);
         logits.DetachFromScope();
