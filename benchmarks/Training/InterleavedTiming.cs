@@ -5,11 +5,8 @@ public sealed record InterleavedResult(string Mode, double Keep, double BestMs, 
     Autograd.OpCost Cost, IReadOnlyList<double> StepsMs)
 {
     /// <summary>The median over rounds of this mode's step over <paramref name="reference"/>'s step of the same round: robust to load that shifts between rounds.</summary>
-    public double PairedRatio(InterleavedResult reference)
-    {
-        var ratios = StepsMs.Select((ms, r) => ms / reference.StepsMs[r]).Order().ToArray();
-        return ratios.Length % 2 == 1 ? ratios[ratios.Length / 2] : (ratios[ratios.Length / 2 - 1] + ratios[ratios.Length / 2]) / 2;
-    }
+    public double PairedRatio(InterleavedResult reference) =>
+        StepBench.Median([.. StepsMs.Select((ms, r) => ms / reference.StepsMs[r]).Order()]);
 
     /// <summary>The step's counted FLOPs (2 per multiply-add) over its best time, in GFLOP/s.</summary>
     public double GigaflopsPerSecond => Autograd.OpCost.Gigaflops(Cost.Macs, BestMs);

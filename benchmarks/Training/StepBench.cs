@@ -62,10 +62,7 @@ public static class StepBench
                     // SBP_BENCH_PROFILE=1: per-op forward and backward times of the last step, on stderr.
                     if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile(); tape.Profile.Start(); }
                     // The detector already takes [B, T, C, H, W]: x is passed as is.
-                    Tensor l;
-                    using (mode.SaveAs is { } packed ? Tape.SaveActivationsAs(packed) : default)
-                    using (Autocast.Begin(mode.Precision))
-                        l = Trainer.Loss(model.Forward(x, policy, s), y);
+                    var l = mode.Forward(() => Trainer.Loss(model.Forward(x, policy, s), y));
                     tForward = Stopwatch.GetTimestamp();
                     saved = tape.SavedBytes;
                     nodes = tape.Nodes.Count;
@@ -134,6 +131,6 @@ public static class StepBench
             Console.Error.WriteLine($"    {g.Key.Category,-16} {g.Key.Label,-28} {g.Count(),5} blocks {MemoryPool.FormatBytes(g.Sum(b => b.Bytes))}");
     }
 
-    static double Median(double[] sorted) =>
+    internal static double Median(double[] sorted) =>
         sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
 }

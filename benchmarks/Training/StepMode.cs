@@ -17,6 +17,14 @@ public sealed record StepMode(string Name, TrainMode Mode, double Keep, RegionMo
     /// <summary>Saved activations held in this 16-bit type (Tape.SaveActivationsAs); a mode name led by save-bf16- or save-fp16- (save-bf16-full).</summary>
     public global::Sbp.Tensors.DType? SaveAs { get; init; }
 
+    /// <summary>forward() (the forward pass and the loss) under this mode's saved-activation type and autocast precision.</summary>
+    public global::Sbp.Tensors.Tensor Forward(Func<global::Sbp.Tensors.Tensor> forward)
+    {
+        using (SaveAs is { } packed ? global::Sbp.Autograd.Tape.SaveActivationsAs(packed) : default)
+        using (global::Sbp.Autograd.Autocast.Begin(Precision))
+            return forward();
+    }
+
     public static StepMode Full { get; } = new("full", TrainMode.Full, 1);
     public static StepMode Checkpoint { get; } = new("checkpoint", TrainMode.Checkpoint, 1, RegionMode.Checkpoint);
 

@@ -64,11 +64,7 @@ public sealed class TrainingSession : IDisposable
         using (TensorScope.Begin())
         using (var tape = Tape.Begin())
         {
-            Tensor l;
-            // the mode's precision and saved-activation type, as StepBench runs them
-            using (_mode.SaveAs is { } packed ? Tape.SaveActivationsAs(packed) : default)
-            using (Autocast.Begin(_mode.Precision))
-                l = Trainer.Loss(_model.Forward(_x, _policy, _step), _y);
+            var l = _mode.Forward(() => Trainer.Loss(_model.Forward(_x, _policy, _step), _y));
             SavedBytes = tape.SavedBytes;
             Cost ??= FlopCounter.Of(tape);   // on the first step, which the timings treat as a warm-up
             t1 = System.Diagnostics.Stopwatch.GetTimestamp();

@@ -24,11 +24,22 @@ public static class SixteenBitOperands
     public static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
 
     /// <summary><paramref name="run"/> on Float32 forms of x and y: x widened if 16-bit, y a Float32 temporary rounded into y after.</summary>
-    public static void OnFloat32(IBackend backend, Tensor x, Tensor y, Action<Tensor, Tensor> run)
+    public static void OnFloat32(IBackend backend, Tensor x, Tensor y, Action<Tensor, Tensor> run) =>
+        OnFloat32(backend, [x], y, (inputs, y32) => run(inputs[0], y32));
+
+    /// <summary><paramref name="run"/> on Float32 forms of the inputs (each 16-bit one widened) and of y (a Float32 temporary rounded into y after).</summary>
+    public static void OnFloat32(IBackend backend, Tensor[] inputs, Tensor y, Action<Tensor[], Tensor> run)
     {
-        using var wide = Widened(backend, x);
-        using var y32 = Float32Like(y);
-        run(wide ?? x, y32 ?? y);
-        if (y32 is not null) backend.Cast(y32, y);
+        var wide = inputs.Select(t => Widened(backend, t)).ToArray();
+        try
+        {
+            using var y32 = Float32Like(y);
+            run([.. inputs.Select((t, i) => wide[i] ?? t)], y32 ?? y);
+            if (y32 is not null) backend.Cast(y32, y);
+        }
+        finally
+        {
+            foreach (var w in wide) w?.Dispose();
+        }
     }
 }

@@ -183,7 +183,7 @@ public static partial class Ops
     static (int Out, int In) CheckLinear(string op, Tensor x, Tensor weight, Tensor? bias)
     {
         CheckAlive(op, weight, "weight");
-        if (x.DType.Is16Bit() && weight.DType == DType.Float32) CheckGemmOperands(op, x, x);
+        if (x.DType.Is16Bit() && weight.DType == DType.Float32) CheckAlive(op, x, "input");
         else CheckGemmOperands(op, x, weight);
         CheckDevices(op, x, weight);
         if (weight.Rank != 2 || x.Rank == 0 || x.Shape[-1] != weight.Shape[1])

@@ -45,8 +45,6 @@ public static partial class Ops
     /// </summary>
     public static Tensor Relu(Tensor x)
     {
-        if (Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit()) return Activation("relu", UnaryOp.Relu, x);
-        if (AutocastWidens(x)) return Widening([x], wide => Relu(wide[0]!));
         return Activation("relu", UnaryOp.Relu, x);
     }
 
@@ -95,13 +93,14 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input. A 16-bit x (ReLU under autocast)
-    /// gives an output of its type; a 16-bit saved x (that, or SaveActivationsAs) is read as it is, widened by the backend.
+    /// An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input. Under autocast a 16-bit x (ReLU's:
+    /// GELU widens first) gives an output of its type; outside it Scalar refuses one. A 16-bit saved x (that, or
+    /// SaveActivationsAs) is read as it is, widened by the backend.
     /// </summary>
     static Tensor Activation(string op, UnaryOp kind, Tensor x)
     {
         Tensor y;
-        if (x.DType.Is16Bit())
+        if (Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit())
         {
             y = NewOfType(op, x.Shape, x);
             x.Backend.Unary(kind, x, y);

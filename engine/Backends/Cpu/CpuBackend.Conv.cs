@@ -22,23 +22,14 @@ public sealed unsafe partial class CpuBackend
     /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
-        if (!SixteenBitOperands.Any(x, weight, y))
+        var s = spec;
+        if (SixteenBitOperands.Any(x, weight, y))
         {
-            ConvForwardFloat32(spec, x, weight, y);
+            // 16-bit operands (autocast): the Float32 convolution on their exact widenings, y rounded once. x is widened whole
+            // once: vol2col reads each element once per kernel offset (27 times for 3x3x3), so widening there repeats the work.
+            SixteenBitOperands.OnFloat32(this, [x, weight], y, (w, y32) => ConvForward(s, w[0], w[1], y32));
             return;
         }
-        // 16-bit operands (autocast): the Float32 convolution on their exact widenings, y rounded once. x is widened whole
-        // once: vol2col reads each element once per kernel offset (27 times for 3x3x3), so widening there would repeat the work.
-        using var w32 = SixteenBitOperands.Widened(this, weight);
-        using var y32 = SixteenBitOperands.Float32Like(y);
-        using var x32 = SixteenBitOperands.Widened(this, x);
-        ConvForwardFloat32(spec, x32 ?? x, w32 ?? weight, y32 ?? y);
-        if (y32 is not null) Cast(y32, y);
-    }
-
-    void ConvForwardFloat32(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
-    {
-        var s = spec;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
         if (s.Batch == 0 || p == 0 || s.OutChannels == 0) return;

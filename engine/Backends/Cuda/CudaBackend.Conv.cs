@@ -79,11 +79,8 @@ public sealed partial class CudaBackend
     {
         if (SixteenBitOperands.Any(x, weight, y))
         {
-            using var x32 = SixteenBitOperands.Widened(this, x);
-            using var w32 = SixteenBitOperands.Widened(this, weight);
-            using var y32 = SixteenBitOperands.Float32Like(y);
-            ConvForward(spec, x32 ?? x, w32 ?? weight, y32 ?? y);
-            if (y32 is not null) Cast(y32, y);
+            var s = spec;
+            SixteenBitOperands.OnFloat32(this, [x, weight], y, (w, y32) => ConvForward(s, w[0], w[1], y32));
             return;
         }
         if (x.Numel == 0 || weight.Numel == 0) { if (y.Numel > 0) Fill(y, 0f); return; }

@@ -16,18 +16,24 @@ public sealed unsafe class SgemmTests : DeviceTest
     static readonly int[] OddSizes = [1, 3, 17, 33, 65, 129];
 
     /// <summary>Runs spec through CpuBackend.Gemm on buffers of the given lengths; returns C.</summary>
-    float[] Fast(GemmSpec g, float[] a, float[] b, float[] c, int threads = 0)
+    float[] Fast(GemmSpec g, float[] a, float[] b, float[] c, int threads = 0) => OnThreads(threads, () =>
+    {
+        using var ta = T(a, a.Length);
+        using var tb = T(b, b.Length);
+        using var tc = T(c, c.Length);
+        CpuBackend.Instance.Gemm(g, ta, tb, tc);
+        return tc.ToArray();
+    });
+
+    /// <summary>body with the CPU GEMM on <paramref name="threads"/> threads (0: as set), the setting restored after.</summary>
+    static TResult OnThreads<TResult>(int threads, Func<TResult> body)
     {
         var backend = CpuBackend.Instance;
         int saved = backend.GemmThreads;
         try
         {
             if (threads > 0) backend.GemmThreads = threads;
-            using var ta = T(a, a.Length);
-            using var tb = T(b, b.Length);
-            using var tc = T(c, c.Length);
-            backend.Gemm(g, ta, tb, tc);
-            return tc.ToArray();
+            return body();
         }
         finally
         {
@@ -259,25 +265,19 @@ public sealed unsafe class SgemmTests : DeviceTest
         var c = Rand.Uniform(33, lc);
         foreach (int threads in new[] { 1, 2 })
         {
-            var backend = CpuBackend.Instance;
-            int saved = backend.GemmThreads;
-            try
+            var got = OnThreads(threads, () =>
             {
-                backend.GemmThreads = threads;
                 using var ta = T(a, la).To(dt);
                 using var tb = T(b, lb).To(dt);
                 using var tc = T(c, lc);
-                backend.Gemm(g, ta, tb, tc);
-                SgemmDriver.ForcePacked = true;
-                float[] want;
-                try { want = Fast(g, a, b, c, threads); }
-                finally { SgemmDriver.ForcePacked = false; }
-                Assert.That(tc.ToArray(), Is.EqualTo(want), $"{dt} {g}, {threads} thread(s)");
-            }
-            finally
-            {
-                backend.GemmThreads = saved;
-            }
+                CpuBackend.Instance.Gemm(g, ta, tb, tc);
+                return tc.ToArray();
+            });
+            SgemmDriver.ForcePacked = true;
+            float[] want;
+            try { want = Fast(g, a, b, c, threads); }
+            finally { SgemmDriver.ForcePacked = false; }
+            Assert.That(got, Is.EqualTo(want), $"{dt} {g}, {threads} thread(s)");
         }
     }
 
@@ -305,25 +305,19 @@ public sealed unsafe class SgemmTests : DeviceTest
             var c = Rand.Uniform(43, lc);
             foreach (int threads in new[] { 1, 2 })
             {
-                var backend = CpuBackend.Instance;
-                int saved = backend.GemmThreads;
-                try
+                var (got, want) = OnThreads(threads, () =>
                 {
-                    backend.GemmThreads = threads;
                     using var a32 = T(a, la);
                     using var b32 = T(b, lb);
                     using var a16 = a32.To(dt);
                     using var b16 = b32.To(dt);
-                    using var got = T(c, lc);
-                    using var want = T(c, lc);
-                    backend.Gemm(g, floatA ? a32 : a16, floatA ? b16 : b32, got);
-                    backend.Gemm(g, a16, b16, want);
-                    Assert.That(got.ToArray(), Is.EqualTo(want.ToArray()), $"{dt} {g}, {(floatA ? "A" : "B")} Float32, {threads} thread(s)");
-                }
-                finally
-                {
-                    backend.GemmThreads = saved;
-                }
+                    using var mixed = T(c, lc);
+                    using var cast = T(c, lc);
+                    CpuBackend.Instance.Gemm(g, floatA ? a32 : a16, floatA ? b16 : b32, mixed);
+                    CpuBackend.Instance.Gemm(g, a16, b16, cast);
+                    return (mixed.ToArray(), cast.ToArray());
+                });
+                Assert.That(got, Is.EqualTo(want), $"{dt} {g}, {(floatA ? "A" : "B")} Float32, {threads} thread(s)");
             }
         }
     }
@@ -345,24 +339,18 @@ public sealed unsafe class SgemmTests : DeviceTest
         var c = Rand.Uniform(53, lc);
         foreach (int threads in new[] { 1, 2 })
         {
-            var backend = CpuBackend.Instance;
-            int saved = backend.GemmThreads;
-            try
+            var (got, want) = OnThreads(threads, () =>
             {
-                backend.GemmThreads = threads;
                 using var a16 = T(a, la).To(dt);
                 using var b16 = T(b, lb).To(dt);
                 using var c16 = T(c, lc).To(dt);
                 using var c32 = c16.To(DType.Float32);
-                backend.Gemm(g, a16, b16, c16);
-                backend.Gemm(g, a16, b16, c32);
-                using var want = c32.To(dt);
-                Assert.That(c16.ToArray(), Is.EqualTo(want.ToArray()), $"{dt} beta {beta}, {threads} thread(s)");
-            }
-            finally
-            {
-                backend.GemmThreads = saved;
-            }
+                CpuBackend.Instance.Gemm(g, a16, b16, c16);
+                CpuBackend.Instance.Gemm(g, a16, b16, c32);
+                using var rounded = c32.To(dt);
+                return (c16.ToArray(), rounded.ToArray());
+            });
+            Assert.That(got, Is.EqualTo(want), $"{dt} beta {beta}, {threads} thread(s)");
         }
     }
 
