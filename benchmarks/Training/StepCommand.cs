@@ -21,7 +21,14 @@ public static class StepCommand
         for (int i = 4; i < args.Length; i++)
             if (args[i] == "--steps" && i + 1 < args.Length) steps = int.Parse(args[++i], inv);
             else if (args[i] == "--limit-mib" && i + 1 < args.Length) limit = (long)(double.Parse(args[++i], inv) * 1048576);
-            else if (args[i] == "--rounds" && i + 1 < args.Length) rounds = int.Parse(args[++i], inv);
+            else if (args[i] == "--rounds" && i + 1 < args.Length)
+            {
+                if (!int.TryParse(args[++i], NumberStyles.None, inv, out rounds) || rounds < 1)
+                {
+                    Console.Error.WriteLine($"step: --rounds '{args[i]}' is not a whole number of rounds >= 1 (e.g. --rounds 10).");
+                    return 2;
+                }
+            }
             else rest.Add(args[i]);
         var c = new StepCase(args[0], int.Parse(args[1], inv), int.Parse(args[2], inv), int.Parse(args[3], inv));
         var modes = rest.Count == 0 ? StepMode.All : rest.Select(StepMode.Parse).ToList();
