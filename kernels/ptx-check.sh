@@ -88,8 +88,8 @@ for f in "${files[@]}"; do
         continue
     fi
     while read -r entry; do
-        if ! [[ "$entry" =~ ^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32|bf16|f16)$ ]]; then
-            echo "ptx-check: FAIL $name: entry '$entry' is not named <op>_<dtype> (e.g. gather_f32, gather_f32x4)" >&2
+        if ! [[ "$entry" =~ ^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32|bf16|f16|b16)$ ]]; then
+            echo "ptx-check: FAIL $name: entry '$entry' is not named <op>_<dtype> (e.g. gather_f32, gather_f32x4; b16: bfloat16 or float16 by a parameter)" >&2
             failures=$((failures + 1))
         fi
     done < <(sed -nE 's/^\s*\.visible\s+\.entry\s+([A-Za-z0-9_]+).*/\1/p' "$f")

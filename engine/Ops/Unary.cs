@@ -50,11 +50,11 @@ public static partial class Ops
 
     /// <summary>
     /// GELU, x * Phi(x): the exact erf form by default, or the tanh approximation
-    /// (<paramref name="tanhApproximation"/>, as GPT-2 and PyTorch's approximate="tanh").
+    /// (<paramref name="tanhApproximation"/>, as GPT-2 and PyTorch's approximate="tanh"). Under autocast a 16-bit x gives a
+    /// 16-bit output, computed in Float32 and rounded once (PyTorch runs GELU in its input's type).
     /// </summary>
     public static Tensor Gelu(Tensor x, bool tanhApproximation = false)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Gelu(wide[0]!, tanhApproximation));
         return tanhApproximation ? Activation("gelu_tanh", UnaryOp.GeluTanh, x) : Activation("gelu", UnaryOp.Gelu, x);
     }
 
@@ -93,8 +93,8 @@ public static partial class Ops
     }
 
     /// <summary>
-    /// An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input. Under autocast a 16-bit x (ReLU's:
-    /// GELU widens first) gives an output of its type; outside it Scalar refuses one. A 16-bit saved x (that, or
+    /// An activation whose backward is one fused kernel, dx = dy * f'(x); saves its input. Under autocast a 16-bit x gives an
+    /// output of its type (computed in Float32, rounded once); outside it Scalar refuses one. A 16-bit saved x (that, or
     /// SaveActivationsAs) is read as it is, widened by the backend.
     /// </summary>
     static Tensor Activation(string op, UnaryOp kind, Tensor x)

@@ -137,6 +137,12 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.BFloat16);   // 16-bit x, weight and bias; the Float32 sum with the bias rounded once
             return Ops.To(Ops.Relu(Ops.Conv3d(c.F([2, 3, 3, 6, 6]), c.F([4, 3, 3, 3, 3], -0.5f, 0.5f), c.F([4]), stride: [1, 2, 2], padding: [1])), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast float16 (bias_gelu tanh, gelu)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // 16-bit in and out (bias_act_b16 on CUDA), Float32 gradients
+            var h = Ops.BiasGelu(Ops.To(c.F([5, 24], -4f, 4f), DType.Float16), c.F([24]), tanhApproximation: true);
+            return Ops.To(Ops.Gelu(h), DType.Float32);
+        }, null, 2e-3, 2e-3, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

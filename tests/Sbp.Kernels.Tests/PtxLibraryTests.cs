@@ -14,7 +14,7 @@ public sealed class PtxLibraryTests
     [Test]
     public void ListsEveryModuleOfTheKernelsFolder()
     {
-        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "cast", "dropout", "elementwise", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor", "transpose" }));
+        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "cast", "dropout", "elementwise", "half", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor", "transpose" }));
     }
 
     /// <summary>
@@ -81,7 +81,7 @@ public sealed class PtxLibraryTests
             var lines = PtxLibrary.ModuleText(module).Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("//", StringComparison.Ordinal)).Take(3).ToArray();
             Assert.That(lines, Is.EqualTo(new[] { ".version 7.8", ".target sm_80", ".address_size 64" }), module);
             foreach (var entry in PtxLibrary.EntriesOf(module))
-                Assert.That(Regex.IsMatch(entry, "^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32|bf16|f16)$"), Is.True, $"{module}: {entry} is not <op>_<dtype>");
+                Assert.That(Regex.IsMatch(entry, "^[a-z][a-z0-9_]*_(f32|f32x4|i32|u32|bf16|f16|b16)$"), Is.True, $"{module}: {entry} is not <op>_<dtype>");
         }
     }
 

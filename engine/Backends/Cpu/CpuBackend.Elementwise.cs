@@ -144,7 +144,7 @@ public sealed unsafe partial class CpuBackend
     {
         if (x.DType.Is16Bit())
         {
-            Relu16(op, x, y);
+            Activation16(op, x, y);
             return;
         }
         nint px = x.Pointer, py = y.Pointer;
@@ -248,13 +248,14 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>ReLU of a 16-bit x into y of its type (autocast): widened in chunks, max(x, 0) as for Float32, narrowed back (exact).</summary>
-    static void Relu16(UnaryOp op, Tensor x, Tensor y)
+    /// <summary>An activation of a 16-bit x into y of its type (autocast): widened in chunks, f as for Float32, rounded back.</summary>
+    static void Activation16(UnaryOp op, Tensor x, Tensor y)
     {
-        if (op != UnaryOp.Relu) throw new ArgumentException($"Unary: {op} takes Float32; of the unary ops only ReLU reads 16-bit {x.DType} (autocast).");
+        if (op is not (UnaryOp.Relu or UnaryOp.Gelu or UnaryOp.GeluTanh))
+            throw new ArgumentException($"Unary: {op} takes Float32; of the unary ops ReLU and GELU read 16-bit {x.DType} (autocast).");
         nint px = x.Pointer, py = y.Pointer;
         var type = x.DType;
-        CpuLoops.For(x.Numel, 1, (s, e) =>
+        CpuLoops.For(x.Numel, op == UnaryOp.Relu ? 1 : 8, (s, e) =>
         {
             Span<float> chunk = stackalloc float[512];
             fixed (float* buffer = chunk)

@@ -59,8 +59,8 @@ public sealed unsafe partial class CudaBackend
         if (n == 0) return;
         if (x.DType.Is16Bit())
         {
-            // ReLU of a 16-bit x (autocast): the Float32 kernel on its widening, rounded back (exact) into y
-            SixteenBitOperands.OnFloat32(this, x, y, (x32, y32) => Unary(op, x32, y32, alpha));
+            // an activation of a 16-bit x (autocast): one pass, widened where read, rounded where written
+            Activation16(op, x, null, y);
             return;
         }
         switch (op)
@@ -91,8 +91,7 @@ public sealed unsafe partial class CudaBackend
         if (n == 0) return;
         if (x.DType.Is16Bit())
         {
-            using var wide = SixteenBitOperands.Widened(this, x)!;
-            ActivationBackward(op, wide, dy, dx);
+            Activation16Backward(op, x, null, dy, dx);
             return;
         }
         var kernel = op switch
@@ -104,4 +103,63 @@ public sealed unsafe partial class CudaBackend
         };
         Launch(kernel, n, Ptr(x), Ptr(dy), Ptr(dx), U32(n));
     }
+
+    /// <summary>f(x + bias) with bias [C] over x [rows, C]; a 16-bit x in one pass (bias_act_b16), else add then f.</summary>
+    public void BiasActivation(UnaryOp op, Tensor x, Tensor bias, Tensor y)
+    {
+        if (x.DType.Is16Bit())
+        {
+            Activation16(op, x, bias, y);
+            return;
+        }
+        Binary(BinaryOp.Add, x, bias, y);
+        Unary(op, y, y);
+    }
+
+    /// <summary>dx = dy f'(x + bias); a 16-bit x in one pass (bias_act_bwd_b16), else through a Float32 x + bias.</summary>
+    public void BiasActivationBackward(UnaryOp op, Tensor x, Tensor bias, Tensor dy, Tensor dx)
+    {
+        if (x.DType.Is16Bit())
+        {
+            Activation16Backward(op, x, bias, dy, dx);
+            return;
+        }
+        using var pre = Tensor.Empty(x.Shape, x.Device).DetachFromScope();
+        Binary(BinaryOp.Add, x, bias, pre);
+        ActivationBackward(op, pre, dy, dx);
+    }
+
+    /// <summary>y = round(f(widen(x) + bias)) for a 16-bit x and y of its type (kernels/half.ptx); bias Float32 [C] or none.</summary>
+    void Activation16(UnaryOp op, Tensor x, Tensor? bias, Tensor y)
+    {
+        long n = Count(x.Numel, "Activation");
+        if (n == 0) return;
+        if (y.DType != x.DType)
+            throw new ArgumentException($"CudaBackend.{op}: a 16-bit x ({x.DType} {x.Shape}) gives y of its type, got {y.DType} {y.Shape}.");
+        Launch(PtxKernels.BiasActB16, n, Ptr(x), Ptr(bias), Ptr(y), U32(n), U32(bias?.Numel ?? 0), U32(TypeCode(x.DType)), U32(ActivationCode(op)));
+    }
+
+    /// <summary>dx = dy f'(widen(x) + bias) for a 16-bit x, dy and dx Float32 (kernels/half.ptx).</summary>
+    void Activation16Backward(UnaryOp op, Tensor x, Tensor? bias, Tensor dy, Tensor dx)
+    {
+        long n = Count(x.Numel, "ActivationBackward");
+        if (n == 0) return;
+        Launch(PtxKernels.BiasActBwdB16, n, Ptr(x), Ptr(bias), Ptr(dy), Ptr(dx), U32(n), U32(bias?.Numel ?? 0), U32(TypeCode(x.DType)), U32(ActivationCode(op)));
+    }
+
+    /// <summary>The `type` parameter of the 16-bit kernels: 0 bfloat16, 1 float16.</summary>
+    static uint TypeCode(DType type) => type switch
+    {
+        DType.BFloat16 => 0,
+        DType.Float16 => 1,
+        _ => throw new ArgumentException($"CudaBackend: {type} is not a 16-bit float type (BFloat16 or Float16)."),
+    };
+
+    static uint ActivationCode(UnaryOp op) => op switch
+    {
+        UnaryOp.Relu => 0,
+        UnaryOp.Gelu => 1,
+        UnaryOp.GeluTanh => 2,
+        _ => throw new NotSupportedException($"CudaBackend: {op} does not read 16-bit inputs; of the unary ops ReLU and GELU do (autocast)."),
+    };
 }

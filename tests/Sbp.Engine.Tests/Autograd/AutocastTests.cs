@@ -79,7 +79,7 @@ public class AutocastTests : DeviceTest
         var b32 = b16.To(DType.Float32);
         Func<Tensor, Tensor>[] unary =
         [
-            t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Gelu(t), t => Ops.Relu(t).To(DType.Float32), t => Ops.Exp(t), t => Ops.Sum(t),
+            t => Ops.Softmax(t), t => Ops.LogSoftmax(t), t => Ops.Relu(t).To(DType.Float32), t => Ops.Exp(t), t => Ops.Sum(t),
             t => Ops.Mean(t, [1]), t => Ops.LayerNorm(t, [6]), t => Ops.Permute(t, 1, 0), t => Ops.Slice(t, 1, 1, 3), t => Ops.Mul(t, 3f),
             t => Ops.Permute(Ops.Reshape(t, 2, 2, 6), 1, 0, 2).To(DType.Float32), t => Ops.Slice(t, 0, 1, 2).To(DType.Float32),
         ];
@@ -90,10 +90,13 @@ public class AutocastTests : DeviceTest
             Assert.That(y.DType, Is.EqualTo(DType.Float32));
             Assert.That(y.ToArray(), Is.EqualTo(f(b32).ToArray()));
         }
-        // copies that keep the last axis whole move the 16-bit elements as they are (in pairs); ReLU is exact in 16 bits
+        // copies that keep the last axis whole move the 16-bit elements as they are (in pairs); ReLU is exact in 16 bits; GELU
+        // runs in its input's type (as PyTorch's): the Float32 GELU of the widening, rounded once
         using (Autocast.Begin(dt))
         {
             Assert.That(Ops.Relu(b16).DType, Is.EqualTo(dt));
+            Assert.That(Ops.Gelu(b16).ToArray(), Is.EqualTo(Ops.Gelu(b32).To(dt).ToArray()));
+            Assert.That(Ops.Gelu(b16, tanhApproximation: true).ToArray(), Is.EqualTo(Ops.Gelu(b32, tanhApproximation: true).To(dt).ToArray()));
             Assert.That(Ops.Permute(Ops.Reshape(b16, 2, 2, 6), 1, 0, 2).DType, Is.EqualTo(dt));
             Assert.That(Ops.Slice(b16, 0, 1, 2).DType, Is.EqualTo(dt));
         }

@@ -52,16 +52,16 @@ public class OpNameTests
         ["saved as bfloat16 (layer_norm, gelu, linear)"] = ("layer_norm, gelu, linear", "linear [6, 10]",
             "d0=layer_norm.backward [6, 33], d1=layer_norm.backward [33], d2=linear.backward [10, 33]"),
         ["to (bfloat16 and back)"] = ("to, to, mul_scalar", "mul_scalar [5, 67]", "d0=to.backward [5, 67]"),
-        // autocast: x and b rounded for linear's 16-bit GEMM (the CPU rounds the Float32 weight as it packs it); its 16-bit output
-        // widened for gelu; gelu's output rounded once for q = k = v; attention reads the 16-bit q, k, v and writes a 16-bit
-        // output, cast to Float32 by the case
-        ["autocast bfloat16 (linear, gelu, attention)"] = ("to, to, linear, to, gelu, to, scaled_dot_product_attention, to",
+        // autocast: x and b rounded for linear's 16-bit GEMM (the CPU rounds the Float32 weight as it packs it); gelu reads its
+        // 16-bit output and writes a 16-bit q = k = v; attention reads them and writes a 16-bit output, cast to Float32 by the case
+        ["autocast bfloat16 (linear, gelu, attention)"] = ("to, to, linear, gelu, scaled_dot_product_attention, to",
             "to [2, 2, 9, 8]", "d0=to.backward [2, 2, 9, 8], d1=linear.backward [8, 8], d2=to.backward [8]"),
         ["autocast float16 attention (bias, window mask)"] = ("to, to, to, to, scaled_dot_product_attention, to", "to [6, 2, 9, 6]",
             "d0=to.backward [6, 2, 9, 8], d1=to.backward [6, 2, 9, 8], d2=to.backward [6, 2, 9, 6], d3=to.backward [2, 9, 9]"),
         ["autocast bfloat16 (bias_gelu)"] = ("to, bias_gelu, to", "to [6, 40]", "d0=to.backward [6, 40], d1=bias_gelu.backward [40]"),
         ["autocast bfloat16 (conv3d, relu)"] = ("to, to, to, conv3d, relu, to", "to [2, 4, 3, 3, 3]",
             "d0=to.backward [2, 3, 3, 6, 6], d1=to.backward [4, 3, 3, 3, 3], d2=to.backward [4]"),
+        ["autocast float16 (bias_gelu tanh, gelu)"] = ("to, bias_gelu_tanh, gelu, to", "to [5, 24]", "d0=to.backward [5, 24], d1=bias_gelu_tanh.backward [24]"),
         ["autocast float16 (relu)"] = ("to, relu, to", "to [7, 33]", "d0=to.backward [7, 33]"),
         ["saved as bfloat16 (attention)"] = ("scaled_dot_product_attention", "scaled_dot_product_attention [2, 2, 9, 8]", "d0=scaled_dot_product_attention.backward [2, 2, 9, 8], d1=scaled_dot_product_attention.backward [2, 2, 9, 8], d2=scaled_dot_product_attention.backward [2, 2, 9, 8], d3=scaled_dot_product_attention.backward [2, 9, 9]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),

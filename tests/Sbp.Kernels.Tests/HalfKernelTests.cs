@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using Sbp.Backends;
+using Sbp.Kernels.Tests.Support;
+using Sbp.Tensors;
+
+namespace Sbp.Kernels.Tests;
+
+/// <summary>
+/// kernels/half.ptx: each 16-bit kernel gives the bits of its Float32 twin (elementwise.ptx, on the simulator) run on the
+/// exact widening, with the result rounded as HalfPrecision rounds; and the CPU backend's 16-bit path within GELU's tolerance.
+/// </summary>
+public sealed class HalfKernelTests : KernelTest
+{
+    static readonly float[] Specials = [0f, -0f, float.NaN, float.PositiveInfinity, float.NegativeInfinity, 1e-30f, -1e-30f, 65504f, -3e38f];
+
+    [TestCase(DType.BFloat16, UnaryOp.Relu, "relu", 1000, true)]
+    [TestCase(DType.Float16, UnaryOp.Relu, "relu", 37, false)]
+    [TestCase(DType.BFloat16, UnaryOp.Gelu, "gelu_erf", 1000, true)]
+    [TestCase(DType.Float16, UnaryOp.Gelu, "gelu_erf", 513, false)]
+    [TestCase(DType.BFloat16, UnaryOp.GeluTanh, "gelu_tanh", 129, false)]
+    [TestCase(DType.Float16, UnaryOp.GeluTanh, "gelu_tanh", 1000, true)]
+    public void BiasActivationIsTheFloat32KernelOnTheWidening(DType type, UnaryOp op, string twin, int n, bool withBias)
+    {
+        const int cols = 20;
+        var x16 = Narrow(Inputs(n), type);
+        var bias = withBias ? Rand.Uniform(11, cols, -1f, 1f) : null;
+        var pre = Widen(x16, type);
+        if (bias is not null) for (int i = 0; i < n; i++) pre[i] += bias[i % cols];
+        var dy = Rand.Uniform(12, n, -2f, 2f);
+
+        // the Float32 twins on the widening (+ bias), then rounded on the host
+        ulong pPre = Gpu.Upload(pre), y32 = Gpu.Poisoned(n), dx32 = Gpu.Poisoned(n), pdy = Gpu.Upload(dy);
+        Gpu.Launch(twin + "_f32", SimGpu.Grid(n, 128, 3), 128, Ptr(pPre), Ptr(y32), U32(n));
+        Gpu.Launch(twin + "_bwd_f32", SimGpu.Grid(n, 128, 3), 128, Ptr(pPre), Ptr(pdy), Ptr(dx32), U32(n));
+        var expectedY = Narrow(Gpu.Download(y32, n), type);
+
+        ulong px = Gpu.Upload(Packed(x16)), pb = bias is null ? 0 : Gpu.Upload(bias), y = Gpu.Poisoned((n + 1) / 2), dx = Gpu.Poisoned(n);
+        uint typeCode = type == DType.Float16 ? 1u : 0u, opCode = op switch { UnaryOp.Relu => 0u, UnaryOp.Gelu => 1u, _ => 2u };
+        Gpu.Launch("bias_act_b16", SimGpu.Grid(n, 64, 4), 64, Ptr(px), Ptr(pb), Ptr(y), U32(n), U32(cols), U32(typeCode), U32(opCode));
+        Gpu.Launch("bias_act_bwd_b16", SimGpu.Grid(n, 64, 4), 64, Ptr(px), Ptr(pb), Ptr(pdy), Ptr(dx), U32(n), U32(cols), U32(typeCode), U32(opCode));
+
+        var actualY = Unpacked(Gpu.Download(y, (n + 1) / 2), n);
+        for (int i = 0; i < n; i++)
+            if (actualY[i] != expectedY[i] && !(IsNaN(actualY[i], type) && IsNaN(expectedY[i], type)))
+                Assert.Fail($"bias_act_b16 {type} {op}: y[{i}] = 0x{actualY[i]:X4}, the twin rounded gives 0x{expectedY[i]:X4} (x + bias {pre[i]}).");
+        Check.Exact(Gpu.Download(dx32, n), Gpu.Download(dx, n), $"bias_act_bwd_b16 {type} {op}");
+
+        // the CPU backend's 16-bit path (widened in its row loops) agrees within GELU's tolerance, rounded
+        using var xt = Tensor.FromArray(Widen(x16, type), new Shape(n / cols * cols == n ? [n / cols, cols] : [1, n]), Device).To(type);
+        if (n % cols == 0 || bias is null)
+        {
+            using var yc = Tensor.Empty(xt.Shape, Device, type);
+            using var bt = bias is null ? null : T(bias, cols);
+            if (bt is null) Device.Backend.Unary(op, xt, yc);
+            else Device.Backend.BiasActivation(op, xt, bt, yc);
+            using var ycw = yc.To(DType.Float32);
+            var expected = Widen(expectedY, type);
+            bool Finite(int i) => float.IsFinite(expected[i]);   // the specials are checked bit for bit above
+            Check.Close(expected.Where((_, i) => Finite(i)).ToArray(), ycw.ToArray().Where((_, i) => Finite(i)).ToArray(), 1e-2, 1e-3, $"CPU {type} {op}");
+        }
+    }
+
+    static bool IsNaN(ushort bits, DType type) => float.IsNaN(Widen([bits], type)[0]);
+
+    /// <summary>Normal values, a sweep over [-9, 9] and the specials.</summary>
+    static float[] Inputs(int n)
+    {
+        var x = Rand.Normal(13, n, 2f);
+        for (int i = 0; i < Math.Min(n, 30); i++) x[i] = -9f + 18f * i / 29f;
+        for (int i = 0; i < Specials.Length && 30 + i < n; i++) x[30 + i] = Specials[i];
+        return x;
+    }
+
+    static ushort[] Narrow(float[] x, DType type)
+    {
+        var r = new ushort[x.Length];
+        HalfPrecision.Narrow(x, r, type);
+        return r;
+    }
+
+    static float[] Widen(ushort[] x, DType type)
+    {
+        var r = new float[x.Length];
+        HalfPrecision.Widen(x, r, type);
+        return r;
+    }
+
+    /// <summary>16-bit values two to a float (the simulator uploads floats), the last one padded.</summary>
+    static float[] Packed(ushort[] x)
+    {
+        var padded = new ushort[(x.Length + 1) / 2 * 2];
+        x.CopyTo(padded, 0);
+        return MemoryMarshal.Cast<ushort, float>(padded).ToArray();
+    }
+
+    static ushort[] Unpacked(float[] pairs, int n) => MemoryMarshal.Cast<float, ushort>(pairs)[..n].ToArray();
+}
