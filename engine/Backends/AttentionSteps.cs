@@ -16,7 +16,7 @@ public static class AttentionSteps
     {
         if (!SixteenBitOperands.Any(q, k, v, bias, probs, output))
         {
-            Compute(backend, s, q, k, v, bias, mask, probs, output);
+            Compute(backend, s, q, k, v, bias, mask, probs, null, output);
             return;
         }
         // q and k of one 16-bit type go to the scores GEMM as they are (cuBLAS GemmEx: Float32 sums of exact products, as the
@@ -26,32 +26,39 @@ public static class AttentionSteps
         using var wk = qk16 ? null : SixteenBitOperands.Widened(backend, k);
         using var wv = SixteenBitOperands.Widened(backend, v);
         using var wb = SixteenBitOperands.Widened(backend, bias);
+        // a 16-bit P: the Float32 P for P v, its rounded copy written by the softmax step
         using var p32 = SixteenBitOperands.Float32Like(probs);
         using var o32 = SixteenBitOperands.Float32Like(output);
-        Compute(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, o32 ?? output);
-        if (p32 is not null) backend.Cast(p32, probs);
+        Compute(backend, s, wq ?? q, wk ?? k, wv ?? v, wb ?? bias, mask, p32 ?? probs, p32 is null ? null : probs, o32 ?? output);
         if (o32 is not null) backend.Cast(o32, output);
     }
 
     /// <summary>The forward on Float32 tensors, q and k possibly of one 16-bit type (the scores GEMM reads them).</summary>
-    static void Compute(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor output)
+    static void Compute(IBackend backend, in AttentionSpec s, Tensor q, Tensor k, Tensor v, Tensor? bias, Tensor? mask, Tensor probs, Tensor? probs16, Tensor output)
     {
         int n = s.N, m = s.M, d = s.D, dv = s.Dv, batch = s.Entries;
         using var logits = Tensor.Empty(s.Scores, probs.Device);
         logits.DetachFromScope();
         backend.Gemm(new GemmSpec(false, true, n, m, d, batch, (long)n * d, (long)m * d, (long)n * m, Alpha: s.Scale), q, k, logits);
+        backend.AttentionSoftmax(s, logits, bias, mask, probs, probs16);
+        backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), probs, v, output);
+    }
+
+    /// <summary>The default of <see cref="IBackend.AttentionSoftmax"/>: the bias and the mask added, the softmax, the rounding, one pass each.</summary>
+    public static void Softmax(IBackend backend, in AttentionSpec s, Tensor logits, Tensor? bias, Tensor? mask, Tensor probs, Tensor? probs16)
+    {
         if (bias is not null) backend.Binary(BinaryOp.Add, logits, bias, logits);
         if (mask is not null)
         {
             if (!s.WindowMask) backend.Binary(BinaryOp.Add, logits, mask, logits);
             else
             {
-                using var windows = logits.View(new Shape(s.B / mask.Shape[0], mask.Shape[0], s.H, n, m));
+                using var windows = logits.View(new Shape(s.B / mask.Shape[0], mask.Shape[0], s.H, s.N, s.M));
                 backend.Binary(BinaryOp.Add, windows, mask, windows);
             }
         }
         backend.Softmax(logits, probs, 3, log: false);
-        backend.Gemm(new GemmSpec(false, false, n, dv, m, batch, (long)n * m, (long)m * dv, (long)n * dv), probs, v, output);
+        if (probs16 is not null) backend.Cast(probs, probs16);
     }
 
     /// <summary>The default of <see cref="IBackend.AttentionBackward"/>: batched GEMMs and a softmax backward over whole tensors.</summary>

@@ -16,6 +16,14 @@ public partial interface IBackend
         AttentionSteps.Forward(this, spec, q, k, v, bias, mask, probs, output);
 
     /// <summary>
+    /// The softmax step of <see cref="AttentionSteps"/>: probs = softmax(logits + bias + mask) along the last axis of the
+    /// scores [B, H, N, M] (logits is scratch: it may be left holding the sum), and <paramref name="probs16"/>, when given, the probabilities
+    /// rounded to its 16-bit type. bias and mask as in <see cref="AttentionForward"/>. The default is one pass per step.
+    /// </summary>
+    void AttentionSoftmax(in AttentionSpec spec, Tensor logits, Tensor? bias, Tensor? mask, Tensor probs, Tensor? probs16) =>
+        AttentionSteps.Softmax(this, spec, logits, bias, mask, probs, probs16);
+
+    /// <summary>
     /// Attention's gradients from the saved probabilities P and the output gradient g ([B, H, N, Dv]; N the
     /// query rows the gradient has, compact inside an SBP region): dv = P^T g, dS = P (g v^T - rowsum(g v^T P)),
     /// dq = scale dS k, dk = scale dS^T q, and dS itself into <paramref name="dScores"/> (the bias gradient

@@ -31,7 +31,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "unary_f32", "binary_f32", "strided_copy_f32", "transpose_f32", "reduce_f32", "bce_f32", "bce_bwd_f32", "max_pool3d_f32", "max_pool3d_bwd_f32",
         "add_f32", "mul_f32", "scale_f32", "relu_f32", "relu_bwd_f32", "gelu_tanh_f32", "gelu_tanh_bwd_f32",
         "gelu_erf_f32", "gelu_erf_bwd_f32", "bernoulli_mask_f32", "dropout_f32",
-        "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32",
+        "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32", "attention_softmax_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
         "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32", "clip_coef_f32", "scale_by_f32",
         "to_bf16_f32", "to_f32_bf16", "to_f16_f32", "to_f32_f16", "bias_act_b16", "bias_act_bwd_b16",
@@ -64,6 +64,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
     };
 
     static bool RowKernel(string entry) => entry.StartsWith("softmax", StringComparison.Ordinal) || entry.StartsWith("log_softmax", StringComparison.Ordinal) ||
+        entry.StartsWith("attention_softmax", StringComparison.Ordinal) ||
         entry.StartsWith("layer_norm", StringComparison.Ordinal) || entry.StartsWith("cross_entropy", StringComparison.Ordinal) ||
         entry is "sum_rows_f32" or "sum_cols_f32" or "binary_f32" or "strided_copy_f32";
 
@@ -79,6 +80,9 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "bernoulli_mask_f32" => Flat((N + 3) / 4, Floats(N), U32(N), KernelArg.U64(0x5BD1E995UL), KernelArg.U64(0), KernelArg.F32(0.1f), KernelArg.F32(1f / 0.9f)),
         "dropout_f32" => Flat((N + 3) / 4, Floats(N), Floats(N), Floats(N), U32(N), KernelArg.U64(0x5BD1E995UL), KernelArg.U64(0), KernelArg.F32(0.1f), KernelArg.F32(1f / 0.9f)),
         "softmax_f32" or "log_softmax_f32" => PerRow(Floats(N), Floats(N), U32(Rows), U32(Cols)),
+        // a bias over every row and a window mask of 2 planes over rows in groups of 4 (Swin's shifted windows), P also in bfloat16
+        "attention_softmax_f32" => PerRow(Floats(N), Floats(N), Floats(N), Floats(N), Floats((N + 1) / 2), U32(Rows), U32(Cols), U32(Rows),
+            U32(Math.Max(1, Rows / 8)), U32(2), U32(Math.Max(1, Rows / 8)), U32(0)) with { SharedBytes = (uint)(4 * Cols), Note = "bias, window mask and a bfloat16 copy of P" },
         "softmax_bwd_f32" or "log_softmax_bwd_f32" => PerRow(Floats(N, 0f, 0.1f), Floats(N), Floats(N), U32(Rows), U32(Cols)),
         "layer_norm_f32" => PerRow(Floats(N), Floats(Cols, 0.5f, 1.5f), Floats(Cols), Floats(N), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(1e-5f)),
         "layer_norm_bwd_f32" => LayerNormBackward(),

@@ -14,7 +14,7 @@ public sealed class PtxLibraryTests
     [Test]
     public void ListsEveryModuleOfTheKernelsFolder()
     {
-        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "bce", "cast", "dropout", "elementwise", "half", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor", "transpose" }));
+        Assert.That(PtxLibrary.Modules, Is.EquivalentTo(new[] { "attention", "bce", "cast", "dropout", "elementwise", "half", "layernorm", "loss", "optim", "pool", "reduce", "sbp", "softmax", "tensor", "transpose" }));
     }
 
     /// <summary>

@@ -20,6 +20,10 @@ internal static class PtxKernels
         return bytes;
     }
 
+    // kernels/attention.ptx
+    public static readonly Kernel AttentionSoftmaxF32 = new("attention_softmax_f32", U64("s"), U64("bias"), U64("mask"), U64("p"), U64("p16"), U32("rows"), U32("cols"),
+        U32("bias_inner"), U32("mask_div"), U32("mask_groups"), U32("mask_inner"), U32("type"));
+
     // kernels/bce.ptx
     public static readonly Kernel BceF32 = new("bce_f32", U64("x"), U64("t"), U64("pw"), U64("loss"), U32("n"), U32("pwn"));
     public static readonly Kernel BceBwdF32 = new("bce_bwd_f32", U64("x"), U64("t"), U64("pw"), U64("g"), U64("dx"), U64("dt"), U32("n"), U32("pwn"), U32("gpe"));
@@ -106,7 +110,7 @@ internal static class PtxKernels
     /// <summary>All of the above, in declaration order.</summary>
     public static IReadOnlyList<Kernel> All { get; } =
     [
-        BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
+        AttentionSoftmaxF32, BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
         GeluErfF32, GeluErfBwdF32, BiasActB16, BiasActBwdB16, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
         AdamwF32, ClipCoefF32, ScaleByF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
         ScatterAddAtomicF32, CheckIndicesI32, CheckAboveF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, ToBf16F32, ToF32Bf16, ToF16F32, ToF32F16, TransposeF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
