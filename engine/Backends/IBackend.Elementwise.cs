@@ -5,7 +5,10 @@ namespace Sbp.Backends;
 // Elementwise ops: binary with broadcasting, unary, activations and their backward, bias + activation.
 public partial interface IBackend
 {
-    /// <summary>c = a op b with a and b broadcast to c's shape. c may alias a or b when shapes equal.</summary>
+    /// <summary>
+    /// c = a op b with a and b broadcast to c's shape. c may alias a or b when shapes equal. Under autocast one of a and b may
+    /// be 16-bit with c's shape (c Float32): read as its exact widening.
+    /// </summary>
     void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c);
 
     /// <summary>y = op(x). x and y Float32, or, for Relu only (autocast), both of one 16-bit type (exact).</summary>

@@ -37,9 +37,11 @@ public static partial class Ops
     /// </summary>
     public static Tensor DropPath(Tensor x, float p, RandomSource rng, bool training = true)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => DropPath(wide[0]!, p, rng, training));
+        // under autocast a 16-bit x is read widened by the Float32 mask's multiply (Promotes): a Float32 output, no cast pass
+        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit();
         const string op = "drop_path";
-        CheckFloat(op, x);
+        if (sixteen) CheckAlive(op, x, "input");
+        else CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
         if (x.Rank < 1)
@@ -58,7 +60,7 @@ public static partial class Ops
     static Tensor DrawMask(string op, Tensor x, Shape shape, RandomSource rng, float p)
     {
         if (RandomReplay.TryReplay(op, shape, out var replayed)) return replayed.View(shape);
-        var mask = New(op + ".mask", shape, x);
+        var mask = Tensor.Empty(op + ".mask", shape, x.Device);   // Float32 whatever x's type
         x.Backend.BernoulliMask(mask, rng.Take(shape.Numel), KeepProbability(p), KeepScale(p));
         RandomReplay.Record(op, mask, x);
         return mask;
@@ -84,7 +86,7 @@ public static partial class Ops
     static Tensor MaskMultiply(string op, Tensor x, Tensor mask)
     {
         using var owned = mask;
-        var y = New(op, x.Shape, x);
+        var y = Tensor.Empty(op, x.Shape, x.Device);   // Float32 (a 16-bit x under autocast is read widened)
         x.Backend.Binary(BinaryOp.Mul, x, mask, y);
         return Tape.Record(op, y, [x], [mask], ctx =>
         {

@@ -10,16 +10,29 @@ public static partial class Ops
 {
     static Tensor Binary(string op, BinaryOp kind, Tensor a, Tensor b)
     {
-        CheckFloats(op, a, b);
-        var c = New(op, Shape.Broadcast(a.Shape, b.Shape, op), a);
+        if (Promotes(a, b)) CheckDevices(op, a, b);
+        else CheckFloats(op, a, b);
+        var c = Tensor.Empty(op, Shape.Broadcast(a.Shape, b.Shape, op), a.Device);
         a.Backend.Binary(kind, a, b, c);
         return c;
+    }
+
+    /// <summary>
+    /// Autocast's promote rule without a cast pass: a 16-bit operand of the output's shape beside a Float32 one (a block's
+    /// residual add of its 16-bit branch, drop path's Float32 mask) gives a Float32 output, the backend reading the 16-bit
+    /// operand widened where it reads it: the bits of widening it first. Other 16-bit mixes go through <see cref="Widening"/>.
+    /// </summary>
+    static bool Promotes(Tensor a, Tensor b)
+    {
+        if (Autocast.Type is null || a.IsDisposed || b.IsDisposed || a.DType.Is16Bit() == b.DType.Is16Bit()) return false;
+        var (low, other) = a.DType.Is16Bit() ? (a, b) : (b, a);
+        return other.DType == DType.Float32 && other.Shape.BroadcastsTo(low.Shape);
     }
 
     /// <summary>a + b. Backward: the gradient, summed over broadcast axes.</summary>
     public static Tensor Add(Tensor a, Tensor b)
     {
-        if (AutocastWidens(a, b)) return Widening([a, b], wide => Add(wide[0]!, wide[1]!));
+        if (AutocastWidens(a, b) && !Promotes(a, b)) return Widening([a, b], wide => Add(wide[0]!, wide[1]!));
         return Tape.Record("add", Binary("add", BinaryOp.Add, a, b), [a, b], [], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
@@ -30,7 +43,7 @@ public static partial class Ops
     /// <summary>a - b.</summary>
     public static Tensor Sub(Tensor a, Tensor b)
     {
-        if (AutocastWidens(a, b)) return Widening([a, b], wide => Sub(wide[0]!, wide[1]!));
+        if (AutocastWidens(a, b) && !Promotes(a, b)) return Widening([a, b], wide => Sub(wide[0]!, wide[1]!));
         return Tape.Record("sub", Binary("sub", BinaryOp.Sub, a, b), [a, b], [], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(ctx.Grad, ctx.InputShape(0)) : null,
@@ -41,7 +54,7 @@ public static partial class Ops
     /// <summary>a * b. Saves each operand only if the other one needs its gradient.</summary>
     public static Tensor Mul(Tensor a, Tensor b)
     {
-        if (AutocastWidens(a, b)) return Widening([a, b], wide => Mul(wide[0]!, wide[1]!));
+        if (AutocastWidens(a, b) && !Promotes(a, b)) return Widening([a, b], wide => Mul(wide[0]!, wide[1]!));
         return Tape.Record("mul", Binary("mul", BinaryOp.Mul, a, b), [a, b], [b.RequiresGrad ? a : null, a.RequiresGrad ? b : null], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(Mul(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,
@@ -52,7 +65,7 @@ public static partial class Ops
     /// <summary>a / b. Backward: g / b and -g * a / b^2.</summary>
     public static Tensor Div(Tensor a, Tensor b)
     {
-        if (AutocastWidens(a, b)) return Widening([a, b], wide => Div(wide[0]!, wide[1]!));
+        if (AutocastWidens(a, b) && !Promotes(a, b)) return Widening([a, b], wide => Div(wide[0]!, wide[1]!));
         return Tape.Record("div", Binary("div", BinaryOp.Div, a, b), [a, b], [b.RequiresGrad ? a : null, b], ctx =>
         [
             ctx.NeedsGrad(0) ? GradTo(Div(ctx.Grad, ctx.Saved(1)), ctx.InputShape(0)) : null,

@@ -34,7 +34,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32", "attention_softmax_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
         "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32", "clip_coef_f32", "scale_by_f32",
-        "to_bf16_f32", "to_f32_bf16", "to_f16_f32", "to_f32_f16", "bias_act_b16", "bias_act_bwd_b16",
+        "to_bf16_f32", "to_f32_bf16", "to_f16_f32", "to_f32_f16", "bias_act_b16", "bias_act_bwd_b16", "binary_b16",
     };
 
     /// <summary>A shape that shows the kernel at work, for help.</summary>
@@ -103,6 +103,8 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "to_f32_bf16" or "to_f32_f16" => Flat(N, Floats((N + 1) / 2), Floats(N), U32(N)),
         // bfloat16 (random bits of Float32 pairs read as bfloat16 pairs: finite), GELU (erf), a bias over the last dim
         "bias_act_b16" => Flat(N, Floats((N + 1) / 2), Floats(Cols), Floats((N + 1) / 2), U32(N), U32(Cols), U32(0), U32(1)) with { Note = "bfloat16 GELU (erf) with a bias" },
+        // a Float32 residual plus a bfloat16 branch of its shape
+        "binary_b16" => Flat(N, Floats(N), Floats((N + 1) / 2), Floats(N), U32(N), U32(1), U32(N), U32(0), U32(1), U32(0)) with { Note = "Float32 + bfloat16" },
         "bias_act_bwd_b16" => Flat(N, Floats((N + 1) / 2), Floats(Cols), Floats(N), Floats(N), U32(N), U32(Cols), U32(0), U32(1)) with { Note = "bfloat16 GELU (erf) with a bias" },
         "sgd_f32" => Flat(N, Floats(N), Floats(N), Floats(N), U32(N), KernelArg.F32(0.01f), KernelArg.F32(0.9f), KernelArg.F32(0f),
             KernelArg.F32(1e-4f), U32(1), U32(0)),

@@ -9,6 +9,11 @@ public sealed unsafe partial class CpuBackend
 {
     public void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c)
     {
+        if (a.DType.Is16Bit() || b.DType.Is16Bit())
+        {
+            BinaryPromoted(op, a, b, c);
+            return;
+        }
         nint pa = a.Pointer, pb = b.Pointer, pc = c.Pointer;
         if (a.Shape == c.Shape && b.Shape == c.Shape)
         {
@@ -35,6 +40,45 @@ public sealed unsafe partial class CpuBackend
                     for (int r = 0; r < count; r++) BinaryRun(op, a + r * ra, sa, b + r * rb, sb, c + r * rc, len);
                     break;
             }
+        });
+    }
+
+    /// <summary>
+    /// A 16-bit operand of c's shape beside a Float32 one (autocast's promotion; c Float32): each run of it widened into a
+    /// buffer in cache as the loop reaches it, then the Float32 rule; other 16-bit forms are widened whole first.
+    /// </summary>
+    void BinaryPromoted(BinaryOp op, Tensor a, Tensor b, Tensor c)
+    {
+        bool lowA = a.DType.Is16Bit();
+        var (low, other) = lowA ? (a, b) : (b, a);
+        if (other.DType.Is16Bit() || low.Shape != c.Shape || c.DType != DType.Float32)
+        {
+            SixteenBitOperands.OnFloat32(this, [a, b], c, (w, c32) => Binary(op, w[0], w[1], c32));
+            return;
+        }
+        var (dims, strides) = Geometry.Collapse(c.Shape.Dims, other.Shape.BroadcastStrides(c.Shape), c.Shape.Strides());
+        int len = dims[^1], so = (int)strides[0][^1];
+        long ro = RowStride(strides[0]), rc = RowStride(strides[1]);
+        nint pl = low.Pointer, po = other.Pointer, pc = c.Pointer;
+        var type = low.DType;
+        // n elements from c's element `at` (the 16-bit operand has c's layout) and the other operand's element `from`
+        void Run(long at, long from, long n)
+        {
+            const int Chunk = 1024;
+            float* w = stackalloc float[Chunk];
+            for (long j = 0; j < n; j += Chunk)
+            {
+                int m = (int)Math.Min(Chunk, n - j);
+                HalfPrecision.Widen(new ReadOnlySpan<ushort>((ushort*)pl + at + j, m), new Span<float>(w, m), type);
+                float* x = (float*)po + from + j * so;
+                if (lowA) BinaryRun(op, w, 1, x, so, (float*)pc + at + j, m);
+                else BinaryRun(op, x, so, w, 1, (float*)pc + at + j, m);
+            }
+        }
+        if (dims.Length == 1) CpuLoops.For(len, 1, (s, e) => Run(s, s * so, e - s));
+        else CpuLoops.ForRows(dims, strides, (o, count) =>
+        {
+            for (int r = 0; r < count; r++) Run(o[1] + r * rc, o[0] + r * ro, len);
         });
     }
 

@@ -11,6 +11,11 @@ public sealed unsafe partial class CudaBackend
     {
         long n = Count(c.Numel, "Binary");
         if (n == 0) return;
+        if (a.DType.Is16Bit() || b.DType.Is16Bit())
+        {
+            BinaryPromoted(op, a, b, c, n);
+            return;
+        }
         if (a.Shape == c.Shape && b.Shape == c.Shape && op is BinaryOp.Add or BinaryOp.Mul)
         {
             Launch(op == BinaryOp.Add ? PtxKernels.AddF32 : PtxKernels.MulF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n));
@@ -44,6 +49,45 @@ public sealed unsafe partial class CudaBackend
             _ => throw new NotSupportedException($"CudaBackend.Binary: op {op} is not implemented on CUDA."),
         };
         Launch(PtxKernels.BinaryF32, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(dims.Length), Meta("Binary", meta), U32(code));
+    }
+
+    /// <summary>
+    /// A 16-bit operand (autocast's promotion; c Float32) in one pass (binary_b16): a of c's shape, b of c's shape or a block
+    /// broadcast (b's element (i / div) mod len: a per-sample mask, a bias row); other forms are widened whole first.
+    /// </summary>
+    void BinaryPromoted(BinaryOp op, Tensor a, Tensor b, Tensor c, long n)
+    {
+        if (a.Shape != c.Shape && b.Shape == c.Shape && op is BinaryOp.Add or BinaryOp.Mul) (a, b) = (b, a);
+        uint code = op switch { BinaryOp.Add => 0, BinaryOp.Sub => 1, BinaryOp.Mul => 2, BinaryOp.Div => 3, _ => 4 };
+        var block = a.Shape == c.Shape && c.DType == DType.Float32 ? BroadcastBlock(b.Shape, c.Shape) : null;
+        if (code == 4 || block is not { } bb)
+        {
+            SixteenBitOperands.OnFloat32(this, [a, b], c, (w, c32) => Binary(op, w[0], w[1], c32));
+            return;
+        }
+        static uint Type(DType t) => t == DType.Float32 ? 0u : TypeCode(t) + 1;
+        Launch(PtxKernels.BinaryB16, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(bb.Div), U32(bb.Len), U32(Type(a.DType)), U32(Type(b.DType)), U32(code));
+    }
+
+    /// <summary>
+    /// Where b broadcast to <paramref name="to"/> reads: element (i / Div) mod Len of the flat index i, when b's axes of size
+    /// above 1 are one run of to's axes; null for another broadcast.
+    /// </summary>
+    static (long Div, long Len)? BroadcastBlock(Shape b, Shape to)
+    {
+        var (dims, strides) = Geometry.Collapse(to.Dims, b.BroadcastStrides(to));
+        int walked = -1;
+        for (int i = 0; i < dims.Length; i++)
+        {
+            if (strides[0][i] == 0 || dims[i] == 1) continue;
+            if (walked >= 0) return null;
+            walked = i;
+        }
+        if (walked < 0) return (Math.Max(to.Numel, 1), 1);
+        if (strides[0][walked] != 1) return null;
+        long div = 1;
+        for (int i = walked + 1; i < dims.Length; i++) div *= dims[i];
+        return (div, dims[walked]);
     }
 
     /// <summary>x [N, C, S] op p[c] into y (y may be x): the per-channel broadcast of batch norm.</summary>

@@ -38,6 +38,6 @@ public class OpTableGradTests
         Assert.That(OpTable.All.Count(c => c.HasFiniteDifferenceCheck), Is.GreaterThan(40));
         Assert.That(OpTable.All.Where(c => !c.HasFiniteDifferenceCheck).Select(c => c.Name),
             Is.EquivalentTo(new[] { "grad_mask (SBP)", "fill + copies", "sgd (momentum, nesterov)", "adamw", "grad norm (sum of squares)", "grad clip (global norm)",
-                "value checks (indices, floor)", "casts (bfloat16, float16 bits)", "to (bfloat16 and back)", "grad scaler (skip, back-off, growth)", "saved as bfloat16 (layer_norm, gelu, linear)", "autocast bfloat16 (linear, gelu, attention)", "autocast float16 attention (bias, window mask)", "saved as bfloat16 (attention)", "autocast bfloat16 (bias_gelu)", "autocast float16 (relu)", "autocast float16 (bias_gelu tanh, gelu)", "autocast bfloat16 (conv3d, relu)", "gemm on 16-bit operands (bfloat16, float16)" }));
+                "value checks (indices, floor)", "casts (bfloat16, float16 bits)", "to (bfloat16 and back)", "grad scaler (skip, back-off, growth)", "saved as bfloat16 (layer_norm, gelu, linear)", "autocast bfloat16 (linear, gelu, attention)", "autocast float16 attention (bias, window mask)", "saved as bfloat16 (attention)", "autocast bfloat16 (bias_gelu)", "autocast float16 (relu)", "autocast bfloat16 (residual add, drop_path, promoted)", "autocast float16 (bias_gelu tanh, gelu)", "autocast bfloat16 (conv3d, relu)", "gemm on 16-bit operands (bfloat16, float16)" }));
     }
 }
