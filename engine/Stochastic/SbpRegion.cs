@@ -275,8 +275,8 @@ public static partial class SbpRegion
 
     /// <summary>
     /// The gather of a 16-bit tensor into <paramref name="g"/>. Rows of an even number of elements (the elements after the
-    /// region's axis) move as Float32 pairs; odd rows (attention probabilities over 7x7 windows, the region's axis last)
-    /// through an exact Float32 widening, gathered and rounded back (the same bits, two more passes).
+    /// region's axis) move as Float32 pairs; odd rows (attention probabilities over 7x7 windows or a ViT's 1 + T H W tokens,
+    /// the region's axis last) as 2-byte elements (the backends' 16-bit gather).
     /// </summary>
     static void Gather16(Tape tape, Tensor t, PositionLayout l, bool forLater, Tensor g)
     {
@@ -293,11 +293,7 @@ public static partial class SbpRegion
             else backend.IndexSelect(from, 1, index, to);
             return;
         }
-        using var wide = Tensor.Empty(t.Shape, t.Device).DetachFromScope();
-        using var picked = Tensor.Empty(g.Shape, g.Device).DetachFromScope();
-        backend.Cast(t, wide);
-        backend.IndexSelect(wide, l.Axis, index, picked);
-        backend.Cast(picked, g);
+        backend.IndexSelect(t, l.Axis, index, g);
     }
 
     /// <summary>

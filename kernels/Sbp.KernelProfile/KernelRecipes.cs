@@ -34,7 +34,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "softmax_f32", "softmax_bwd_f32", "log_softmax_f32", "log_softmax_bwd_f32", "attention_softmax_f32",
         "layer_norm_f32", "layer_norm_bwd_f32", "layer_norm_bwd_params_f32",
         "sum_f32", "sum_rows_f32", "sum_cols_f32", "sum_cols_part_f32", "reduce_part_f32", "cross_entropy_f32", "cross_entropy_bwd_f32", "sgd_f32", "adamw_f32", "clip_coef_f32", "scale_by_f32",
-        "to_bf16_f32", "to_f32_bf16", "to_f16_f32", "to_f32_f16", "bias_act_b16", "bias_act_bwd_b16", "binary_b16",
+        "to_bf16_f32", "to_f32_bf16", "to_f16_f32", "to_f32_f16", "bias_act_b16", "bias_act_bwd_b16", "binary_b16", "gather_b16",
     };
 
     /// <summary>A shape that shows the kernel at work, for help.</summary>
@@ -70,7 +70,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
 
     public KernelLaunch Build(string entry) => entry switch
     {
-        "gather_f32" or "gather_f32x4" or "scatter_add_f32" or "scatter_add_f32x4" or "scatter_add_atomic_f32" => Sbp(entry),
+        "gather_f32" or "gather_f32x4" or "gather_b16" or "scatter_add_f32" or "scatter_add_f32x4" or "scatter_add_atomic_f32" => Sbp(entry),
         "check_indices_i32" => Flat(N, Ints(N, 1000), U32(N), U32(1000), Ints(4, 1), U32(1)) with { Note = $"{N} indices in 0..999, all in range" },
         "check_above_f32" => Flat(N, Floats(N), U32(N), KernelArg.F32(float.NegativeInfinity), Ints(4, 1), U32(1)) with { Note = $"{N} finite values, all above -inf" },
         "add_f32" or "mul_f32" => Flat(N, Floats(N), Floats(N), Floats(N), U32(N)),

@@ -152,6 +152,17 @@ public static class OpTable
             var g = Ops.Sub(c.F([10]), branch);   // a broadcast Float32 operand first: widened whole (sub does not commute)
             return Ops.Div(Ops.Sub(Ops.Mul(branch, c.F([10], 0.5f, 1.5f)), Ops.Mul(h, g)), c.F([10], 0.5f, 2f));
         }, null, 1e-5, 1e-6, BackwardIsDerivative: false),
+        new OpCase("SBP sparse cache under autocast (attention over 9 keys)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // P saved in float16 with odd rows: its kept rows gathered as 2-byte elements
+            var (wq, wk) = (c.F([8, 8], -0.5f, 0.5f), c.F([8, 8], -0.5f, 0.5f));
+            return Ops.To(SbpRegion.Run("op table attention", c.F([2, 9, 8]), 1, KeepMask.Strided(9, 2, 0), z =>
+            {
+                var q = Ops.Reshape(Ops.Linear(z, wq), 2, 1, 9, 8);
+                var kv = Ops.Reshape(Ops.Linear(z, wk), 2, 1, 9, 8);
+                return Ops.Reshape(Ops.ScaledDotProductAttention(q, kv, kv), 2, 9, 8);
+            }, new RegionOptions(RegionMode.SparseCache)), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

@@ -60,6 +60,32 @@ public sealed class HalfKernelTests : KernelTest
         }
     }
 
+    [TestCase(3, 9, 7, DType.BFloat16)]
+    [TestCase(2, 513, 1, DType.Float16)]
+    [TestCase(1, 6, 129, DType.BFloat16)]
+    public void Gather16MatchesTheCpuBitForBit(int outer, int n, int inner, DType type)
+    {
+        var x16 = Narrow(Rand.Uniform(14, outer * n * inner, -3f, 3f), type);
+        var idx = Enumerable.Range(0, n).Where(i => i % 3 != 1).Reverse().ToArray();   // kept positions, not in order
+        using var source = Tensor.FromArray(Widen(x16, type), new Shape(outer, n, inner), Device).To(type);
+        using var expected = Tensor.Empty(new Shape(outer, idx.Length, inner), Device, type);
+        Device.Backend.IndexSelect(source, 1, I(idx, idx.Length), expected);
+        using var wide = expected.To(DType.Float32);
+        var expectedBits = Narrow(wide.ToArray(), type);
+
+        int total = outer * idx.Length * inner;
+        ulong y = Gpu.Poisoned((total + 1) / 2);
+        Gpu.Launch("gather_b16", SimGpu.Grid(total, 64, 3), 64, Ptr(Gpu.Upload(Packed(x16))), Ptr(Gpu.Upload(idx)), Ptr(y),
+            U32(outer), U32(n), U32(idx.Length), U32(inner));
+        var actual = Unpacked(Gpu.Download(y, (total + 1) / 2), total);
+        Assert.That(actual, Is.EqualTo(expectedBits), "gather_b16 against the CPU's 16-bit IndexSelect");
+        // and the CPU's against the definition
+        for (int o = 0; o < outer; o++)
+            for (int i = 0; i < idx.Length; i++)
+                for (int j = 0; j < inner; j++)
+                    Assert.That(expectedBits[(o * idx.Length + i) * inner + j], Is.EqualTo(x16[(o * n + idx[i]) * inner + j]));
+    }
+
     static bool IsNaN(ushort bits, DType type) => float.IsNaN(Widen([bits], type)[0]);
 
     /// <summary>Normal values, a sweep over [-9, 9] and the specials.</summary>

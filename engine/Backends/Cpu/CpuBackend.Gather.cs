@@ -27,6 +27,17 @@ public sealed unsafe partial class CpuBackend
         CheckIndices(indices, srcSize, CheckFailures.IndexOutOfRange("index_select", srcSize));
         if (outer == 0 || n == 0 || inner == 0) return;
         nint ps = source.Pointer, pd = destination.Pointer, pi = indices.Pointer;
+        if (source.DType.Size() == 2)
+        {
+            // 16-bit rows of an odd length (even ones move as Float32 pairs): one copy per row
+            CpuLoops.For(outer * n, inner, (s, e) =>
+            {
+                int* idx = (int*)pi;
+                for (long r = s; r < e; r++)
+                    Buffer.MemoryCopy((ushort*)ps + (r / n * srcSize + idx[r % n]) * inner, (ushort*)pd + r * inner, inner * 2, inner * 2);
+            });
+            return;
+        }
         if (inner == 1)
         {
             // single elements (along the last axis: Swin's relative position bias, [H, T] read at N*N positions): a plain loop

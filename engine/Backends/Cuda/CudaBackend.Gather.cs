@@ -11,6 +11,11 @@ public sealed partial class CudaBackend
         long total = Count(destination.Numel, "IndexSelect");
         if (total == 0) return;
         CheckIndicesOnDevice(indices, source.Shape[dim], "index_select");
+        if (source.DType.Size() == 2)
+        {
+            Launch(PtxKernels.GatherB16, total, Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(source.Shape[dim]), U32(indices.Numel), U32(inner));
+            return;
+        }
         bool x4 = inner % 4 == 0 && (P(source) | P(destination)) % 16 == 0;
         Launch(x4 ? PtxKernels.GatherF32x4 : PtxKernels.GatherF32, x4 ? total / 4 : total,
             Ptr(source), Ptr(indices), Ptr(destination), U32(outer), U32(source.Shape[dim]), U32(indices.Numel), U32(inner));

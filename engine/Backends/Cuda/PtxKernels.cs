@@ -46,6 +46,7 @@ internal static class PtxKernels
     // kernels/half.ptx (type: 0 bfloat16, 1 float16; op: 0 ReLU, 1 GELU erf, 2 GELU tanh)
     public static readonly Kernel BiasActB16 = new("bias_act_b16", U64("x"), U64("bias"), U64("y"), U32("n"), U32("cols"), U32("type"), U32("op"));
     public static readonly Kernel BiasActBwdB16 = new("bias_act_bwd_b16", U64("x"), U64("bias"), U64("dy"), U64("dx"), U32("n"), U32("cols"), U32("type"), U32("op"));
+    public static readonly Kernel GatherB16 = new("gather_b16", U64("x"), U64("idx"), U64("y"), U32("outer"), U32("nsrc"), U32("nidx"), U32("inner"));
     public static readonly Kernel BinaryB16 = new("binary_b16", U64("a"), U64("b"), U64("y"), U32("n"), U32("b_div"), U32("b_mod"), U32("a_type"), U32("b_type"), U32("op"));
 
     // kernels/layernorm.ptx
@@ -112,7 +113,7 @@ internal static class PtxKernels
     public static IReadOnlyList<Kernel> All { get; } =
     [
         AttentionSoftmaxF32, BceF32, BceBwdF32, BernoulliMaskF32, DropoutF32, AddF32, MulF32, ScaleF32, ReluF32, ReluBwdF32, GeluTanhF32, GeluTanhBwdF32,
-        GeluErfF32, GeluErfBwdF32, BiasActB16, BiasActBwdB16, BinaryB16, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
+        GeluErfF32, GeluErfBwdF32, BiasActB16, BiasActBwdB16, BinaryB16, GatherB16, LayerNormF32, LayerNormBwdF32, LayerNormBwdParamsF32, CrossEntropyF32, CrossEntropyBwdF32, SgdF32,
         AdamwF32, ClipCoefF32, ScaleByF32, MaxPool3dF32, MaxPool3dBwdF32, SumF32, SumRowsF32, SumColsF32, SumColsPartF32, ReducePartF32, GatherF32, GatherF32x4, ScatterAddF32, ScatterAddF32x4,
         ScatterAddAtomicF32, CheckIndicesI32, CheckAboveF32, SoftmaxF32, SoftmaxBwdF32, LogSoftmaxF32, LogSoftmaxBwdF32, ToBf16F32, ToF32Bf16, ToF16F32, ToF32F16, TransposeF32, StridedCopyF32, BinaryF32, UnaryF32, ReduceF32
     ];

@@ -65,6 +65,8 @@ public class OpNameTests
         // no cast pass: drop_path, add, mul and sub read the 16-bit operand widened (autocast's promotion)
         ["autocast bfloat16 (residual add, drop_path, promoted)"] = ("to, add, drop_path, add, sub, mul, mul, sub, div", "div [4, 6, 10]",
             "d0=add.backward [4, 6, 10], d1=to.backward [4, 6, 10], d2=sub.backward [10], d3=mul.backward [10], d4=div.backward [10]"),
+        ["SBP sparse cache under autocast (attention over 9 keys)"] = ("to, linear, reshape, linear, reshape, scaled_dot_product_attention, reshape, sbp.region_output, to",
+            "to [2, 9, 8]", "d0=linear.backward [8, 8], d1=linear.backward [8, 8], d2=to.backward [2, 9, 8]"),
         ["autocast float16 (relu)"] = ("to, relu, to", "to [7, 33]", "d0=to.backward [7, 33]"),
         ["saved as bfloat16 (attention)"] = ("scaled_dot_product_attention", "scaled_dot_product_attention [2, 2, 9, 8]", "d0=scaled_dot_product_attention.backward [2, 2, 9, 8], d1=scaled_dot_product_attention.backward [2, 2, 9, 8], d2=scaled_dot_product_attention.backward [2, 2, 9, 8], d3=scaled_dot_product_attention.backward [2, 9, 9]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),
