@@ -12,7 +12,8 @@ public partial interface IBackend
     /// <summary>
     /// Per row r of x [rows, cols]: mean[r] = sum_j x[r,j] / cols, var = sum_j (x[r,j] - mean)^2 / cols
     /// (biased), rstd[r] = 1 / sqrt(var + eps), y[r,j] = (x[r,j] - mean[r]) rstd[r] w[j] + b[j].
-    /// mean and rstd have rows elements; y, mean and rstd are overwritten.
+    /// mean and rstd have rows elements; y, mean and rstd are overwritten. Under autocast x may be 16-bit (read as its
+    /// exact widening; y stays Float32).
     /// </summary>
     void LayerNormForward(Tensor x, Tensor? weight, Tensor? bias, float eps, Tensor y, Tensor mean, Tensor rstd);
 
@@ -21,7 +22,7 @@ public partial interface IBackend
     /// dx[r,j] = rstd[r] (dn[r,j] - mean_j(dn[r,:]) - xhat[r,j] mean_j(dn[r,:] xhat[r,:])),
     /// dweight[j] = sum_r dy[r,j] xhat[r,j], dbias[j] = sum_r dy[r,j]. Each output may be null (not
     /// needed); those given are overwritten (the sums over rows are complete, not added to; zero when
-    /// there are no rows).
+    /// there are no rows). x may be 16-bit, as in the forward.
     /// </summary>
     void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias);
 

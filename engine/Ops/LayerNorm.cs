@@ -17,9 +17,14 @@ public static partial class Ops
     /// </summary>
     public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
     {
-        if (AutocastWidens(x, weight, bias)) return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps));
+        // Under autocast (PyTorch's Float32 list) a 16-bit x is read as its exact widening by the kernels, which also save it
+        // as it is: no cast pass either way; Float32 output
+        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit() &&
+                       weight is not { DType: not DType.Float32 } && bias is not { DType: not DType.Float32 };
+        if (!sixteen && AutocastWidens(x, weight, bias)) return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps));
         const string op = "layer_norm";
-        CheckFloat(op, x);
+        if (sixteen) CheckAlive(op, x, "input");
+        else CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(normalizedShape);
         var ns = new Shape(normalizedShape);
         if (ns.Rank == 0 || ns.Rank > x.Rank || !x.Shape.Dims[(x.Rank - ns.Rank)..].SequenceEqual(ns.Dims))
@@ -33,9 +38,9 @@ public static partial class Ops
 
         // Per-row statistics shaped like x with the normalized dims as 1 (one per row; SBP gathers them like x).
         var statShape = new Shape([.. x.Shape.Dims[..(x.Rank - ns.Rank)], .. Enumerable.Repeat(1, ns.Rank)]);
-        using var mean = New(op, statShape, x);
-        using var rstd = New(op, statShape, x);
-        var y = New(op, x.Shape, x);   // last: out of memory here frees the statistics
+        using var mean = Tensor.Empty(op, statShape, x.Device);
+        using var rstd = Tensor.Empty(op, statShape, x.Device);
+        var y = Tensor.Empty(op, x.Shape, x.Device);   // last: out of memory here frees the statistics
         x.Backend.LayerNormForward(x, weight, bias, eps, y, mean, rstd);
 
         int[] normalizedAxes = Enumerable.Range(x.Rank - ns.Rank, ns.Rank).ToArray();
@@ -59,6 +64,12 @@ public static partial class Ops
         {
             var (dx, dw, db) = NormGrads(op, ctx, wi, bi);
             var w = wi > 0 && dx is not null ? ctx.Saved(3) : null;
+            if (sixteen)
+            {
+                // the 16-bit input itself (the statistics are its own): read widened by the kernel
+                ctx.Grad.Backend.LayerNormBackward(ctx.Grad, ctx.SavedAsHeld(0), w, ctx.Saved(1), ctx.Saved(2), dx, dw, db);
+                return NormGradArray(inputs.Length, dx, wi, dw, bi, db);
+            }
             var xs = ctx.Saved(0);
             if (!ctx.IsPacked(0))
             {

@@ -163,6 +163,11 @@ public static class OpTable
                 return Ops.Reshape(Ops.ScaledDotProductAttention(q, kv, kv), 2, 9, 8);
             }, new RegionOptions(RegionMode.SparseCache)), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast bfloat16 (layer_norm of a 16-bit input)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.BFloat16);   // x read widened by the kernels (layer_norm_f32 x_type), saved as it is
+            return Ops.LayerNorm(Ops.To(c.F([6, 40], -2f, 3f), DType.BFloat16), [40], c.F([40], 0.5f, 1.5f), c.F([40]));
+        }, null, 1e-4, 1e-4, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

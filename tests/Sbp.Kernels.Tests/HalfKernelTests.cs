@@ -86,6 +86,28 @@ public sealed class HalfKernelTests : KernelTest
                     Assert.That(expectedBits[(o * idx.Length + i) * inner + j], Is.EqualTo(x16[(o * n + idx[i]) * inner + j]));
     }
 
+    [TestCase(DType.BFloat16, 7, 40)]
+    [TestCase(DType.Float16, 3, 97)]
+    public void LayerNormOfA16BitInputIsTheFloat32KernelOnTheWidening(DType type, int rows, int cols)
+    {
+        var x16 = Narrow(Rand.Uniform(15, rows * cols, -2f, 3f), type);
+        var w = Rand.Uniform(16, cols, 0.5f, 1.5f);
+        var dy = Rand.Uniform(17, rows * cols);
+        (float[] Y, float[] Stats, float[] Dx) Run(ulong x, uint xType)
+        {
+            ulong y = Gpu.Poisoned(rows * cols), mean = Gpu.Poisoned(rows), rstd = Gpu.Poisoned(rows), dx = Gpu.Poisoned(rows * cols), pw = Gpu.Upload(w);
+            Gpu.Launch("layer_norm_f32", 2, 32, Ptr(x), Ptr(pw), Ptr(0), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(1e-5f), U32(xType));
+            Gpu.Launch("layer_norm_bwd_f32", 2, 32, 0, Ptr(Gpu.Upload(dy)), Ptr(x), Ptr(pw), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(0), Ptr(0),
+                U32(rows), U32(cols), U32(xType));
+            return (Gpu.Download(y, rows * cols), [.. Gpu.Download(mean, rows), .. Gpu.Download(rstd, rows)], Gpu.Download(dx, rows * cols));
+        }
+        var wide = Run(Gpu.Upload(Widen(x16, type)), 0);
+        var half = Run(Gpu.Upload(Packed(x16)), type == DType.Float16 ? 2u : 1u);
+        Check.Exact(wide.Y, half.Y, "y");
+        Check.Exact(wide.Stats, half.Stats, "mean and rstd");
+        Check.Exact(wide.Dx, half.Dx, "dx");
+    }
+
     static bool IsNaN(ushort bits, DType type) => float.IsNaN(Widen([bits], type)[0]);
 
     /// <summary>Normal values, a sweep over [-9, 9] and the specials.</summary>

@@ -24,7 +24,7 @@ public sealed class LayerNormKernelTests : KernelTest
 
         ulong gy = Gpu.Poisoned(rows * cols), gm = Gpu.Poisoned(rows), gr = Gpu.Poisoned(rows);
         Gpu.Launch("layer_norm_f32", Math.Min((uint)rows, maxBlocks), block,
-            Ptr(Gpu.Upload(x)), Ptr(Up(w)), Ptr(Up(b)), Ptr(gy), Ptr(gm), Ptr(gr), U32(rows), U32(cols), F32(Eps));
+            Ptr(Gpu.Upload(x)), Ptr(Up(w)), Ptr(Up(b)), Ptr(gy), Ptr(gm), Ptr(gr), U32(rows), U32(cols), F32(Eps), U32(0));
         Check.Close(mean.ToArray(), Gpu.Download(gm, rows), 1e-5, 1e-6, "layer_norm_f32 mean");
         Check.Close(rstd.ToArray(), Gpu.Download(gr, rows), 1e-5, 1e-6, "layer_norm_f32 rstd");
         Check.Close(y.ToArray(), Gpu.Download(gy, rows * cols), 1e-5, 1e-5, "layer_norm_f32 y");
@@ -38,7 +38,7 @@ public sealed class LayerNormKernelTests : KernelTest
         var (y, mean, rstd) = (Empty(rows, cols), Empty(rows), Empty(rows));
         Device.Backend.LayerNormForward(T(x, rows, cols), null, null, Eps, y, mean, rstd);
         ulong gy = Gpu.Poisoned(rows * cols);
-        Gpu.Launch("layer_norm_f32", 2, 32, Ptr(Gpu.Upload(x)), Ptr(0), Ptr(0), Ptr(gy), Ptr(0), Ptr(0), U32(rows), U32(cols), F32(Eps));
+        Gpu.Launch("layer_norm_f32", 2, 32, Ptr(Gpu.Upload(x)), Ptr(0), Ptr(0), Ptr(gy), Ptr(0), Ptr(0), U32(rows), U32(cols), F32(Eps), U32(0));
         Check.Close(y.ToArray(), Gpu.Download(gy, rows * cols), 1e-5, 1e-5, "layer_norm_f32 y (no mean/rstd)");
     }
 
@@ -69,7 +69,7 @@ public sealed class LayerNormKernelTests : KernelTest
         uint shared = wantDw || wantDb ? (uint)(8 * cols) : 0;
         Gpu.Launch("layer_norm_bwd_f32", blocks, block, shared,
             Ptr(Gpu.Upload(dy)), Ptr(Gpu.Upload(x)), Ptr(Up(w)), Ptr(Gpu.Upload(mean.ToArray())), Ptr(Gpu.Upload(rstd.ToArray())),
-            Ptr(gdx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols));
+            Ptr(gdx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols), U32(0));
         if (wantDw || wantDb)
             Gpu.Launch("layer_norm_bwd_params_f32", SimGpu.Grid(cols, 32, 2), 32,
                 Ptr(dwPart), Ptr(dbPart), Ptr(gdw), Ptr(gdb), U32(blocks), U32(cols));

@@ -10,6 +10,13 @@ public sealed unsafe partial class CpuBackend
 
     public void LayerNormForward(Tensor x, Tensor? weight, Tensor? bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
+        if (x.DType.Is16Bit())
+        {
+            // autocast: a 16-bit x read as its exact widening (the row loops below read Float32)
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            LayerNormForward(wide, weight, bias, eps, y, mean, rstd);
+            return;
+        }
         long rows = mean.Numel;
         int cols = checked((int)(x.Numel / Math.Max(rows, 1)));
         nint px = x.Pointer, py = y.Pointer, pm = mean.Pointer, pr = rstd.Pointer;
@@ -52,6 +59,12 @@ public sealed unsafe partial class CpuBackend
 
     public void LayerNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor mean, Tensor rstd, Tensor? dx, Tensor? dweight, Tensor? dbias)
     {
+        if (x.DType.Is16Bit())
+        {
+            using var wide = SixteenBitOperands.Widened(this, x)!;
+            LayerNormBackward(dy, wide, weight, mean, rstd, dx, dweight, dbias);
+            return;
+        }
         long rows = mean.Numel;
         if (rows == 0)
         {

@@ -10,8 +10,12 @@ public sealed partial class CudaBackend
     {
         long rows = mean.Numel, cols = rows == 0 ? 0 : Count(x.Numel, "LayerNormForward") / rows;
         if (rows == 0) return;
-        LaunchRows(PtxKernels.LayerNormF32, rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps));
+        LaunchRows(PtxKernels.LayerNormF32, rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps),
+            U32(ElementType(x.DType)));
     }
+
+    /// <summary>The x_type parameter of the kernels that read a Float32 or 16-bit input: 0 Float32, 1 bfloat16, 2 float16.</summary>
+    static uint ElementType(DType type) => type == DType.Float32 ? 0u : TypeCode(type) + 1;
 
     /// <summary>Static shared memory of layer_norm_bwd_f32 (its two 32-float reduction arrays; a test checks it against the
     /// simulator's reading of kernels/layernorm.ptx): where its dynamic column accumulators start.</summary>
@@ -44,11 +48,14 @@ public sealed partial class CudaBackend
         using var dbPart = dbias is null || !inKernel ? null : Work(device, (int)grid, (int)cols);
         if (dx is not null || inKernel)
             LaunchGrid(PtxKernels.LayerNormBwdF32, grid, RowBlock(cols), inKernel ? (uint)(8 * cols) : 0,
-                [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols)]);
+                [Ptr(dy), Ptr(x), Ptr(weight), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(dwPart), Ptr(dbPart), U32(rows), U32(cols), U32(ElementType(x.DType))]);
         if (inKernel)
             Launch(PtxKernels.LayerNormBwdParamsF32, cols, Ptr(dwPart), Ptr(dbPart), Ptr(dweight), Ptr(dbias), U32(grid), U32(cols));
         else if (parameters)
-            LayerNormParamGradsBySums(dy, x, mean, rstd, rows, cols, dweight, dbias);
+        {
+            using var wide = SixteenBitOperands.Widened(this, x);   // the column sums' broadcast ops read Float32
+            LayerNormParamGradsBySums(dy, wide ?? x, mean, rstd, rows, cols, dweight, dbias);
+        }
     }
 
     void LayerNormParamGradsBySums(Tensor dy, Tensor x, Tensor mean, Tensor rstd, long rows, long cols, Tensor? dweight, Tensor? dbias)
