@@ -9,7 +9,8 @@ public partial interface IBackend
     /// Cross-entropy per row of logits z [N, C] with Int32 targets y [N] (each in 0..C-1):
     /// lse[i] = log sum_c exp(z[i,c]) and loss[i] = sum_c q[i,c] (lse[i] - z[i,c]), where
     /// q[i,c] = (1 - eps) w[y_i] [c == y_i] + eps / C w[c] (PyTorch's label smoothing with class
-    /// weights; w = 1 when <paramref name="classWeights"/> [C] is null). losses and logSumExp are [N].
+    /// weights; w = 1 when <paramref name="classWeights"/> [C] is null). losses and logSumExp are [N]. Under autocast the
+    /// logits may be 16-bit (read as their exact widening; here and in the backward).
     /// </summary>
     void CrossEntropyForward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor losses, Tensor logSumExp);
 

@@ -29,9 +29,15 @@ public static partial class Ops
     public static Tensor CrossEntropy(Tensor logits, Tensor targets, float labelSmoothing = 0f, Tensor? classWeights = null,
         Reduction reduction = Reduction.Mean)
     {
-        if (AutocastWidens(logits, targets, classWeights)) return Widening([logits, targets, classWeights], wide => CrossEntropy(wide[0]!, wide[1]!, labelSmoothing, wide[2], reduction));
+        // Under autocast (PyTorch's Float32 list) 16-bit logits are read as their exact widening by the kernels and saved as
+        // they are: no cast pass; Float32 losses and gradients
+        bool sixteen = Autocast.Type is not null && logits is { IsDisposed: false } && logits.DType.Is16Bit() &&
+                       classWeights is not { DType: not DType.Float32 };
+        if (!sixteen && AutocastWidens(logits, targets, classWeights))
+            return Widening([logits, targets, classWeights], wide => CrossEntropy(wide[0]!, wide[1]!, labelSmoothing, wide[2], reduction));
         const string op = "cross_entropy";
-        CheckFloat(op, logits, "logits");
+        if (sixteen) CheckAlive(op, logits, "logits");
+        else CheckFloat(op, logits, "logits");
         CheckAlive(op, targets, "targets");
         CheckDevices(op, logits, targets);
         if (logits.Rank != 2)
@@ -52,8 +58,8 @@ public static partial class Ops
 
         var backend = logits.Backend;
         using var scope = TensorScope.Begin();   // out of memory midway frees every buffer made here
-        var losses = New(op, new Shape(n), logits);
-        var lse = New(op, new Shape(n), logits);
+        var losses = Tensor.Empty(op, new Shape(n), logits.Device);
+        var lse = Tensor.Empty(op, new Shape(n), logits.Device);
         backend.CrossEntropyForward(logits, targets, classWeights, labelSmoothing, losses, lse);
         Tensor output;
         Tensor? denominator = null;
@@ -72,7 +78,7 @@ public static partial class Ops
                     if (classWeights is null) backend.Unary(UnaryOp.MulScalar, output, output, 1f / n);
                     else
                     {
-                        using var wy = New(op, new Shape(n), logits);
+                        using var wy = Tensor.Empty(op, new Shape(n), logits.Device);
                         backend.IndexSelect(classWeights, 0, targets, wy);
                         denominator = SumAll(op, wy);
                         backend.Binary(BinaryOp.Div, output, denominator, output);
@@ -89,7 +95,7 @@ public static partial class Ops
             var rowGrad = reduction != Reduction.Mean ? ctx.Grad
                 : classWeights is null ? Mul(ctx.Grad, 1f / n) : Div(ctx.Grad, ctx.Saved(4));
             var dz = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
-            dz.Backend.CrossEntropyBackward(ctx.Saved(0), ctx.Saved(1), classWeights is null ? null : ctx.Saved(3),
+            dz.Backend.CrossEntropyBackward(ctx.SavedAsHeld(0), ctx.Saved(1), classWeights is null ? null : ctx.Saved(3),
                 labelSmoothing, ctx.Saved(2), rowGrad, dz);
             return [dz];
         }));

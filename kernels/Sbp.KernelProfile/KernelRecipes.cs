@@ -93,9 +93,9 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "sum_cols_f32" => Flat(Cols, Floats(N), Floats(Cols), U32(Rows), U32(Cols), KernelArg.F32(1f)),
         "sum_cols_part_f32" => ColumnPartials(),
         "reduce_part_f32" => ReducePartials(),
-        "cross_entropy_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(0.1f)),
+        "cross_entropy_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(0.1f), U32(0)),
         "cross_entropy_bwd_f32" => PerRow(Floats(N, -3f, 3f), Ints(Rows, Cols), Ptr(0), Floats(Rows, 2f, 3f), Floats(Rows), Floats(N), U32(Rows), U32(Cols),
-            KernelArg.F32(0.1f), U32(1)),
+            KernelArg.F32(0.1f), U32(1), U32(0)),
         "clip_coef_f32" => new(1, 1, 0, [Floats(1, 0f, 4f), KernelArg.F32(1f), Floats(1), Floats(1)], "one thread: the norm and coefficient from a sum of squares"),
         "scale_by_f32" => Flat(N, Floats(N), U32(N), Floats(1)),
         // 16-bit buffers: N two-byte elements in (N + 1) / 2 floats' bytes

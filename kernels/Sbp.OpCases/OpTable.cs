@@ -168,6 +168,11 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.BFloat16);   // x read widened by the kernels (layer_norm_f32 x_type), saved as it is
             return Ops.LayerNorm(Ops.To(c.F([6, 40], -2f, 3f), DType.BFloat16), [40], c.F([40], 0.5f, 1.5f), c.F([40]));
         }, null, 1e-4, 1e-4, BackwardIsDerivative: false),
+        new OpCase("autocast float16 (cross_entropy of 16-bit logits)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // logits read widened by the kernels (z_type), saved as they are
+            return Ops.CrossEntropy(Ops.To(c.F([5, 11], -3f, 3f), DType.Float16), c.I([5], 0, 11), 0.1f, c.F([11], 0.5f, 1.5f, grad: false));
+        }, null, 1e-4, 1e-5, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

@@ -108,6 +108,29 @@ public sealed class HalfKernelTests : KernelTest
         Check.Exact(wide.Dx, half.Dx, "dx");
     }
 
+    [TestCase(DType.BFloat16, 6, 11)]
+    [TestCase(DType.Float16, 3, 70)]
+    public void CrossEntropyOf16BitLogitsIsTheFloat32KernelOnTheWidening(DType type, int rows, int classes)
+    {
+        var z16 = Narrow(Rand.Uniform(18, rows * classes, -4f, 4f), type);
+        var y = Enumerable.Range(0, rows).Select(r => (r * 7) % classes).ToArray();
+        var w = Rand.Uniform(19, classes, 0.5f, 1.5f);
+        var g = Rand.Uniform(20, rows, 0.5f, 1f);
+        (float[] Loss, float[] Lse, float[] Dz) Run(ulong z, uint zType)
+        {
+            ulong loss = Gpu.Poisoned(rows), lse = Gpu.Poisoned(rows), dz = Gpu.Poisoned(rows * classes), pw = Gpu.Upload(w), py = Gpu.Upload(y);
+            Gpu.Launch("cross_entropy_f32", 2, 32, Ptr(z), Ptr(py), Ptr(pw), Ptr(loss), Ptr(lse), U32(rows), U32(classes), F32(0.1f), U32(zType));
+            Gpu.Launch("cross_entropy_bwd_f32", 2, 32, Ptr(z), Ptr(py), Ptr(pw), Ptr(lse), Ptr(Gpu.Upload(g)), Ptr(dz),
+                U32(rows), U32(classes), F32(0.1f), U32(1), U32(zType));
+            return (Gpu.Download(loss, rows), Gpu.Download(lse, rows), Gpu.Download(dz, rows * classes));
+        }
+        var wide = Run(Gpu.Upload(Widen(z16, type)), 0);
+        var half = Run(Gpu.Upload(Packed(z16)), type == DType.Float16 ? 2u : 1u);
+        Check.Exact(wide.Loss, half.Loss, "loss");
+        Check.Exact(wide.Lse, half.Lse, "lse");
+        Check.Exact(wide.Dz, half.Dz, "dz");
+    }
+
     static bool IsNaN(ushort bits, DType type) => float.IsNaN(Widen([bits], type)[0]);
 
     /// <summary>Normal values, a sweep over [-9, 9] and the specials.</summary>

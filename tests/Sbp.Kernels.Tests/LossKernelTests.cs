@@ -23,7 +23,7 @@ public sealed class LossKernelTests : KernelTest
 
         ulong gl = Gpu.Poisoned(rows), gs = Gpu.Poisoned(rows);
         Gpu.Launch("cross_entropy_f32", Math.Min((uint)rows, 3u), block,
-            Ptr(Gpu.Upload(z)), Ptr(Gpu.Upload(y)), Ptr(Up(w)), Ptr(gl), Ptr(gs), U32(rows), U32(classes), F32(eps));
+            Ptr(Gpu.Upload(z)), Ptr(Gpu.Upload(y)), Ptr(Up(w)), Ptr(gl), Ptr(gs), U32(rows), U32(classes), F32(eps), U32(0));
         Check.Close(lse.ToArray(), Gpu.Download(gs, rows), 1e-5, 1e-5, "cross_entropy_f32 lse");
         Check.Close(loss.ToArray(), Gpu.Download(gl, rows), 1e-5, 1e-5, "cross_entropy_f32 loss");
     }
@@ -48,7 +48,7 @@ public sealed class LossKernelTests : KernelTest
         ulong gdz = Gpu.Poisoned(rows * classes);
         Gpu.Launch("cross_entropy_bwd_f32", Math.Min((uint)rows, 2u), block,
             Ptr(Gpu.Upload(z)), Ptr(Gpu.Upload(y)), Ptr(Up(w)), Ptr(Gpu.Upload(lse.ToArray())), Ptr(Gpu.Upload(g)), Ptr(gdz),
-            U32(rows), U32(classes), F32(eps), U32(perRow ? 1 : 0));
+            U32(rows), U32(classes), F32(eps), U32(perRow ? 1 : 0), U32(0));
         Check.Close(dz.ToArray(), Gpu.Download(gdz, rows * classes), 1e-5, 1e-6, "cross_entropy_bwd_f32");
     }
 
@@ -59,13 +59,13 @@ public sealed class LossKernelTests : KernelTest
         var z = Rand.Normal(8, rows * classes);
         int[] y = [1, 4, -1];
         ulong pz = Gpu.Upload(z), py = Gpu.Upload(y), loss = Gpu.Zeros(rows), lse = Gpu.Zeros(rows), dz = Gpu.Zeros(rows * classes);
-        Gpu.Launch("cross_entropy_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(0), Ptr(loss), Ptr(lse), U32(rows), U32(classes), F32(0f));
+        Gpu.Launch("cross_entropy_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(0), Ptr(loss), Ptr(lse), U32(rows), U32(classes), F32(0f), U32(0));
         var l = Gpu.Download(loss, rows);
         Assert.That(l[0], Is.Not.NaN);
         Assert.That(l[1], Is.NaN);
         Assert.That(l[2], Is.NaN);
         Gpu.Launch("cross_entropy_bwd_f32", 2, 32, Ptr(pz), Ptr(py), Ptr(Gpu.Upload(Rand.Uniform(9, classes, 0.5f, 1f))), Ptr(lse), Ptr(Gpu.Upload([1f])), Ptr(dz),
-            U32(rows), U32(classes), F32(0.1f), U32(0));
+            U32(rows), U32(classes), F32(0.1f), U32(0), U32(0));
         var d = Gpu.Download(dz, rows * classes);
         Assert.That(d[..classes].All(float.IsFinite), Is.True, "valid row");
         Assert.That(d[classes..].All(float.IsNaN), Is.True, "rows with invalid targets");

@@ -7,6 +7,13 @@ public sealed unsafe partial class CpuBackend
 {
     public void CrossEntropyForward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor losses, Tensor logSumExp)
     {
+        if (logits.DType.Is16Bit())
+        {
+            // autocast: 16-bit logits read as their exact widening
+            using var wide = SixteenBitOperands.Widened(this, logits)!;
+            CrossEntropyForward(wide, targets, classWeights, labelSmoothing, losses, logSumExp);
+            return;
+        }
         int n = logits.Shape[0], c = logits.Shape[1];
         CheckIndices(targets, c, CheckFailures.IndexOutOfRange("cross_entropy", c));
         nint pz = logits.Pointer, py = targets.Pointer, pl = losses.Pointer, ps = logSumExp.Pointer;
@@ -36,6 +43,12 @@ public sealed unsafe partial class CpuBackend
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor logSumExp, Tensor rowGrad, Tensor dLogits)
     {
+        if (logits.DType.Is16Bit())
+        {
+            using var wide = SixteenBitOperands.Widened(this, logits)!;
+            CrossEntropyBackward(wide, targets, classWeights, labelSmoothing, logSumExp, rowGrad, dLogits);
+            return;
+        }
         int n = logits.Shape[0], c = logits.Shape[1];
         CheckIndices(targets, c, CheckFailures.IndexOutOfRange("cross_entropy.backward", c));
         nint pz = logits.Pointer, py = targets.Pointer, ps = logSumExp.Pointer, pg = rowGrad.Pointer, pd = dLogits.Pointer;

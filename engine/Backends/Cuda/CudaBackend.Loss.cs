@@ -11,7 +11,7 @@ public sealed partial class CudaBackend
         long rows = logits.Shape[0], classes = logits.Shape[1];
         if (rows == 0) return;
         LaunchRows(PtxKernels.CrossEntropyF32, rows, classes, 0,
-            Ptr(logits), Ptr(targets), Ptr(classWeights), Ptr(losses), Ptr(logSumExp), U32(rows), U32(classes), F32(labelSmoothing));
+            Ptr(logits), Ptr(targets), Ptr(classWeights), Ptr(losses), Ptr(logSumExp), U32(rows), U32(classes), F32(labelSmoothing), U32(ElementType(logits.DType)));
     }
 
     public void CrossEntropyBackward(Tensor logits, Tensor targets, Tensor? classWeights, float labelSmoothing, Tensor logSumExp, Tensor rowGrad, Tensor dLogits)
@@ -20,7 +20,7 @@ public sealed partial class CudaBackend
         if (rows == 0) return;
         LaunchRows(PtxKernels.CrossEntropyBwdF32, rows, classes, 0,
             Ptr(logits), Ptr(targets), Ptr(classWeights), Ptr(logSumExp), Ptr(rowGrad), Ptr(dLogits),
-            U32(rows), U32(classes), F32(labelSmoothing), U32(rowGrad.Numel == rows ? 1 : 0));
+            U32(rows), U32(classes), F32(labelSmoothing), U32(rowGrad.Numel == rows ? 1 : 0), U32(ElementType(logits.DType)));
     }
 
     static long PosWeightCount(Tensor logits, Tensor? posWeight) =>

@@ -55,8 +55,8 @@ internal static class PtxKernels
     public static readonly Kernel LayerNormBwdParamsF32 = new("layer_norm_bwd_params_f32", U64("dw_part"), U64("db_part"), U64("dw"), U64("db"), U32("parts"), U32("cols"));
 
     // kernels/loss.ptx
-    public static readonly Kernel CrossEntropyF32 = new("cross_entropy_f32", U64("z"), U64("y"), U64("w"), U64("loss"), U64("lse"), U32("rows"), U32("classes"), F32("eps"));
-    public static readonly Kernel CrossEntropyBwdF32 = new("cross_entropy_bwd_f32", U64("z"), U64("y"), U64("w"), U64("lse"), U64("g"), U64("dz"), U32("rows"), U32("classes"), F32("eps"), U32("g_per_row"));
+    public static readonly Kernel CrossEntropyF32 = new("cross_entropy_f32", U64("z"), U64("y"), U64("w"), U64("loss"), U64("lse"), U32("rows"), U32("classes"), F32("eps"), U32("z_type"));
+    public static readonly Kernel CrossEntropyBwdF32 = new("cross_entropy_bwd_f32", U64("z"), U64("y"), U64("w"), U64("lse"), U64("g"), U64("dz"), U32("rows"), U32("classes"), F32("eps"), U32("g_per_row"), U32("z_type"));
 
     // kernels/optim.ptx
     public static readonly Kernel SgdF32 = new("sgd_f32", U64("p"), U64("g"), U64("buf"), U32("n"), F32("lr"), F32("momentum"), F32("dampening"), F32("weight_decay"), U32("nesterov"), U32("first_step"));
