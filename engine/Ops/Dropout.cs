@@ -20,9 +20,11 @@ public static partial class Ops
     /// </summary>
     public static Tensor Dropout(Tensor x, float p, RandomSource rng, bool training = true)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Dropout(wide[0]!, p, rng, training));
+        // under autocast a 16-bit x is read widened by the Float32 mask's multiply (Promotes): a Float32 output, no cast pass
+        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit();
         const string op = "dropout";
-        CheckFloat(op, x);
+        if (sixteen) CheckAlive(op, x, "input");
+        else CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
         if (!training || p == 0f) return IdentityView(op, x);

@@ -143,12 +143,13 @@ public static class OpTable
             var h = Ops.BiasGelu(Ops.To(c.F([5, 24], -4f, 4f), DType.Float16), c.F([24]), tanhApproximation: true);
             return Ops.To(Ops.Gelu(h), DType.Float32);
         }, null, 2e-3, 2e-3, BackwardIsDerivative: false),
-        new OpCase("autocast bfloat16 (residual add, drop_path, promoted)", c =>
+        new OpCase("autocast bfloat16 (residual add, drop_path, dropout, promoted)", c =>
         {
             using var autocast = Autocast.Begin(DType.BFloat16);   // a 16-bit operand beside a Float32 one: read widened (binary_b16)
             var x = c.F([4, 6, 10]);
             var branch = Ops.To(c.F([4, 6, 10], -2f, 2f), DType.BFloat16);
             var h = Ops.Add(Ops.Add(x, branch), Ops.DropPath(branch, 0.3f, new RandomSource(6)));   // x + a 16-bit branch; a per-sample mask
+            h = Ops.Add(h, Ops.Dropout(branch, 0.25f, new RandomSource(8)));   // a mask per element
             var g = Ops.Sub(c.F([10]), branch);   // a broadcast Float32 operand first: widened whole (sub does not commute)
             return Ops.Div(Ops.Sub(Ops.Mul(branch, c.F([10], 0.5f, 1.5f)), Ops.Mul(h, g)), c.F([10], 0.5f, 2f));
         }, null, 1e-5, 1e-6, BackwardIsDerivative: false),

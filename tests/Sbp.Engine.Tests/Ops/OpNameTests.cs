@@ -62,8 +62,8 @@ public class OpNameTests
         ["autocast bfloat16 (conv3d, relu)"] = ("to, to, to, conv3d, relu, to", "to [2, 4, 3, 3, 3]",
             "d0=to.backward [2, 3, 3, 6, 6], d1=to.backward [4, 3, 3, 3, 3], d2=to.backward [4]"),
         ["autocast float16 (bias_gelu tanh, gelu)"] = ("to, bias_gelu_tanh, gelu, to", "to [5, 24]", "d0=to.backward [5, 24], d1=bias_gelu_tanh.backward [24]"),
-        // no cast pass: drop_path, add, mul and sub read the 16-bit operand widened (autocast's promotion)
-        ["autocast bfloat16 (residual add, drop_path, promoted)"] = ("to, add, drop_path, add, sub, mul, mul, sub, div", "div [4, 6, 10]",
+        // no cast pass: drop_path, dropout, add, mul and sub read the 16-bit operand widened (autocast's promotion)
+        ["autocast bfloat16 (residual add, drop_path, dropout, promoted)"] = ("to, add, drop_path, add, dropout, add, sub, mul, mul, sub, div", "div [4, 6, 10]",
             "d0=add.backward [4, 6, 10], d1=to.backward [4, 6, 10], d2=sub.backward [10], d3=mul.backward [10], d4=div.backward [10]"),
         ["SBP sparse cache under autocast (attention over 9 keys)"] = ("to, linear, reshape, linear, reshape, scaled_dot_product_attention, reshape, sbp.region_output, to",
             "to [2, 9, 8]", "d0=linear.backward [8, 8], d1=linear.backward [8, 8], d2=to.backward [2, 9, 8]"),
