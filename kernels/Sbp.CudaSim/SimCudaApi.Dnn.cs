@@ -1,4 +1,5 @@
 using Sbp.Backends.Cuda;
+using Sbp.Tensors;
 
 namespace Sbp.CudaSim;
 
@@ -17,13 +18,14 @@ internal sealed partial class SimCudaApi
 
     public IReadOnlyList<ConvCandidate> ConvolutionCandidates(ConvDirection direction, ConvDescriptor d)
     {
-        Called(direction switch
+        string fn = direction switch
         {
             ConvDirection.Forward => "cudnnGetConvolutionForwardAlgorithm_v7",
             ConvDirection.BackwardData => "cudnnGetConvolutionBackwardDataAlgorithm_v7",
             _ => "cudnnGetConvolutionBackwardFilterAlgorithm_v7",
-        });
-        Validate(d, "cudnnGetConvolutionAlgorithm_v7");
+        };
+        Called(fn);
+        Validate(d, fn);
         return [.. ExtraConvCandidates, new ConvCandidate(0, true, true, ConvWorkspaceBytes)];
     }
 
@@ -31,6 +33,10 @@ internal sealed partial class SimCudaApi
     /// O divisible by G, y = the output size per axis.</summary>
     static void Validate(ConvDescriptor described, string fn)
     {
+        if (described.Data is not (DType.Float32 or DType.BFloat16 or DType.Float16))
+            throw CudnnError(fn, $"data type {described.Data}: the convolutions take FLOAT, BFLOAT16 or HALF");
+        if (described.Data != DType.Float32 && !fn.Contains("Forward", StringComparison.Ordinal))
+            throw CudnnError(fn, $"{described.Data} data: the backend runs only the forward convolution on 16-bit data (its backward passes widen)");
         int axes = described.Pad.Length;
         if (axes is not (2 or 3) || described.X.Length != axes + 2 || described.W.Length != axes + 2 || described.Y.Length != axes + 2
             || described.Stride.Length != axes || described.Dilation.Length != axes)
@@ -99,12 +105,15 @@ internal sealed partial class SimCudaApi
 
     static long Volume(int[] dims) => dims.Aggregate(1L, (p, v) => p * v);
 
-    /// <summary>cudnnConvolutionForward, cross-correlation, alpha 1, beta 0: y = sum w x (float64 accumulation).</summary>
+    /// <summary>
+    /// cudnnConvolutionForward, cross-correlation, alpha 1, beta 0: y = sum w x (float64 accumulation); 16-bit data read
+    /// widened, y rounded to Float32 and then to the data type (the Float32 convolution on the widenings, rounded).
+    /// </summary>
     public void ConvolutionForward(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong w, ulong y, ulong workspace) =>
         ConvPass("cudnnConvolutionForward", d, algo, workspace, y, d.Y, acc =>
         {
-            var X = ReadFloats(x, Volume(d.X));
-            var W = ReadFloats(w, Volume(d.W));
+            var X = Read(x, Volume(d.X), d.Data);
+            var W = Read(w, Volume(d.W), d.Data);
             Taps(d, (xi, wi, yi) => acc[yi] += (double)W[wi] * X[xi]);
         });
 
@@ -140,7 +149,7 @@ internal sealed partial class SimCudaApi
             LastConvAlgorithm = algo.Algo;
             var acc = new double[Volume(outputDims)];
             sum(acc);
-            WriteFloats(output, acc.Select(v => (float)v).ToArray());
+            Write(output, acc.Select(v => (float)v).ToArray(), d.Data);
         }
     }
 

@@ -1,4 +1,5 @@
 using Sbp.Backends.Cuda;
+using Sbp.Tensors;
 using Sbp.Memory;
 
 namespace Sbp.KernelProfile;
@@ -118,8 +119,9 @@ internal sealed unsafe class RecordingCudaApi(long totalBytes) : ICudaApi
         long outPositions = Volume(d.Y[2..]), kernel = Volume(d.W[2..]);
         long m = d.X[0] * outPositions, n = d.W[0] / d.Groups, k = d.W[1] * kernel;
         double flops = 2.0 * m * n * k * d.Groups;
-        double bytes = 4.0 * (Volume(d.X) + Volume(d.W) + Volume(d.Y));
-        Call(fn, flops, bytes, Tiles(m, n) * d.Groups, d.Tf32, $"x {string.Join('x', d.X)} w {string.Join('x', d.W)}", k);
+        bool half = d.Data != DType.Float32;   // 16-bit data: 2 bytes an element, the BF16/FP16 tensor-core rate
+        double bytes = (half ? 2.0 : 4.0) * (Volume(d.X) + Volume(d.W) + Volume(d.Y));
+        Call(fn, flops, bytes, Tiles(m, n) * d.Groups, d.Tf32, $"x {string.Join('x', d.X)} w {string.Join('x', d.W)}{(half ? $" {d.Data}" : "")}", k, half);
     }
 
     void Call(string fn, double flops, double bytes, long tiles, bool tf32, string detail, long k = 0, bool half = false)

@@ -174,6 +174,11 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.Float16);   // logits read widened by the kernels (z_type), saved as they are
             return Ops.CrossEntropy(Ops.To(c.F([5, 11], -3f, 3f), DType.Float16), c.I([5], 0, 11), 0.1f, c.F([11], 0.5f, 1.5f, grad: false));
         }, null, 1e-4, 1e-5, BackwardIsDerivative: false),
+        new OpCase("autocast float16 (conv3d without bias)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.Float16);   // x, w and y 16-bit: cuDNN's 16-bit convolution on CUDA
+            return Ops.To(Ops.Conv3d(c.F([2, 3, 3, 6, 6]), c.F([4, 3, 3, 3, 3], -0.5f, 0.5f), null, stride: [1, 2, 2], padding: [1]), DType.Float32);
+        }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

@@ -60,9 +60,9 @@ public sealed partial class CudaBackend
             Memory.OpLabel.Current);
     }
 
-    void Convolve(ConvDirection direction, in ConvSpec spec, Device device, Action<ConvDescriptor, ConvAlgorithm, ulong> run)
+    void Convolve(ConvDirection direction, in ConvSpec spec, Device device, Action<ConvDescriptor, ConvAlgorithm, ulong> run, DType data = DType.Float32)
     {
-        var d = ConvDescriptor.From(spec, AllowTf32);
+        var d = ConvDescriptor.From(spec, AllowTf32, data);
         if (d.X.Any(v => v == 0) || d.Y.Any(v => v == 0) || d.W.Any(v => v == 0)) return;
         var algo = Algorithm(direction, d);
         using var workspace = algo.WorkspaceBytes > 0
@@ -72,11 +72,17 @@ public sealed partial class CudaBackend
     }
 
     /// <summary>
-    /// 16-bit operands (autocast) go through Float32 temporaries (widened, y rounded once): cuDNN's bf16/fp16 convolutions
-    /// are not wired yet, and these give the CPU's bits.
+    /// x, w and y of one 16-bit type (autocast, no bias) run cuDNN's 16-bit convolution with Float32 compute on the tensors
+    /// themselves; other mixes of 16-bit operands go through Float32 temporaries (widened, y rounded once). The backward
+    /// passes widen their 16-bit operand: cuDNN takes one data type for x, w and y, and the gradients are Float32.
     /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
+        if (x.DType.Is16Bit() && weight.DType == x.DType && y.DType == x.DType && x.Numel > 0 && weight.Numel > 0)
+        {
+            Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws), x.DType);
+            return;
+        }
         if (SixteenBitOperands.Any(x, weight, y))
         {
             var s = spec;

@@ -7,12 +7,16 @@ namespace Sbp.Backends.Cuda;
 /// [O, C / G, kT, kH, kW], y [N, O, oT, oH, oW] (fully packed, float32; without T, kT, oT when the
 /// convolution is 2-D: depth 1, no depth padding, stride or dilation), and per spatial axis the
 /// padding, stride and dilation, cross-correlation mode, G groups; Tf32 lets cuDNN use TF32 tensor
-/// cores (CUDNN_DEFAULT_MATH), else CUDNN_FMA_MATH keeps full float32. <see cref="Key"/> keys the
-/// algorithm cache.
+/// cores (CUDNN_DEFAULT_MATH), else CUDNN_FMA_MATH keeps full float32. Data: the type of x, w and y (Float32, or one
+/// 16-bit type with Float32 compute: cuDNN's PSEUDO_HALF / PSEUDO_BFLOAT16 configurations, tensor-core math).
+/// <see cref="Key"/> keys the algorithm cache.
 /// </summary>
-internal sealed record ConvDescriptor(int[] X, int[] W, int[] Y, int[] Pad, int[] Stride, int[] Dilation, int Groups, bool Tf32 = false)
+internal sealed record ConvDescriptor(int[] X, int[] W, int[] Y, int[] Pad, int[] Stride, int[] Dilation, int Groups, bool Tf32 = false,
+    DType Data = DType.Float32)
 {
-    public static ConvDescriptor From(in ConvSpec s, bool tf32 = false)
+    public static ConvDescriptor From(in ConvSpec s, bool tf32 = false, DType data = DType.Float32) => From2dOr3d(s, tf32) with { Data = data };
+
+    static ConvDescriptor From2dOr3d(in ConvSpec s, bool tf32)
     {
         var o = s.Output;
         // A convolution that is 2-D (depth 1 throughout) is described as 2-D: cuDNN's 2-D kernels are its fast ones.
@@ -35,7 +39,8 @@ internal sealed record ConvDescriptor(int[] X, int[] W, int[] Y, int[] Pad, int[
             s.Groups, tf32);
     }
 
-    public string Key => $"x{string.Join(',', X)} w{string.Join(',', W)} p{string.Join(',', Pad)} s{string.Join(',', Stride)} d{string.Join(',', Dilation)} g{Groups}{(Tf32 ? " tf32" : "")}";
+    public string Key => $"x{string.Join(',', X)} w{string.Join(',', W)} p{string.Join(',', Pad)} s{string.Join(',', Stride)} d{string.Join(',', Dilation)} g{Groups}{(Tf32 ? " tf32" : "")}" +
+        (Data == DType.Float32 ? "" : $" {Data}");
 
     /// <summary>Spatial axes: 2 (NCHW) or 3 (NCDHW).</summary>
     public int SpatialAxes => Pad.Length;

@@ -200,14 +200,22 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
         return _cudnn = h;
     }
 
-    static nint Tensor(int[] dims)
+    static nint Tensor(int[] dims, CudnnDataType type = CudnnDataType.Float)
     {
         Check(CuDnn.CreateTensorDescriptor(out var d));
         var strides = ConvDescriptor.PackedStrides(dims);
         fixed (int* pd = dims, ps = strides)
-            Check(CuDnn.SetTensorNdDescriptor(d, CudnnDataType.Float, dims.Length, pd, ps));
+            Check(CuDnn.SetTensorNdDescriptor(d, type, dims.Length, pd, ps));
         return d;
     }
+
+    /// <summary>cuDNN's name of a tensor element type.</summary>
+    static CudnnDataType DataType(Tensors.DType type) => type switch
+    {
+        Tensors.DType.BFloat16 => CudnnDataType.BFloat16,
+        Tensors.DType.Float16 => CudnnDataType.Half,
+        _ => CudnnDataType.Float,
+    };
 
     /// <summary>The cuDNN descriptors of one convolution shape, made once and kept until the device is disposed.</summary>
     ConvHandles Handles(ConvDescriptor d)
@@ -226,16 +234,19 @@ internal sealed unsafe partial class NativeCudaApi : ICudaApi
 
         public ConvHandles(ConvDescriptor d)
         {
-            X = Tensor(d.X);
-            Y = Tensor(d.Y);
+            var data = DataType(d.Data);
+            X = Tensor(d.X, data);
+            Y = Tensor(d.Y, data);
             Check(CuDnn.CreateFilterDescriptor(out W));
-            fixed (int* pw = d.W) Check(CuDnn.SetFilterNdDescriptor(W, CudnnDataType.Float, 0, d.W.Length, pw));
+            fixed (int* pw = d.W) Check(CuDnn.SetFilterNdDescriptor(W, data, 0, d.W.Length, pw));
             Check(CuDnn.CreateConvolutionDescriptor(out Conv));
+            // Float32 compute whatever the data (16-bit data: the PSEUDO_HALF / PSEUDO_BFLOAT16 configurations)
             fixed (int* pp = d.Pad, ps = d.Stride, pd = d.Dilation)
                 Check(CuDnn.SetConvolutionNdDescriptor(Conv, d.Pad.Length, pp, ps, pd, 1, CudnnDataType.Float));
             Check(CuDnn.SetConvolutionGroupCount(Conv, d.Groups));
-            // CUDNN_FMA_MATH (3) keeps full float32, as the CPU; CUDNN_DEFAULT_MATH (0) allows TF32 on sm_80+.
-            Check(CuDnn.SetConvolutionMathType(Conv, d.Tf32 ? 0 : 3));
+            // CUDNN_FMA_MATH (3) keeps full float32, as the CPU; CUDNN_DEFAULT_MATH (0) allows TF32 on sm_80+;
+            // CUDNN_TENSOR_OP_MATH (1) for 16-bit data (tensor cores, Float32 accumulation).
+            Check(CuDnn.SetConvolutionMathType(Conv, d.Data != Tensors.DType.Float32 ? 1 : d.Tf32 ? 0 : 3));
         }
 
         public void Dispose()

@@ -76,6 +76,34 @@ public sealed class CudaConvPoolTests : CudaTest
         Assert.That(Gpu.Pool.PeakInUseBytes - before, Is.GreaterThanOrEqualTo(SimCudaApi.ConvWorkspaceBytes), "the workspace is a pool block");
     }
 
+    [TestCase(DType.BFloat16, 1)]
+    [TestCase(DType.Float16, 2)]
+    public void A16BitConvolutionRunsCudnnOnThe16BitTensorsWithTheWidenedBits(DType type, int groups)
+    {
+        var spec = new ConvSpec(2, 4, 6, groups, new Dim3(3, 5, 5), new Dim3(3, 3, 3), new Dim3(1, 2, 2), Dim3.All(1), Dim3.All(1));
+        var o = spec.Output;
+        using var x32 = Tensor.FromArray(Rand.Uniform(21, 2 * 4 * 75, -2f, 2f), new Shape(2, 4, 3, 5, 5), Gpu);
+        using var w32 = Tensor.FromArray(Rand.Uniform(22, 6 * (4 / groups) * 27, -0.5f, 0.5f), new Shape(6, 4 / groups, 3, 3, 3), Gpu);
+        using var x = x32.To(type);
+        using var w = w32.To(type);
+        using var wx = x.To(DType.Float32);
+        using var ww = w.To(DType.Float32);
+        var outShape = new Shape(2, 6, o.T, o.H, o.W);
+        using var widened = Tensor.Empty(outShape, Gpu);
+        Gpu.Backend.ConvForward(spec, wx, ww, widened);
+        using var y = Tensor.Empty(outShape, Gpu, type);
+        int widenings = OnRealGpu ? 0 : SimulatedCuda.Launches(Gpu).GetValueOrDefault(type == DType.BFloat16 ? "to_f32_bf16" : "to_f32_f16");
+        Gpu.Backend.ConvForward(spec, x, w, y);
+        if (!OnRealGpu)
+            Assert.That(SimulatedCuda.Launches(Gpu).GetValueOrDefault(type == DType.BFloat16 ? "to_f32_bf16" : "to_f32_f16"), Is.EqualTo(widenings),
+                "cuDNN reads the 16-bit x and w: nothing widened");
+        using var expected = widened.To(type);
+        using var a = y.To(DType.Float32);
+        using var e = expected.To(DType.Float32);
+        if (OnRealGpu) Assert.That(a.ToArray(), Is.EqualTo(e.ToArray()).Within(2e-2));   // cuDNN's own summation order
+        else Assert.That(a.ToArray(), Is.EqualTo(e.ToArray()), "the Float32 convolution on the widenings, rounded");
+    }
+
     static readonly object[] PoolCases =
     [
         new object[] { PoolMode.Max, new Dim3(1, 6, 7), new Dim3(1, 3, 3), new Dim3(1, 2, 2), new Dim3(0, 1, 1), true },

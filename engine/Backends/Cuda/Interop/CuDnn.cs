@@ -104,7 +104,7 @@ internal enum CudnnStatus
     ExecutionFailedCublas = 5002,
 }
 
-internal enum CudnnDataType { Float = 0 }
+internal enum CudnnDataType { Float = 0, Half = 2, BFloat16 = 9 }
 
 /// <summary>cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t (48 bytes on x64; the three have one layout).</summary>
 [StructLayout(LayoutKind.Sequential)]
