@@ -14,11 +14,14 @@ public static partial class Ops
     /// </summary>
     public static Tensor Roll(Tensor x, int[] shifts, int[] dims)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Roll(wide[0]!, shifts, dims));
         const string op = "roll";
-        CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(shifts);
         ArgumentNullException.ThrowIfNull(dims);
+        // a 16-bit tensor rolled along axes other than its even last one moves Float32 pairs (Swin's shifted windows)
+        CheckAlive(op, x, "input");
+        bool pairs = MovesPairs(x) && dims.All(d => d >= -x.Rank && d < x.Rank && Shape.NormalizeAxis(d, x.Rank, op) != x.Rank - 1);
+        if (!pairs && AutocastWidens(x)) return Widening([x], wide => Roll(wide[0]!, shifts, dims));
+        if (!pairs) CheckFloat(op, x);
         if (shifts.Length != dims.Length || dims.Length == 0)
             throw new ArgumentException($"{op}: needs one shift per dimension and at least one of each; got shifts [{string.Join(", ", shifts)}] and dims [{string.Join(", ", dims)}] for {x.Shape}.");
         var forward = new int[x.Rank];
@@ -54,14 +57,22 @@ public static partial class Ops
             int s = shifts[d];
             if (s == 0) continue;
             int n = x.Shape[d];
-            var y = New(op, x.Shape, x);
+            var y = NewOfType(op, x.Shape, x);
             // y[s : n] = current[0 : n - s]; y[0 : s] = current[n - s : n].
-            y.Backend.CopyAlongDim(current, 0, y, s, d, n - s, accumulate: false);
-            y.Backend.CopyAlongDim(current, n - s, y, 0, d, s, accumulate: false);
+            CopyAlong(current, 0, y, s, d, n - s);
+            CopyAlong(current, n - s, y, 0, d, s);
             if (!ReferenceEquals(current, x)) current.Dispose();
             current = y;
         }
         return CopyIfSame(op, current, x);
+    }
+
+    /// <summary>The backend's CopyAlongDim (d not the last axis for a 16-bit tensor, which moves Float32 pairs).</summary>
+    static void CopyAlong(Tensor from, int fromStart, Tensor to, int toStart, int d, int count)
+    {
+        using var a = from.DType.Is16Bit() ? from.AsFloatPairs() : null;
+        using var b = to.DType.Is16Bit() ? to.AsFloatPairs() : null;
+        to.Backend.CopyAlongDim(a ?? from, fromStart, b ?? to, toStart, d, count, accumulate: false);
     }
 
     /// <summary>
@@ -71,10 +82,13 @@ public static partial class Ops
     /// </summary>
     public static Tensor Pad(Tensor x, int[] pads, float value = 0f)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => Pad(wide[0]!, pads, value));
         const string op = "pad";
-        CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(pads);
+        // a 16-bit tensor padded along axes other than its even last one moves Float32 pairs (value rounded to its type)
+        CheckAlive(op, x, "input");
+        bool pairs = MovesPairs(x) && (pads.Length < 2 || (pads[0] == 0 && pads[1] == 0));
+        if (!pairs && AutocastWidens(x)) return Widening([x], wide => Pad(wide[0]!, pads, value));
+        if (!pairs) CheckFloat(op, x);
         if (pads.Length % 2 != 0 || pads.Length > 2 * x.Rank)
             throw new ArgumentException($"{op}: pads [{string.Join(", ", pads)}] must be (before, after) pairs for at most the {x.Rank} dimensions of {x.Shape}, last dimension first.");
         if (pads.Any(p => p < 0))
@@ -104,13 +118,26 @@ public static partial class Ops
         {
             if (before[d] == 0 && after[d] == 0) continue;
             int n = current.Shape[d];
-            var y = New(op, current.Shape.With(d, before[d] + n + after[d]), x);
-            y.Backend.Fill(y, value);
-            y.Backend.CopyAlongDim(current, 0, y, before[d], d, n, accumulate: false);
+            var y = NewOfType(op, current.Shape.With(d, before[d] + n + after[d]), x);
+            Fill(y, value);
+            CopyAlong(current, 0, y, before[d], d, n);
             if (!ReferenceEquals(current, x)) current.Dispose();
             current = y;
         }
         return CopyIfSame(op, current, x);
+    }
+
+    /// <summary>Every element of t set to value (a 16-bit t: value rounded to its type, written as Float32 pairs of it).</summary>
+    static void Fill(Tensor t, float value)
+    {
+        if (!t.DType.Is16Bit())
+        {
+            t.Backend.Fill(t, value);
+            return;
+        }
+        uint bits = t.DType == DType.BFloat16 ? HalfPrecision.ToBFloat16(value) : HalfPrecision.ToFloat16(value);
+        using var pairs = t.AsFloatPairs();
+        t.Backend.Fill(pairs, BitConverter.UInt32BitsToSingle(bits | bits << 16));
     }
 
     /// <summary>The inverse of PadBy: the window of <paramref name="shape"/> starting at <paramref name="before"/>.</summary>
@@ -136,9 +163,8 @@ public static partial class Ops
     /// </summary>
     public static Tensor WindowPartition3d(Tensor x, (int T, int H, int W) window)
     {
-        if (AutocastWidens(x)) return Widening([x], wide => WindowPartition3d(wide[0]!, window));
         const string op = "window_partition3d";
-        CheckFloat(op, x);
+        CheckWindowed(op, x);
         if (x.Rank != 5)
             throw new ShapeMismatchException($"{op}: input {x.Shape} must be [B, T, H, W, C] (rank 5).");
         int b = x.Shape[0], t = x.Shape[1], h = x.Shape[2], w = x.Shape[3], c = x.Shape[4];
@@ -155,9 +181,8 @@ public static partial class Ops
     /// </summary>
     public static Tensor WindowReverse3d(Tensor windows, (int T, int H, int W) window, int batch, int t, int h, int w)
     {
-        if (AutocastWidens(windows)) return Widening([windows], wide => WindowReverse3d(wide[0]!, window, batch, t, h, w));
         const string op = "window_reverse3d";
-        CheckFloat(op, windows);
+        CheckWindowed(op, windows);
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), $"{op}: batch must be positive, got {batch}.");
         CheckWindow(op, window, t, h, w, $"target [B={batch}, T={t}, H={h}, W={w}]");
         var (wt, wh, ww) = window;
@@ -170,6 +195,13 @@ public static partial class Ops
         using var split = Reshape(windows, batch, t / wt, h / wh, w / ww, wt, wh, ww, c);
         using var permuted = Permute(split, 0, 1, 4, 2, 5, 3, 6, 7);
         return Reshape(permuted, batch, t, h, w, c);
+    }
+
+    /// <summary>Float32, or 16-bit where the permute inside moves it as Float32 pairs (an even C) or autocast widens it.</summary>
+    static void CheckWindowed(string op, Tensor x)
+    {
+        CheckAlive(op, x, "input");
+        if (!(x.DType.Is16Bit() && (MovesPairs(x) || Autocast.Type is not null))) CheckFloat(op, x);
     }
 
     static void CheckWindow(string op, (int T, int H, int W) window, int t, int h, int w, string what)
@@ -190,8 +222,10 @@ public static partial class Ops
     static Tensor CopyIfSame(string op, Tensor result, Tensor x)
     {
         if (!ReferenceEquals(result, x)) return result;
-        var copy = New(op, x.Shape, x);
-        copy.Backend.Copy(x, copy);
+        var copy = NewOfType(op, x.Shape, x);
+        using var from = x.DType.Is16Bit() ? x.AsFloatPairs() : null;   // the copy kernels move floats: 16 bits in pairs
+        using var to = x.DType.Is16Bit() ? copy.AsFloatPairs() : null;
+        copy.Backend.Copy(from ?? x, to ?? copy);
         return copy;
     }
 }

@@ -179,6 +179,14 @@ public static class OpTable
             using var autocast = Autocast.Begin(DType.Float16);   // x, w and y 16-bit: cuDNN's 16-bit convolution on CUDA
             return Ops.To(Ops.Conv3d(c.F([2, 3, 3, 6, 6]), c.F([4, 3, 3, 3, 3], -0.5f, 0.5f), null, stride: [1, 2, 2], padding: [1]), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
+        new OpCase("autocast bfloat16 (Swin's pad, roll, window partition and reverse)", c =>
+        {
+            using var autocast = Autocast.Begin(DType.BFloat16);   // 16-bit data moved as Float32 pairs: no cast, exact
+            var x = Ops.Pad(Ops.To(c.F([1, 3, 5, 6, 4]), DType.BFloat16), [0, 0, 0, 2, 0, 0, 0, 1]);   // [1, 4, 5, 8, 4]
+            x = Ops.Roll(x, [-1, -2], [1, 3]);
+            var windows = Ops.WindowPartition3d(x, (2, 5, 4));
+            return Ops.To(Ops.Roll(Ops.WindowReverse3d(windows, (2, 5, 4), 1, 4, 5, 8), [1, 2], [1, 3]), DType.Float32);
+        }, null, 0, 0, BackwardIsDerivative: false),
         new OpCase("autocast float16 (relu)", c =>
         {
             using var autocast = Autocast.Begin(DType.Float16);   // exact in 16 bits: a 16-bit output

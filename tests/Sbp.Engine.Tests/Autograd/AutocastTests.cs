@@ -99,6 +99,19 @@ public class AutocastTests : DeviceTest
             Assert.That(Ops.Gelu(b16, tanhApproximation: true).ToArray(), Is.EqualTo(Ops.Gelu(b32, tanhApproximation: true).To(dt).ToArray()));
             Assert.That(Ops.Permute(Ops.Reshape(b16, 2, 2, 6), 1, 0, 2).DType, Is.EqualTo(dt));
             Assert.That(Ops.Slice(b16, 0, 1, 2).DType, Is.EqualTo(dt));
+            // Swin's window helpers move 16-bit data as it is (pairs), exactly: the Float32 op on the widening, rounded back
+            var v16 = Ops.Reshape(b16, 1, 2, 2, 1, 6);
+            var v32 = Ops.Reshape(b32, 1, 2, 2, 1, 6);
+            foreach (var move in new Func<Tensor, Tensor>[]
+            {
+                t => Ops.Roll(t, [1, -1], [1, 2]), t => Ops.Pad(t, [0, 0, 1, 2, 0, 1], 0.3f),
+                t => Ops.WindowReverse3d(Ops.WindowPartition3d(t, (1, 2, 1)), (1, 2, 1), 1, 2, 2, 1),
+            })
+            {
+                var moved = move(v16);
+                Assert.That(moved.DType, Is.EqualTo(dt));
+                Assert.That(moved.ToArray(), Is.EqualTo(move(v32).To(dt).ToArray()));
+            }
         }
         Tensor sum;
         using (Autocast.Begin(dt)) sum = Ops.Add(a, b16);

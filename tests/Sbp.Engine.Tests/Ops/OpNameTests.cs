@@ -70,6 +70,8 @@ public class OpNameTests
         ["autocast bfloat16 (layer_norm of a 16-bit input)"] = ("to, layer_norm", "layer_norm [6, 40]", "d0=to.backward [6, 40], d1=layer_norm.backward [40], d2=layer_norm.backward [40]"),
         ["autocast float16 (cross_entropy of 16-bit logits)"] = ("to, cross_entropy", "cross_entropy [1]", "d0=to.backward [5, 11]"),
         ["autocast float16 (conv3d without bias)"] = ("to, to, conv3d, to", "to [2, 4, 3, 3, 3]", "d0=to.backward [2, 3, 3, 6, 6], d1=to.backward [4, 3, 3, 3, 3]"),
+        ["autocast bfloat16 (Swin's pad, roll, window partition and reverse)"] = ("to, pad, roll, reshape, permute, reshape, reshape, permute, reshape, roll, to",
+            "to [1, 4, 5, 8, 4]", "d0=to.backward [1, 3, 5, 6, 4]"),
         ["autocast float16 (relu)"] = ("to, relu, to", "to [7, 33]", "d0=to.backward [7, 33]"),
         ["saved as bfloat16 (attention)"] = ("scaled_dot_product_attention", "scaled_dot_product_attention [2, 2, 9, 8]", "d0=scaled_dot_product_attention.backward [2, 2, 9, 8], d1=scaled_dot_product_attention.backward [2, 2, 9, 8], d2=scaled_dot_product_attention.backward [2, 2, 9, 8], d3=scaled_dot_product_attention.backward [2, 9, 9]"),
         ["softmax (last axis)"] = ("softmax", "softmax [7, 33]", "d0=softmax.backward [7, 33]"),
