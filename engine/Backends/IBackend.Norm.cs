@@ -13,7 +13,7 @@ public partial interface IBackend
     /// Per row r of x [rows, cols]: mean[r] = sum_j x[r,j] / cols, var = sum_j (x[r,j] - mean)^2 / cols
     /// (biased), rstd[r] = 1 / sqrt(var + eps), y[r,j] = (x[r,j] - mean[r]) rstd[r] w[j] + b[j].
     /// mean and rstd have rows elements; y, mean and rstd are overwritten. Under autocast x may be 16-bit (read as its
-    /// exact widening; y stays Float32).
+    /// exact widening), and y may be 16-bit (each value rounded where it is written, as a cast after the Float32 y).
     /// </summary>
     void LayerNormForward(Tensor x, Tensor? weight, Tensor? bias, float eps, Tensor y, Tensor mean, Tensor rstd);
 

@@ -37,7 +37,15 @@ public sealed class LayerNorm : Module
     /// <summary>normalizedShape, or null without affine or bias.</summary>
     public Tensor? Bias => FindParameter("bias");
 
-    public override Tensor Forward(Tensor x) => Ops.LayerNorm(x, _normalizedShape, Weight, Bias, Eps);
+    /// <summary>
+    /// Set where the output only feeds GEMMs (a block's attention projections or MLP, moved through pads, rolls and window
+    /// partitions at most): under autocast it is then written in the autocast type, as the GEMM would cast it, in the same
+    /// pass (the same bits; Float32 otherwise).
+    /// </summary>
+    public bool FeedsGemm { get; init; }
+
+    public override Tensor Forward(Tensor x) =>
+        Ops.LayerNorm(x, _normalizedShape, Weight, Bias, Eps, FeedsGemm ? Sbp.Autograd.Autocast.Type : null);
 
     public override string ToString() => $"LayerNorm([{string.Join(", ", _normalizedShape)}], eps: {Eps})";
 }

@@ -14,15 +14,22 @@ public static partial class Ops
     /// shape normalizedShape) are optional. Saves x and the per-row mean and rstd (and references the
     /// weight when x needs a gradient); when only the bias needs a gradient it saves nothing.
     /// Backward: the fused formulas of <see cref="Backends.IBackend.LayerNormBackward"/>.
+    /// <para><paramref name="outputType"/>: Float32 (null, the default) or a 16-bit type that y is rounded to where it is
+    /// written, the bits of the Float32 layer norm followed by <see cref="To"/> in one pass: for an output that only feeds
+    /// 16-bit GEMMs under autocast, which would cast it (<see cref="Nn.LayerNorm.FeedsGemm"/>).</para>
     /// </summary>
-    public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f)
+    public static Tensor LayerNorm(Tensor x, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null, float eps = 1e-5f,
+        DType? outputType = null)
     {
         // Under autocast (PyTorch's Float32 list) a 16-bit x is read as its exact widening by the kernels, which also save it
         // as it is: no cast pass either way; Float32 output
         bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit() &&
                        weight is not { DType: not DType.Float32 } && bias is not { DType: not DType.Float32 };
-        if (!sixteen && AutocastWidens(x, weight, bias)) return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps));
+        if (!sixteen && AutocastWidens(x, weight, bias))
+            return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps, outputType));
         const string op = "layer_norm";
+        if (outputType is { } t && t != DType.Float32 && !t.Is16Bit())
+            throw new ArgumentException($"{op}: outputType must be Float32, BFloat16 or Float16, got {t}.", nameof(outputType));
         if (sixteen) CheckAlive(op, x, "input");
         else CheckFloat(op, x);
         ArgumentNullException.ThrowIfNull(normalizedShape);
@@ -40,7 +47,7 @@ public static partial class Ops
         var statShape = new Shape([.. x.Shape.Dims[..(x.Rank - ns.Rank)], .. Enumerable.Repeat(1, ns.Rank)]);
         using var mean = Tensor.Empty(op, statShape, x.Device);
         using var rstd = Tensor.Empty(op, statShape, x.Device);
-        var y = Tensor.Empty(op, x.Shape, x.Device);   // last: out of memory here frees the statistics
+        var y = Tensor.Empty(op, x.Shape, x.Device, outputType ?? DType.Float32);   // last: out of memory here frees the statistics
         x.Backend.LayerNormForward(x, weight, bias, eps, y, mean, rstd);
 
         int[] normalizedAxes = Enumerable.Range(x.Rank - ns.Rank, ns.Rank).ToArray();

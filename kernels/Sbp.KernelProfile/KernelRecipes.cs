@@ -84,7 +84,7 @@ public sealed class KernelRecipes(SimMemory memory, int seed, int[] shape, int d
         "attention_softmax_f32" => PerRow(Floats(N), Floats(N), Floats(N), Floats(N), Floats((N + 1) / 2), U32(Rows), U32(Cols), U32(Rows),
             U32(Math.Max(1, Rows / 8)), U32(2), U32(Math.Max(1, Rows / 8)), U32(0)) with { SharedBytes = (uint)(4 * Cols), Note = "bias, window mask and a bfloat16 copy of P" },
         "softmax_bwd_f32" or "log_softmax_bwd_f32" => PerRow(Floats(N, 0f, 0.1f), Floats(N), Floats(N), U32(Rows), U32(Cols)),
-        "layer_norm_f32" => PerRow(Floats(N), Floats(Cols, 0.5f, 1.5f), Floats(Cols), Floats(N), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(1e-5f), U32(0)),
+        "layer_norm_f32" => PerRow(Floats(N), Floats(Cols, 0.5f, 1.5f), Floats(Cols), Floats(N), Floats(Rows), Floats(Rows), U32(Rows), U32(Cols), KernelArg.F32(1e-5f), U32(0), U32(0)),
         "layer_norm_bwd_f32" => LayerNormBackward(),
         "layer_norm_bwd_params_f32" => Flat(Cols, Floats(Rows * Cols), Floats(Rows * Cols), Floats(Cols), Floats(Cols), U32(Rows), U32(Cols))
             with { Note = $"reduces {Rows} partial rows of {Cols} columns" },

@@ -164,10 +164,12 @@ public static class OpTable
                 return Ops.Reshape(Ops.ScaledDotProductAttention(q, kv, kv), 2, 9, 8);
             }, new RegionOptions(RegionMode.SparseCache)), DType.Float32);
         }, null, 2e-2, 2e-2, BackwardIsDerivative: false),
-        new OpCase("autocast bfloat16 (layer_norm of a 16-bit input)", c =>
+        new OpCase("autocast bfloat16 (layer_norm of a 16-bit input, to a 16-bit output)", c =>
         {
-            using var autocast = Autocast.Begin(DType.BFloat16);   // x read widened by the kernels (layer_norm_f32 x_type), saved as it is
-            return Ops.LayerNorm(Ops.To(c.F([6, 40], -2f, 3f), DType.BFloat16), [40], c.F([40], 0.5f, 1.5f), c.F([40]));
+            using var autocast = Autocast.Begin(DType.BFloat16);   // x read widened by the kernels (layer_norm_f32 x_type), saved as it is; and a 16-bit y
+            var x = Ops.To(c.F([6, 40], -2f, 3f), DType.BFloat16);
+            var y16 = Ops.LayerNorm(c.F([6, 40], -1f, 1f), [40], c.F([40], 0.5f, 1.5f), null, 1e-5f, DType.BFloat16);   // written rounded (y_type)
+            return Ops.Add(Ops.LayerNorm(x, [40], c.F([40], 0.5f, 1.5f), c.F([40])), y16);
         }, null, 1e-4, 1e-4, BackwardIsDerivative: false),
         new OpCase("autocast float16 (cross_entropy of 16-bit logits)", c =>
         {

@@ -96,7 +96,7 @@ public sealed class HalfKernelTests : KernelTest
         (float[] Y, float[] Stats, float[] Dx) Run(ulong x, uint xType)
         {
             ulong y = Gpu.Poisoned(rows * cols), mean = Gpu.Poisoned(rows), rstd = Gpu.Poisoned(rows), dx = Gpu.Poisoned(rows * cols), pw = Gpu.Upload(w);
-            Gpu.Launch("layer_norm_f32", 2, 32, Ptr(x), Ptr(pw), Ptr(0), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(1e-5f), U32(xType));
+            Gpu.Launch("layer_norm_f32", 2, 32, Ptr(x), Ptr(pw), Ptr(0), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(1e-5f), U32(xType), U32(0));
             Gpu.Launch("layer_norm_bwd_f32", 2, 32, 0, Ptr(Gpu.Upload(dy)), Ptr(x), Ptr(pw), Ptr(mean), Ptr(rstd), Ptr(dx), Ptr(0), Ptr(0),
                 U32(rows), U32(cols), U32(xType));
             return (Gpu.Download(y, rows * cols), [.. Gpu.Download(mean, rows), .. Gpu.Download(rstd, rows)], Gpu.Download(dx, rows * cols));
@@ -106,6 +106,12 @@ public sealed class HalfKernelTests : KernelTest
         Check.Exact(wide.Y, half.Y, "y");
         Check.Exact(wide.Stats, half.Stats, "mean and rstd");
         Check.Exact(wide.Dx, half.Dx, "dx");
+        // y written in the 16-bit type (y_type): the Float32 y rounded
+        ulong y16 = Gpu.Poisoned((rows * cols + 1) / 2), m = Gpu.Poisoned(rows), r = Gpu.Poisoned(rows);
+        uint code = type == DType.Float16 ? 2u : 1u;
+        Gpu.Launch("layer_norm_f32", 2, 32, Ptr(Gpu.Upload(Packed(x16))), Ptr(Gpu.Upload(w)), Ptr(0), Ptr(y16), Ptr(m), Ptr(r),
+            U32(rows), U32(cols), F32(1e-5f), U32(code), U32(code));
+        Assert.That(Unpacked(Gpu.Download(y16, (rows * cols + 1) / 2), rows * cols), Is.EqualTo(Narrow(half.Y, type)), "a 16-bit y");
     }
 
     [TestCase(DType.BFloat16, 6, 11)]

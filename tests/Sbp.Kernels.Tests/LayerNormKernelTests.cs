@@ -24,7 +24,7 @@ public sealed class LayerNormKernelTests : KernelTest
 
         ulong gy = Gpu.Poisoned(rows * cols), gm = Gpu.Poisoned(rows), gr = Gpu.Poisoned(rows);
         Gpu.Launch("layer_norm_f32", Math.Min((uint)rows, maxBlocks), block,
-            Ptr(Gpu.Upload(x)), Ptr(Up(w)), Ptr(Up(b)), Ptr(gy), Ptr(gm), Ptr(gr), U32(rows), U32(cols), F32(Eps), U32(0));
+            Ptr(Gpu.Upload(x)), Ptr(Up(w)), Ptr(Up(b)), Ptr(gy), Ptr(gm), Ptr(gr), U32(rows), U32(cols), F32(Eps), U32(0), U32(0));
         Check.Close(mean.ToArray(), Gpu.Download(gm, rows), 1e-5, 1e-6, "layer_norm_f32 mean");
         Check.Close(rstd.ToArray(), Gpu.Download(gr, rows), 1e-5, 1e-6, "layer_norm_f32 rstd");
         Check.Close(y.ToArray(), Gpu.Download(gy, rows * cols), 1e-5, 1e-5, "layer_norm_f32 y");
@@ -38,7 +38,7 @@ public sealed class LayerNormKernelTests : KernelTest
         var (y, mean, rstd) = (Empty(rows, cols), Empty(rows), Empty(rows));
         Device.Backend.LayerNormForward(T(x, rows, cols), null, null, Eps, y, mean, rstd);
         ulong gy = Gpu.Poisoned(rows * cols);
-        Gpu.Launch("layer_norm_f32", 2, 32, Ptr(Gpu.Upload(x)), Ptr(0), Ptr(0), Ptr(gy), Ptr(0), Ptr(0), U32(rows), U32(cols), F32(Eps), U32(0));
+        Gpu.Launch("layer_norm_f32", 2, 32, Ptr(Gpu.Upload(x)), Ptr(0), Ptr(0), Ptr(gy), Ptr(0), Ptr(0), U32(rows), U32(cols), F32(Eps), U32(0), U32(0));
         Check.Close(y.ToArray(), Gpu.Download(gy, rows * cols), 1e-5, 1e-5, "layer_norm_f32 y (no mean/rstd)");
     }
 

@@ -21,11 +21,14 @@ public sealed unsafe partial class CpuBackend
         int cols = checked((int)(x.Numel / Math.Max(rows, 1)));
         nint px = x.Pointer, py = y.Pointer, pm = mean.Pointer, pr = rstd.Pointer;
         nint pw = weight?.Pointer ?? 0, pb = bias?.Pointer ?? 0;
+        var yType = y.DType;   // a 16-bit y: each row computed in a Float32 buffer and rounded into it
         CpuLoops.For(rows, 4L * cols, (s, e) =>
         {
+            var buffer = yType.Is16Bit() ? new float[cols] : null;
+            fixed (float* row16 = buffer)
             for (long r = s; r < e; r++)
             {
-                float* xr = (float*)px + r * cols, yr = (float*)py + r * cols;
+                float* xr = (float*)px + r * cols, yr = row16 != null ? row16 : (float*)py + r * cols;
                 double m = CpuMath.Sum(xr, cols) / cols, sq = CpuMath.SumSquaredDeviations(xr, cols, m);
                 float fm = (float)m, rs = (float)(1.0 / Math.Sqrt(sq / cols + eps));
                 ((float*)pm)[r] = fm;
@@ -53,6 +56,7 @@ public sealed unsafe partial class CpuBackend
                     if (b != null) v += b[j];
                     yr[j] = v;
                 }
+                if (row16 != null) HalfPrecision.Narrow(buffer, new Span<ushort>((ushort*)py + r * cols, cols), yType);
             }
         });
     }

@@ -11,7 +11,7 @@ public sealed partial class CudaBackend
         long rows = mean.Numel, cols = rows == 0 ? 0 : Count(x.Numel, "LayerNormForward") / rows;
         if (rows == 0) return;
         LaunchRows(PtxKernels.LayerNormF32, rows, cols, 0, Ptr(x), Ptr(weight), Ptr(bias), Ptr(y), Ptr(mean), Ptr(rstd), U32(rows), U32(cols), F32(eps),
-            U32(ElementType(x.DType)));
+            U32(ElementType(x.DType)), U32(ElementType(y.DType)));
     }
 
     /// <summary>The x_type parameter of the kernels that read a Float32 or 16-bit input: 0 Float32, 1 bfloat16, 2 float16.</summary>

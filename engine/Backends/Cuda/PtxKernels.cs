@@ -50,7 +50,7 @@ internal static class PtxKernels
     public static readonly Kernel BinaryB16 = new("binary_b16", U64("a"), U64("b"), U64("y"), U32("n"), U32("b_div"), U32("b_mod"), U32("a_type"), U32("b_type"), U32("op"));
 
     // kernels/layernorm.ptx
-    public static readonly Kernel LayerNormF32 = new("layer_norm_f32", U64("x"), U64("w"), U64("b"), U64("y"), U64("mean"), U64("rstd"), U32("rows"), U32("cols"), F32("eps"), U32("x_type"));
+    public static readonly Kernel LayerNormF32 = new("layer_norm_f32", U64("x"), U64("w"), U64("b"), U64("y"), U64("mean"), U64("rstd"), U32("rows"), U32("cols"), F32("eps"), U32("x_type"), U32("y_type"));
     public static readonly Kernel LayerNormBwdF32 = new("layer_norm_bwd_f32", U64("dy"), U64("x"), U64("w"), U64("mean"), U64("rstd"), U64("dx"), U64("dw_part"), U64("db_part"), U32("rows"), U32("cols"), U32("x_type"));
     public static readonly Kernel LayerNormBwdParamsF32 = new("layer_norm_bwd_params_f32", U64("dw_part"), U64("db_part"), U64("dw"), U64("db"), U32("parts"), U32("cols"));
 

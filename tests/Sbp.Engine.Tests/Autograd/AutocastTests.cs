@@ -99,6 +99,10 @@ public class AutocastTests : DeviceTest
             Assert.That(Ops.Gelu(b16, tanhApproximation: true).ToArray(), Is.EqualTo(Ops.Gelu(b32, tanhApproximation: true).To(dt).ToArray()));
             Assert.That(Ops.Permute(Ops.Reshape(b16, 2, 2, 6), 1, 0, 2).DType, Is.EqualTo(dt));
             Assert.That(Ops.Slice(b16, 0, 1, 2).DType, Is.EqualTo(dt));
+            // a layer norm that feeds a GEMM writes its output in the autocast type: the Float32 layer norm, rounded once
+            var ln = Ops.LayerNorm(a, [6], null, null, 1e-5f, dt);
+            Assert.That(ln.DType, Is.EqualTo(dt));
+            Assert.That(ln.ToArray(), Is.EqualTo(Ops.LayerNorm(a, [6]).To(dt).ToArray()));
             // Swin's window helpers move 16-bit data as it is (pairs), exactly: the Float32 op on the widening, rounded back
             var v16 = Ops.Reshape(b16, 1, 2, 2, 1, 6);
             var v32 = Ops.Reshape(b32, 1, 2, 2, 1, 6);

@@ -21,7 +21,7 @@ public sealed class PatchMerging3d : Module
         Dim = dim;
         Spatial = spatial;
         int inFeatures = spatial ? 4 * dim : dim;
-        Norm = RegisterModule("norm", new LayerNorm(inFeatures, device: device));
+        Norm = RegisterModule("norm", new LayerNorm(inFeatures, device: device) { FeedsGemm = true });   // feeds the reduction only
         Reduction = RegisterModule("reduction", new Linear(inFeatures, 2 * dim, rng, bias: false, device: device));
     }
 

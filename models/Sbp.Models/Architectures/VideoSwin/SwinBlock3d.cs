@@ -27,10 +27,11 @@ public sealed class SwinBlock3d : Module
         Dim = dim;
         Window = window;
         Shift = shifted ? (window.T / 2, window.H / 2, window.W / 2) : (0, 0, 0);
-        Norm1 = RegisterModule("norm1", new LayerNorm(dim, device: device));
+        // each norm feeds only GEMMs (through pad, roll and window partition): written in the autocast type under autocast
+        Norm1 = RegisterModule("norm1", new LayerNorm(dim, device: device) { FeedsGemm = true });
         Attn = RegisterModule("attn", new WindowAttention3d(dim, heads, window, qkvBias, rng, device, biasIndex));
         DropPath = RegisterModule("drop_path", new DropPath(dropPath, rng, device));
-        Norm2 = RegisterModule("norm2", new LayerNorm(dim, device: device));
+        Norm2 = RegisterModule("norm2", new LayerNorm(dim, device: device) { FeedsGemm = true });
         Mlp = RegisterModule("mlp", new Mlp(dim, (int)(dim * mlpRatio), rng, device: device));
     }
 

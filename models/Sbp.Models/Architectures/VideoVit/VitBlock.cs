@@ -27,10 +27,11 @@ public sealed class VitBlock : Module
         Dim = dim;
         Heads = heads;
         Causal = causal;
-        Norm1 = RegisterModule("norm1", new LayerNorm(dim, layerNormEps, device: device));
+        // each norm feeds only GEMMs (the qkv projection, fc1): written in the autocast type under autocast
+        Norm1 = RegisterModule("norm1", new LayerNorm(dim, layerNormEps, device: device) { FeedsGemm = true });
         Attn = RegisterModule("attn", new AttentionLayers(dim, qkvBias, rng, device));
         DropPath = RegisterModule("drop_path", new DropPath(dropPath, rng, device));
-        Norm2 = RegisterModule("norm2", new LayerNorm(dim, layerNormEps, device: device));
+        Norm2 = RegisterModule("norm2", new LayerNorm(dim, layerNormEps, device: device) { FeedsGemm = true });
         Mlp = RegisterModule("mlp", new Mlp(dim, (int)(dim * mlpRatio), rng, device: device));
     }
 
