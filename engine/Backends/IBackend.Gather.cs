@@ -5,7 +5,10 @@ namespace Sbp.Backends;
 // Gather and scatter-add along an axis: the pair SBP packs kept positions with.
 public partial interface IBackend
 {
-    /// <summary>Gather: dst[..., i, ...] = src[..., indices[i], ...] along dim (the SBP pack).</summary>
+    /// <summary>
+    /// Gather: dst[..., i, ...] = src[..., indices[i], ...] along dim (the SBP pack). Float32 elements, or 16-bit ones
+    /// (a copy: SBP's 16-bit rows of an odd length; even ones move as Float32 pairs).
+    /// </summary>
     void IndexSelect(Tensor source, int dim, Tensor indices, Tensor destination);
 
     /// <summary>
