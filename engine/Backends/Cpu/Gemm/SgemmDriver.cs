@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Sbp.Backends.Cpu.Gemm;
 
@@ -314,11 +315,13 @@ static unsafe class SgemmDriver
                 for (int ic = m0; ic < m1; ic += MC)
                 {
                     int mc = Math.Min(MC, m1 - ic);
-                    if (half is { } ha)
+                    if (half is { } ha && !g.TransA && !ha.RoundA && ha.Type == Sbp.Tensors.DType.BFloat16 && Avx2.IsSupported)
+                        SgemmPacking.PackABFloat16((ushort*)ha.A + a16, k, ic, mc, pc, kc, ap);   // widened in registers as it packs
+                    else if (half is { } hw)
                     {
                         // A [M, K] (or [K, M] transposed): its [mc, kc] (or [kc, mc]) block widened, then packed from there
-                        if (g.TransA) WidenBlock(ha.A, ha.RoundA, a16 + (long)pc * g.M + ic, g.M, kc, mc, scratchA, ha.Type);
-                        else WidenBlock(ha.A, ha.RoundA, a16 + (long)ic * k + pc, k, mc, kc, scratchA, ha.Type);
+                        if (g.TransA) WidenBlock(hw.A, hw.RoundA, a16 + (long)pc * g.M + ic, g.M, kc, mc, scratchA, hw.Type);
+                        else WidenBlock(hw.A, hw.RoundA, a16 + (long)ic * k + pc, k, mc, kc, scratchA, hw.Type);
                         SgemmPacking.PackA(scratchA, g.TransA, mc, kc, 0, mc, 0, kc, ap);
                     }
                     else SgemmPacking.PackA(a, g.TransA, g.M, k, ic, mc, pc, kc, ap);

@@ -138,16 +138,50 @@ static unsafe class SgemmPacking
     /// dst + j * dstStep.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Transpose8(float* src, long ld, int rows, float* dst, int dstStep)
+    internal static void Transpose8(float* src, long ld, int rows, float* dst, int dstStep) =>
+        Transpose8(Avx.LoadVector256(src), Avx.LoadVector256(src + ld), Avx.LoadVector256(src + 2 * ld), Avx.LoadVector256(src + 3 * ld),
+            Avx.LoadVector256(src + 4 * ld), Avx.LoadVector256(src + 5 * ld),
+            rows > 6 ? Avx.LoadVector256(src + 6 * ld) : Vector256<float>.Zero, rows > 7 ? Avx.LoadVector256(src + 7 * ld) : Vector256<float>.Zero,
+            dst, dstStep);
+
+    /// <summary><see cref="Transpose8(float*, long, int, float*, int)"/> of bfloat16 rows, each widened (exactly) as it is loaded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8(ushort* src, long ld, float* dst, int dstStep) =>
+        Transpose8(Bf16(src), Bf16(src + ld), Bf16(src + 2 * ld), Bf16(src + 3 * ld), Bf16(src + 4 * ld), Bf16(src + 5 * ld),
+            Vector256<float>.Zero, Vector256<float>.Zero, dst, dstStep);
+
+    /// <summary>8 bfloat16 values as floats: each zero-extended and shifted into the upper half.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Bf16(ushort* p) => Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32(Sse2.LoadVector128(p)), 16).AsSingle();
+
+    /// <summary>
+    /// Packs op(A)[i0 .. i0 + mc, p0 .. p0 + kc] of a row-major bfloat16 A [M, K] (not transposed) as <see cref="PackA"/>
+    /// packs its widening: each 6 x 8 block widened in registers as it is transposed (no Float32 scratch copy).
+    /// </summary>
+    public static void PackABFloat16(ushort* a, int k, int i0, int mc, int p0, int kc, float* dst)
     {
-        var r0 = Avx.LoadVector256(src);
-        var r1 = Avx.LoadVector256(src + ld);
-        var r2 = Avx.LoadVector256(src + 2 * ld);
-        var r3 = Avx.LoadVector256(src + 3 * ld);
-        var r4 = Avx.LoadVector256(src + 4 * ld);
-        var r5 = Avx.LoadVector256(src + 5 * ld);
-        var r6 = rows > 6 ? Avx.LoadVector256(src + 6 * ld) : Vector256<float>.Zero;
-        var r7 = rows > 7 ? Avx.LoadVector256(src + 7 * ld) : Vector256<float>.Zero;
+        for (int ir = 0; ir < mc; ir += MR, dst += MR * kc)
+        {
+            int mr = Math.Min(MR, mc - ir), p8 = 0;
+            if (mr == MR)
+            {
+                ushort* r0 = a + (long)(i0 + ir) * k + p0;
+                for (; p8 + 8 <= kc; p8 += 8) Transpose8(r0 + p8, k, dst + p8 * MR, MR);
+            }
+            if (p8 == kc) continue;
+            for (int r = 0; r < MR; r++)
+            {
+                float* d = dst + r;
+                ushort* src = a + (long)(i0 + ir + r) * k + p0;
+                for (int p = p8; p < kc; p++) d[p * MR] = r < mr ? Sbp.Tensors.HalfPrecision.FromBFloat16(src[p]) : 0f;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Transpose8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3, Vector256<float> r4,
+        Vector256<float> r5, Vector256<float> r6, Vector256<float> r7, float* dst, int dstStep)
+    {
         var t0 = Avx.UnpackLow(r0, r1);
         var t1 = Avx.UnpackHigh(r0, r1);
         var t2 = Avx.UnpackLow(r2, r3);
