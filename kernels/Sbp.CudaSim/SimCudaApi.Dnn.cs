@@ -13,6 +13,9 @@ internal sealed partial class SimCudaApi
     /// a test sets them to see how the backend chooses (every algorithm computes the same reference convolution).</summary>
     public IReadOnlyList<ConvCandidate> ExtraConvCandidates { get; set; } = [];
 
+    /// <summary>False: a 16-bit convolution gets no usable algorithm (a cuDNN or GPU without the configuration), for tests.</summary>
+    public bool Has16BitConvolutions { get; set; } = true;
+
     /// <summary>The algorithm the last convolution call ran with.</summary>
     public int LastConvAlgorithm { get; private set; } = -1;
 
@@ -26,6 +29,7 @@ internal sealed partial class SimCudaApi
         };
         Called(fn);
         Validate(d, fn);
+        if (!Has16BitConvolutions && d.Data != DType.Float32) return [new ConvCandidate(0, false, true, 0)];
         return [.. ExtraConvCandidates, new ConvCandidate(0, true, true, ConvWorkspaceBytes)];
     }
 

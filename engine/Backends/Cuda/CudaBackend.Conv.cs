@@ -78,7 +78,7 @@ public sealed partial class CudaBackend
     /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
-        if (x.DType.Is16Bit() && weight.DType == x.DType && y.DType == x.DType && x.Numel > 0 && weight.Numel > 0)
+        if (x.DType.Is16Bit() && weight.DType == x.DType && y.DType == x.DType && x.Numel > 0 && weight.Numel > 0 && Runs16Bit(spec, x.DType))
         {
             Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws), x.DType);
             return;
@@ -91,6 +91,29 @@ public sealed partial class CudaBackend
         }
         if (x.Numel == 0 || weight.Numel == 0) { if (y.Numel > 0) Fill(y, 0f); return; }
         Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws));
+    }
+
+    readonly HashSet<string> _no16BitConvolution = new();
+
+    /// <summary>
+    /// Whether cuDNN has a usable algorithm for this convolution on 16-bit data (chosen and cached as for Float32); where it
+    /// has none (a cuDNN or GPU without the configuration), the shape is remembered and the widened Float32 path runs.
+    /// </summary>
+    bool Runs16Bit(in ConvSpec spec, DType type)
+    {
+        var d = ConvDescriptor.From(spec, AllowTf32, type);
+        lock (_gate)
+            if (_no16BitConvolution.Contains(d.Key)) return false;
+        try
+        {
+            Algorithm(ConvDirection.Forward, d);
+            return true;
+        }
+        catch (CudaException e) when (e.Code == (int)Interop.CudnnStatus.NotSupported)
+        {
+            lock (_gate) _no16BitConvolution.Add(d.Key);
+            return false;
+        }
     }
 
     public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)

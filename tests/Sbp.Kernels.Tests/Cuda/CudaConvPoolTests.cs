@@ -104,6 +104,30 @@ public sealed class CudaConvPoolTests : CudaTest
         else Assert.That(a.ToArray(), Is.EqualTo(e.ToArray()), "the Float32 convolution on the widenings, rounded");
     }
 
+    [Test]
+    public void A16BitConvolutionWithoutAUsableCudnnAlgorithmRunsWidened()
+    {
+        SimulatorOnly();
+        var sim = SimulatedCuda.Api(Gpu);
+        sim.Has16BitConvolutions = false;
+        var spec = new ConvSpec(1, 2, 3, 1, new Dim3(2, 4, 4), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1));
+        using var x = Tensor.FromArray(Rand.Uniform(23, 64), new Shape(1, 2, 2, 4, 4), Gpu).To(DType.BFloat16);
+        using var w = Tensor.FromArray(Rand.Uniform(24, 54), new Shape(3, 2, 1, 3, 3), Gpu).To(DType.BFloat16);
+        using var y = Tensor.Empty(new Shape(1, 3, 2, 4, 4), Gpu, DType.BFloat16);
+        int widenings = SimulatedCuda.Launches(Gpu).GetValueOrDefault("to_f32_bf16");
+        for (int i = 0; i < 2; i++) Gpu.Backend.ConvForward(spec, x, w, y);
+        Assert.That(SimulatedCuda.Launches(Gpu).GetValueOrDefault("to_f32_bf16") - widenings, Is.EqualTo(4), "x and w widened, each call");
+        Assert.That(SimulatedCuda.LibraryCalls(Gpu)["cudnnGetConvolutionForwardAlgorithm_v7"], Is.EqualTo(2),
+            "asked once for bfloat16 (none usable, remembered), once for the Float32 fallback");
+        using var wx = x.To(DType.Float32);
+        using var ww = w.To(DType.Float32);
+        using var y32 = Tensor.Empty(new Shape(1, 3, 2, 4, 4), Gpu);
+        Gpu.Backend.ConvForward(spec, wx, ww, y32);
+        using var a = y.To(DType.Float32);
+        using var b = y32.To(DType.BFloat16).To(DType.Float32);
+        Assert.That(a.ToArray(), Is.EqualTo(b.ToArray()));
+    }
+
     static readonly object[] PoolCases =
     [
         new object[] { PoolMode.Max, new Dim3(1, 6, 7), new Dim3(1, 3, 3), new Dim3(1, 2, 2), new Dim3(0, 1, 1), true },
