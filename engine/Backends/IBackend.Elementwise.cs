@@ -11,7 +11,7 @@ public partial interface IBackend
     /// </summary>
     void Binary(BinaryOp op, Tensor a, Tensor b, Tensor c);
 
-    /// <summary>y = op(x). x and y Float32, or, for Relu only (autocast), both of one 16-bit type (exact).</summary>
+    /// <summary>y = op(x). x and y Float32, or, for Relu, Gelu and GeluTanh (autocast), both of one 16-bit type (computed in Float32, rounded once).</summary>
     void Unary(UnaryOp op, Tensor x, Tensor y, float alpha = 0f);
 
     /// <summary>dx = dy * f'(x) for Relu, Gelu and GeluTanh; x may be 16-bit (read widened), dy and dx are Float32.</summary>

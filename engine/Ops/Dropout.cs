@@ -21,10 +21,9 @@ public static partial class Ops
     public static Tensor Dropout(Tensor x, float p, RandomSource rng, bool training = true)
     {
         // under autocast a 16-bit x is read widened by the Float32 mask's multiply (Promotes): a Float32 output, no cast pass
-        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit();
+        bool sixteen = Autocast16(x);
         const string op = "dropout";
-        if (sixteen) CheckAlive(op, x, "input");
-        else CheckFloat(op, x);
+        CheckFloatOrAutocast16(op, x, sixteen);
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
         if (!training || p == 0f) return IdentityView(op, x);
@@ -40,10 +39,9 @@ public static partial class Ops
     public static Tensor DropPath(Tensor x, float p, RandomSource rng, bool training = true)
     {
         // under autocast a 16-bit x is read widened by the Float32 mask's multiply (Promotes): a Float32 output, no cast pass
-        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit();
+        bool sixteen = Autocast16(x);
         const string op = "drop_path";
-        if (sixteen) CheckAlive(op, x, "input");
-        else CheckFloat(op, x);
+        CheckFloatOrAutocast16(op, x, sixteen);
         ArgumentNullException.ThrowIfNull(rng);
         CheckDropProbability(op, p);
         if (x.Rank < 1)

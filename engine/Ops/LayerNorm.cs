@@ -23,15 +23,13 @@ public static partial class Ops
     {
         // Under autocast (PyTorch's Float32 list) a 16-bit x is read as its exact widening by the kernels, which also save it
         // as it is: no cast pass either way; Float32 output
-        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit() &&
-                       weight is not { DType: not DType.Float32 } && bias is not { DType: not DType.Float32 };
+        bool sixteen = Autocast16(x) && weight is not { DType: not DType.Float32 } && bias is not { DType: not DType.Float32 };
         if (!sixteen && AutocastWidens(x, weight, bias))
             return Widening([x, weight, bias], wide => LayerNorm(wide[0]!, normalizedShape, wide[1], wide[2], eps, outputType));
         const string op = "layer_norm";
         if (outputType is { } t && t != DType.Float32 && !t.Is16Bit())
             throw new ArgumentException($"{op}: outputType must be Float32, BFloat16 or Float16, got {t}.", nameof(outputType));
-        if (sixteen) CheckAlive(op, x, "input");
-        else CheckFloat(op, x);
+        CheckFloatOrAutocast16(op, x, sixteen);
         ArgumentNullException.ThrowIfNull(normalizedShape);
         var ns = new Shape(normalizedShape);
         if (ns.Rank == 0 || ns.Rank > x.Rank || !x.Shape.Dims[(x.Rank - ns.Rank)..].SequenceEqual(ns.Dims))

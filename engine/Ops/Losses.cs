@@ -31,13 +31,11 @@ public static partial class Ops
     {
         // Under autocast (PyTorch's Float32 list) 16-bit logits are read as their exact widening by the kernels and saved as
         // they are: no cast pass; Float32 losses and gradients
-        bool sixteen = Autocast.Type is not null && logits is { IsDisposed: false } && logits.DType.Is16Bit() &&
-                       classWeights is not { DType: not DType.Float32 };
+        bool sixteen = Autocast16(logits) && classWeights is not { DType: not DType.Float32 };
         if (!sixteen && AutocastWidens(logits, targets, classWeights))
             return Widening([logits, targets, classWeights], wide => CrossEntropy(wide[0]!, wide[1]!, labelSmoothing, wide[2], reduction));
         const string op = "cross_entropy";
-        if (sixteen) CheckAlive(op, logits, "logits");
-        else CheckFloat(op, logits, "logits");
+        CheckFloatOrAutocast16(op, logits, sixteen, "logits");
         CheckAlive(op, targets, "targets");
         CheckDevices(op, logits, targets);
         if (logits.Rank != 2)

@@ -62,9 +62,21 @@ public static partial class Ops
     /// <summary>Autocast's Float32 policy applies: autocast is on and an input is 16-bit.</summary>
     static bool AutocastWidens(params ReadOnlySpan<Tensor?> inputs)
     {
-        if (Autocast.Type is null) return false;
-        foreach (var t in inputs) if (t is { IsDisposed: false } && t.DType.Is16Bit()) return true;
+        foreach (var t in inputs) if (Autocast16(t)) return true;
         return false;
+    }
+
+    /// <summary>Autocast is on and <paramref name="t"/> is a live 16-bit tensor (an op may then read it as it is).</summary>
+    static bool Autocast16(Tensor? t) => Autocast.Type is not null && t is { IsDisposed: false } && t.DType.Is16Bit();
+
+    /// <summary>
+    /// The input check of an op that reads a 16-bit input under autocast itself (<paramref name="sixteen"/>): alive then,
+    /// else Float32.
+    /// </summary>
+    static void CheckFloatOrAutocast16(string op, Tensor t, bool sixteen, string role = "input")
+    {
+        if (sixteen) CheckAlive(op, t, role);
+        else CheckFloat(op, t, role);
     }
 
     /// <summary>

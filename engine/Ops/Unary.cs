@@ -69,7 +69,7 @@ public static partial class Ops
     public static Tensor BiasGelu(Tensor x, Tensor bias, bool tanhApproximation = false)
     {
         string op = tanhApproximation ? "bias_gelu_tanh" : "bias_gelu";
-        bool sixteen = Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit() && bias is { IsDisposed: false, DType: DType.Float32 };
+        bool sixteen = Autocast16(x) && bias is { IsDisposed: false, DType: DType.Float32 };
         if (!sixteen && AutocastWidens(x, bias)) return Widening([x, bias], wide => BiasGelu(wide[0]!, wide[1]!, tanhApproximation));
         var kind = tanhApproximation ? UnaryOp.GeluTanh : UnaryOp.Gelu;
         if (!sixteen) CheckFloats(op, x, bias);
@@ -100,7 +100,7 @@ public static partial class Ops
     static Tensor Activation(string op, UnaryOp kind, Tensor x)
     {
         Tensor y;
-        if (Autocast.Type is not null && x is { IsDisposed: false } && x.DType.Is16Bit())
+        if (Autocast16(x))
         {
             y = NewOfType(op, x.Shape, x);
             x.Backend.Unary(kind, x, y);

@@ -275,7 +275,7 @@ public sealed unsafe partial class CpuBackend
         else TensorPrimitives.Add(new ReadOnlySpan<float>(a, n), new ReadOnlySpan<float>(b, n), new Span<float>(c, n));
     }
 
-    /// <summary>dx = dy * f'(x); a 16-bit x (ReLU under autocast) is widened into dx first, run by run.</summary>
+    /// <summary>dx = dy * f'(x); a 16-bit x (autocast) is widened into dx first, run by run.</summary>
     public void ActivationBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx)
     {
         nint px = x.Pointer, pg = dy.Pointer, pd = dx.Pointer;

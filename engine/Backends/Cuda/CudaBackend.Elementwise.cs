@@ -65,8 +65,7 @@ public sealed unsafe partial class CudaBackend
             SixteenBitOperands.OnFloat32(this, [a, b], c, (w, c32) => Binary(op, w[0], w[1], c32));
             return;
         }
-        static uint Type(DType t) => t == DType.Float32 ? 0u : TypeCode(t) + 1;
-        Launch(PtxKernels.BinaryB16, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(bb.Div), U32(bb.Len), U32(Type(a.DType)), U32(Type(b.DType)), U32(code));
+        Launch(PtxKernels.BinaryB16, n, Ptr(a), Ptr(b), Ptr(c), U32(n), U32(bb.Div), U32(bb.Len), U32(ElementType(a.DType)), U32(ElementType(b.DType)), U32(code));
     }
 
     /// <summary>
@@ -198,6 +197,9 @@ public sealed unsafe partial class CudaBackend
         DType.Float16 => 1,
         _ => throw new ArgumentException($"CudaBackend: {type} is not a 16-bit float type (BFloat16 or Float16)."),
     };
+
+    /// <summary>The element-type parameters of the kernels that read Float32 or 16-bit data (x_type, z_type, a_type, ...): 0 Float32, 1 bfloat16, 2 float16.</summary>
+    static uint ElementType(DType type) => type == DType.Float32 ? 0u : TypeCode(type) + 1;
 
     static uint ActivationCode(UnaryOp op) => op switch
     {

@@ -14,9 +14,6 @@ public sealed partial class CudaBackend
             U32(ElementType(x.DType)), U32(ElementType(y.DType)));
     }
 
-    /// <summary>The x_type parameter of the kernels that read a Float32 or 16-bit input: 0 Float32, 1 bfloat16, 2 float16.</summary>
-    static uint ElementType(DType type) => type == DType.Float32 ? 0u : TypeCode(type) + 1;
-
     /// <summary>Static shared memory of layer_norm_bwd_f32 (its two 32-float reduction arrays; a test checks it against the
     /// simulator's reading of kernels/layernorm.ptx): where its dynamic column accumulators start.</summary>
     internal const int LayerNormStaticShared = 2 * 32 * 4;
