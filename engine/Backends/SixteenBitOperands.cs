@@ -20,6 +20,15 @@ public static class SixteenBitOperands
         return wide;
     }
 
+    /// <summary>A Float32 <paramref name="t"/> rounded in place to a 16-bit <paramref name="type"/> through a 16-bit temporary (nothing for Float32).</summary>
+    public static void RoundInPlace(IBackend backend, DType type, Tensor t)
+    {
+        if (!type.Is16Bit()) return;
+        using var narrow = Tensor.Empty(t.Shape, t.Device, type).DetachFromScope();
+        backend.Cast(t, narrow);
+        backend.Cast(narrow, t);
+    }
+
     /// <summary>A Float32 temporary of a 16-bit <paramref name="t"/>'s shape, or null for a Float32 one.</summary>
     public static Tensor? Float32Like(Tensor? t) => t is null || !t.DType.Is16Bit() ? null : Tensor.Empty(t.Shape, t.Device).DetachFromScope();
 

@@ -166,16 +166,20 @@ public static partial class Ops
             using (var sum = y)
                 y = CastTo(op, sum, x.DType);
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        var dt = x.DType;
         return Tape.Record(op, y, inputs, [weight.RequiresGrad ? x : null, x.RequiresGrad ? weight : null], ctx =>
         {
             Tensor? dx = null, dw = null, db = null;
             var spec = WithInput(spec0, ctx.InputShape(0), twoD);   // compact inside an SBP region
-            using var g5 = View5(ctx.Grad, twoD);
+            // 16-bit operands (autocast): the data and filter passes read the gradient rounded to their type, as PyTorch's
+            // backward runs them on the 16-bit gradient, and give dx and dw rounded to it (cuDNN's 16-bit backward)
+            using var g16 = ctx.NeedsGrad(0) || ctx.NeedsGrad(1) ? HalfGrad(ctx, dt) : null;
+            using var g5 = View5(g16 ?? ctx.Grad, twoD);
             if (ctx.NeedsGrad(0))
             {
                 dx = New(op + ".backward", ctx.InputShape(0), ctx.Grad);
                 using var dx5 = View5(dx, twoD);
-                using var w5 = View5(ctx.SavedAsHeld(1), twoD);   // 16-bit operands read as they are (the backend widens them)
+                using var w5 = View5(ctx.SavedAsHeld(1), twoD);   // 16-bit operands as they are
                 dx.Backend.ConvBackwardData(spec, g5, w5, dx5);
             }
             if (ctx.NeedsGrad(1))

@@ -39,8 +39,6 @@ internal sealed partial class SimCudaApi
     {
         if (described.Data is not (DType.Float32 or DType.BFloat16 or DType.Float16))
             throw CudnnError(fn, $"data type {described.Data}: the convolutions take FLOAT, BFLOAT16 or HALF");
-        if (described.Data != DType.Float32 && !fn.Contains("Forward", StringComparison.Ordinal))
-            throw CudnnError(fn, $"{described.Data} data: the backend runs only the forward convolution on 16-bit data (its backward passes widen)");
         int axes = described.Pad.Length;
         if (axes is not (2 or 3) || described.X.Length != axes + 2 || described.W.Length != axes + 2 || described.Y.Length != axes + 2
             || described.Stride.Length != axes || described.Dilation.Length != axes)
@@ -121,21 +119,21 @@ internal sealed partial class SimCudaApi
             Taps(d, (xi, wi, yi) => acc[yi] += (double)W[wi] * X[xi]);
         });
 
-    /// <summary>cudnnConvolutionBackwardData: dx = the adjoint of the forward applied to dy.</summary>
+    /// <summary>cudnnConvolutionBackwardData: dx = the adjoint of the forward applied to dy (16-bit data as in the forward).</summary>
     public void ConvolutionBackwardData(ConvDescriptor d, ConvAlgorithm algo, ulong w, ulong dy, ulong dx, ulong workspace) =>
         ConvPass("cudnnConvolutionBackwardData", d, algo, workspace, dx, d.X, acc =>
         {
-            var W = ReadFloats(w, Volume(d.W));
-            var DY = ReadFloats(dy, Volume(d.Y));
+            var W = Read(w, Volume(d.W), d.Data);
+            var DY = Read(dy, Volume(d.Y), d.Data);
             Taps(d, (xi, wi, yi) => acc[xi] += (double)W[wi] * DY[yi]);
         });
 
-    /// <summary>cudnnConvolutionBackwardFilter: dw = sum over the batch and positions of dy x.</summary>
+    /// <summary>cudnnConvolutionBackwardFilter: dw = sum over the batch and positions of dy x (16-bit data as in the forward).</summary>
     public void ConvolutionBackwardFilter(ConvDescriptor d, ConvAlgorithm algo, ulong x, ulong dy, ulong dw, ulong workspace) =>
         ConvPass("cudnnConvolutionBackwardFilter", d, algo, workspace, dw, d.W, acc =>
         {
-            var X = ReadFloats(x, Volume(d.X));
-            var DY = ReadFloats(dy, Volume(d.Y));
+            var X = Read(x, Volume(d.X), d.Data);
+            var DY = Read(dy, Volume(d.Y), d.Data);
             Taps(d, (xi, wi, yi) => acc[wi] += (double)DY[yi] * X[xi]);
         });
 

@@ -55,12 +55,23 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>dcol[n, g] = W_g^T @ dy[n, g], then col2vol adds every column entry back to its input element.</summary>
+    /// <summary>
+    /// dcol[n, g] = W_g^T @ dy[n, g], then col2vol adds every column entry back to its input element. A 16-bit dy and
+    /// weight of one type are read as they are by the GEMMs (other 16-bit operands widened whole), and dx is rounded to
+    /// dy's 16-bit type after (see <see cref="IBackend.ConvBackwardData"/>).
+    /// </summary>
     public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
     {
-        using var w32 = SixteenBitOperands.Widened(this, weight);   // a 16-bit weight (autocast), widened whole
+        bool asIs = dy.DType == weight.DType && !IsDepthwise(spec);   // the GEMMs widen one 16-bit type as they pack
+        using var dy32 = asIs ? null : SixteenBitOperands.Widened(this, dy);
+        using var w32 = asIs ? null : SixteenBitOperands.Widened(this, weight);
+        ConvBackwardDataFloat32(spec, dy32 ?? dy, w32 ?? weight, dx);
+        RoundTo(dy.DType, dx);
+    }
+
+    void ConvBackwardDataFloat32(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
+    {
         var s = spec;
-        weight = w32 ?? weight;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;
         if (s.Batch == 0) return;
@@ -92,11 +103,32 @@ public sealed unsafe partial class CpuBackend
         });
     }
 
-    /// <summary>dW_g = sum over samples of dy[n, g] [O/G, P] @ col[n, g]^T [P, C/G kvol].</summary>
+    /// <summary>
+    /// dW_g = sum over samples of dy[n, g] [O/G, P] @ col[n, g]^T [P, C/G kvol]. 16-bit x and dy are widened whole (see
+    /// ConvForward), and dw is rounded to dy's 16-bit type after (see <see cref="IBackend.ConvBackwardFilter"/>).
+    /// </summary>
     public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
     {
-        using var x32 = SixteenBitOperands.Widened(this, x);   // a 16-bit x (autocast), widened whole: see ConvForward
-        x = x32 ?? x;
+        using var x32 = SixteenBitOperands.Widened(this, x);
+        using var dy32 = SixteenBitOperands.Widened(this, dy);   // beside Float32 columns: widened once, not rounded per panel
+        ConvBackwardFilterFloat32(spec, x32 ?? x, dy32 ?? dy, dweight);
+        RoundTo(dy.DType, dweight);
+    }
+
+    /// <summary>A Float32 <paramref name="t"/> rounded in place to a 16-bit <paramref name="type"/> (nothing for Float32).</summary>
+    void RoundTo(DType type, Tensor t)
+    {
+        if (!type.Is16Bit()) return;
+        nint p = (nint)t.F;
+        CpuLoops.For(t.Numel, 1, (a, b) =>
+        {
+            var span = new Span<float>((float*)p + a, (int)(b - a));
+            HalfPrecision.Round(span, span, type);
+        });
+    }
+
+    void ConvBackwardFilterFloat32(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
+    {
         var s = spec;
         long p = s.Output.Volume, kvol = s.Kernel.Volume;
         int cg = s.InPerGroup, og = s.OutPerGroup, groups = s.Groups;

@@ -73,12 +73,12 @@ public sealed partial class CudaBackend
 
     /// <summary>
     /// x, w and y of one 16-bit type (autocast, no bias) run cuDNN's 16-bit convolution with Float32 compute on the tensors
-    /// themselves; other mixes of 16-bit operands go through Float32 temporaries (widened, y rounded once). The backward
-    /// passes widen their 16-bit operand: cuDNN takes one data type for x, w and y, and the gradients are Float32.
+    /// themselves; other mixes of 16-bit operands go through Float32 temporaries (widened, y rounded once).
     /// </summary>
     public void ConvForward(in ConvSpec spec, Tensor x, Tensor weight, Tensor y)
     {
-        if (x.DType.Is16Bit() && weight.DType == x.DType && y.DType == x.DType && x.Numel > 0 && weight.Numel > 0 && Runs16Bit(spec, x.DType))
+        if (x.DType.Is16Bit() && weight.DType == x.DType && y.DType == x.DType && x.Numel > 0 && weight.Numel > 0
+            && Runs16Bit(ConvDirection.Forward, spec, x.DType))
         {
             Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws), x.DType);
             return;
@@ -93,43 +93,70 @@ public sealed partial class CudaBackend
         Convolve(ConvDirection.Forward, spec, y.Device, (d, a, ws) => Api.ConvolutionForward(d, a, P(x), P(weight), P(y), ws));
     }
 
-    readonly HashSet<string> _no16BitConvolution = new();
+    readonly HashSet<(ConvDirection, string)> _no16BitConvolution = new();
 
     /// <summary>
-    /// Whether cuDNN has a usable algorithm for this convolution on 16-bit data (chosen and cached as for Float32); where it
-    /// has none (a cuDNN or GPU without the configuration), the shape is remembered and the widened Float32 path runs.
+    /// Whether cuDNN has a usable algorithm for this convolution pass on 16-bit data (chosen and cached as for Float32);
+    /// where it has none (a cuDNN or GPU without the configuration), the shape is remembered and the widened Float32 path
+    /// runs.
     /// </summary>
-    bool Runs16Bit(in ConvSpec spec, DType type)
+    bool Runs16Bit(ConvDirection direction, in ConvSpec spec, DType type)
     {
         var d = ConvDescriptor.From(spec, AllowTf32, type);
         lock (_gate)
-            if (_no16BitConvolution.Contains(d.Key)) return false;
+            if (_no16BitConvolution.Contains((direction, d.Key))) return false;
         try
         {
-            Algorithm(ConvDirection.Forward, d);
+            Algorithm(direction, d);
             return true;
         }
         catch (CudaException e) when (e.Code == (int)Interop.CudnnStatus.NotSupported)
         {
-            lock (_gate) _no16BitConvolution.Add(d.Key);
+            lock (_gate) _no16BitConvolution.Add((direction, d.Key));
             return false;
         }
     }
 
+    /// <summary>
+    /// A 16-bit dy and weight of one type run cuDNN's 16-bit backward-data pass, whose 16-bit dx is widened into the Float32
+    /// one; other 16-bit operands are widened, and dx is rounded to a 16-bit dy's type (the same bits).
+    /// </summary>
     public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
     {
-        using var w32 = SixteenBitOperands.Widened(this, weight);
-        weight = w32 ?? weight;
         if (dy.Numel == 0 || weight.Numel == 0) { if (dx.Numel > 0) Fill(dx, 0f); return; }
-        Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, P(weight), P(dy), P(dx), ws));
+        if (dy.DType.Is16Bit() && weight.DType == dy.DType && Runs16Bit(ConvDirection.BackwardData, spec, dy.DType))
+        {
+            using var dx16 = Tensor.Empty(dx.Shape, dx.Device, dy.DType).DetachFromScope();
+            Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, P(weight), P(dy), P(dx16), ws), dy.DType);
+            Cast(dx16, dx);
+            return;
+        }
+        using var dy32 = SixteenBitOperands.Widened(this, dy);
+        using var w32 = SixteenBitOperands.Widened(this, weight);
+        ulong w = P(w32 ?? weight), g = P(dy32 ?? dy);
+        Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, w, g, P(dx), ws));
+        SixteenBitOperands.RoundInPlace(this, dy.DType, dx);
     }
 
+    /// <summary>
+    /// A 16-bit x and dy of one type run cuDNN's 16-bit backward-filter pass, whose 16-bit dw is widened into the Float32
+    /// one; other 16-bit operands are widened, and dw is rounded to a 16-bit dy's type (the same bits).
+    /// </summary>
     public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
     {
-        using var x32 = SixteenBitOperands.Widened(this, x);
-        x = x32 ?? x;
         if (x.Numel == 0 || dy.Numel == 0) { if (dweight.Numel > 0) Fill(dweight, 0f); return; }
-        Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, P(x), P(dy), P(dweight), ws));
+        if (dy.DType.Is16Bit() && x.DType == dy.DType && Runs16Bit(ConvDirection.BackwardFilter, spec, dy.DType))
+        {
+            using var dw16 = Tensor.Empty(dweight.Shape, dweight.Device, dy.DType).DetachFromScope();
+            Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, P(x), P(dy), P(dw16), ws), dy.DType);
+            Cast(dw16, dweight);
+            return;
+        }
+        using var x32 = SixteenBitOperands.Widened(this, x);
+        using var dy32 = SixteenBitOperands.Widened(this, dy);
+        ulong xs = P(x32 ?? x), g = P(dy32 ?? dy);
+        Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, xs, g, P(dweight), ws));
+        SixteenBitOperands.RoundInPlace(this, dy.DType, dweight);
     }
 
 }

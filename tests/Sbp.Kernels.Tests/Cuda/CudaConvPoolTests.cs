@@ -128,6 +128,95 @@ public sealed class CudaConvPoolTests : CudaTest
         Assert.That(a.ToArray(), Is.EqualTo(b.ToArray()));
     }
 
+    static readonly object[] Backward16Cases =
+    [
+        // type, groups, kernel: grouped 3x3x3, depthwise (the CPU's own kernels), pointwise (x itself is the column matrix)
+        new object[] { DType.BFloat16, 1, new Dim3(3, 3, 3) },
+        new object[] { DType.Float16, 2, new Dim3(3, 3, 3) },
+        new object[] { DType.BFloat16, 4, new Dim3(1, 3, 3) },
+        new object[] { DType.BFloat16, 1, new Dim3(1, 1, 1) },
+    ];
+
+    /// <summary>
+    /// Autocast's conv backward (a 16-bit dy, as PyTorch's): on both devices the data and filter gradients are the Float32
+    /// passes on the widenings rounded to the 16-bit type; on CUDA cuDNN reads the 16-bit tensors (nothing widened but its
+    /// 16-bit result) and the CPU reads them in its GEMMs.
+    /// </summary>
+    [TestCaseSource(nameof(Backward16Cases))]
+    public void A16BitConvolutionBackwardGivesTheWidenedPassRounded(DType type, int groups, Dim3 kernel)
+    {
+        var pad = new Dim3(kernel.T / 2, kernel.H / 2, kernel.W / 2);
+        var spec = new ConvSpec(2, 4, 4, groups, new Dim3(3, 5, 5), kernel, new Dim3(1, 2, 1), pad, Dim3.All(1));
+        var o = spec.Output;
+        int[] xs = [2, 4, 3, 5, 5], ws = [4, 4 / groups, kernel.T, kernel.H, kernel.W], ys = [2, 4, o.T, o.H, o.W];
+        string widen = type == DType.BFloat16 ? "to_f32_bf16" : "to_f32_f16";
+        foreach (var device in new[] { Cpu, Gpu })
+        {
+            using var x = Tensor.FromArray(Rand.Uniform(31, (int)new Shape(xs).Numel, -2f, 2f), new Shape(xs), device).To(type);
+            using var w = Tensor.FromArray(Rand.Uniform(32, (int)new Shape(ws).Numel, -0.5f, 0.5f), new Shape(ws), device).To(type);
+            using var dy = Tensor.FromArray(Rand.Uniform(33, (int)new Shape(ys).Numel, -1f, 1f), new Shape(ys), device).To(type);
+            using var wx = x.To(DType.Float32);
+            using var ww = w.To(DType.Float32);
+            using var wdy = dy.To(DType.Float32);
+            using var dx = Tensor.Empty(new Shape(xs), device);
+            using var dw = Tensor.Empty(new Shape(ws), device);
+            using var dx32 = Tensor.Empty(new Shape(xs), device);
+            using var dw32 = Tensor.Empty(new Shape(ws), device);
+            device.Backend.ConvBackwardData(spec, wdy, ww, dx32);
+            device.Backend.ConvBackwardFilter(spec, wx, wdy, dw32);
+            int widenings = device == Gpu && !OnRealGpu ? SimulatedCuda.Launches(Gpu).GetValueOrDefault(widen) : 0;
+            device.Backend.ConvBackwardData(spec, dy, w, dx);
+            device.Backend.ConvBackwardFilter(spec, x, dy, dw);
+            if (device == Gpu && !OnRealGpu)
+                Assert.That(SimulatedCuda.Launches(Gpu).GetValueOrDefault(widen) - widenings, Is.EqualTo(2), "cuDNN reads the 16-bit tensors: only dx and dw are widened");
+            using var ex = dx32.To(type);
+            using var ew = dw32.To(type);
+            using var e1 = ex.To(DType.Float32);
+            using var e2 = ew.To(DType.Float32);
+            if (OnRealGpu && device == Gpu)
+            {
+                Assert.That(dx.ToArray(), Is.EqualTo(e1.ToArray()).Within(2e-2));   // cuDNN's own summation order
+                Assert.That(dw.ToArray(), Is.EqualTo(e2.ToArray()).Within(5e-2));
+                continue;
+            }
+            Assert.That(dx.ToArray(), Is.EqualTo(e1.ToArray()), $"{device}: dx, the Float32 pass on the widenings, rounded");
+            Assert.That(dw.ToArray(), Is.EqualTo(e2.ToArray()), $"{device}: dw, the Float32 pass on the widenings, rounded");
+        }
+    }
+
+    [Test]
+    public void A16BitConvolutionBackwardWithoutAUsableCudnnAlgorithmRunsWidenedAndRounds()
+    {
+        SimulatorOnly();
+        SimulatedCuda.Api(Gpu).Has16BitConvolutions = false;
+        var spec = new ConvSpec(1, 2, 3, 1, new Dim3(2, 4, 4), new Dim3(1, 3, 3), Dim3.All(1), new Dim3(0, 1, 1), Dim3.All(1));
+        using var x = Tensor.FromArray(Rand.Uniform(34, 64), new Shape(1, 2, 2, 4, 4), Gpu).To(DType.BFloat16);
+        using var w = Tensor.FromArray(Rand.Uniform(35, 54), new Shape(3, 2, 1, 3, 3), Gpu).To(DType.BFloat16);
+        using var dy = Tensor.FromArray(Rand.Uniform(36, 96), new Shape(1, 3, 2, 4, 4), Gpu).To(DType.BFloat16);
+        using var dx = Tensor.Empty(new Shape(1, 2, 2, 4, 4), Gpu);
+        using var dw = Tensor.Empty(new Shape(3, 2, 1, 3, 3), Gpu);
+        for (int i = 0; i < 2; i++)
+        {
+            Gpu.Backend.ConvBackwardData(spec, dy, w, dx);
+            Gpu.Backend.ConvBackwardFilter(spec, x, dy, dw);
+        }
+        Assert.That(SimulatedCuda.LibraryCalls(Gpu)["cudnnGetConvolutionBackwardDataAlgorithm_v7"], Is.EqualTo(2),
+            "asked once for bfloat16 (none usable, remembered), once for the Float32 fallback");
+        Assert.That(SimulatedCuda.LibraryCalls(Gpu)["cudnnGetConvolutionBackwardFilterAlgorithm_v7"], Is.EqualTo(2));
+        using var wx = x.To(DType.Float32);
+        using var ww = w.To(DType.Float32);
+        using var wdy = dy.To(DType.Float32);
+        using var dx32 = Tensor.Empty(dx.Shape, Gpu);
+        using var dw32 = Tensor.Empty(dw.Shape, Gpu);
+        Gpu.Backend.ConvBackwardData(spec, wdy, ww, dx32);
+        Gpu.Backend.ConvBackwardFilter(spec, wx, wdy, dw32);
+        using var ex = dx32.To(DType.BFloat16).To(DType.Float32);
+        using var ew = dw32.To(DType.BFloat16).To(DType.Float32);
+        Assert.That(dx.ToArray(), Is.EqualTo(ex.ToArray()), "dx rounded to bfloat16");
+        Assert.That(dw.ToArray(), Is.EqualTo(ew.ToArray()), "dw rounded to bfloat16");
+        Assert.That(dx.ToArray(), Is.Not.EqualTo(dx32.ToArray()), "the rounding is visible at this size");
+    }
+
     static readonly object[] PoolCases =
     [
         new object[] { PoolMode.Max, new Dim3(1, 6, 7), new Dim3(1, 3, 3), new Dim3(1, 2, 2), new Dim3(0, 1, 1), true },
