@@ -121,42 +121,36 @@ public sealed partial class CudaBackend
     /// A 16-bit dy and weight of one type run cuDNN's 16-bit backward-data pass, whose 16-bit dx is widened into the Float32
     /// one; other 16-bit operands are widened, and dx is rounded to a 16-bit dy's type (the same bits).
     /// </summary>
-    public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx)
-    {
-        if (dy.Numel == 0 || weight.Numel == 0) { if (dx.Numel > 0) Fill(dx, 0f); return; }
-        if (dy.DType.Is16Bit() && weight.DType == dy.DType && Runs16Bit(ConvDirection.BackwardData, spec, dy.DType))
-        {
-            using var dx16 = Tensor.Empty(dx.Shape, dx.Device, dy.DType).DetachFromScope();
-            Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, P(weight), P(dy), P(dx16), ws), dy.DType);
-            Cast(dx16, dx);
-            return;
-        }
-        using var dy32 = SixteenBitOperands.Widened(this, dy);
-        using var w32 = SixteenBitOperands.Widened(this, weight);
-        ulong w = P(w32 ?? weight), g = P(dy32 ?? dy);
-        Convolve(ConvDirection.BackwardData, spec, dx.Device, (d, a, ws) => Api.ConvolutionBackwardData(d, a, w, g, P(dx), ws));
-        SixteenBitOperands.RoundInPlace(this, dy.DType, dx);
-    }
+    public void ConvBackwardData(in ConvSpec spec, Tensor dy, Tensor weight, Tensor dx) =>
+        ConvBackward(ConvDirection.BackwardData, spec, weight, dy, dx, Api.ConvolutionBackwardData);
+
+    /// <summary>As <see cref="ConvBackwardData"/> for the filter gradient: a 16-bit x and dy of one type run cuDNN's 16-bit pass.</summary>
+    public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight) =>
+        ConvBackward(ConvDirection.BackwardFilter, spec, x, dy, dweight, Api.ConvolutionBackwardFilter);
 
     /// <summary>
-    /// A 16-bit x and dy of one type run cuDNN's 16-bit backward-filter pass, whose 16-bit dw is widened into the Float32
-    /// one; other 16-bit operands are widened, and dw is rounded to a 16-bit dy's type (the same bits).
+    /// One backward pass, pass(descriptor, algorithm, operand, dy, output, workspace): on the 16-bit tensors where both are of
+    /// dy's 16-bit type and cuDNN has an algorithm for it (the 16-bit result widened into the Float32 output), else on
+    /// Float32 widenings with the output rounded to a 16-bit dy's type.
     /// </summary>
-    public void ConvBackwardFilter(in ConvSpec spec, Tensor x, Tensor dy, Tensor dweight)
+    void ConvBackward(ConvDirection direction, in ConvSpec spec, Tensor operand, Tensor dy, Tensor output,
+        Action<ConvDescriptor, ConvAlgorithm, ulong, ulong, ulong, ulong> pass)
     {
-        if (x.Numel == 0 || dy.Numel == 0) { if (dweight.Numel > 0) Fill(dweight, 0f); return; }
-        if (dy.DType.Is16Bit() && x.DType == dy.DType && Runs16Bit(ConvDirection.BackwardFilter, spec, dy.DType))
+        if (operand.Numel == 0 || dy.Numel == 0) { if (output.Numel > 0) Fill(output, 0f); return; }
+        var type = dy.DType;
+        if (type.Is16Bit() && operand.DType == type && Runs16Bit(direction, spec, type))
         {
-            using var dw16 = Tensor.Empty(dweight.Shape, dweight.Device, dy.DType).DetachFromScope();
-            Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, P(x), P(dy), P(dw16), ws), dy.DType);
-            Cast(dw16, dweight);
+            using var narrow = Tensor.Empty(output.Shape, output.Device, type).DetachFromScope();
+            ulong o16 = P(operand), g16 = P(dy), r16 = P(narrow);
+            Convolve(direction, spec, output.Device, (d, a, ws) => pass(d, a, o16, g16, r16, ws), type);
+            Cast(narrow, output);
             return;
         }
-        using var x32 = SixteenBitOperands.Widened(this, x);
+        using var operand32 = SixteenBitOperands.Widened(this, operand);
         using var dy32 = SixteenBitOperands.Widened(this, dy);
-        ulong xs = P(x32 ?? x), g = P(dy32 ?? dy);
-        Convolve(ConvDirection.BackwardFilter, spec, dweight.Device, (d, a, ws) => Api.ConvolutionBackwardFilter(d, a, xs, g, P(dweight), ws));
-        SixteenBitOperands.RoundInPlace(this, dy.DType, dweight);
+        ulong o = P(operand32 ?? operand), g = P(dy32 ?? dy), r = P(output);
+        Convolve(direction, spec, output.Device, (d, a, ws) => pass(d, a, o, g, r, ws));
+        SixteenBitOperands.RoundInPlace(this, type, output);
     }
 
 }
