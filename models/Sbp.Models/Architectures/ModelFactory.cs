@@ -12,6 +12,7 @@ public static class ModelFactory
         ["swin-t"] = VideoSwinConfig.SwinT,
         ["swin-s"] = VideoSwinConfig.SwinS,
         ["swin-micro"] = VideoSwinConfig.SwinMicro,
+        ["swin-micro-stem"] = VideoSwinConfig.SwinMicroStem,
         ["swin-nano"] = VideoSwinConfig.SwinNano,
         ["vit-t"] = VideoVitConfig.VitT,
         ["vit-micro"] = VideoVitConfig.VitMicro,

@@ -96,6 +96,14 @@ public sealed class ModelGradCheckTests : ModelTestBase
     }
 
     [Test]
+    public void Swin_with_a_convolutional_stem_gradients()
+    {
+        // The stem's convolution and batch norm (training mode, statistics over the batch) under the patch embedding.
+        var m = Own(new VideoSwinTransformer(VideoSwinConfig.SwinNano with { StemChannels = 2 }, new RandomSource(7), Device));
+        Check("swin-nano with a stem", m, x => m.Forward(x), [2, 3, 2, 4, 4], "patch_embed.stem.0.weight", "patch_embed.stem.1.bias", "patch_embed.proj.weight");
+    }
+
+    [Test]
     public void Vit_model_position_embedding_and_qkv_gradients()
     {
         var m = (VideoVit)Build("vit-nano");

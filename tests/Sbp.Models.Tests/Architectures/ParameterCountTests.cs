@@ -19,7 +19,9 @@ public sealed class ParameterCountTests : ModelTestBase
     {
         var (pt, ph, pw) = c.Patch;
         var (wt, wh, ww) = c.Window;
-        long embed = 3L * c.EmbedDim * pt * ph * pw + c.EmbedDim + (c.PatchNorm ? Ln(c.EmbedDim) : 0);
+        // an optional stem: Conv3d 3x3x3 without bias and BatchNorm (weight and bias), feeding the patch projection
+        long stem = c.StemChannels > 0 ? 3L * c.StemChannels * 27 + Ln(c.StemChannels) : 0, projIn = c.StemChannels > 0 ? c.StemChannels : 3;
+        long embed = stem + projIn * c.EmbedDim * pt * ph * pw + c.EmbedDim + (c.PatchNorm ? Ln(c.EmbedDim) : 0);
         var stages = new long[c.Depths.Length];
         // The token grid per stage: a downsample merges 2 x 2 neighbours only while the grid is larger than 2 x 2.
         long gh = (c.SampleShape[2] + ph - 1) / ph, gw = (c.SampleShape[3] + pw - 1) / pw;
@@ -82,6 +84,7 @@ public sealed class ParameterCountTests : ModelTestBase
     [TestCase("swin-t")]
     [TestCase("swin-s")]
     [TestCase("swin-micro")]
+    [TestCase("swin-micro-stem")]
     [TestCase("swin-nano")]
     public void Swin_counts_match_the_per_layer_formula(string name)
     {
@@ -91,6 +94,16 @@ public sealed class ParameterCountTests : ModelTestBase
         Assert.That(m.ParameterCount(), Is.EqualTo(total));
         Assert.That(summary.Total, Is.EqualTo(total), "the summary's rows must cover every parameter once");
         for (int s = 0; s < stages.Length; s++) Assert.That(summary[$"stage{s + 1}"], Is.EqualTo(stages[s]), $"stage {s + 1}");
+    }
+
+    [Test]
+    public void Swin_with_a_convolutional_stem_counts_match_the_per_layer_formula()
+    {
+        var config = VideoSwinConfig.SwinNano with { StemChannels = 6 };
+        using var m = new VideoSwinTransformer(config, new RandomSource(1), Device.CreateCpu("swin-nano with a stem"));
+        Assert.That(m.ParameterCount(), Is.EqualTo(SwinFormula(config).Total));
+        Assert.That(m.NamedParameters().Select(p => p.Name).Where(n => n.StartsWith("patch_embed.stem.", StringComparison.Ordinal)),
+            Is.EquivalentTo(new[] { "patch_embed.stem.0.weight", "patch_embed.stem.1.weight", "patch_embed.stem.1.bias" }));
     }
 
     [Test]

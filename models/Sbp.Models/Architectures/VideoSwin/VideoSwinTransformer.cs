@@ -26,7 +26,8 @@ public sealed class VideoSwinTransformer : VideoModel
         ArgumentNullException.ThrowIfNull(rng);
         config.Validate();
         Config = config;
-        PatchEmbed = RegisterModule("patch_embed", new PatchEmbed3d(config.Patch, config.SampleShape[0], config.EmbedDim, config.PatchNorm, rng, device));
+        PatchEmbed = RegisterModule("patch_embed", new PatchEmbed3d(config.Patch, config.SampleShape[0], config.EmbedDim, config.PatchNorm, rng, device,
+            config.StemChannels));
         var rates = Inits.DropPathRates(config.DropPath, config.Depths.Sum());
         int k = 0;
         var layers = RegisterModule("layers", new Sequential(device));
