@@ -204,17 +204,9 @@ public sealed unsafe partial class CpuBackend
             for (long ch = c0; ch < c1; ch++)
             {
                 double sum = 0;
-                for (int b = 0; b < n; b++)
-                {
-                    float* xs = (float*)px + ((long)b * c + ch) * s;
-                    for (int k = 0; k < len; k++) sum += xs[k];
-                }
+                for (int b = 0; b < n; b++) sum += CpuMath.Sum((float*)px + ((long)b * c + ch) * s, len);
                 double mean = sum / count, sq = 0;
-                for (int b = 0; b < n; b++)
-                {
-                    float* xs = (float*)px + ((long)b * c + ch) * s;
-                    for (int k = 0; k < len; k++) { double d = xs[k] - mean; sq += d * d; }
-                }
+                for (int b = 0; b < n; b++) sq += CpuMath.SumSquaredDeviations((float*)px + ((long)b * c + ch) * s, len, mean);
                 double var = sq / count;
                 float fm = (float)mean, inv = (float)(1.0 / Math.Sqrt(var + eps));
                 ((float*)pm)[ch] = fm;
@@ -230,13 +222,36 @@ public sealed unsafe partial class CpuBackend
                 for (int b = 0; b < n; b++)
                 {
                     long o = ((long)b * c + ch) * s;
-                    var ys = new Span<float>((float*)py + o, len);
-                    TensorPrimitives.Subtract(new ReadOnlySpan<float>((float*)px + o, len), fm, ys);
-                    TensorPrimitives.Multiply(ys, scale, ys);
-                    TensorPrimitives.Add(ys, shift, ys);
+                    Normalize((float*)px + o, (float*)py + o, len, fm, scale, shift);
                 }
             }
         });
+    }
+
+    /// <summary>y = (x - mean) * scale + shift, in that order (no fused multiply-add), in one pass.</summary>
+    static void Normalize(float* x, float* y, int n, float mean, float scale, float shift)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> m = Vector256.Create(mean), k = Vector256.Create(scale), b = Vector256.Create(shift);
+            for (; i + 8 <= n; i += 8) Vector256.Store((Vector256.Load(x + i) - m) * k + b, y + i);
+        }
+        for (; i < n; i++) y[i] = (x[i] - mean) * scale + shift;
+    }
+
+    /// <summary>Batch norm's dx through the batch statistics: d = k0 * (g - meanDy - (x - mean) * inv * meanDyXhat), in that order.</summary>
+    static void BatchNormDx(float* g, float* x, float* d, int n, float k0, float meanDy, float mean, float inv, float meanDyXhat)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> vk = Vector256.Create(k0), vdy = Vector256.Create(meanDy), vm = Vector256.Create(mean);
+            Vector256<float> vi = Vector256.Create(inv), vh = Vector256.Create(meanDyXhat);
+            for (; i + 8 <= n; i += 8)
+                Vector256.Store(vk * (Vector256.Load(g + i) - vdy - (Vector256.Load(x + i) - vm) * vi * vh), d + i);
+        }
+        for (; i < n; i++) d[i] = k0 * (g[i] - meanDy - (x[i] - mean) * inv * meanDyXhat);
     }
 
     public void BatchNormBackward(Tensor dy, Tensor x, Tensor? weight, Tensor saveMean, Tensor saveInvStd,
@@ -256,12 +271,8 @@ public sealed unsafe partial class CpuBackend
                 for (int b = 0; b < n; b++)
                 {
                     long o = ((long)b * c + ch) * s;
-                    float* g = (float*)pg + o, xs = (float*)px + o;
-                    for (int k = 0; k < len; k++)
-                    {
-                        sdy += g[k];
-                        sdx += (double)g[k] * ((xs[k] - m) * inv);
-                    }
+                    sdy += CpuMath.Sum((float*)pg + o, len);
+                    sdx += CpuMath.DotNormalized((float*)pg + o, (float*)px + o, len, m, inv);
                 }
                 if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
                 if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;
@@ -271,9 +282,7 @@ public sealed unsafe partial class CpuBackend
                 for (int b = 0; b < n; b++)
                 {
                     long o = ((long)b * c + ch) * s;
-                    float* g = (float*)pg + o, xs = (float*)px + o, d = (float*)pd + o;
-                    for (int k = 0; k < len; k++)
-                        d[k] = k0 * (g[k] - meanDy - (xs[k] - m) * inv * meanDyXhat);
+                    BatchNormDx((float*)pg + o, (float*)px + o, (float*)pd + o, len, k0, meanDy, m, inv, meanDyXhat);
                 }
             }
         });
@@ -292,10 +301,7 @@ public sealed unsafe partial class CpuBackend
                 long ch = r % c;
                 float scale = ((float*)pi)[ch] * (pw == 0 ? 1f : ((float*)pw)[ch]);
                 float shift = pb == 0 ? 0f : ((float*)pb)[ch];
-                var ys = new Span<float>((float*)py + r * s, len);
-                TensorPrimitives.Subtract(new ReadOnlySpan<float>((float*)px + r * s, len), ((float*)pm)[ch], ys);
-                TensorPrimitives.Multiply(ys, scale, ys);
-                TensorPrimitives.Add(ys, shift, ys);
+                Normalize((float*)px + r * s, (float*)py + r * s, len, ((float*)pm)[ch], scale, shift);
             }
         });
     }
@@ -330,11 +336,8 @@ public sealed unsafe partial class CpuBackend
                 for (int b = 0; b < n; b++)
                 {
                     long o = ((long)b * c + ch) * s;
-                    float* g = (float*)pg + o;
-                    for (int k = 0; k < len; k++) sdy += g[k];
-                    if (pdw == 0) continue;
-                    float* xs = (float*)px + o;
-                    for (int k = 0; k < len; k++) sdx += (double)g[k] * ((xs[k] - m) * inv);
+                    sdy += CpuMath.Sum((float*)pg + o, len);
+                    if (pdw != 0) sdx += CpuMath.DotNormalized((float*)pg + o, (float*)px + o, len, m, inv);
                 }
                 if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
                 if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;

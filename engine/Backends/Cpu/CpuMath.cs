@@ -261,6 +261,27 @@ static unsafe class CpuMath
         return sum;
     }
 
+    /// <summary>sum of g[i] * ((x[i] - mean) * invStd) in float64, the normalized x computed in float32 (as batch norm saves it).</summary>
+    public static double DotNormalized(float* g, float* x, int n, float mean, float invStd)
+    {
+        int i = 0;
+        double sum = 0;
+        if (Vector256.IsHardwareAccelerated && n >= 8)
+        {
+            var acc = Vector256<double>.Zero;
+            Vector256<float> m = Vector256.Create(mean), inv = Vector256.Create(invStd);
+            for (; i + 8 <= n; i += 8)
+            {
+                var a = Vector256.Load(g + i);
+                var b = (Vector256.Load(x + i) - m) * inv;
+                acc += Vector256.WidenLower(a) * Vector256.WidenLower(b) + Vector256.WidenUpper(a) * Vector256.WidenUpper(b);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) sum += (double)g[i] * ((x[i] - mean) * invStd);
+        return sum;
+    }
+
     /// <summary>sum of x[i] y[i] in float64.</summary>
     public static double Dot(float* x, float* y, int n)
     {
