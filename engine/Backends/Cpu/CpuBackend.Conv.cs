@@ -45,6 +45,11 @@ public sealed unsafe partial class CpuBackend
                 new Operand(weight, 0, 0, (long)og * cg), new Operand(x, 0, s.InChannels * p, cg * p), outBlock);
             return;
         }
+        if (IsSmallChannel(s))
+        {
+            SmallChannelForward(s, x, weight, y);
+            return;
+        }
         int kg = checked((int)(cg * kvol));
         ForColumnChunks(s, x.Device, (n0, count, col) =>
         {
