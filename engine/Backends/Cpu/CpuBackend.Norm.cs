@@ -240,6 +240,23 @@ public sealed unsafe partial class CpuBackend
         for (; i < n; i++) y[i] = (x[i] - mean) * scale + shift;
     }
 
+    /// <summary>
+    /// Channel <paramref name="ch"/>'s sums over the batch of dy and (with <paramref name="withXhat"/>) of dy * (x - mean) * inv, in
+    /// float64: dbias and dweight, and the means batch norm's dx needs.
+    /// </summary>
+    static (double Dy, double DyXhat) ChannelGradSums(nint pg, nint px, int n, int c, long ch, long s, float mean, float inv, bool withXhat)
+    {
+        int len = checked((int)s);
+        double sdy = 0, sdx = 0;
+        for (int b = 0; b < n; b++)
+        {
+            long o = ((long)b * c + ch) * s;
+            sdy += CpuMath.Sum((float*)pg + o, len);
+            if (withXhat) sdx += CpuMath.DotNormalized((float*)pg + o, (float*)px + o, len, mean, inv);
+        }
+        return (sdy, sdx);
+    }
+
     /// <summary>Batch norm's dx through the batch statistics: d = k0 * (g - meanDy - (x - mean) * inv * meanDyXhat), in that order.</summary>
     static void BatchNormDx(float* g, float* x, float* d, int n, float k0, float meanDy, float mean, float inv, float meanDyXhat)
     {
@@ -267,13 +284,7 @@ public sealed unsafe partial class CpuBackend
             for (long ch = c0; ch < c1; ch++)
             {
                 float m = ((float*)pm)[ch], inv = ((float*)pi)[ch];
-                double sdy = 0, sdx = 0;
-                for (int b = 0; b < n; b++)
-                {
-                    long o = ((long)b * c + ch) * s;
-                    sdy += CpuMath.Sum((float*)pg + o, len);
-                    sdx += CpuMath.DotNormalized((float*)pg + o, (float*)px + o, len, m, inv);
-                }
+                var (sdy, sdx) = ChannelGradSums(pg, px, n, c, ch, s, m, inv, withXhat: true);
                 if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
                 if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;
                 if (pd == 0) continue;
@@ -331,14 +342,7 @@ public sealed unsafe partial class CpuBackend
         {
             for (long ch = c0; ch < c1; ch++)
             {
-                float m = ((float*)pm)[ch], inv = ((float*)pi)[ch];
-                double sdy = 0, sdx = 0;
-                for (int b = 0; b < n; b++)
-                {
-                    long o = ((long)b * c + ch) * s;
-                    sdy += CpuMath.Sum((float*)pg + o, len);
-                    if (pdw != 0) sdx += CpuMath.DotNormalized((float*)pg + o, (float*)px + o, len, m, inv);
-                }
+                var (sdy, sdx) = ChannelGradSums(pg, px, n, c, ch, s, ((float*)pm)[ch], ((float*)pi)[ch], withXhat: pdw != 0);
                 if (pdw != 0) ((float*)pdw)[ch] = (float)sdx;
                 if (pdb != 0) ((float*)pdb)[ch] = (float)sdy;
             }
