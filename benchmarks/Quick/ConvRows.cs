@@ -17,6 +17,8 @@ public sealed class ConvRows : IQuickRowProducer
             new ConvSpec(16, 3, 16, 1, new Dim3(16, 32, 32), Dim3.All(3), Dim3.All(1), Dim3.All(1), Dim3.All(1))),
         ("patch embed 2x4x4 stride 2x4x4, [1,3,16,224,224] -> 96",
             new ConvSpec(1, 3, 96, 1, new Dim3(16, 224, 224), new Dim3(2, 4, 4), new Dim3(2, 4, 4), Dim3.All(0), Dim3.All(1))),
+        ("patch embed 2x4x4 stride 2x4x4, [16,16,16,32,32] -> 24 (after swin-micro-stem's stem)",
+            new ConvSpec(16, 16, 24, 1, new Dim3(16, 32, 32), new Dim3(2, 4, 4), new Dim3(2, 4, 4), Dim3.All(0), Dim3.All(1))),
         ("depthwise 3x3x3 pad 1, [2,96,8,28,28]",
             new ConvSpec(2, 96, 96, 96, new Dim3(8, 28, 28), Dim3.All(3), Dim3.All(1), Dim3.All(1), Dim3.All(1))),
     ];

@@ -144,6 +144,11 @@ public sealed unsafe partial class CpuBackend
             DepthwiseBackwardFilter(s, x, dy, dweight);
             return;
         }
+        if (IsSmallChannelFilter(s))
+        {
+            SmallChannelBackwardFilter(s, x, dy, dweight);
+            return;
+        }
         var gradBlock = new Operand(dy, 0, s.OutChannels * p, og * p);
         if (s.IsPointwise)
         {
