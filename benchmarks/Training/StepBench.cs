@@ -25,7 +25,8 @@ public static class StepBench
         device.Pool.LimitBytes = limitBytes;
         bool peakBlocks = Environment.GetEnvironmentVariable("SBP_BENCH_PEAK") == "1";
         device.Pool.CapturePeakBlocks = peakBlocks;
-        bool profile = Environment.GetEnvironmentVariable("SBP_BENCH_PROFILE") == "1";
+        string? profileKind = Environment.GetEnvironmentVariable("SBP_BENCH_PROFILE");
+        bool profile = profileKind is "1" or "shapes";
         try
         {
             using var model = ModelFactory.Create(c.Model, new RandomSource(c.Seed).Split("model"), device, c.Classes, c.Frames, c.Size, c.Size);
@@ -59,8 +60,8 @@ public static class StepBench
                 using (TensorScope.Begin())
                 using (var tape = Tape.Begin())
                 {
-                    // SBP_BENCH_PROFILE=1: per-op forward and backward times of the last step, on stderr.
-                    if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile(); tape.Profile.Start(); }
+                    // SBP_BENCH_PROFILE=1: per-op forward and backward times of the last step, on stderr ("shapes": per op and input shapes).
+                    if (profile && s == warmup + steps - 1) { tape.Profile = new OpProfile { ByShape = profileKind == "shapes" }; tape.Profile.Start(); }
                     // The detector already takes [B, T, C, H, W]: x is passed as is.
                     var l = mode.Forward(() => Trainer.Loss(model.Forward(x, policy, s), y));
                     tForward = Stopwatch.GetTimestamp();

@@ -26,6 +26,9 @@ public sealed class OpProfile
         public double GigabytesPerSecond => Milliseconds > 0 ? Bytes / (Milliseconds * 1e6) : 0;
     }
 
+    /// <summary>Rows also split by the op's input shapes (one row per distinct call: which of a family's calls is slow).</summary>
+    public bool ByShape { get; set; }
+
     readonly List<(TapeNode Node, Phase Phase, long Ticks)> _entries = [];
     readonly Func<long> _clock;
     readonly double _ticksPerSecond;
@@ -80,7 +83,7 @@ public sealed class OpProfile
 
     /// <summary>Totals per (op, in a region, compact, phase), largest first.</summary>
     public IReadOnlyList<Row> Rows() =>
-        Counted().GroupBy(e => (e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
+        Counted().GroupBy(e => (Op: ByShape ? $"{e.Node.Op} {string.Join(" ", e.Node.InputShapes)}" : e.Node.Op, InRegion: e.Node.Region is not null, e.Node.IsCompact, e.Phase))
             .Select(g => new Row(g.Key.Op, g.Key.InRegion, g.Key.IsCompact, g.Key.Phase, g.Count(), g.Sum(e => e.Ms), Macs: g.Sum(e => e.Macs), Bytes: g.Sum(e => e.Bytes)))
             .Concat(_internal.GroupBy(e => (e.Name, e.Phase))
                 .Select(g => new Row(g.Key.Name, true, true, g.Key.Phase, g.Count(), g.Sum(e => e.Ticks) * 1000.0 / _ticksPerSecond, Internal: true)))

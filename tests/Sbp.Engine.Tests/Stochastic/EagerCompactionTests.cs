@@ -193,5 +193,11 @@ public class EagerCompactionTests : DeviceTest
         var region = profile.RegionRows().Where(r => r.Region == "mlp").ToList();
         Assert.That(region.Select(r => r.Phase), Is.EquivalentTo(new[] { OpProfile.Phase.Forward, OpProfile.Phase.Backward }));
         Assert.That(region.Sum(r => r.Macs), Is.EqualTo(Macs(OpProfile.Phase.Forward) + Macs(OpProfile.Phase.Backward)), "the region holds all the linears' work");
+        // By shape: the MLP's two linears (C -> 24, 24 -> C) get a row each, named with their input shapes, with the same totals.
+        profile.ByShape = true;
+        var linears = profile.Rows().Where(r => r.Op.StartsWith("linear ", StringComparison.Ordinal) && r.Phase == OpProfile.Phase.Forward).ToList();
+        Assert.That(linears, Has.Count.EqualTo(2));
+        Assert.That(linears.Select(r => r.Op), Has.Some.Contain($"[24, {C}]").And.Some.Contain($"[{C}, 24]"));
+        Assert.That(linears.Sum(r => r.Macs), Is.EqualTo(Macs(OpProfile.Phase.Forward)));
     }
 }
