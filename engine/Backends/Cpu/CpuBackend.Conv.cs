@@ -7,7 +7,8 @@ using Sbp.Tensors;
 namespace Sbp.Backends.Cpu;
 
 // Convolution by vol2col (3-D im2col) + GEMM per group (the packed SGEMM of CpuBackend.Gemm.cs);
-// col2vol accumulation for the data gradient. Depthwise convolutions: CpuBackend.ConvDepthwise.cs.
+// col2vol accumulation for the data gradient. Depthwise convolutions: CpuBackend.ConvDepthwise.cs; non-overlapping
+// patches: CpuBackend.ConvPatches.cs; few input taps: CpuBackend.ConvSmallChannel.cs.
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>
@@ -98,7 +99,7 @@ public sealed unsafe partial class CpuBackend
             return;
         }
         int kg = checked((int)(cg * kvol));
-        Fill(dx, 0f);
+        if (!IsPatchify(s)) Fill(dx, 0f);   // patches: every element of dx is written once
         ForColumnChunks(s, dx.Device, (n0, count, col) =>
         {
             GemmGrid(new GemmSpec(true, false, kg, checked((int)p), og), count, groups,
@@ -287,73 +288,16 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// Non-overlapping patches (stride = kernel, no padding or dilation, the input an exact multiple of
-    /// the patch): a video transformer's patch embedding, whose columns are a permutation of the input.
-    /// </summary>
-    static bool IsPatchify(in ConvSpec s) =>
-        s.Stride == s.Kernel && s.Padding == new Dim3(0, 0, 0) && s.Dilation == new Dim3(1, 1, 1) &&
-        s.Input == new Dim3(s.Output.T * s.Kernel.T, s.Output.H * s.Kernel.H, s.Output.W * s.Kernel.W);
-
-    /// <summary>
-    /// <see cref="Vol2Col"/> for <see cref="IsPatchify"/> convolutions: each input row (c, t, h) is read once,
-    /// in order, and dealt to the kW column rows of its kw offsets (a 4 x 8 transpose in registers when kW is 4,
-    /// as Swin's 2x4x4 patches), instead of being read kW times with a stride of kW.
-    /// </summary>
-    static void PatchesToCol(ConvSpec s, Tensor x, int n0, int count, Tensor col)
-    {
-        Dim3 inp = s.Input, k = s.Kernel, o = s.Output;
-        long inVol = inp.Volume, p = o.Volume;
-        nint px = x.Pointer + (nint)((long)n0 * s.InChannels * inVol * sizeof(float)), pc = col.Pointer;
-        int kw = k.W, ow = o.W;
-        bool transpose4 = kw == 4 && Avx2.IsSupported;
-        var order = Vector256.Create(0, 4, 2, 6, 1, 5, 3, 7);
-        // One unit: (plane, kt, kh) = kW column rows, filled from oT oH input rows.
-        CpuLoops.For((long)count * s.InChannels * k.T * k.H, p * kw, (start, end) =>
-        {
-            for (long u = start; u < end; u++)
-            {
-                int kh = (int)(u % k.H);
-                long q = u / k.H;
-                int kt = (int)(q % k.T);
-                long plane = q / k.T;
-                float* src = (float*)px + plane * inVol;
-                float* dst = (float*)pc + u * kw * p;                 // column row (u, kw = 0); kw adds p
-                for (int ot = 0; ot < o.T; ot++)
-                    for (int oh = 0; oh < o.H; oh++)
-                    {
-                        float* row = src + ((long)(ot * k.T + kt) * inp.H + oh * k.H + kh) * inp.W;
-                        float* d = dst + ((long)ot * o.H + oh) * ow;
-                        int j = 0;
-                        if (transpose4)
-                            for (; j + 8 <= ow; j += 8)
-                            {
-                                // 8 patches x 4 offsets in, 4 offsets x 8 patches out.
-                                var v0 = Avx.LoadVector256(row + 4 * j);
-                                var v1 = Avx.LoadVector256(row + 4 * j + 8);
-                                var v2 = Avx.LoadVector256(row + 4 * j + 16);
-                                var v3 = Avx.LoadVector256(row + 4 * j + 24);
-                                var t0 = Avx.UnpackLow(v0, v1);
-                                var t1 = Avx.UnpackHigh(v0, v1);
-                                var t2 = Avx.UnpackLow(v2, v3);
-                                var t3 = Avx.UnpackHigh(v2, v3);
-                                Avx.Store(d + j, Avx2.PermuteVar8x32(Avx.UnpackLow(t0, t2), order));
-                                Avx.Store(d + p + j, Avx2.PermuteVar8x32(Avx.UnpackHigh(t0, t2), order));
-                                Avx.Store(d + 2 * p + j, Avx2.PermuteVar8x32(Avx.UnpackLow(t1, t3), order));
-                                Avx.Store(d + 3 * p + j, Avx2.PermuteVar8x32(Avx.UnpackHigh(t1, t3), order));
-                            }
-                        for (; j < ow; j++)
-                            for (int c = 0; c < kw; c++) d[c * p + j] = row[(long)j * kw + c];
-                    }
-            }
-        });
-    }
-
-    /// <summary>
     /// The adjoint of <see cref="Vol2Col"/>: dx[n, c, ...] += every column entry taken from it, for
-    /// samples n0 .. n0 + count - 1. Parallel over (sample, channel) planes, which own disjoint rows.
+    /// samples n0 .. n0 + count - 1 (patches: dx = its one entry, <see cref="ColToPatches"/>). Parallel over (sample, channel) planes, which own disjoint rows.
     /// </summary>
     static void Col2Vol(ConvSpec s, Tensor col, Tensor dx, int n0, int count)
     {
+        if (IsPatchify(s))
+        {
+            ColToPatches(s, col, dx, n0, count);
+            return;
+        }
         Dim3 inp = s.Input, k = s.Kernel, o = s.Output, st = s.Stride, pd = s.Padding, dl = s.Dilation;
         long inVol = inp.Volume, p = o.Volume, kvol = k.Volume;
         nint pdx = dx.Pointer + (nint)((long)n0 * s.InChannels * inVol * sizeof(float)), pc = col.Pointer;
