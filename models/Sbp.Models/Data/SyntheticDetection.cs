@@ -26,6 +26,8 @@ public sealed record SyntheticDetectionOptions
     /// have), so a per-frame backbone can see which action runs; false leaves motion as the only cue.
     /// </summary>
     public bool ActionTint { get; init; } = true;
+    /// <summary>Rendered videos kept in memory (<see cref="SampleCache"/>; 0: render every time). Results do not depend on it.</summary>
+    public long CacheBytes { get; init; } = 256L << 20;
 
     public void Validate()
     {
@@ -38,6 +40,7 @@ public sealed record SyntheticDetectionOptions
         Check(Noise >= 0f && Noise <= 1f, DataField.Noise, $"noise must be in [0, 1] (got {Noise})");
         Check(Speed > 0f && Speed <= 3f, DataField.Speed, $"speed must be in (0, 3] (got {Speed})");
         Check(ObjectSize > 0.05f && ObjectSize <= 0.6f, DataField.ObjectSize, $"object size must be in (0.05, 0.6] (got {ObjectSize})");
+        Check(CacheBytes >= 0, DataField.Other, $"cache bytes must be >= 0 (got {CacheBytes})");
     }
 
     static void Check(bool ok, DataField field, string message)
@@ -75,7 +78,11 @@ public sealed class SyntheticDetection : IVideoDataset
         if (Transform.FlipProbability > 0)
             throw new ArgumentException("SyntheticDetection: no flips: a horizontal flip turns 'move right' into 'move left' (and clockwise into counter-clockwise).");
         _classNames = ["background", .. AllActionNames.Take(options.Classes)];
+        Cache = new SampleCache(options.CacheBytes);
     }
+
+    /// <summary>The rendered videos kept so far (<see cref="SyntheticDetectionOptions.CacheBytes"/>).</summary>
+    public SampleCache Cache { get; }
 
     public SyntheticDetectionOptions Options { get; }
     public DataSplit Split { get; }
@@ -115,7 +122,7 @@ public sealed class SyntheticDetection : IVideoDataset
     public VideoSample Get(int index, SampleRng? rng)
     {
         if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), $"SyntheticDetection: index {index} is outside 0..{Count - 1}.");
-        var sample = Render(index);
+        var sample = Cache.GetOrRender(index, Render);   // the whole video; windows are copies
         if (Sampler is null) return sample;
         var window = sample.Select(Sampler.Sample(sample.Clip.Frames, rng));
         return window with { Label = SegmentDataset.MajorityAction(window.FrameLabels!) };

@@ -25,6 +25,35 @@ public class SyntheticActionsTests
     }
 
     [Test]
+    public void RenderedClipsAreCachedUpToTheBudgetWithTheSameContent()
+    {
+        var options = new SyntheticActionsOptions { Count = 6, Frames = 8, Height = 16, Width = 16, Seed = 3 };
+        int clipBytes = 8 * 16 * 16 * 3;
+        var uncached = new SyntheticActions(options with { CacheBytes = 0 }, DataSplit.Train);
+        var cached = new SyntheticActions(options, DataSplit.Train);
+        var twoClips = new SyntheticActions(options with { CacheBytes = 2 * clipBytes }, DataSplit.Train);
+        Assert.Multiple(() =>
+        {
+            for (int pass = 0; pass < 2; pass++)
+                for (int i = 0; i < options.Count; i++)
+                {
+                    var expected = uncached.Get(i, null);
+                    Assert.That(cached.Get(i, null).Clip.Data, Is.EqualTo(expected.Clip.Data), $"sample {i}, pass {pass}");
+                    Assert.That(twoClips.Get(i, null).Clip.Data, Is.EqualTo(expected.Clip.Data), $"sample {i}, pass {pass}, budget of two clips");
+                    Assert.That(cached.Get(i, null).Label, Is.EqualTo(expected.Label));
+                }
+            var first = cached.Get(3, null);
+            Assert.That(cached.Get(3, null), Is.SameAs(first), "a cached sample is served, not rendered again");
+            var once = uncached.Get(3, null);
+            Assert.That(uncached.Get(3, null), Is.Not.SameAs(once), "CacheBytes 0 renders every time");
+            Assert.That((cached.Cache.Count, cached.Cache.Bytes), Is.EqualTo((6, 6L * clipBytes)));
+            Assert.That((twoClips.Cache.Count, twoClips.Cache.Bytes), Is.EqualTo((2, 2L * clipBytes)), "the budget holds two clips");
+            Assert.That((uncached.Cache.Count, uncached.Cache.Bytes), Is.EqualTo((0, 0L)));
+        });
+        Assert.Throws<DataOptionException>(() => new SyntheticActions(options with { CacheBytes = -1 }, DataSplit.Train));
+    }
+
+    [Test]
     public void LabelsAreBalancedAndShapesFollowTheOptions()
     {
         var d = DataTestSupport.SmallActions(count: 30, classes: 5, frames: 6, size: 12);
