@@ -44,4 +44,11 @@ public interface IVideoDataset
     /// (the default: all) are read with <see cref="Get"/>, which reports their errors.
     /// </summary>
     VideoSample?[] TryGetMany(IReadOnlyList<int> indices, IReadOnlyList<SampleRng?> rngs) => new VideoSample?[indices.Count];
+
+    /// <summary>
+    /// Makes every sample ahead of training where the dataset keeps them in memory (synthetic data within its cache
+    /// budget), so that the first epoch of the first run does not render them beside its steps: a comparison's runs
+    /// then all train with the same loader cost. Nothing by default.
+    /// </summary>
+    void Preload() { }
 }

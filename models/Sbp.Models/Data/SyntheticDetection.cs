@@ -84,6 +84,13 @@ public sealed class SyntheticDetection : IVideoDataset
     /// <summary>The rendered videos kept so far (<see cref="SyntheticDetectionOptions.CacheBytes"/>).</summary>
     public SampleCache Cache { get; }
 
+    /// <summary>Renders every sample into <see cref="Cache"/> on all cores, when they all fit in it.</summary>
+    public void Preload()
+    {
+        if ((long)Count * Options.Frames * Options.Height * Options.Width * VideoClip.Channels > Cache.CapacityBytes) return;
+        Parallel.For(0, Count, i => Cache.GetOrRender(i, Render));
+    }
+
     public SyntheticDetectionOptions Options { get; }
     public DataSplit Split { get; }
     public ClipSampler? Sampler { get; }

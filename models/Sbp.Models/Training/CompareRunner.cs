@@ -67,6 +67,8 @@ public static class CompareRunner
         CancellationToken cancel = default, Distributed.Communicator? communicator = null)
     {
         var rows = new List<CompareRow>();
+        train.Preload();   // synthetic clips rendered before the first run, not beside its first epoch's steps
+        val.Preload();
         foreach (var run in runs)
         {
             var config = run.OutputDir is null ? run : run with { OutputDir = Path.Combine(run.OutputDir, run.Label) };

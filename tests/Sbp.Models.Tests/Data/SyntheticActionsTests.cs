@@ -51,6 +51,13 @@ public class SyntheticActionsTests
             Assert.That((uncached.Cache.Count, uncached.Cache.Bytes), Is.EqualTo((0, 0L)));
         });
         Assert.Throws<DataOptionException>(() => new SyntheticActions(options with { CacheBytes = -1 }, DataSplit.Train));
+        // Preload renders every clip when all fit, and nothing when they do not
+        var all = new SyntheticActions(options, DataSplit.Train);
+        ((IVideoDataset)all).Preload();
+        Assert.That(all.Cache.Count, Is.EqualTo(options.Count));
+        var some = new SyntheticActions(options with { CacheBytes = 5 * clipBytes }, DataSplit.Train);
+        ((IVideoDataset)some).Preload();
+        Assert.That(some.Cache.Count, Is.Zero);
     }
 
     [Test]

@@ -7,6 +7,29 @@ public class SyntheticDetectionTests
     static readonly SyntheticDetectionOptions Small = new() { Count = 8, Frames = 64, Height = 16, Width = 16, Classes = 4, MaxSegment = 16, MaxGap = 8, Noise = 0.03f };
 
     [Test]
+    public void PreloadedVideosAndWindowsEqualRenderedOnes()
+    {
+        var cached = new SyntheticDetection(Small, DataSplit.Train, ClipSampler.Dense(16, 2));
+        var uncached = new SyntheticDetection(Small with { CacheBytes = 0 }, DataSplit.Train, ClipSampler.Dense(16, 2));
+        ((IVideoDataset)cached).Preload();
+        Assert.That((cached.Cache.Count, cached.Cache.Bytes), Is.EqualTo((Small.Count, Small.Count * (64L * 16 * 16 * 3 + 64 * sizeof(int)))),
+            "whole videos and their per-frame labels");
+        Assert.Multiple(() =>
+        {
+            for (int i = 0; i < Small.Count; i++)
+            {
+                var rng = new SampleRng(7 + (ulong)i);
+                var a = cached.Get(i, rng.Fork(0));
+                var b = uncached.Get(i, rng.Fork(0));
+                Assert.That(a.Clip.Data, Is.EqualTo(b.Clip.Data), $"window of video {i}");
+                Assert.That(a.FrameLabels, Is.EqualTo(b.FrameLabels));
+                Assert.That(a.Label, Is.EqualTo(b.Label));
+            }
+        });
+        Assert.That(uncached.Cache.Count, Is.Zero);
+    }
+
+    [Test]
     public void VideosAreDeterministicAndLabelsFollowTheSegments()
     {
         var a = new SyntheticDetection(Small, DataSplit.Train);
