@@ -128,7 +128,9 @@ public sealed unsafe partial class CpuBackend
         Dim3 inp = s.Input, k = s.Kernel, o = s.Output, pd = s.Padding;
         int c = s.InChannels, outs = s.OutChannels, taps = checked((int)(c * k.Volume)), hp = inp.H + 2 * pd.H, wp = inp.W + 2 * pd.W;
         long planeP = (long)(inp.T + 2 * pd.T) * hp * wp, planes = (long)s.Batch * o.T, outPlane = (long)o.H * o.W;
-        int blocks = (int)Math.Min(planes, 64), size = outs * taps;
+        int size = outs * taps;
+        // at most 64 blocks, and partials of at most 16 MB (wide layers): the count depends on the shape only
+        int blocks = (int)Math.Clamp(Math.Min(planes, (4L << 20) / size), 1, 64);
         using var padded = PaddedInput(s, x);
         using var partials = Tensor.Zeros(new Shape(blocks, size), x.Device, MemoryCategory.Workspace);
         partials.DetachFromScope();
