@@ -31,4 +31,14 @@ public sealed class SampleCache(long capacityBytes)
             Interlocked.Add(ref _bytes, -size);   // over budget, or another thread cached it first
         return sample;
     }
+
+    /// <summary>
+    /// Renders samples 0 .. count - 1 into the cache on all cores when all of them fit (<paramref name="bytesEach"/> each, as
+    /// counted by <see cref="GetOrRender"/>); nothing otherwise.
+    /// </summary>
+    public void Preload(int count, long bytesEach, Func<int, VideoSample> render)
+    {
+        if (count * bytesEach > CapacityBytes) return;
+        Parallel.For(0, count, i => GetOrRender(i, render));
+    }
 }

@@ -125,11 +125,7 @@ public sealed class SyntheticActions : IVideoDataset
     public SampleCache Cache { get; }
 
     /// <summary>Renders every sample into <see cref="Cache"/> on all cores, when they all fit in it.</summary>
-    public void Preload()
-    {
-        if ((long)Count * Options.Frames * Options.Height * Options.Width * VideoClip.Channels > Cache.CapacityBytes) return;
-        Parallel.For(0, Count, i => Get(i, null));
-    }
+    public void Preload() => Cache.Preload(Count, (long)Options.Frames * Options.Height * Options.Width * VideoClip.Channels, RenderSample);
 
     /// <summary>
     /// Sample <paramref name="index"/>; <paramref name="rng"/> is unused (the clip is the whole sample). Rendered once and
@@ -138,12 +134,14 @@ public sealed class SyntheticActions : IVideoDataset
     public VideoSample Get(int index, SampleRng? rng)
     {
         if ((uint)index >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(index), $"SyntheticActions: index {index} is outside 0..{Count - 1}.");
-        return Cache.GetOrRender(index, i =>
-        {
-            int label = LabelOf(i, Options.Classes);
-            var clip = Render(label, SampleRng.For(Options.Seed, "synthetic-actions/" + Split.Name(), i));
-            return new VideoSample(clip, label, null, $"{Split.Name()}/{i:D6}");
-        });
+        return Cache.GetOrRender(index, RenderSample);
+    }
+
+    VideoSample RenderSample(int index)
+    {
+        int label = LabelOf(index, Options.Classes);
+        var clip = Render(label, SampleRng.For(Options.Seed, "synthetic-actions/" + Split.Name(), index));
+        return new VideoSample(clip, label, null, $"{Split.Name()}/{index:D6}");
     }
 
     /// <summary>Renders class <paramref name="cls"/> for the random draw <paramref name="rng"/> (the same draw for both members of a pair).</summary>

@@ -85,11 +85,8 @@ public sealed class SyntheticDetection : IVideoDataset
     public SampleCache Cache { get; }
 
     /// <summary>Renders every sample into <see cref="Cache"/> on all cores, when they all fit in it.</summary>
-    public void Preload()
-    {
-        if ((long)Count * Options.Frames * Options.Height * Options.Width * VideoClip.Channels > Cache.CapacityBytes) return;
-        Parallel.For(0, Count, i => Cache.GetOrRender(i, Render));
-    }
+    public void Preload() =>
+        Cache.Preload(Count, (long)Options.Frames * (Options.Height * Options.Width * VideoClip.Channels + sizeof(int)), Render);   // frames and per-frame labels
 
     public SyntheticDetectionOptions Options { get; }
     public DataSplit Split { get; }
