@@ -14,10 +14,11 @@ public sealed class InputOptions
     public readonly Option<int?> ShortSide = new("--short-side") { Description = "video files and frame folders: decode with this shorter side, 0 = native (default: 8/7 of --size, e.g. 128 for 112, 256 for 224)" };
     public readonly Option<string?> Crop = new("--crop") { Description = "training crop: random[:MIN_AREA] (random resized crop of at least MIN_AREA of the frame, default 0.08) or center; evaluation always takes the centre (default: random for files, center for synthetic data)" };
     public readonly Option<string?> Flip = new("--flip") { Description = "horizontal flips in training: on or off (default: on for files, off for synthetic data; synthetic-actions relabels flipped clips: right and left, clockwise and counter-clockwise swap)" };
+    public readonly Option<string?> Reverse = new("--reverse") { Description = "time reversal in training, probability 0.5: on or off (default off; synthetic-actions only, which relabels a reversed clip with its reverse partner: right and left, clockwise and counter-clockwise, approach and recede swap)" };
     public readonly Option<string?> Mean = new("--mean") { Description = "normalisation mean per channel R,G,B on a 0..1 scale (default 0.45,0.45,0.45)" };
     public readonly Option<string?> Std = new("--std") { Description = "normalisation std per channel R,G,B (default 0.225,0.225,0.225)" };
 
-    public Option[] All => [ShortSide, Crop, Flip, Mean, Std];
+    public Option[] All => [ShortSide, Crop, Flip, Reverse, Mean, Std];
 
     /// <summary><paramref name="spec"/> with the input settings given on the command line.</summary>
     public DatasetSpec Apply(ParseResult r, DatasetSpec spec)
@@ -27,13 +28,8 @@ public sealed class InputOptions
         {
             ShortSide = r.GetValue(ShortSide),
             MinCropArea = r.GetValue(Crop) is { } c ? ParseCrop(c) : null,
-            Flip = r.GetValue(Flip)?.Trim().ToLowerInvariant() switch
-            {
-                null => null,
-                "on" or "true" or "yes" => true,
-                "off" or "false" or "no" => false,
-                var other => throw new ArgumentException($"{Flip.Name} '{other}': use on or off."),
-            },
+            Flip = OnOff(r, Flip),
+            Reverse = OnOff(r, Reverse),
             Mean = r.GetValue(Mean) is { } m ? ParseTriple(Mean.Name, m) : null,
             Std = r.GetValue(Std) is { } s ? ParseTriple(Std.Name, s) : null,
         };
@@ -45,8 +41,17 @@ public sealed class InputOptions
         DataField.ShortSide => ShortSide.Name,
         DataField.Crop => Crop.Name,
         DataField.Flip => Flip.Name,
+        DataField.Reverse => Reverse.Name,
         DataField.Normalize => $"{Mean.Name}/{Std.Name}",
         _ => null,
+    };
+
+    static bool? OnOff(ParseResult r, Option<string?> option) => r.GetValue(option)?.Trim().ToLowerInvariant() switch
+    {
+        null => null,
+        "on" or "true" or "yes" => true,
+        "off" or "false" or "no" => false,
+        var other => throw new ArgumentException($"{option.Name} '{other}': use on or off."),
     };
 
     /// <summary>--crop: random (area 0.08..1), random:MIN or center (1).</summary>

@@ -6,8 +6,9 @@ namespace Sbp.Models.Data;
 /// is preserved), bilinear resize, then (x / 255 - mean[c]) / std[c].
 /// Training (an rng): with <see cref="RandomCrop"/> a random resized crop (area fraction in [MinScale,
 /// MaxScale] of the frame, aspect ratio log-uniform in [MinRatio, MaxRatio]), else the centre crop; and a
-/// horizontal flip with probability FlipProbability.
-/// Evaluation (no rng): the centre crop covering CenterCropFraction of the shorter side, no flip.
+/// horizontal flip with probability FlipProbability, and the frames in reverse order with probability
+/// ReverseProbability.
+/// Evaluation (no rng): the centre crop covering CenterCropFraction of the shorter side, no flip, no reversal.
 /// </summary>
 public sealed record ClipTransform
 {
@@ -21,6 +22,11 @@ public sealed record ClipTransform
     public float MaxRatio { get; init; } = 4f / 3f;
     /// <summary>0 for datasets whose classes have a left/right sense (<see cref="SyntheticActions"/>).</summary>
     public float FlipProbability { get; init; }
+    /// <summary>
+    /// Time reversal in training: only for datasets that say what a reversed clip's class is
+    /// (<see cref="IVideoDataset.ReversedLabel"/>; synthetic actions: each class's reverse partner). 0 by default.
+    /// </summary>
+    public float ReverseProbability { get; init; }
     public float CenterCropFraction { get; init; } = 1f;
     public float[] Mean { get; init; } = [0.45f, 0.45f, 0.45f];
     public float[] Std { get; init; } = [0.225f, 0.225f, 0.225f];
@@ -55,14 +61,17 @@ public sealed record ClipTransform
             ? string.Create(inv, $"random resized crop (area {MinScale:0.###}..{MaxScale:0.###}, aspect {MinRatio:0.###}..{MaxRatio:0.###})")
             : "centre crop";
         string centre = CenterCropFraction < 1f ? string.Create(inv, $"centre {CenterCropFraction:P1} of the short side") : "centre crop of the whole short side";
-        return string.Create(inv, $"{Height}x{Width}; train: {crop}{(FlipProbability > 0 ? $", flip p={FlipProbability:0.##}" : ", no flip")}; eval: {centre}; ") +
+        return string.Create(inv, $"{Height}x{Width}; train: {crop}{(FlipProbability > 0 ? $", flip p={FlipProbability:0.##}" : ", no flip")}{(ReverseProbability > 0 ? $", time reversal p={ReverseProbability:0.##}" : "")}; eval: {centre}; ") +
                string.Create(inv, $"normalize mean {string.Join(",", Mean.Select(m => m.ToString("0.###", inv)))} std {string.Join(",", Std.Select(m => m.ToString("0.###", inv)))}");
     }
 
     public int FloatsPerClip(int frames) => VideoClip.Channels * frames * Height * Width;
 
-    /// <summary>Writes the clip as [C, T, Height, Width] floats into <paramref name="dst"/>; true when it flipped the clip (the label may need mirroring, <see cref="IVideoDataset.MirroredLabel"/>).</summary>
-    public bool Apply(VideoClip clip, Span<float> dst, SampleRng? rng)
+    /// <summary>
+    /// Writes the clip as [C, T, Height, Width] floats into <paramref name="dst"/>; says whether it flipped or reversed the
+    /// clip (the label may need mapping: <see cref="IVideoDataset.MirroredLabel"/>, <see cref="IVideoDataset.ReversedLabel"/>).
+    /// </summary>
+    public ClipChanges Apply(VideoClip clip, Span<float> dst, SampleRng? rng)
     {
         Validate();
         int T = clip.Frames, oh = Height, ow = Width, ih = clip.Height, iw = clip.Width;
@@ -70,6 +79,7 @@ public sealed record ClipTransform
             throw new ArgumentException($"ClipTransform.Apply: destination has {dst.Length} floats, [3, {T}, {oh}, {ow}] needs {FloatsPerClip(T)}.");
         var (cx, cy, cw, ch) = rng is not null && RandomCrop ? RandomBox(ih, iw, rng) : CenterBox(ih, iw);
         bool flip = rng is not null && FlipProbability > 0f && rng.Bernoulli(FlipProbability);
+        bool reverse = rng is not null && ReverseProbability > 0f && rng.Bernoulli(ReverseProbability);   // drawn only when asked for: other rng streams stay as they were
 
         // per output column / row: the two source taps and the weight of the second
         var x0 = new int[ow]; var x1 = new int[ow]; var wx = new float[ow];
@@ -83,7 +93,7 @@ public sealed record ClipTransform
         int plane = T * oh * ow;
         for (int t = 0; t < T; t++)
         {
-            int fo = t * ih * iw * 3;
+            int fo = (reverse ? T - 1 - t : t) * ih * iw * 3;
             for (int y = 0; y < oh; y++)
             {
                 int r0 = fo + y0[y] * iw * 3, r1 = fo + y1[y] * iw * 3;
@@ -101,7 +111,7 @@ public sealed record ClipTransform
                 }
             }
         }
-        return flip;
+        return (flip ? ClipChanges.Flipped : 0) | (reverse ? ClipChanges.Reversed : 0);
     }
 
     void Validate()
@@ -111,6 +121,8 @@ public sealed record ClipTransform
         if (!(MinRatio > 0f && MinRatio <= MaxRatio)) throw new ArgumentException($"ClipTransform: need 0 < MinRatio <= MaxRatio (got {MinRatio}, {MaxRatio}).");
         if (Mean.Length != 3 || Std.Length != 3 || Std.Any(s => s <= 0f)) throw new ArgumentException("ClipTransform: Mean and Std need 3 values, Std > 0.");
         if (!(CenterCropFraction > 0f && CenterCropFraction <= 1f)) throw new ArgumentException($"ClipTransform: CenterCropFraction must be in (0, 1] (got {CenterCropFraction}).");
+        if (!(FlipProbability >= 0f && FlipProbability <= 1f && ReverseProbability >= 0f && ReverseProbability <= 1f))
+            throw new ArgumentException($"ClipTransform: FlipProbability and ReverseProbability must be in [0, 1] (got {FlipProbability}, {ReverseProbability}).");
     }
 
     (float X, float Y, float W, float H) CenterBox(int ih, int iw)

@@ -29,6 +29,8 @@ public sealed record DatasetSpec
     public float? MinCropArea { get; init; }
     /// <summary>Horizontal flips with probability 0.5 in training (default: on for files, off for synthetic data, where it changes the label).</summary>
     public bool? Flip { get; init; }
+    /// <summary>Time reversal with probability 0.5 in training (default off; only where the dataset relabels reversed clips: synthetic actions).</summary>
+    public bool? Reverse { get; init; }
     /// <summary>Per-channel mean and std of the normalisation (0..1 scale; default 0.45 and 0.225 per channel, PySlowFast's Kinetics values).</summary>
     public float[]? Mean { get; init; }
     public float[]? Std { get; init; }
@@ -51,10 +53,13 @@ public static class DatasetCatalog
     /// (<see cref="ClipTransform.Video"/>): decoded at a short side of 8/7 of the size, a random resized crop
     /// (area 0.08..1) and flips in training, the centre crop in evaluation.
     /// </summary>
-    public static (ClipTransform Transform, int ShortSide) Recipe(DatasetSpec s, bool synthetic, int height, int width, bool mirrorsLabels = false)
+    public static (ClipTransform Transform, int ShortSide) Recipe(DatasetSpec s, bool synthetic, int height, int width, bool mirrorsLabels = false, bool reversesLabels = false)
     {
         if (synthetic && s.Flip == true && !mirrorsLabels)
             throw new DataOptionException(DataField.Flip, "this synthetic data has classes with a left/right sense (a flip turns 'move right' into 'move left') and no relabelling of flipped clips: leave flips off");
+        if (s.Reverse == true && !reversesLabels)
+            throw new DataOptionException(DataField.Reverse, "time reversal needs a dataset that says what a clip played backwards is (built-in synthetic-actions: the reverse partner class); " +
+                "on other data it changes the meaning of a clip ('open' becomes 'close'): leave it off");
         float minArea = s.MinCropArea ?? (synthetic ? 1f : 0.08f);
         if (!(minArea > 0f && minArea <= 1f)) throw new DataOptionException(DataField.Crop, $"the smallest crop area must be in (0, 1] (got {minArea})");
         int shortSide = s.ShortSide ?? (synthetic ? 0 : (int)Math.Round(Math.Max(height, width) * 8.0 / 7.0));
@@ -66,7 +71,10 @@ public static class DatasetCatalog
         var std = s.Std ?? defaults.Std;
         if (mean.Length != 3 || std.Length != 3 || std.Any(v => !(v > 0f)) || mean.Any(v => !float.IsFinite(v)))
             throw new DataOptionException(DataField.Normalize, "mean and std need 3 values each (R,G,B on a 0..1 scale), std above 0");
-        var tf = ClipTransform.Video(height, shortSide, minArea, flip: synthetic ? s.Flip == true : s.Flip ?? true) with { Width = width, Mean = mean, Std = std };
+        var tf = ClipTransform.Video(height, shortSide, minArea, flip: synthetic ? s.Flip == true : s.Flip ?? true) with
+        {
+            Width = width, Mean = mean, Std = std, ReverseProbability = s.Reverse == true ? 0.5f : 0f,
+        };
         return (height == width ? tf : tf with { CenterCropFraction = 1f }, shortSide);
     }
 
@@ -144,7 +152,7 @@ public static class DatasetCatalog
         if (string.Equals(src, Actions, StringComparison.OrdinalIgnoreCase))
         {
             var o = ActionsOptions(spec, split);
-            return new SyntheticActions(o, split, Recipe(spec, synthetic: true, o.Height, o.Width, mirrorsLabels: true).Transform);
+            return new SyntheticActions(o, split, Recipe(spec, synthetic: true, o.Height, o.Width, mirrorsLabels: true, reversesLabels: true).Transform);
         }
         if (string.Equals(src, Detection, StringComparison.OrdinalIgnoreCase))
         {

@@ -39,6 +39,22 @@ public interface IVideoDataset
     int MirroredLabel(int label) => label;
 
     /// <summary>
+    /// The label of a sample of class <paramref name="label"/> played backwards, or null (the default) when the dataset
+    /// does not know it: time reversal is then refused (reversing "open a door" gives "close a door"). Synthetic
+    /// actions: each class's reverse partner (right and left, clockwise and counter-clockwise, approach and recede swap).
+    /// </summary>
+    int? ReversedLabel(int label) => null;
+
+    /// <summary>The label of a sample of class <paramref name="label"/> after <paramref name="changes"/>.</summary>
+    int ChangedLabel(int label, ClipChanges changes)
+    {
+        if ((changes & ClipChanges.Flipped) != 0) label = MirroredLabel(label);
+        if ((changes & ClipChanges.Reversed) != 0)
+            label = ReversedLabel(label) ?? throw new InvalidOperationException($"{GetType().Name}: a clip was played backwards, but the dataset does not say what a reversed clip of class {label} is; leave time reversal off.");
+        return label;
+    }
+
+    /// <summary>
     /// The samples that can be read together more cheaply than one by one (a video decoder serving several
     /// clips per process), each equal to what <see cref="Get"/> returns for the same index and rng; null entries
     /// (the default: all) are read with <see cref="Get"/>, which reports their errors.

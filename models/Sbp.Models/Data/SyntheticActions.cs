@@ -56,7 +56,7 @@ public sealed record SyntheticActionsOptions
 /// Motions are normalized over the clip (total travel 3/4 of the frame's shorter side, half a turn,
 /// scale x2.2 at speed 1), so the frame count changes smoothness, not difficulty.
 /// A horizontal flip turns "right" into "left" and clockwise into counter-clockwise: flips (`--flip on`) relabel the
-/// clip (<see cref="MirroredLabel"/>).
+/// clip (<see cref="MirroredLabel"/>); so does time reversal (`--reverse on`, <see cref="ReversedLabel"/>).
 /// </summary>
 public sealed class SyntheticActions : IVideoDataset
 {
@@ -91,9 +91,17 @@ public sealed class SyntheticActions : IVideoDataset
         Transform = transform ?? ClipTransform.Resize(options.Height, options.Width);
         _classNames = AllClassNames.Take(options.Classes).ToArray();
         Cache = new SampleCache(options.CacheBytes);
-        if (Transform.FlipProbability > 0 && Enumerable.Range(0, options.Classes).FirstOrDefault(c => MirrorOf(c) >= options.Classes, -1) is var lone and >= 0)
-            throw new DataOptionException(DataField.Flip, $"synthetic-actions: a flip turns '{AllClassNames[lone]}' into '{AllClassNames[MirrorOf(lone)]}', " +
-                $"which is not among the {options.Classes} classes; use {options.Classes - 1} or {options.Classes + 1} classes, or leave flips off");
+        if (Transform.FlipProbability > 0) CheckClosed(MirrorOf, DataField.Flip, "a flip", "flips");
+        if (Transform.ReverseProbability > 0) CheckClosed(ReversePartner, DataField.Reverse, "time reversal", "time reversal");
+    }
+
+    /// <summary>A flip or reversal must map every class in use to a class in use (8 classes: yes; 9: "speed up" has no "slow down").</summary>
+    void CheckClosed(Func<int, int> map, DataField field, string what, string option)
+    {
+        int n = Options.Classes;
+        if (Enumerable.Range(0, n).FirstOrDefault(c => map(c) >= n, -1) is var lone and >= 0)
+            throw new DataOptionException(field, $"synthetic-actions: {what} turns '{AllClassNames[lone]}' into '{AllClassNames[map(lone)]}', " +
+                $"which is not among the {n} classes; use {n - 1} or {n + 1} classes, or leave {option} off");
     }
 
     public SyntheticActionsOptions Options { get; }
@@ -114,6 +122,9 @@ public sealed class SyntheticActions : IVideoDataset
 
     /// <summary>The partner class whose clips are this class's clips played backwards (itself for bounce).</summary>
     public static int ReversePartner(int cls) => cls == 10 ? 10 : cls ^ 1;
+
+    /// <summary>A clip played backwards is exactly its reverse partner's clip for the same draw (`--reverse on` relabels with it).</summary>
+    public int? ReversedLabel(int label) => ReversePartner(label);
 
     public static int LabelOf(int index, int classes) => index % classes;
 

@@ -156,13 +156,14 @@ public sealed class VideoLoader
             else if (sample.Clip.Frames != frames)
                 throw new InvalidOperationException($"VideoLoader: sample {index} has {sample.Clip.Frames} frames, the batch's first has {frames}; use a clip sampler with a fixed frame count.");
             int per = tf.FloatsPerClip(frames);
-            bool flipped = tf.Apply(sample.Clip, clips.AsSpan(k * per, per), rng);
+            var changes = tf.Apply(sample.Clip, clips.AsSpan(k * per, per), rng);
             if (Dataset.PerFrameLabels)
             {
                 var fl = sample.FrameLabels ?? throw new InvalidOperationException($"VideoLoader: sample {index} of a detection dataset has no per-frame labels.");
-                for (int t = 0; t < frames; t++) labels![k * frames + t] = flipped ? Dataset.MirroredLabel(fl[t]) : fl[t];
+                bool reversed = (changes & ClipChanges.Reversed) != 0;   // the labels follow their frames
+                for (int t = 0; t < frames; t++) labels![k * frames + t] = Dataset.ChangedLabel(fl[reversed ? frames - 1 - t : t], changes);
             }
-            else labels![k] = flipped ? Dataset.MirroredLabel(sample.Label) : sample.Label;
+            else labels![k] = Dataset.ChangedLabel(sample.Label, changes);
             used[k] = index;
             names[k] = sample.Name;
         }

@@ -45,6 +45,33 @@ public class ClipTransformTests
     }
 
     [Test]
+    public void ReversalPlaysTheFramesBackwardsAndOnlyInTraining()
+    {
+        var clip = DataTestSupport.Ramp(3, 6, 5);
+        var reverse = Plain with { ReverseProbability = 1f };
+        var dst = new float[reverse.FloatsPerClip(3)];
+        var forward = new float[dst.Length];
+        Assert.Multiple(() =>
+        {
+            Assert.That(reverse.Apply(clip, dst, new SampleRng(1)), Is.EqualTo(ClipChanges.Reversed));
+            Assert.That(reverse.Apply(clip, forward, null), Is.EqualTo(ClipChanges.None), "evaluation never reverses");
+            Assert.That((Plain with { ReverseProbability = 1f, FlipProbability = 1f }).Apply(clip, new float[dst.Length], new SampleRng(1)),
+                Is.EqualTo(ClipChanges.Flipped | ClipChanges.Reversed));
+        });
+        for (int c = 0; c < 3; c++)
+            for (int t = 0; t < 3; t++)
+                for (int i = 0; i < 30; i++)
+                    Assert.That(dst[(c * 3 + t) * 30 + i], Is.EqualTo(forward[(c * 3 + 2 - t) * 30 + i]), $"[c {c}, t {t}, pixel {i}]");
+    }
+
+    [Test]
+    public void AugmentationProbabilitiesOutsideZeroToOneAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (Plain with { ReverseProbability = 1.5f }).Apply(DataTestSupport.Ramp(2, 6, 5), new float[Plain.FloatsPerClip(2)], null));
+        Assert.That(e!.Message, Does.Contain("ReverseProbability").And.Contain("1.5"));
+    }
+
+    [Test]
     public void RandomResizedCropIsReproducibleVariesAndStaysInTheValueRange()
     {
         var clip = DataTestSupport.Ramp(2, 24, 20);

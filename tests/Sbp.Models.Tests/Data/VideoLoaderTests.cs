@@ -56,6 +56,50 @@ public class VideoLoaderTests
     }
 
     [Test]
+    public void A_reversed_synthetic_clip_is_its_reverse_partner_under_the_partner_label()
+    {
+        // reversal p = 1 against p = 0: frames in reverse order, every class relabelled with its reverse partner;
+        // with a flip as well, both maps apply (clockwise -> counter-clockwise -> clockwise).
+        var data = DataTestSupport.SmallActions(count: 16);
+        int[] indices = [.. Enumerable.Range(0, 8)];
+        VideoBatch Load(ClipTransform tf) => new VideoLoader(data, new VideoLoaderOptions { BatchSize = 8, Transform = tf }, Device.CreateCpu("loader-reverse")).Batch(indices);
+        using var plain = Load(Plain);
+        using var reversed = Load(Plain with { ReverseProbability = 1f });
+        using var both = Load(Plain with { ReverseProbability = 1f, FlipProbability = 1f });
+        Assert.Multiple(() =>
+        {
+            Assert.That(reversed.Labels.ToIntArray(), Is.EqualTo(new[] { 1, 0, 3, 2, 5, 4, 7, 6 }), "classes 0-7 of synthetic actions, reversed");
+            Assert.That(both.Labels.ToIntArray(), Is.EqualTo(new[] { 0, 1, 3, 2, 4, 5, 7, 6 }), "flipped and reversed");
+        });
+        var a = plain.Clips.ToArray();
+        var b = reversed.Clips.ToArray();
+        int frame = 16 * 16, T = 8;
+        for (int plane = 0; plane < a.Length / (T * frame); plane++)
+            for (int t = 0; t < T; t++)
+                Assert.That(b.AsSpan((plane * T + t) * frame, frame).ToArray(), Is.EqualTo(a.AsSpan((plane * T + T - 1 - t) * frame, frame).ToArray()), $"plane {plane}, frame {t}");
+    }
+
+    [Test]
+    public void A_dataset_without_a_reversal_rule_refuses_reversed_clips()
+    {
+        var loader = new VideoLoader(new NoReversalRule(DataTestSupport.SmallActions(count: 2)), new VideoLoaderOptions { BatchSize = 2, Transform = Plain with { ReverseProbability = 1f } }, Device.CreateCpu("loader-no-rule"));
+        var e = Assert.Throws<InvalidOperationException>(() => loader.Batch([0, 1]).Dispose());
+        Assert.That(e!.Message, Does.Contain("played backwards").And.Contain("time reversal off"));
+    }
+
+    /// <summary>Synthetic actions without their reversal rule (the interface's default: none).</summary>
+    sealed class NoReversalRule(IVideoDataset inner) : IVideoDataset
+    {
+        public int Count => inner.Count;
+        public IReadOnlyList<string> ClassNames => inner.ClassNames;
+        public bool PerFrameLabels => inner.PerFrameLabels;
+        public int ClipFrames => inner.ClipFrames;
+        public ClipTransform Transform => inner.Transform;
+        public string Describe() => inner.Describe();
+        public VideoSample Get(int index, SampleRng? rng) => inner.Get(index, rng);
+    }
+
+    [Test]
     public void AnEpochIsTheSameWhateverTheWorkerCountAndEpochsDiffer()
     {
         var data = DataTestSupport.SmallActions(count: 16);

@@ -51,9 +51,16 @@ public class VideoRecipeTests
         var (c2, _, e2) = Run("datasets", "show", "synthetic-actions", "--crop", "random:2");
         var (c3, _, e3) = Run("train", "--data", "synthetic-actions", "--mean", "0.4,0.4", "--epochs", "1");
         var (c4, _, e4) = Run("datasets", "show", "synthetic-actions", "--classes", "5", "--flip", "on");
+        var (c5, _, e5) = Run("datasets", "show", "synthetic-actions", "--classes", "9", "--reverse", "on");
+        var (c6, _, e6) = Run("datasets", "show", "synthetic-detection", "--reverse", "on");
+        var (c7, o7, _) = Run("datasets", "show", "synthetic-actions", "--reverse", "on");
         Assert.Multiple(() =>
         {
-            Assert.That(new[] { c1, c2, c3, c4 }, Has.None.Zero);
+            Assert.That(new[] { c1, c2, c3, c4, c5, c6 }, Has.None.Zero);
+            Assert.That(e5, Does.Contain("--reverse").And.Contain("'speed up' into 'slow down'"), "reversal needs every class's partner");
+            Assert.That(e6, Does.Contain("--reverse").And.Contain("played backwards"));
+            Assert.That(c7, Is.Zero);
+            Assert.That(o7, Does.Contain("time reversal p=0.5"), "synthetic-actions relabels reversed clips");
             Assert.That(e4, Does.Contain("--flip").And.Contain("'rotate clockwise' into 'rotate counter-clockwise'"), "a flip needs every class's mirror");
             Assert.That(e1, Does.Contain("--flip").And.Contain("left/right"));
             Assert.That(e2, Does.Contain("--crop"));
