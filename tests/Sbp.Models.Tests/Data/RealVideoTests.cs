@@ -224,7 +224,7 @@ public class RealVideoTests
         // through the loader: the batch path and the one-by-one path give the same tensors
         var device = Device.CreateCpu("batch-path");
         var fast = new VideoLoader(data, new VideoLoaderOptions { BatchSize = 4, Seed = 3 }, device);
-        var slow = new VideoLoader(new OneByOne(data), new VideoLoaderOptions { BatchSize = 4, Seed = 3 }, device);
+        var slow = new VideoLoader(new InterfaceDefaults(data), new VideoLoaderOptions { BatchSize = 4, Seed = 3 }, device);
         using var a = fast.Epoch(1).Single();
         using var b = slow.Epoch(1).Single();
         Assert.That(a.Clips.ToArray(), Is.EqualTo(b.Clips.ToArray()));
@@ -237,17 +237,5 @@ public class RealVideoTests
         File.WriteAllLines(list, entries.Select(e => $"{Path.GetFileName(e.Path)} {e.Label}"));
         return new VideoListDataset(ListFile.Load(list, 2), ClipSampler.Dense(4), shortSide: 36,
             transform: ClipTransform.Video(32, 36, 0.08f, flip: true), videos: Source());
-    }
-
-    /// <summary>The dataset without its batch path (the interface's default): every sample read by Get.</summary>
-    sealed class OneByOne(IVideoDataset inner) : IVideoDataset
-    {
-        public int Count => inner.Count;
-        public IReadOnlyList<string> ClassNames => inner.ClassNames;
-        public bool PerFrameLabels => inner.PerFrameLabels;
-        public int ClipFrames => inner.ClipFrames;
-        public ClipTransform Transform => inner.Transform;
-        public string Describe() => inner.Describe();
-        public VideoSample Get(int index, SampleRng? rng) => inner.Get(index, rng);
     }
 }

@@ -82,21 +82,9 @@ public class VideoLoaderTests
     [Test]
     public void A_dataset_without_a_reversal_rule_refuses_reversed_clips()
     {
-        var loader = new VideoLoader(new NoReversalRule(DataTestSupport.SmallActions(count: 2)), new VideoLoaderOptions { BatchSize = 2, Transform = Plain with { ReverseProbability = 1f } }, Device.CreateCpu("loader-no-rule"));
+        var loader = new VideoLoader(new InterfaceDefaults(DataTestSupport.SmallActions(count: 2)), new VideoLoaderOptions { BatchSize = 2, Transform = Plain with { ReverseProbability = 1f } }, Device.CreateCpu("loader-no-rule"));
         var e = Assert.Throws<InvalidOperationException>(() => loader.Batch([0, 1]).Dispose());
         Assert.That(e!.Message, Does.Contain("played backwards").And.Contain("time reversal off"));
-    }
-
-    /// <summary>Synthetic actions without their reversal rule (the interface's default: none).</summary>
-    sealed class NoReversalRule(IVideoDataset inner) : IVideoDataset
-    {
-        public int Count => inner.Count;
-        public IReadOnlyList<string> ClassNames => inner.ClassNames;
-        public bool PerFrameLabels => inner.PerFrameLabels;
-        public int ClipFrames => inner.ClipFrames;
-        public ClipTransform Transform => inner.Transform;
-        public string Describe() => inner.Describe();
-        public VideoSample Get(int index, SampleRng? rng) => inner.Get(index, rng);
     }
 
     [Test]
