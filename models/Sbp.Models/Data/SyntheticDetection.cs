@@ -77,8 +77,6 @@ public sealed class SyntheticDetection : IVideoDataset
         Transform = transform ?? ClipTransform.Resize(options.Height, options.Width);
         if (Transform.FlipProbability > 0)
             throw new ArgumentException("SyntheticDetection: no flips: a horizontal flip turns 'move right' into 'move left' (and clockwise into counter-clockwise).");
-        if (Transform.ReverseProbability > 0)
-            throw new ArgumentException("SyntheticDetection: no time reversal: a reversed video's segments would need their reverse classes ('move right' becomes 'move left').");
         _classNames = ["background", .. AllActionNames.Take(options.Classes)];
         Cache = new SampleCache(options.CacheBytes);
     }

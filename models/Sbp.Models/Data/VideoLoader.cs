@@ -51,6 +51,9 @@ public sealed class VideoLoader
         Options = options;
         Device = device ?? Device.Default;
         Issues = issues ?? new DataIssues();
+        if (options.Train && Transform.ReverseProbability > 0 && Enumerable.Range(0, dataset.ClassNames.Count).FirstOrDefault(c => dataset.ReversedLabel(c) is null, -1) is var lone and >= 0)
+            throw new InvalidOperationException($"VideoLoader: the transform plays clips backwards, but {dataset.GetType().Name} does not say what a reversed clip of class {lone} " +
+                $"('{dataset.ClassNames[lone]}') is (IVideoDataset.ReversedLabel); leave time reversal off.");
         if (BatchesPerEpoch == 0)
             throw new ArgumentException(options.Ranks == 1
                 ? $"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped)."

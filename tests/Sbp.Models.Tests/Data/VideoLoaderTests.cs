@@ -82,9 +82,12 @@ public class VideoLoaderTests
     [Test]
     public void A_dataset_without_a_reversal_rule_refuses_reversed_clips()
     {
-        var loader = new VideoLoader(new InterfaceDefaults(DataTestSupport.SmallActions(count: 2)), new VideoLoaderOptions { BatchSize = 2, Transform = Plain with { ReverseProbability = 1f } }, Device.CreateCpu("loader-no-rule"));
-        var e = Assert.Throws<InvalidOperationException>(() => loader.Batch([0, 1]).Dispose());
-        Assert.That(e!.Message, Does.Contain("played backwards").And.Contain("time reversal off"));
+        // refused when the loader is made, before any clip is read; an evaluation loader never reverses and is accepted
+        var data = new InterfaceDefaults(DataTestSupport.SmallActions(count: 2));
+        var e = Assert.Throws<InvalidOperationException>(() => new VideoLoader(data, new VideoLoaderOptions { BatchSize = 2, Transform = Plain with { ReverseProbability = 1f } }));
+        Assert.That(e!.Message, Does.Contain("plays clips backwards").And.Contain("'move right'").And.Contain("time reversal off"));
+        using var eval = new VideoLoader(data, new VideoLoaderOptions { BatchSize = 2, Train = false, Transform = Plain with { ReverseProbability = 1f } }, Device.CreateCpu("loader-no-rule")).Batch([0, 1]);
+        Assert.That(eval.Labels.ToIntArray(), Is.EqualTo(new[] { 0, 1 }));
     }
 
     [Test]
