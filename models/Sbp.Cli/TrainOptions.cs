@@ -75,12 +75,15 @@ public sealed class TrainOptions
     /// Joins the ranks (`--dist`; one process alone by default), opens the training and held-out data, and runs
     /// <paramref name="body"/>(ranks, device, train, val) under <see cref="DistOptions.Guard"/>: train's and compare's common start.
     /// </summary>
-    public int RunRanks(ParseResult r, DatasetSpec spec, int batch, string command, Func<Distributed.Communicator, Device, IVideoDataset, IVideoDataset, int> body)
+    public int RunRanks(ParseResult r, DatasetSpec spec, int batch, string command, Func<Distributed.Communicator, Device, IVideoDataset, IVideoDataset, int> body) =>
+        RunRanks(r, command, (comm, device) => body(comm, device, Open(r, spec, DataSplit.Train, batch), Open(r, spec, DataSplit.Validation, batch)));
+
+    /// <summary>Joins the ranks and runs <paramref name="body"/>(ranks, device) under <see cref="DistOptions.Guard"/>; the body opens its data (compare --seeds: once per seed).</summary>
+    public int RunRanks(ParseResult r, string command, Func<Distributed.Communicator, Device, int> body)
     {
         var engine = Dist.Engine(r);
         using var session = Dist.Open(r, engine, ResolveDevice(r));
-        return DistOptions.Guard(session.Comm, command, () =>
-            body(session.Comm, session.Device, Open(r, spec, DataSplit.Train, batch), Open(r, spec, DataSplit.Validation, batch)));
+        return DistOptions.Guard(session.Comm, command, () => body(session.Comm, session.Device));
     }
 
     /// <summary>The model name (checked against the known configs).</summary>

@@ -10,7 +10,7 @@ namespace Sbp.Models.Training;
 
 /// <summary>One row of a comparison: a mode's accuracy, memory and speed.</summary>
 public sealed record CompareRow(string Label, string Mode, double Keep, double Top1, double Top5, double? Map, long PeakBytes,
-    long SavedActivationBytes, double StepMs, long Parameters, IReadOnlyList<(long Step, double Loss)> LossCurve, string Masks = "none", string Precision = "fp32");
+    long SavedActivationBytes, double StepMs, long Parameters, IReadOnlyList<(long Step, double Loss)> LossCurve, string Masks = "none", string Precision = "fp32", ulong Seed = 1);
 
 /// <summary>
 /// `sbp compare`: trains the same model on the same data and seed in several modes (full backprop,
@@ -80,7 +80,7 @@ public static class CompareRunner
     /// <summary>The row of one finished run.</summary>
     public static CompareRow RowOf(TrainConfig config, TrainResult r) =>
         new(config.Label, config.ModeName, config.Keep, r.Final.Top1, r.Final.Top5, r.Final.Map, r.PeakBytes,
-            r.SavedActivationBytes, r.StepMs, r.Parameters, r.LossCurve, config.MaskDescription, ModeSpec.PrecisionName(config.Precision));
+            r.SavedActivationBytes, r.StepMs, r.Parameters, r.LossCurve, config.MaskDescription, ModeSpec.PrecisionName(config.Precision), config.Seed);
 
     /// <summary>
     /// A markdown table of the runs. With a full-backprop row among several, each of peak memory, saved
@@ -116,6 +116,7 @@ public static class CompareRunner
             ["keep"] = r.Keep,
             ["precision"] = r.Precision,
             ["masks"] = r.Masks,
+            ["seed"] = r.Seed,
             ["top1"] = r.Top1,
             ["top5"] = r.Top5,
             ["map"] = r.Map,

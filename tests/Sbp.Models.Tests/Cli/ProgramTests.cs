@@ -90,6 +90,28 @@ public class ProgramTests
         Assert.That(Directory.Exists(Path_("runs")), Is.True, "output folders are made first");
     }
 
+    [Test]
+    public void Compare_with_seeds_runs_each_seed_as_its_own_comparison_would_and_summarises()
+    {
+        string[] common = ["compare", .. Tiny, "--epochs", "1", "--modes", "full,sbp:0.5"];
+        var r = Run([.. common, "--seeds", "1,2", "--json", Path_("seeds.json")]);
+        Assert.That(r.Code, Is.Zero, r.Err);
+        Assert.That(r.Out, Does.Contain("seed 2 (2 of 2)").And.Contain("per mode:").And.Contain("| sbp-0.5 | 2 |"));
+        Assert.That(Run([.. common, "--seed", "2", "--json", Path_("seed2.json")]).Code, Is.Zero);
+        using var all = JsonDocument.Parse(File.ReadAllText(Path_("seeds.json")));
+        using var one = JsonDocument.Parse(File.ReadAllText(Path_("seed2.json")));
+        var runs = all.RootElement.EnumerateArray().ToList();
+        Assert.That(runs.Select(o => o.GetProperty("seed").GetUInt64()), Is.EqualTo(new ulong[] { 1, 1, 2, 2 }));
+        // seed 2 within --seeds is the same data, start and masks as a comparison with --seed 2
+        var alone = one.RootElement.EnumerateArray().ToList();
+        for (int i = 0; i < 2; i++)
+            foreach (var field in new[] { "label", "top1", "final_loss", "saved_activation_bytes" })
+                Assert.That(runs[2 + i].GetProperty(field).ToString(), Is.EqualTo(alone[i].GetProperty(field).ToString()), field);
+        Assert.That(runs[0].GetProperty("final_loss").GetDouble(), Is.Not.EqualTo(runs[2].GetProperty("final_loss").GetDouble()), "another seed, another run");
+        AssertUserError(Run([.. common, "--seed", "3", "--seeds", "1,2"]), "--seed", "--seeds");
+        AssertUserError(Run([.. common, "--seeds", "1,1"]), "--seeds", "twice");
+    }
+
     // ---- 3. honest resume ----------------------------------------------------------------------------------
 
     [Test]

@@ -43,6 +43,38 @@ public class CompareTests
     }
 }
 
+public class SeedSummaryTests
+{
+    static CompareRow Row(string mode, ulong seed, double top1, double stepMs = 100) =>
+        new(mode == "full" ? "full" : "sbp-0.5", mode, mode == "full" ? 1 : 0.5, top1, 1, null, 0, 0, stepMs, 0, [], Seed: seed);
+
+    [Test]
+    public void SeedsParseAndBadListsAreRefusedWithTheOption()
+    {
+        Assert.That(SeedSummary.Parse("1, 2,3"), Is.EqualTo(new ulong[] { 1, 2, 3 }));
+        Assert.That(() => SeedSummary.Parse("1,x"), Throws.ArgumentException.With.Message.Contains("--seeds").And.Message.Contains("'x'"));
+        Assert.That(() => SeedSummary.Parse("1,-2"), Throws.ArgumentException.With.Message.Contains("'-2'"));
+        Assert.That(() => SeedSummary.Parse("4,4"), Throws.ArgumentException.With.Message.Contains("seed 4 twice"));
+        Assert.That(() => SeedSummary.Parse("4"), Throws.ArgumentException.With.Message.Contains("--seed"));
+    }
+
+    [Test]
+    public void TheSummaryGivesMeanSpreadAndPerSeedDifferencesToFullBackprop()
+    {
+        // full: 90, 94, 92 (mean 92, sample std 2); SBP: 89, 90, 92.5 -> differences -1, -4, +0.5 (mean -1.5)
+        var rows = new[]
+        {
+            Row("full", 1, 0.90, 100), Row("sbp", 1, 0.89, 80),
+            Row("full", 2, 0.94, 120), Row("sbp", 2, 0.90, 90),
+            Row("full", 3, 0.92, 110), Row("sbp", 3, 0.925, 70),
+        };
+        var lines = SeedSummary.Table(rows, detection: false).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(lines, Has.Length.EqualTo(4), "heading, rule, one line per mode");
+        Assert.That(lines[2], Is.EqualTo("| full | 3 | 92.0 % | 2.0 | 90.0 % | 94.0 % |  | 1: 90.0, 2: 94.0, 3: 92.0 | 110 |"));
+        Assert.That(lines[3], Is.EqualTo("| sbp-0.5 | 3 | 90.5 % | 1.8 | 89.0 % | 92.5 % | -1.5 points (from -4.0 to +0.5) | 1: 89.0, 2: 90.0, 3: 92.5 | 80 |"));
+    }
+}
+
 public class ProfileStepTests
 {
     [Test]
