@@ -41,7 +41,7 @@ public static class SeedSummary
         double Value(CompareRow r) => 100 * (detection ? r.Map ?? 0 : r.Top1);
         var full = rows.Where(r => r.Mode == "full").ToDictionary(r => r.Seed);
         var sb = new StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| mode | seeds | {metric} mean | std | min | max | vs full (mean of per-seed differences) | per seed | step ms |");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"| mode | seeds | {metric} mean | std (points) | min | max | vs full (mean of per-seed differences) | per seed | step ms |");
         sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var group in rows.GroupBy(r => r.Label))
         {
