@@ -108,7 +108,7 @@ public static partial class SbpCli
             or Memory.DeviceOutOfMemoryException or Backends.Cuda.CudaUnavailableException or IO.CheckpointMismatchException
             or Models.Pretrained.PthFormatException or Nn.StateDictMismatchException or Distributed.DistributedMismatchException or Distributed.DistributedException;
 
-    [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
+    [GeneratedRegex(@"as expected type '(System\.)?(?<type>[A-Za-z0-9]+)(\?|`1\[\[?System\.(?<inner>[A-Za-z0-9]+)[^']*)?'")]
     private static partial Regex ExpectedType();
 
     [GeneratedRegex(@"^Unrecognized command or argument '(?<token>.*)'\.?$")]

@@ -65,7 +65,7 @@ public sealed record ClipTransform
                string.Create(inv, $"normalize mean {string.Join(",", Mean.Select(m => m.ToString("0.###", inv)))} std {string.Join(",", Std.Select(m => m.ToString("0.###", inv)))}");
     }
 
-    public int FloatsPerClip(int frames) => VideoClip.Channels * frames * Height * Width;
+    public int FloatsPerClip(int frames) => checked(VideoClip.Channels * frames * Height * Width);
 
     /// <summary>
     /// Writes the clip as [C, T, Height, Width] floats into <paramref name="dst"/>; says whether it flipped or reversed the

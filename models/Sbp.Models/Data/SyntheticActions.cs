@@ -26,6 +26,10 @@ public sealed record SyntheticActionsOptions
         Check(Count > 0, DataField.Count, $"count must be > 0 (got {Count})");
         Check(Frames >= 4, DataField.Frames, $"frames must be >= 4 (got {Frames})");
         Check(Height >= 8 && Width >= 8, DataField.Size, $"height and width must be >= 8 (got {Height}x{Width})");
+        // a frame is rendered into one float array and a clip is one byte array
+        Check((long)Height * Width * VideoClip.Channels <= Array.MaxLength, DataField.Size, $"a frame of {Height}x{Width}x{VideoClip.Channels} is more values than one array holds ({Array.MaxLength:N0})");
+        Check((long)Frames * Height * Width * VideoClip.Channels <= Array.MaxLength, DataField.Frames,
+            $"a clip of {Frames} frames of {Height}x{Width}x{VideoClip.Channels} is {(long)Frames * Height * Width * VideoClip.Channels:N0} values, more than one array holds ({Array.MaxLength:N0}); give fewer frames or a smaller size");
         Check(Classes >= 2 && Classes <= SyntheticActions.AllClassNames.Count, DataField.Classes, $"classes must be in 2..{SyntheticActions.AllClassNames.Count} (got {Classes})");
         Check(Noise >= 0f && Noise <= 1f, DataField.Noise, $"noise must be in [0, 1] (got {Noise})");
         Check(Speed > 0f && Speed <= 3f, DataField.Speed, $"speed must be in (0, 3] (got {Speed})");

@@ -33,6 +33,10 @@ public sealed record SyntheticDetectionOptions
     {
         Check(Count > 0, DataField.Count, $"count must be > 0 (got {Count})");
         Check(Height >= 8 && Width >= 8, DataField.Size, $"height and width must be >= 8 (got {Height}x{Width})");
+        // a frame is rendered into one float array and a clip is one byte array
+        Check((long)Height * Width * VideoClip.Channels <= Array.MaxLength, DataField.Size, $"a frame of {Height}x{Width}x{VideoClip.Channels} is more values than one array holds ({Array.MaxLength:N0})");
+        Check((long)Frames * Height * Width * VideoClip.Channels <= Array.MaxLength, DataField.VideoFrames,
+            $"a video of {Frames} frames of {Height}x{Width}x{VideoClip.Channels} is {(long)Frames * Height * Width * VideoClip.Channels:N0} values, more than one array holds ({Array.MaxLength:N0}); give fewer frames or a smaller size");
         Check(Classes >= 1 && Classes <= SyntheticDetection.AllActionNames.Count, DataField.Classes, $"classes must be in 1..{SyntheticDetection.AllActionNames.Count} (got {Classes})");
         Check(MinSegment >= 2 && MaxSegment >= MinSegment, DataField.Other, $"segment range must satisfy 2 <= min <= max (got {MinSegment}..{MaxSegment})");
         Check(MinGap >= 1 && MaxGap >= MinGap, DataField.Other, $"gap range must satisfy 1 <= min <= max (got {MinGap}..{MaxGap})");

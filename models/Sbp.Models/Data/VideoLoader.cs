@@ -54,6 +54,11 @@ public sealed class VideoLoader
         if (options.Train && Transform.ReverseProbability > 0 && Enumerable.Range(0, dataset.ClassNames.Count).FirstOrDefault(c => dataset.ReversedLabel(c) is null, -1) is var lone and >= 0)
             throw new InvalidOperationException($"VideoLoader: the transform plays clips backwards, but {dataset.GetType().Name} does not say what a reversed clip of class {lone} " +
                 $"('{dataset.ClassNames[lone]}') is (IVideoDataset.ReversedLabel); leave time reversal off.");
+        // A batch is one float array (then one tensor): refuse one that cannot be made, naming its size, before any clip is read.
+        long batchFloats = (long)options.BatchSize * VideoClip.Channels * dataset.ClipFrames * Transform.Height * Transform.Width;
+        if (batchFloats > Array.MaxLength)
+            throw new ArgumentException($"VideoLoader: a batch of {options.BatchSize} clips of {dataset.ClipFrames} frames of {Transform.Height}x{Transform.Width}x{VideoClip.Channels} " +
+                $"is {batchFloats:N0} values, more than one array holds ({Array.MaxLength:N0}); lower the batch size, the frames or the size.");
         if (BatchesPerEpoch == 0)
             throw new ArgumentException(options.Ranks == 1
                 ? $"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped)."
@@ -153,7 +158,7 @@ public sealed class VideoLoader
             if (clips is null)
             {
                 frames = sample.Clip.Frames;
-                clips = new float[B * tf.FloatsPerClip(frames)];
+                clips = new float[checked(B * tf.FloatsPerClip(frames))];
                 labels = new int[Dataset.PerFrameLabels ? B * frames : B];
             }
             else if (sample.Clip.Frames != frames)

@@ -104,6 +104,7 @@ public class OptionTableTests
             Train("--classes", "99"), Train("--train-count", "0"), Train("--val-count", "0"), Train("--noise", "2"), Train("--speed", "0"),
             Train("--object-size", "1"), Train("--strict", "maybe"), Train("--batch", "0"), Train("--batch", "100"), Train("--seed", "-1"), Train("--workers", "0"),
             Train("--device", "gpu"), Train("--epochs", "0"), Train("--lr", "0"), Train("--weight-decay", "-1"), Train("--steps", "0"),
+            Train("--noise", "inf"), Train("--lr", "fast"), Train("--size", "100000"), Train("--frames", "100000"), Train("--batch", "16", "--frames", "9000", "--size", "128"),
             Train("--label-smoothing", "1"), Train("--drop-path", "-0.1"), Train("--drop-path", "0.1"),
             Train("--mask", "stripes"), Train("--mask-per", "epoch"), Train("--caching", "lazy"), Train("--rescale", "maybe"), Train("--sbp-blocks", "some"),
             Train("--save-activations", "fp8"), Case("--save-activations", ["memory", "--save-activations", "fp32,int8"]),

@@ -152,4 +152,15 @@ public class VideoLoaderTests
         var e = Assert.Throws<ArgumentException>(() => new VideoLoader(DataTestSupport.SmallActions(count: 3), new VideoLoaderOptions { BatchSize = 4 }));
         Assert.That(e!.Message, Does.Contain("3 samples, fewer than one batch of 4"));
     }
+
+    [Test]
+    public void RejectsABatchLargerThanAnArrayBeforeReadingAClip()
+    {
+        // 16 x 3 x 100000 x 32 x 32 floats: an int product would wrap to a positive size and fail at the third clip
+        var data = new SyntheticActions(new SyntheticActionsOptions { Count = 16, Frames = 100_000 }, DataSplit.Train);
+        var e = Assert.Throws<ArgumentException>(() => new VideoLoader(data, new VideoLoaderOptions { BatchSize = 16 }));
+        Assert.That(e!.Message, Does.Contain("16 clips of 100000 frames of 32x32x3").And.Contain("more than one array holds"));
+        Assert.That(() => new SyntheticActions(new SyntheticActionsOptions { Frames = 16, Height = 100_000, Width = 100_000 }, DataSplit.Train),
+            Throws.InstanceOf<DataOptionException>().With.Message.Contains("a frame of 100000x100000x3"));
+    }
 }
