@@ -12,7 +12,7 @@ static class ImageResize
         if (fy > 1 || fx > 1)
         {
             int bh = sh / fy, bw = sw / fx;
-            boxed = new byte[bh * bw * 3];
+            boxed = new byte[checked(bh * bw * 3)];
             int n = fy * fx;
             for (int y = 0; y < bh; y++)
                 for (int x = 0; x < bw; x++)

@@ -87,8 +87,8 @@ internal static unsafe class LibavDecoder
 
             packet = av.PacketAlloc();
             frame = av.FrameAlloc();
-            int frameBytes = height * width * 3;
-            var pixels = new byte[offsets.Length * frameBytes];
+            int frameBytes = checked(height * width * 3);
+            var pixels = new byte[checked(offsets.Length * frameBytes)];
             int counted = 0, wanted = 0, preRoll = 0, discard = Libav.DiscardDefault;
             bool done = count <= 0, flushed = false;
             while (!done)

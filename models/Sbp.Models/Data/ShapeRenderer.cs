@@ -26,7 +26,7 @@ sealed class ShapeRenderer
     /// <summary>A static dark background: two nearby colours mixed by a sum of two random sinusoidal gratings.</summary>
     public static float[] Background(int height, int width, SampleRng rng)
     {
-        var img = new float[height * width * 3];
+        var img = new float[checked(height * width * 3)];
         // darker than the objects, with a texture of moderate contrast
         float r0 = rng.Uniform(0.05f, 0.4f), g0 = rng.Uniform(0.05f, 0.4f), b0 = rng.Uniform(0.05f, 0.4f);
         float r1 = r0 + rng.Uniform(-0.15f, 0.15f), g1 = g0 + rng.Uniform(-0.15f, 0.15f), b1 = b0 + rng.Uniform(-0.15f, 0.15f);

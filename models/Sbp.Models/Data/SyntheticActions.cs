@@ -186,7 +186,7 @@ public sealed class SyntheticActions : IVideoDataset
         var noise = rng.Fork(3);
 
         var clip = new VideoClip(T, H, W);
-        var frame = new float[H * W * 3];
+        var frame = new float[checked(H * W * 3)];
         for (int s = 0; s < T; s++)
         {
             float tau = s / (float)(T - 1);

@@ -166,7 +166,7 @@ public sealed class SyntheticDetection : IVideoDataset
         var noise = rng.Fork(3);
 
         var clip = new VideoClip(T, H, W);
-        var frame = new float[H * W * 3];
+        var frame = new float[checked(H * W * 3)];
         for (int t = 0; t < T; t++)
         {
             // the state moves between frames t-1 and t when frame t is inside a segment
