@@ -54,12 +54,14 @@ public static class KernelProfiler
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var dims = new int[parts.Length];
+        const long Most = 1 << 24;   // the simulator is an interpreter
         for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out dims[i]) || dims[i] <= 0)
-                throw new ArgumentException($"--shape '{text}': give positive sizes separated by commas, e.g. --shape 8,64,128.");
-        if (dims.Length == 0) throw new ArgumentException($"--shape '{text}': give positive sizes separated by commas, e.g. --shape 8,64,128.");
-        long numel = dims.Aggregate(1L, (p, d) => checked(p * d));
-        if (numel > 1 << 24) throw new ArgumentException($"--shape '{text}' has {numel} elements; the simulator is an interpreter: keep it at most 16M (a few hundred thousand runs in seconds).");
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out dims[i]) || dims[i] <= 0 || dims[i] > Most)
+                throw new ArgumentException($"--shape '{text}': give sizes from 1 to {Most} separated by commas, e.g. --shape 8,64,128.");
+        if (dims.Length == 0) throw new ArgumentException($"--shape '{text}': give sizes from 1 to {Most} separated by commas, e.g. --shape 8,64,128.");
+        long numel = 1;
+        foreach (int d in dims) numel = Math.Min(numel * d, Most + 1);   // capped: never overflows
+        if (numel > Most) throw new ArgumentException($"--shape '{text}' has more than {Most} elements; the simulator is an interpreter: keep it at most 16M (a few hundred thousand runs in seconds).");
         return dims;
     }
 }

@@ -135,6 +135,7 @@ public class OptionTableTests
             Case("--out", ["datasets", "make", "synthetic-actions", "--out", file]), Case("--format", ["datasets", "make", "synthetic-actions", "--out", folder, "--format", "gif"]),
             Case("--crf", ["datasets", "make", "synthetic-actions", "--out", folder, "--crf", "99"]), Case("--fps", ["datasets", "make", "synthetic-actions", "--out", folder, "--fps", "0"]),
             Case("entry", ["kernels", "profile", "no_such_kernel", "--shape", "8"]), Case("--shape", ["kernels", "profile", "add_f32", "--shape", "8,x"]),
+            Case("--shape", ["kernels", "profile", "add_f32", "--shape", "2000000000,2000000000,2000000000"]), Case("--shape", ["kernels", "profile", "add_f32", "--shape", "99999999999"]),
             Case("--block", ["kernels", "profile", "add_f32", "--shape", "8", "--block", "7"]), Case("--dim", ["kernels", "profile", "gather_f32", "--shape", "8,8", "--dim", "5"]),
             Case("--seed", ["kernels", "profile", "add_f32", "--shape", "8", "--seed", "x"]),
             Case("--model", ["kernels", "model", "--model", "swin-q"]), Case("--batch", ["kernels", "model", "--batch", "0"]),
