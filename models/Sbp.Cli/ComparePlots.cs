@@ -77,6 +77,9 @@ public static class ComparePlots
     /// <summary>What the plot shows, and on a second line what ran.</summary>
     static void Titled(ScottPlot.Plot plot, string what, string run)
     {
+        // an 800-pixel plot shows about 90 characters of the title: longer run descriptions wrap at a comma
+        int cut = run.Length > 90 ? run.LastIndexOf(", ", 90, StringComparison.Ordinal) : -1;
+        if (cut > 0) run = run[..cut] + ",\n" + run[(cut + 2)..];
         plot.Title($"{what}\n{run}");
         plot.Axes.Title.Label.FontSize = 14;
     }

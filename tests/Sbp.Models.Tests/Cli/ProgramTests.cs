@@ -258,6 +258,12 @@ public class ProgramTests
         var accuracy = set.Accuracy.GetPlottables().OfType<ScottPlot.Plottables.BarPlot>().Single();
         Assert.That(accuracy.Bars.Select(b => b.Label), Is.EqualTo(new[] { "91.0 %", "91.0 %", "90.0 %" }));
         Assert.That(set.Accuracy.Axes.GetLimits().Top, Is.GreaterThanOrEqualTo(100), "accuracy on its whole range");
+
+        // a long run description (compare --seeds) wraps at a comma instead of running off the 800-pixel plot
+        const string longRun = "swin-micro-stem on synthetic-actions (1024 train / 1024 held-out clips), 50 epochs, cpu, seeds 1,2,3";
+        var title = ComparePlots.PlotModels(rows, detection: false, longRun).Accuracy.Axes.Title.Label.Text;
+        Assert.That(title.Split('\n'), Has.Length.EqualTo(3).And.All.Length.LessThanOrEqualTo(90));
+        Assert.That(title.Replace(",\n", ", ", StringComparison.Ordinal), Does.EndWith(longRun), "nothing lost");
     }
 
     // ---- 8. tables and progress ----------------------------------------------------------------------------
