@@ -222,10 +222,8 @@ public sealed class TrainOptions
         // A list file serves both splits: its bad lines are printed once.
         if (DatasetCatalog.BadLines(data) is [var first, ..] && _reported.Add(first.File))
             foreach (var line in DatasetCatalog.BadLineReport(data)) r.InvocationConfiguration.Error.WriteLine(line);
-        long batchFloats = (long)batch * VideoClip.Channels * data.ClipFrames * data.Transform.Height * data.Transform.Width;
-        if (batchFloats > Array.MaxLength)
-            throw new ArgumentException($"{Batch.Name} {batch}, {Frames.Name} {data.ClipFrames}, {Size.Name} {data.Transform.Height}: a batch of {batch} clips of {data.ClipFrames} frames of " +
-                $"{data.Transform.Height}x{data.Transform.Width}x{VideoClip.Channels} is {batchFloats:N0} values, more than one array holds ({Array.MaxLength:N0}); lower one of them.");
+        if (VideoLoader.BatchTooLarge(batch, data) is { } tooLarge)
+            throw new ArgumentException($"{Batch.Name} {batch}, {Frames.Name} {data.ClipFrames}, {Size.Name} {data.Transform.Height}: {tooLarge}; lower one of them.");
         if (split == DataSplit.Train && data.Count < batch)
             throw new ArgumentException($"{Batch.Name} {batch}: the training split of {spec.Source} has {data.Count} clips, fewer than one batch; lower {Batch.Name} or give more data ({TrainCount.Name} for synthetic data).");
         return data;

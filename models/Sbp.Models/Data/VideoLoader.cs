@@ -54,15 +54,25 @@ public sealed class VideoLoader
         if (options.Train && Transform.ReverseProbability > 0 && Enumerable.Range(0, dataset.ClassNames.Count).FirstOrDefault(c => dataset.ReversedLabel(c) is null, -1) is var lone and >= 0)
             throw new InvalidOperationException($"VideoLoader: the transform plays clips backwards, but {dataset.GetType().Name} does not say what a reversed clip of class {lone} " +
                 $"('{dataset.ClassNames[lone]}') is (IVideoDataset.ReversedLabel); leave time reversal off.");
-        // A batch is one float array (then one tensor): refuse one that cannot be made, naming its size, before any clip is read.
-        long batchFloats = (long)options.BatchSize * VideoClip.Channels * dataset.ClipFrames * Transform.Height * Transform.Width;
-        if (batchFloats > Array.MaxLength)
-            throw new ArgumentException($"VideoLoader: a batch of {options.BatchSize} clips of {dataset.ClipFrames} frames of {Transform.Height}x{Transform.Width}x{VideoClip.Channels} " +
-                $"is {batchFloats:N0} values, more than one array holds ({Array.MaxLength:N0}); lower the batch size, the frames or the size.");
+        if (BatchTooLarge(options.BatchSize, dataset, Transform) is { } tooLarge)
+            throw new ArgumentException($"VideoLoader: {tooLarge}; lower the batch size, the frames or the size.");
         if (BatchesPerEpoch == 0)
             throw new ArgumentException(options.Ranks == 1
                 ? $"VideoLoader: the dataset has {dataset.Count} samples, fewer than one batch of {options.BatchSize} (and the last incomplete batch is dropped)."
                 : $"VideoLoader: the dataset has {dataset.Count} samples, {SamplesPerEpoch} per rank over {options.Ranks} ranks, fewer than one batch of {options.BatchSize} per rank (and the last incomplete batch is dropped).");
+    }
+
+    /// <summary>
+    /// A batch is one float array (then one tensor): why <paramref name="batchSize"/> clips of <paramref name="dataset"/>
+    /// through <paramref name="transform"/> (default: the dataset's) cannot be one, or null when they can. Checked when a
+    /// loader is made, before any clip is read; a program checks it earlier to name its own options.
+    /// </summary>
+    public static string? BatchTooLarge(int batchSize, IVideoDataset dataset, ClipTransform? transform = null)
+    {
+        var tf = transform ?? dataset.Transform;
+        long values = (long)batchSize * VideoClip.Channels * dataset.ClipFrames * tf.Height * tf.Width;
+        return values <= Array.MaxLength ? null
+            : $"a batch of {batchSize} clips of {dataset.ClipFrames} frames of {tf.Height}x{tf.Width}x{VideoClip.Channels} is {values:N0} values, more than one array holds ({Array.MaxLength:N0})";
     }
 
     public IVideoDataset Dataset { get; }
